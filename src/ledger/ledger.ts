@@ -1,0 +1,136 @@
+import type { ReportInput } from "../port/calls.ts";
+
+/**
+ * The ledger is portside's durable memory. Everything that must survive a crash goes through it:
+ * accepted work (runs and changes), the outbox of calls to Port, and parked (dead-letter) records.
+ *
+ * Implementations: SQLite (`bun:sqlite`, one process), Redis (several replicas), memory (tests, Deno
+ * demo; not durable). All of them pass `test/ledger/contract.ts`.
+ *
+ * Times are epoch milliseconds passed in by the caller, so tests control the clock.
+ */
+export interface Ledger {
+  /**
+   * Records one sink request atomically: every record is accepted or recognised as a duplicate, every
+   * dead letter parked, every report queued — or nothing is (the call throws and the sender resends).
+   * Returns one outcome per record, in order. A key seen before (in an earlier batch, or earlier in this
+   * one) is a duplicate and changes nothing.
+   */
+  commit(batch: CommitBatch, now: number): Promise<CommitOutcome[]>;
+
+  /**
+   * Claims up to `limit` work items for `owner` with a lease of `leaseMs`. Eligible: pending items, and
+   * running items whose lease has expired (their owner died; `attempt` then says it is not the first).
+   * Within one lane only the oldest unfinished item is eligible, and only when no item of the lane is
+   * running under a live lease, so work on one entity runs in acceptance order, one at a time.
+   */
+  claimWork(opts: ClaimOptions): Promise<ClaimedWork[]>;
+
+  /** Extends the leases of items `owner` still runs (a heartbeat for long handlers). */
+  renewWork(keys: string[], owner: string, leaseMs: number, now: number): Promise<void>;
+
+  /**
+   * Marks an item done and queues its final reports in one transaction. Returns false (and changes
+   * nothing) when `owner` no longer holds the item, i.e. its lease expired and another owner took it.
+   */
+  finishWork(key: string, owner: string, reports: ReportInput[], now: number): Promise<boolean>;
+
+  /** Returns a claimed item to pending without counting an attempt (used on shutdown for unstarted work). */
+  releaseWork(key: string, owner: string): Promise<void>;
+
+  /** Queues reports produced while a run executes (logs, entity upserts). */
+  appendReports(reports: ReportInput[], now: number): Promise<void>;
+
+  /**
+   * Claims the undelivered reports of up to `limitRuns` runs whose next attempt is due, with a lease.
+   * All due reports of a claimed run come back together in queue order, so the reporter keeps order.
+   * A run whose earliest report is not yet due (backing off) is skipped entirely.
+   */
+  claimReports(opts: ClaimOptions & { limitRuns?: number }): Promise<PendingReport[]>;
+
+  /** Records the fate of one report. `retry` moves every later report of that run behind it too. */
+  settleReport(id: string, outcome: ReportOutcome, now: number): Promise<void>;
+
+  listDeadLetters(opts?: { limit?: number; after?: string }): Promise<DeadLetter[]>;
+  getDeadLetter(id: string): Promise<DeadLetter | undefined>;
+  removeDeadLetter(id: string): Promise<boolean>;
+
+  /** Forgets finished work, delivered or failed reports older than `before`. The dedupe window ends here. */
+  purge(before: number): Promise<{ work: number; reports: number }>;
+
+  counts(): Promise<LedgerCounts>;
+  close(): Promise<void>;
+}
+
+export type WorkKind = "run" | "change";
+
+/** One record as accepted: the key it is deduplicated on and the bytes handlers will read. */
+export interface WorkRecord {
+  /** `run:<runId>` for runs, `change:<sha-256 of the record>` for changes. */
+  key: string;
+  kind: WorkKind;
+  /** The record as JSON text. */
+  body: string;
+  /** Where it came from, e.g. `sink/runs`, `consumer`, `lambda`, `webhook`, `replay`. */
+  source: string;
+  /** Ordering lane (e.g. `entity:<blueprint>/<identifier>`); null runs unordered. */
+  lane: string | null;
+}
+
+export interface ClaimedWork extends WorkRecord {
+  /** 1 on the first claim; more means an earlier owner claimed it and never finished. */
+  attempt: number;
+  acceptedAt: number;
+}
+
+export interface DeadLetterInput {
+  kind: WorkKind;
+  /** Why it was parked, in words a person can act on. */
+  reason: string;
+  source: string;
+  /** The record exactly as received (text; invalid UTF-8 replaced). */
+  raw: string;
+  /** The run id, when one could be found in the record. */
+  runId: string | null;
+}
+
+export interface DeadLetter extends DeadLetterInput {
+  id: string;
+  parkedAt: number;
+}
+
+export interface CommitBatch {
+  records: WorkRecord[];
+  deadLetters: DeadLetterInput[];
+  reports: ReportInput[];
+}
+
+export type CommitOutcome = "accepted" | "duplicate";
+
+export interface ClaimOptions {
+  owner: string;
+  limit: number;
+  leaseMs: number;
+  now: number;
+}
+
+export interface PendingReport extends ReportInput {
+  id: string;
+  /** How many times delivery was tried before this claim. */
+  attempts: number;
+}
+
+export type ReportOutcome =
+  | { type: "delivered" }
+  | { type: "retry"; at: number; error: string }
+  /** Port refused it for good (4xx other than 429); kept with Port's message, later reports go on. */
+  | { type: "failed"; error: string };
+
+export interface LedgerCounts {
+  pendingWork: number;
+  runningWork: number;
+  doneWork: number;
+  pendingReports: number;
+  failedReports: number;
+  deadLetters: number;
+}
