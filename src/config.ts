@@ -1,0 +1,178 @@
+import * as v from "valibot";
+import type { LogLevel } from "./log.ts";
+
+/**
+ * All of portside's settings come from the environment, are read once at start-up and validated here.
+ * A bad value stops the service with a message naming the variable and the fix; secrets are wrapped so
+ * that printing the config (or an error holding it) never shows them.
+ */
+
+/** A secret value that prints as `[redacted]` in logs, JSON and string interpolation. */
+export class Secret {
+  readonly #value: string;
+  constructor(value: string) {
+    this.#value = value;
+  }
+  reveal(): string {
+    return this.#value;
+  }
+  toString(): string {
+    return "[redacted]";
+  }
+  toJSON(): string {
+    return "[redacted]";
+  }
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return "[redacted]";
+  }
+}
+
+export type LedgerSetting = { type: "sqlite"; path: string } | { type: "redis"; url: Secret } | { type: "memory" };
+
+export interface Config {
+  host: string;
+  port: number;
+  orgId: string;
+  /** Bearer token the connector sends; null only when started open for local use. */
+  sinkToken: Secret | null;
+  /** Token for /admin endpoints (dead letters); defaults to the sink token. */
+  adminToken: Secret | null;
+  open: boolean;
+  portApiUrl: string;
+  /** Null when no Port credentials are configured (only allowed in open mode: the emulator stands in). */
+  portCredentials: { clientId: string; clientSecret: Secret } | null;
+  handlersPath: string | null;
+  routesPath: string | null;
+  ledger: LedgerSetting;
+  bodyLimitBytes: number;
+  concurrency: number;
+  handlerTimeoutMs: number;
+  ackMode: "durable" | "sync";
+  /** How long finished runs and dedupe keys are remembered: the dedupe window. */
+  retentionMs: number;
+  shutdownGraceMs: number;
+  /** Where the run id and action identifier live in custom payload templates (dot paths). */
+  locator: { runIdPath: string; actionPath: string } | null;
+  orderBy: "entity" | "none";
+  /** Refuse agent-style runs whose signature is older/newer than this (replay window). */
+  signatureToleranceMs: number;
+  logLevel: LogLevel;
+}
+
+/** What each variable means and how to fix it, used in error messages and the README. */
+export const variables = {
+  PORT: "listen port (default 3000)",
+  HOST: "listen address (default 127.0.0.1; use 0.0.0.0 in a container)",
+  ORG_ID: "your Port organisation id (org_…); records of any other organisation are parked",
+  SINK_TOKEN: "bearer token the Kafka Connect HTTP sink sends; generate one with `openssl rand -hex 32`",
+  ADMIN_TOKEN: "bearer token for /admin endpoints (default: SINK_TOKEN)",
+  PORTSIDE_OPEN: "set to `true` to run without SINK_TOKEN, for local use only",
+  PORT_API_URL: "Port API base URL: https://api.getport.io (default), https://api.port.io (EU), https://api.us.port.io (US)",
+  PORT_CLIENT_ID: "Port client id (Port → Credentials)",
+  PORT_CLIENT_SECRET: "Port client secret (Port → Credentials); also verifies signed agent-style messages",
+  HANDLERS: "path of your handler module (TypeScript), e.g. ./handlers.ts",
+  ROUTES: "path of an EventBridge routes file (JSON)",
+  LEDGER: "where accepted work is kept: sqlite:<path> (default sqlite:./.portside/ledger.sqlite), redis://host:port, or memory",
+  BODY_LIMIT_BYTES: "largest sink request body in bytes (default 5242880 = 5 MiB)",
+  CONCURRENCY: "how many handlers run at once (default 16)",
+  HANDLER_TIMEOUT_MS: "default handler time limit in ms (default 600000 = 10 min)",
+  ACK_MODE: "`durable` (default: ack once recorded) or `sync` (ack once the handlers finished)",
+  RETENTION_HOURS: "how long finished runs and dedupe keys are kept (default 168 = 7 days)",
+  SHUTDOWN_GRACE_MS: "how long running handlers may finish after SIGTERM (default 25000)",
+  RUN_ID_PATH: "dot path of the run id in a custom payload template, e.g. meta.runId",
+  ACTION_PATH: "dot path of the action identifier in a custom payload template, e.g. meta.action",
+  ORDER_BY: "`entity` (default: runs on one entity run one at a time, in order) or `none`",
+  SIGNATURE_TOLERANCE_MS: "freshness window for signed messages in ms (default 300000 = 5 min)",
+  LOG_LEVEL: "debug, info (default), warn or error",
+} as const;
+
+export type VariableName = keyof typeof variables;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+  constructor(
+    readonly variable: VariableName,
+    problem: string,
+  ) {
+    super(`${variable}: ${problem}. ${variables[variable]}.`);
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const intIn = (min: number, max: number) =>
+  v.pipe(v.string(), v.trim(), v.regex(/^\d+$/, "must be a whole number"), v.transform(Number), v.minValue(min, `must be at least ${min}`), v.maxValue(max, `must be at most ${max}`));
+
+function read<T>(env: Env, name: VariableName, schema: v.GenericSchema<string, T>, fallback: string): T {
+  const raw = env[name];
+  const value = raw === undefined || raw === "" ? fallback : raw;
+  const result = v.safeParse(schema, value);
+  if (!result.success) {
+    const shown = name.includes("SECRET") || name.includes("TOKEN") ? "" : ` (got "${value}")`;
+    throw new ConfigError(name, `${result.issues[0]?.message ?? "invalid"}${shown}`);
+  }
+  return result.output;
+}
+
+const optional = (env: Env, name: VariableName): string | null => {
+  const value = env[name]?.trim();
+  return value ? value : null;
+};
+
+/** Reads and validates the configuration. Throws `ConfigError` naming the first bad variable. */
+export function loadConfig(env: Env, overrides: { open?: boolean } = {}): Config {
+  const open = overrides.open ?? read(env, "PORTSIDE_OPEN", v.picklist(["true", "false", "1", "0"], "must be true or false"), "false").match(/^(true|1)$/) !== null;
+  const orgId = optional(env, "ORG_ID");
+  if (!orgId) throw new ConfigError("ORG_ID", "is not set");
+  const sinkToken = optional(env, "SINK_TOKEN");
+  if (!sinkToken && !open) throw new ConfigError("SINK_TOKEN", "is not set, so anyone could post runs; set it, or set PORTSIDE_OPEN=true for local use only");
+  if (sinkToken && sinkToken.length < 16) throw new ConfigError("SINK_TOKEN", "is shorter than 16 characters");
+  const adminToken = optional(env, "ADMIN_TOKEN") ?? sinkToken;
+
+  const clientId = optional(env, "PORT_CLIENT_ID");
+  const clientSecret = optional(env, "PORT_CLIENT_SECRET");
+  if ((clientId === null) !== (clientSecret === null)) {
+    throw new ConfigError(clientId ? "PORT_CLIENT_SECRET" : "PORT_CLIENT_ID", "is not set while its partner is; set both or neither");
+  }
+  if (!clientId && !open) throw new ConfigError("PORT_CLIENT_ID", "is not set, so portside cannot report to Port; set PORT_CLIENT_ID and PORT_CLIENT_SECRET");
+
+  const portApiUrl = read(env, "PORT_API_URL", v.pipe(v.string(), v.trim(), v.url("must be a URL"), v.transform((s) => s.replace(/\/+$/, ""))), "https://api.getport.io");
+
+  const runIdPath = optional(env, "RUN_ID_PATH");
+  const actionPath = optional(env, "ACTION_PATH");
+  if ((runIdPath === null) !== (actionPath === null)) {
+    throw new ConfigError(runIdPath ? "ACTION_PATH" : "RUN_ID_PATH", "is not set while its partner is; a custom template needs both");
+  }
+
+  return {
+    host: read(env, "HOST", v.pipe(v.string(), v.trim(), v.minLength(1)), "127.0.0.1"),
+    port: read(env, "PORT", intIn(0, 65535), "3000"),
+    orgId,
+    sinkToken: sinkToken ? new Secret(sinkToken) : null,
+    adminToken: adminToken ? new Secret(adminToken) : null,
+    open,
+    portApiUrl,
+    portCredentials: clientId && clientSecret ? { clientId, clientSecret: new Secret(clientSecret) } : null,
+    handlersPath: optional(env, "HANDLERS"),
+    routesPath: optional(env, "ROUTES"),
+    ledger: parseLedger(read(env, "LEDGER", v.string(), "sqlite:./.portside/ledger.sqlite")),
+    bodyLimitBytes: read(env, "BODY_LIMIT_BYTES", intIn(1024, 1024 * 1024 * 1024), String(5 * 1024 * 1024)),
+    concurrency: read(env, "CONCURRENCY", intIn(1, 10_000), "16"),
+    handlerTimeoutMs: read(env, "HANDLER_TIMEOUT_MS", intIn(1, 7 * 24 * 3600_000), "600000"),
+    ackMode: read(env, "ACK_MODE", v.picklist(["durable", "sync"], "must be durable or sync"), "durable"),
+    retentionMs: read(env, "RETENTION_HOURS", intIn(1, 24 * 365), "168") * 3600_000,
+    shutdownGraceMs: read(env, "SHUTDOWN_GRACE_MS", intIn(0, 3600_000), "25000"),
+    locator: runIdPath && actionPath ? { runIdPath, actionPath } : null,
+    orderBy: read(env, "ORDER_BY", v.picklist(["entity", "none"], "must be entity or none"), "entity"),
+    signatureToleranceMs: read(env, "SIGNATURE_TOLERANCE_MS", intIn(0, 24 * 3600_000), "300000"),
+    logLevel: read(env, "LOG_LEVEL", v.picklist(["debug", "info", "warn", "error"], "must be debug, info, warn or error"), "info"),
+  };
+}
+
+function parseLedger(value: string): LedgerSetting {
+  const text = value.trim();
+  if (text === "memory") return { type: "memory" };
+  if (text.startsWith("redis://") || text.startsWith("rediss://")) return { type: "redis", url: new Secret(text) };
+  if (text.startsWith("sqlite:") && text.length > "sqlite:".length) return { type: "sqlite", path: text.slice("sqlite:".length) };
+  throw new ConfigError("LEDGER", `"${text.replace(/\/\/[^@/]*@/, "//[redacted]@")}" is not sqlite:<path>, redis://… or memory`);
+}

@@ -1,0 +1,97 @@
+/**
+ * Port's request rules as the emulator enforces them (tests and local demo only — this is not Port).
+ * Each check returns the accepted value or a message in the spirit of Port's 422 answers, so portside's
+ * handling of refusals is exercised against the same rules it meets in production.
+ */
+
+export type Checked<T> = { ok: true; value: T } | { ok: false; message: string };
+
+export interface PatchBody {
+  status?: "SUCCESS" | "FAILURE";
+  statusLabel?: string;
+  link?: string | string[];
+  summary?: string;
+  externalRunId?: string;
+}
+
+export interface LogBody {
+  message: string;
+  terminationStatus?: "SUCCESS" | "FAILURE";
+  statusLabel?: string;
+}
+
+export interface EntityBody {
+  identifier: string;
+  title?: string;
+  icon?: string;
+  team?: string | string[];
+  properties?: Record<string, unknown>;
+  relations?: Record<string, unknown>;
+}
+
+const PATCH_KEYS = new Set(["status", "statusLabel", "link", "summary", "externalRunId"]);
+const LOG_KEYS = new Set(["message", "terminationStatus", "statusLabel"]);
+const ENTITY_KEYS = new Set(["identifier", "title", "icon", "team", "properties", "relations"]);
+const TERMINAL = new Set(["SUCCESS", "FAILURE"]);
+
+const schemaError = (detail: string) => `The json provided does not match the route's schema: ${detail}`;
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+const isStringList = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === "string");
+
+function unknownKey(body: Record<string, unknown>, allowed: Set<string>): string | undefined {
+  return Object.keys(body).find((key) => !allowed.has(key));
+}
+
+function checkStrings(body: Record<string, unknown>, keys: string[]): string | undefined {
+  const bad = keys.find((key) => body[key] !== undefined && typeof body[key] !== "string");
+  return bad === undefined ? undefined : schemaError(`/body/${bad} must be string`);
+}
+
+export function checkPatch(body: unknown): Checked<PatchBody> {
+  if (!isObject(body)) return { ok: false, message: schemaError("/body must be object") };
+  const extra = unknownKey(body, PATCH_KEYS);
+  if (extra !== undefined) return { ok: false, message: schemaError(`/body must NOT have additional properties ('${extra}')`) };
+  if (body.status !== undefined && !TERMINAL.has(body.status as string)) {
+    return { ok: false, message: schemaError("/body/status must be equal to one of the allowed values (SUCCESS, FAILURE)") };
+  }
+  const badString = checkStrings(body, ["statusLabel", "summary", "externalRunId"]);
+  if (badString) return { ok: false, message: badString };
+  if (body.link !== undefined && typeof body.link !== "string" && !isStringList(body.link)) {
+    return { ok: false, message: schemaError("/body/link must be string or array of strings") };
+  }
+  return { ok: true, value: body as PatchBody };
+}
+
+export function checkLog(body: unknown): Checked<LogBody> {
+  if (!isObject(body)) return { ok: false, message: schemaError("/body must be object") };
+  const extra = unknownKey(body, LOG_KEYS);
+  if (extra !== undefined) return { ok: false, message: schemaError(`/body must NOT have additional properties ('${extra}')`) };
+  if (typeof body.message !== "string") return { ok: false, message: schemaError("/body must have required property 'message'") };
+  if (body.terminationStatus !== undefined && !TERMINAL.has(body.terminationStatus as string)) {
+    return { ok: false, message: schemaError("/body/terminationStatus must be equal to one of the allowed values (SUCCESS, FAILURE)") };
+  }
+  const badString = checkStrings(body, ["statusLabel"]);
+  if (badString) return { ok: false, message: badString };
+  return { ok: true, value: body as unknown as LogBody };
+}
+
+export function checkEntity(body: unknown): Checked<EntityBody> {
+  if (!isObject(body)) return { ok: false, message: schemaError("/body must be object") };
+  const extra = unknownKey(body, ENTITY_KEYS);
+  if (extra !== undefined) return { ok: false, message: schemaError(`/body must NOT have additional properties ('${extra}')`) };
+  if (typeof body.identifier !== "string" || body.identifier.length === 0) {
+    return { ok: false, message: schemaError("/body must have required property 'identifier'") };
+  }
+  const badString = checkStrings(body, ["title", "icon"]);
+  if (badString) return { ok: false, message: badString };
+  for (const key of ["properties", "relations"] as const) {
+    if (body[key] !== undefined && !isObject(body[key])) return { ok: false, message: schemaError(`/body/${key} must be object`) };
+  }
+  if (body.team !== undefined && typeof body.team !== "string" && !isStringList(body.team)) {
+    return { ok: false, message: schemaError("/body/team must be string or array of strings") };
+  }
+  return { ok: true, value: body as unknown as EntityBody };
+}

@@ -1,0 +1,154 @@
+/**
+ * State of the Port emulator (tests and the local demo only — this is not Port): runs, logs, entities,
+ * issued tokens, the record of every call, and the faults queued by tests. Kept apart from the HTTP routes
+ * so tests can inspect and steer it directly. Web standards only (runs on Bun and Deno).
+ */
+
+export type EmulatorEndpoint = "token" | "patchRun" | "postLog" | "upsertEntity" | "getRun";
+
+export type EmulatedRunStatus = "IN_PROGRESS" | "SUCCESS" | "FAILURE";
+
+export interface RecordedCall {
+  endpoint: EmulatorEndpoint | "unknown";
+  method: string;
+  /** Path without the query. */
+  path: string;
+  query: Record<string, string>;
+  /** Parsed JSON body (undefined when empty). The token endpoint's secret is redacted. */
+  body: unknown;
+  status: number;
+  runId: string | undefined;
+  /** Emulator clock when the call arrived, epoch ms. */
+  atMs: number;
+}
+
+export interface EmulatedLog {
+  message: string;
+  terminationStatus?: "SUCCESS" | "FAILURE";
+  statusLabel?: string;
+  atMs: number;
+}
+
+export interface EmulatedRun {
+  id: string;
+  status: EmulatedRunStatus;
+  statusLabel?: string;
+  link?: string | string[];
+  summary?: string;
+  externalRunId?: string;
+  logs: EmulatedLog[];
+  /** Entities upserted with this run's `run_id`, in order. */
+  linkedEntities: { blueprint: string; identifier: string }[];
+  createdAtMs: number;
+  updatedAtMs: number;
+  endedAtMs?: number;
+}
+
+export interface StoredEntity {
+  blueprint: string;
+  identifier: string;
+  title?: string;
+  icon?: string;
+  team?: string | string[];
+  properties: Record<string, unknown>;
+  relations: Record<string, unknown>;
+}
+
+/** A canned answer for the next matching calls. */
+export interface Fault {
+  remaining: number;
+  status: number;
+  /** Sent as `Retry-After` (seconds) when set. */
+  retryAfterS?: number;
+  /** Only calls to this endpoint consume the fault; all endpoints when absent. */
+  endpoint?: EmulatorEndpoint;
+}
+
+export interface PortEmulatorState {
+  readonly calls: RecordedCall[];
+  readonly runs: Map<string, EmulatedRun>;
+  /** Keyed `blueprint/identifier`. */
+  readonly entities: Map<string, StoredEntity>;
+  /** Issued tokens and their expiry (epoch ms). */
+  readonly tokens: Map<string, number>;
+  readonly faults: Fault[];
+  /** Added before every answer; 0 by default. */
+  latencyMs: number;
+
+  /** The next `count` calls (to `endpoint`, or any) answer `status` (default 503). */
+  failNext(count: number, status?: number, opts?: { endpoint?: EmulatorEndpoint }): void;
+  /** The next `count` calls answer 429 with `Retry-After: retryAfterS` and `x-ratelimit-remaining: 0`. */
+  rateLimitNext(count: number, retryAfterS?: number, opts?: { endpoint?: EmulatorEndpoint }): void;
+  /** Forgets every issued token, so the next API call gets a 401 (as after a token was replaced). */
+  revokeTokens(): void;
+
+  /** The run, created IN_PROGRESS if never seen (Port's runs exist before portside hears of them). */
+  ensureRun(runId: string): EmulatedRun;
+  callsFor(runId: string): RecordedCall[];
+  /** SUCCESS / FAILURE once terminated; undefined while in progress or unknown. */
+  terminalStatus(runId: string): "SUCCESS" | "FAILURE" | undefined;
+  logsFor(runId: string): string[];
+  entity(blueprint: string, identifier: string): StoredEntity | undefined;
+  /** Calls answered, per endpoint (failed and faulted ones included). */
+  counts(): Record<EmulatorEndpoint | "unknown", number>;
+  count(endpoint: EmulatorEndpoint): number;
+  /** Takes one unit of the first fault matching `endpoint`, if any. */
+  takeFault(endpoint: EmulatorEndpoint | "unknown"): Fault | undefined;
+}
+
+export function createEmulatorState(clock: () => number): PortEmulatorState {
+  const calls: RecordedCall[] = [];
+  const runs = new Map<string, EmulatedRun>();
+  const entities = new Map<string, StoredEntity>();
+  const tokens = new Map<string, number>();
+  const faults: Fault[] = [];
+
+  const state: PortEmulatorState = {
+    calls,
+    runs,
+    entities,
+    tokens,
+    faults,
+    latencyMs: 0,
+    failNext(count, status = 503, opts) {
+      faults.push({ remaining: count, status, ...(opts?.endpoint ? { endpoint: opts.endpoint } : {}) });
+    },
+    rateLimitNext(count, retryAfterS = 1, opts) {
+      faults.push({ remaining: count, status: 429, retryAfterS, ...(opts?.endpoint ? { endpoint: opts.endpoint } : {}) });
+    },
+    revokeTokens() {
+      tokens.clear();
+    },
+    ensureRun(runId) {
+      let run = runs.get(runId);
+      if (!run) {
+        const nowMs = clock();
+        run = { id: runId, status: "IN_PROGRESS", logs: [], linkedEntities: [], createdAtMs: nowMs, updatedAtMs: nowMs };
+        runs.set(runId, run);
+      }
+      return run;
+    },
+    callsFor: (runId) => calls.filter((call) => call.runId === runId),
+    terminalStatus(runId) {
+      const status = runs.get(runId)?.status;
+      return status === "SUCCESS" || status === "FAILURE" ? status : undefined;
+    },
+    logsFor: (runId) => runs.get(runId)?.logs.map((log) => log.message) ?? [],
+    entity: (blueprint, identifier) => entities.get(`${blueprint}/${identifier}`),
+    counts() {
+      const result = { token: 0, patchRun: 0, postLog: 0, upsertEntity: 0, getRun: 0, unknown: 0 };
+      for (const call of calls) result[call.endpoint]++;
+      return result;
+    },
+    count: (endpoint) => calls.filter((call) => call.endpoint === endpoint).length,
+    takeFault(endpoint) {
+      const index = faults.findIndex((fault) => fault.remaining > 0 && (fault.endpoint === undefined || fault.endpoint === endpoint));
+      const fault = faults[index];
+      if (!fault) return undefined;
+      fault.remaining--;
+      if (fault.remaining === 0) faults.splice(index, 1);
+      return fault;
+    },
+  };
+  return state;
+}

@@ -1,0 +1,239 @@
+import { describe, expect, test } from "bun:test";
+import { createPortEmulator } from "./port-emulator.ts";
+import type { PortEmulatorOptions } from "./port-emulator.ts";
+
+const CREDENTIALS = { clientId: "id-1", clientSecret: "secret-1" };
+
+function setup(opts: PortEmulatorOptions = {}) {
+  let nowMs = 1_700_000_000_000;
+  const emulator = createPortEmulator({ ...CREDENTIALS, clock: () => nowMs, ...opts });
+  const send = (method: string, path: string, body?: unknown, token?: string) =>
+    emulator.app.request(`http://port.emulator${path}`, {
+      method,
+      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
+    });
+  const token = async () => {
+    const res = await send("POST", "/v1/auth/access_token", CREDENTIALS);
+    return ((await res.json()) as { accessToken: string }).accessToken;
+  };
+  return { ...emulator, send, token, advance: (ms: number) => (nowMs += ms) };
+}
+
+describe("port emulator: tokens", () => {
+  test("issues a token for the configured credentials and refuses others", async () => {
+    const { send } = setup({ tokenLifetimeS: 600 });
+    const ok = await send("POST", "/v1/auth/access_token", CREDENTIALS);
+    expect(ok.status).toBe(200);
+    const body = (await ok.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({ ok: true, expiresIn: 600, tokenType: "Bearer" });
+    expect(typeof body.accessToken).toBe("string");
+
+    const bad = await send("POST", "/v1/auth/access_token", { ...CREDENTIALS, clientSecret: "nope" });
+    expect(bad.status).toBe(401);
+    expect(await bad.json()).toMatchObject({ ok: false, error: "unauthorized" });
+  });
+
+  test("an expired or unknown token gets 401", async () => {
+    const { send, token, advance } = setup({ tokenLifetimeS: 60 });
+    const t = await token();
+    expect((await send("GET", "/v1/actions/runs/r_1", undefined, t)).status).toBe(200);
+    advance(60_000);
+    const expired = await send("GET", "/v1/actions/runs/r_1", undefined, t);
+    expect(expired.status).toBe(401);
+    expect(((await expired.json()) as { message: string }).message).toContain("expired");
+    expect((await send("GET", "/v1/actions/runs/r_1", undefined, "made-up")).status).toBe(401);
+    expect((await send("GET", "/v1/actions/runs/r_1")).status).toBe(401);
+  });
+
+  test("one active token per credential pair: a new token revokes the old", async () => {
+    const { send, token } = setup();
+    const first = await token();
+    const second = await token();
+    expect((await send("GET", "/v1/actions/runs/r_1", undefined, first)).status).toBe(401);
+    expect((await send("GET", "/v1/actions/runs/r_1", undefined, second)).status).toBe(200);
+  });
+
+  test("the client secret is redacted in the call record", async () => {
+    const { token, state } = setup();
+    await token();
+    expect(JSON.stringify(state.calls)).not.toContain(CREDENTIALS.clientSecret);
+  });
+});
+
+describe("port emulator: PATCH run", () => {
+  test("unknown body keys are refused with a Port-style 422", async () => {
+    const { send, token } = setup();
+    const res = await send("PATCH", "/v1/actions/runs/r_1", { status: "SUCCESS", color: "green" }, await token());
+    expect(res.status).toBe(422);
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({ ok: false, error: "invalid_request" });
+    expect(body.message).toContain("additional properties ('color')");
+  });
+
+  test("status is SUCCESS or FAILURE only", async () => {
+    const { send, token, state } = setup();
+    const res = await send("PATCH", "/v1/actions/runs/r_1", { status: "IN_PROGRESS" }, await token());
+    expect(res.status).toBe(422);
+    expect(state.terminalStatus("r_1")).toBeUndefined();
+  });
+
+  test("non-terminal patches repeat; a second terminal status and later patches are refused", async () => {
+    const { send, token, state } = setup();
+    const t = await token();
+    expect((await send("PATCH", "/v1/actions/runs/r_1", { statusLabel: "building" }, t)).status).toBe(200);
+    expect((await send("PATCH", "/v1/actions/runs/r_1", { link: ["https://ci/1"], summary: "half" }, t)).status).toBe(200);
+    const done = await send("PATCH", "/v1/actions/runs/r_1", { status: "SUCCESS", summary: "done" }, t);
+    expect(done.status).toBe(200);
+    expect(await done.json()).toMatchObject({ ok: true, run: { id: "r_1", status: "SUCCESS", summary: "done", link: ["https://ci/1"] } });
+
+    const again = await send("PATCH", "/v1/actions/runs/r_1", { status: "FAILURE" }, t);
+    expect(again.status).toBe(422);
+    expect(await again.json()).toMatchObject({ ok: false, error: "run_already_ended" });
+    expect((await send("PATCH", "/v1/actions/runs/r_1", { statusLabel: "late" }, t)).status).toBe(422);
+    expect(state.terminalStatus("r_1")).toBe("SUCCESS");
+    expect(state.runs.get("r_1")?.statusLabel).toBe("building");
+  });
+
+  test("GET returns the run, implicitly IN_PROGRESS when first seen", async () => {
+    const { send, token } = setup();
+    const res = await send("GET", "/v1/actions/runs/r_new", undefined, await token());
+    expect(await res.json()).toMatchObject({ ok: true, run: { id: "r_new", status: "IN_PROGRESS", endedAt: null } });
+  });
+
+  test("run ids are URL-decoded path segments", async () => {
+    const { send, token, state } = setup();
+    await send("PATCH", `/v1/actions/runs/${encodeURIComponent("r/odd id")}`, { status: "FAILURE" }, await token());
+    expect(state.terminalStatus("r/odd id")).toBe("FAILURE");
+    expect(state.callsFor("r/odd id")).toHaveLength(1);
+  });
+});
+
+describe("port emulator: logs", () => {
+  test("message is required; logs answer 201", async () => {
+    const { send, token, state } = setup();
+    const t = await token();
+    expect((await send("POST", "/v1/actions/runs/r_1/logs", { statusLabel: "x" }, t)).status).toBe(422);
+    const ok = await send("POST", "/v1/actions/runs/r_1/logs", { message: "hello" }, t);
+    expect(ok.status).toBe(201);
+    expect(state.logsFor("r_1")).toEqual(["hello"]);
+  });
+
+  test("terminationStatus is accepted once; the run is frozen afterwards", async () => {
+    const { send, token, state } = setup();
+    const t = await token();
+    expect((await send("POST", "/v1/actions/runs/r_1/logs", { message: "bye", terminationStatus: "FAILURE" }, t)).status).toBe(201);
+    expect(state.terminalStatus("r_1")).toBe("FAILURE");
+    expect((await send("POST", "/v1/actions/runs/r_1/logs", { message: "again", terminationStatus: "SUCCESS" }, t)).status).toBe(422);
+    expect((await send("POST", "/v1/actions/runs/r_1/logs", { message: "late" }, t)).status).toBe(422);
+    expect((await send("PATCH", "/v1/actions/runs/r_1", { status: "SUCCESS" }, t)).status).toBe(422);
+    expect(state.logsFor("r_1")).toEqual(["bye"]);
+  });
+});
+
+describe("port emulator: entities", () => {
+  const entity = { identifier: "svc-1", title: "Service 1", properties: { version: "1.0", owner: "a" } };
+
+  test("upsert links to an IN_PROGRESS run; refused after termination", async () => {
+    const { send, token, state } = setup();
+    const t = await token();
+    const linked = await send("POST", "/v1/blueprints/service/entities?upsert=true&merge=true&run_id=r_1", entity, t);
+    expect(linked.status).toBe(201);
+    expect(state.runs.get("r_1")?.linkedEntities).toEqual([{ blueprint: "service", identifier: "svc-1" }]);
+
+    await send("PATCH", "/v1/actions/runs/r_1", { status: "SUCCESS" }, t);
+    const late = await send("POST", "/v1/blueprints/service/entities?upsert=true&merge=true&run_id=r_1", entity, t);
+    expect(late.status).toBe(422);
+    expect(await late.json()).toMatchObject({ ok: false, error: "run_not_in_progress" });
+    expect(state.runs.get("r_1")?.linkedEntities).toHaveLength(1);
+  });
+
+  test("merge keeps existing properties; without upsert an existing identifier is a conflict", async () => {
+    const { send, token, state } = setup();
+    const t = await token();
+    await send("POST", "/v1/blueprints/service/entities?upsert=true&merge=true", entity, t);
+    await send("POST", "/v1/blueprints/service/entities?upsert=true&merge=true", { identifier: "svc-1", properties: { version: "2.0" } }, t);
+    expect(state.entity("service", "svc-1")?.properties).toEqual({ version: "2.0", owner: "a" });
+    expect(state.entity("service", "svc-1")?.title).toBe("Service 1");
+
+    await send("POST", "/v1/blueprints/service/entities?upsert=true", { identifier: "svc-1", properties: { version: "3.0" } }, t);
+    expect(state.entity("service", "svc-1")?.properties).toEqual({ version: "3.0" });
+    expect((await send("POST", "/v1/blueprints/service/entities", entity, t)).status).toBe(409);
+  });
+
+  test("unknown entity keys and a missing identifier are refused", async () => {
+    const { send, token } = setup();
+    const t = await token();
+    expect((await send("POST", "/v1/blueprints/service/entities?upsert=true", { identifier: "a", colour: 1 }, t)).status).toBe(422);
+    expect((await send("POST", "/v1/blueprints/service/entities?upsert=true", { title: "no id" }, t)).status).toBe(422);
+  });
+});
+
+describe("port emulator: faults, limits, labelling, records", () => {
+  test("failNext answers the next N calls with the status, then recovers", async () => {
+    const { send, token, state } = setup();
+    const t = await token();
+    state.failNext(2, 503);
+    expect((await send("GET", "/v1/actions/runs/r_1", undefined, t)).status).toBe(503);
+    expect((await send("GET", "/v1/actions/runs/r_1", undefined, t)).status).toBe(503);
+    expect((await send("GET", "/v1/actions/runs/r_1", undefined, t)).status).toBe(200);
+  });
+
+  test("faults can target one endpoint", async () => {
+    const { send, token, state } = setup();
+    const t = await token();
+    state.failNext(1, 500, { endpoint: "postLog" });
+    expect((await send("GET", "/v1/actions/runs/r_1", undefined, t)).status).toBe(200);
+    expect((await send("POST", "/v1/actions/runs/r_1/logs", { message: "x" }, t)).status).toBe(500);
+  });
+
+  test("rateLimitNext answers 429 with Retry-After and rate-limit headers", async () => {
+    const { send, token, state } = setup();
+    const t = await token();
+    state.rateLimitNext(1, 7);
+    const res = await send("PATCH", "/v1/actions/runs/r_1", { status: "SUCCESS" }, t);
+    expect(res.status).toBe(429);
+    expect(res.headers.get("retry-after")).toBe("7");
+    expect(res.headers.get("x-ratelimit-remaining")).toBe("0");
+    expect(Number(res.headers.get("x-ratelimit-reset"))).toBeGreaterThan(1_700_000_000);
+    expect(state.terminalStatus("r_1")).toBeUndefined();
+  });
+
+  test("latency is added through the injected sleep", async () => {
+    const waits: number[] = [];
+    const { send, state } = setup({ sleep: async (ms) => void waits.push(ms) });
+    state.latencyMs = 250;
+    await send("POST", "/v1/auth/access_token", CREDENTIALS);
+    expect(waits).toEqual([250]);
+  });
+
+  test("bodies over 1 MiB get 413", async () => {
+    const { send, token } = setup();
+    const res = await send("POST", "/v1/actions/runs/r_1/logs", { message: "x".repeat(1024 * 1024) }, await token());
+    expect(res.status).toBe(413);
+  });
+
+  test("every answer is labelled as the emulator, errors included", async () => {
+    const lines: string[] = [];
+    const { send, token } = setup({ log: (line) => lines.push(line) });
+    const t = await token();
+    for (const res of [await send("GET", "/v1/actions/runs/r_1", undefined, t), await send("GET", "/v1/actions/runs/r_1"), await send("GET", "/v1/nothing", undefined, t)]) {
+      expect(res.headers.get("x-port-emulator")).toBe("true");
+    }
+    expect(lines.every((line) => line.startsWith("[port-emulator]"))).toBe(true);
+  });
+
+  test("records calls in order with inspection helpers", async () => {
+    const { send, token, state } = setup();
+    const t = await token();
+    await send("POST", "/v1/actions/runs/r_1/logs", { message: "a" }, t);
+    await send("POST", "/v1/blueprints/svc/entities?upsert=true&merge=true&run_id=r_1", { identifier: "e" }, t);
+    await send("PATCH", "/v1/actions/runs/r_1", { status: "SUCCESS" }, t);
+    await send("PATCH", "/v1/actions/runs/r_2", { status: "FAILURE" }, t);
+    expect(state.callsFor("r_1").map((c) => c.endpoint)).toEqual(["postLog", "upsertEntity", "patchRun"]);
+    expect(state.callsFor("r_1")[1]?.query).toEqual({ upsert: "true", merge: "true", run_id: "r_1" });
+    expect(state.counts()).toMatchObject({ token: 1, postLog: 1, upsertEntity: 1, patchRun: 2 });
+    expect(state.count("patchRun")).toBe(2);
+    expect(state.terminalStatus("r_2")).toBe("FAILURE");
+  });
+});

@@ -1,0 +1,225 @@
+/**
+ * PORT EMULATOR — a stand-in for Port's REST API for tests and the local demo. It is not Port and says so
+ * on every answer (`x-port-emulator: true`) and every log line. It implements exactly the endpoints
+ * portside calls, with Port's rules: tokens expire (401), unknown body keys are refused (422), a run is
+ * terminated once and then frozen, entities link to a run only while it is IN_PROGRESS, bodies over 1 MiB
+ * are refused (413). Tests can queue failures, 429s and latency, and inspect every call.
+ *
+ * Built on Hono and Web standards only, so it runs on Bun and Deno alike.
+ */
+import { Hono } from "hono";
+import type { Context } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { checkEntity, checkLog, checkPatch } from "./port-emulator-rules.ts";
+import type { EmulatedRun, EmulatorEndpoint, Fault, PortEmulatorState } from "./port-emulator-state.ts";
+import { createEmulatorState } from "./port-emulator-state.ts";
+
+export type { PortEmulatorState } from "./port-emulator-state.ts";
+
+export interface PortEmulatorOptions {
+  clientId?: string;
+  clientSecret?: string;
+  /** Lifetime of issued tokens (Port: 3 hours). */
+  tokenLifetimeS?: number;
+  /** Port keeps one active token per credential pair: a new one revokes the old (default true). */
+  oneActiveToken?: boolean;
+  /** Emulator time, epoch ms; inject to test expiry without waiting. */
+  clock?: () => number;
+  /** Used for injected latency. */
+  sleep?: (ms: number) => Promise<void>;
+  /** Receives one line per call, prefixed `[port-emulator]`. Silent by default. */
+  log?: (line: string) => void;
+}
+
+export interface PortEmulator {
+  app: Hono<Env>;
+  state: PortEmulatorState;
+}
+
+type Env = { Variables: { body: unknown; runId: string | undefined } };
+
+const MAX_BODY_BYTES = 1024 * 1024;
+const encoder = new TextEncoder();
+
+export function createPortEmulator(opts: PortEmulatorOptions = {}): PortEmulator {
+  const clientId = opts.clientId ?? "emulator-client-id";
+  const clientSecret = opts.clientSecret ?? "emulator-client-secret";
+  const tokenLifetimeS = opts.tokenLifetimeS ?? 3 * 3600;
+  const oneActiveToken = opts.oneActiveToken ?? true;
+  const clock = opts.clock ?? Date.now;
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const log = opts.log ?? (() => {});
+  const state = createEmulatorState(clock);
+  const app = new Hono<Env>();
+
+  const refuse = (c: Context<Env>, status: ContentfulStatusCode, error: string, message: string) =>
+    c.json({ ok: false, error, message }, status);
+
+  app.use("*", async (c, next) => {
+    const atMs = clock();
+    const url = new URL(c.req.url);
+    const { endpoint, runId } = classify(c.req.method, url.pathname, url.searchParams);
+    const raw = await c.req.text();
+    if (state.latencyMs > 0) await sleep(state.latencyMs);
+
+    let body: unknown;
+    let early: Response | undefined;
+    if (encoder.encode(raw).byteLength > MAX_BODY_BYTES) {
+      early = refuse(c, 413, "payload_too_large", "Request body is too large (limit is 1MiB)");
+    } else if (raw.length > 0) {
+      try {
+        body = JSON.parse(raw);
+      } catch {
+        early = refuse(c, 400, "invalid_json", "The request body is not valid JSON");
+      }
+    }
+    early ??= faultResponse(c, state.takeFault(endpoint));
+    if (!early && endpoint !== "token" && endpoint !== "unknown") early = checkToken(c);
+
+    c.set("body", body);
+    c.set("runId", runId);
+    if (early) c.res = early;
+    else await next();
+
+    c.res.headers.set("x-port-emulator", "true");
+    const recordedBody = endpoint === "token" && isObject(body) ? { ...body, clientSecret: "[redacted]" } : body;
+    state.calls.push({ endpoint, method: c.req.method, path: url.pathname, query: Object.fromEntries(url.searchParams), body: recordedBody, status: c.res.status, runId, atMs });
+    log(`[port-emulator] ${c.req.method} ${url.pathname}${url.search} → ${c.res.status}`);
+  });
+
+  function faultResponse(c: Context<Env>, fault: Fault | undefined): Response | undefined {
+    if (!fault) return undefined;
+    if (fault.status === 429) {
+      const resetS = Math.ceil(clock() / 1000) + (fault.retryAfterS ?? 1);
+      c.header("retry-after", String(fault.retryAfterS ?? 1));
+      c.header("x-ratelimit-remaining", "0");
+      c.header("x-ratelimit-reset", String(resetS));
+      return refuse(c, 429, "rate_limit_exceeded", "Too many requests (injected by the Port emulator)");
+    }
+    return refuse(c, fault.status as ContentfulStatusCode, "emulated_failure", `Injected failure (${fault.status}) from the Port emulator`);
+  }
+
+  function checkToken(c: Context<Env>): Response | undefined {
+    const header = c.req.header("authorization") ?? "";
+    const token = header.startsWith("Bearer ") ? header.slice("Bearer ".length) : "";
+    const expiresAtMs = state.tokens.get(token);
+    if (expiresAtMs === undefined) return refuse(c, 401, "unauthorized", "Invalid or missing access token");
+    if (clock() >= expiresAtMs) return refuse(c, 401, "unauthorized", "The access token has expired");
+    return undefined;
+  }
+
+  app.post("/v1/auth/access_token", (c) => {
+    const body = c.get("body");
+    if (!isObject(body) || typeof body.clientId !== "string" || typeof body.clientSecret !== "string") {
+      return refuse(c, 422, "invalid_request", "The json provided does not match the route's schema: clientId and clientSecret are required");
+    }
+    if (body.clientId !== clientId || body.clientSecret !== clientSecret) {
+      return refuse(c, 401, "unauthorized", "Invalid clientId or clientSecret");
+    }
+    if (oneActiveToken) state.tokens.clear();
+    const accessToken = `emulator-token-${crypto.randomUUID()}`;
+    state.tokens.set(accessToken, clock() + tokenLifetimeS * 1000);
+    return c.json({ ok: true, accessToken, expiresIn: tokenLifetimeS, tokenType: "Bearer" });
+  });
+
+  app.get("/v1/actions/runs/:runId", (c) => c.json({ ok: true, run: view(state.ensureRun(c.req.param("runId"))) }));
+
+  app.patch("/v1/actions/runs/:runId", (c) => {
+    const run = state.ensureRun(c.req.param("runId"));
+    const checked = checkPatch(c.get("body"));
+    if (!checked.ok) return refuse(c, 422, "invalid_request", checked.message);
+    if (run.status !== "IN_PROGRESS") return refuseEnded(c, run, "updated");
+    const patch = checked.value;
+    Object.assign(run, patch, { updatedAtMs: clock() });
+    if (patch.status) run.endedAtMs = clock();
+    return c.json({ ok: true, run: view(run) });
+  });
+
+  app.post("/v1/actions/runs/:runId/logs", (c) => {
+    const run = state.ensureRun(c.req.param("runId"));
+    const checked = checkLog(c.get("body"));
+    if (!checked.ok) return refuse(c, 422, "invalid_request", checked.message);
+    if (run.status !== "IN_PROGRESS") return refuseEnded(c, run, "given more logs");
+    const { message, terminationStatus, statusLabel } = checked.value;
+    const nowMs = clock();
+    run.logs.push({ message, atMs: nowMs, ...(terminationStatus ? { terminationStatus } : {}), ...(statusLabel !== undefined ? { statusLabel } : {}) });
+    run.updatedAtMs = nowMs;
+    if (statusLabel !== undefined) run.statusLabel = statusLabel;
+    if (terminationStatus) Object.assign(run, { status: terminationStatus, endedAtMs: nowMs });
+    return c.json({ ok: true }, 201);
+  });
+
+  app.post("/v1/blueprints/:blueprint/entities", (c) => {
+    const blueprint = c.req.param("blueprint");
+    const checked = checkEntity(c.get("body"));
+    if (!checked.ok) return refuse(c, 422, "invalid_request", checked.message);
+    const runId = c.req.query("run_id");
+    const run = runId === undefined ? undefined : state.ensureRun(runId);
+    if (run && run.status !== "IN_PROGRESS") {
+      return refuse(c, 422, "run_not_in_progress", `Cannot link an entity to action run ${run.id}: it already ended with status ${run.status}`);
+    }
+    const input = checked.value;
+    const key = `${blueprint}/${input.identifier}`;
+    const existing = state.entities.get(key);
+    if (existing && c.req.query("upsert") !== "true") {
+      return refuse(c, 409, "identifier_taken", `An entity with identifier ${input.identifier} already exists in blueprint ${blueprint}`);
+    }
+    const merge = c.req.query("merge") === "true" && existing !== undefined;
+    const entity = {
+      ...(merge ? existing : {}),
+      ...input,
+      blueprint,
+      properties: { ...(merge ? existing?.properties : {}), ...input.properties },
+      relations: { ...(merge ? existing?.relations : {}), ...input.relations },
+    };
+    state.entities.set(key, entity);
+    if (run) run.linkedEntities.push({ blueprint, identifier: input.identifier });
+    return c.json({ ok: true, entity }, 201);
+  });
+
+  app.notFound((c) => refuse(c, 404, "not_found", `The Port emulator does not implement ${c.req.method} ${c.req.path}`));
+
+  return { app, state };
+}
+
+/** Port answers 422 when a terminated run is touched again; the exact error code is the emulator's choice. */
+function refuseEnded(c: Context<Env>, run: EmulatedRun, verb: string): Response {
+  return c.json({ ok: false, error: "run_already_ended", message: `Action run ${run.id} already ended with status ${run.status} and cannot be ${verb}` }, 422);
+}
+
+function view(run: EmulatedRun) {
+  const { logs: _logs, linkedEntities: _linked, createdAtMs, updatedAtMs, endedAtMs, ...rest } = run;
+  return {
+    ...rest,
+    createdAt: new Date(createdAtMs).toISOString(),
+    updatedAt: new Date(updatedAtMs).toISOString(),
+    endedAt: endedAtMs === undefined ? null : new Date(endedAtMs).toISOString(),
+  };
+}
+
+const RUN_PATH = /^\/v1\/actions\/runs\/([^/]+)$/;
+const LOGS_PATH = /^\/v1\/actions\/runs\/([^/]+)\/logs$/;
+const ENTITIES_PATH = /^\/v1\/blueprints\/[^/]+\/entities$/;
+
+function classify(method: string, path: string, query: URLSearchParams): { endpoint: EmulatorEndpoint | "unknown"; runId: string | undefined } {
+  const decode = (segment: string | undefined) => (segment === undefined ? undefined : safeDecode(segment));
+  if (method === "POST" && path === "/v1/auth/access_token") return { endpoint: "token", runId: undefined };
+  const run = RUN_PATH.exec(path);
+  if (run && method === "PATCH") return { endpoint: "patchRun", runId: decode(run[1]) };
+  if (run && method === "GET") return { endpoint: "getRun", runId: decode(run[1]) };
+  const logs = LOGS_PATH.exec(path);
+  if (logs && method === "POST") return { endpoint: "postLog", runId: decode(logs[1]) };
+  if (ENTITIES_PATH.test(path) && method === "POST") return { endpoint: "upsertEntity", runId: query.get("run_id") ?? undefined };
+  return { endpoint: "unknown", runId: undefined };
+}
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);

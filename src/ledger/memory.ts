@@ -1,0 +1,297 @@
+import type { PortCall, ReportInput } from "../port/calls.ts";
+import type {
+  ClaimedWork,
+  ClaimOptions,
+  CommitBatch,
+  CommitOutcome,
+  DeadLetter,
+  Ledger,
+  LedgerCounts,
+  PendingReport,
+  ReportOutcome,
+  WorkRecord,
+} from "./ledger.ts";
+import { checkBatch, checkReports, defaultListLimit, parseCursor, parseId } from "./validate.ts";
+
+/**
+ * A ledger held in this process's memory. NOT DURABLE: a restart forgets every accepted run, every
+ * queued report and every dead letter, so "ack means safe" does not hold. It exists for unit tests and
+ * the Deno demo, and is the plainest statement of the semantics the durable stores share (all of them
+ * pass `test/ledger/contract.ts`). Web-standard JavaScript only, so it runs on Bun, Deno and Node.
+ */
+export function createMemoryLedger(): Ledger {
+  type State = "pending" | "waiting" | "running" | "done";
+  interface Item {
+    seq: number;
+    record: WorkRecord;
+    state: State;
+    attempt: number;
+    owner: string | null;
+    leaseUntil: number;
+    acceptedAt: number;
+    finishedAt: number;
+  }
+  interface Report {
+    seq: number;
+    runId: string;
+    /** Kept as JSON text, as the durable stores do, so callers never share objects with the ledger. */
+    call: string;
+    state: "pending" | "delivered" | "failed";
+    attempts: number;
+    dueAt: number;
+    settledAt: number;
+    error: string | null;
+  }
+  /** The outbox of one run: its undelivered reports in order, and the lease of the reporter on it. */
+  interface Outbox {
+    pending: Report[];
+    leaseUntil: number;
+    owner: string | null;
+    /** Seq of the last report handed out under the current lease; settling it ends the lease. */
+    claimedTo: number;
+  }
+
+  const items = new Map<string, Item>();
+  /** Pending and running items: the only ones a claim can take (waiting items sit behind a lane head). */
+  const open = new Set<Item>();
+  /** Unfinished items per lane, head first. */
+  const lanes = new Map<string, Item[]>();
+  const reports = new Map<number, Report>();
+  const outboxes = new Map<string, Outbox>();
+  const deadLetters = new Map<number, DeadLetter>();
+  let workSeq = 0;
+  let reportSeq = 0;
+  let deadLetterSeq = 0;
+  let closed = false;
+
+  function alive(): void {
+    if (closed) throw new Error("The memory ledger is closed");
+  }
+
+  function queueReports(list: ReportInput[], calls: string[], now: number): void {
+    list.forEach((r, i) => {
+      const report: Report = { seq: ++reportSeq, runId: r.runId, call: calls[i] ?? "null", state: "pending", attempts: 0, dueAt: now, settledAt: 0, error: null };
+      reports.set(report.seq, report);
+      const outbox = outboxes.get(r.runId);
+      if (outbox) outbox.pending.push(report);
+      else outboxes.set(r.runId, { pending: [report], leaseUntil: 0, owner: null, claimedTo: 0 });
+    });
+  }
+
+  function claimed(item: Item): ClaimedWork {
+    return { ...item.record, attempt: item.attempt, acceptedAt: item.acceptedAt };
+  }
+
+  /** The item's lane moves on: the next waiting item becomes claimable. */
+  function leaveLane(item: Item): void {
+    const lane = item.record.lane;
+    if (lane === null) return;
+    const queue = lanes.get(lane);
+    if (!queue) return;
+    const at = queue.indexOf(item);
+    if (at >= 0) queue.splice(at, 1);
+    const next = queue[0];
+    if (!next) lanes.delete(lane);
+    else if (next.state === "waiting") {
+      next.state = "pending";
+      open.add(next);
+    }
+  }
+
+  function endLease(outbox: Outbox): void {
+    outbox.leaseUntil = 0;
+    outbox.owner = null;
+    outbox.claimedTo = 0;
+  }
+
+  return {
+    async commit(batch: CommitBatch, now: number): Promise<CommitOutcome[]> {
+      alive();
+      const calls = checkBatch(batch);
+      const outcomes = batch.records.map((record): CommitOutcome => {
+        if (items.has(record.key)) return "duplicate";
+        const item: Item = { seq: ++workSeq, record: { ...record }, state: "pending", attempt: 0, owner: null, leaseUntil: 0, acceptedAt: now, finishedAt: 0 };
+        if (record.lane !== null) {
+          const queue = lanes.get(record.lane);
+          if (queue) {
+            queue.push(item);
+            item.state = "waiting";
+          } else lanes.set(record.lane, [item]);
+        }
+        items.set(record.key, item);
+        if (item.state === "pending") open.add(item);
+        return "accepted";
+      });
+      for (const d of batch.deadLetters) {
+        const seq = ++deadLetterSeq;
+        deadLetters.set(seq, { ...d, id: String(seq), parkedAt: now });
+      }
+      queueReports(batch.reports, calls, now);
+      return outcomes;
+    },
+
+    async claimWork({ owner, limit, leaseMs, now }: ClaimOptions): Promise<ClaimedWork[]> {
+      alive();
+      const eligible = [...open].filter((i) => i.state === "pending" || i.leaseUntil <= now);
+      eligible.sort((a, b) => a.seq - b.seq);
+      return eligible.slice(0, Math.max(0, limit)).map((item) => {
+        item.state = "running";
+        item.owner = owner;
+        item.leaseUntil = now + leaseMs;
+        item.attempt += 1;
+        return claimed(item);
+      });
+    },
+
+    async renewWork(keys: string[], owner: string, leaseMs: number, now: number): Promise<void> {
+      alive();
+      for (const key of keys) {
+        const item = items.get(key);
+        if (item?.state === "running" && item.owner === owner) item.leaseUntil = now + leaseMs;
+      }
+    },
+
+    async finishWork(key: string, owner: string, list: ReportInput[], now: number): Promise<boolean> {
+      alive();
+      const calls = checkReports(list);
+      const item = items.get(key);
+      if (item?.state !== "running" || item.owner !== owner) return false;
+      item.state = "done";
+      item.owner = null;
+      item.leaseUntil = 0;
+      item.finishedAt = now;
+      open.delete(item);
+      leaveLane(item);
+      queueReports(list, calls, now);
+      return true;
+    },
+
+    async releaseWork(key: string, owner: string): Promise<void> {
+      alive();
+      const item = items.get(key);
+      if (item?.state !== "running" || item.owner !== owner) return;
+      item.state = "pending";
+      item.owner = null;
+      item.leaseUntil = 0;
+      item.attempt -= 1;
+    },
+
+    async appendReports(list: ReportInput[], now: number): Promise<void> {
+      alive();
+      queueReports(list, checkReports(list), now);
+    },
+
+    async claimReports({ owner, limit, leaseMs, now, limitRuns }: ClaimOptions & { limitRuns?: number }): Promise<PendingReport[]> {
+      alive();
+      const ready: Array<[string, Outbox, number]> = [];
+      for (const [runId, outbox] of outboxes) {
+        const head = outbox.pending[0];
+        if (!head) continue;
+        const readyAt = Math.max(head.dueAt, outbox.leaseUntil);
+        if (readyAt <= now) ready.push([runId, outbox, readyAt]);
+      }
+      ready.sort((a, b) => a[2] - b[2]);
+      const out: PendingReport[] = [];
+      let runs = 0;
+      for (const [runId, outbox] of ready) {
+        if (runs >= (limitRuns ?? limit) || out.length >= limit) break;
+        let last = 0;
+        for (const report of outbox.pending) {
+          if (report.dueAt > now || out.length >= limit) break;
+          out.push({ id: String(report.seq), runId, call: JSON.parse(report.call) as PortCall, attempts: report.attempts });
+          last = report.seq;
+        }
+        outbox.leaseUntil = now + leaseMs;
+        outbox.owner = owner;
+        outbox.claimedTo = last;
+        runs += 1;
+      }
+      return out;
+    },
+
+    async settleReport(id: string, outcome: ReportOutcome, now: number): Promise<void> {
+      alive();
+      const seq = parseId(id);
+      const report = seq === undefined ? undefined : reports.get(seq);
+      const outbox = report && outboxes.get(report.runId);
+      if (!report || report.state !== "pending" || !outbox) return;
+      report.attempts += 1;
+      if (outcome.type === "retry") {
+        report.dueAt = outcome.at;
+        report.error = outcome.error;
+        for (const later of outbox.pending) if (later.seq > report.seq) later.dueAt = Math.max(later.dueAt, outcome.at);
+        endLease(outbox);
+      } else {
+        report.state = outcome.type;
+        report.settledAt = now;
+        report.error = outcome.type === "failed" ? outcome.error : null;
+        outbox.pending.splice(outbox.pending.indexOf(report), 1);
+        if (report.seq >= outbox.claimedTo) endLease(outbox);
+        if (outbox.pending.length === 0) outboxes.delete(report.runId);
+      }
+    },
+
+    async listDeadLetters(opts: { limit?: number; after?: string } = {}): Promise<DeadLetter[]> {
+      alive();
+      const after = parseCursor(opts.after);
+      const limit = opts.limit ?? defaultListLimit;
+      const out: DeadLetter[] = [];
+      for (const [seq, letter] of deadLetters) {
+        if (out.length >= limit) break;
+        if (seq > after) out.push({ ...letter });
+      }
+      return out;
+    },
+
+    async getDeadLetter(id: string): Promise<DeadLetter | undefined> {
+      alive();
+      const seq = parseId(id);
+      const letter = seq === undefined ? undefined : deadLetters.get(seq);
+      return letter && { ...letter };
+    },
+
+    async removeDeadLetter(id: string): Promise<boolean> {
+      alive();
+      const seq = parseId(id);
+      return seq !== undefined && deadLetters.delete(seq);
+    },
+
+    async purge(before: number): Promise<{ work: number; reports: number }> {
+      alive();
+      let work = 0;
+      let settled = 0;
+      for (const [key, item] of items) {
+        if (item.state === "done" && item.finishedAt < before) {
+          items.delete(key);
+          work += 1;
+        }
+      }
+      for (const [seq, report] of reports) {
+        if (report.state !== "pending" && report.settledAt < before) {
+          reports.delete(seq);
+          settled += 1;
+        }
+      }
+      return { work, reports: settled };
+    },
+
+    async counts(): Promise<LedgerCounts> {
+      alive();
+      const c: LedgerCounts = { pendingWork: 0, runningWork: 0, doneWork: 0, pendingReports: 0, failedReports: 0, deadLetters: deadLetters.size };
+      for (const item of items.values()) {
+        if (item.state === "running") c.runningWork += 1;
+        else if (item.state === "done") c.doneWork += 1;
+        else c.pendingWork += 1;
+      }
+      for (const report of reports.values()) {
+        if (report.state === "pending") c.pendingReports += 1;
+        else if (report.state === "failed") c.failedReports += 1;
+      }
+      return c;
+    },
+
+    async close(): Promise<void> {
+      closed = true;
+    },
+  };
+}

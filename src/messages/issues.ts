@@ -1,0 +1,82 @@
+/**
+ * Turning valibot issues into refusal reasons a person can act on. Reasons are stored with parked
+ * records and sent to Port as the run's FAILURE message, so they name the field, what was expected and
+ * what arrived — `context.runId: expected a string, got null` — rather than valibot's generic wording.
+ */
+import * as v from "valibot";
+
+/** How many issues a reason lists before it says "and N more". */
+const MAX_LISTED = 3;
+
+/** Any issue valibot can report; the schemas here only ever produce these. */
+type Issue = v.BaseIssue<unknown>;
+
+/**
+ * One sentence for a failed parse: the first few issues, `; `-separated. `rename` maps a dot path to the
+ * name the reader knows (a custom locator reports the configured path, not our internal key).
+ */
+export function formatIssues(issues: readonly Issue[], rename?: (path: string) => string): string {
+  const parts = issues.slice(0, MAX_LISTED).map((issue) => formatIssue(leafIssue(issue), rename));
+  const more = issues.length - MAX_LISTED;
+  return more > 0 ? `${parts.join("; ")}; and ${more} more` : parts.join("; ");
+}
+
+function formatIssue(issue: Issue, rename?: (path: string) => string): string {
+  const dotPath = v.getDotPath(issue);
+  const path = dotPath === null ? "message" : rename ? rename(dotPath) : dotPath;
+  // Checks written here (`v.check`, `v.custom`) carry their own complete wording.
+  if (issue.kind !== "schema" || issue.type === "custom") return `${path}: ${issue.message}`;
+  // JSON has no undefined, so an undefined input is a missing required key (valibot would name the key
+  // itself as "expected", which reads badly).
+  if (issue.input === undefined) return `${path}: required, but missing`;
+  return `${path}: expected ${describeExpected(issue.expected)}, got ${describeValue(issue.input)}`;
+}
+
+/**
+ * A union that failed inside one of its object branches is better explained by that branch's issue
+ * (`payload.action.trigger.operation: …`) than by the union's "expected a string or an object".
+ */
+function leafIssue(issue: Issue): Issue {
+  const nested = issue.type === "union" ? issue.issues : undefined;
+  const depth = issue.path?.length ?? 0;
+  const deeper = nested?.find((n) => (n.path?.length ?? 0) > depth);
+  return deeper ? leafIssue(deeper) : issue;
+}
+
+const TYPE_WORDS: Record<string, string> = {
+  string: "a string",
+  number: "a number",
+  boolean: "a boolean",
+  Object: "an object",
+  Array: "an array",
+  null: "null",
+  undefined: "nothing",
+};
+
+/** valibot's `("A" | "B")` / `string` / `Object` → `one of "A", "B"` / `a string` / `an object`. */
+function describeExpected(expected: string | null): string {
+  if (expected === null) return "something else";
+  const bare = expected.startsWith("(") && expected.endsWith(")") ? expected.slice(1, -1) : expected;
+  const words = bare.split(" | ").map((token) => TYPE_WORDS[token] ?? token);
+  if (words.length === 1) return words[0] as string;
+  if (words.length === 2) return `${words[0]} or ${words[1]}`;
+  return `one of ${words.join(", ")}`;
+}
+
+/** A short description of what arrived: `null`, `2`, `"DAY_2"`, `an array`, `an object`, `nothing`. */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return "nothing";
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  switch (typeof value) {
+    case "string":
+      return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+    case "number":
+    case "boolean":
+      return String(value);
+    case "object":
+      return "an object";
+    default:
+      return `a ${typeof value}`;
+  }
+}

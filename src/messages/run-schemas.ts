@@ -1,0 +1,74 @@
+/**
+ * The run message shapes that arrive on `ORG_ID.runs`, as valibot schemas (the schemas are the types).
+ * See `reference/port.md` for the protocol and `connectors/port-action-payload.json` for portside's own
+ * template. Loose objects throughout: unknown fields are kept for handlers, never rejected.
+ */
+import * as v from "valibot";
+import { EntitySlotSchema, JsonObjectSchema, TriggerSchema } from "./schemas.ts";
+
+export const RUN_OPERATIONS = ["CREATE", "DAY-2", "DELETE"] as const;
+
+/** Run ids are what Port reports against, so an empty one is as bad as none. */
+export const RunIdSchema = v.pipe(v.string(), v.nonEmpty("expected a run id, got an empty string"));
+/** Handlers are looked up by the action identifier. */
+export const ActionIdSchema = v.pipe(v.string(), v.nonEmpty("expected an action identifier, got an empty string"));
+
+/**
+ * `payload.action`: the whole action definition (older messages) or only `{invocationMethod, trigger}`.
+ * `trigger` is the operation string, or — when Port embeds an Actions-v2 definition — an object carrying
+ * `operation`.
+ */
+const PayloadActionSchema = v.looseObject({
+  identifier: v.nullish(v.string()),
+  blueprint: v.nullish(v.string()),
+  trigger: v.nullish(v.union([v.string(), v.looseObject({ operation: v.nullish(v.string()) })])),
+  invocationMethod: v.nullish(v.looseObject({ type: v.nullish(v.string()) })),
+});
+
+/** The legacy ("v1") invocation Port generates itself. `status` is always `TRIGGERED`, not a run status. */
+export const LegacyRunSchema = v.looseObject({
+  action: ActionIdSchema,
+  resourceType: v.literal("run"),
+  status: v.nullish(v.string()),
+  trigger: TriggerSchema,
+  context: v.looseObject({
+    entity: v.nullish(v.string()),
+    blueprint: v.nullish(v.string()),
+    runId: RunIdSchema,
+  }),
+  payload: v.looseObject({
+    entity: EntitySlotSchema,
+    action: v.nullish(PayloadActionSchema),
+    properties: v.nullish(JsonObjectSchema),
+    censoredProperties: v.nullish(v.array(v.string())),
+  }),
+});
+
+/** The legacy shape plus the signature Port puts inside the JSON for agent-style invocations. */
+export const AgentRunSchema = v.looseObject({
+  ...LegacyRunSchema.entries,
+  headers: v.looseObject({
+    "X-Port-Signature": v.string(),
+    "X-Port-Timestamp": v.union([v.number(), v.string()]),
+  }),
+});
+
+/**
+ * portside's template for Actions-v2 KAFKA actions (`connectors/port-action-payload.json`). `portside: 1`
+ * marks the shape and its version, so a later incompatible template can coexist with runs already queued.
+ */
+export const TemplateRunSchema = v.looseObject({
+  portside: v.literal(1),
+  runId: RunIdSchema,
+  action: ActionIdSchema,
+  operation: v.nullish(v.string()),
+  blueprint: v.nullish(v.string()),
+  entity: EntitySlotSchema,
+  inputs: v.nullish(JsonObjectSchema),
+  secretInputs: v.nullish(v.array(v.string())),
+  trigger: TriggerSchema,
+});
+
+export type LegacyRunMessage = v.InferOutput<typeof LegacyRunSchema>;
+export type AgentRunMessage = v.InferOutput<typeof AgentRunSchema>;
+export type TemplateRunMessage = v.InferOutput<typeof TemplateRunSchema>;

@@ -1,0 +1,184 @@
+/**
+ * Port's request signing: `v1,<base64(HMAC-SHA256(clientSecret, "<timestamp>.<body>"))>`. Webhook
+ * invocations carry it in `x-port-signature` / `x-port-timestamp` headers over the raw body; agent-style
+ * Kafka messages carry it inside the JSON, over the message re-serialised without those two keys.
+ *
+ * Unlike Port's own agent, a freshness window is enforced, so a captured message cannot be replayed
+ * later. The comparison is `crypto.subtle.verify`, which is constant-time, rather than string equality.
+ */
+import { describeValue } from "./issues.ts";
+import { isPlainObject } from "./json.ts";
+
+export interface SignatureOptions {
+  /** The current time (epoch ms), passed in so tests control the clock. */
+  nowMs: number;
+  /** How far the timestamp may be from now. Default 5 minutes; `Infinity` disables the freshness check. */
+  toleranceMs?: number;
+}
+
+export type SignatureResult = { ok: true } | { ok: false; reason: string };
+
+export const DEFAULT_SIGNATURE_TOLERANCE_MS = 5 * 60_000;
+
+const SIGNATURE_KEY = "X-Port-Signature";
+const TIMESTAMP_KEY = "X-Port-Timestamp";
+const encoder = new TextEncoder();
+
+/**
+ * Verifies an agent-style message (the parsed JSON, keys in arrival order). Port signs the message with
+ * both signature keys removed from `headers` but the `headers` object itself kept — or, for GITLAB
+ * invocations, with `headers` removed entirely — serialised like `JSON.stringify`.
+ */
+export async function verifyAgentSignature(
+  message: object,
+  secret: string,
+  opts: SignatureOptions,
+): Promise<SignatureResult> {
+  const record = message as Record<string, unknown>;
+  const headers = record.headers;
+  if (!isPlainObject(headers)) {
+    return refuse(`headers: expected an object holding ${SIGNATURE_KEY} and ${TIMESTAMP_KEY}, got ${describeValue(headers)}`);
+  }
+  const signature = headers[SIGNATURE_KEY];
+  const timestamp = headers[TIMESTAMP_KEY];
+  if (typeof signature !== "string") return refuse(`headers.${SIGNATURE_KEY}: expected a string, got ${describeValue(signature)}`);
+  if (typeof timestamp !== "number" && typeof timestamp !== "string") {
+    return refuse(`headers.${TIMESTAMP_KEY}: expected a number, got ${describeValue(timestamp)}`);
+  }
+  const signed = `${String(timestamp)}.${JSON.stringify(unsignedCopy(record, headers))}`;
+  return verify(secret, String(timestamp), encoder.encode(signed), signature, `headers.${TIMESTAMP_KEY}`, opts);
+}
+
+/** Header lookup that works for `Headers` and for plain (any-case) header records. */
+export type HeaderSource = Headers | Record<string, string | string[] | undefined>;
+
+/** Verifies a signed webhook invocation over the exact bytes of its body. */
+export async function verifyWebhookSignature(
+  rawBody: string | Uint8Array,
+  headers: HeaderSource,
+  secret: string,
+  opts: SignatureOptions,
+): Promise<SignatureResult> {
+  const signature = header(headers, "x-port-signature");
+  const timestamp = header(headers, "x-port-timestamp");
+  if (signature === undefined) return refuse("the x-port-signature header is missing: the request is not signed");
+  if (timestamp === undefined) return refuse("the x-port-timestamp header is missing: the request is not signed");
+  const body = typeof rawBody === "string" ? encoder.encode(rawBody) : rawBody;
+  const prefix = encoder.encode(`${timestamp}.`);
+  const data = new Uint8Array(prefix.length + body.length);
+  data.set(prefix);
+  data.set(body, prefix.length);
+  return verify(secret, timestamp, data, signature, "x-port-timestamp", opts);
+}
+
+/** The message as Port signed it: same key order, signature keys (or, for GITLAB, `headers`) removed. */
+function unsignedCopy(message: Record<string, unknown>, headers: Record<string, unknown>): object {
+  const gitlab = invocationType(message) === "GITLAB";
+  // Null prototype: a `__proto__` key from JSON.parse stays an ordinary key when copied.
+  const copy: Record<string, unknown> = Object.create(null);
+  for (const key of Object.keys(message)) {
+    if (key !== "headers") copy[key] = message[key];
+    else if (!gitlab) {
+      const kept: Record<string, unknown> = Object.create(null);
+      for (const name of Object.keys(headers)) {
+        if (name !== SIGNATURE_KEY && name !== TIMESTAMP_KEY) kept[name] = headers[name];
+      }
+      copy[key] = kept;
+    }
+  }
+  return copy;
+}
+
+function invocationType(message: Record<string, unknown>): unknown {
+  const payload = message.payload;
+  const action = isPlainObject(payload) ? payload.action : undefined;
+  const method = isPlainObject(action) ? action.invocationMethod : undefined;
+  return isPlainObject(method) ? method.type : undefined;
+}
+
+async function verify(
+  secret: string,
+  timestamp: string,
+  data: Uint8Array<ArrayBuffer>,
+  signatureHeader: string,
+  timestampName: string,
+  opts: SignatureOptions,
+): Promise<SignatureResult> {
+  if (secret === "") return refuse("no signing secret is configured: set the Port client secret to verify signatures");
+  const seconds = Number(timestamp);
+  if (timestamp.trim() === "" || !Number.isFinite(seconds)) {
+    return refuse(`${timestampName}: expected a Unix timestamp, got ${describeValue(timestamp)}`);
+  }
+  // `v1,<base64>`; several space-separated signatures are allowed (secret rotation), any one may match.
+  const candidates = signatureHeader.split(" ").filter((part) => part.startsWith("v1,"));
+  if (candidates.length === 0) {
+    return refuse(`signature: expected "v1,<base64>", got ${describeValue(signatureHeader)}`);
+  }
+  const key = await hmacKey(secret);
+  let matched = false;
+  for (const candidate of candidates) {
+    const bytes = decodeBase64(candidate.slice(3));
+    if (bytes && (await crypto.subtle.verify("HMAC", key, bytes, data))) {
+      matched = true;
+      break;
+    }
+  }
+  if (!matched) {
+    return refuse(
+      "signature does not match: the message was changed after Port signed it, or the secret is not the " +
+        "client secret of the Port organisation that sent it",
+    );
+  }
+  return checkFreshness(seconds, timestamp, timestampName, opts);
+}
+
+/** Values above 10^12 are milliseconds (old examples), below are seconds (the documented form). */
+function checkFreshness(value: number, raw: string, name: string, opts: SignatureOptions): SignatureResult {
+  const toleranceMs = opts.toleranceMs ?? DEFAULT_SIGNATURE_TOLERANCE_MS;
+  const atMs = value > 1e12 ? value : value * 1000;
+  const skewMs = opts.nowMs - atMs;
+  if (Math.abs(skewMs) <= toleranceMs) return { ok: true };
+  const when = skewMs > 0 ? `${Math.round(skewMs / 1000)} s old` : `${Math.round(-skewMs / 1000)} s in the future`;
+  return refuse(
+    `${name} ${raw} is ${when}, outside the ${Math.round(toleranceMs / 1000)} s freshness window: refused as a ` +
+      "possible replay (if clocks are skewed, fix the clock or widen the signature tolerance)",
+  );
+}
+
+/** One imported key is kept: the secret rarely changes, and importKey per message is measurable work. */
+let cachedKey: { secret: string; key: Promise<CryptoKey> } | undefined;
+
+function hmacKey(secret: string): Promise<CryptoKey> {
+  if (cachedKey?.secret !== secret) {
+    const key = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
+      "verify",
+    ]);
+    cachedKey = { secret, key };
+  }
+  return cachedKey.key;
+}
+
+function decodeBase64(text: string): Uint8Array<ArrayBuffer> | undefined {
+  try {
+    const binary = atob(text);
+    const bytes = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    return bytes;
+  } catch {
+    return undefined;
+  }
+}
+
+function header(headers: HeaderSource, name: string): string | undefined {
+  if (headers instanceof Headers) return headers.get(name) ?? undefined;
+  for (const key of Object.keys(headers)) {
+    if (key.toLowerCase() !== name) continue;
+    const value = headers[key];
+    return Array.isArray(value) ? value[0] : value;
+  }
+  return undefined;
+}
+
+function refuse(reason: string): SignatureResult {
+  return { ok: false, reason };
+}

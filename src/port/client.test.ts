@@ -1,0 +1,229 @@
+import { describe, expect, test } from "bun:test";
+import { createPortEmulator } from "../emulator/port-emulator.ts";
+import type { PortEmulatorOptions } from "../emulator/port-emulator.ts";
+import type { RunPatch } from "./calls.ts";
+import { createPortClient } from "./client.ts";
+import type { PortCallEvent, PortClientOptions } from "./client.ts";
+import type { PortLogger } from "./deps.ts";
+import { PortApiError, PortNetworkError, PortTimeoutError } from "./errors.ts";
+import type { FetchFn } from "./http.ts";
+import { testRetryPolicy } from "./retry.ts";
+
+const CREDENTIALS = { clientId: "client-abc", clientSecret: "very-secret-value" };
+
+function setup(opts: { emulator?: PortEmulatorOptions; client?: Partial<PortClientOptions> } = {}) {
+  let nowMs = 1_700_000_000_000;
+  const clock = () => nowMs;
+  const emulator = createPortEmulator({ ...CREDENTIALS, clock, ...opts.emulator });
+  const sleeps: number[] = [];
+  const lines: string[] = [];
+  const events: PortCallEvent[] = [];
+  const record = (level: string) => (event: string, fields?: Record<string, unknown>) => void lines.push(`${level} ${event} ${JSON.stringify(fields)}`);
+  const logger: PortLogger = { debug: record("debug"), info: record("info"), warn: record("warn"), error: record("error") };
+  const fetch: FetchFn = (input, init) => Promise.resolve(emulator.app.request(input instanceof Request ? input : String(input), init));
+  const client = createPortClient({
+    baseUrl: "https://api.port.emulator/",
+    ...CREDENTIALS,
+    fetch,
+    timeoutMs: 1_000,
+    retry: testRetryPolicy,
+    clock,
+    sleep: async (ms) => void sleeps.push(ms),
+    random: () => 0.5,
+    logger,
+    onCall: (e) => void events.push(e),
+    ...opts.client,
+  });
+  return { client, emulator, state: emulator.state, sleeps, lines, events, advance: (ms: number) => (nowMs += ms) };
+}
+
+describe("port client: token", () => {
+  test("one token serves 100 runs (token endpoint hit once)", async () => {
+    const { client, state } = setup();
+    for (let i = 0; i < 100; i++) {
+      await client.postLog(`r_${i}`, { message: "started" });
+      await client.patchRun(`r_${i}`, { status: "SUCCESS" });
+    }
+    expect(state.count("token")).toBe(1);
+    expect(client.calls).toMatchObject({ token: 1, postLog: 100, patchRun: 100 });
+    expect(state.terminalStatus("r_99")).toBe("SUCCESS");
+  });
+
+  test("concurrent first calls share one token fetch", async () => {
+    const { client, state } = setup();
+    await Promise.all(Array.from({ length: 25 }, (_, i) => client.patchRun(`r_${i}`, { statusLabel: "go" })));
+    expect(state.count("token")).toBe(1);
+  });
+
+  test("refreshes before expiry with a short-lived token and an injected clock", async () => {
+    const { client, state, advance } = setup({ emulator: { tokenLifetimeS: 60 } });
+    await client.patchRun("r_1", { statusLabel: "a" });
+    advance(50_000);
+    await client.patchRun("r_1", { statusLabel: "b" });
+    expect(state.count("token")).toBe(1);
+    advance(5_000); // inside the 10% margin of a 60 s token
+    await client.patchRun("r_1", { statusLabel: "c" });
+    expect(state.count("token")).toBe(2);
+    advance(120_000); // long past expiry
+    await client.patchRun("r_1", { status: "SUCCESS" });
+    expect(state.count("token")).toBe(3);
+    expect(state.calls.filter((c) => c.status === 401)).toHaveLength(0);
+  });
+
+  test("a 401 on an API call refreshes the token and retries once", async () => {
+    const { client, state, sleeps } = setup();
+    await client.patchRun("r_1", { statusLabel: "a" });
+    state.revokeTokens(); // e.g. another replica fetched a token for the same credentials
+    await client.patchRun("r_1", { status: "SUCCESS" });
+    expect(state.count("token")).toBe(2);
+    expect(state.callsFor("r_1").map((c) => c.status)).toEqual([200, 401, 200]);
+    expect(sleeps).toEqual([]);
+  });
+
+  test("a persistent 401 is surfaced, not looped on", async () => {
+    const { client, state } = setup();
+    state.failNext(10, 401, { endpoint: "patchRun" });
+    const err = await client.patchRun("r_1", { status: "SUCCESS" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PortApiError);
+    expect((err as PortApiError).status).toBe(401);
+    expect((err as PortApiError).isAuthProblem).toBe(true);
+    expect(state.count("patchRun")).toBe(2);
+  });
+
+  test("wrong credentials: a clear 401 that never shows the secret or a token", async () => {
+    const { client, lines, state } = setup({ client: { clientSecret: "wrong-secret-value" } });
+    const err = await client.getRun("r_1").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PortApiError);
+    const apiErr = err as PortApiError;
+    expect(apiErr).toMatchObject({ status: 401, code: "unauthorized", retriable: false, path: "/v1/auth/access_token" });
+    expect(apiErr.portMessage).toContain("Invalid clientId or clientSecret");
+    const visible = `${apiErr.message} ${JSON.stringify(apiErr)} ${lines.join("\n")}`;
+    expect(visible).not.toContain("wrong-secret-value");
+    expect(state.count("token")).toBe(1);
+  });
+
+  test("logs and errors never include the access token", async () => {
+    const { client, lines, state } = setup();
+    state.failNext(1, 503, { endpoint: "patchRun" });
+    await client.patchRun("r_1", { status: "SUCCESS" });
+    const token = [...state.tokens.keys()][0] ?? "missing";
+    expect(lines.join("\n")).not.toContain(token);
+    expect(lines.join("\n")).not.toContain(CREDENTIALS.clientSecret);
+  });
+});
+
+describe("port client: retries", () => {
+  test("honours 429 Retry-After (asserted on requested sleeps, not wall time)", async () => {
+    const { client, state, sleeps } = setup({ client: { retry: { ...testRetryPolicy, maxMs: 10_000 } } });
+    await client.getRun("r_0"); // token fetched first, so the 429s hit the call under test
+    state.rateLimitNext(2, 3);
+    await client.patchRun("r_1", { status: "SUCCESS" });
+    expect(sleeps).toEqual([3_000, 3_000]);
+    expect(state.terminalStatus("r_1")).toBe("SUCCESS");
+  });
+
+  test("a Retry-After longer than maxMs is handed back to the caller instead of slept through", async () => {
+    const { client, state, sleeps } = setup();
+    await client.getRun("r_0");
+    state.rateLimitNext(1, 60);
+    const err = (await client.patchRun("r_1", { status: "SUCCESS" }).catch((e: unknown) => e)) as PortApiError;
+    expect(err).toBeInstanceOf(PortApiError);
+    expect(err).toMatchObject({ status: 429, retriable: true, retryAfterMs: 60_000, attempt: 1 });
+    expect(sleeps).toEqual([]);
+  });
+
+  test("retries 5xx with backoff, then succeeds", async () => {
+    const { client, state, sleeps, events } = setup();
+    state.failNext(2, 503, { endpoint: "postLog" });
+    await client.postLog("r_1", { message: "hello" });
+    expect(state.logsFor("r_1")).toEqual(["hello"]);
+    expect(sleeps).toEqual([0, 1]); // full jitter with random 0.5 over bounds 1 ms and 2 ms
+    expect(client.calls.postLog).toBe(3);
+    expect(events.filter((e) => e.kind === "postLog").map((e) => e.status)).toEqual([503, 503, 201]);
+  });
+
+  test("gives up after maxAttempts with a retriable error", async () => {
+    const { client, state } = setup();
+    state.failNext(10, 502, { endpoint: "patchRun" });
+    const err = (await client.patchRun("r_1", { status: "SUCCESS" }).catch((e: unknown) => e)) as PortApiError;
+    expect(err).toMatchObject({ status: 502, retriable: true, attempt: testRetryPolicy.maxAttempts, runId: "r_1", method: "PATCH" });
+    expect(state.count("patchRun")).toBe(testRetryPolicy.maxAttempts);
+  });
+
+  test("surfaces a 422 with Port's message, without retrying", async () => {
+    const { client, state, sleeps } = setup();
+    const err = (await client.patchRun("r_1", { status: "SUCCESS", colour: "green" } as RunPatch).catch((e: unknown) => e)) as PortApiError;
+    expect(err).toBeInstanceOf(PortApiError);
+    expect(err).toMatchObject({ status: 422, code: "invalid_request", retriable: false, runId: "r_1", path: "/v1/actions/runs/r_1" });
+    expect(err.portMessage).toContain("must NOT have additional properties ('colour')");
+    expect(err.message).toContain("additional properties");
+    expect(state.count("patchRun")).toBe(1);
+    expect(sleeps).toEqual([]);
+  });
+
+  test("times out every try, then throws a retriable PortTimeoutError", async () => {
+    const hanging: FetchFn = () => new Promise<Response>(() => {}); // ignores the signal on purpose
+    const { client, sleeps } = setup({ client: { fetch: hanging, timeoutMs: 5 } });
+    const err = await client.getRun("r_1").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PortTimeoutError);
+    expect(err).toMatchObject({ retriable: true, timeoutMs: 5, path: "/v1/auth/access_token", attempt: testRetryPolicy.maxAttempts });
+    expect(sleeps).toHaveLength(testRetryPolicy.maxAttempts - 1);
+  });
+
+  test("a slow emulator answer times out the call", async () => {
+    const { client, state } = setup({ emulator: { sleep: (ms) => new Promise((r) => setTimeout(r, ms)) }, client: { timeoutMs: 20, retry: { ...testRetryPolicy, maxAttempts: 1 } } });
+    await client.getRun("r_0");
+    state.latencyMs = 200;
+    await expect(client.patchRun("r_1", { status: "SUCCESS" })).rejects.toBeInstanceOf(PortTimeoutError);
+  });
+
+  test("network errors are retried and then surfaced as PortNetworkError", async () => {
+    let calls = 0;
+    const refusing: FetchFn = async () => {
+      calls++;
+      throw new TypeError("connection refused");
+    };
+    const { client } = setup({ client: { fetch: refusing } });
+    const err = await client.getRun("r_1").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PortNetworkError);
+    expect((err as PortNetworkError).message).toContain("connection refused");
+    expect(calls).toBe(testRetryPolicy.maxAttempts);
+  });
+
+  test("a programmer error inside fetch is not retried", async () => {
+    let calls = 0;
+    const broken: FetchFn = async () => {
+      calls++;
+      return new Response("{}", { status: 200 });
+    };
+    const { client } = setup({ client: { fetch: broken } });
+    await expect(client.getRun("r_1")).rejects.toThrow("without an accessToken");
+    expect(calls).toBe(1);
+  });
+});
+
+describe("port client: endpoints", () => {
+  test("upsertEntity sends upsert, merge and run_id, with encoded segments", async () => {
+    const { client, state } = setup();
+    await client.upsertEntity("micro service", { identifier: "svc-1", properties: { v: 1 } }, { runId: "r_1&x=y" });
+    const call = state.calls.at(-1);
+    expect(call?.path).toBe("/v1/blueprints/micro%20service/entities");
+    expect(call?.query).toEqual({ upsert: "true", merge: "true", run_id: "r_1&x=y" });
+    expect(state.entity("micro service", "svc-1")?.properties).toEqual({ v: 1 });
+    expect(state.runs.get("r_1&x=y")?.linkedEntities).toHaveLength(1);
+  });
+
+  test("upsertEntity without a run links nothing", async () => {
+    const { client, state } = setup();
+    await client.upsertEntity("svc", { identifier: "a" });
+    expect(state.calls.at(-1)?.query).toEqual({ upsert: "true", merge: "true" });
+  });
+
+  test("postLog with terminationStatus and getRun", async () => {
+    const { client, state } = setup();
+    await client.postLog("r/1", { message: "done", terminationStatus: "FAILURE", statusLabel: "boom" });
+    expect(state.terminalStatus("r/1")).toBe("FAILURE");
+    const run = await client.getRun("r/1");
+    expect(run).toMatchObject({ id: "r/1", status: "FAILURE", statusLabel: "boom" });
+  });
+});

@@ -1,0 +1,257 @@
+/**
+ * The reporter drains the ledger's outbox to Port. Reports of one run go out in the order they were
+ * queued (logs and entity links before the terminal status, as Port requires), consecutive logs coalesced
+ * so a run's happy path costs at most two calls. A retriable failure stops that run until its retry time
+ * (order is kept); a permanent refusal is recorded with Port's message and the run goes on, so a bad
+ * entity never keeps a run from being terminated.
+ *
+ * Delivery is at least once: after a crash a terminal PATCH may be re-sent; when Port then says the run is
+ * already terminated, that is what we wanted, so it counts as delivered.
+ */
+import type { Ledger, PendingReport, ReportOutcome } from "../ledger/ledger.ts";
+import { isTerminal } from "./calls.ts";
+import type { PortClient } from "./client.ts";
+import { terminalRunStatuses } from "./client.ts";
+import type { Delivery } from "./coalesce.ts";
+import { defaultMaxLogBytes, nextDelivery } from "./coalesce.ts";
+import type { Clock, PortLogger } from "./deps.ts";
+import { PortEvents } from "./deps.ts";
+import { isRetriable, PortApiError } from "./errors.ts";
+import type { Random, RetryPolicy } from "./retry.ts";
+import { backoffMs, defaultOutboxRetryPolicy } from "./retry.ts";
+
+export interface ReporterOptions {
+  ledger: Pick<Ledger, "claimReports" | "settleReport">;
+  port: Pick<PortClient, "patchRun" | "postLog" | "upsertEntity" | "getRun">;
+  clock: Clock;
+  logger: PortLogger;
+  /** This replica's name in report leases. */
+  owner: string;
+  /** Runs claimed (and delivered concurrently) per drain (default 16). */
+  batchRuns?: number;
+  /** Lease on claimed reports; must outlast one delivery including the client's in-process retries (default 2 min). */
+  leaseMs?: number;
+  /**
+   * Outbox schedule for retriable failures (default `defaultOutboxRetryPolicy`). `maxAttempts` is ignored:
+   * a report is never dropped for Port being slow or down, or the terminal status would be lost.
+   */
+  retry?: RetryPolicy;
+  /** Fallback poll when nobody calls `notify()` (default 1 s). */
+  pollIntervalMs?: number;
+  /** Cap on reports claimed per drain, across runs (default 100 per run). */
+  maxReportsPerClaim?: number;
+  /** Cap on one coalesced log message (default 512 KiB). */
+  maxLogBytes?: number;
+  random?: Random;
+}
+
+export interface DrainResult {
+  runs: number;
+  delivered: number;
+  retried: number;
+  failed: number;
+}
+
+export interface Reporter {
+  /** Runs drains until `stop()`, waking on `notify()` or at the fallback poll interval. */
+  start(): void;
+  /** Stops the loop and waits for deliveries in flight. */
+  stop(): Promise<void>;
+  /** One claim-and-deliver pass (tests, shutdown flush). */
+  drainOnce(): Promise<DrainResult>;
+  /** New reports were appended: drain now instead of at the next poll. */
+  notify(): void;
+}
+
+type Attempt =
+  | { type: "delivered"; alreadyTerminated?: string }
+  | { type: "retry"; delayMs: number; error: string }
+  | { type: "failed"; error: string };
+
+export function createReporter(opts: ReporterOptions): Reporter {
+  const { ledger, port, clock, logger, owner } = opts;
+  const batchRuns = opts.batchRuns ?? 16;
+  const leaseMs = opts.leaseMs ?? 120_000;
+  const retry = opts.retry ?? defaultOutboxRetryPolicy;
+  const pollIntervalMs = opts.pollIntervalMs ?? 1_000;
+  const maxReportsPerClaim = opts.maxReportsPerClaim ?? batchRuns * 100;
+  const maxLogBytes = opts.maxLogBytes ?? defaultMaxLogBytes;
+  const inFlight = new Set<Promise<unknown>>();
+  let running = false;
+  let loop: Promise<void> | undefined;
+  let notified = false;
+  let wake: (() => void) | undefined;
+  let earliestRetryAtMs = Infinity;
+
+  async function drainOnce(): Promise<DrainResult> {
+    const tally: DrainResult = { runs: 0, delivered: 0, retried: 0, failed: 0 };
+    const claimedAtMs = clock();
+    const claimed = await ledger.claimReports({ owner, limit: maxReportsPerClaim, limitRuns: batchRuns, leaseMs, now: claimedAtMs });
+    const byRun = new Map<string, PendingReport[]>();
+    for (const report of claimed) {
+      const list = byRun.get(report.runId);
+      if (list) list.push(report);
+      else byRun.set(report.runId, [report]);
+    }
+    tally.runs = byRun.size;
+    const work = Promise.all(
+      [...byRun].map(([runId, reports]) =>
+        deliverRun(runId, reports, tally, claimedAtMs + leaseMs / 2).catch((err: unknown) => {
+          // Usually the ledger failing to settle; the lease runs out and the reports are delivered again.
+          logger.error(PortEvents.reporterCrashed, { runId, error: describe(err) });
+        }),
+      ),
+    );
+    inFlight.add(work);
+    try {
+      await work;
+    } finally {
+      inFlight.delete(work);
+    }
+    return tally;
+  }
+
+  /**
+   * Delivers one run's reports in order. Stops starting new deliveries after `stopStartingAtMs` (half the
+   * lease) so the lease never runs out mid-run and another replica cannot deliver the rest out of order.
+   */
+  async function deliverRun(runId: string, reports: PendingReport[], tally: DrainResult, stopStartingAtMs: number): Promise<void> {
+    for (let index = 0; index < reports.length; ) {
+      if (clock() > stopStartingAtMs) return;
+      const delivery = nextDelivery(reports, index, maxLogBytes);
+      if (!delivery) break;
+      index += delivery.reports.length;
+      const result = await attempt(runId, delivery);
+      const nowMs = clock();
+      for (const report of delivery.reports) {
+        const outcome = toOutcome(result, nowMs);
+        await ledger.settleReport(report.id, outcome, nowMs);
+        logOutcome(runId, report, outcome, result);
+        if (outcome.type === "delivered") tally.delivered++;
+        else if (outcome.type === "failed") tally.failed++;
+        else {
+          tally.retried++;
+          earliestRetryAtMs = Math.min(earliestRetryAtMs, outcome.at);
+        }
+      }
+      // Keep order: nothing after a report that must be retried goes out before it.
+      if (result.type === "retry") return;
+    }
+  }
+
+  async function attempt(runId: string, delivery: Delivery): Promise<Attempt> {
+    const report = delivery.reports[0];
+    try {
+      if (delivery.kind === "log") {
+        await port.postLog(runId, { message: delivery.message });
+      } else if (report.call.kind === "entity") {
+        await port.upsertEntity(report.call.blueprint, report.call.entity, { runId });
+      } else if (report.call.kind === "update") {
+        await port.patchRun(runId, report.call.patch);
+      }
+      return { type: "delivered" };
+    } catch (err) {
+      const attempts = Math.max(...delivery.reports.map((r) => r.attempts)) + 1;
+      if (isRetriable(err) || (err instanceof PortApiError && err.isAuthProblem)) {
+        const serverMs = err instanceof PortApiError ? (err.retryAfterMs ?? 0) : 0;
+        return { type: "retry", delayMs: Math.max(serverMs, backoffMs(retry, attempts, opts.random)), error: describe(err) };
+      }
+      if (report && isTerminal(report.call) && err instanceof PortApiError) {
+        return confirmTerminated(runId, err, attempts);
+      }
+      return { type: "failed", error: describe(err) };
+    }
+  }
+
+  /** A refused terminal PATCH: if Port already has a terminal status (we sent it before a crash), we are done. */
+  async function confirmTerminated(runId: string, refusal: PortApiError, attempts: number): Promise<Attempt> {
+    try {
+      const run = await port.getRun(runId);
+      if (terminalRunStatuses.has(run.status)) return { type: "delivered", alreadyTerminated: run.status };
+      return { type: "failed", error: describe(refusal) };
+    } catch (err) {
+      if (isRetriable(err)) return { type: "retry", delayMs: backoffMs(retry, attempts, opts.random), error: describe(err) };
+      return { type: "failed", error: describe(refusal) };
+    }
+  }
+
+  function toOutcome(result: Attempt, nowMs: number): ReportOutcome {
+    if (result.type === "delivered") return { type: "delivered" };
+    if (result.type === "failed") return { type: "failed", error: result.error };
+    return { type: "retry", at: nowMs + result.delayMs, error: result.error };
+  }
+
+  function logOutcome(runId: string, report: PendingReport, outcome: ReportOutcome, result: Attempt): void {
+    const fields = { runId, reportId: report.id, kind: report.call.kind, attempts: report.attempts + 1 };
+    if (result.type === "delivered" && result.alreadyTerminated) {
+      logger.info(PortEvents.reportAlreadyTerminated, { ...fields, portStatus: result.alreadyTerminated });
+    } else if (outcome.type === "delivered") logger.debug(PortEvents.reportDelivered, fields);
+    else if (outcome.type === "retry") logger.warn(PortEvents.reportRetry, { ...fields, at: outcome.at, error: outcome.error });
+    else logger.error(PortEvents.reportFailed, { ...fields, error: outcome.error });
+  }
+
+  function idle(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (notified || !running) return resolve();
+      const timer = setTimeout(done, Math.max(0, ms));
+      wake = () => {
+        clearTimeout(timer);
+        done();
+      };
+      function done() {
+        wake = undefined;
+        resolve();
+      }
+    });
+  }
+
+  async function runLoop(): Promise<void> {
+    let claimFailures = 0;
+    while (running) {
+      notified = false;
+      earliestRetryAtMs = Infinity;
+      let result: DrainResult;
+      try {
+        result = await drainOnce();
+        claimFailures = 0;
+      } catch (err) {
+        claimFailures++;
+        logger.error(PortEvents.reporterClaimFailed, { error: describe(err), attempt: claimFailures });
+        await idle(Math.max(backoffMs(retry, claimFailures, opts.random), Math.min(pollIntervalMs, retry.initialMs)));
+        continue;
+      }
+      if (result.runs >= batchRuns) continue; // more may be due right now
+      await idle(Math.min(pollIntervalMs, earliestRetryAtMs - clock()));
+    }
+  }
+
+  return {
+    drainOnce,
+    notify() {
+      notified = true;
+      wake?.();
+    },
+    start() {
+      if (running) return;
+      running = true;
+      loop = runLoop();
+    },
+    async stop() {
+      running = false;
+      wake?.();
+      await loop;
+      loop = undefined;
+      await Promise.all(inFlight);
+    },
+  };
+}
+
+function describe(err: unknown): string {
+  if (err instanceof PortApiError) {
+    const code = err.code ? ` ${err.code}` : "";
+    const hint = err.isAuthProblem ? " (check portside's Port client id and secret, and Port's IP allow-list)" : "";
+    return `Port answered ${err.status}${code}: ${err.portMessage ?? "no message"}${hint}`;
+  }
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

@@ -1,0 +1,94 @@
+/**
+ * Retry timing for calls to Port, as pure functions over data. Port is a guest with limits (a per-organisation
+ * rate limit, occasional 5xx): we back off exponentially with full jitter so a fleet of replicas does not
+ * retry in lock-step, and we wait exactly as long as Port asks when it says so (`Retry-After`,
+ * `x-ratelimit-reset`). Randomness and the current time are parameters so tests are deterministic.
+ */
+
+export interface RetryPolicy {
+  /** Upper bound of the first backoff (before jitter). */
+  initialMs: number;
+  /** Cap on any backoff; also the longest server-requested wait the client sleeps in process. */
+  maxMs: number;
+  /** Growth of the backoff bound per attempt. */
+  factor: number;
+  /** Total tries of one call in process, the first included (1 = no retry). */
+  maxAttempts: number;
+}
+
+/** For production: a few quick retries in process; longer outages go back to the outbox with a later due time. */
+export const defaultRetryPolicy: RetryPolicy = { initialMs: 200, maxMs: 10_000, factor: 2, maxAttempts: 4 };
+
+/** For the reporter's outbox schedule: slower growth is not needed, but the cap is higher (Port may be down for minutes). */
+export const defaultOutboxRetryPolicy: RetryPolicy = { initialMs: 1_000, maxMs: 5 * 60_000, factor: 2, maxAttempts: Infinity };
+
+/** Near-zero waits so tests exercise every retry path without waiting. */
+export const testRetryPolicy: RetryPolicy = { initialMs: 1, maxMs: 5, factor: 2, maxAttempts: 4 };
+
+export type Random = () => number;
+
+/**
+ * Full-jitter backoff: a uniform draw from `[0, min(maxMs, initialMs * factor^(attempt-1)))`.
+ * `attempt` is 1 for the wait after the first failure. Full jitter spreads retries of many clients best.
+ */
+export function backoffMs(policy: RetryPolicy, attempt: number, random: Random = Math.random): number {
+  const exponent = Math.max(0, attempt - 1);
+  const boundMs = Math.min(policy.maxMs, policy.initialMs * policy.factor ** exponent);
+  const r = Math.min(Math.max(random(), 0), 1);
+  return Math.floor(r * boundMs);
+}
+
+/**
+ * The wait the server asked for, if any, in ms from `nowMs`:
+ * - `Retry-After` as delta seconds or an HTTP date;
+ * - otherwise, when `x-ratelimit-remaining` is 0, the time until `x-ratelimit-reset` (epoch seconds; small
+ *   values are read as seconds from now, the convention some gateways use).
+ * Returns undefined when the headers say nothing usable.
+ */
+export function serverDelayMs(headers: Headers, nowMs: number): number | undefined {
+  const retryAfter = headers.get("retry-after")?.trim();
+  if (retryAfter) {
+    if (/^\d+(\.\d+)?$/.test(retryAfter)) return Math.ceil(Number(retryAfter) * 1000);
+    const dateMs = Date.parse(retryAfter);
+    if (!Number.isNaN(dateMs)) return Math.max(0, dateMs - nowMs);
+  }
+  const remaining = headers.get("x-ratelimit-remaining")?.trim();
+  const reset = headers.get("x-ratelimit-reset")?.trim();
+  if (remaining !== undefined && Number(remaining) === 0 && reset && /^\d+(\.\d+)?$/.test(reset)) {
+    const resetS = Number(reset);
+    // Epoch seconds are > 1e9 for any date after 2001; anything smaller is a relative number of seconds.
+    const resetMs = resetS > 1e9 ? resetS * 1000 - nowMs : resetS * 1000;
+    return Math.max(0, Math.ceil(resetMs));
+  }
+  return undefined;
+}
+
+export interface RetryDelay {
+  delayMs: number;
+  /** Where the number came from, for logs and tests. */
+  source: "backoff" | "server";
+}
+
+/**
+ * The wait before the next try: the server's request when it made one, else jittered backoff.
+ * A server-requested wait is honoured as given, never shortened by the cap — callers decide whether to
+ * sleep that long in process or reschedule (see `fitsInProcess`).
+ */
+export function retryDelay(
+  policy: RetryPolicy,
+  attempt: number,
+  opts: { headers?: Headers; nowMs: number; random?: Random },
+): RetryDelay {
+  const server = opts.headers ? serverDelayMs(opts.headers, opts.nowMs) : undefined;
+  if (server !== undefined) return { delayMs: server, source: "server" };
+  return { delayMs: backoffMs(policy, attempt, opts.random), source: "backoff" };
+}
+
+/** Whether another try is allowed after `attempt` tries. */
+export const canRetry = (policy: RetryPolicy, attempt: number): boolean => attempt < policy.maxAttempts;
+
+/**
+ * Whether a wait is short enough to sleep through inside one call. Longer waits (a rate-limit window that
+ * resets in minutes) are handed back to the outbox so no lease or request is held that long.
+ */
+export const fitsInProcess = (policy: RetryPolicy, delayMs: number): boolean => delayMs <= policy.maxMs;

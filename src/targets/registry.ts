@@ -1,0 +1,109 @@
+import * as v from "valibot";
+import type { Change } from "../messages/views.ts";
+import { matchesChange, type ChangeRule, type ExternalTarget, type HandlerModule, type RunHandler } from "./define.ts";
+
+/**
+ * The registry answers "what runs for this action / this change?" from the handler module (and, later,
+ * a routes file). It checks the module's shape once at start-up so a typo fails the start, not a run.
+ */
+
+export type RunRoute =
+  | { type: "local"; handle: RunHandler; timeoutMs: number | null; rerunOnInterrupt: boolean }
+  | { type: "external"; target: ExternalTarget; rerunOnInterrupt: boolean }
+  | { type: "missing"; reason: string };
+
+export type ChangeRoute = { type: "local"; handle: NonNullable<ChangeRule["handle"]>; timeoutMs: number | null } | { type: "external"; target: ExternalTarget };
+
+export interface Registry {
+  forRun(action: string): RunRoute;
+  forChange(change: Change): ChangeRoute[];
+  /** Where the handlers came from, named in "no handler" failures. */
+  readonly source: string;
+  readonly actions: string[];
+}
+
+const fn = v.custom<(...args: never[]) => unknown>((x) => typeof x === "function", "must be a function");
+const external = v.looseObject({ kind: v.string() });
+const runTarget = v.union([fn, v.looseObject({ handle: fn, timeoutMs: v.optional(v.pipe(v.number(), v.minValue(1))), rerunOnInterrupt: v.optional(v.boolean()) }), external], "must be a function, { handle }, or a target such as eventBridge(…)");
+const oneOrMany = <T extends v.GenericSchema>(s: T) => v.optional(v.union([s, v.array(s)]));
+const changeRule = v.pipe(
+  v.looseObject({
+    match: v.optional(
+      v.strictObject({
+        blueprint: oneOrMany(v.string()),
+        action: oneOrMany(v.picklist(["CREATE", "UPDATE", "DELETE", "TIMER_EXPIRED"])),
+        resourceType: oneOrMany(v.picklist(["entity", "run", "blueprint"])),
+      }),
+    ),
+    handle: v.optional(fn),
+    to: v.optional(external),
+    timeoutMs: v.optional(v.pipe(v.number(), v.minValue(1))),
+  }),
+  v.check((r) => (r.handle === undefined) !== (r.to === undefined), "needs exactly one of `handle` or `to`"),
+);
+const moduleSchema = v.looseObject({ runs: v.optional(v.record(v.string(), runTarget)), changes: v.optional(v.array(changeRule)) });
+
+export class HandlerModuleError extends Error {
+  override name = "HandlerModuleError";
+}
+
+/** Checks a handler module's default export; throws `HandlerModuleError` saying which key is wrong. */
+export function checkHandlerModule(value: unknown, source: string): HandlerModule {
+  const result = v.safeParse(moduleSchema, value);
+  if (!result.success) {
+    const issue = result.issues[0];
+    const where = issue ? v.getDotPath(issue) : null;
+    throw new HandlerModuleError(`${source}: ${where ? `default export .${where}` : "default export"} ${issue?.message ?? "is invalid"}. Export { runs: { <action>: async (run) => … }, changes: [{ match, handle }] }.`);
+  }
+  return value as HandlerModule;
+}
+
+export function createRegistry(module: HandlerModule, source: string): Registry {
+  const runs = module.runs ?? {};
+  const changes = module.changes ?? [];
+  return {
+    source,
+    actions: Object.keys(runs),
+    forRun(action) {
+      const target = Object.hasOwn(runs, action) ? runs[action] : undefined;
+      if (target === undefined) {
+        return { type: "missing", reason: `No handler for action "${action}" in ${source}. Add runs["${action}"] to its default export.` };
+      }
+      if (typeof target === "function") return { type: "local", handle: target, timeoutMs: null, rerunOnInterrupt: false };
+      if ("handle" in target && typeof target.handle === "function") {
+        return { type: "local", handle: target.handle as RunHandler, timeoutMs: (target.timeoutMs as number | undefined) ?? null, rerunOnInterrupt: target.rerunOnInterrupt === true };
+      }
+      const ext = target as ExternalTarget;
+      return { type: "external", target: ext, rerunOnInterrupt: ext.rerunOnInterrupt === true };
+    },
+    forChange(change) {
+      const routes: ChangeRoute[] = [];
+      for (const rule of changes) {
+        if (!matchesChange(rule.match, change)) continue;
+        if (rule.handle) routes.push({ type: "local", handle: rule.handle, timeoutMs: rule.timeoutMs ?? null });
+        else if (rule.to) routes.push({ type: "external", target: rule.to });
+      }
+      return routes;
+    },
+  };
+}
+
+/** The registry used when no handler module is configured: every run fails saying how to add one. */
+export const emptyRegistry = (): Registry => createRegistry({}, "no handler module (set HANDLERS)");
+
+/** Imports a handler module by path (works on Bun and Deno) and checks it. */
+export async function loadHandlerModule(path: string): Promise<Registry> {
+  const url = path.startsWith("file:") ? path : new URL(path, `file://${cwd()}/`).href;
+  let imported: { default?: unknown };
+  try {
+    imported = await import(url);
+  } catch (error) {
+    throw new HandlerModuleError(`HANDLERS: could not import ${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return createRegistry(checkHandlerModule(imported.default, path), path);
+}
+
+function cwd(): string {
+  const g = globalThis as { process?: { cwd(): string }; Deno?: { cwd(): string } };
+  return g.process?.cwd() ?? g.Deno?.cwd() ?? "/";
+}

@@ -1,0 +1,112 @@
+import { afterEach, expect, test } from "bun:test";
+import { createHarness, runMessage, type Harness } from "../support/harness.ts";
+
+let h: Harness;
+afterEach(async () => h?.stop());
+
+const endpoints = (h: Harness, runId: string) => h.emulator.state.callsFor(runId).map((c) => c.endpoint);
+
+test("success: logs and entity links reach Port before the terminal status, in two calls besides the entity", async () => {
+  h = await createHarness({
+    handlers: {
+      runs: {
+        deploy: async (run) => {
+          await run.log(`deploying ${run.inputs.version}`);
+          await run.upsertEntity("deployment", { identifier: "d-1", properties: { version: run.inputs.version } });
+          await run.log("done");
+          return { summary: "Deployed 1.0.0", link: "https://ci.example.com/1", externalRunId: "ci-1", statusLabel: "Deployed" };
+        },
+      },
+    },
+  });
+  await h.post("/sink/runs", JSON.stringify(runMessage("r_ok", "deploy", { entity: "checkout" })));
+  await h.waitForTerminal(["r_ok"]);
+  expect(endpoints(h, "r_ok")).toEqual(["upsertEntity", "postLog", "patchRun"]);
+  expect(h.emulator.state.logsFor("r_ok")).toEqual(["deploying 1.0.0\ndone"]);
+  const run = h.emulator.state.runs.get("r_ok");
+  expect(run).toMatchObject({ status: "SUCCESS", summary: "Deployed 1.0.0", link: "https://ci.example.com/1", externalRunId: "ci-1", statusLabel: "Deployed" });
+  expect(h.emulator.state.logsFor("r_ok").join("\n")).toContain("deploying 1.0.0");
+  expect(run?.linkedEntities).toEqual([{ blueprint: "deployment", identifier: "d-1" }]);
+});
+
+test("a handler that only returns costs exactly one Port call", async () => {
+  h = await createHarness({ handlers: { runs: { deploy: () => ({ summary: "ok" }) } } });
+  await h.post("/sink/runs", JSON.stringify(runMessage("r_one")));
+  await h.waitForTerminal(["r_one"]);
+  expect(endpoints(h, "r_one")).toEqual(["patchRun"]);
+});
+
+test("a thrown error → FAILURE carrying its message", async () => {
+  h = await createHarness({ handlers: { runs: { deploy: async () => { throw new Error("cluster unreachable"); } } } });
+  await h.post("/sink/runs", JSON.stringify(runMessage("r_fail")));
+  await h.waitForTerminal(["r_fail"]);
+  expect(h.emulator.state.terminalStatus("r_fail")).toBe("FAILURE");
+  expect(h.emulator.state.runs.get("r_fail")?.summary).toBe('Handler for "deploy" failed: cluster unreachable');
+});
+
+test("a handler past its time limit → FAILURE saying it timed out, and its signal is aborted", async () => {
+  let aborted = false;
+  h = await createHarness({
+    handlers: {
+      runs: {
+        deploy: {
+          timeoutMs: 50,
+          handle: (run) =>
+            new Promise((resolve) => {
+              run.signal.addEventListener("abort", () => {
+                aborted = true;
+                resolve({ summary: "too late" });
+              });
+            }),
+        },
+      },
+    },
+  });
+  await h.post("/sink/runs", JSON.stringify(runMessage("r_slow")));
+  await h.waitForTerminal(["r_slow"]);
+  expect(h.emulator.state.terminalStatus("r_slow")).toBe("FAILURE");
+  expect(h.emulator.state.runs.get("r_slow")?.summary).toBe('Handler for "deploy" timed out after 50 ms');
+  expect(aborted).toBe(true);
+});
+
+test("an action with no handler → FAILURE naming the action and the module", async () => {
+  h = await createHarness({ handlers: { runs: { deploy: () => undefined } } });
+  await h.post("/sink/runs", JSON.stringify(runMessage("r_none", "destroy_everything")));
+  await h.waitForTerminal(["r_none"]);
+  expect(h.emulator.state.terminalStatus("r_none")).toBe("FAILURE");
+  expect(h.emulator.state.runs.get("r_none")?.summary).toBe('No handler for action "destroy_everything" in test-handlers.ts. Add runs["destroy_everything"] to its default export.');
+  expect(endpoints(h, "r_none")).toEqual(["patchRun"]);
+});
+
+test("a returned { status: 'FAILURE' } fails the run without throwing", async () => {
+  h = await createHarness({ handlers: { runs: { deploy: () => ({ status: "FAILURE", summary: "quota exceeded" }) } } });
+  await h.post("/sink/runs", JSON.stringify(runMessage("r_soft")));
+  await h.waitForTerminal(["r_soft"]);
+  expect(h.emulator.state.runs.get("r_soft")).toMatchObject({ status: "FAILURE", summary: "quota exceeded" });
+});
+
+test("change handlers run for matching changes only", async () => {
+  const seen: string[] = [];
+  h = await createHarness({
+    handlers: {
+      changes: [
+        { match: { blueprint: "vm", action: "UPDATE" }, handle: (c) => void seen.push(`vm:${c.identifier}`) },
+        { match: { resourceType: "run" }, handle: (c) => void seen.push(`run:${c.runId}`) },
+      ],
+    },
+  });
+  const change = (blueprint: string, identifier: string, action = "UPDATE") => ({
+    action,
+    resourceType: "entity",
+    status: "SUCCESS",
+    trigger: { by: { orgId: "org_sYG4DOJZNGy8bYnt", userId: "u" }, origin: "API", at: "2026-03-01T10:00:00.000Z" },
+    context: { entity: identifier, blueprint },
+    diff: { before: { identifier }, after: { identifier } },
+  });
+  const body = [change("vm", "vm-1"), change("microservice", "svc"), change("vm", "vm-2", "DELETE"), change("vm", "vm-1")].map((c) => JSON.stringify(c)).join("\n");
+  const res = await h.post("/sink/changes", body);
+  // The fourth record is byte-identical to the first: a redelivery.
+  expect(await res.json()).toMatchObject({ records: 4, accepted: 3, duplicate: 1, parked: 0 });
+  await h.waitUntil(async () => (await h.ledger.counts()).doneWork === 3, "three changes done");
+  expect(seen).toEqual(["vm:vm-1"]);
+});
