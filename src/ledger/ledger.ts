@@ -13,10 +13,11 @@ export interface Ledger {
   /**
    * Records one sink request atomically: every record is accepted or recognised as a duplicate, every
    * dead letter parked, every report queued — or nothing is (the call throws and the sender resends).
-   * Returns one outcome per record, in order. A key seen before (in an earlier batch, or earlier in this
-   * one) is a duplicate and changes nothing.
+   * Returns one outcome per record and one per dead letter, in order. A key seen before (in an earlier
+   * batch, or earlier in this one) is a duplicate and changes nothing; for dead letters the key is
+   * remembered while the dead letter is parked, so a resent poison record is parked (and reported) once.
    */
-  commit(batch: CommitBatch, now: number): Promise<CommitOutcome[]>;
+  commit(batch: CommitBatch, now: number): Promise<CommitResult>;
 
   /**
    * Claims up to `limit` work items for `owner` with a lease of `leaseMs`. Eligible: pending items, and
@@ -32,8 +33,22 @@ export interface Ledger {
   /**
    * Marks an item done and queues its final reports in one transaction. Returns false (and changes
    * nothing) when `owner` no longer holds the item, i.e. its lease expired and another owner took it.
+   * (While nobody has taken it, an owner whose lease ran out still holds it and may finish or renew.)
    */
   finishWork(key: string, owner: string, reports: ReportInput[], now: number): Promise<boolean>;
+
+  /**
+   * Owners that hold a live or expired lease on running work or on claimed reports. With
+   * `expireLeases`, lets a starting process free what a dead process on the same host left behind.
+   */
+  leaseHolders(): Promise<string[]>;
+
+  /**
+   * Ends every lease `owners` hold on work and on reports, as if it had run out at `now`: their running
+   * work is claimable at once (as a later attempt: it was interrupted) and their reports go out again.
+   * Only for owners known to be dead. Returns how many work items and report runs were freed.
+   */
+  expireLeases(owners: string[], now: number): Promise<{ work: number; reports: number }>;
 
   /** Returns a claimed item to pending without counting an attempt (used on shutdown for unstarted work). */
   releaseWork(key: string, owner: string): Promise<void>;
@@ -45,17 +60,30 @@ export interface Ledger {
    * Claims the undelivered reports of up to `limitRuns` runs whose next attempt is due, with a lease.
    * All due reports of a claimed run come back together in queue order, so the reporter keeps order.
    * A run whose earliest report is not yet due (backing off) is skipped entirely.
+   * `limit` caps the reports returned (`limitRuns` defaults to it): a run is cut short only when `limit`
+   * runs out, and its rest follows as soon as the last report handed out is settled.
    */
   claimReports(opts: ClaimOptions & { limitRuns?: number }): Promise<PendingReport[]>;
 
-  /** Records the fate of one report. `retry` moves every later report of that run behind it too. */
+  /**
+   * Records the fate of one report. `retry` moves every later report of that run behind it too, and
+   * ends the run's lease. Settling the last report of a claim also ends it, so reports queued meanwhile
+   * go out at once. Only an undelivered report is settled; an unknown or settled one is left alone.
+   */
   settleReport(id: string, outcome: ReportOutcome, now: number): Promise<void>;
 
+  /**
+   * Oldest first, `limit` (default 100) at a time; `after` is the last id of the previous page. Ids (of
+   * dead letters and reports) are decimal sequence numbers as text, never reused.
+   */
   listDeadLetters(opts?: { limit?: number; after?: string }): Promise<DeadLetter[]>;
   getDeadLetter(id: string): Promise<DeadLetter | undefined>;
   removeDeadLetter(id: string): Promise<boolean>;
 
-  /** Forgets finished work, delivered or failed reports older than `before`. The dedupe window ends here. */
+  /**
+   * Forgets work finished, and reports delivered or failed, before `before`. The dedupe window ends
+   * here: a purged key is accepted again. Pending and running work and undelivered reports are kept.
+   */
   purge(before: number): Promise<{ work: number; reports: number }>;
 
   counts(): Promise<LedgerCounts>;
@@ -84,6 +112,8 @@ export interface ClaimedWork extends WorkRecord {
 }
 
 export interface DeadLetterInput {
+  /** Dedupe key (e.g. `parked:<kind>:<sha-256 of raw>`): the same poison resent is parked once. */
+  key: string;
   kind: WorkKind;
   /** Why it was parked, in words a person can act on. */
   reason: string;
@@ -92,9 +122,11 @@ export interface DeadLetterInput {
   raw: string;
   /** The run id, when one could be found in the record. */
   runId: string | null;
+  /** Queued with the dead letter only when it is newly parked (e.g. the FAILURE report of a poison run). */
+  reports?: ReportInput[];
 }
 
-export interface DeadLetter extends DeadLetterInput {
+export interface DeadLetter extends Omit<DeadLetterInput, "reports"> {
   id: string;
   parkedAt: number;
 }
@@ -102,10 +134,18 @@ export interface DeadLetter extends DeadLetterInput {
 export interface CommitBatch {
   records: WorkRecord[];
   deadLetters: DeadLetterInput[];
+  /** Queued unconditionally. */
   reports: ReportInput[];
 }
 
 export type CommitOutcome = "accepted" | "duplicate";
+
+export interface CommitResult {
+  /** One per `batch.records`, in order. */
+  records: CommitOutcome[];
+  /** One per `batch.deadLetters`, in order: `accepted` = newly parked. */
+  deadLetters: CommitOutcome[];
+}
 
 export interface ClaimOptions {
   owner: string;

@@ -4,6 +4,7 @@ import type {
   ClaimOptions,
   CommitBatch,
   CommitOutcome,
+  CommitResult,
   DeadLetter,
   Ledger,
   LedgerCounts,
@@ -11,7 +12,7 @@ import type {
   ReportOutcome,
   WorkRecord,
 } from "./ledger.ts";
-import { checkBatch, checkReports, defaultListLimit, parseCursor, parseId } from "./validate.ts";
+import { callText, parseCursor, parseId, withInputChecks } from "./validate.ts";
 
 /**
  * A ledger held in this process's memory. NOT DURABLE: a restart forgets every accepted run, every
@@ -59,6 +60,8 @@ export function createMemoryLedger(): Ledger {
   const reports = new Map<number, Report>();
   const outboxes = new Map<string, Outbox>();
   const deadLetters = new Map<number, DeadLetter>();
+  /** Keys of the parked dead letters, to their seq: a key is free again once its dead letter is removed. */
+  const parkedKeys = new Map<string, number>();
   let workSeq = 0;
   let reportSeq = 0;
   let deadLetterSeq = 0;
@@ -68,14 +71,14 @@ export function createMemoryLedger(): Ledger {
     if (closed) throw new Error("The memory ledger is closed");
   }
 
-  function queueReports(list: ReportInput[], calls: string[], now: number): void {
-    list.forEach((r, i) => {
-      const report: Report = { seq: ++reportSeq, runId: r.runId, call: calls[i] ?? "null", state: "pending", attempts: 0, dueAt: now, settledAt: 0, error: null };
+  function queueReports(list: ReportInput[], now: number): void {
+    for (const r of list) {
+      const report: Report = { seq: ++reportSeq, runId: r.runId, call: callText(r), state: "pending", attempts: 0, dueAt: now, settledAt: 0, error: null };
       reports.set(report.seq, report);
       const outbox = outboxes.get(r.runId);
       if (outbox) outbox.pending.push(report);
       else outboxes.set(r.runId, { pending: [report], leaseUntil: 0, owner: null, claimedTo: 0 });
-    });
+    }
   }
 
   function claimed(item: Item): ClaimedWork {
@@ -104,11 +107,10 @@ export function createMemoryLedger(): Ledger {
     outbox.claimedTo = 0;
   }
 
-  return {
-    async commit(batch: CommitBatch, now: number): Promise<CommitOutcome[]> {
+  return withInputChecks({
+    async commit(batch: CommitBatch, now: number): Promise<CommitResult> {
       alive();
-      const calls = checkBatch(batch);
-      const outcomes = batch.records.map((record): CommitOutcome => {
+      const records = batch.records.map((record): CommitOutcome => {
         if (items.has(record.key)) return "duplicate";
         const item: Item = { seq: ++workSeq, record: { ...record }, state: "pending", attempt: 0, owner: null, leaseUntil: 0, acceptedAt: now, finishedAt: 0 };
         if (record.lane !== null) {
@@ -122,19 +124,23 @@ export function createMemoryLedger(): Ledger {
         if (item.state === "pending") open.add(item);
         return "accepted";
       });
-      for (const d of batch.deadLetters) {
+      const parked = batch.deadLetters.map(({ reports: letterReports, ...d }): CommitOutcome => {
+        if (parkedKeys.has(d.key)) return "duplicate";
         const seq = ++deadLetterSeq;
         deadLetters.set(seq, { ...d, id: String(seq), parkedAt: now });
-      }
-      queueReports(batch.reports, calls, now);
-      return outcomes;
+        parkedKeys.set(d.key, seq);
+        queueReports(letterReports ?? [], now);
+        return "accepted";
+      });
+      queueReports(batch.reports, now);
+      return { records, deadLetters: parked };
     },
 
     async claimWork({ owner, limit, leaseMs, now }: ClaimOptions): Promise<ClaimedWork[]> {
       alive();
       const eligible = [...open].filter((i) => i.state === "pending" || i.leaseUntil <= now);
       eligible.sort((a, b) => a.seq - b.seq);
-      return eligible.slice(0, Math.max(0, limit)).map((item) => {
+      return eligible.slice(0, limit).map((item) => {
         item.state = "running";
         item.owner = owner;
         item.leaseUntil = now + leaseMs;
@@ -153,7 +159,6 @@ export function createMemoryLedger(): Ledger {
 
     async finishWork(key: string, owner: string, list: ReportInput[], now: number): Promise<boolean> {
       alive();
-      const calls = checkReports(list);
       const item = items.get(key);
       if (item?.state !== "running" || item.owner !== owner) return false;
       item.state = "done";
@@ -162,8 +167,37 @@ export function createMemoryLedger(): Ledger {
       item.finishedAt = now;
       open.delete(item);
       leaveLane(item);
-      queueReports(list, calls, now);
+      queueReports(list, now);
       return true;
+    },
+
+    async leaseHolders(): Promise<string[]> {
+      alive();
+      const owners = new Set<string>();
+      for (const item of open) if (item.state === "running" && item.owner !== null) owners.add(item.owner);
+      for (const outbox of outboxes.values()) if (outbox.owner !== null) owners.add(outbox.owner);
+      return [...owners].sort();
+    },
+
+    async expireLeases(owners: string[], _now: number): Promise<{ work: number; reports: number }> {
+      alive();
+      const dead = new Set(owners);
+      let work = 0;
+      let runs = 0;
+      for (const item of open) {
+        if (item.state !== "running" || item.owner === null || !dead.has(item.owner)) continue;
+        // Back to pending with its attempt kept: the next claim counts it as a later attempt.
+        item.state = "pending";
+        item.owner = null;
+        item.leaseUntil = 0;
+        work += 1;
+      }
+      for (const outbox of outboxes.values()) {
+        if (outbox.owner === null || !dead.has(outbox.owner)) continue;
+        endLease(outbox);
+        runs += 1;
+      }
+      return { work, reports: runs };
     },
 
     async releaseWork(key: string, owner: string): Promise<void> {
@@ -178,7 +212,7 @@ export function createMemoryLedger(): Ledger {
 
     async appendReports(list: ReportInput[], now: number): Promise<void> {
       alive();
-      queueReports(list, checkReports(list), now);
+      queueReports(list, now);
     },
 
     async claimReports({ owner, limit, leaseMs, now, limitRuns }: ClaimOptions & { limitRuns?: number }): Promise<PendingReport[]> {
@@ -234,7 +268,7 @@ export function createMemoryLedger(): Ledger {
     async listDeadLetters(opts: { limit?: number; after?: string } = {}): Promise<DeadLetter[]> {
       alive();
       const after = parseCursor(opts.after);
-      const limit = opts.limit ?? defaultListLimit;
+      const limit = opts.limit ?? 0;
       const out: DeadLetter[] = [];
       for (const [seq, letter] of deadLetters) {
         if (out.length >= limit) break;
@@ -253,7 +287,11 @@ export function createMemoryLedger(): Ledger {
     async removeDeadLetter(id: string): Promise<boolean> {
       alive();
       const seq = parseId(id);
-      return seq !== undefined && deadLetters.delete(seq);
+      const letter = seq === undefined ? undefined : deadLetters.get(seq);
+      if (seq === undefined || !letter) return false;
+      deadLetters.delete(seq);
+      parkedKeys.delete(letter.key);
+      return true;
     },
 
     async purge(before: number): Promise<{ work: number; reports: number }> {
@@ -293,5 +331,5 @@ export function createMemoryLedger(): Ledger {
     async close(): Promise<void> {
       closed = true;
     },
-  };
+  });
 }

@@ -1,9 +1,10 @@
-import type { CommitBatch, WorkRecord } from "./ledger.ts";
 import type { ReportInput } from "../port/calls.ts";
+import type { ClaimOptions, Ledger, ReportOutcome, WorkRecord } from "./ledger.ts";
 
 /**
  * Input the ledger refuses before writing anything: a programmer error in the caller, never cured by
- * retrying. Every implementation checks a whole batch up front, so a refused batch leaves no trace.
+ * retrying. Checked in one place (`withInputChecks`) for every store, so a refused batch leaves no trace
+ * anywhere and all stores refuse the same things.
  */
 export class LedgerInputError extends Error {
   override readonly name = "LedgerInputError";
@@ -16,8 +17,100 @@ export class LedgerInputError extends Error {
   }
 }
 
-const kinds = new Set(["run", "change"]);
-const callKinds = new Set(["log", "update", "entity"]);
+export const defaultListLimit = 100;
+
+/**
+ * Wraps a store so it only ever sees valid input: texts are texts, times are integer epoch ms, counts
+ * are whole and not negative. Every factory returns its store through this.
+ */
+export function withInputChecks(store: Ledger): Ledger {
+  return {
+    async commit(batch, now) {
+      time(now, "now");
+      batch.records.forEach(record);
+      batch.deadLetters.forEach((d, i) => {
+        const at = `deadLetters[${i}]`;
+        text(d.key, `${at}.key`, false);
+        kind(d.kind, `${at}.kind`);
+        text(d.reason, `${at}.reason`);
+        text(d.source, `${at}.source`);
+        text(d.raw, `${at}.raw`);
+        if (d.runId !== null) text(d.runId, `${at}.runId`);
+        if (d.reports !== undefined) reports(d.reports, `${at}.reports`);
+      });
+      reports(batch.reports);
+      return store.commit(batch, now);
+    },
+    async claimWork(opts) {
+      return store.claimWork(claim(opts));
+    },
+    async renewWork(keys, owner, leaseMs, now) {
+      time(now, "now");
+      time(leaseMs, "leaseMs");
+      return store.renewWork(keys, owner, leaseMs, now);
+    },
+    async finishWork(key, owner, list, now) {
+      time(now, "now");
+      reports(list);
+      return store.finishWork(key, owner, list, now);
+    },
+    leaseHolders: () => store.leaseHolders(),
+    async expireLeases(owners, now) {
+      time(now, "now");
+      if (!Array.isArray(owners)) throw new LedgerInputError("owners must be an array of owners", "owners");
+      owners.forEach((o, i) => text(o, `owners[${i}]`, false));
+      return store.expireLeases([...new Set(owners)], now);
+    },
+    async releaseWork(key, owner) {
+      return store.releaseWork(key, owner);
+    },
+    async appendReports(list, now) {
+      time(now, "now");
+      reports(list);
+      return store.appendReports(list, now);
+    },
+    async claimReports(opts) {
+      const checked = claim(opts);
+      const limitRuns = Math.min(count(opts.limitRuns ?? opts.limit), checked.limit);
+      return store.claimReports({ ...checked, limitRuns });
+    },
+    async settleReport(id, outcome: ReportOutcome, now) {
+      time(now, "now");
+      if (outcome.type === "retry") time(outcome.at, "outcome.at");
+      else if (outcome.type !== "delivered" && outcome.type !== "failed") {
+        throw new LedgerInputError(`outcome.type must be "delivered", "retry" or "failed"`, "outcome.type");
+      }
+      return store.settleReport(id, outcome, now);
+    },
+    async listDeadLetters(opts = {}) {
+      parseCursor(opts.after);
+      return store.listDeadLetters({ ...opts, limit: count(opts.limit ?? defaultListLimit) });
+    },
+    getDeadLetter: (id) => store.getDeadLetter(id),
+    removeDeadLetter: (id) => store.removeDeadLetter(id),
+    async purge(before) {
+      time(before, "before");
+      return store.purge(before);
+    },
+    counts: () => store.counts(),
+    close: () => store.close(),
+  };
+}
+
+function claim(opts: ClaimOptions): ClaimOptions {
+  time(opts.now, "now");
+  time(opts.leaseMs, "leaseMs");
+  text(opts.owner, "owner", false);
+  return { ...opts, limit: count(opts.limit) };
+}
+
+function count(n: number): number {
+  return Number.isFinite(n) ? Math.max(0, Math.floor(n)) : 0;
+}
+
+function time(value: number, field: string): void {
+  if (!Number.isSafeInteger(value)) throw new LedgerInputError(`${field} must be an integer (epoch milliseconds)`, field);
+}
 
 function text(value: unknown, field: string, allowEmpty = true): void {
   if (typeof value !== "string" || (!allowEmpty && value.length === 0)) {
@@ -25,42 +118,29 @@ function text(value: unknown, field: string, allowEmpty = true): void {
   }
 }
 
+function kind(value: unknown, field: string): void {
+  if (value !== "run" && value !== "change") throw new LedgerInputError(`${field} must be "run" or "change"`, field);
+}
+
 function record(r: WorkRecord, i: number): void {
   const at = `records[${i}]`;
   text(r.key, `${at}.key`, false);
-  if (!kinds.has(r.kind)) throw new LedgerInputError(`${at}.kind must be "run" or "change"`, `${at}.kind`);
+  kind(r.kind, `${at}.kind`);
   text(r.body, `${at}.body`);
   text(r.source, `${at}.source`);
   if (r.lane !== null) text(r.lane, `${at}.lane`);
 }
 
-/** Checks reports and returns their calls as JSON text (the form every store keeps). */
-export function checkReports(reports: ReportInput[], at = "reports"): string[] {
-  return reports.map((r, i) => {
-    text(r.runId, `${at}[${i}].runId`, false);
+const callKinds = new Set(["log", "update", "entity"]);
+
+function reports(list: ReportInput[], field = "reports"): void {
+  if (!Array.isArray(list)) throw new LedgerInputError(`${field} must be an array of reports`, field);
+  list.forEach((r, i) => {
+    text(r.runId, `${field}[${i}].runId`, false);
     if (typeof r.call !== "object" || r.call === null || !callKinds.has(r.call.kind)) {
-      throw new LedgerInputError(`${at}[${i}].call.kind must be "log", "update" or "entity"`, `${at}[${i}].call`);
+      throw new LedgerInputError(`${field}[${i}].call.kind must be "log", "update" or "entity"`, `${field}[${i}].call`);
     }
-    return JSON.stringify(r.call);
   });
-}
-
-/** Checks a commit batch; returns the report calls as JSON text. */
-export function checkBatch(batch: CommitBatch): string[] {
-  batch.records.forEach(record);
-  batch.deadLetters.forEach((d, i) => {
-    const at = `deadLetters[${i}]`;
-    if (!kinds.has(d.kind)) throw new LedgerInputError(`${at}.kind must be "run" or "change"`, `${at}.kind`);
-    text(d.reason, `${at}.reason`);
-    text(d.source, `${at}.source`);
-    text(d.raw, `${at}.raw`);
-    if (d.runId !== null) text(d.runId, `${at}.runId`);
-  });
-  return checkReports(batch.reports);
-}
-
-export function checkTime(value: number, field: string): void {
-  if (!Number.isSafeInteger(value)) throw new LedgerInputError(`${field} must be an integer (epoch milliseconds)`, field);
 }
 
 /**
@@ -81,4 +161,5 @@ export function parseCursor(after: string | undefined): number {
   return n;
 }
 
-export const defaultListLimit = 100;
+/** What every store keeps of a report's call. */
+export const callText = (r: ReportInput): string => JSON.stringify(r.call);

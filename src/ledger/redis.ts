@@ -1,0 +1,223 @@
+import { createHash } from "node:crypto";
+import { Redis } from "ioredis";
+import type { PortCall, ReportInput } from "../port/calls.ts";
+import type {
+  ClaimedWork,
+  ClaimOptions,
+  CommitBatch,
+  CommitOutcome,
+  CommitResult,
+  DeadLetter,
+  Ledger,
+  LedgerCounts,
+  PendingReport,
+  ReportOutcome,
+  WorkKind,
+} from "./ledger.ts";
+import * as lua from "./redis-scripts.ts";
+import { callText, parseCursor, parseId, withInputChecks } from "./validate.ts";
+
+export type RedisLedgerOptions = ({ url: string } | { client: Redis }) & {
+  /** Every key of this ledger starts with `<prefix>:`; ledgers with different prefixes share a Redis safely. */
+  prefix?: string;
+  /** Finished items and settled reports deleted per script by `purge`, so Redis is never blocked for long. */
+  purgeChunk?: number;
+};
+
+/**
+ * The ledger for several portside replicas sharing one Redis.
+ *
+ * Every call is one Lua script (EVALSHA, falling back to EVAL once per script and server), so it is
+ * atomic and one round trip: a 100-record commit, with its dedupe checks, dead letters and reports, is a
+ * single script. Leases are what keep replicas apart: a claim takes only pending items and running items
+ * whose lease has expired, inside one script, so two replicas never hold one item under a live lease.
+ * Lease times come from the callers' clocks (`now`), so keep replica clocks in sync (NTP) and leases far
+ * longer than any skew.
+ *
+ * Purge uses sorted sets scored by finish/settle time rather than key expiry: `purge(before)` then means
+ * exactly what it says, on the caller's clock, in every store.
+ *
+ * Not supported: Redis Cluster (scripts build key names from the prefix, so all keys must live on one
+ * node). "Ack means safe" holds only as far as Redis persists: run it with `appendonly yes` and
+ * `appendfsync always` (or accept `everysec`'s one second), and fail over only to replicas that have the
+ * writes (`WAIT`/`min-replicas-to-write`).
+ *
+ * With `url` the ledger owns its connection and closes it; with `client` the caller does. Its own
+ * connection never resends a command after a reconnect (a resent commit would report "duplicate" and
+ * park dead letters twice); the call fails instead and the sender retries.
+ */
+export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
+  const owned = "url" in opts;
+  const redis = owned
+    ? new Redis(opts.url, { maxRetriesPerRequest: 2, autoResendUnfulfilledCommands: false, enableAutoPipelining: true })
+    : opts.client;
+  const P = `${opts.prefix ?? "portside"}:`;
+  const purgeChunk = opts.purgeChunk ?? 1_000;
+  const run = scriptRunner(redis);
+  let closed = false;
+
+  const alive = (): void => {
+    if (closed) throw new Error("The Redis ledger is closed");
+  };
+  const call = async (script: string, ...args: Array<string | number>): Promise<unknown> => {
+    alive();
+    return run(script, [P, ...args]);
+  };
+
+  function reportArgs(reports: ReportInput[]): Array<string | number> {
+    const args: Array<string | number> = [reports.length];
+    for (const r of reports) args.push(r.runId, callText(r));
+    return args;
+  }
+
+  return withInputChecks({
+    async commit(batch: CommitBatch, now: number): Promise<CommitResult> {
+      const args: Array<string | number> = [now, batch.records.length];
+      for (const r of batch.records) args.push(r.key, r.kind, r.body, r.source, r.lane === null ? "0" : "1", r.lane ?? "");
+      args.push(batch.deadLetters.length);
+      for (const d of batch.deadLetters) {
+        args.push(d.key, d.kind, d.reason, d.source, d.raw, d.runId === null ? "0" : "1", d.runId ?? "");
+        args.push(...reportArgs(d.reports ?? []));
+      }
+      args.push(...reportArgs(batch.reports));
+      const [records = [], deadLetters = []] = (await call(lua.commitLua, ...args)) as number[][];
+      const outcome = (f: number): CommitOutcome => (f === 1 ? "accepted" : "duplicate");
+      return { records: records.map(outcome), deadLetters: deadLetters.map(outcome) };
+    },
+
+    async claimWork({ owner, limit, leaseMs, now }: ClaimOptions): Promise<ClaimedWork[]> {
+      if (limit <= 0) return [];
+      const flat = (await call(lua.claimWorkLua, owner, limit, now + leaseMs, now)) as Array<string | number | null>;
+      const out: ClaimedWork[] = [];
+      for (let i = 0; i < flat.length; i += 7) {
+        const [key, kind, body, source, lane, attempt, acceptedAt] = flat.slice(i, i + 7);
+        out.push({ key: String(key), kind: kind as WorkKind, body: String(body), source: String(source), lane: lane === null ? null : String(lane), attempt: Number(attempt), acceptedAt: Number(acceptedAt) });
+      }
+      return out;
+    },
+
+    async renewWork(keys: string[], owner: string, leaseMs: number, now: number): Promise<void> {
+      if (keys.length > 0) await call(lua.renewWorkLua, owner, now + leaseMs, ...keys);
+    },
+
+    async finishWork(key: string, owner: string, reports: ReportInput[], now: number): Promise<boolean> {
+      return (await call(lua.finishWorkLua, key, owner, now, ...reportArgs(reports))) === 1;
+    },
+
+    async leaseHolders(): Promise<string[]> {
+      const owners = (await call(lua.leaseHoldersLua)) as string[];
+      return owners.map(String).sort();
+    },
+
+    async expireLeases(owners: string[], _now: number): Promise<{ work: number; reports: number }> {
+      if (owners.length === 0) return { work: 0, reports: 0 };
+      const [work = 0, reports = 0] = (await call(lua.expireLeasesLua, ...owners)) as number[];
+      return { work, reports };
+    },
+
+    async releaseWork(key: string, owner: string): Promise<void> {
+      await call(lua.releaseWorkLua, key, owner);
+    },
+
+    async appendReports(reports: ReportInput[], now: number): Promise<void> {
+      if (reports.length > 0) await call(lua.appendReportsLua, now, ...reportArgs(reports));
+    },
+
+    async claimReports({ owner, limit, leaseMs, now, limitRuns }: ClaimOptions & { limitRuns?: number }): Promise<PendingReport[]> {
+      const runs = limitRuns ?? limit;
+      if (runs <= 0) return [];
+      const flat = (await call(lua.claimReportsLua, owner, limit, runs, now + leaseMs, now)) as Array<string | number>;
+      const out: PendingReport[] = [];
+      for (let i = 0; i < flat.length; i += 4) {
+        const [id, runId, callJson, attempts] = flat.slice(i, i + 4);
+        out.push({ id: String(id), runId: String(runId), call: JSON.parse(String(callJson)) as PortCall, attempts: Number(attempts) });
+      }
+      return out;
+    },
+
+    async settleReport(id: string, outcome: ReportOutcome, now: number): Promise<void> {
+      if (parseId(id) === undefined) return;
+      if (outcome.type === "retry") {
+        await call(lua.settleReportLua, id, "retry", now, outcome.at, outcome.error);
+      } else {
+        await call(lua.settleReportLua, id, outcome.type, now, 0, outcome.type === "failed" ? outcome.error : "");
+      }
+    },
+
+    async listDeadLetters(o: { limit?: number; after?: string } = {}): Promise<DeadLetter[]> {
+      const after = parseCursor(o.after);
+      const limit = o.limit ?? 0;
+      if (limit <= 0) return [];
+      const flat = (await call(lua.listDeadLettersLua, after, limit)) as Array<string | null>;
+      const out: DeadLetter[] = [];
+      for (let i = 0; i < flat.length; i += 8) {
+        const [id, key, kind, reason, source, raw, runId, parkedAt] = flat.slice(i, i + 8);
+        if (kind === null || kind === undefined) continue;
+        out.push({ id: String(id), key: key ?? legacyKey(String(id)), kind: kind as WorkKind, reason: String(reason), source: String(source), raw: String(raw), runId: runId ?? null, parkedAt: Number(parkedAt) });
+      }
+      return out;
+    },
+
+    async getDeadLetter(id: string): Promise<DeadLetter | undefined> {
+      if (parseId(id) === undefined) return undefined;
+      alive();
+      const [key, kind, reason, source, raw, runId, parkedAt] = await redis.hmget(`${P}dl:${id}`, "key", "kind", "reason", "source", "raw", "runId", "parkedAt");
+      if (kind === null || kind === undefined) return undefined;
+      return { id, key: key ?? legacyKey(id), kind: kind as WorkKind, reason: reason ?? "", source: source ?? "", raw: raw ?? "", runId: runId ?? null, parkedAt: Number(parkedAt) };
+    },
+
+    async removeDeadLetter(id: string): Promise<boolean> {
+      if (parseId(id) === undefined) return false;
+      return (await call(lua.removeDeadLetterLua, id)) === 1;
+    },
+
+    async purge(before: number): Promise<{ work: number; reports: number }> {
+      const total = { work: 0, reports: 0 };
+      for (;;) {
+        const [work = 0, reports = 0] = (await call(lua.purgeLua, before, purgeChunk)) as number[];
+        total.work += work;
+        total.reports += reports;
+        if (work < purgeChunk && reports < purgeChunk) return total;
+      }
+    },
+
+    async counts(): Promise<LedgerCounts> {
+      const [pendingWork = 0, runningWork = 0, doneWork = 0, pendingReports = 0, failedReports = 0, deadLetters = 0] = (await call(lua.countsLua)) as number[];
+      return { pendingWork, runningWork, doneWork, pendingReports, failedReports, deadLetters };
+    },
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      if (owned) await redis.quit();
+    },
+  });
+}
+
+/**
+ * The key a dead letter parked before dead letters had keys reads with (as the SQLite migration gives
+ * such rows). It is in no dedupe index, so such a letter never makes a new one a duplicate.
+ */
+const legacyKey = (id: string): string => `legacy:${id}`;
+
+/**
+ * Runs a script by its SHA-1 (EVALSHA); when the server does not have it yet (first use, restart,
+ * SCRIPT FLUSH) it is sent once with EVAL, which also caches it. A NOSCRIPT reply means the script did
+ * not run, so sending it again is safe.
+ */
+function scriptRunner(redis: Redis) {
+  const shas = new Map<string, string>();
+  return async (script: string, args: Array<string | number>): Promise<unknown> => {
+    let sha = shas.get(script);
+    if (sha === undefined) {
+      sha = createHash("sha1").update(script).digest("hex");
+      shas.set(script, sha);
+    }
+    try {
+      return await redis.call("EVALSHA", sha, 0, ...args);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
+      return redis.call("EVAL", script, 0, ...args);
+    }
+  };
+}

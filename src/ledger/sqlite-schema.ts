@@ -1,0 +1,118 @@
+import type { Database } from "bun:sqlite";
+
+/**
+ * The SQLite ledger's schema as data: migration N brings a database from `user_version` N-1 to N. A
+ * released migration is never edited; a change is a new entry. Each migration runs in the transaction
+ * that also bumps `user_version`, so a crash mid-way leaves the previous version intact.
+ */
+export interface Migration {
+  version: number;
+  description: string;
+  statements: readonly string[];
+}
+
+/** Work item states (integers keep the partial indexes small). */
+export const WorkState = { pending: 0, running: 1, done: 2, waiting: 3 } as const;
+/** Report states. */
+export const ReportState = { pending: 0, delivered: 1, failed: 2 } as const;
+
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    description: "work, reports with a per-run outbox, dead letters",
+    statements: [
+      // seq is the acceptance order. state 3 (waiting) marks an item queued behind the head of its lane,
+      // so a claim never has to look at lanes: every state-0 row is claimable.
+      `CREATE TABLE work (
+         seq INTEGER PRIMARY KEY,
+         key TEXT NOT NULL UNIQUE,
+         kind TEXT NOT NULL,
+         source TEXT NOT NULL,
+         lane TEXT,
+         state INTEGER NOT NULL,
+         attempt INTEGER NOT NULL DEFAULT 0,
+         owner TEXT,
+         lease_until INTEGER NOT NULL DEFAULT 0,
+         accepted_at INTEGER NOT NULL,
+         finished_at INTEGER
+       ) STRICT`,
+      // The record itself lives apart: claims and finishes rewrite the small work row, not kilobytes of JSON.
+      `CREATE TABLE work_body (seq INTEGER PRIMARY KEY, body TEXT NOT NULL) STRICT`,
+      `CREATE TRIGGER work_body_purge AFTER DELETE ON work BEGIN DELETE FROM work_body WHERE seq = old.seq; END`,
+      // Partial indexes: each holds only the rows one query looks for, so they stay small and cheap.
+      `CREATE INDEX work_pending ON work (seq) WHERE state = 0`,
+      `CREATE INDEX work_running ON work (lease_until) WHERE state = 1`,
+      `CREATE INDEX work_done ON work (finished_at) WHERE state = 2`,
+      // Unfinished items of each lane; queries repeat "state <> 2" literally so SQLite can use it.
+      `CREATE INDEX work_lane ON work (lane, state, seq) WHERE lane IS NOT NULL AND state <> 2`,
+      // AUTOINCREMENT: report and dead-letter ids are handed out and must never be reused after a purge.
+      `CREATE TABLE report (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         run_id TEXT NOT NULL,
+         call TEXT NOT NULL,
+         state INTEGER NOT NULL,
+         attempts INTEGER NOT NULL DEFAULT 0,
+         due_at INTEGER NOT NULL,
+         created_at INTEGER NOT NULL,
+         settled_at INTEGER,
+         error TEXT
+       ) STRICT`,
+      `CREATE INDEX report_pending ON report (run_id, seq) WHERE state = 0`,
+      `CREATE INDEX report_delivered ON report (settled_at) WHERE state = 1`,
+      `CREATE INDEX report_failed ON report (settled_at) WHERE state = 2`,
+      // One row per run with undelivered reports: when its head report is due and the reporter's lease
+      // on the run. A run is ready when max(due_at, lease_until) <= now, which one index answers.
+      `CREATE TABLE outbox_run (
+         run_id TEXT PRIMARY KEY,
+         due_at INTEGER NOT NULL,
+         lease_until INTEGER NOT NULL DEFAULT 0,
+         owner TEXT,
+         claimed_to INTEGER NOT NULL DEFAULT 0
+       ) STRICT, WITHOUT ROWID`,
+      `CREATE INDEX outbox_run_ready ON outbox_run (max(due_at, lease_until))`,
+      `CREATE TABLE dead_letter (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         kind TEXT NOT NULL,
+         reason TEXT NOT NULL,
+         source TEXT NOT NULL,
+         raw TEXT NOT NULL,
+         run_id TEXT,
+         parked_at INTEGER NOT NULL
+       ) STRICT`,
+    ],
+  },
+  {
+    version: 2,
+    description: "dead-letter dedupe key, unique while the dead letter is parked",
+    statements: [
+      // ADD COLUMN needs a default for NOT NULL; every insert names the key, so the default is never used
+      // (the ledger refuses an empty key).
+      `ALTER TABLE dead_letter ADD COLUMN key TEXT NOT NULL DEFAULT ''`,
+      // Letters parked before keys existed get a key of their own, unique and outside the callers'
+      // `parked:` space: they stay listed and removable, and a resent record parks anew (once).
+      `UPDATE dead_letter SET key = 'legacy:' || seq`,
+      // The dedupe check of a commit; removing a dead letter frees its key.
+      `CREATE UNIQUE INDEX dead_letter_key ON dead_letter (key)`,
+    ],
+  },
+];
+
+export const schemaVersion = migrations.length;
+
+/** Brings the database to `schemaVersion`; refuses a database written by a newer portside. */
+export function migrate(db: Database, list: readonly Migration[] = migrations): void {
+  const current = (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
+  const latest = list.length;
+  if (current > latest) {
+    throw new Error(
+      `The ledger database ${db.filename} has schema version ${current}, newer than this portside knows (${latest}). ` +
+        "Run the portside version that wrote it, or point LEDGER at another file.",
+    );
+  }
+  for (const migration of list.slice(current)) {
+    db.transaction(() => {
+      for (const sql of migration.statements) db.run(sql);
+      db.run(`PRAGMA user_version = ${migration.version}`);
+    }).immediate();
+  }
+}

@@ -1,0 +1,123 @@
+import type { Database } from "bun:sqlite";
+import type { LedgerCounts, WorkKind } from "./ledger.ts";
+import { ReportState, WorkState } from "./sqlite-schema.ts";
+
+/** A dead-letter row as stored. */
+export interface DeadLetterRow {
+  seq: number;
+  key: string;
+  kind: WorkKind;
+  reason: string;
+  source: string;
+  raw: string;
+  run_id: string | null;
+  parked_at: number;
+}
+
+export type Statements = ReturnType<typeof statements>;
+
+/** Every statement prepared once. Comments say which index serves each. */
+export function statements(db: Database) {
+  const { pending, running, done, waiting } = WorkState;
+  return {
+    // work_lane: is any item of this lane unfinished? Then the new one waits behind it.
+    insertWork: db.prepare<never, [string, WorkKind, string, string | null, number]>(
+      `INSERT INTO work (key, kind, source, lane, state, accepted_at)
+       VALUES (?1, ?2, ?3, ?4,
+         CASE WHEN ?4 IS NOT NULL AND EXISTS (SELECT 1 FROM work WHERE lane = ?4 AND state <> ${done}) THEN ${waiting} ELSE ${pending} END,
+         ?5)
+       ON CONFLICT (key) DO NOTHING`,
+    ),
+    insertBody: db.prepare<never, [number, string]>("INSERT INTO work_body (seq, body) VALUES (?1, ?2)"),
+    // dead_letter_key: a key whose dead letter is still parked is a duplicate (no change, no id).
+    insertDeadLetter: db.prepare<never, [string, WorkKind, string, string, string, string | null, number]>(
+      "INSERT INTO dead_letter (key, kind, reason, source, raw, run_id, parked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (key) DO NOTHING",
+    ),
+    insertReport: db.prepare<never, [string, string, number]>(`INSERT INTO report (run_id, call, state, due_at, created_at) VALUES (?1, ?2, ${ReportState.pending}, ?3, ?3)`),
+    openOutbox: db.prepare<never, [string, number]>("INSERT INTO outbox_run (run_id, due_at) VALUES (?1, ?2) ON CONFLICT (run_id) DO NOTHING"),
+    // work_running for expired leases, work_pending for the oldest pending; both bounded by the limit.
+    claim: db.prepare<
+      { seq: number; key: string; kind: WorkKind; body: string; source: string; lane: string | null; attempt: number; accepted_at: number },
+      [string, number, number, number]
+    >(
+      `UPDATE work SET state = ${running}, owner = ?1, lease_until = ?2, attempt = attempt + 1
+       WHERE seq IN (
+         SELECT seq FROM (SELECT seq FROM work WHERE state = ${running} AND lease_until <= ?3 ORDER BY lease_until LIMIT ?4)
+         UNION ALL
+         SELECT seq FROM (SELECT seq FROM work WHERE state = ${pending} ORDER BY seq LIMIT ?4)
+         ORDER BY seq LIMIT ?4)
+       RETURNING seq, key, kind, (SELECT body FROM work_body WHERE work_body.seq = work.seq) AS body, source, lane, attempt, accepted_at`,
+    ),
+    renew: db.prepare<never, [number, string, string]>(`UPDATE work SET lease_until = ?1 WHERE key = ?2 AND state = ${running} AND owner = ?3`),
+    finish: db.prepare<{ lane: string | null }, [number, string, string]>(
+      `UPDATE work SET state = ${done}, finished_at = ?1, owner = NULL, lease_until = 0
+       WHERE key = ?2 AND state = ${running} AND owner = ?3 RETURNING lane`,
+    ),
+    promote: db.prepare<never, [string]>(
+      `UPDATE work SET state = ${pending}
+       WHERE seq = (SELECT seq FROM work WHERE lane = ?1 AND state <> ${done} AND state = ${waiting} ORDER BY seq LIMIT 1)`,
+    ),
+    // work_running (running items are few); outbox_run is scanned, which only a starting process does.
+    leaseHolders: db.prepare<{ owner: string }, []>(
+      `SELECT owner FROM work WHERE state = ${running} AND owner IS NOT NULL
+       UNION SELECT owner FROM outbox_run WHERE owner IS NOT NULL ORDER BY owner`,
+    ),
+    // ?1 is a JSON array of owners. Back to pending with the attempt kept: the next claim is a later attempt.
+    expireWork: db.prepare<never, [string]>(
+      `UPDATE work SET state = ${pending}, owner = NULL, lease_until = 0
+       WHERE state = ${running} AND owner IN (SELECT value FROM json_each(?1))`,
+    ),
+    expireOutboxes: db.prepare<never, [string]>(
+      "UPDATE outbox_run SET lease_until = 0, owner = NULL, claimed_to = 0 WHERE owner IN (SELECT value FROM json_each(?1))",
+    ),
+    release: db.prepare<never, [string, string]>(
+      `UPDATE work SET state = ${pending}, owner = NULL, lease_until = 0, attempt = attempt - 1 WHERE key = ?1 AND state = ${running} AND owner = ?2`,
+    ),
+    // outbox_run_ready
+    readyRuns: db.prepare<{ run_id: string }, [number, number]>(
+      "SELECT run_id FROM outbox_run WHERE max(due_at, lease_until) <= ?1 ORDER BY max(due_at, lease_until) LIMIT ?2",
+    ),
+    // report_pending
+    runReports: db.prepare<{ seq: number; call: string; attempts: number; due_at: number }, [string, number]>(
+      `SELECT seq, call, attempts, due_at FROM report WHERE run_id = ?1 AND state = ${ReportState.pending} ORDER BY seq LIMIT ?2`,
+    ),
+    headDue: db.prepare<{ due_at: number }, [string]>(`SELECT due_at FROM report WHERE run_id = ?1 AND state = ${ReportState.pending} ORDER BY seq LIMIT 1`),
+    leaseOutbox: db.prepare<never, [string, number, string, number]>("UPDATE outbox_run SET lease_until = ?2, owner = ?3, claimed_to = ?4 WHERE run_id = ?1"),
+    /** Ends the reporter's lease on the run once the last report it was handed is settled (or on retry). */
+    endLease: db.prepare<never, [string, number]>("UPDATE outbox_run SET lease_until = 0, owner = NULL, claimed_to = 0 WHERE run_id = ?1 AND claimed_to <= ?2"),
+    setOutboxDue: db.prepare<never, [string, number]>("UPDATE outbox_run SET due_at = ?2 WHERE run_id = ?1"),
+    dropOutbox: db.prepare<never, [string]>("DELETE FROM outbox_run WHERE run_id = ?1"),
+    markRetry: db.prepare<{ run_id: string }, [number, number, string]>(
+      `UPDATE report SET attempts = attempts + 1, due_at = ?2, error = ?3 WHERE seq = ?1 AND state = ${ReportState.pending} RETURNING run_id`,
+    ),
+    pushBehind: db.prepare<never, [string, number, number]>(
+      `UPDATE report SET due_at = max(due_at, ?3) WHERE run_id = ?1 AND state = ${ReportState.pending} AND seq > ?2`,
+    ),
+    markSettled: db.prepare<{ run_id: string }, [number, number, number, string | null]>(
+      `UPDATE report SET state = ?2, attempts = attempts + 1, settled_at = ?3, error = ?4 WHERE seq = ?1 AND state = ${ReportState.pending} RETURNING run_id`,
+    ),
+    listDeadLetters: db.prepare<DeadLetterRow, [number, number]>(
+      "SELECT seq, key, kind, reason, source, raw, run_id, parked_at FROM dead_letter WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    ),
+    getDeadLetter: db.prepare<DeadLetterRow, [number]>("SELECT seq, key, kind, reason, source, raw, run_id, parked_at FROM dead_letter WHERE seq = ?1"),
+    removeDeadLetter: db.prepare<never, [number]>("DELETE FROM dead_letter WHERE seq = ?1"),
+    purgeDone: db.prepare<never, [number, number]>(`DELETE FROM work WHERE seq IN (SELECT seq FROM work WHERE state = ${done} AND finished_at < ?1 LIMIT ?2)`),
+    purgeDelivered: db.prepare<never, [number, number]>(
+      `DELETE FROM report WHERE seq IN (SELECT seq FROM report WHERE state = ${ReportState.delivered} AND settled_at < ?1 LIMIT ?2)`,
+    ),
+    purgeFailed: db.prepare<never, [number, number]>(
+      `DELETE FROM report WHERE seq IN (SELECT seq FROM report WHERE state = ${ReportState.failed} AND settled_at < ?1 LIMIT ?2)`,
+    ),
+    // Each count reads one partial index, not the tables.
+    counts: db.prepare<LedgerCounts, []>(
+      `SELECT
+         (SELECT count(*) FROM work WHERE state = ${pending})
+           + (SELECT count(*) FROM work WHERE lane IS NOT NULL AND state <> ${done} AND state = ${waiting}) AS pendingWork,
+         (SELECT count(*) FROM work WHERE state = ${running}) AS runningWork,
+         (SELECT count(*) FROM work WHERE state = ${done}) AS doneWork,
+         (SELECT count(*) FROM report WHERE state = ${ReportState.pending}) AS pendingReports,
+         (SELECT count(*) FROM report WHERE state = ${ReportState.failed}) AS failedReports,
+         (SELECT count(*) FROM dead_letter) AS deadLetters`,
+    ),
+  };
+}

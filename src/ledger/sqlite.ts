@@ -1,0 +1,234 @@
+import { Database } from "bun:sqlite";
+import type { PortCall, ReportInput } from "../port/calls.ts";
+import { createGroupCommit } from "./group-commit.ts";
+import type {
+  ClaimedWork,
+  ClaimOptions,
+  CommitBatch,
+  CommitOutcome,
+  CommitResult,
+  DeadLetter,
+  Ledger,
+  LedgerCounts,
+  PendingReport,
+  ReportOutcome,
+} from "./ledger.ts";
+import { migrate, ReportState } from "./sqlite-schema.ts";
+import { statements, type DeadLetterRow, type Statements } from "./sqlite-statements.ts";
+import { callText, parseCursor, parseId, withInputChecks } from "./validate.ts";
+
+export interface SqliteLedgerOptions {
+  /** The database file. Its directory must exist and be on a local disk (WAL needs shared memory). */
+  path: string;
+  /** Rows deleted per transaction by `purge`, so a large purge never stalls the event loop for long. */
+  purgeChunk?: number;
+}
+
+/**
+ * The embedded ledger: one SQLite file in WAL mode, the default for a single portside.
+ *
+ * ONE PROCESS PER FILE, on a local disk; several replicas share a Redis ledger instead. A second process
+ * on the file (an overlapping deploy, say) stays correct, because every call is an IMMEDIATE transaction
+ * and nothing is cached in memory, but the two contend for the write lock (a waiting call blocks its
+ * event loop for up to busy_timeout) and lose the batching below. For the same reason leases are not
+ * taken back when the file is opened: a crashed process's items return when their leases expire, or at
+ * once when the caller knows the owner is dead and ends its leases (`leaseHolders`, `expireLeases`).
+ *
+ * Durability: `synchronous = FULL`. In WAL mode NORMAL syncs only at checkpoints, so a power loss or OS
+ * crash can roll back transactions that had already returned, i.e. an acknowledged request, a claim
+ * whose attempt count is then lost, or a finish whose reports Port has already seen. FULL syncs the WAL
+ * at every commit; group commit (`group-commit.ts`) makes every call that arrives in the same event-loop
+ * turn share that one sync, which is how the ack path and claim/finish keep their throughput.
+ */
+export function createSqliteLedger(opts: SqliteLedgerOptions): Ledger {
+  const db = new Database(opts.path, { create: true, readwrite: true, strict: true });
+  const purgeChunk = opts.purgeChunk ?? 2_000;
+  try {
+    const mode = (db.query("PRAGMA journal_mode = WAL").get() as { journal_mode: string }).journal_mode;
+    if (mode !== "wal" && opts.path !== ":memory:") {
+      throw new Error(`SQLite could not put ${opts.path} in WAL mode (got "${mode}"); put the ledger on a local disk`);
+    }
+    db.run("PRAGMA synchronous = FULL");
+    db.run("PRAGMA busy_timeout = 5000");
+    db.run("PRAGMA temp_store = MEMORY");
+    db.run("PRAGMA cache_size = -32000");
+    db.run("PRAGMA journal_size_limit = 67108864");
+    migrate(db);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  const queue = createGroupCommit(db);
+  const s = statements(db);
+  let closed = false;
+
+  function queueReports(reports: ReportInput[], now: number): void {
+    for (const r of reports) {
+      s.insertReport.run(r.runId, callText(r), now);
+      s.openOutbox.run(r.runId, now);
+    }
+  }
+
+  /** The run's outbox follows its head report; without undelivered reports the row goes. */
+  function refreshOutbox(runId: string): void {
+    const head = s.headDue.get(runId);
+    if (head) s.setOutboxDue.run(runId, head.due_at);
+    else s.dropOutbox.run(runId);
+  }
+
+  async function purgeAll(statement: Statements["purgeDone"], before: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await queue.run(() => statement.run(before, purgeChunk).changes);
+      total += n;
+      if (n < purgeChunk) return total;
+    }
+  }
+
+  return withInputChecks({
+    async commit(batch: CommitBatch, now: number): Promise<CommitResult> {
+      return queue.run(() => {
+        const records = batch.records.map((r): CommitOutcome => {
+          const inserted = s.insertWork.run(r.key, r.kind, r.source, r.lane, now);
+          if (inserted.changes === 0) return "duplicate";
+          s.insertBody.run(Number(inserted.lastInsertRowid), r.body);
+          return "accepted";
+        });
+        const deadLetters = batch.deadLetters.map((d): CommitOutcome => {
+          if (s.insertDeadLetter.run(d.key, d.kind, d.reason, d.source, d.raw, d.runId, now).changes === 0) return "duplicate";
+          queueReports(d.reports ?? [], now);
+          return "accepted";
+        });
+        queueReports(batch.reports, now);
+        return { records, deadLetters };
+      });
+    },
+
+    async claimWork({ owner, limit, leaseMs, now }: ClaimOptions): Promise<ClaimedWork[]> {
+      if (limit <= 0) return [];
+      const rows = await queue.run(() => s.claim.all(owner, now + leaseMs, now, limit));
+      return rows
+        .sort((a, b) => a.seq - b.seq)
+        .map((r) => ({ key: r.key, kind: r.kind, body: r.body, source: r.source, lane: r.lane, attempt: r.attempt, acceptedAt: r.accepted_at }));
+    },
+
+    async renewWork(keys: string[], owner: string, leaseMs: number, now: number): Promise<void> {
+      if (keys.length === 0) return;
+      await queue.run(() => {
+        for (const key of keys) s.renew.run(now + leaseMs, key, owner);
+      });
+    },
+
+    async finishWork(key: string, owner: string, reports: ReportInput[], now: number): Promise<boolean> {
+      return queue.run(() => {
+        const done = s.finish.get(now, key, owner);
+        if (!done) return false;
+        if (done.lane !== null) s.promote.run(done.lane);
+        queueReports(reports, now);
+        return true;
+      });
+    },
+
+    async leaseHolders(): Promise<string[]> {
+      const rows = await queue.run(() => s.leaseHolders.all());
+      return rows.map((r) => r.owner);
+    },
+
+    async expireLeases(owners: string[], _now: number): Promise<{ work: number; reports: number }> {
+      if (owners.length === 0) return { work: 0, reports: 0 };
+      const list = JSON.stringify(owners);
+      return queue.run(() => ({ work: s.expireWork.run(list).changes, reports: s.expireOutboxes.run(list).changes }));
+    },
+
+    async releaseWork(key: string, owner: string): Promise<void> {
+      await queue.run(() => s.release.run(key, owner));
+    },
+
+    async appendReports(reports: ReportInput[], now: number): Promise<void> {
+      if (reports.length > 0) await queue.run(() => queueReports(reports, now));
+    },
+
+    async claimReports({ owner, limit, leaseMs, now, limitRuns }: ClaimOptions & { limitRuns?: number }): Promise<PendingReport[]> {
+      const runs = limitRuns ?? limit;
+      if (runs <= 0) return [];
+      return queue.run(() => {
+        const out: PendingReport[] = [];
+        for (const { run_id: runId } of s.readyRuns.all(now, runs)) {
+          if (out.length >= limit) break;
+          let last = 0;
+          for (const r of s.runReports.all(runId, limit - out.length)) {
+            if (r.due_at > now) break;
+            out.push({ id: String(r.seq), runId, call: JSON.parse(r.call) as PortCall, attempts: r.attempts });
+            last = r.seq;
+          }
+          s.leaseOutbox.run(runId, now + leaseMs, owner, last);
+        }
+        return out;
+      });
+    },
+
+    async settleReport(id: string, outcome: ReportOutcome, now: number): Promise<void> {
+      const seq = parseId(id);
+      if (seq === undefined) return;
+      await queue.run(() => {
+        // Only a pending report can be settled: a late or repeated settle changes nothing.
+        let runId: string | undefined;
+        if (outcome.type === "retry") {
+          runId = s.markRetry.get(seq, outcome.at, outcome.error)?.run_id;
+          if (runId === undefined) return;
+          s.pushBehind.run(runId, seq, outcome.at);
+          s.endLease.run(runId, Number.MAX_SAFE_INTEGER);
+        } else {
+          const failed = outcome.type === "failed";
+          runId = s.markSettled.get(seq, failed ? ReportState.failed : ReportState.delivered, now, failed ? outcome.error : null)?.run_id;
+          if (runId === undefined) return;
+          s.endLease.run(runId, seq);
+        }
+        refreshOutbox(runId);
+      });
+    },
+
+    async listDeadLetters(o: { limit?: number; after?: string } = {}): Promise<DeadLetter[]> {
+      const after = parseCursor(o.after);
+      const rows = await queue.run(() => s.listDeadLetters.all(after, o.limit ?? 0));
+      return rows.map(deadLetter);
+    },
+
+    async getDeadLetter(id: string): Promise<DeadLetter | undefined> {
+      const seq = parseId(id);
+      if (seq === undefined) return undefined;
+      const row = await queue.run(() => s.getDeadLetter.get(seq));
+      return row ? deadLetter(row) : undefined;
+    },
+
+    async removeDeadLetter(id: string): Promise<boolean> {
+      const seq = parseId(id);
+      if (seq === undefined) return false;
+      return queue.run(() => s.removeDeadLetter.run(seq).changes === 1);
+    },
+
+    async purge(before: number): Promise<{ work: number; reports: number }> {
+      const work = await purgeAll(s.purgeDone, before);
+      const reports = (await purgeAll(s.purgeDelivered, before)) + (await purgeAll(s.purgeFailed, before));
+      return { work, reports };
+    },
+
+    async counts(): Promise<LedgerCounts> {
+      const c = await queue.run(() => s.counts.get());
+      if (!c) throw new Error("SQLite returned no counts");
+      return c;
+    },
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      await queue.close();
+      db.run("PRAGMA optimize");
+      db.close();
+    },
+  });
+}
+
+function deadLetter(r: DeadLetterRow): DeadLetter {
+  return { id: String(r.seq), key: r.key, kind: r.kind, reason: r.reason, source: r.source, raw: r.raw, runId: r.run_id, parkedAt: r.parked_at };
+}

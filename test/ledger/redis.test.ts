@@ -1,0 +1,107 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { Redis } from "ioredis";
+import type { Ledger } from "../../src/ledger/ledger.ts";
+import { createRedisLedger } from "../../src/ledger/redis.ts";
+import { getRedis } from "../support/redis.ts";
+import { ledgerContract, log, rec, T0 } from "./contract.ts";
+
+// No Redis is a failure with instructions (see getRedis), never a skip.
+const { url } = await getRedis();
+const admin = new Redis(url);
+const run = `portside-test:${process.pid}:${Date.now()}`;
+let ledgers = 0;
+const prefixes = new WeakMap<Ledger, string>();
+const open = (prefix = `${run}:${++ledgers}`) => {
+  const ledger = createRedisLedger({ url, prefix });
+  prefixes.set(ledger, prefix);
+  return ledger;
+};
+
+async function dropKeys(pattern: string): Promise<void> {
+  let cursor = "0";
+  do {
+    const [next, keys] = await admin.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+    cursor = next;
+    if (keys.length > 0) await admin.del(...keys);
+  } while (cursor !== "0");
+}
+
+ledgerContract("redis", async () => open(), () => dropKeys(`${run}:*`), {
+  // Another replica: its own connection, the same prefix.
+  sibling: async (ledger) => open(prefixes.get(ledger)),
+});
+
+afterAll(async () => {
+  await dropKeys(`${run}:*`);
+  await admin.quit();
+});
+
+describe("redis ledger", () => {
+  test("ledgers under different prefixes share a Redis without seeing each other", async () => {
+    const a = open();
+    const b = open();
+    try {
+      expect(await a.commit({ records: [rec("run:x")], deadLetters: [], reports: [log("r", "m")] }, T0)).toEqual({ records: ["accepted"], deadLetters: [] });
+      expect(await b.commit({ records: [rec("run:x")], deadLetters: [], reports: [] }, T0)).toEqual({ records: ["accepted"], deadLetters: [] });
+      expect(await b.counts()).toMatchObject({ pendingWork: 1, pendingReports: 0 });
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test("a 100-record commit is one round trip; scripts are loaded again after SCRIPT FLUSH", async () => {
+    const client = new Redis(url);
+    let sent = 0;
+    const send = client.sendCommand.bind(client);
+    client.sendCommand = ((...args: Parameters<typeof send>) => {
+      sent += 1;
+      return send(...args);
+    }) as typeof client.sendCommand;
+    const ledger = createRedisLedger({ client, prefix: `${run}:trips` });
+    try {
+      await ledger.commit({ records: [rec("run:warm")], deadLetters: [], reports: [] }, T0);
+      sent = 0;
+      const records = Array.from({ length: 100 }, (_, i) => rec(`run:${i}`, i % 3 === 0 ? "lane" : null));
+      const poison = { key: "parked:run:x", kind: "run" as const, reason: "r", source: "s", raw: "{}", runId: "r2", reports: [log("r2", "parked")] };
+      const result = await ledger.commit({ records, deadLetters: [poison, poison], reports: [log("r1", "x")] }, T0);
+      expect(sent).toBe(1);
+      expect(result.records.every((o) => o === "accepted")).toBe(true);
+      expect(result.deadLetters).toEqual(["accepted", "duplicate"]);
+      expect(await ledger.counts()).toMatchObject({ pendingReports: 2, deadLetters: 1 });
+      await admin.script("FLUSH");
+      expect((await ledger.claimWork({ owner: "o", limit: 5, leaseMs: 1_000, now: T0 })).length).toBe(5);
+    } finally {
+      await ledger.close();
+      expect(client.status).toBe("ready");
+      await client.quit();
+    }
+  });
+
+  test("a dead letter parked before dead letters had keys reads with a legacy key, is removable, and blocks nothing", async () => {
+    const prefix = `${run}:legacy`;
+    await admin.hset(`${prefix}:seq`, "dl", 1);
+    await admin.hset(`${prefix}:dl:1`, "kind", "run", "reason", "old", "source", "sink/runs", "raw", "{}", "parkedAt", T0);
+    await admin.zadd(`${prefix}:dls`, 1, "1");
+    const ledger = open(prefix);
+    try {
+      const old = { id: "1", key: "legacy:1", kind: "run" as const, reason: "old", source: "sink/runs", raw: "{}", runId: null, parkedAt: T0 };
+      expect(await ledger.listDeadLetters()).toEqual([old]);
+      expect(await ledger.getDeadLetter("1")).toEqual(old);
+      const again = { key: "legacy:1", kind: "run" as const, reason: "new", source: "sink/runs", raw: "{}", runId: null };
+      expect((await ledger.commit({ records: [], deadLetters: [again], reports: [] }, T0 + 1)).deadLetters).toEqual(["accepted"]);
+      expect(await ledger.removeDeadLetter("1")).toBe(true);
+      expect((await ledger.listDeadLetters()).map((d) => [d.id, d.key])).toEqual([["2", "legacy:1"]]);
+      expect((await ledger.commit({ records: [], deadLetters: [again], reports: [] }, T0 + 2)).deadLetters).toEqual(["duplicate"]);
+    } finally {
+      await ledger.close();
+    }
+  });
+
+  test("calls after close are refused", async () => {
+    const ledger = open();
+    await ledger.close();
+    await ledger.close();
+    await expect(ledger.counts()).rejects.toThrow(/closed/);
+  });
+});

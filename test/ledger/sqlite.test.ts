@@ -1,0 +1,119 @@
+import { Database } from "bun:sqlite";
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Ledger } from "../../src/ledger/ledger.ts";
+import { migrate, migrations, schemaVersion } from "../../src/ledger/sqlite-schema.ts";
+import { createSqliteLedger } from "../../src/ledger/sqlite.ts";
+import { ledgerContract, log, rec, T0 } from "./contract.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "portside-sqlite-ledger-"));
+let files = 0;
+const paths = new WeakMap<Ledger, string>();
+const fresh = () => join(dir, `ledger-${++files}.sqlite`);
+const open = (path: string) => {
+  const ledger = createSqliteLedger({ path });
+  paths.set(ledger, path);
+  return ledger;
+};
+
+ledgerContract(
+  "sqlite",
+  async () => open(fresh()),
+  async () => {},
+  {
+    // A second connection to the same file: nothing the ledger needs lives in process memory.
+    sibling: async (ledger) => open(paths.get(ledger) ?? fresh()),
+  },
+);
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("sqlite ledger on disk", () => {
+  test("survives close and reopen: pending work and reports are still there; an expired running item comes back as attempt 2", async () => {
+    const path = fresh();
+    const first = open(path);
+    await first.commit({ records: [rec("run:a"), rec("run:b"), rec("run:l1", "lane"), rec("run:l2", "lane")], deadLetters: [], reports: [log("r_a", "queued")] }, T0);
+    const claimed = await first.claimWork({ owner: "dead-replica", limit: 2, leaseMs: 1_000, now: T0 });
+    expect(claimed.map((w) => w.key)).toEqual(["run:a", "run:b"]);
+    await first.finishWork("run:b", "dead-replica", [log("r_b", "finished")], T0 + 10);
+    await first.close();
+
+    const second = open(path);
+    try {
+      expect(await second.counts()).toEqual({ pendingWork: 2, runningWork: 1, doneWork: 1, pendingReports: 2, failedReports: 0, deadLetters: 0 });
+      expect(await second.claimWork({ owner: "o2", limit: 10, leaseMs: 1_000, now: T0 + 999 }).then((w) => w.map((i) => i.key))).toEqual(["run:l1"]);
+      const again = await second.claimWork({ owner: "o2", limit: 10, leaseMs: 1_000, now: T0 + 1_000 });
+      expect(again.map((w) => [w.key, w.attempt])).toEqual([["run:a", 2]]);
+      const reports = await second.claimReports({ owner: "rep", limit: 10, leaseMs: 1_000, now: T0 + 1_000 });
+      expect(reports.map((r) => [r.runId, r.call])).toEqual([
+        ["r_a", { kind: "log", message: "queued" }],
+        ["r_b", { kind: "log", message: "finished" }],
+      ]);
+      expect(await second.commit({ records: [rec("run:b")], deadLetters: [], reports: [] }, T0 + 2_000)).toEqual({ records: ["duplicate"], deadLetters: [] });
+    } finally {
+      await second.close();
+    }
+  });
+
+  test("the file is in WAL mode at the current schema version", async () => {
+    const path = fresh();
+    await open(path).close();
+    const db = new Database(path, { readonly: true });
+    try {
+      expect(db.query("PRAGMA journal_mode").get()).toEqual({ journal_mode: "wal" });
+      expect(db.query("PRAGMA user_version").get()).toEqual({ user_version: schemaVersion });
+    } finally {
+      db.close();
+    }
+  });
+
+  test("migration 2 gives dead letters parked before keys existed a key of their own; the key is unique while parked", async () => {
+    const path = fresh();
+    const v1 = new Database(path, { create: true, strict: true });
+    migrate(v1, migrations.slice(0, 1));
+    const park = v1.prepare("INSERT INTO dead_letter (kind, reason, source, raw, run_id, parked_at) VALUES ('run', ?1, 'sink/runs', '{}', NULL, ?2)");
+    park.run("old 1", T0);
+    park.run("old 2", T0 + 1);
+    v1.close();
+
+    const ledger = open(path);
+    try {
+      const old = await ledger.listDeadLetters();
+      expect(old.map((d) => [d.id, d.key, d.reason, d.parkedAt])).toEqual([
+        ["1", "legacy:1", "old 1", T0],
+        ["2", "legacy:2", "old 2", T0 + 1],
+      ]);
+      const poison = { key: "parked:run:abc", kind: "run" as const, reason: "new", source: "sink/runs", raw: "{}", runId: "r1", reports: [log("r1", "parked")] };
+      expect((await ledger.commit({ records: [], deadLetters: [poison, poison], reports: [] }, T0 + 2)).deadLetters).toEqual(["accepted", "duplicate"]);
+      expect(await ledger.removeDeadLetter("1")).toBe(true);
+      expect(await ledger.counts()).toMatchObject({ deadLetters: 2, pendingReports: 1 });
+    } finally {
+      await ledger.close();
+    }
+    const db = new Database(path, { readonly: true });
+    try {
+      expect(db.query("PRAGMA user_version").get()).toEqual({ user_version: 2 });
+      const index = db.query("SELECT sql FROM sqlite_schema WHERE name = 'dead_letter_key'").get() as { sql: string } | null;
+      expect(index?.sql).toContain("UNIQUE INDEX");
+    } finally {
+      db.close();
+    }
+  });
+
+  test("a database written by a newer portside is refused, with what to do", () => {
+    const path = fresh();
+    const db = new Database(path, { create: true });
+    db.run(`PRAGMA user_version = ${schemaVersion + 1}`);
+    db.close();
+    expect(() => open(path)).toThrow(/newer than this portside knows/);
+  });
+
+  test("calls after close are refused", async () => {
+    const ledger = open(fresh());
+    await ledger.close();
+    await ledger.close();
+    await expect(ledger.counts()).rejects.toThrow(/closed/);
+  });
+});
