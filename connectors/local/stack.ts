@@ -1,0 +1,155 @@
+/**
+ * The whole pipeline on this machine without Docker (`npm run stack`): a Kafka broker and a Kafka
+ * Connect worker on the JVM, the org's two topics, the Port emulator, portside, and the two HTTP sink
+ * connectors. Then it produces Port-shaped runs to `ORG_ID.runs` and shows each one finish.
+ *
+ *   npm run stack                        press Enter to trigger another sample action; Ctrl-C stops all
+ *   npm run stack -- --once              trigger one, wait until it finishes, stop everything (exit 0/1)
+ *   bun connectors/local/stack.ts --services-only --env-file F
+ *                                        only broker + worker; writes KAFKA_BROKERS / KAFKA_CONNECT_URL to F
+ */
+import { randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { Kafka, logLevel, Partitioners } from "kafkajs";
+import { createPortEmulator } from "../../src/emulator/port-emulator.ts";
+import { readConnectorFile, registerConnector } from "../register.ts";
+import { startBroker } from "./broker.ts";
+import { startConnect } from "./connect.ts";
+import { freePort } from "./jvm.ts";
+
+const { values: flags } = parseArgs({
+  args: process.argv.slice(2),
+  options: { once: { type: "boolean" }, "services-only": { type: "boolean" }, "env-file": { type: "string" }, org: { type: "string" } },
+});
+const org = flags.org ?? process.env.ORG_ID ?? "org_portside_demo";
+const repo = fileURLToPath(new URL("../../", import.meta.url));
+const say = (line: string) => console.log(`stack: ${line}`);
+const stops: Array<() => Promise<unknown> | unknown> = [];
+
+async function stopAll(code: number): Promise<never> {
+  for (const stop of stops.reverse()) await Promise.resolve(stop()).catch(() => undefined);
+  process.exit(code);
+}
+process.on("SIGINT", () => void stopAll(0));
+process.on("SIGTERM", () => void stopAll(0));
+
+let started = Date.now();
+const broker = await startBroker();
+stops.push(() => broker.stop());
+say(`Kafka broker on ${broker.brokers} (${Date.now() - started} ms; log ${broker.logFile})`);
+started = Date.now();
+const worker = await startConnect({ brokers: broker.brokers });
+stops.push(() => worker.stop());
+say(`Kafka Connect worker on ${worker.url} (${Date.now() - started} ms; log ${worker.logFile})`);
+
+if (flags["services-only"]) {
+  const env = `KAFKA_BROKERS=${broker.brokers}\nKAFKA_CONNECT_URL=${worker.url}\n`;
+  if (flags["env-file"]) writeFileSync(flags["env-file"], env);
+  else process.stdout.write(env);
+  say("services up; Ctrl-C (SIGTERM) stops them");
+  setInterval(() => undefined, 1 << 30);
+} else {
+  await runStack();
+}
+
+async function runStack() {
+  const kafka = new Kafka({ brokers: [broker.brokers], clientId: "portside-stack", logLevel: logLevel.ERROR });
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [`${org}.runs`, `${org}.change.log`].map((topic) => ({ topic, numPartitions: 3 })), waitForLeaders: true });
+  await admin.disconnect();
+  say(`topics ${org}.runs and ${org}.change.log`);
+
+  const emulator = createPortEmulator({});
+  const emulatorServer = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: emulator.app.fetch });
+  stops.push(() => emulatorServer.stop(true));
+  say(`Port EMULATOR (not Port) on http://127.0.0.1:${emulatorServer.port}`);
+
+  const sinkToken = randomBytes(24).toString("hex");
+  const port = Number(process.env.PORT ?? (await freePort()));
+  const portside = Bun.spawn([process.execPath, "src/main.ts"], {
+    cwd: repo,
+    env: {
+      ...process.env,
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      ORG_ID: org,
+      SINK_TOKEN: sinkToken,
+      PORT_API_URL: `http://127.0.0.1:${emulatorServer.port}`,
+      PORT_CLIENT_ID: "emulator-client-id",
+      PORT_CLIENT_SECRET: "emulator-client-secret",
+      HANDLERS: process.env.HANDLERS ?? "src/examples/handlers.ts",
+      LEDGER: process.env.LEDGER ?? "sqlite:./.portside/stack.sqlite",
+    },
+    stdout: "inherit",
+    stderr: "inherit",
+  });
+  stops.push(async () => {
+    portside.kill("SIGTERM");
+    await portside.exited;
+  });
+  const portsideUrl = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    if (await fetch(`${portsideUrl}/healthz`).then((r) => r.ok).catch(() => false)) break;
+    if (i > 300 || portside.exitCode !== null) {
+      say("portside did not start");
+      await stopAll(1);
+    }
+    await Bun.sleep(100);
+  }
+  say(`portside on ${portsideUrl}`);
+
+  for (const name of ["runs", "changes"]) {
+    const status = await registerConnector(worker.url, readConnectorFile(`${repo}connectors/standin/${name}.local.json`), {
+      env: { ORG_ID: org, PORTSIDE_URL: portsideUrl, SINK_TOKEN: sinkToken },
+      timeoutMs: 60_000,
+    });
+    say(`connector ${status.name}: ${status.connector.state}, tasks ${status.tasks.map((t) => `${t.id}:${t.state}`).join(" ")}`);
+  }
+
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  stops.push(() => producer.disconnect());
+  let count = 0;
+
+  /** Produces one "deploy" run as Port would, and prints what reaches the emulator once it finishes. */
+  const trigger = async (): Promise<boolean> => {
+    const runId = `r_stack_${Date.now().toString(36)}_${++count}`;
+    const message = sampleRun(org, runId);
+    const sentAt = Date.now();
+    await producer.send({ topic: `${org}.runs`, messages: [{ key: runId, value: JSON.stringify(message) }] });
+    say(`produced run ${runId} (deploy checkout-service ${message.payload.properties.version}) to ${org}.runs`);
+    while (!emulator.state.terminalStatus(runId) && Date.now() - sentAt < 30_000) await Bun.sleep(20);
+    const run = emulator.state.runs.get(runId);
+    const status = emulator.state.terminalStatus(runId);
+    say(`run ${runId} → ${status ?? "no status after 30 s"} in ${Date.now() - sentAt} ms${run?.summary ? ` — ${run.summary}` : ""}`);
+    for (const line of emulator.state.logsFor(runId).flatMap((l) => l.split("\n"))) say(`    log    ${line}`);
+    for (const e of run?.linkedEntities ?? []) say(`    entity ${e.blueprint}/${e.identifier}`);
+    return status === "SUCCESS";
+  };
+
+  const ok = await trigger();
+  if (flags.once) await stopAll(ok ? 0 : 1);
+  say("press Enter to trigger another sample action; Ctrl-C stops everything");
+  createInterface({ input: process.stdin }).on("line", () => void trigger());
+}
+
+function sampleRun(orgId: string, runId: string) {
+  const version = `2.${Math.floor(Math.random() * 20)}.0`;
+  return {
+    action: "deploy",
+    resourceType: "run",
+    status: "TRIGGERED",
+    trigger: { by: { orgId, userId: "auth0|stack", user: { email: "you@example.com", firstName: "Local", lastName: "Stack", id: "auth0|stack" } }, origin: "UI", at: new Date().toISOString() },
+    context: { entity: "checkout-service", blueprint: "microservice", runId },
+    payload: {
+      entity: { identifier: "checkout-service", title: "Checkout Service", blueprint: "microservice", team: ["payments"], properties: { language: "typescript" }, relations: {} },
+      action: { invocationMethod: { type: "KAFKA" }, trigger: "DAY-2" },
+      properties: { version, environment: "staging" },
+      censoredProperties: [],
+    },
+  };
+}
