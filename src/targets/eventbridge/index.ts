@@ -1,0 +1,60 @@
+import type { Config } from "../../config.ts";
+import type { Ledger } from "../../ledger/ledger.ts";
+import type { Logger } from "../../log.ts";
+import type { RetryPolicy } from "../../port/retry.ts";
+import { createEventBridgeClient, createPublisher, sendWith, type ClientSettings, type SendPutEvents } from "./publisher.ts";
+import { createTokenBucket } from "./rate-limit.ts";
+import { createEventBridgeRunner, type EventBridgeRunner } from "./runner.ts";
+import { EVENTBRIDGE_KIND } from "./target.ts";
+
+/** Amazon EventBridge fan-out: `eventBridge()` targets, routes files, and the runner behind them. */
+export { eventBridge, EVENTBRIDGE_KIND, EventBridgeOptionsSchema, type EventBridgeOptions, type EventBridgeTarget } from "./target.ts";
+export { changeDetailType, entryBytes, runDetailType, type ChangeDetail, type RunDetail } from "./event.ts";
+export { EventBridgeDeliveryError, publishedLine, type EventBridgeRunner } from "./runner.ts";
+
+/** Backoff for throttled entries: quick at first, capped so a long throttle is probed every 10 s. */
+export const defaultEventBridgeRetryPolicy: RetryPolicy = { initialMs: 100, maxMs: 10_000, factor: 2, maxAttempts: Infinity };
+
+export interface EventBridgeTargetDeps {
+  ledger: Ledger;
+  logger: Logger;
+  clock?: () => number;
+  /** Explicit credentials (tests, local endpoints); production leaves this to the default provider chain. */
+  credentials?: ClientSettings["credentials"];
+  /** Replaces the SDK client entirely (tests of the publishing logic without HTTP). */
+  send?: SendPutEvents;
+  retryPolicy?: RetryPolicy;
+  lingerMs?: number;
+}
+
+/**
+ * The executor's runners for non-code targets, keyed by `kind`, built from the configuration. Pass the
+ * result as `targets` to `createService`. The SDK client is created here but connects only on first use,
+ * so a deployment with no EventBridge targets never needs AWS credentials.
+ */
+export function createEventBridgeTargets(config: Config, deps: EventBridgeTargetDeps): { [EVENTBRIDGE_KIND]: EventBridgeRunner } {
+  const settings = config.eventBridge;
+  const clock = deps.clock ?? Date.now;
+  const send =
+    deps.send ??
+    sendWith(createEventBridgeClient({ region: settings.region, endpoint: settings.endpoint, ...(deps.credentials ? { credentials: deps.credentials } : {}) }));
+  const publisher = createPublisher({
+    send,
+    limiter: createTokenBucket({ ratePerSecond: settings.putEventsPerSecond, clock, sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) }),
+    policy: deps.retryPolicy ?? defaultEventBridgeRetryPolicy,
+    // Give up before the executor's handler timeout would, so the run fails with EventBridge's own reason.
+    retryForMs: Math.min(settings.retryForMs, Math.floor(config.handlerTimeoutMs * 0.9)),
+    clock,
+    logger: deps.logger,
+  });
+  const runner = createEventBridgeRunner({
+    publisher,
+    ledger: deps.ledger,
+    clock,
+    logger: deps.logger,
+    defaults: { bus: settings.bus, source: settings.source },
+    maxRequestBytes: settings.maxRequestBytes,
+    ...(deps.lingerMs !== undefined ? { lingerMs: deps.lingerMs } : {}),
+  });
+  return { [EVENTBRIDGE_KIND]: runner };
+}
