@@ -3,7 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import { adminRoutes } from "./admin/routes.ts";
 import { requireBearer } from "./auth.ts";
 import type { Secret } from "./config.ts";
-import { sinkRoutes } from "./ingress/sink.ts";
+import { newSinkCounters, sinkRoutes } from "./ingress/sink.ts";
 import type { Ledger } from "./ledger/ledger.ts";
 import type { Logger } from "./log.ts";
 import type { Acceptor, AcceptSummary } from "./pipeline/accept.ts";
@@ -29,6 +29,7 @@ export interface AppDeps {
 
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
+  const counters = newSinkCounters();
 
   app.get("/healthz", (c) => c.json({ ok: true }));
   app.get("/readyz", async (c) => {
@@ -42,10 +43,10 @@ export function createApp(deps: AppDeps): Hono {
   });
 
   app.use("/sink/*", requireBearer(deps.sinkToken, "sink"));
-  app.route("/sink", sinkRoutes(deps));
+  app.route("/sink", sinkRoutes({ ...deps, counters }));
 
   app.use("/admin/*", requireBearer(deps.adminToken, "admin"));
-  app.route("/admin", adminRoutes(deps));
+  app.route("/admin", adminRoutes({ ...deps, counters }));
 
   app.notFound((c) =>
     c.json({ error: "not_found", message: `No route for ${c.req.method} ${new URL(c.req.url).pathname}. Connectors post to /sink/runs and /sink/changes.` }, 404),

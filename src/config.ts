@@ -57,6 +57,25 @@ export interface Config {
   /** Refuse agent-style runs whose signature is older/newer than this (replay window). */
   signatureToleranceMs: number;
   logLevel: LogLevel;
+  /** Amazon EventBridge fan-out (see `src/targets/eventbridge/README.md`). */
+  eventBridge: EventBridgeSettings;
+}
+
+export interface EventBridgeSettings {
+  /** Null: the AWS SDK finds the region itself (AWS_REGION / AWS_DEFAULT_REGION / profile). */
+  region: string | null;
+  /** Bus for targets that name none: a name or an ARN. */
+  bus: string;
+  /** `Source` for targets that name none. */
+  source: string;
+  /** Endpoint override (local work); null leaves it to the SDK, which also reads AWS_ENDPOINT_URL_EVENTBRIDGE. */
+  endpoint: string | null;
+  /** Largest PutEvents request (sum of entry sizes); 256 KB on classic buses. */
+  maxRequestBytes: number;
+  /** Client-side cap on PutEvents calls per second, below the account's quota. */
+  putEventsPerSecond: number;
+  /** How long one record's throttled/failed delivery is retried before it is parked. */
+  retryForMs: number;
 }
 
 /** What each variable means and how to fix it, used in error messages and the README. */
@@ -71,7 +90,7 @@ export const variables = {
   PORT_CLIENT_ID: "Port client id (Port → Credentials)",
   PORT_CLIENT_SECRET: "Port client secret (Port → Credentials); also verifies signed agent-style messages",
   HANDLERS: "path of your handler module (TypeScript), e.g. ./handlers.ts",
-  ROUTES: "path of an EventBridge routes file (JSON)",
+  ROUTES: "path of an EventBridge routes file (JSON, or YAML on Bun), e.g. ./routes.json; see src/targets/eventbridge/README.md",
   LEDGER: "where accepted work is kept: sqlite:<path> (default sqlite:./.portside/ledger.sqlite), redis://host:port, or memory",
   BODY_LIMIT_BYTES: "largest sink request body in bytes (default 5242880 = 5 MiB)",
   CONCURRENCY: "how many handlers run at once (default 16)",
@@ -84,6 +103,13 @@ export const variables = {
   ORDER_BY: "`entity` (default: runs on one entity run one at a time, in order) or `none`",
   SIGNATURE_TOLERANCE_MS: "freshness window for signed messages in ms (default 300000 = 5 min)",
   LOG_LEVEL: "debug, info (default), warn or error",
+  AWS_REGION: "AWS region for EventBridge, e.g. eu-west-1 (default: the AWS SDK's own lookup); credentials come from the SDK's default provider chain",
+  EVENTBRIDGE_BUS: "event bus (name or ARN) for EventBridge targets that name none (default `default`)",
+  EVENTBRIDGE_SOURCE: "`Source` of events for EventBridge targets that name none (default `portside`)",
+  EVENTBRIDGE_ENDPOINT: "EventBridge endpoint URL for local work, e.g. http://127.0.0.1:4566 (the SDK also reads AWS_ENDPOINT_URL_EVENTBRIDGE)",
+  EVENTBRIDGE_MAX_REQUEST_BYTES: "largest PutEvents request in bytes (default 262144 = 256 KB; up to 1048576 on buses that allow 1 MiB)",
+  EVENTBRIDGE_PUT_EVENTS_PER_SECOND: "PutEvents calls per second this instance may make (default 400, the lowest regional quota; divide your quota by the number of replicas)",
+  EVENTBRIDGE_RETRY_FOR_MS: "how long a throttled event is retried before it is parked (default 300000 = 5 min; capped at 90% of HANDLER_TIMEOUT_MS)",
 } as const;
 
 export type VariableName = keyof typeof variables;
@@ -166,6 +192,15 @@ export function loadConfig(env: Env, overrides: { open?: boolean } = {}): Config
     orderBy: read(env, "ORDER_BY", v.picklist(["entity", "none"], "must be entity or none"), "entity"),
     signatureToleranceMs: read(env, "SIGNATURE_TOLERANCE_MS", intIn(0, 24 * 3600_000), "300000"),
     logLevel: read(env, "LOG_LEVEL", v.picklist(["debug", "info", "warn", "error"], "must be debug, info, warn or error"), "info"),
+    eventBridge: {
+      region: read(env, "AWS_REGION", v.pipe(v.string(), v.trim(), v.regex(/^$|^[a-z]{2}(-[a-z]+)+-\d+$/, "must look like eu-west-1"), v.transform((s) => s || null)), ""),
+      bus: read(env, "EVENTBRIDGE_BUS", v.pipe(v.string(), v.trim(), v.regex(/^(arn:aws[\w-]*:events:[a-z]{2}-[a-z]+-[\w-]+:\d{12}:event-bus\/)?[.\-_A-Za-z0-9]+$/, "must be a bus name or event-bus ARN")), "default"),
+      source: read(env, "EVENTBRIDGE_SOURCE", v.pipe(v.string(), v.trim(), v.minLength(1, "must not be empty"), v.maxLength(256, "must be at most 256 characters")), "portside"),
+      endpoint: read(env, "EVENTBRIDGE_ENDPOINT", v.pipe(v.string(), v.trim(), v.check((s) => s === "" || URL.canParse(s), "must be a URL"), v.transform((s) => s || null)), ""),
+      maxRequestBytes: read(env, "EVENTBRIDGE_MAX_REQUEST_BYTES", intIn(1024, 1024 * 1024), String(256 * 1024)),
+      putEventsPerSecond: read(env, "EVENTBRIDGE_PUT_EVENTS_PER_SECOND", intIn(1, 100_000), "400"),
+      retryForMs: read(env, "EVENTBRIDGE_RETRY_FOR_MS", intIn(0, 24 * 3600_000), "300000"),
+    },
   };
 }
 

@@ -59,7 +59,7 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
     const status = options.emulator.terminalStatus(id);
     if (!status) allDone = false;
     console.log(`demo: run ${id} (${run.action}) → ${status ?? "still IN_PROGRESS"}${recorded?.summary ? ` — ${recorded.summary}` : ""}`);
-    for (const line of options.emulator.logsFor(id)) console.log(`demo:     log  ${line}`);
+    for (const line of options.emulator.logsFor(id).flatMap((message) => message.split("\n"))) console.log(`demo:     log  ${line}`);
     for (const entity of recorded?.linkedEntities ?? []) console.log(`demo:     entity ${entity.blueprint}/${entity.identifier}`);
   }
   console.log(allDone ? "demo: every sample run finished. portside keeps listening; Ctrl-C to stop." : "demo: some runs did not finish in time; see the log lines above.");

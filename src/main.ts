@@ -2,9 +2,12 @@ import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { createPortEmulator } from "./emulator/port-emulator.ts";
 import { openLedger } from "./ledger/open.ts";
+import { processOwner, recoverDeadOwners } from "./ledger/owners.ts";
 import { createLogger } from "./log.ts";
 import { createService } from "./service.ts";
+import { createEventBridgeTargets } from "./targets/eventbridge/index.ts";
 import { emptyRegistry, HandlerModuleError, loadHandlerModule } from "./targets/registry.ts";
+import { loadRoutesFile, mergeRoutes } from "./targets/routes.ts";
 import { runDemo, demoDefaults, EMULATOR_CREDENTIALS } from "./demo.ts";
 
 /**
@@ -34,13 +37,18 @@ if (config.open) logger.warn("portside.open_mode", { message: "Started OPEN: /si
 let registry;
 try {
   registry = config.handlersPath ? await loadHandlerModule(config.handlersPath) : emptyRegistry();
+  // ROUTES: EventBridge routing without code, merged with the handler module (RoutesError is a HandlerModuleError).
+  if (config.routesPath) registry = mergeRoutes(registry, await loadRoutesFile(config.routesPath, { readText: (path) => Bun.file(path).text(), parseYaml: (text) => Bun.YAML.parse(text) }));
 } catch (error) {
   console.error(`portside cannot start: ${error instanceof HandlerModuleError ? error.message : String(error)}`);
   process.exit(2);
 }
-if (!config.handlersPath) logger.warn("portside.no_handlers", { message: "HANDLERS is not set: every run will be reported FAILURE saying so." });
+if (!config.handlersPath && !config.routesPath) logger.warn("portside.no_handlers", { message: "HANDLERS is not set: every run will be reported FAILURE saying so." });
 
 const ledger = await openLedger(config.ledger);
+const owner = processOwner();
+const recovered = await recoverDeadOwners(ledger, owner, Date.now());
+if (recovered.owners.length > 0) logger.warn("ledger.recovered", { message: "took back the work and reports of processes that died on this host", ...recovered });
 
 let emulatorServer: ReturnType<typeof Bun.serve> | null = null;
 let emulator: ReturnType<typeof createPortEmulator> | null = null;
@@ -52,7 +60,7 @@ if (!port) {
   logger.warn("portside.port_emulator", { url: port.baseUrl, message: "No Port credentials: reporting to the local Port EMULATOR, not to Port." });
 }
 
-const service = createService({ config, ledger, registry, logger, port });
+const service = createService({ config, ledger, registry, logger, port, owner, targets: createEventBridgeTargets(config, { ledger, logger }) });
 const server = Bun.serve({
   hostname: config.host,
   port: config.port,

@@ -7,6 +7,7 @@ import { createAcceptor, type Acceptor } from "./pipeline/accept.ts";
 import { createExecutor, type Executor, type ExternalTargetRunner } from "./pipeline/executor.ts";
 import { createPortClient, type PortClient } from "./port/client.ts";
 import type { FetchFn } from "./port/http.ts";
+import type { RetryPolicy } from "./port/retry.ts";
 import { createReporter, type Reporter } from "./port/reporter.ts";
 import type { Registry } from "./targets/registry.ts";
 
@@ -29,6 +30,9 @@ export interface ServiceDeps {
   /** Tuning for tests: how often the executor looks for unannounced work and flushes logs. */
   executorPollMs?: number;
   leaseMs?: number;
+  /** Backoff for Port calls: in-process retries of one call, and the outbox's schedule between attempts. */
+  portRetry?: RetryPolicy;
+  outboxRetry?: RetryPolicy;
 }
 
 export interface Service {
@@ -56,8 +60,9 @@ export function createService(deps: ServiceDeps): Service {
     timeoutMs: 15_000,
     clock,
     logger,
+    ...(deps.portRetry ? { retry: deps.portRetry } : {}),
   });
-  const reporter = createReporter({ ledger, port: portClient, clock, logger, owner });
+  const reporter = createReporter({ ledger, port: portClient, clock, logger, owner, ...(deps.outboxRetry ? { retry: deps.outboxRetry } : {}) });
   const acceptor = createAcceptor({
     ledger,
     orgId: config.orgId,

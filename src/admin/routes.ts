@@ -1,5 +1,7 @@
 import { Hono } from "hono";
+import type { SinkCounters } from "../ingress/sink.ts";
 import type { Ledger } from "../ledger/ledger.ts";
+import { LedgerInputError } from "../ledger/validate.ts";
 import type { Acceptor, AcceptSummary } from "../pipeline/accept.ts";
 import { replayDeadLetter } from "../pipeline/replay.ts";
 
@@ -9,10 +11,14 @@ import { replayDeadLetter } from "../pipeline/replay.ts";
  *   GET    /admin/dead-letters/:id             one, with its raw bytes
  *   POST   /admin/dead-letters/:id/replay      validate again; accept if valid
  *   DELETE /admin/dead-letters/:id             forget it
- *   GET    /admin/stats                        ledger counts
+ *   GET    /admin/stats                        ledger counts, and what the sink saw since start
  */
-export function adminRoutes(deps: { ledger: Ledger; acceptor: Acceptor; clock: () => number; onCommitted: (summary: AcceptSummary) => void }): Hono {
+export function adminRoutes(deps: { ledger: Ledger; acceptor: Acceptor; clock: () => number; counters: SinkCounters; onCommitted: (summary: AcceptSummary) => void }): Hono {
   const app = new Hono();
+  app.onError((error, c) => {
+    if (error instanceof LedgerInputError) return c.json({ error: "bad_request", message: `${error.field}: ${error.message}` }, 400);
+    throw error;
+  });
   app.get("/dead-letters", async (c) => {
     const limit = Math.min(Math.max(Number(c.req.query("limit") ?? 100) || 100, 1), 1000);
     const after = c.req.query("after");
@@ -34,6 +40,6 @@ export function adminRoutes(deps: { ledger: Ledger; acceptor: Acceptor; clock: (
     const removed = await deps.ledger.removeDeadLetter(c.req.param("id"));
     return removed ? c.body(null, 204) : c.json({ error: "not_found", message: `No parked record with id ${c.req.param("id")}.` }, 404);
   });
-  app.get("/stats", async (c) => c.json(await deps.ledger.counts()));
+  app.get("/stats", async (c) => c.json({ ledger: await deps.ledger.counts(), sinkSinceStart: deps.counters }));
   return app;
 }

@@ -11,7 +11,19 @@ import type { Acceptor, AcceptSummary } from "../pipeline/accept.ts";
  * Content-Type. The answer is 2xx only once every record is recorded in the ledger (accepted, duplicate
  * or parked); 5xx only for trouble a resend can cure, because connectors resend the whole request.
  */
+/** What the sink has recorded since this process started (served by /admin/stats). */
+export interface SinkCounters {
+  requests: number;
+  records: number;
+  accepted: number;
+  duplicate: number;
+  parked: number;
+}
+
+export const newSinkCounters = (): SinkCounters => ({ requests: 0, records: 0, accepted: 0, duplicate: 0, parked: 0 });
+
 export interface SinkDeps {
+  counters: SinkCounters;
   acceptor: Acceptor;
   logger: Logger;
   bodyLimitBytes: number;
@@ -51,6 +63,12 @@ export function sinkRoutes(deps: SinkDeps): Hono {
         c.header("Retry-After", "1");
         return c.json({ error: "ledger_unavailable", message: "The ledger could not record this request, so nothing in it was accepted; resend it." }, 503);
       }
+      const n = deps.counters;
+      n.requests++;
+      n.records += summary.records;
+      n.accepted += summary.accepted;
+      n.duplicate += summary.duplicate;
+      n.parked += summary.parked;
       deps.onCommitted(summary);
       if (summary.parked > 0) deps.logger.warn("sink.parked", { source, parked: summary.parked, reasons: summary.parkedReasons.slice(0, 5) });
       if (deps.waitFor && summary.acceptedKeys.length > 0) await deps.waitFor(summary.acceptedKeys);

@@ -1,5 +1,5 @@
 import type { CommitBatch, DeadLetterInput, Ledger, WorkKind, WorkRecord } from "../ledger/ledger.ts";
-import { parseChange, parseRun, verifyAgentSignature, type RunLocator, type SinkRecord } from "../messages/index.ts";
+import { parseChange, parseRun, sha256Hex, verifyAgentSignature, type RunLocator, type SinkRecord } from "../messages/index.ts";
 import type { Run } from "../messages/views.ts";
 import type { ReportInput } from "../port/calls.ts";
 
@@ -32,7 +32,7 @@ export interface AcceptSummary {
 }
 
 /** What one record became before the commit. */
-type Verdict = { type: "work"; record: WorkRecord } | { type: "park"; deadLetter: DeadLetterInput; reports: ReportInput[] };
+type Verdict = { type: "work"; record: WorkRecord } | { type: "park"; deadLetter: DeadLetterInput };
 
 export interface Acceptor {
   accept(kind: WorkKind, records: SinkRecord[], source: string): Promise<AcceptSummary>;
@@ -49,34 +49,32 @@ export function createAcceptor(deps: AcceptorDeps): Acceptor {
     async accept(kind, records, source) {
       const verdicts = await Promise.all(records.map((r) => judge(kind, r, source)));
       const batch: CommitBatch = { records: [], deadLetters: [], reports: [] };
-      const parkedReasons: string[] = [];
       for (const verdict of verdicts) {
         if (verdict.type === "work") batch.records.push(verdict.record);
-        else {
-          batch.deadLetters.push(verdict.deadLetter);
-          batch.reports.push(...verdict.reports);
-          parkedReasons.push(verdict.deadLetter.reason);
-        }
+        else batch.deadLetters.push(verdict.deadLetter);
       }
-      const outcomes = batch.records.length + batch.deadLetters.length === 0 ? [] : await deps.ledger.commit(batch, deps.clock());
-      const acceptedKeys = batch.records.filter((_, i) => outcomes[i] === "accepted").map((r) => r.key);
+      if (batch.records.length + batch.deadLetters.length === 0) return { records: 0, accepted: 0, duplicate: 0, parked: 0, acceptedKeys: [], parkedReasons: [] };
+      const outcomes = await deps.ledger.commit(batch, deps.clock());
+      const acceptedKeys = batch.records.filter((_, i) => outcomes.records[i] === "accepted").map((r) => r.key);
       return {
         records: records.length,
         accepted: acceptedKeys.length,
-        duplicate: outcomes.length - acceptedKeys.length,
+        duplicate: batch.records.length - acceptedKeys.length,
+        // A resent poison record counts as parked again, though the ledger keeps (and reports) it once.
         parked: batch.deadLetters.length,
         acceptedKeys,
-        parkedReasons,
+        parkedReasons: batch.deadLetters.map((d) => d.reason),
       };
     },
   };
 }
 
-const park = (kind: WorkKind, record: SinkRecord, source: string, reason: string, runId: string | null, reports: ReportInput[] = []): Verdict => ({
-  type: "park",
-  deadLetter: { kind, reason, source, raw: record.text, runId },
-  reports,
-});
+async function park(kind: WorkKind, record: SinkRecord, source: string, reason: string, runId: string | null, reports: ReportInput[] = []): Promise<Verdict> {
+  return { type: "park", deadLetter: { key: await parkedKey(kind, record.text), kind, reason, source, raw: record.text, runId, reports } };
+}
+
+/** Dead letters are keyed by their bytes, so a connector resending a poison record parks it once. */
+export const parkedKey = async (kind: WorkKind, raw: string) => `parked:${kind}:${await sha256Hex(raw)}`;
 
 /** What Port is told about a run that could not be accepted, so the user is not left waiting. */
 export function rejectionReports(runId: string, reason: string): ReportInput[] {

@@ -199,7 +199,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         // A failing change handler is parked with the record, so it can be replayed once fixed.
         const reason = error instanceof TimeoutError ? `change handler timed out after ${error.timeoutMs} ms` : `change handler failed: ${error instanceof Error ? error.message : String(error)}`;
         deps.logger.warn("change.failed", { key: item.key, reason });
-        await deps.ledger.commit({ records: [], deadLetters: [{ kind: "change", reason, source: item.source, raw: item.body, runId: change.runId }], reports: [] }, deps.clock());
+        await deps.ledger.commit({ records: [], deadLetters: [{ key: `failed:${item.key}`, kind: "change", reason, source: item.source, raw: item.body, runId: change.runId }], reports: [] }, deps.clock());
       }
     }
     await finish(entry, []);

@@ -22,7 +22,7 @@ export async function replayDeadLetter(deps: { ledger: Ledger; acceptor: Accepto
   const verdict = await deps.acceptor.judge(letter.kind, record, "replay");
   if (verdict.type === "park") return { type: "still_invalid", reason: verdict.deadLetter.reason };
   const work = letter.kind === "change" ? { ...verdict.record, key: `${verdict.record.key}:replay:${letter.id}` } : verdict.record;
-  const [outcome] = await deps.ledger.commit({ records: [work], deadLetters: [], reports: [] }, deps.clock());
+  const [outcome] = (await deps.ledger.commit({ records: [work], deadLetters: [], reports: [] }, deps.clock())).records;
   await deps.ledger.removeDeadLetter(letter.id);
   return { type: "replayed", outcome: outcome ?? "duplicate", key: work.key };
 }

@@ -4,7 +4,8 @@
  *
  * Every call has a timeout; network errors, timeouts, 429 and 5xx are retried in process with jittered
  * backoff (honouring `Retry-After` / `x-ratelimit-reset` when the wait is short enough); other 4xx become
- * a `PortApiError` with Port's message. One cached token serves all calls; a 401 refreshes it once.
+ * a `PortApiError` with Port's message. One cached token serves all calls; a 401 refreshes it once. With a
+ * `tokenStore`, replicas share that token instead of revoking each other's.
  */
 import type { EntityInput, RunPatch } from "./calls.ts";
 import type { Clock, PortLogger, Sleep } from "./deps.ts";
@@ -16,6 +17,7 @@ import { exchange, isRecord, toApiError } from "./http.ts";
 import type { Random, RetryPolicy } from "./retry.ts";
 import { canRetry, defaultRetryPolicy, fitsInProcess, retryDelay } from "./retry.ts";
 import { createTokenCache } from "./token.ts";
+import type { SharedTokenStore } from "./token.ts";
 
 export type PortCallKind = "token" | "patchRun" | "postLog" | "upsertEntity" | "getRun";
 
@@ -67,6 +69,8 @@ export interface PortClientOptions {
   random?: Random;
   logger?: PortLogger;
   onCall?: (event: PortCallEvent) => void;
+  /** Token shared with the other replicas (e.g. Redis), so their fetches do not revoke each other's tokens. */
+  tokenStore?: SharedTokenStore;
 }
 
 export const terminalRunStatuses: ReadonlySet<string> = new Set(["SUCCESS", "FAILURE"]);
@@ -82,6 +86,7 @@ export function createPortClient(opts: PortClientOptions): PortClient {
   const tokens = createTokenCache({
     clock,
     logger,
+    ...(opts.tokenStore ? { shared: opts.tokenStore, sleep } : {}),
     fetchToken: async () => {
       const body = await request("token", { method: "POST", path: "/v1/auth/access_token", body: { clientId: opts.clientId, clientSecret: opts.clientSecret } }, false);
       if (!isRecord(body) || typeof body.accessToken !== "string") {

@@ -1,6 +1,12 @@
 import { describe, expect, test } from "bun:test";
-import { createTokenCache } from "./token.ts";
-import type { IssuedToken } from "./token.ts";
+import { createPortEmulator } from "../emulator/port-emulator.ts";
+import type { PortEmulatorState } from "../emulator/port-emulator.ts";
+import { createPortClient } from "./client.ts";
+import type { PortLogger } from "./deps.ts";
+import type { FetchFn } from "./http.ts";
+import { testRetryPolicy } from "./retry.ts";
+import { createMemoryTokenStore, createTokenCache } from "./token.ts";
+import type { IssuedToken, SharedTokenStore } from "./token.ts";
 
 function setup(expiresInS = 3 * 3600) {
   let nowMs = 0;
@@ -86,5 +92,245 @@ describe("token cache", () => {
     s.cache.invalidate("t1");
     expect(await s.cache.get()).toBe("t2");
     expect(s.issued()).toBe(2);
+  });
+});
+
+// ---- shared store (replicas) ------------------------------------------------------------------------------
+
+/**
+ * Several caches ("replicas") sharing one memory store, against a fake token endpoint that, like Port, keeps
+ * one active token: `active()` is the only token Port would accept. Sleep advances the injected clock and
+ * yields a macrotask, so waiting replicas poll without spending wall time.
+ */
+function sharedSetup(opts: { expiresInS?: number; replicas?: number; store?: SharedTokenStore } = {}) {
+  const expiresInS = opts.expiresInS ?? 3 * 3600;
+  let nowMs = 1_700_000_000_000;
+  const clock = () => nowMs;
+  let issued = 0;
+  let active: string | undefined;
+  let gate: Promise<void> | undefined;
+  let open: (() => void) | undefined;
+  const sleeps: number[] = [];
+  const lines: string[] = [];
+  const record = (level: string) => (event: string, fields?: Record<string, unknown>) => void lines.push(`${level} ${event} ${JSON.stringify(fields)}`);
+  const logger: PortLogger = { debug: record("debug"), info: record("info"), warn: record("warn"), error: record("error") };
+  const fetchToken = async (): Promise<IssuedToken> => {
+    issued++;
+    const token = `t${issued}`;
+    if (gate) await gate;
+    active = token; // a new token revokes the previous one
+    return { accessToken: token, expiresInS };
+  };
+  const store = opts.store ?? createMemoryTokenStore({ clock });
+  const sleep = async (ms: number) => {
+    sleeps.push(ms);
+    nowMs += ms;
+    await new Promise((r) => setTimeout(r, 0));
+  };
+  const caches = Array.from({ length: opts.replicas ?? 2 }, () => createTokenCache({ fetchToken, clock, sleep, logger, shared: store, pollMs: 50, lockTtlMs: 10_000 }));
+  return {
+    caches,
+    store,
+    lines,
+    sleeps,
+    now: () => nowMs,
+    issued: () => issued,
+    active: () => active,
+    advance: (ms: number) => (nowMs += ms),
+    hold: () => (gate = new Promise((r) => (open = r))),
+    release: () => {
+      gate = undefined;
+      open?.();
+    },
+  };
+}
+
+/** Lets pending promise callbacks and timers run (no wall-time waiting beyond a few macrotasks). */
+const settle = () => new Promise((r) => setTimeout(r, 5));
+
+describe("token cache with a shared store", () => {
+  test("two replicas with many concurrent callers fetch one token between them", async () => {
+    const s = sharedSetup();
+    s.hold();
+    const waiting = s.caches.flatMap((cache) => Array.from({ length: 20 }, () => cache.get()));
+    await settle();
+    s.release();
+    expect(new Set(await Promise.all(waiting))).toEqual(new Set(["t1"]));
+    expect(s.issued()).toBe(1);
+    expect(s.active()).toBe("t1");
+    // Later calls are served from each replica's own copy.
+    expect(await s.caches[0]!.get()).toBe("t1");
+    expect(await s.caches[1]!.get()).toBe("t1");
+    expect(s.issued()).toBe(1);
+  });
+
+  test("a replica starting later takes the shared token instead of fetching (and revoking) its own", async () => {
+    const s = sharedSetup({ replicas: 3 });
+    expect(await s.caches[0]!.get()).toBe("t1");
+    s.advance(60 * 60_000);
+    expect(await s.caches[1]!.get()).toBe("t1");
+    expect(await s.caches[2]!.get()).toBe("t1");
+    expect(s.issued()).toBe(1);
+  });
+
+  test("a rejected shared token is refreshed exactly once across the replicas", async () => {
+    const s = sharedSetup();
+    await s.caches[0]!.get();
+    await s.caches[1]!.get();
+    s.hold();
+    for (const cache of s.caches) cache.invalidate("t1");
+    const waiting = s.caches.flatMap((cache) => Array.from({ length: 10 }, () => cache.get()));
+    await settle();
+    s.release();
+    expect(new Set(await Promise.all(waiting))).toEqual(new Set(["t2"]));
+    expect(s.issued()).toBe(2);
+  });
+
+  test("a replica whose token was replaced elsewhere takes the replacement instead of fetching", async () => {
+    const s = sharedSetup();
+    await s.caches[0]!.get();
+    await s.caches[1]!.get();
+    s.caches[0]!.invalidate("t1");
+    expect(await s.caches[0]!.get()).toBe("t2");
+    // Replica 1 still holds t1, which Port no longer accepts: its 401 leads to the store, not to Port.
+    expect(await s.caches[1]!.get()).toBe("t1");
+    s.caches[1]!.invalidate("t1");
+    expect(await s.caches[1]!.get()).toBe("t2");
+    expect(s.issued()).toBe(2);
+    expect(s.active()).toBe("t2");
+  });
+
+  test("a token due for refresh is refreshed by one replica; the others wait for it and take it", async () => {
+    const s = sharedSetup();
+    await s.caches[0]!.get();
+    await s.caches[1]!.get();
+    s.advance(3 * 3600_000 - 5 * 60_000); // the refresh margin of a 3-hour token
+    s.hold();
+    const waiting = s.caches.flatMap((cache) => Array.from({ length: 10 }, () => cache.get()));
+    await settle();
+    s.release();
+    expect(new Set(await Promise.all(waiting))).toEqual(new Set(["t2"]));
+    expect(s.issued()).toBe(2);
+  });
+
+  test("a lock whose holder died expires, and the waiting replica then fetches", async () => {
+    const s = sharedSetup();
+    expect(await s.store.lock("a-replica-that-died", 10_000)).toBe(true);
+    const lockedUntil = s.now() + 10_000;
+    expect(await s.caches[0]!.get()).toBe("t1");
+    expect(s.issued()).toBe(1);
+    expect(s.now()).toBeGreaterThanOrEqual(lockedUntil); // injected clock: it waited for the expiry, not less
+    expect(s.sleeps.every((ms) => ms === 50)).toBe(true);
+    // The lock was released after the refresh.
+    expect(await s.store.lock("next", 10_000)).toBe(true);
+  });
+
+  test("a failed fetch releases the lock, and the next caller (here another replica) tries again", async () => {
+    let n = 0;
+    let nowMs = 0;
+    const clock = () => nowMs;
+    const store = createMemoryTokenStore({ clock });
+    const fetchToken = async (): Promise<IssuedToken> => {
+      n++;
+      if (n === 1) throw new Error("token endpoint down");
+      return { accessToken: `t${n}`, expiresInS: 3600 };
+    };
+    const [a, b] = [0, 1].map(() => createTokenCache({ fetchToken, clock, shared: store, sleep: async (ms) => void (nowMs += ms) }));
+    await expect(a!.get()).rejects.toThrow("token endpoint down");
+    expect(await b!.get()).toBe("t2");
+    expect(await a!.get()).toBe("t2");
+    expect(n).toBe(2);
+  });
+
+  test("a store that fails falls back to a token of this process's own, and never logs the token", async () => {
+    const broken: SharedTokenStore = {
+      get: () => Promise.reject(new Error("redis unreachable")),
+      put: () => Promise.reject(new Error("redis unreachable")),
+      lock: () => Promise.reject(new Error("redis unreachable")),
+      unlock: () => Promise.reject(new Error("redis unreachable")),
+    };
+    const s = sharedSetup({ replicas: 1, store: broken });
+    expect(await s.caches[0]!.get()).toBe("t1");
+    expect(await s.caches[0]!.get()).toBe("t1");
+    expect(s.issued()).toBe(1);
+    expect(s.lines.some((l) => l.includes("port.token.store_failed") && l.includes("redis unreachable"))).toBe(true);
+    expect(s.lines.join("\n")).not.toContain('"t1"');
+  });
+
+  test("the store keeps a token until it expires and a lock until its time is up", async () => {
+    let nowMs = 0;
+    const store = createMemoryTokenStore({ clock: () => nowMs });
+    await store.put({ token: "x", expiresAtMs: 1_000, refreshAtMs: 900 });
+    expect(await store.get()).toEqual({ token: "x", expiresAtMs: 1_000, refreshAtMs: 900 });
+    expect(await store.lock("a", 100)).toBe(true);
+    expect(await store.lock("b", 100)).toBe(false);
+    await store.unlock("b"); // not b's lock
+    expect(await store.lock("b", 100)).toBe(false);
+    nowMs = 100;
+    expect(await store.lock("b", 100)).toBe(true);
+    await store.unlock("a"); // a's lock expired; b's stays
+    expect(await store.lock("c", 100)).toBe(false);
+    nowMs = 1_000;
+    expect(await store.get()).toBeNull();
+  });
+});
+
+describe("port clients sharing a token store, against the emulator (one active token)", () => {
+  function replicas(opts: { store?: SharedTokenStore | null } = {}) {
+    const nowMs = 1_700_000_000_000;
+    const clock = () => nowMs;
+    const emulator = createPortEmulator({ clock, oneActiveToken: true });
+    const fetch: FetchFn = (input, init) => Promise.resolve(emulator.app.request(input instanceof Request ? input : String(input), init));
+    const store = opts.store === null ? undefined : (opts.store ?? createMemoryTokenStore({ clock }));
+    const lines: string[] = [];
+    const record = (event: string, fields?: Record<string, unknown>) => void lines.push(`${event} ${JSON.stringify(fields)}`);
+    const logger: PortLogger = { debug: record, info: record, warn: record, error: record };
+    const clients = [0, 1].map(() =>
+      createPortClient({
+        baseUrl: "https://api.port.emulator",
+        clientId: "emulator-client-id",
+        clientSecret: "emulator-client-secret",
+        fetch,
+        timeoutMs: 1_000,
+        retry: testRetryPolicy,
+        clock,
+        sleep: () => new Promise((r) => setTimeout(r, 0)),
+        random: () => 0.5,
+        logger,
+        ...(store ? { tokenStore: store } : {}),
+      }),
+    );
+    return { clients, state: emulator.state, lines };
+  }
+  const unauthorised = (state: PortEmulatorState) => state.calls.filter((c) => c.status === 401).length;
+
+  test("many concurrent calls from two replicas: one token fetch, no 401", async () => {
+    const { clients, state, lines } = replicas();
+    await Promise.all(clients.flatMap((client, r) => Array.from({ length: 50 }, (_, i) => client.patchRun(`r_${r}_${i}`, { status: "SUCCESS" }))));
+    await Promise.all(clients.flatMap((client, r) => Array.from({ length: 50 }, (_, i) => client.postLog(`r_more_${r}_${i}`, { message: "x" }))));
+    expect(state.count("token")).toBe(1);
+    expect(unauthorised(state)).toBe(0);
+    expect(state.count("patchRun")).toBe(100);
+    const token = [...state.tokens.keys()][0] ?? "missing";
+    expect(lines.join("\n")).not.toContain(token);
+  });
+
+  test("a token Port revoked (e.g. fetched by someone else) is replaced once for both replicas", async () => {
+    const { clients, state } = replicas();
+    await Promise.all(clients.map((client, r) => client.getRun(`r_${r}`)));
+    expect(state.count("token")).toBe(1);
+    state.revokeTokens();
+    await Promise.all(clients.flatMap((client, r) => Array.from({ length: 20 }, (_, i) => client.patchRun(`r_${r}_${i}`, { status: "SUCCESS" }))));
+    expect(state.count("token")).toBe(2);
+    // Only calls already sent with the revoked token see a 401, each retried once with the new token.
+    expect(state.calls.filter((c) => c.endpoint === "patchRun" && c.status === 200)).toHaveLength(40);
+    expect(unauthorised(state)).toBeLessThanOrEqual(40);
+  });
+
+  test("without a store (one replica's behaviour unchanged), two replicas revoke each other's tokens", async () => {
+    const { clients, state } = replicas({ store: null });
+    for (let i = 0; i < 4; i++) await clients[i % 2]!.patchRun(`r_${i}`, { status: "SUCCESS" });
+    expect(state.count("token")).toBe(4);
+    expect(unauthorised(state)).toBe(3);
   });
 });

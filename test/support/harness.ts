@@ -3,9 +3,11 @@ import { createPortEmulator, type PortEmulator } from "../../src/emulator/port-e
 import type { Ledger } from "../../src/ledger/ledger.ts";
 import { createMemoryLedger } from "../../src/ledger/memory.ts";
 import { createLogger, type Logger } from "../../src/log.ts";
+import type { ExternalTargetRunner } from "../../src/pipeline/executor.ts";
 import { createService, type Service } from "../../src/service.ts";
 import type { HandlerModule } from "../../src/targets/define.ts";
 import { createRegistry } from "../../src/targets/registry.ts";
+import { mergeRoutes, type Routes } from "../../src/targets/routes.ts";
 
 /**
  * An in-process portside wired to the Port emulator: requests go through `app.request()` and Port calls
@@ -20,6 +22,8 @@ export interface Harness {
   ledger: Ledger;
   config: Config;
   logs: string[];
+  /** The runners for non-code targets (`options.targets`), e.g. to close one and simulate a crash. */
+  targets: Record<string, ExternalTargetRunner>;
   post(path: string, body: string, init?: { token?: string | null; headers?: Record<string, string> }): Promise<Response>;
   /** Waits until every run id has a terminal status at the emulator (or throws naming the ones missing). */
   waitForTerminal(runIds: string[], timeoutMs?: number): Promise<void>;
@@ -33,7 +37,17 @@ export interface HarnessOptions {
   env?: Record<string, string>;
   ledger?: Ledger;
   start?: boolean;
+  /** Runners for non-code targets (e.g. EventBridge), built from this harness's config, ledger and logger. */
+  targets?: (deps: { config: Config; ledger: Ledger; logger: Logger }) => Record<string, ExternalTargetRunner>;
+  /** A routes file merged with `handlers`, as ROUTES does in main.ts. */
+  routes?: Routes;
+  leaseMs?: number;
+  /** A fixed owner name, so a second harness on the same ledger can play "the same process restarted". */
+  owner?: string;
 }
+
+/** Backoff small enough for tests that make Port fail many times in a row. */
+export const fastRetry = { initialMs: 5, maxMs: 100, factor: 2, maxAttempts: 3 };
 
 export async function createHarness(options: HarnessOptions = {}): Promise<Harness> {
   const config = loadConfig({ ORG_ID: ORG, SINK_TOKEN, PORT_CLIENT_ID: "emulator-client-id", PORT_CLIENT_SECRET: "emulator-client-secret", LEDGER: "memory", ...options.env });
@@ -41,14 +55,21 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
   const ledger = options.ledger ?? createMemoryLedger();
   const logs: string[] = [];
   const logger: Logger = createLogger({ level: "debug", sink: (line) => logs.push(line) });
+  const targets = options.targets?.({ config, ledger, logger }) ?? {};
+  const registry = createRegistry(options.handlers ?? {}, "test-handlers.ts");
   const service = createService({
     config,
     ledger,
-    registry: createRegistry(options.handlers ?? {}, "test-handlers.ts"),
+    registry: options.routes ? mergeRoutes(registry, options.routes) : registry,
+    targets,
+    ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),
     logger,
     port: { baseUrl: "http://port.emulator", clientId: "emulator-client-id", clientSecret: "emulator-client-secret" },
     fetch: async (input, init) => emulator.app.request(input instanceof Request ? input : String(input), init),
     executorPollMs: 20,
+    portRetry: fastRetry,
+    outboxRetry: { ...fastRetry, maxAttempts: Infinity },
+    ...(options.owner ? { owner: options.owner } : {}),
   });
   if (options.start !== false) service.start();
 
@@ -66,6 +87,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     ledger,
     config,
     logs,
+    targets,
     post(path, body, init = {}) {
       const token = init.token === undefined ? SINK_TOKEN : init.token;
       const headers: Record<string, string> = { ...(token ? { authorization: `Bearer ${token}` } : {}), ...init.headers };
@@ -77,6 +99,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     waitUntil,
     async stop() {
       await service.stop(1_000);
+      for (const runner of Object.values(targets)) (runner as { close?: () => void }).close?.();
       await ledger.close();
     },
   };

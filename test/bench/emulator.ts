@@ -1,0 +1,59 @@
+/**
+ * The Port EMULATOR (src/emulator) as its own process for the benchmark, with a small counting wrapper:
+ * `GET /__bench/stats` answers the calls made per endpoint and the runs that reached a terminal status,
+ * `POST /__bench/reset` starts over with a fresh emulator. The emulator's per-call record (kept for tests)
+ * is trimmed as it goes, so a long run does not grow this process. `bun test/bench/emulator.ts <port>`.
+ */
+import { createPortEmulator, type PortEmulator } from "../../src/emulator/port-emulator.ts";
+
+interface Stats {
+  calls: Record<string, number>;
+  terminal: number;
+  success: number;
+  failure: number;
+  refused: number;
+  firstTerminalAt: number;
+  lastTerminalAt: number;
+}
+
+let emulator: PortEmulator;
+let stats: Stats;
+function reset() {
+  emulator = createPortEmulator({});
+  stats = { calls: { token: 0, patchRun: 0, postLog: 0, upsertEntity: 0, getRun: 0, unknown: 0 }, terminal: 0, success: 0, failure: 0, refused: 0, firstTerminalAt: 0, lastTerminalAt: 0 };
+}
+reset();
+
+const server = Bun.serve({
+  hostname: "127.0.0.1",
+  port: Number(process.argv[2] ?? 0),
+  async fetch(req) {
+    const url = new URL(req.url);
+    if (url.pathname === "/__bench/stats") return Response.json(stats);
+    if (url.pathname === "/__bench/reset") {
+      reset();
+      return Response.json({ ok: true });
+    }
+    const res = await emulator.app.fetch(req);
+    const calls = emulator.state.calls;
+    const call = calls[calls.length - 1];
+    if (call) {
+      stats.calls[call.endpoint] = (stats.calls[call.endpoint] ?? 0) + 1;
+      if (call.status >= 400) stats.refused++;
+      else if (call.endpoint === "patchRun" && call.runId !== undefined) {
+        const status = emulator.state.terminalStatus(call.runId);
+        if (status && (call.body as { status?: string } | undefined)?.status) {
+          const now = Date.now();
+          stats.terminal++;
+          if (status === "SUCCESS") stats.success++;
+          else stats.failure++;
+          if (stats.firstTerminalAt === 0) stats.firstTerminalAt = now;
+          stats.lastTerminalAt = now;
+        }
+      }
+    }
+    if (calls.length > 1000) calls.length = 0;
+    return res;
+  },
+});
+console.log(`ready ${server.port}`);

@@ -1,0 +1,143 @@
+/**
+ * The benchmark's load generator, a process of its own: `bun test/bench/load.ts '<json options>'`.
+ * It posts 100-record batches of unique runs to `/sink/runs` (or the baseline server) and prints one
+ * line of JSON with what it measured. Modes:
+ *   closed   `connections` loops, each sending its next batch when the last was answered (max throughput)
+ *   rate     open loop: a batch every 1/`batchesPerSec` s whatever is outstanding; latency is measured
+ *            from the intended send time, so a stall shows up in the percentiles (no coordinated omission)
+ *   sustain  closed loop that also keeps (runs acknowledged − runs terminal at the emulator) under
+ *            `maxBacklog`, polling the emulator's counts: the send rate settles at what the whole
+ *            pipeline completes
+ */
+import { batchBody, recordFactory, type BodyForm } from "./messages.ts";
+
+interface Options {
+  mode: "closed" | "rate" | "sustain";
+  urls: string[];
+  path: string;
+  token: string;
+  orgId: string;
+  form: BodyForm;
+  batch: number;
+  durationMs: number;
+  /** Excluded from the figures (closed, rate): the first requests warm the JIT and the connections. */
+  warmupMs?: number;
+  connections?: number;
+  batchesPerSec?: number;
+  maxBacklog?: number;
+  statsUrl?: string;
+  idPrefix: string;
+}
+
+const o = JSON.parse(process.argv[2] ?? "{}") as Options;
+const record = recordFactory(o.orgId);
+let seq = 0;
+let target = 0;
+function nextBody(): string {
+  const ids: string[] = [];
+  for (let i = 0; i < o.batch; i++) ids.push(`${o.idPrefix}${(seq++).toString(36)}`);
+  return batchBody(record, ids, o.form);
+}
+const headers = { authorization: `Bearer ${o.token}`, "content-type": o.form === "array" ? "application/json" : "application/x-ndjson" };
+
+let errors = 0;
+let lastError = "";
+async function post(body: string): Promise<boolean> {
+  const url = o.urls[target++ % o.urls.length] + o.path;
+  try {
+    const res = await fetch(url, { method: "POST", body, headers });
+    const text = await res.text();
+    if (res.ok) return true;
+    lastError = `${res.status} ${text.slice(0, 200)}`;
+  } catch (error) {
+    lastError = String(error);
+  }
+  errors++;
+  return false;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+}
+function summary(latencies: number[]) {
+  const sorted = latencies.slice().sort((a, b) => a - b);
+  return { p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? NaN, n: sorted.length };
+}
+
+const out: Record<string, unknown> = { mode: o.mode };
+const started = performance.now();
+const warmupEnd = started + (o.warmupMs ?? 0);
+const end = warmupEnd + o.durationMs;
+
+if (o.mode === "closed") {
+  let records = 0;
+  let requests = 0;
+  const latencies: number[] = [];
+  await Promise.all(
+    Array.from({ length: o.connections ?? 8 }, async () => {
+      while (performance.now() < end) {
+        const body = nextBody();
+        const t0 = performance.now();
+        const ok = await post(body);
+        const t1 = performance.now();
+        if (ok && t0 >= warmupEnd && t1 <= end) {
+          records += o.batch;
+          requests++;
+          latencies.push(t1 - t0);
+        }
+      }
+    }),
+  );
+  Object.assign(out, { records, requests, seconds: o.durationMs / 1000, recordsPerSec: records / (o.durationMs / 1000), latencyMs: summary(latencies) });
+} else if (o.mode === "rate") {
+  const interval = 1000 / (o.batchesPerSec ?? 10);
+  const latencies: number[] = [];
+  const inFlight = new Set<Promise<void>>();
+  let sent = 0;
+  for (let i = 0; ; i++) {
+    const intended = started + i * interval;
+    if (intended >= end) break;
+    const wait = intended - performance.now();
+    if (wait > 0) await Bun.sleep(wait);
+    const body = nextBody();
+    const p = post(body).then((ok) => {
+      if (ok && intended >= warmupEnd) latencies.push(performance.now() - intended);
+      inFlight.delete(p);
+    });
+    inFlight.add(p);
+    if (intended >= warmupEnd) sent++;
+  }
+  await Promise.all(inFlight);
+  Object.assign(out, { requests: sent, records: sent * o.batch, recordsPerSec: (sent * o.batch) / (o.durationMs / 1000), latencyMs: summary(latencies) });
+} else {
+  const maxBacklog = o.maxBacklog ?? 10_000;
+  let acked = 0;
+  let terminal = 0;
+  let polling = true;
+  const poller = (async () => {
+    while (polling) {
+      try {
+        terminal = ((await (await fetch(o.statsUrl as string)).json()) as { terminal: number }).terminal;
+      } catch {}
+      await Bun.sleep(20);
+    }
+  })();
+  await Promise.all(
+    Array.from({ length: o.connections ?? 4 }, async () => {
+      while (performance.now() < end) {
+        if (acked - terminal + o.batch > maxBacklog) {
+          await Bun.sleep(2);
+          continue;
+        }
+        if (await post(nextBody())) acked += o.batch;
+      }
+    }),
+  );
+  polling = false;
+  await poller;
+  Object.assign(out, { acked, seconds: (performance.now() - started) / 1000 });
+}
+out.errors = errors;
+if (errors > 0) out.lastError = lastError;
+console.log(JSON.stringify(out));

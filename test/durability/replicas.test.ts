@@ -1,0 +1,66 @@
+import { afterAll, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Redis from "ioredis";
+import { createPortEmulator } from "../../src/emulator/port-emulator.ts";
+import { ORG, runMessage, SINK_TOKEN } from "../support/harness.ts";
+import { deliverBatch, startPortside, type PortsideProcess } from "../support/portside-process.ts";
+import { readExecutions } from "../support/recording-handlers.ts";
+import { getRedis } from "../support/redis.ts";
+
+/**
+ * Two portside processes behind one (imagined) load balancer, sharing a Redis ledger, both receiving
+ * every batch (as when a connector's request times out at one replica and is resent to the other):
+ * each run is executed once and reported once.
+ */
+const dir = mkdtempSync(join(tmpdir(), "portside-replicas-"));
+const emulator = createPortEmulator({});
+const emulatorServer = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: emulator.app.fetch });
+const replicas: PortsideProcess[] = [];
+afterAll(async () => {
+  await Promise.all(replicas.map((r) => r.stop()));
+  emulatorServer.stop(true);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("two replicas on one Redis ledger, same batches to both: each run executed once", async () => {
+  const redis = await getRedis();
+  const db = 1 + Math.floor(Math.random() * 14);
+  const client = new Redis(`${redis.url}/${db}`);
+  await client.flushdb();
+  await client.quit();
+  const execLog = join(dir, "executions.log");
+  const env = {
+    ORG_ID: ORG,
+    SINK_TOKEN,
+    PORT_API_URL: `http://127.0.0.1:${emulatorServer.port}`,
+    PORT_CLIENT_ID: "emulator-client-id",
+    PORT_CLIENT_SECRET: "emulator-client-secret",
+    HANDLERS: "test/support/recording-handlers.ts",
+    LEDGER: `${redis.url}/${db}`,
+    EXEC_LOG: execLog,
+    HANDLER_DELAY_MS: "5",
+  };
+  replicas.push(await startPortside(env), await startPortside(env));
+
+  const ids = Array.from({ length: 1_000 }, (_, i) => `r_replica_${i}`);
+  const batches: string[] = [];
+  for (let i = 0; i < ids.length; i += 50) batches.push(ids.slice(i, i + 50).map((id) => JSON.stringify(runMessage(id))).join("\n"));
+  const replies = await Promise.all(batches.flatMap((body) => replicas.map((r) => deliverBatch(() => r.url, "/sink/runs", body, SINK_TOKEN))));
+  expect(replies.reduce((n, r) => n + (r.reply.accepted ?? 0), 0)).toBe(1_000);
+  expect(replies.reduce((n, r) => n + (r.reply.duplicate ?? 0), 0)).toBe(1_000);
+
+  const deadline = Date.now() + 60_000;
+  while (ids.some((id) => !emulator.state.terminalStatus(id)) && Date.now() < deadline) await Bun.sleep(50);
+  expect(ids.filter((id) => emulator.state.terminalStatus(id) !== "SUCCESS")).toEqual([]);
+
+  const lines = readFileSync(execLog, "utf8");
+  const { starts } = readExecutions(lines);
+  expect([...starts.values()].filter((n) => n !== 1)).toEqual([]);
+  expect(starts.size).toBe(1_000);
+  for (const id of ids) expect(emulator.state.callsFor(id).filter((c) => c.endpoint === "patchRun")).toHaveLength(1);
+  // Both replicas took part in the work.
+  const pids = new Set(lines.trim().split("\n").map((l) => l.split(" ")[2]));
+  expect(pids.size).toBe(2);
+}, 120_000);

@@ -1,0 +1,73 @@
+import { freePort, waitForHttp } from "./net.ts";
+
+/**
+ * portside as a real Bun process (`src/main.ts`), for tests that kill it, restart it, or run several.
+ * Output is kept in memory so a failing test can show it.
+ */
+const repo = new URL("../..", import.meta.url).pathname;
+
+export interface PortsideProcess {
+  url: string;
+  port: number;
+  proc: ReturnType<typeof Bun.spawn>;
+  output: string[];
+  /** SIGKILL: no shutdown code runs, as in a crash or an OOM kill. */
+  crash(): Promise<void>;
+  /** SIGTERM and wait for a clean exit. */
+  stop(): Promise<number>;
+}
+
+export async function startPortside(env: Record<string, string>, options: { port?: number; startTimeoutMs?: number } = {}): Promise<PortsideProcess> {
+  const port = options.port ?? (await freePort());
+  const output: string[] = [];
+  const proc = Bun.spawn([process.execPath, "src/main.ts"], {
+    cwd: repo,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "warn", ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  for (const stream of [proc.stdout, proc.stderr] as ReadableStream<Uint8Array>[]) {
+    void (async () => {
+      const reader = stream.getReader();
+      for (let r = await reader.read(); !r.done; r = await reader.read()) output.push(new TextDecoder().decode(r.value));
+    })();
+  }
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${url}/healthz`, options.startTimeoutMs ?? 30_000).catch((error) => {
+    proc.kill("SIGKILL");
+    throw new Error(`portside did not start: ${error}\n${output.join("")}`);
+  });
+  return {
+    url,
+    port,
+    proc,
+    output,
+    async crash() {
+      proc.kill("SIGKILL");
+      await proc.exited;
+    },
+    async stop() {
+      proc.kill("SIGTERM");
+      return proc.exited;
+    },
+  };
+}
+
+/**
+ * Posts one batch the way a connector does: until it is answered 2xx, resending the identical body after
+ * connection errors and 5xx (the batch was not acknowledged, so the connector must assume nothing of it).
+ */
+export async function deliverBatch(url: () => string, path: string, body: string, token: string, options: { retryDelayMs?: number; deadlineMs?: number } = {}): Promise<{ attempts: number; reply: Record<string, number> }> {
+  const deadline = Date.now() + (options.deadlineMs ?? 120_000);
+  for (let attempts = 1; ; attempts++) {
+    try {
+      const res = await fetch(`${url()}${path}`, { method: "POST", body, headers: { authorization: `Bearer ${token}` } });
+      if (res.ok) return { attempts, reply: (await res.json()) as Record<string, number> };
+      if (res.status < 500) throw new Error(`refused with ${res.status}: ${await res.text()}`);
+    } catch (error) {
+      if (error instanceof Error && error.message.startsWith("refused")) throw error;
+    }
+    if (Date.now() > deadline) throw new Error(`batch not acknowledged after ${attempts} attempts`);
+    await Bun.sleep(options.retryDelayMs ?? 50);
+  }
+}
