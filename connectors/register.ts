@@ -1,3 +1,4 @@
+import { parseArgs } from "node:util";
 import { readFileSync } from "node:fs";
 
 /** A connector file in this folder: `{ "name": ..., "config": { ... } }`. */
@@ -182,23 +183,36 @@ export async function deleteConnector(connectUrl: string, name: string): Promise
 }
 
 function usage(): never {
-  console.error("usage: bun connectors/register.ts --connect http://127.0.0.1:8083 <connector.json>...");
+  console.error("usage: bun connectors/register.ts [--create-topics] --connect http://127.0.0.1:8083 <connector.json>...");
   process.exit(2);
 }
 
 if (import.meta.main) {
-  const args = process.argv.slice(2);
-  const at = args.indexOf("--connect");
-  const connectUrl = at >= 0 ? args[at + 1] : process.env.KAFKA_CONNECT_URL;
-  const files = at >= 0 ? args.filter((_, i) => i !== at && i !== at + 1) : args;
-  if (!connectUrl || files.length === 0) usage();
+  const { values, positionals } = parseArgs({ args: process.argv.slice(2), allowPositionals: true, options: { connect: { type: "string" }, "create-topics": { type: "boolean" } } });
+  const connectUrl = values.connect ?? process.env.KAFKA_CONNECT_URL;
+  if (!connectUrl || positionals.length === 0) usage();
   try {
-    for (const path of files) {
+    // --create-topics: the org's two topics on KAFKA_BROKERS first (a local broker; Port's already exist).
+    if (values["create-topics"]) await createOrgTopics(process.env.KAFKA_BROKERS, process.env.ORG_ID);
+    for (const path of positionals) {
       const status = await registerConnector(connectUrl.replace(/\/+$/, ""), readConnectorFile(path));
       console.log(describe(status));
     }
   } catch (error) {
     console.error(error instanceof Error ? error.message : String(error));
     process.exit(1);
+  }
+}
+
+async function createOrgTopics(brokers: string | undefined, org: string | undefined): Promise<void> {
+  if (!brokers || !org) throw new Error("--create-topics needs KAFKA_BROKERS and ORG_ID");
+  const { Kafka, logLevel } = await import("kafkajs");
+  const admin = new Kafka({ brokers: brokers.split(","), clientId: "portside-register", logLevel: logLevel.ERROR }).admin();
+  await admin.connect();
+  try {
+    const created = await admin.createTopics({ topics: [`${org}.runs`, `${org}.change.log`].map((topic) => ({ topic, numPartitions: 3 })), waitForLeaders: true });
+    console.log(created ? `created topics ${org}.runs and ${org}.change.log` : `topics ${org}.runs and ${org}.change.log exist`);
+  } finally {
+    await admin.disconnect();
   }
 }

@@ -19,6 +19,7 @@ import { readConnectorFile, registerConnector } from "../register.ts";
 import { startBroker } from "./broker.ts";
 import { startConnect } from "./connect.ts";
 import { freePort } from "./jvm.ts";
+import { sampleRun } from "./sample-run.ts";
 
 const { values: flags } = parseArgs({
   args: process.argv.slice(2),
@@ -135,21 +136,4 @@ async function runStack() {
   if (flags.once) await stopAll(ok ? 0 : 1);
   say("press Enter to trigger another sample action; Ctrl-C stops everything");
   createInterface({ input: process.stdin }).on("line", () => void trigger());
-}
-
-function sampleRun(orgId: string, runId: string) {
-  const version = `2.${Math.floor(Math.random() * 20)}.0`;
-  return {
-    action: "deploy",
-    resourceType: "run",
-    status: "TRIGGERED",
-    trigger: { by: { orgId, userId: "auth0|stack", user: { email: "you@example.com", firstName: "Local", lastName: "Stack", id: "auth0|stack" } }, origin: "UI", at: new Date().toISOString() },
-    context: { entity: "checkout-service", blueprint: "microservice", runId },
-    payload: {
-      entity: { identifier: "checkout-service", title: "Checkout Service", blueprint: "microservice", team: ["payments"], properties: { language: "typescript" }, relations: {} },
-      action: { invocationMethod: { type: "KAFKA" }, trigger: "DAY-2" },
-      properties: { version, environment: "staging" },
-      censoredProperties: [],
-    },
-  };
 }
