@@ -36,9 +36,12 @@ const logger = createLogger({ level: config.logLevel });
 if (config.open) logger.warn("portside.open_mode", { message: "Started OPEN: /sink and /admin accept requests without a token. For local use only." });
 
 let ledger: Ledger;
+let tokenStore: Awaited<ReturnType<typeof import("./port/token-store-redis.ts")["createRedisTokenStore"]>> | undefined;
 if (config.ledger.type === "redis") {
   const { createRedisLedger } = await import("./ledger/redis.ts");
   ledger = createRedisLedger({ url: config.ledger.url.reveal() });
+  // Replicas share Port's one active token through the same Redis.
+  tokenStore = (await import("./port/token-store-redis.ts")).createRedisTokenStore({ url: config.ledger.url.reveal(), prefix: "portside" });
 } else {
   if (config.ledger.type === "sqlite") logger.warn("portside.deno_memory_ledger", { message: "bun:sqlite is not available on Deno: using an in-memory ledger (NOT durable). Use LEDGER=redis://… for durability." });
   ledger = createMemoryLedger();
@@ -51,6 +54,7 @@ const service = createService({
   registry,
   logger,
   port: { baseUrl: config.portApiUrl, clientId: config.portCredentials.clientId, clientSecret: config.portCredentials.clientSecret.reveal() },
+  ...(tokenStore ? { tokenStore } : {}),
 });
 const server = Deno.serve({ hostname: config.host, port: config.port, onListen: ({ port }) => logger.info("portside.listening", { url: `http://${config.host}:${port}`, runtime: "deno" }) }, service.app.fetch);
 service.start();
@@ -59,6 +63,7 @@ const shutdown = async () => {
   await service.stop();
   await server.shutdown();
   await ledger.close();
+  await tokenStore?.close();
   Deno.exit(0);
 };
 Deno.addSignalListener("SIGTERM", () => void shutdown());

@@ -60,7 +60,10 @@ if (!port) {
   logger.warn("portside.port_emulator", { url: port.baseUrl, message: "No Port credentials: reporting to the local Port EMULATOR, not to Port." });
 }
 
-const service = createService({ config, ledger, registry, logger, port, owner, targets: createEventBridgeTargets(config, { ledger, logger }) });
+// Replicas on one Redis share the Port token there, so one replica's fetch does not revoke the others' token.
+// Not with the in-process emulator: each replica has its own.
+const tokenStore = config.ledger.type === "redis" && !emulator ? (await import("./port/token-store-redis.ts")).createRedisTokenStore({ url: config.ledger.url.reveal(), prefix: "portside" }) : undefined;
+const service = createService({ config, ledger, registry, logger, port, owner, targets: createEventBridgeTargets(config, { ledger, logger }), ...(tokenStore ? { tokenStore } : {}) });
 const server = Bun.serve({
   hostname: config.host,
   port: config.port,
@@ -90,6 +93,7 @@ async function shutdown(signal: string) {
   await server.stop();
   emulatorServer?.stop(true);
   await ledger.close();
+  await tokenStore?.close();
   logger.info("portside.stopped", { unfinished });
   process.exit(0);
 }

@@ -9,6 +9,7 @@ import { createPortClient, type PortClient } from "./port/client.ts";
 import type { FetchFn } from "./port/http.ts";
 import type { RetryPolicy } from "./port/retry.ts";
 import { createReporter, type Reporter } from "./port/reporter.ts";
+import type { SharedTokenStore } from "./port/token.ts";
 import type { Registry } from "./targets/registry.ts";
 
 /**
@@ -33,6 +34,8 @@ export interface ServiceDeps {
   /** Backoff for Port calls: in-process retries of one call, and the outbox's schedule between attempts. */
   portRetry?: RetryPolicy;
   outboxRetry?: RetryPolicy;
+  /** Port token shared by the replicas (Redis), so one replica's token fetch does not revoke the others'. */
+  tokenStore?: SharedTokenStore;
 }
 
 export interface Service {
@@ -61,6 +64,7 @@ export function createService(deps: ServiceDeps): Service {
     clock,
     logger,
     ...(deps.portRetry ? { retry: deps.portRetry } : {}),
+    ...(deps.tokenStore ? { tokenStore: deps.tokenStore } : {}),
   });
   const reporter = createReporter({ ledger, port: portClient, clock, logger, owner, ...(deps.outboxRetry ? { retry: deps.outboxRetry } : {}) });
   const acceptor = createAcceptor({
