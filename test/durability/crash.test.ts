@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createPortEmulator } from "../../src/emulator/port-emulator.ts";
 import { ORG, runMessage, SINK_TOKEN } from "../support/harness.ts";
-import { deliverBatch, startPortside, type PortsideProcess } from "../support/portside-process.ts";
+import { deliverBatch, emulatorEnv, startPortside, type PortsideProcess } from "../support/portside-process.ts";
 import { readExecutions } from "../support/recording-handlers.ts";
 
 /**
@@ -27,18 +27,7 @@ afterAll(async () => {
 
 test(`kill -9 during ${RUNS} runs: none lost, none executed twice, each reported once`, async () => {
   const execLog = join(dir, "executions.log");
-  const env = {
-    ORG_ID: ORG,
-    SINK_TOKEN,
-    PORT_API_URL: `http://127.0.0.1:${emulatorServer.port}`,
-    PORT_CLIENT_ID: "emulator-client-id",
-    PORT_CLIENT_SECRET: "emulator-client-secret",
-    HANDLERS: "test/support/recording-handlers.ts",
-    LEDGER: `sqlite:${join(dir, "ledger.sqlite")}`,
-    EXEC_LOG: execLog,
-    HANDLER_DELAY_MS: "20",
-    CONCURRENCY: "32",
-  };
+  const env = emulatorEnv(emulatorServer.port, ORG, SINK_TOKEN, { LEDGER: `sqlite:${join(dir, "ledger.sqlite")}`, EXEC_LOG: execLog, HANDLER_DELAY_MS: "20", CONCURRENCY: "32" });
   portside = await startPortside(env);
   const port = portside.port;
   let current = portside;

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import Redis from "ioredis";
 import { createPortEmulator } from "../../src/emulator/port-emulator.ts";
 import { ORG, runMessage, SINK_TOKEN } from "../support/harness.ts";
-import { deliverBatch, startPortside, type PortsideProcess } from "../support/portside-process.ts";
+import { deliverBatch, emulatorEnv, startPortside, type PortsideProcess } from "../support/portside-process.ts";
 import { readExecutions } from "../support/recording-handlers.ts";
 import { getRedis } from "../support/redis.ts";
 
@@ -31,17 +31,7 @@ test("two replicas on one Redis ledger, same batches to both: each run executed 
   await client.flushdb();
   await client.quit();
   const execLog = join(dir, "executions.log");
-  const env = {
-    ORG_ID: ORG,
-    SINK_TOKEN,
-    PORT_API_URL: `http://127.0.0.1:${emulatorServer.port}`,
-    PORT_CLIENT_ID: "emulator-client-id",
-    PORT_CLIENT_SECRET: "emulator-client-secret",
-    HANDLERS: "test/support/recording-handlers.ts",
-    LEDGER: `${redis.url}/${db}`,
-    EXEC_LOG: execLog,
-    HANDLER_DELAY_MS: "5",
-  };
+  const env = emulatorEnv(emulatorServer.port, ORG, SINK_TOKEN, { LEDGER: `${redis.url}/${db}`, EXEC_LOG: execLog, HANDLER_DELAY_MS: "5" });
   replicas.push(await startPortside(env), await startPortside(env));
 
   const ids = Array.from({ length: 1_000 }, (_, i) => `r_replica_${i}`);

@@ -10,7 +10,7 @@ import { createPortEmulator } from "../../src/emulator/port-emulator.ts";
 import { getConnect, type ConnectForTests } from "../support/connect.ts";
 import { runMessage } from "../support/harness.ts";
 import { createTopics } from "../support/kafka.ts";
-import { startPortside, type PortsideProcess } from "../support/portside-process.ts";
+import { emulatorEnv, startPortside, type PortsideProcess } from "../support/portside-process.ts";
 import { readExecutions } from "../support/recording-handlers.ts";
 
 /**
@@ -30,17 +30,7 @@ const emulatorServer = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: emulat
 let connect: ConnectForTests;
 let portside: PortsideProcess;
 let producer: Producer;
-const env = {
-  ORG_ID: ORG,
-  SINK_TOKEN: TOKEN,
-  PORT_API_URL: `http://127.0.0.1:${emulatorServer.port}`,
-  PORT_CLIENT_ID: "emulator-client-id",
-  PORT_CLIENT_SECRET: "emulator-client-secret",
-  HANDLERS: "test/support/recording-handlers.ts",
-  LEDGER: `sqlite:${join(dir, "ledger.sqlite")}`,
-  EXEC_LOG: execLog,
-  CONCURRENCY: "32",
-};
+const env = emulatorEnv(emulatorServer.port, ORG, TOKEN, { LEDGER: `sqlite:${join(dir, "ledger.sqlite")}`, EXEC_LOG: execLog, CONCURRENCY: "32" });
 const connectorFile = (name: string) => readConnectorFile(fileURLToPath(new URL(`../../connectors/standin/${name}.local.json`, import.meta.url)));
 
 beforeAll(async () => {

@@ -6,6 +6,19 @@ import { freePort, waitForHttp } from "./net.ts";
  */
 const repo = new URL("../..", import.meta.url).pathname;
 
+/** Environment for a portside process that reports to a Port emulator on `emulatorPort`, with recording handlers. */
+export function emulatorEnv(emulatorPort: number | undefined, org: string, sinkToken: string, extra: Record<string, string>): Record<string, string> {
+  return {
+    ORG_ID: org,
+    SINK_TOKEN: sinkToken,
+    PORT_API_URL: `http://127.0.0.1:${emulatorPort}`,
+    PORT_CLIENT_ID: "emulator-client-id",
+    PORT_CLIENT_SECRET: "emulator-client-secret",
+    HANDLERS: "test/support/recording-handlers.ts",
+    ...extra,
+  };
+}
+
 export interface PortsideProcess {
   url: string;
   port: number;
