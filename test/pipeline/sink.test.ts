@@ -104,3 +104,22 @@ describe("refusals", () => {
     expect(h.emulator.state.runs.get("r_poison")?.summary).toContain("payload");
   });
 });
+
+describe("trouble a resend can cure", () => {
+  test("ledger unavailable → 503 with Retry-After, saying nothing was accepted", async () => {
+    const { createMemoryLedger } = await import("../../src/ledger/memory.ts");
+    const ledger = createMemoryLedger();
+    let down = true;
+    const flaky = { ...ledger, commit: (...args: Parameters<typeof ledger.commit>) => (down ? Promise.reject(new Error("disk I/O error")) : ledger.commit(...args)) };
+    h = await createHarness({ handlers: ok, ledger: flaky });
+    const body = JSON.stringify(runMessage("r_retry_me"));
+    const refused = await h.post("/sink/runs", body);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("retry-after")).toBe("1");
+    expect(await refused.json()).toEqual({ error: "ledger_unavailable", message: "The ledger could not record this request, so nothing in it was accepted; resend it." });
+    // The resend after recovery is accepted and runs.
+    down = false;
+    expect(await (await h.post("/sink/runs", body)).json()).toMatchObject({ accepted: 1 });
+    await h.waitForTerminal(["r_retry_me"]);
+  });
+});
