@@ -6,7 +6,7 @@ import { processOwner, recoverDeadOwners } from "./ledger/owners.ts";
 import { createLogger } from "./log.ts";
 import { createService } from "./service.ts";
 import { createEventBridgeTargets } from "./targets/eventbridge/index.ts";
-import { emptyRegistry, HandlerModuleError, loadHandlerModule } from "./targets/registry.ts";
+import { emptyRegistry, HandlerModuleError, loadHandlerModule, type Registry } from "./targets/registry.ts";
 import { loadRoutesFile, mergeRoutes } from "./targets/routes.ts";
 import { runDemo, demoDefaults, EMULATOR_CREDENTIALS } from "./demo.ts";
 
@@ -34,7 +34,7 @@ try {
 const logger = createLogger({ level: config.logLevel });
 if (config.open) logger.warn("portside.open_mode", { message: "Started OPEN: /sink and /admin accept requests without a token. For local use only; set SINK_TOKEN in production." });
 
-let registry;
+let registry: Registry;
 try {
   registry = config.handlersPath ? await loadHandlerModule(config.handlersPath) : emptyRegistry();
   // ROUTES: EventBridge routing without code, merged with the handler module (RoutesError is a HandlerModuleError).

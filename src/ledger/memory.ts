@@ -248,7 +248,7 @@ export function createMemoryLedger(): Ledger {
       const seq = parseId(id);
       const report = seq === undefined ? undefined : reports.get(seq);
       const outbox = report && outboxes.get(report.runId);
-      if (!report || report.state !== "pending" || !outbox) return;
+      if (report?.state !== "pending" || !outbox) return;
       report.attempts += 1;
       if (outcome.type === "retry") {
         report.dueAt = outcome.at;

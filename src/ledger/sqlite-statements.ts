@@ -53,6 +53,20 @@ export function statements(db: Database) {
       `UPDATE work SET state = ${done}, finished_at = ?1, owner = NULL, lease_until = 0
        WHERE key = ?2 AND state = ${running} AND owner = ?3 RETURNING lane`,
     ),
+    // The same for many keys of one owner (?1: JSON array of keys); returns the keys it finished.
+    finishMany: db.prepare<{ key: string; lane: string | null }, [string, number, string]>(
+      `UPDATE work SET state = ${done}, finished_at = ?2, owner = NULL, lease_until = 0
+       WHERE key IN (SELECT value FROM json_each(?1)) AND state = ${running} AND owner = ?3 RETURNING key, lane`,
+    ),
+    // ?1: JSON array of [run_id, call] in queue order.
+    insertReports: db.prepare<never, [string, number]>(
+      `INSERT INTO report (run_id, call, state, due_at, created_at)
+       SELECT j.value ->> 0, j.value ->> 1, ${ReportState.pending}, ?2, ?2 FROM json_each(?1) AS j ORDER BY j.key`,
+    ),
+    // ?1: JSON array of run ids.
+    openOutboxes: db.prepare<never, [string, number]>(
+      "INSERT INTO outbox_run (run_id, due_at) SELECT value, ?2 FROM json_each(?1) WHERE true ON CONFLICT (run_id) DO NOTHING",
+    ),
     promote: db.prepare<never, [string]>(
       `UPDATE work SET state = ${pending}
        WHERE seq = (SELECT seq FROM work WHERE lane = ?1 AND state <> ${done} AND state = ${waiting} ORDER BY seq LIMIT 1)`,
@@ -83,6 +97,29 @@ export function statements(db: Database) {
     ),
     headDue: db.prepare<{ due_at: number }, [string]>(`SELECT due_at FROM report WHERE run_id = ?1 AND state = ${ReportState.pending} ORDER BY seq LIMIT 1`),
     leaseOutbox: db.prepare<never, [string, number, string, number]>("UPDATE outbox_run SET lease_until = ?2, owner = ?3, claimed_to = ?4 WHERE run_id = ?1"),
+    // report_pending, once per listed run: the undelivered reports of the runs in ?1 (a JSON array), in
+    // list order and queue order — one statement for a whole claim instead of one per run.
+    runsReports: db.prepare<{ pos: number; seq: number; call: string; attempts: number; due_at: number }, [string, number]>(
+      `SELECT j.key AS pos, r.seq, r.call, r.attempts, r.due_at
+       FROM json_each(?1) AS j JOIN report AS r ON r.run_id = j.value AND r.state = ${ReportState.pending}
+       ORDER BY j.key, r.seq LIMIT ?2`,
+    ),
+    // ?1 is a JSON array of [run_id, claimed_to]: leases every run of a claim in one statement.
+    leaseOutboxes: db.prepare<never, [string, number, string]>(
+      `UPDATE outbox_run SET lease_until = ?2, owner = ?3, claimed_to = j.value ->> 1
+       FROM json_each(?1) AS j WHERE outbox_run.run_id = j.value ->> 0`,
+    ),
+    // Settles many delivered reports at once (?1: JSON array of seqs); returns the runs they belong to.
+    markDelivered: db.prepare<{ run_id: string; seq: number }, [string, number]>(
+      `UPDATE report SET state = ${ReportState.delivered}, attempts = attempts + 1, settled_at = ?2, error = NULL
+       WHERE seq IN (SELECT value FROM json_each(?1)) AND state = ${ReportState.pending} RETURNING run_id, seq`,
+    ),
+    // The outbox rows of the runs in ?1 (JSON array) that have no undelivered report left.
+    dropEmptyOutboxes: db.prepare<{ run_id: string }, [string]>(
+      `DELETE FROM outbox_run WHERE run_id IN (SELECT value FROM json_each(?1))
+       AND NOT EXISTS (SELECT 1 FROM report WHERE report.run_id = outbox_run.run_id AND report.state = ${ReportState.pending})
+       RETURNING run_id`,
+    ),
     /** Ends the reporter's lease on the run once the last report it was handed is settled (or on retry). */
     endLease: db.prepare<never, [string, number]>("UPDATE outbox_run SET lease_until = 0, owner = NULL, claimed_to = 0 WHERE run_id = ?1 AND claimed_to <= ?2"),
     setOutboxDue: db.prepare<never, [string, number]>("UPDATE outbox_run SET due_at = ?2 WHERE run_id = ?1"),

@@ -58,7 +58,9 @@ export function withInputChecks(store: Ledger): Ledger {
     async expireLeases(owners, now) {
       time(now, "now");
       if (!Array.isArray(owners)) throw new LedgerInputError("owners must be an array of owners", "owners");
-      owners.forEach((o, i) => text(o, `owners[${i}]`, false));
+      owners.forEach((o, i) => {
+        text(o, `owners[${i}]`, false);
+      });
       return store.expireLeases([...new Set(owners)], now);
     },
     async releaseWork(key, owner) {

@@ -7,7 +7,7 @@ import { parseRun } from "./run.ts";
 import type { ParseRunResult } from "./run.ts";
 import type { Run } from "./views.ts";
 
-type Json = Record<string, any>;
+type Json = Record<string, unknown>;
 
 const load = (name: string): Json =>
   JSON.parse(readFileSync(new URL(`./fixtures/runs/${name}`, import.meta.url), "utf8"));
@@ -22,7 +22,7 @@ function render(template: unknown, data: unknown): unknown {
   if (typeof template === "string") {
     const match = /^\{\{\s*\.([\w.]+)\s*\}\}$/.exec(template);
     if (!match?.[1]) return template;
-    return match[1].split(".").reduce<any>((at, key) => (at == null ? null : (at[key] ?? null)), data);
+    return match[1].split(".").reduce<unknown>((at, key) => (at == null ? null : ((at as Json)[key] ?? null)), data);
   }
   if (template !== null && typeof template === "object") {
     return Object.fromEntries(Object.entries(template).map(([k, value]) => [k, render(value, data)]));

@@ -4,9 +4,13 @@ import * as v from "valibot";
 import { parseRun } from "./run.ts";
 import type { ParseRunResult } from "./run.ts";
 import { LegacyRunSchema } from "./run-schemas.ts";
-import type { Run } from "./views.ts";
+import type { PortEntity, Run } from "./views.ts";
 
-type Json = Record<string, any>;
+/** Parsed JSON. Tests change what is inside (at times to invalid values), reaching it with `obj`. */
+type Json = Record<string, unknown>;
+
+/** The object at a dot path inside parsed JSON, e.g. `obj(message, "trigger.by")`. */
+const obj = (value: unknown, path: string): Json => path.split(".").reduce((at, key) => at[key] as Json, value as Json);
 
 const load = (name: string): Json =>
   JSON.parse(readFileSync(new URL(`./fixtures/runs/${name}`, import.meta.url), "utf8"));
@@ -54,7 +58,7 @@ describe("Port's run messages (fixtures)", () => {
       triggeredAt: "2026-08-02T08:12:44.010Z",
       shape: "legacy",
     });
-    expect(run.entity).toEqual(message.payload.entity);
+    expect(run.entity).toEqual(obj(message, "payload.entity") as PortEntity);
     expect(run.entity?.icon).toBe("Microservice");
   });
 
@@ -80,10 +84,10 @@ describe("Port's run messages (fixtures)", () => {
 describe("legacy tolerance", () => {
   test("nulls and missing optional parts, as Port sends them", () => {
     const message = load("legacy-create.json");
-    delete message.trigger.by.user;
-    delete message.trigger.origin;
+    delete obj(message, "trigger.by").user;
+    delete obj(message, "trigger").origin;
     message.payload = { entity: null, action: null, properties: null };
-    message.context.blueprint = null;
+    obj(message, "context").blueprint = null;
     const run = accepted(parseRun(message));
     expect(run).toMatchObject({
       operation: null,
@@ -97,8 +101,8 @@ describe("legacy tolerance", () => {
 
   test("an entity named only in the context becomes { identifier }; censored inputs are listed", () => {
     const message = load("legacy-day2.json");
-    message.payload.entity = null;
-    message.payload.censoredProperties = ["token"];
+    obj(message, "payload").entity = null;
+    obj(message, "payload").censoredProperties = ["token"];
     const run = accepted(parseRun(message));
     expect(run.entity).toEqual({ identifier: "checkout-service" });
     expect(run.secretInputs).toEqual(["token"]);
@@ -106,24 +110,24 @@ describe("legacy tolerance", () => {
 
   test("payload.action.trigger as an Actions-v2 trigger object; unknown operations become null", () => {
     const message = load("legacy-day2.json");
-    message.payload.action.trigger = { type: "self-service", operation: "DELETE" };
+    obj(message, "payload.action").trigger = { type: "self-service", operation: "DELETE" };
     expect(accepted(parseRun(message)).operation).toBe("DELETE");
-    message.payload.action.trigger = "DAY_3";
+    obj(message, "payload.action").trigger = "DAY_3";
     expect(accepted(parseRun(message)).operation).toBeNull();
   });
 
   test("unknown fields are kept, at every level", () => {
     const message = load("legacy-day2.json");
     message.newTopLevel = { a: 1 };
-    message.payload.extra = "kept";
-    message.trigger.by.user.nickname = "lee";
+    obj(message, "payload").extra = "kept";
+    obj(message, "trigger.by.user").nickname = "lee";
     const run = accepted(parseRun(message));
     expect((run.raw as Json).newTopLevel).toEqual({ a: 1 });
     const output = v.parse(LegacyRunSchema, message) as Json;
     expect(output.newTopLevel).toEqual({ a: 1 });
-    expect(output.payload.extra).toBe("kept");
-    expect(output.trigger.by.user.nickname).toBe("lee");
-    expect(output.payload.action.invocationMethod).toEqual({ type: "KAFKA" });
+    expect(obj(output, "payload").extra).toBe("kept");
+    expect(obj(output, "trigger.by.user").nickname).toBe("lee");
+    expect(obj(output, "payload.action").invocationMethod).toEqual({ type: "KAFKA" });
   });
 });
 
@@ -142,19 +146,19 @@ describe("refusals say what was wrong", () => {
 
   test("missing run id", () => {
     const message = load("legacy-create.json");
-    delete message.context.runId;
+    delete obj(message, "context").runId;
     expect(refuse(message)).toEqual({ ok: false, reason: "invalid legacy run: context.runId: required, but missing", runId: null });
   });
 
   test("run id of the wrong type, or empty", () => {
     const message = load("legacy-create.json");
-    message.context.runId = null;
+    obj(message, "context").runId = null;
     expect(refuse(message)).toEqual({
       ok: false,
       reason: "invalid legacy run: context.runId: expected a string, got null",
       runId: null,
     });
-    message.context.runId = "";
+    obj(message, "context").runId = "";
     expect(refuse(message)).toEqual({
       ok: false,
       reason: "invalid legacy run: context.runId: expected a run id, got an empty string",
@@ -164,9 +168,9 @@ describe("refusals say what was wrong", () => {
 
   test("wrong types elsewhere: the run id is dug out so Port can be told", () => {
     const message = load("legacy-day2.json");
-    message.trigger.by.orgId = 42;
-    message.payload.properties = ["2.14.0"];
-    message.payload.action.trigger = 7;
+    obj(message, "trigger.by").orgId = 42;
+    obj(message, "payload").properties = ["2.14.0"];
+    obj(message, "payload.action").trigger = 7;
     expect(refuse(message)).toEqual({
       ok: false,
       reason:
@@ -180,9 +184,9 @@ describe("refusals say what was wrong", () => {
     const message = load("legacy-day2.json");
     message.action = 1;
     message.status = 2;
-    message.trigger.origin = 3;
-    message.trigger.at = 4;
-    message.context.blueprint = 5;
+    obj(message, "trigger").origin = 3;
+    obj(message, "trigger").at = 4;
+    obj(message, "context").blueprint = 5;
     expect(refuse(message)).toEqual({
       ok: false,
       reason:
@@ -194,7 +198,7 @@ describe("refusals say what was wrong", () => {
 
   test("an entity without an identifier", () => {
     const message = load("legacy-day2.json");
-    delete message.payload.entity.identifier;
+    delete obj(message, "payload.entity").identifier;
     expect(refuse(message)).toMatchObject({
       ok: false,
       reason: "invalid legacy run: payload.entity.identifier: required, but missing",

@@ -3,14 +3,21 @@ import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { verifyAgentSignature, verifyWebhookSignature } from "./signature.ts";
 
-type Json = Record<string, any>;
+type Json = Record<string, unknown>;
+
+/** Port's signed agent message (the fixture), as parsed. */
+interface SignedMessage {
+  [key: string]: unknown;
+  headers: Json;
+  payload: Json;
+}
 
 const VECTOR_SECRET = "test";
 const VECTOR_TS = 1713277889;
 const VECTOR_SIGNATURE = "v1,uuBMfcio3oscejO5bOtL97K1AmiZjxDvou7sChjMNeE=";
 const NO_FRESHNESS = { nowMs: Date.now(), toleranceMs: Number.POSITIVE_INFINITY };
 
-const loadSigned = (): Json =>
+const loadSigned = (): SignedMessage =>
   JSON.parse(readFileSync(new URL("./fixtures/runs/agent-signed.json", import.meta.url), "utf8"));
 
 /** Port's signing, done independently with Node's HMAC. */
@@ -66,7 +73,7 @@ describe("verifyAgentSignature", () => {
 
   test("other header keys are kept in what was signed; millisecond timestamps are understood", async () => {
     const nowMs = Date.UTC(2026, 2, 1, 10);
-    const message: Json = { action: "deploy", resourceType: "run", headers: { "X-Port-Signature": "", "X-Port-Timestamp": nowMs, Trace: "t1" }, payload: {} };
+    const message = { action: "deploy", resourceType: "run", headers: { "X-Port-Signature": "", "X-Port-Timestamp": nowMs, Trace: "t1" }, payload: {} };
     const signedForm = JSON.stringify({ action: "deploy", resourceType: "run", headers: { Trace: "t1" }, payload: {} });
     message.headers["X-Port-Signature"] = sign("s3cret", nowMs, signedForm);
     expect(await verifyAgentSignature(message, "s3cret", { nowMs: nowMs + 1000 })).toEqual({ ok: true });

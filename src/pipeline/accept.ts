@@ -2,6 +2,7 @@ import type { CommitBatch, DeadLetterInput, Ledger, WorkKind, WorkRecord } from 
 import { parseChange, parseRun, sha256Hex, verifyAgentSignature, type RunLocator, type SinkRecord } from "../messages/index.ts";
 import type { Run } from "../messages/views.ts";
 import type { ReportInput } from "../port/calls.ts";
+import { parsedRuns } from "./parsed-runs.ts";
 
 /**
  * Acceptance: turns the records of one request into ledger entries and commits them in one
@@ -100,6 +101,7 @@ async function judgeRun(deps: AcceptorDeps, record: SinkRecord, source: string):
     // Not reported to Port either: a record that fails its signature cannot be trusted to name a real run.
     if (!verdict.ok) return park("run", record, source, `signature refused: ${verdict.reason}`, run.id);
   }
+  parsedRuns.remember(record.text, deps.locator, run);
   return { type: "work", record: { key: runKey(run.id), kind: "run", body: record.text, source, lane: deps.orderBy === "entity" ? runLane(run) : null } };
 }
 

@@ -6,6 +6,7 @@ import type { ReportInput } from "../port/calls.ts";
 import type { ExternalTarget, RunResult } from "../targets/define.ts";
 import type { Registry } from "../targets/registry.ts";
 import { truncate } from "./accept.ts";
+import { parsedRuns } from "./parsed-runs.ts";
 import { createRunContext, type RunCalls } from "./run-context.ts";
 import { withTimeout, TimeoutError } from "./timeout.ts";
 
@@ -65,8 +66,11 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   const logFlushMs = deps.logFlushMs ?? 1_000;
   const active = new Map<string, Active>();
   const waiters = new Map<string, Array<() => void>>();
-  // Keys finished lately, so a waiter that registers just after the finish is not left hanging.
-  const recentlySettled = new Set<string>();
+  // Keys finished lately (the last 10,000 to 20,000), so a waiter that registers just after the finish is
+  // not left hanging. Two generations rather than one set trimmed from the front: deleting a Set's oldest
+  // entry one at a time leaves tombstones that every later `values().next()` walks past.
+  let recentlySettled = new Set<string>();
+  let settledBefore = new Set<string>();
   let running = false;
   let pumping = false;
   let again = false;
@@ -104,7 +108,10 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       .finally(() => {
         active.delete(item.key);
         recentlySettled.add(item.key);
-        if (recentlySettled.size > 10_000) recentlySettled.delete(recentlySettled.values().next().value as string);
+        if (recentlySettled.size >= 10_000) {
+          settledBefore = recentlySettled;
+          recentlySettled = new Set();
+        }
         for (const resolve of waiters.get(item.key) ?? []) resolve();
         waiters.delete(item.key);
         if (active.size === 0 && drained) drained();
@@ -124,7 +131,8 @@ export function createExecutor(deps: ExecutorDeps): Executor {
 
   async function executeRun(entry: Active) {
     const { item } = entry;
-    const parsed = parseRun(JSON.parse(item.body), deps.locator ? { locator: deps.locator } : {});
+    const cached = parsedRuns.take(item.body, deps.locator);
+    const parsed: ReturnType<typeof parseRun> = cached ? { ok: true, run: cached } : parseRun(JSON.parse(item.body), deps.locator ? { locator: deps.locator } : {});
     if (!parsed.ok) {
       // Accepted records were valid; this only happens if the configuration changed in between.
       const runId = parsed.runId;
@@ -245,7 +253,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       if (running) void pump();
     },
     settled(key) {
-      if (recentlySettled.has(key)) return Promise.resolve();
+      if (recentlySettled.has(key) || settledBefore.has(key)) return Promise.resolve();
       return new Promise((resolve) => {
         const list = waiters.get(key) ?? [];
         list.push(resolve);

@@ -26,7 +26,7 @@ describe("nextDelivery", () => {
     const sizes: number[] = [];
     while (index < reports.length) {
       const d = nextDelivery(reports, index, maxBytes);
-      if (!d || d.kind !== "log") throw new Error("expected a log delivery");
+      if (d?.kind !== "log") throw new Error("expected a log delivery");
       expect(jsonBytes(d.message)).toBeLessThanOrEqual(maxBytes);
       sizes.push(d.reports.length);
       index += d.reports.length;

@@ -31,7 +31,7 @@ export function nextDelivery(reports: readonly PendingReport[], start: number, m
   let usedBytes = jsonBytes(parts[0] ?? "");
   for (let i = start + 1; i < reports.length; i++) {
     const next = reports[i];
-    if (!next || next.call.kind !== "log") break;
+    if (next?.call.kind !== "log") break;
     // Its escaped text plus the joining "\n" (2 bytes once escaped) = its JSON size with quotes.
     const addBytes = jsonBytes(next.call.message);
     if (usedBytes + addBytes > maxBytes) break;

@@ -51,7 +51,7 @@ function createFakeOutbox() {
     },
     async settleReport(id: string, outcome: ReportOutcome) {
       const item = items.find((i) => i.id === id);
-      if (!item || item.state !== "pending") return;
+      if (item?.state !== "pending") return;
       item.attempts++;
       if (outcome.type === "retry") {
         item.dueAtMs = outcome.at;

@@ -27,8 +27,14 @@ export interface ReporterOptions {
   logger: PortLogger;
   /** This replica's name in report leases. */
   owner: string;
-  /** Runs claimed (and delivered concurrently) per drain (default 16). */
+  /** Runs claimed (and delivered concurrently) per drain (default 64). */
   batchRuns?: number;
+  /**
+   * Runs being delivered at once by the loop, across drains (default 256): the loop claims the next
+   * drain while earlier ones are still waiting for Port, so throughput is not capped at one drain's
+   * round trips. Each run's reports still go out one at a time, in order.
+   */
+  maxRunsInFlight?: number;
   /** Lease on claimed reports; must outlast one delivery including the client's in-process retries (default 2 min). */
   leaseMs?: number;
   /**
@@ -70,7 +76,8 @@ type Attempt =
 
 export function createReporter(opts: ReporterOptions): Reporter {
   const { ledger, port, clock, logger, owner } = opts;
-  const batchRuns = opts.batchRuns ?? 16;
+  const batchRuns = opts.batchRuns ?? 64;
+  const maxRunsInFlight = Math.max(batchRuns, opts.maxRunsInFlight ?? 256);
   const leaseMs = opts.leaseMs ?? 120_000;
   const retry = opts.retry ?? defaultOutboxRetryPolicy;
   const pollIntervalMs = opts.pollIntervalMs ?? 1_000;
@@ -83,17 +90,25 @@ export function createReporter(opts: ReporterOptions): Reporter {
   let wake: (() => void) | undefined;
   let earliestRetryAtMs = Infinity;
 
-  async function drainOnce(): Promise<DrainResult> {
-    const tally: DrainResult = { runs: 0, delivered: 0, retried: 0, failed: 0 };
+  let runsInFlight = 0;
+  /** Resolves the loop's wait for room when a drain finishes. */
+  let roomFreed: (() => void) | undefined;
+
+  /** Claims the due reports of up to `limitRuns` runs, grouped by run in queue order. */
+  async function claim(limitRuns: number): Promise<{ byRun: Map<string, PendingReport[]>; claimedAtMs: number }> {
     const claimedAtMs = clock();
-    const claimed = await ledger.claimReports({ owner, limit: maxReportsPerClaim, limitRuns: batchRuns, leaseMs, now: claimedAtMs });
+    const claimed = await ledger.claimReports({ owner, limit: Math.min(maxReportsPerClaim, limitRuns * 100), limitRuns, leaseMs, now: claimedAtMs });
     const byRun = new Map<string, PendingReport[]>();
     for (const report of claimed) {
       const list = byRun.get(report.runId);
       if (list) list.push(report);
       else byRun.set(report.runId, [report]);
     }
-    tally.runs = byRun.size;
+    return { byRun, claimedAtMs };
+  }
+
+  /** Delivers what one claim handed out, runs side by side; tracked so `stop()` can wait for it. */
+  function deliverClaimed(byRun: Map<string, PendingReport[]>, claimedAtMs: number, tally: DrainResult): Promise<void> {
     const work = Promise.all(
       [...byRun].map(([runId, reports]) =>
         deliverRun(runId, reports, tally, claimedAtMs + leaseMs / 2).catch((err: unknown) => {
@@ -101,13 +116,22 @@ export function createReporter(opts: ReporterOptions): Reporter {
           logger.error(PortEvents.reporterCrashed, { runId, error: describe(err) });
         }),
       ),
-    );
+    ).then(() => undefined);
     inFlight.add(work);
-    try {
-      await work;
-    } finally {
+    runsInFlight += byRun.size;
+    void work.finally(() => {
       inFlight.delete(work);
-    }
+      runsInFlight -= byRun.size;
+      roomFreed?.();
+    });
+    return work;
+  }
+
+  async function drainOnce(): Promise<DrainResult> {
+    const tally: DrainResult = { runs: 0, delivered: 0, retried: 0, failed: 0 };
+    const { byRun, claimedAtMs } = await claim(batchRuns);
+    tally.runs = byRun.size;
+    await deliverClaimed(byRun, claimedAtMs, tally);
     return tally;
   }
 
@@ -190,6 +214,10 @@ export function createReporter(opts: ReporterOptions): Reporter {
     else logger.error(PortEvents.reportFailed, { ...fields, error: outcome.error });
   }
 
+  /**
+   * Waits `ms`, or less: `notify()`, `stop()`, and a drain finishing (its runs may have been handed a
+   * retry time, or left reports queued meanwhile) all end the wait.
+   */
   function idle(ms: number): Promise<void> {
     return new Promise((resolve) => {
       if (notified || !running) return resolve();
@@ -198,21 +226,43 @@ export function createReporter(opts: ReporterOptions): Reporter {
         clearTimeout(timer);
         done();
       };
+      roomFreed = wake;
       function done() {
         wake = undefined;
+        roomFreed = undefined;
         resolve();
       }
+    });
+  }
+
+  /** Waits until a drain in flight finishes (or `stop()`/`notify()`). */
+  function roomOrWake(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!running || runsInFlight === 0) return resolve();
+      const done = () => {
+        roomFreed = undefined;
+        wake = undefined;
+        resolve();
+      };
+      roomFreed = done;
+      wake = done;
     });
   }
 
   async function runLoop(): Promise<void> {
     let claimFailures = 0;
     while (running) {
+      const room = maxRunsInFlight - runsInFlight;
+      if (room < batchRuns) {
+        await roomOrWake();
+        continue;
+      }
       notified = false;
-      earliestRetryAtMs = Infinity;
-      let result: DrainResult;
+      // A retry time already reached is claimed now; a later one (from any drain) is kept for the wait.
+      if (earliestRetryAtMs <= clock()) earliestRetryAtMs = Infinity;
+      let claimed: Awaited<ReturnType<typeof claim>>;
       try {
-        result = await drainOnce();
+        claimed = await claim(batchRuns);
         claimFailures = 0;
       } catch (err) {
         claimFailures++;
@@ -220,7 +270,10 @@ export function createReporter(opts: ReporterOptions): Reporter {
         await idle(Math.max(backoffMs(retry, claimFailures, opts.random), Math.min(pollIntervalMs, retry.initialMs)));
         continue;
       }
-      if (result.runs >= batchRuns) continue; // more may be due right now
+      const tally: DrainResult = { runs: claimed.byRun.size, delivered: 0, retried: 0, failed: 0 };
+      // Not awaited: the next claim goes out while these wait for Port (up to maxRunsInFlight runs).
+      if (claimed.byRun.size > 0) void deliverClaimed(claimed.byRun, claimed.claimedAtMs, tally);
+      if (claimed.byRun.size >= batchRuns) continue; // more may be due right now
       await idle(Math.min(pollIntervalMs, earliestRetryAtMs - clock()));
     }
   }

@@ -235,7 +235,10 @@ describe("token cache with a shared store", () => {
       if (n === 1) throw new Error("token endpoint down");
       return { accessToken: `t${n}`, expiresInS: 3600 };
     };
-    const [a, b] = [0, 1].map(() => createTokenCache({ fetchToken, clock, shared: store, sleep: async (ms) => void (nowMs += ms) }));
+    const sleep = async (ms: number) => {
+      nowMs += ms;
+    };
+    const [a, b] = [0, 1].map(() => createTokenCache({ fetchToken, clock, shared: store, sleep }));
     await expect(a!.get()).rejects.toThrow("token endpoint down");
     expect(await b!.get()).toBe("t2");
     expect(await a!.get()).toBe("t2");
@@ -252,7 +255,9 @@ describe("token cache with a shared store", () => {
       clock: () => nowMs,
       shared: busy,
       lockTtlMs: 1_000,
-      sleep: async (ms) => void (nowMs += ms),
+      sleep: async (ms) => {
+        nowMs += ms;
+      },
     });
     expect(await cache.get()).toBe("t1");
     expect(nowMs).toBe(2_000); // default maxWaitMs: twice the lock's lifetime, on the injected clock

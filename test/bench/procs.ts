@@ -68,6 +68,8 @@ export interface PortsideOptions {
   env: Record<string, string>;
   /** Directory for `--cpu-prof` (written when the process exits). */
   cpuProfDir?: string;
+  /** Extra flags for bun, e.g. `--smol`. */
+  bunFlags?: string[];
 }
 
 export interface PortsideProc extends Proc {
@@ -81,7 +83,7 @@ export async function startPortside(options: PortsideOptions): Promise<PortsideP
   const port = await freePort();
   const output: string[] = [];
   const prof = options.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`, "--cpu-prof-md"] : [];
-  const proc = Bun.spawn([bun, ...prof, "src/main.ts"], {
+  const proc = Bun.spawn([bun, ...(options.bunFlags ?? []), ...prof, "src/main.ts"], {
     cwd: repo,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "warn", SHUTDOWN_GRACE_MS: "2000", ...options.env },
     stdout: "pipe",

@@ -75,8 +75,11 @@ test(`kill -9 during ${RUNS} runs: none lost, none executed twice, each reported
     if (status === "FAILURE") {
       interrupted.push(id);
       expect(emulator.state.runs.get(id)?.summary).toContain("re-trigger the action from Port");
-      // Started once; it may even have ended, if the kill fell between its end and the ledger's commit.
-      expect(starts.get(id)).toBe(1);
+      // Started at most once: it may even have ended, if the kill fell between its end and the ledger's
+      // commit; or never started, if the kill fell between the commit of its claim and its handler's start
+      // (the restarted process cannot tell the two apart, so it reports the run interrupted rather than
+      // run it again). Never twice.
+      expect(starts.get(id) ?? 0).toBeLessThanOrEqual(1);
     } else {
       expect(starts.get(id)).toBe(1);
       expect(emulator.state.logsFor(id).join("\n")).toContain(`deployed ${id}`);

@@ -140,7 +140,7 @@ describe("Kafka Connect HTTP sink → receiver", () => {
     expect(files.length).toBe(14);
     for (const path of files) {
       const filled = substituteEnv(readConnectorFile(path), env);
-      expect(JSON.stringify(filled)).not.toContain("${ORG_ID}");
+      expect(JSON.stringify(filled)).not.toContain(`\${ORG_ID}`);
       expect(filled.name).toMatch(/^portside-org_x-(runs|changes)$/);
       expect(filled.config.topics).toBe(filled.name.endsWith("runs") ? "org_x.runs" : "org_x.change.log");
       if (path.includes("port-cloud")) expect(filled.config["consumer.override.group.id"]).toStartWith("org_x.");

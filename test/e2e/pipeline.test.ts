@@ -66,7 +66,9 @@ async function produceRuns(ids: string[], action = "deploy") {
 
 async function until(check: () => boolean, what: () => string, timeoutMs = 90_000, refresh?: () => Promise<void>) {
   const deadline = Date.now() + timeoutMs;
-  while ((await refresh?.(), !check())) {
+  for (;;) {
+    await refresh?.();
+    if (check()) return;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
     await Bun.sleep(50);
   }
@@ -181,7 +183,9 @@ describe("Port → Kafka → Connect HTTP sink → portside → Port", () => {
       () => seen - seenBefore >= producedRuns,
       () => `the resent records (${seen - seenBefore} of ${producedRuns})`,
       120_000,
-      async () => void (seen = (await sinkStats()).records),
+      async () => {
+        seen = (await sinkStats()).records;
+      },
     );
     const after = await sinkStats();
     expect(after.duplicate).toBeGreaterThanOrEqual(producedRuns - 4);

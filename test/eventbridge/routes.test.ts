@@ -15,7 +15,12 @@ afterEach(async () => {
 });
 
 const examplePath = fileURLToPath(new URL("../../src/examples/routes.json", import.meta.url));
-const changeFixture = JSON.parse(readFileSync(new URL("../../src/messages/fixtures/changes/entity-update.json", import.meta.url), "utf8")) as Record<string, any>;
+/** A change-log message as parsed: an entity update, so its diff has an entity before and after. */
+interface ChangeFixture {
+  [key: string]: unknown;
+  diff: { before: Record<string, unknown>; after: Record<string, unknown> };
+}
+const changeFixture = JSON.parse(readFileSync(new URL("../../src/messages/fixtures/changes/entity-update.json", import.meta.url), "utf8")) as ChangeFixture;
 
 /** The fixture's entity update, re-homed on another blueprint. */
 function entityUpdate(blueprint: string, identifier: string) {
@@ -26,9 +31,11 @@ function entityUpdate(blueprint: string, identifier: string) {
 }
 
 test("the example routes file alone (no handlers) sends every create_vm run and every microservice change to the bus", async () => {
-  const eb = (server = startEventBridgeServer());
+  const eb = startEventBridgeServer();
+  server = eb;
   const routes = await loadRoutesFile(examplePath, { readText: (path) => Bun.file(path).text(), parseYaml: (text) => Bun.YAML.parse(text) });
-  const harness = (h = await createHarness({ routes, env: eventBridgeEnv(eb), targets: eventBridgeTargets() }));
+  const harness = await createHarness({ routes, env: eventBridgeEnv(eb), targets: eventBridgeTargets() });
+  h = harness;
 
   const runs = ["r_route_1", "r_route_2"].map((id) => JSON.stringify(runMessage(id, "create_vm", { inputs: { cpu: 2, memory: 4, region: "eu-west-1" } })));
   expect((await harness.post("/sink/runs", `${runs.join("\n")}\n${JSON.stringify(runMessage("r_unrouted", "deploy"))}`)).status).toBe(200);

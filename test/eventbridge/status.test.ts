@@ -14,7 +14,8 @@ afterEach(async () => {
 });
 
 test('status "published" (default): SUCCESS once EventBridge took the event, with a log line naming the bus and event id', async () => {
-  const eb = (server = startEventBridgeServer());
+  const eb = startEventBridgeServer();
+  server = eb;
   h = await createHarness({ handlers: { runs: { create_vm: eventBridge({ bus: "platform-events" }) } }, env: eventBridgeEnv(eb), targets: eventBridgeTargets() });
   const message = runMessage("r_published", "create_vm", { inputs: { cpu: 2, memory: 4, region: "eu-west-1" } });
 
@@ -36,8 +37,10 @@ test('status "published" (default): SUCCESS once EventBridge took the event, wit
 });
 
 test('status "deferred": the run stays IN_PROGRESS with the log line, and the downstream consumer reports the status', async () => {
-  const eb = (server = startEventBridgeServer());
-  const harness = (h = await createHarness({ handlers: { runs: { create_vm: eventBridge({ status: "deferred" }) } }, env: eventBridgeEnv(eb), targets: eventBridgeTargets() }));
+  const eb = startEventBridgeServer();
+  server = eb;
+  const harness = await createHarness({ handlers: { runs: { create_vm: eventBridge({ status: "deferred" }) } }, env: eventBridgeEnv(eb), targets: eventBridgeTargets() });
+  h = harness;
 
   await harness.post("/sink/runs", JSON.stringify(runMessage("r_deferred", "create_vm")));
   await harness.waitUntil(() => harness.emulator.state.logsFor("r_deferred").length > 0, "the publish log line in Port");
@@ -48,10 +51,11 @@ test('status "deferred": the run stays IN_PROGRESS with the log line, and the do
   expect(h.emulator.state.terminalStatus("r_deferred")).toBeUndefined();
   expect(h.emulator.state.runs.get("r_deferred")?.status).toBe("IN_PROGRESS");
   expect(h.emulator.state.callsFor("r_deferred").map((c) => c.endpoint)).toEqual(["postLog"]);
-  expect((event?.detail as unknown as RunDetail).statusReportedBy).toBe("consumer");
+  const detail = event?.detail as unknown as RunDetail;
+  expect(detail.statusReportedBy).toBe("consumer");
 
   // The consumer (a Lambda on the bus, see README.md) finishes the run in Port.
-  await consumerReportsBack(h.emulator, event?.detail as unknown as RunDetail);
+  await consumerReportsBack(h.emulator, detail);
   expect(h.emulator.state.runs.get("r_deferred")).toMatchObject({ status: "SUCCESS", summary: "VM created by the platform team's Lambda" });
 });
 

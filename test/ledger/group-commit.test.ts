@@ -13,12 +13,18 @@ function setup() {
 test("calls of one turn run in call order; a failing job fails alone and leaves nothing behind", async () => {
   const { insert, values, group } = setup();
   const results = await Promise.allSettled([
-    group.run(() => (insert.run("a"), "first")),
+    group.run(() => {
+      insert.run("a");
+      return "first";
+    }),
     group.run(() => {
       insert.run("b");
       insert.run("a"); // duplicate: this job fails after writing "b"
     }),
-    group.run(() => (insert.run("c"), values())),
+    group.run(() => {
+      insert.run("c");
+      return values();
+    }),
   ]);
   expect(results[0]).toEqual({ status: "fulfilled", value: "first" });
   expect(results[1]?.status).toBe("rejected");

@@ -55,7 +55,9 @@ export function createBatcher(options: BatcherOptions): Batcher {
           if (outcome) w.resolve(outcome);
           else w.reject(new Error("the publisher answered fewer outcomes than entries"));
         }),
-      (error) => batch.forEach((w) => w.reject(error)),
+      (error) => {
+        for (const w of batch) w.reject(error);
+      },
     );
   }
 
