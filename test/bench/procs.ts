@@ -13,6 +13,22 @@ import { freePort, waitForHttp } from "../support/net.ts";
 export const repo = new URL("../..", import.meta.url).pathname;
 const bun = process.execPath;
 
+/** Every process started here and not yet stopped, so an interrupted benchmark leaves none behind. */
+const live = new Set<() => Promise<void>>();
+export function track(stop: () => Promise<void>): () => Promise<void> {
+  const tracked = async () => {
+    live.delete(tracked);
+    await stop();
+  };
+  live.add(tracked);
+  return tracked;
+}
+
+/** Stops everything still running (most recent first). */
+export async function stopAll(): Promise<void> {
+  for (const stop of [...live].reverse()) await stop().catch(() => {});
+}
+
 export interface Proc {
   url: string;
   port: number;
@@ -61,7 +77,7 @@ export async function startScript(script: string, name: string): Promise<Proc> {
   });
   const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${name} did not start:\n${output.join("\n")}`)), 30_000));
   await Promise.race([readyPort, timeout, proc.exited.then(() => Promise.reject(new Error(`${name} exited:\n${output.join("\n")}`)))]);
-  return { url: `http://127.0.0.1:${port}`, port, pid: proc.pid, output, stop: () => stopProc(proc) };
+  return { url: `http://127.0.0.1:${port}`, port, pid: proc.pid, output, stop: track(() => stopProc(proc)) };
 }
 
 export interface PortsideOptions {
@@ -100,7 +116,7 @@ export async function startPortside(options: PortsideOptions): Promise<PortsideP
     port,
     pid: proc.pid,
     output,
-    stop: () => stopProc(proc),
+    stop: track(() => stopProc(proc)),
     memory: () => procMemory(proc.pid),
     cpu: () => procCpuSeconds(proc.pid),
   };
@@ -122,7 +138,9 @@ export function procMemory(pid: number): { peak: number; rss: number } {
 /** Runs one load generator process to its end and returns the JSON line it printed. */
 export async function runLoad<T = Record<string, unknown>>(options: Record<string, unknown>): Promise<T> {
   const proc = Bun.spawn([bun, join(repo, "test/bench/load.ts"), JSON.stringify(options)], { cwd: repo, stdout: "pipe", stderr: "pipe" });
+  const untrack = track(() => stopProc(proc, 1_000));
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  await untrack();
   const line = stdout.trim().split("\n").pop() ?? "";
   if (code !== 0 || !line.startsWith("{")) throw new Error(`load generator failed (exit ${code}):\n${stdout}\n${stderr}`);
   return JSON.parse(line) as T;
@@ -161,11 +179,11 @@ export async function startRedis(): Promise<Proc & { flush(): Promise<void> }> {
     async flush() {
       await client.flushall();
     },
-    async stop() {
+    stop: track(async () => {
       client.disconnect();
       child.kill("SIGTERM");
       await new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once("exit", resolve)));
       rmSync(dir, { recursive: true, force: true });
-    },
+    }),
   };
 }

@@ -24,7 +24,7 @@ import { parseArgs } from "node:util";
 import { readConnectorFile, registerConnector } from "../../connectors/register.ts";
 import { createTopics } from "../support/kafka.ts";
 import { summariseProfile } from "./profile.ts";
-import { repo, runLoad, startPortside, startRedis, startScript, type Proc, type PortsideProc } from "./procs.ts";
+import { repo, runLoad, startPortside, startRedis, startScript, stopAll, track, type Proc, type PortsideProc } from "./procs.ts";
 
 const { values: flags } = parseArgs({
   args: Bun.argv.slice(2),
@@ -397,7 +397,12 @@ function countLines(path: string): number {
 
 async function runKafkaProducer(options: Record<string, unknown>): Promise<{ produced: number; startedAt: number; seconds: number }> {
   const proc = Bun.spawn([process.execPath, join(repo, "test/bench/kafka-produce.ts"), JSON.stringify(options)], { cwd: repo, stdout: "pipe", stderr: "pipe" });
+  const untrack = track(async () => {
+    proc.kill("SIGKILL");
+    await proc.exited;
+  });
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  await untrack();
   const line = stdout.trim().split("\n").pop() ?? "";
   if (code !== 0 || !line.startsWith("{")) throw new Error(`Kafka producer failed (exit ${code}):\n${stdout}\n${stderr}`);
   return JSON.parse(line) as never;
@@ -432,6 +437,16 @@ ${details.map((d) => `- ${d}`).join("\n")}
 
 ${notes}
 `;
+}
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    log(`${signal}: stopping what the benchmark started`);
+    void stopAll().finally(() => {
+      rmSync(work, { recursive: true, force: true });
+      process.exit(130);
+    });
+  });
 }
 
 const t0 = Date.now();
