@@ -1,17 +1,5 @@
-import { createServer } from "node:net";
-
-/** A free TCP port on the loopback interface. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
+// One free-port helper for the JVM services and the tests alike.
+export { freePort } from "../../connectors/local/jvm.ts";
 
 /** Polls `url` until it answers 2xx. */
 export async function waitForHttp(url: string, timeoutMs: number): Promise<void> {
