@@ -188,7 +188,11 @@ function usage(): never {
 }
 
 if (import.meta.main) {
-  const { values, positionals } = parseArgs({ args: process.argv.slice(2), allowPositionals: true, options: { connect: { type: "string" }, "create-topics": { type: "boolean" } } });
+  const { values, positionals } = parseArgs({
+    args: process.argv.slice(2),
+    allowPositionals: true,
+    options: { connect: { type: "string" }, "create-topics": { type: "boolean" } },
+  });
   const connectUrl = values.connect ?? process.env.KAFKA_CONNECT_URL;
   if (!connectUrl || positionals.length === 0) usage();
   try {
@@ -210,7 +214,10 @@ async function createOrgTopics(brokers: string | undefined, org: string | undefi
   const admin = new Kafka({ brokers: brokers.split(","), clientId: "portside-register", logLevel: logLevel.ERROR }).admin();
   await admin.connect();
   try {
-    const created = await admin.createTopics({ topics: [`${org}.runs`, `${org}.change.log`].map((topic) => ({ topic, numPartitions: 3 })), waitForLeaders: true });
+    const created = await admin.createTopics({
+      topics: [`${org}.runs`, `${org}.change.log`].map((topic) => ({ topic, numPartitions: 3 })),
+      waitForLeaders: true,
+    });
     console.log(created ? `created topics ${org}.runs and ${org}.change.log` : `topics ${org}.runs and ${org}.change.log exist`);
   } finally {
     await admin.disconnect();

@@ -8,7 +8,9 @@ import { sampleRun } from "./local/sample-run.ts";
 const brokers = process.env.KAFKA_BROKERS ?? "127.0.0.1:9094";
 const org = process.env.ORG_ID ?? "org_portside_demo";
 const runId = `r_sample_${Date.now().toString(36)}`;
-const producer = new Kafka({ brokers: brokers.split(","), clientId: "portside-trigger", logLevel: logLevel.ERROR }).producer({ createPartitioner: Partitioners.DefaultPartitioner });
+const producer = new Kafka({ brokers: brokers.split(","), clientId: "portside-trigger", logLevel: logLevel.ERROR }).producer({
+  createPartitioner: Partitioners.DefaultPartitioner,
+});
 await producer.connect();
 await producer.send({ topic: `${org}.runs`, messages: [{ key: runId, value: JSON.stringify(sampleRun(org, runId)) }] });
 await producer.disconnect();

@@ -49,7 +49,10 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/admin", adminRoutes({ ...deps, counters }));
 
   app.notFound((c) =>
-    c.json({ error: "not_found", message: `No route for ${c.req.method} ${new URL(c.req.url).pathname}. Connectors post to /sink/runs and /sink/changes.` }, 404),
+    c.json(
+      { error: "not_found", message: `No route for ${c.req.method} ${new URL(c.req.url).pathname}. Connectors post to /sink/runs and /sink/changes.` },
+      404,
+    ),
   );
   app.onError((error, c) => {
     if (error instanceof HTTPException) return error.getResponse();

@@ -23,7 +23,11 @@ interface DeadLetterView {
 }
 
 export async function runCli(argv: string[], env: Record<string, string | undefined>, out: (line: string) => void = console.log): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { limit: { type: "string" }, json: { type: "boolean" }, all: { type: "boolean" } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { limit: { type: "string" }, json: { type: "boolean" }, all: { type: "boolean" } },
+  });
   const base = (env.PORTSIDE_URL ?? "http://127.0.0.1:3000").replace(/\/+$/, "");
   const token = env.ADMIN_TOKEN ?? env.SINK_TOKEN;
   const call = async (method: string, path: string) => {

@@ -15,7 +15,17 @@ const refusal = (env: Record<string, string>, open?: boolean) => {
 describe("loadConfig", () => {
   test("defaults", () => {
     const config = loadConfig(base);
-    expect(config).toMatchObject({ host: "127.0.0.1", port: 3000, orgId: "org_abc", portApiUrl: "https://api.getport.io", ackMode: "durable", concurrency: 16, bodyLimitBytes: 5 * 1024 * 1024, orderBy: "entity", open: false });
+    expect(config).toMatchObject({
+      host: "127.0.0.1",
+      port: 3000,
+      orgId: "org_abc",
+      portApiUrl: "https://api.getport.io",
+      ackMode: "durable",
+      concurrency: 16,
+      bodyLimitBytes: 5 * 1024 * 1024,
+      orderBy: "entity",
+      open: false,
+    });
     expect(config.ledger).toEqual({ type: "sqlite", path: "./.portside/ledger.sqlite" });
     expect(config.retentionMs).toBe(168 * 3600_000);
   });

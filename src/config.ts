@@ -108,7 +108,8 @@ export const variables = {
   EVENTBRIDGE_SOURCE: "`Source` of events for EventBridge targets that name none (default `portside`)",
   EVENTBRIDGE_ENDPOINT: "EventBridge endpoint URL for local work, e.g. http://127.0.0.1:4566 (the SDK also reads AWS_ENDPOINT_URL_EVENTBRIDGE)",
   EVENTBRIDGE_MAX_REQUEST_BYTES: "largest PutEvents request in bytes (default 262144 = 256 KB; up to 1048576 on buses that allow 1 MiB)",
-  EVENTBRIDGE_PUT_EVENTS_PER_SECOND: "PutEvents calls per second this instance may make (default 400, the lowest regional quota; divide your quota by the number of replicas)",
+  EVENTBRIDGE_PUT_EVENTS_PER_SECOND:
+    "PutEvents calls per second this instance may make (default 400, the lowest regional quota; divide your quota by the number of replicas)",
   EVENTBRIDGE_RETRY_FOR_MS: "how long a throttled event is retried before it is parked (default 300000 = 5 min; capped at 90% of HANDLER_TIMEOUT_MS)",
 } as const;
 
@@ -127,7 +128,14 @@ export class ConfigError extends Error {
 type Env = Record<string, string | undefined>;
 
 const intIn = (min: number, max: number) =>
-  v.pipe(v.string(), v.trim(), v.regex(/^\d+$/, "must be a whole number"), v.transform(Number), v.minValue(min, `must be at least ${min}`), v.maxValue(max, `must be at most ${max}`));
+  v.pipe(
+    v.string(),
+    v.trim(),
+    v.regex(/^\d+$/, "must be a whole number"),
+    v.transform(Number),
+    v.minValue(min, `must be at least ${min}`),
+    v.maxValue(max, `must be at most ${max}`),
+  );
 
 function read<T>(env: Env, name: VariableName, schema: v.GenericSchema<string, T>, fallback: string): T {
   const raw = env[name];
@@ -147,7 +155,8 @@ const optional = (env: Env, name: VariableName): string | null => {
 
 /** Reads and validates the configuration. Throws `ConfigError` naming the first bad variable. */
 export function loadConfig(env: Env, overrides: { open?: boolean } = {}): Config {
-  const open = overrides.open ?? read(env, "PORTSIDE_OPEN", v.picklist(["true", "false", "1", "0"], "must be true or false"), "false").match(/^(true|1)$/) !== null;
+  const open =
+    overrides.open ?? read(env, "PORTSIDE_OPEN", v.picklist(["true", "false", "1", "0"], "must be true or false"), "false").match(/^(true|1)$/) !== null;
   const orgId = optional(env, "ORG_ID");
   if (!orgId) throw new ConfigError("ORG_ID", "is not set");
   const sinkToken = optional(env, "SINK_TOKEN");
@@ -162,7 +171,17 @@ export function loadConfig(env: Env, overrides: { open?: boolean } = {}): Config
   }
   if (!clientId && !open) throw new ConfigError("PORT_CLIENT_ID", "is not set, so portside cannot report to Port; set PORT_CLIENT_ID and PORT_CLIENT_SECRET");
 
-  const portApiUrl = read(env, "PORT_API_URL", v.pipe(v.string(), v.trim(), v.url("must be a URL"), v.transform((s) => s.replace(/\/+$/, ""))), "https://api.getport.io");
+  const portApiUrl = read(
+    env,
+    "PORT_API_URL",
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.url("must be a URL"),
+      v.transform((s) => s.replace(/\/+$/, "")),
+    ),
+    "https://api.getport.io",
+  );
 
   const runIdPath = optional(env, "RUN_ID_PATH");
   const actionPath = optional(env, "ACTION_PATH");
@@ -193,10 +212,44 @@ export function loadConfig(env: Env, overrides: { open?: boolean } = {}): Config
     signatureToleranceMs: read(env, "SIGNATURE_TOLERANCE_MS", intIn(0, 24 * 3600_000), "300000"),
     logLevel: read(env, "LOG_LEVEL", v.picklist(["debug", "info", "warn", "error"], "must be debug, info, warn or error"), "info"),
     eventBridge: {
-      region: read(env, "AWS_REGION", v.pipe(v.string(), v.trim(), v.regex(/^$|^[a-z]{2}(-[a-z]+)+-\d+$/, "must look like eu-west-1"), v.transform((s) => s || null)), ""),
-      bus: read(env, "EVENTBRIDGE_BUS", v.pipe(v.string(), v.trim(), v.regex(/^(arn:aws[\w-]*:events:[a-z]{2}-[a-z]+-[\w-]+:\d{12}:event-bus\/)?[.\-_A-Za-z0-9]+$/, "must be a bus name or event-bus ARN")), "default"),
-      source: read(env, "EVENTBRIDGE_SOURCE", v.pipe(v.string(), v.trim(), v.minLength(1, "must not be empty"), v.maxLength(256, "must be at most 256 characters")), "portside"),
-      endpoint: read(env, "EVENTBRIDGE_ENDPOINT", v.pipe(v.string(), v.trim(), v.check((s) => s === "" || URL.canParse(s), "must be a URL"), v.transform((s) => s || null)), ""),
+      region: read(
+        env,
+        "AWS_REGION",
+        v.pipe(
+          v.string(),
+          v.trim(),
+          v.regex(/^$|^[a-z]{2}(-[a-z]+)+-\d+$/, "must look like eu-west-1"),
+          v.transform((s) => s || null),
+        ),
+        "",
+      ),
+      bus: read(
+        env,
+        "EVENTBRIDGE_BUS",
+        v.pipe(
+          v.string(),
+          v.trim(),
+          v.regex(/^(arn:aws[\w-]*:events:[a-z]{2}-[a-z]+-[\w-]+:\d{12}:event-bus\/)?[.\-_A-Za-z0-9]+$/, "must be a bus name or event-bus ARN"),
+        ),
+        "default",
+      ),
+      source: read(
+        env,
+        "EVENTBRIDGE_SOURCE",
+        v.pipe(v.string(), v.trim(), v.minLength(1, "must not be empty"), v.maxLength(256, "must be at most 256 characters")),
+        "portside",
+      ),
+      endpoint: read(
+        env,
+        "EVENTBRIDGE_ENDPOINT",
+        v.pipe(
+          v.string(),
+          v.trim(),
+          v.check((s) => s === "" || URL.canParse(s), "must be a URL"),
+          v.transform((s) => s || null),
+        ),
+        "",
+      ),
       maxRequestBytes: read(env, "EVENTBRIDGE_MAX_REQUEST_BYTES", intIn(1024, 1024 * 1024), String(256 * 1024)),
       putEventsPerSecond: read(env, "EVENTBRIDGE_PUT_EVENTS_PER_SECOND", intIn(1, 100_000), "400"),
       retryForMs: read(env, "EVENTBRIDGE_RETRY_FOR_MS", intIn(0, 24 * 3600_000), "300000"),

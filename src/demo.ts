@@ -62,6 +62,8 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
     for (const line of options.emulator.logsFor(id).flatMap((message) => message.split("\n"))) console.log(`demo:     log  ${line}`);
     for (const entity of recorded?.linkedEntities ?? []) console.log(`demo:     entity ${entity.blueprint}/${entity.identifier}`);
   }
-  console.log(allDone ? "demo: every sample run finished. portside keeps listening; Ctrl-C to stop." : "demo: some runs did not finish in time; see the log lines above.");
+  console.log(
+    allDone ? "demo: every sample run finished. portside keeps listening; Ctrl-C to stop." : "demo: some runs did not finish in time; see the log lines above.",
+  );
   return allDone;
 }

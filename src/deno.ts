@@ -12,7 +12,10 @@ import { emptyRegistry, loadHandlerModule } from "./targets/registry.ts";
 
 declare const Deno: {
   env: { toObject(): Record<string, string> };
-  serve(options: { hostname: string; port: number; onListen?: (addr: { port: number }) => void }, handler: (req: Request) => Response | Promise<Response>): { shutdown(): Promise<void> };
+  serve(
+    options: { hostname: string; port: number; onListen?: (addr: { port: number }) => void },
+    handler: (req: Request) => Response | Promise<Response>,
+  ): { shutdown(): Promise<void> };
   addSignalListener(signal: "SIGTERM" | "SIGINT", handler: () => void): void;
   exit(code: number): never;
 };
@@ -43,7 +46,10 @@ if (config.ledger.type === "redis") {
   // Replicas share Port's one active token through the same Redis.
   tokenStore = (await import("./port/token-store-redis.ts")).createRedisTokenStore({ url: config.ledger.url.reveal(), prefix: "portside" });
 } else {
-  if (config.ledger.type === "sqlite") logger.warn("portside.deno_memory_ledger", { message: "bun:sqlite is not available on Deno: using an in-memory ledger (NOT durable). Use LEDGER=redis://… for durability." });
+  if (config.ledger.type === "sqlite")
+    logger.warn("portside.deno_memory_ledger", {
+      message: "bun:sqlite is not available on Deno: using an in-memory ledger (NOT durable). Use LEDGER=redis://… for durability.",
+    });
   ledger = createMemoryLedger();
 }
 
@@ -56,7 +62,14 @@ const service = createService({
   port: { baseUrl: config.portApiUrl, clientId: config.portCredentials.clientId, clientSecret: config.portCredentials.clientSecret.reveal() },
   ...(tokenStore ? { tokenStore } : {}),
 });
-const server = Deno.serve({ hostname: config.host, port: config.port, onListen: ({ port }) => logger.info("portside.listening", { url: `http://${config.host}:${port}`, runtime: "deno" }) }, service.app.fetch);
+const server = Deno.serve(
+  {
+    hostname: config.host,
+    port: config.port,
+    onListen: ({ port }) => logger.info("portside.listening", { url: `http://${config.host}:${port}`, runtime: "deno" }),
+  },
+  service.app.fetch,
+);
 service.start();
 
 const shutdown = async () => {

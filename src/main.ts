@@ -32,27 +32,38 @@ try {
 }
 
 const logger = createLogger({ level: config.logLevel });
-if (config.open) logger.warn("portside.open_mode", { message: "Started OPEN: /sink and /admin accept requests without a token. For local use only; set SINK_TOKEN in production." });
+if (config.open)
+  logger.warn("portside.open_mode", {
+    message: "Started OPEN: /sink and /admin accept requests without a token. For local use only; set SINK_TOKEN in production.",
+  });
 
 let registry: Registry;
 try {
   registry = config.handlersPath ? await loadHandlerModule(config.handlersPath) : emptyRegistry();
   // ROUTES: EventBridge routing without code, merged with the handler module (RoutesError is a HandlerModuleError).
-  if (config.routesPath) registry = mergeRoutes(registry, await loadRoutesFile(config.routesPath, { readText: (path) => Bun.file(path).text(), parseYaml: (text) => Bun.YAML.parse(text) }));
+  if (config.routesPath)
+    registry = mergeRoutes(
+      registry,
+      await loadRoutesFile(config.routesPath, { readText: (path) => Bun.file(path).text(), parseYaml: (text) => Bun.YAML.parse(text) }),
+    );
 } catch (error) {
   console.error(`portside cannot start: ${error instanceof HandlerModuleError ? error.message : String(error)}`);
   process.exit(2);
 }
-if (!config.handlersPath && !config.routesPath) logger.warn("portside.no_handlers", { message: "HANDLERS is not set: every run will be reported FAILURE saying so." });
+if (!config.handlersPath && !config.routesPath)
+  logger.warn("portside.no_handlers", { message: "HANDLERS is not set: every run will be reported FAILURE saying so." });
 
 const ledger = await openLedger(config.ledger);
 const owner = processOwner();
 const recovered = await recoverDeadOwners(ledger, owner, Date.now());
-if (recovered.owners.length > 0) logger.warn("ledger.recovered", { message: "took back the work and reports of processes that died on this host", ...recovered });
+if (recovered.owners.length > 0)
+  logger.warn("ledger.recovered", { message: "took back the work and reports of processes that died on this host", ...recovered });
 
 let emulatorServer: ReturnType<typeof Bun.serve> | null = null;
 let emulator: ReturnType<typeof createPortEmulator> | null = null;
-let port = config.portCredentials ? { baseUrl: config.portApiUrl, clientId: config.portCredentials.clientId, clientSecret: config.portCredentials.clientSecret.reveal() } : null;
+let port = config.portCredentials
+  ? { baseUrl: config.portApiUrl, clientId: config.portCredentials.clientId, clientSecret: config.portCredentials.clientSecret.reveal() }
+  : null;
 if (!port) {
   emulator = createPortEmulator({ ...EMULATOR_CREDENTIALS, log: (line) => logger.debug("port_emulator.call", { line }) });
   emulatorServer = Bun.serve({ hostname: "127.0.0.1", port: Number(env.PORT_EMULATOR_PORT ?? 0), fetch: emulator.app.fetch });
@@ -62,8 +73,20 @@ if (!port) {
 
 // Replicas on one Redis share the Port token there, so one replica's fetch does not revoke the others' token.
 // Not with the in-process emulator: each replica has its own.
-const tokenStore = config.ledger.type === "redis" && !emulator ? (await import("./port/token-store-redis.ts")).createRedisTokenStore({ url: config.ledger.url.reveal(), prefix: "portside" }) : undefined;
-const service = createService({ config, ledger, registry, logger, port, owner, targets: createEventBridgeTargets(config, { ledger, logger }), ...(tokenStore ? { tokenStore } : {}) });
+const tokenStore =
+  config.ledger.type === "redis" && !emulator
+    ? (await import("./port/token-store-redis.ts")).createRedisTokenStore({ url: config.ledger.url.reveal(), prefix: "portside" })
+    : undefined;
+const service = createService({
+  config,
+  ledger,
+  registry,
+  logger,
+  port,
+  owner,
+  targets: createEventBridgeTargets(config, { ledger, logger }),
+  ...(tokenStore ? { tokenStore } : {}),
+});
 const server = Bun.serve({
   hostname: config.host,
   port: config.port,
@@ -72,7 +95,13 @@ const server = Bun.serve({
   fetch: service.app.fetch,
 });
 service.start();
-logger.info("portside.listening", { url: `http://${config.host}:${server.port}`, ledger: config.ledger.type, handlers: registry.source, actions: registry.actions, ackMode: config.ackMode });
+logger.info("portside.listening", {
+  url: `http://${config.host}:${server.port}`,
+  ledger: config.ledger.type,
+  handlers: registry.source,
+  actions: registry.actions,
+  ackMode: config.ackMode,
+});
 
 const purge = setInterval(async () => {
   try {

@@ -59,8 +59,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
   });
   const log4jConfig = writeLog4jConfig(dir, logFile);
 
-  const failed = (reason: string) =>
-    new Error(`Kafka broker did not start: ${reason}\nlog: ${logFile}\n${tail(logFile)}\n${tail(consoleFile, 5)}`);
+  const failed = (reason: string) => new Error(`Kafka broker did not start: ${reason}\nlog: ${logFile}\n${tail(logFile)}\n${tail(consoleFile, 5)}`);
 
   // 22 chars of base64url over 16 bytes is the cluster id format StorageTool expects; making it
   // here saves a JVM start (`random-uuid`).
@@ -88,8 +87,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     tempDir: dir,
   });
   let stopped: Promise<void> | undefined;
-  const stop = () =>
-    (stopped ??= stopJava(child).then(() => tempDir.remove()));
+  const stop = () => (stopped ??= stopJava(child).then(() => tempDir.remove()));
 
   try {
     await waitUntilReady(brokers, options.startTimeoutMs ?? 90_000, () => exited(child));

@@ -46,8 +46,7 @@ export async function ensureJars(): Promise<Jars> {
 }
 
 function pom(): string {
-  const dep = (g: string, a: string, v: string) =>
-    `<dependency><groupId>${g}</groupId><artifactId>${a}</artifactId><version>${v}</version></dependency>`;
+  const dep = (g: string, a: string, v: string) => `<dependency><groupId>${g}</groupId><artifactId>${a}</artifactId><version>${v}</version></dependency>`;
   return `<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>local.portside</groupId><artifactId>kafka-jars</artifactId><version>0</version><packaging>pom</packaging>
@@ -147,9 +146,7 @@ function run(command: string, args: string[]): Promise<void> {
     let output = "";
     child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.once("error", (error) =>
-      reject(new Error(`cannot run ${command} (a JDK 17+ and Maven must be on PATH): ${error.message}`)),
-    );
+    child.once("error", (error) => reject(new Error(`cannot run ${command} (a JDK 17+ and Maven must be on PATH): ${error.message}`)));
     child.once("exit", (code) =>
       code === 0 ? resolve() : reject(new Error(`${command} ${args.slice(0, 4).join(" ")} … failed (exit ${code}):\n${output.slice(-4000)}`)),
     );

@@ -94,7 +94,12 @@ async function runStack() {
   });
   const portsideUrl = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
-    if (await fetch(`${portsideUrl}/healthz`).then((r) => r.ok).catch(() => false)) break;
+    if (
+      await fetch(`${portsideUrl}/healthz`)
+        .then((r) => r.ok)
+        .catch(() => false)
+    )
+      break;
     if (i > 300 || portside.exitCode !== null) {
       say("portside did not start");
       await stopAll(1);

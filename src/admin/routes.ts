@@ -13,7 +13,13 @@ import { replayDeadLetter } from "../pipeline/replay.ts";
  *   DELETE /admin/dead-letters/:id             forget it
  *   GET    /admin/stats                        ledger counts, and what the sink saw since start
  */
-export function adminRoutes(deps: { ledger: Ledger; acceptor: Acceptor; clock: () => number; counters: SinkCounters; onCommitted: (summary: AcceptSummary) => void }): Hono {
+export function adminRoutes(deps: {
+  ledger: Ledger;
+  acceptor: Acceptor;
+  clock: () => number;
+  counters: SinkCounters;
+  onCommitted: (summary: AcceptSummary) => void;
+}): Hono {
   const app = new Hono();
   app.onError((error, c) => {
     if (error instanceof LedgerInputError) return c.json({ error: "bad_request", message: `${error.field}: ${error.message}` }, 400);
@@ -32,8 +38,16 @@ export function adminRoutes(deps: { ledger: Ledger; acceptor: Acceptor; clock: (
   app.post("/dead-letters/:id/replay", async (c) => {
     const result = await replayDeadLetter(deps, c.req.param("id"));
     if (result.type === "not_found") return c.json({ error: "not_found", message: `No parked record with id ${c.req.param("id")}.` }, 404);
-    if (result.type === "still_invalid") return c.json({ error: "still_invalid", message: `The record is still refused and stays parked: ${result.reason}` }, 422);
-    deps.onCommitted({ records: 1, accepted: result.outcome === "accepted" ? 1 : 0, duplicate: result.outcome === "duplicate" ? 1 : 0, parked: 0, acceptedKeys: [result.key], parkedReasons: [] });
+    if (result.type === "still_invalid")
+      return c.json({ error: "still_invalid", message: `The record is still refused and stays parked: ${result.reason}` }, 422);
+    deps.onCommitted({
+      records: 1,
+      accepted: result.outcome === "accepted" ? 1 : 0,
+      duplicate: result.outcome === "duplicate" ? 1 : 0,
+      parked: 0,
+      acceptedKeys: [result.key],
+      parkedReasons: [],
+    });
     return c.json(result);
   });
   app.delete("/dead-letters/:id", async (c) => {

@@ -36,8 +36,7 @@ const TERMINAL = new Set(["SUCCESS", "FAILURE"]);
 
 const schemaError = (detail: string) => `The json provided does not match the route's schema: ${detail}`;
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
 
 const isStringList = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === "string");
 

@@ -217,7 +217,11 @@ describe("port emulator: faults, limits, labelling, records", () => {
     const lines: string[] = [];
     const { send, token } = setup({ log: (line) => lines.push(line) });
     const t = await token();
-    for (const res of [await send("GET", "/v1/actions/runs/r_1", undefined, t), await send("GET", "/v1/actions/runs/r_1"), await send("GET", "/v1/nothing", undefined, t)]) {
+    for (const res of [
+      await send("GET", "/v1/actions/runs/r_1", undefined, t),
+      await send("GET", "/v1/actions/runs/r_1"),
+      await send("GET", "/v1/nothing", undefined, t),
+    ]) {
       expect(res.headers.get("x-port-emulator")).toBe("true");
     }
     expect(lines.every((line) => line.startsWith("[port-emulator]"))).toBe(true);

@@ -52,8 +52,7 @@ export function createPortEmulator(opts: PortEmulatorOptions = {}): PortEmulator
   const state = createEmulatorState(clock);
   const app = new Hono<Env>();
 
-  const refuse = (c: Context<Env>, status: ContentfulStatusCode, error: string, message: string) =>
-    c.json({ ok: false, error, message }, status);
+  const refuse = (c: Context<Env>, status: ContentfulStatusCode, error: string, message: string) => c.json({ ok: false, error, message }, status);
 
   app.use("*", async (c, next) => {
     const atMs = clock();
@@ -83,7 +82,16 @@ export function createPortEmulator(opts: PortEmulatorOptions = {}): PortEmulator
 
     c.res.headers.set("x-port-emulator", "true");
     const recordedBody = endpoint === "token" && isObject(body) ? { ...body, clientSecret: "[redacted]" } : body;
-    state.calls.push({ endpoint, method: c.req.method, path: url.pathname, query: Object.fromEntries(url.searchParams), body: recordedBody, status: c.res.status, runId, atMs });
+    state.calls.push({
+      endpoint,
+      method: c.req.method,
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      body: recordedBody,
+      status: c.res.status,
+      runId,
+      atMs,
+    });
     log(`[port-emulator] ${c.req.method} ${url.pathname}${url.search} → ${c.res.status}`);
   });
 
@@ -221,5 +229,4 @@ function safeDecode(segment: string): string {
   }
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);

@@ -48,9 +48,7 @@ export type RedisLedgerOptions = ({ url: string } | { client: Redis }) & {
  */
 export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
   const owned = "url" in opts;
-  const redis = owned
-    ? new Redis(opts.url, { maxRetriesPerRequest: 2, autoResendUnfulfilledCommands: false, enableAutoPipelining: true })
-    : opts.client;
+  const redis = owned ? new Redis(opts.url, { maxRetriesPerRequest: 2, autoResendUnfulfilledCommands: false, enableAutoPipelining: true }) : opts.client;
   const P = `${opts.prefix ?? "portside"}:`;
   const purgeChunk = opts.purgeChunk ?? 1_000;
   const run = scriptRunner(redis);
@@ -91,7 +89,15 @@ export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
       const out: ClaimedWork[] = [];
       for (let i = 0; i < flat.length; i += 7) {
         const [key, kind, body, source, lane, attempt, acceptedAt] = flat.slice(i, i + 7);
-        out.push({ key: String(key), kind: kind as WorkKind, body: String(body), source: String(source), lane: lane === null ? null : String(lane), attempt: Number(attempt), acceptedAt: Number(acceptedAt) });
+        out.push({
+          key: String(key),
+          kind: kind as WorkKind,
+          body: String(body),
+          source: String(source),
+          lane: lane === null ? null : String(lane),
+          attempt: Number(attempt),
+          acceptedAt: Number(acceptedAt),
+        });
       }
       return out;
     },
@@ -153,7 +159,16 @@ export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
       for (let i = 0; i < flat.length; i += 8) {
         const [id, key, kind, reason, source, raw, runId, parkedAt] = flat.slice(i, i + 8);
         if (kind === null || kind === undefined) continue;
-        out.push({ id: String(id), key: key ?? legacyKey(String(id)), kind: kind as WorkKind, reason: String(reason), source: String(source), raw: String(raw), runId: runId ?? null, parkedAt: Number(parkedAt) });
+        out.push({
+          id: String(id),
+          key: key ?? legacyKey(String(id)),
+          kind: kind as WorkKind,
+          reason: String(reason),
+          source: String(source),
+          raw: String(raw),
+          runId: runId ?? null,
+          parkedAt: Number(parkedAt),
+        });
       }
       return out;
     },
@@ -161,9 +176,27 @@ export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
     async getDeadLetter(id: string): Promise<DeadLetter | undefined> {
       if (parseId(id) === undefined) return undefined;
       alive();
-      const [key, kind, reason, source, raw, runId, parkedAt] = await redis.hmget(`${P}dl:${id}`, "key", "kind", "reason", "source", "raw", "runId", "parkedAt");
+      const [key, kind, reason, source, raw, runId, parkedAt] = await redis.hmget(
+        `${P}dl:${id}`,
+        "key",
+        "kind",
+        "reason",
+        "source",
+        "raw",
+        "runId",
+        "parkedAt",
+      );
       if (kind === null || kind === undefined) return undefined;
-      return { id, key: key ?? legacyKey(id), kind: kind as WorkKind, reason: reason ?? "", source: source ?? "", raw: raw ?? "", runId: runId ?? null, parkedAt: Number(parkedAt) };
+      return {
+        id,
+        key: key ?? legacyKey(id),
+        kind: kind as WorkKind,
+        reason: reason ?? "",
+        source: source ?? "",
+        raw: raw ?? "",
+        runId: runId ?? null,
+        parkedAt: Number(parkedAt),
+      };
     },
 
     async removeDeadLetter(id: string): Promise<boolean> {

@@ -33,7 +33,9 @@ export function statements(db: Database) {
     insertDeadLetter: db.prepare<never, [string, WorkKind, string, string, string, string | null, number]>(
       "INSERT INTO dead_letter (key, kind, reason, source, raw, run_id, parked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (key) DO NOTHING",
     ),
-    insertReport: db.prepare<never, [string, string, number]>(`INSERT INTO report (run_id, call, state, due_at, created_at) VALUES (?1, ?2, ${ReportState.pending}, ?3, ?3)`),
+    insertReport: db.prepare<never, [string, string, number]>(
+      `INSERT INTO report (run_id, call, state, due_at, created_at) VALUES (?1, ?2, ${ReportState.pending}, ?3, ?3)`,
+    ),
     openOutbox: db.prepare<never, [string, number]>("INSERT INTO outbox_run (run_id, due_at) VALUES (?1, ?2) ON CONFLICT (run_id) DO NOTHING"),
     // work_running for expired leases, work_pending for the oldest pending; both bounded by the limit.
     claim: db.prepare<

@@ -90,11 +90,19 @@ export function createSqliteLedger(opts: SqliteLedgerOptions): Ledger {
    * call order. Each caller learns whether it still held its item, as from a finish of its own. A key
    * already in the batch (never, from one executor) starts a batch of its own.
    */
-  let finishing: { owner: string; now: number; items: Array<{ key: string; reports: ReportInput[] }>; keys: Set<string>; done: Promise<Set<string>> } | undefined;
+  let finishing:
+    | { owner: string; now: number; items: Array<{ key: string; reports: ReportInput[] }>; keys: Set<string>; done: Promise<Set<string>> }
+    | undefined;
   async function finishTogether(key: string, owner: string, reports: ReportInput[], now: number): Promise<boolean> {
     let batch = finishing;
     if (!batch || batch.owner !== owner || batch.now !== now || batch.keys.has(key)) {
-      const fresh = { owner, now, items: [] as Array<{ key: string; reports: ReportInput[] }>, keys: new Set<string>(), done: Promise.resolve(new Set<string>()) };
+      const fresh = {
+        owner,
+        now,
+        items: [] as Array<{ key: string; reports: ReportInput[] }>,
+        keys: new Set<string>(),
+        done: Promise.resolve(new Set<string>()),
+      };
       fresh.done = queue.run(() => {
         if (finishing === fresh) finishing = undefined;
         const held = new Set<string>();

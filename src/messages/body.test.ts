@@ -69,13 +69,7 @@ describe("splitSinkBody", () => {
   });
 
   test("other strings and scalars stay as they are (validation refuses them later)", () => {
-    expect(values(splitSinkBody('"hello"\n"[1,2]"\n"{broken"\nnull\n42').records)).toEqual([
-      "hello",
-      "[1,2]",
-      "{broken",
-      null,
-      42,
-    ]);
+    expect(values(splitSinkBody('"hello"\n"[1,2]"\n"{broken"\nnull\n42').records)).toEqual(["hello", "[1,2]", "{broken", null, 42]);
     expect(splitSinkBody('"{\\"a\\":1} "').records[0]).toEqual({ ok: true, value: { a: 1 }, text: '{"a":1}' });
   });
 
@@ -89,7 +83,9 @@ describe("splitSinkBody", () => {
       splitSinkBody(`${compact}\n${compact}\n`).records,
       splitSinkBody(`${compact}\r\n\r\n${compact}`).records,
       splitSinkBody(JSON.stringify(compact)).records,
-    ].flat().map((r) => r.text);
+    ]
+      .flat()
+      .map((r) => r.text);
     expect(new Set(texts)).toEqual(new Set([compact]));
   });
 });

@@ -13,8 +13,7 @@ type Json = Record<string, unknown>;
 /** The object at a dot path inside parsed JSON, e.g. `obj(message, "trigger.by")`. */
 const obj = (value: unknown, path: string): Json => path.split(".").reduce((at, key) => at[key] as Json, value as Json);
 
-const load = (name: string): Json =>
-  JSON.parse(readFileSync(new URL(`./fixtures/changes/${name}`, import.meta.url), "utf8"));
+const load = (name: string): Json => JSON.parse(readFileSync(new URL(`./fixtures/changes/${name}`, import.meta.url), "utf8"));
 
 /** Node's SHA-256, to check the WebCrypto digest against an independent implementation. */
 const sha256 = (text: string): string => createHash("sha256").update(text).digest("hex");
@@ -87,20 +86,41 @@ describe("every action and resource type", () => {
 
   test("entity DELETE: after is null", async () => {
     const before = { identifier: "old-vm", blueprint: "vm", properties: {} };
-    const change = await accepted({ action: "DELETE", resourceType: "entity", status: "SUCCESS", trigger, context: { blueprint: "vm", entity: "old-vm" }, diff: { before, after: null } });
+    const change = await accepted({
+      action: "DELETE",
+      resourceType: "entity",
+      status: "SUCCESS",
+      trigger,
+      context: { blueprint: "vm", entity: "old-vm" },
+      diff: { before, after: null },
+    });
     expect(change).toMatchObject({ action: "DELETE", identifier: "old-vm", before, after: null });
   });
 
   test("run changes: the run id identifies them", async () => {
     const after = { id: "r_1", status: "SUCCESS", action: { identifier: "deploy" } };
-    const message = { action: "UPDATE", resourceType: "run", status: "SUCCESS", trigger, context: { runId: "r_1", blueprint: "microservice" }, diff: { before: { id: "r_1", status: "IN_PROGRESS" }, after } };
+    const message = {
+      action: "UPDATE",
+      resourceType: "run",
+      status: "SUCCESS",
+      trigger,
+      context: { runId: "r_1", blueprint: "microservice" },
+      diff: { before: { id: "r_1", status: "IN_PROGRESS" }, after },
+    };
     expect(await accepted(message)).toMatchObject({ resourceType: "run", runId: "r_1", identifier: "r_1", blueprint: "microservice" });
     const created = { action: "CREATE", resourceType: "run", status: "SUCCESS", trigger, context: {}, diff: { before: null, after } };
     expect(await accepted(created)).toMatchObject({ runId: null, identifier: "r_1", blueprint: null });
   });
 
   test("blueprint changes: the blueprint is what changed", async () => {
-    const message = { action: "CREATE", resourceType: "blueprint", status: "SUCCESS", trigger, context: null, diff: { before: null, after: { identifier: "vm", title: "VM", schema: {} } } };
+    const message = {
+      action: "CREATE",
+      resourceType: "blueprint",
+      status: "SUCCESS",
+      trigger,
+      context: null,
+      diff: { before: null, after: { identifier: "vm", title: "VM", schema: {} } },
+    };
     expect(await accepted(message)).toMatchObject({ resourceType: "blueprint", identifier: "vm", blueprint: "vm" });
   });
 

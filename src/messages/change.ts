@@ -74,9 +74,7 @@ export async function parseChange(value: unknown, text: string): Promise<ParseCh
     change: {
       action: m.action,
       resourceType: m.resourceType,
-      blueprint:
-        m.context?.blueprint ??
-        stringField(after, before, m.resourceType === "blueprint" ? "identifier" : "blueprint"),
+      blueprint: m.context?.blueprint ?? stringField(after, before, m.resourceType === "blueprint" ? "identifier" : "blueprint"),
       identifier: identifierOf(m, runId, after, before),
       runId,
       before,
@@ -93,12 +91,7 @@ export async function parseChange(value: unknown, text: string): Promise<ParseCh
 }
 
 /** What the change is about: the entity, the run or the blueprint, from the context or else the diff. */
-function identifierOf(
-  m: ChangeMessage,
-  runId: string | null,
-  after: Record<string, unknown> | null,
-  before: Record<string, unknown> | null,
-): string | null {
+function identifierOf(m: ChangeMessage, runId: string | null, after: Record<string, unknown> | null, before: Record<string, unknown> | null): string | null {
   switch (m.resourceType) {
     case "entity":
       return m.context?.entity ?? stringField(after, before, "identifier");
@@ -109,11 +102,7 @@ function identifierOf(
   }
 }
 
-function stringField(
-  after: Record<string, unknown> | null,
-  before: Record<string, unknown> | null,
-  key: string,
-): string | null {
+function stringField(after: Record<string, unknown> | null, before: Record<string, unknown> | null, key: string): string | null {
   const value = after?.[key] ?? before?.[key];
   return typeof value === "string" ? value : null;
 }

@@ -10,10 +10,7 @@ import { getAtPath } from "./json.ts";
 import { ActionIdSchema, RunIdSchema } from "./run-schemas.ts";
 import { EntitySlotSchema, JsonObjectSchema, PortUserSchema } from "./schemas.ts";
 
-const DotPathSchema = v.pipe(
-  v.string(),
-  v.regex(/^[^.\s]+(\.[^.\s]+)*$/, "expected a dot path such as meta.run.id"),
-);
+const DotPathSchema = v.pipe(v.string(), v.regex(/^[^.\s]+(\.[^.\s]+)*$/, "expected a dot path such as meta.run.id"));
 
 /**
  * Where a custom template puts each part of a run. Only the run id and the action are required; the
@@ -84,10 +81,7 @@ function locatorPaths(locator: RunLocator): Record<PathKey, string> {
 }
 
 /** Picks the parts out of `message` and validates them; the reason names the configured paths. */
-export function extractCustomRun(
-  message: Record<string, unknown>,
-  locator: RunLocator,
-): { ok: true; parts: CustomRunParts } | { ok: false; reason: string } {
+export function extractCustomRun(message: Record<string, unknown>, locator: RunLocator): { ok: true; parts: CustomRunParts } | { ok: false; reason: string } {
   const paths = locatorPaths(locator);
   const picked: Record<string, unknown> = {};
   for (const key of Object.keys(paths) as PathKey[]) picked[key] = getAtPath(message, paths[key]);

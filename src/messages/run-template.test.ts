@@ -9,8 +9,7 @@ import type { Run } from "./views.ts";
 
 type Json = Record<string, unknown>;
 
-const load = (name: string): Json =>
-  JSON.parse(readFileSync(new URL(`./fixtures/runs/${name}`, import.meta.url), "utf8"));
+const load = (name: string): Json => JSON.parse(readFileSync(new URL(`./fixtures/runs/${name}`, import.meta.url), "utf8"));
 
 function accepted(result: ParseRunResult): Run {
   if (!result.ok) throw new Error(`expected the run to be accepted, got: ${result.reason}`);
@@ -30,9 +29,7 @@ function render(template: unknown, data: unknown): unknown {
   return template;
 }
 
-const template = JSON.parse(
-  readFileSync(new URL("../../connectors/port-action-payload.json", import.meta.url), "utf8"),
-) as Json;
+const template = JSON.parse(readFileSync(new URL("../../connectors/port-action-payload.json", import.meta.url), "utf8")) as Json;
 
 const triggerData = (operation: string, entity: unknown): Json => ({
   inputs: { version: "2.14.0", token: "b64-ciphertext" },
@@ -92,16 +89,12 @@ describe("portside template refusals", () => {
     message.inputs = "version=2";
     expect(parseRun(message)).toEqual({
       ok: false,
-      reason:
-        "invalid portside template run: entity.identifier: required, but missing; inputs: expected an object, " +
-        'got "version=2"',
+      reason: "invalid portside template run: entity.identifier: required, but missing; inputs: expected an object, " + 'got "version=2"',
       runId: "r_Q2mGf9ZYkFRnZJjB",
     });
     expect(parseRun({ ...message, portside: 2, runId: null, inputs: {} })).toEqual({
       ok: false,
-      reason:
-        "invalid portside template run: portside: expected 1, got 2; runId: expected a string, got null; " +
-        "entity.identifier: required, but missing",
+      reason: "invalid portside template run: portside: expected 1, got 2; runId: expected a string, got null; " + "entity.identifier: required, but missing",
       runId: null,
     });
   });
@@ -143,9 +136,7 @@ describe("custom templates with a run locator", () => {
     const broken = { ...message, meta: { run: { id: "r_custom1" } }, data: [1] };
     expect(parseRun(broken, { locator })).toEqual({
       ok: false,
-      reason:
-        "invalid run (custom locator): meta.action: required, but missing; meta.org: required, but missing; " +
-        "data: expected an object, got an array",
+      reason: "invalid run (custom locator): meta.action: required, but missing; meta.org: required, but missing; " + "data: expected an object, got an array",
       runId: "r_custom1",
     });
   });
@@ -154,10 +145,6 @@ describe("custom templates with a run locator", () => {
     expect(v.safeParse(RunLocatorSchema, locator).success).toBe(true);
     const bad = v.safeParse(RunLocatorSchema, { runIdPath: "meta..id", actionPath: "" });
     expect(bad.success).toBe(false);
-    expect(bad.issues?.map((i) => i.message)).toEqual([
-      "expected a dot path such as meta.run.id",
-      "expected a dot path such as meta.run.id",
-    ]);
+    expect(bad.issues?.map((i) => i.message)).toEqual(["expected a dot path such as meta.run.id", "expected a dot path such as meta.run.id"]);
   });
 });
-

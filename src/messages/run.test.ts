@@ -12,8 +12,7 @@ type Json = Record<string, unknown>;
 /** The object at a dot path inside parsed JSON, e.g. `obj(message, "trigger.by")`. */
 const obj = (value: unknown, path: string): Json => path.split(".").reduce((at, key) => at[key] as Json, value as Json);
 
-const load = (name: string): Json =>
-  JSON.parse(readFileSync(new URL(`./fixtures/runs/${name}`, import.meta.url), "utf8"));
+const load = (name: string): Json => JSON.parse(readFileSync(new URL(`./fixtures/runs/${name}`, import.meta.url), "utf8"));
 
 function accepted(result: ParseRunResult): Run {
   if (!result.ok) throw new Error(`expected the run to be accepted, got: ${result.reason}`);
@@ -190,8 +189,7 @@ describe("refusals say what was wrong", () => {
     expect(refuse(message)).toEqual({
       ok: false,
       reason:
-        "invalid legacy run: action: expected a string, got 1; status: expected a string, got 2; " +
-        "trigger.origin: expected a string, got 3; and 2 more",
+        "invalid legacy run: action: expected a string, got 1; status: expected a string, got 2; " + "trigger.origin: expected a string, got 3; and 2 more",
       runId: "r_HardNzG6kzc9vWOQ",
     });
   });
@@ -236,7 +234,7 @@ describe("refusals say what was wrong", () => {
 
   test("an unrecognised shape without a locator: Port is told why, when a run id is there", () => {
     const reason =
-      'not a recognised run message: expected Port\'s run message (resourceType "run"), portside\'s template ' +
+      "not a recognised run message: expected Port's run message (resourceType \"run\"), portside's template " +
       '("portside": 1, see connectors/port-action-payload.json), or a message your configured run locator ' +
       "describes (none is configured)";
     expect(refuse({ run: { id: "r_1" }, hello: "world" })).toEqual({ ok: false, reason, runId: "r_1" });

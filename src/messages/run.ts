@@ -46,15 +46,12 @@ export function parseRun(value: unknown, opts: ParseRunOptions = {}): ParseRunRe
     const label = shape === "template" ? "portside template run" : `${shape} run`;
     return { ok: false, reason: `invalid ${label}: ${formatIssues(result.issues)}`, runId: digRunId(value) };
   }
-  const run =
-    shape === "template"
-      ? fromTemplate(result.output as TemplateRunMessage, value)
-      : fromLegacy(result.output as LegacyRunMessage, shape, value);
+  const run = shape === "template" ? fromTemplate(result.output as TemplateRunMessage, value) : fromLegacy(result.output as LegacyRunMessage, shape, value);
   return { ok: true, run };
 }
 
 const UNRECOGNISED =
-  'not a recognised run message: expected Port\'s run message (resourceType "run"), portside\'s template ' +
+  "not a recognised run message: expected Port's run message (resourceType \"run\"), portside's template " +
   '("portside": 1, see connectors/port-action-payload.json), or a message your configured run locator ' +
   "describes (none is configured)";
 

@@ -12,10 +12,7 @@ import { isPlainObject } from "./json.ts";
  * `v.record(v.string(), v.unknown())`: that accepts arrays and copies every object it checks, and these
  * objects are the bulk of a message on the hot path. The object is passed through as it arrived.
  */
-export const JsonObjectSchema = v.custom<Record<string, unknown>>(
-  isPlainObject,
-  (issue) => `expected an object, got ${describeValue(issue.input)}`,
-);
+export const JsonObjectSchema = v.custom<Record<string, unknown>>(isPlainObject, (issue) => `expected an object, got ${describeValue(issue.input)}`);
 
 /** `trigger.by.user`: present for people, absent for API clients (`<clientId>@clients`). */
 export const PortUserSchema = v.looseObject({

@@ -17,16 +17,14 @@ const VECTOR_TS = 1713277889;
 const VECTOR_SIGNATURE = "v1,uuBMfcio3oscejO5bOtL97K1AmiZjxDvou7sChjMNeE=";
 const NO_FRESHNESS = { nowMs: Date.now(), toleranceMs: Number.POSITIVE_INFINITY };
 
-const loadSigned = (): SignedMessage =>
-  JSON.parse(readFileSync(new URL("./fixtures/runs/agent-signed.json", import.meta.url), "utf8"));
+const loadSigned = (): SignedMessage => JSON.parse(readFileSync(new URL("./fixtures/runs/agent-signed.json", import.meta.url), "utf8"));
 
 /** Port's signing, done independently with Node's HMAC. */
 const sign = (secret: string, timestamp: number | string, body: string): string =>
   `v1,${createHmac("sha256", secret).update(`${timestamp}.${body}`).digest("base64")}`;
 
 const MISMATCH =
-  "signature does not match: the message was changed after Port signed it, or the secret is not the client " +
-  "secret of the Port organisation that sent it";
+  "signature does not match: the message was changed after Port signed it, or the secret is not the client " + "secret of the Port organisation that sent it";
 
 describe("verifyAgentSignature", () => {
   test("Port's test vector verifies (freshness disabled: the vector is from 2024)", async () => {

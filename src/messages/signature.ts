@@ -29,11 +29,7 @@ const encoder = new TextEncoder();
  * both signature keys removed from `headers` but the `headers` object itself kept — or, for GITLAB
  * invocations, with `headers` removed entirely — serialised like `JSON.stringify`.
  */
-export async function verifyAgentSignature(
-  message: object,
-  secret: string,
-  opts: SignatureOptions,
-): Promise<SignatureResult> {
+export async function verifyAgentSignature(message: object, secret: string, opts: SignatureOptions): Promise<SignatureResult> {
   const record = message as Record<string, unknown>;
   const headers = record.headers;
   if (!isPlainObject(headers)) {
@@ -150,9 +146,7 @@ let cachedKey: { secret: string; key: Promise<CryptoKey> } | undefined;
 
 function hmacKey(secret: string): Promise<CryptoKey> {
   if (cachedKey?.secret !== secret) {
-    const key = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
-      "verify",
-    ]);
+    const key = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
     cachedKey = { secret, key };
   }
   return cachedKey.key;

@@ -54,7 +54,8 @@ export function createAcceptor(deps: AcceptorDeps): Acceptor {
         if (verdict.type === "work") batch.records.push(verdict.record);
         else batch.deadLetters.push(verdict.deadLetter);
       }
-      if (batch.records.length + batch.deadLetters.length === 0) return { records: 0, accepted: 0, duplicate: 0, parked: 0, acceptedKeys: [], parkedReasons: [] };
+      if (batch.records.length + batch.deadLetters.length === 0)
+        return { records: 0, accepted: 0, duplicate: 0, parked: 0, acceptedKeys: [], parkedReasons: [] };
       const outcomes = await deps.ledger.commit(batch, deps.clock());
       const acceptedKeys = batch.records.filter((_, i) => outcomes.records[i] === "accepted").map((r) => r.key);
       return {
@@ -111,9 +112,16 @@ async function judgeChange(deps: AcceptorDeps, record: SinkRecord, source: strin
   if (!parsed.ok) return park("change", record, source, parsed.reason, null);
   const change = parsed.change;
   if (change.orgId !== deps.orgId) {
-    return park("change", record, source, `trigger.by.orgId is "${change.orgId}", not this deployment's organisation "${deps.orgId}" (ORG_ID); not executed`, change.runId);
+    return park(
+      "change",
+      record,
+      source,
+      `trigger.by.orgId is "${change.orgId}", not this deployment's organisation "${deps.orgId}" (ORG_ID); not executed`,
+      change.runId,
+    );
   }
-  const lane = deps.orderBy === "entity" && change.blueprint && change.identifier ? `change:${change.resourceType}:${change.blueprint}/${change.identifier}` : null;
+  const lane =
+    deps.orderBy === "entity" && change.blueprint && change.identifier ? `change:${change.resourceType}:${change.blueprint}/${change.identifier}` : null;
   return { type: "work", record: { key: `change:${change.digest}`, kind: "change", body: record.text, source, lane } };
 }
 

@@ -125,14 +125,17 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     const buffered = entry.calls?.take() ?? [];
     const all = [...buffered.filter((r) => r.call.kind === "entity"), ...buffered.filter((r) => r.call.kind !== "entity"), ...reports];
     const held = await deps.ledger.finishWork(entry.item.key, deps.owner, all, deps.clock());
-    if (!held) deps.logger.warn("executor.lease_lost", { key: entry.item.key, note: "another owner took this item after our lease expired; its result was dropped" });
+    if (!held)
+      deps.logger.warn("executor.lease_lost", { key: entry.item.key, note: "another owner took this item after our lease expired; its result was dropped" });
     if (all.length > 0) deps.onReports();
   }
 
   async function executeRun(entry: Active) {
     const { item } = entry;
     const cached = parsedRuns.take(item.body, deps.locator);
-    const parsed: ReturnType<typeof parseRun> = cached ? { ok: true, run: cached } : parseRun(JSON.parse(item.body), deps.locator ? { locator: deps.locator } : {});
+    const parsed: ReturnType<typeof parseRun> = cached
+      ? { ok: true, run: cached }
+      : parseRun(JSON.parse(item.body), deps.locator ? { locator: deps.locator } : {});
     if (!parsed.ok) {
       // Accepted records were valid; this only happens if the configuration changed in between.
       const runId = parsed.runId;
@@ -149,7 +152,13 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     }
     if (item.attempt > 1 && !route.rerunOnInterrupt) {
       log.warn("run.interrupted", { attempt: item.attempt });
-      await finish(entry, failure(run.id, "portside stopped while this run was executing, and its handler is not marked safe to re-run (rerunOnInterrupt). Check what it did, then re-trigger the action from Port."));
+      await finish(
+        entry,
+        failure(
+          run.id,
+          "portside stopped while this run was executing, and its handler is not marked safe to re-run (rerunOnInterrupt). Check what it did, then re-trigger the action from Port.",
+        ),
+      );
       return;
     }
     const calls = createRunContext({ run, attempt: item.attempt, signal: entry.abort.signal, flushAt: 100, onFull: () => void flushLogs(entry) });
@@ -159,7 +168,11 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     try {
       if (route.type === "local") {
         const timeoutMs = route.timeoutMs ?? deps.handlerTimeoutMs;
-        result = await withTimeout(Promise.resolve().then(() => route.handle(calls.context)), timeoutMs, entry.abort);
+        result = await withTimeout(
+          Promise.resolve().then(() => route.handle(calls.context)),
+          timeoutMs,
+          entry.abort,
+        );
       } else {
         const runner = deps.targets?.[route.target.kind];
         if (!runner) throw new Error(`No runner for target kind "${route.target.kind}" (action "${run.action}")`);
@@ -197,7 +210,11 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     for (const route of deps.registry.forChange(change)) {
       try {
         if (route.type === "local") {
-          await withTimeout(Promise.resolve().then(() => route.handle({ ...change, signal: entry.abort.signal })), route.timeoutMs ?? deps.handlerTimeoutMs, entry.abort);
+          await withTimeout(
+            Promise.resolve().then(() => route.handle({ ...change, signal: entry.abort.signal })),
+            route.timeoutMs ?? deps.handlerTimeoutMs,
+            entry.abort,
+          );
         } else {
           const runner = deps.targets?.[route.target.kind];
           if (!runner) throw new Error(`No runner for target kind "${route.target.kind}"`);
@@ -205,9 +222,19 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         }
       } catch (error) {
         // A failing change handler is parked with the record, so it can be replayed once fixed.
-        const reason = error instanceof TimeoutError ? `change handler timed out after ${error.timeoutMs} ms` : `change handler failed: ${error instanceof Error ? error.message : String(error)}`;
+        const reason =
+          error instanceof TimeoutError
+            ? `change handler timed out after ${error.timeoutMs} ms`
+            : `change handler failed: ${error instanceof Error ? error.message : String(error)}`;
         deps.logger.warn("change.failed", { key: item.key, reason });
-        await deps.ledger.commit({ records: [], deadLetters: [{ key: `failed:${item.key}`, kind: "change", reason, source: item.source, raw: item.body, runId: change.runId }], reports: [] }, deps.clock());
+        await deps.ledger.commit(
+          {
+            records: [],
+            deadLetters: [{ key: `failed:${item.key}`, kind: "change", reason, source: item.source, raw: item.body, runId: change.runId }],
+            reports: [],
+          },
+          deps.clock(),
+        );
       }
     }
     await finish(entry, []);
@@ -284,7 +311,8 @@ function failure(runId: string, reason: string): ReportInput[] {
 function pickPatch(result: Record<string, unknown>) {
   const patch: { summary?: string; link?: string | string[]; externalRunId?: string; statusLabel?: string } = {};
   if (typeof result.summary === "string") patch.summary = truncate(result.summary, 1000);
-  if (typeof result.link === "string" || (Array.isArray(result.link) && result.link.every((l) => typeof l === "string"))) patch.link = result.link as string | string[];
+  if (typeof result.link === "string" || (Array.isArray(result.link) && result.link.every((l) => typeof l === "string")))
+    patch.link = result.link as string | string[];
   if (typeof result.externalRunId === "string") patch.externalRunId = result.externalRunId;
   if (typeof result.statusLabel === "string") patch.statusLabel = result.statusLabel;
   return patch;

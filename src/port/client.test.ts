@@ -171,7 +171,10 @@ describe("port client: retries", () => {
   });
 
   test("a slow emulator answer times out the call", async () => {
-    const { client, state } = setup({ emulator: { sleep: (ms) => new Promise((r) => setTimeout(r, ms)) }, client: { timeoutMs: 20, retry: { ...testRetryPolicy, maxAttempts: 1 } } });
+    const { client, state } = setup({
+      emulator: { sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
+      client: { timeoutMs: 20, retry: { ...testRetryPolicy, maxAttempts: 1 } },
+    });
     await client.getRun("r_0");
     state.latencyMs = 200;
     await expect(client.patchRun("r_1", { status: "SUCCESS" })).rejects.toBeInstanceOf(PortTimeoutError);

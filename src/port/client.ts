@@ -88,7 +88,11 @@ export function createPortClient(opts: PortClientOptions): PortClient {
     logger,
     ...(opts.tokenStore ? { shared: opts.tokenStore, sleep } : {}),
     fetchToken: async () => {
-      const body = await request("token", { method: "POST", path: "/v1/auth/access_token", body: { clientId: opts.clientId, clientSecret: opts.clientSecret } }, false);
+      const body = await request(
+        "token",
+        { method: "POST", path: "/v1/auth/access_token", body: { clientId: opts.clientId, clientSecret: opts.clientSecret } },
+        false,
+      );
       if (!isRecord(body) || typeof body.accessToken !== "string") {
         throw new Error("Port's token endpoint answered without an accessToken; check the base URL points at Port's API");
       }
@@ -110,7 +114,16 @@ export function createPortClient(opts: PortClientOptions): PortClient {
       try {
         const res = await exchange(deps, { ...req, token });
         if (res.status >= 200 && res.status < 300) {
-          opts.onCall?.({ kind, method: req.method, path: req.path, runId: req.runId, attempt, status: res.status, durationMs: clock() - startedMs, error: undefined });
+          opts.onCall?.({
+            kind,
+            method: req.method,
+            path: req.path,
+            runId: req.runId,
+            attempt,
+            status: res.status,
+            durationMs: clock() - startedMs,
+            error: undefined,
+          });
           return res.body;
         }
         headers = res.headers;
@@ -120,7 +133,16 @@ export function createPortClient(opts: PortClientOptions): PortClient {
         error = err;
       }
       error.attempt = attempt;
-      opts.onCall?.({ kind, method: req.method, path: req.path, runId: req.runId, attempt, status: error instanceof PortApiError ? error.status : undefined, durationMs: clock() - startedMs, error });
+      opts.onCall?.({
+        kind,
+        method: req.method,
+        path: req.path,
+        runId: req.runId,
+        attempt,
+        status: error instanceof PortApiError ? error.status : undefined,
+        durationMs: clock() - startedMs,
+        error,
+      });
 
       // A token Port no longer honours (expired early, replaced by another replica): refresh once, retry at once.
       if (token !== undefined && error instanceof PortApiError && error.status === 401 && !reauthorised) {
@@ -132,13 +154,28 @@ export function createPortClient(opts: PortClientOptions): PortClient {
       if (!error.retriable || !canRetry(policy, attempt)) throw fail(error);
       const { delayMs, source } = retryDelay(policy, attempt, { headers, nowMs: clock(), random: opts.random });
       if (!fitsInProcess(policy, delayMs)) throw fail(error);
-      logger.warn(PortEvents.callRetry, { runId: req.runId, kind, attempt, delayMs, source, status: error instanceof PortApiError ? error.status : undefined, error: error.message });
+      logger.warn(PortEvents.callRetry, {
+        runId: req.runId,
+        kind,
+        attempt,
+        delayMs,
+        source,
+        status: error instanceof PortApiError ? error.status : undefined,
+        error: error.message,
+      });
       await sleep(delayMs);
     }
   }
 
   function fail(error: PortError): PortError {
-    logger.warn(PortEvents.callFailed, { runId: error.runId, method: error.method, path: error.path, attempt: error.attempt, retriable: error.retriable, error: error.message });
+    logger.warn(PortEvents.callFailed, {
+      runId: error.runId,
+      method: error.method,
+      path: error.path,
+      attempt: error.attempt,
+      retriable: error.retriable,
+      error: error.message,
+    });
     return error;
   }
 

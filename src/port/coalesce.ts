@@ -13,9 +13,7 @@ const encoder = new TextEncoder();
 /** Bytes `text` takes inside a JSON body (escapes included), the number Port's limit applies to. */
 export const jsonBytes = (text: string): number => encoder.encode(JSON.stringify(text)).byteLength;
 
-export type Delivery =
-  | { kind: "log"; reports: PendingReport[]; message: string }
-  | { kind: "single"; reports: [PendingReport] };
+export type Delivery = { kind: "log"; reports: PendingReport[]; message: string } | { kind: "single"; reports: [PendingReport] };
 
 /**
  * The next delivery starting at `start`: a run of consecutive logs that fits in `maxBytes` together, or one

@@ -11,7 +11,15 @@ describe("Port errors", () => {
 
   test("PortApiError carries Port's code and message and the call's context as fields", () => {
     const err = new PortApiError({ ...ctx, status: 422, code: "invalid_request", portMessage: "bad key", attempt: 1 });
-    expect(err).toMatchObject({ name: "PortApiError", status: 422, code: "invalid_request", portMessage: "bad key", runId: "r_1", retriable: false, isAuthProblem: false });
+    expect(err).toMatchObject({
+      name: "PortApiError",
+      status: 422,
+      code: "invalid_request",
+      portMessage: "bad key",
+      runId: "r_1",
+      retriable: false,
+      isAuthProblem: false,
+    });
     expect(err.message).toBe("Port refused the call (422 invalid_request): bad key");
     expect(isRetriable(err)).toBe(false);
     expect(new PortApiError({ ...ctx, status: 401 }).isAuthProblem).toBe(true);

@@ -79,8 +79,7 @@ export function toApiError(res: ExchangeResponse, req: ExchangeRequest, nowMs: n
   });
 }
 
-export const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
+export const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
 
 function parseBody(text: string): unknown {
   if (text.length === 0) return undefined;

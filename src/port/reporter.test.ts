@@ -56,7 +56,8 @@ function createFakeOutbox() {
       if (outcome.type === "retry") {
         item.dueAtMs = outcome.at;
         item.error = outcome.error;
-        for (const later of items) if (later.runId === item.runId && later.state === "pending" && later !== item) later.dueAtMs = Math.max(later.dueAtMs, outcome.at);
+        for (const later of items)
+          if (later.runId === item.runId && later.state === "pending" && later !== item) later.dueAtMs = Math.max(later.dueAtMs, outcome.at);
         leases.delete(item.runId);
         return;
       }
@@ -88,9 +89,31 @@ function setup(opts: Partial<ReporterOptions> = {}, emulatorSleep?: (ms: number)
   const record = (event: string, fields?: Record<string, unknown>) => void events.push(`${event} ${JSON.stringify(fields)}`);
   const logger: PortLogger = { debug: record, info: record, warn: record, error: record };
   const fetch: FetchFn = (input, init) => Promise.resolve(emulator.app.request(input instanceof Request ? input : String(input), init));
-  const port = createPortClient({ baseUrl: "http://port.emulator", clientId: "c", clientSecret: "s", fetch, timeoutMs: 1_000, retry: testRetryPolicy, clock, sleep: async (ms) => void sleeps.push(ms), random: () => 0.5, logger });
+  const port = createPortClient({
+    baseUrl: "http://port.emulator",
+    clientId: "c",
+    clientSecret: "s",
+    fetch,
+    timeoutMs: 1_000,
+    retry: testRetryPolicy,
+    clock,
+    sleep: async (ms) => void sleeps.push(ms),
+    random: () => 0.5,
+    logger,
+  });
   const ledger = createFakeOutbox();
-  const reporter = createReporter({ ledger, port, clock, logger, owner: "test-owner", batchRuns: 8, leaseMs: 60_000, retry: { initialMs: 1_000, maxMs: 60_000, factor: 2, maxAttempts: Infinity }, random: () => 0.5, ...opts });
+  const reporter = createReporter({
+    ledger,
+    port,
+    clock,
+    logger,
+    owner: "test-owner",
+    batchRuns: 8,
+    leaseMs: 60_000,
+    retry: { initialMs: 1_000, maxMs: 60_000, factor: 2, maxAttempts: Infinity },
+    random: () => 0.5,
+    ...opts,
+  });
   const append = (...reports: ReportInput[]) => ledger.append(nowMs, ...reports);
   return { reporter, ledger, state, port, append, events, sleeps, advance: (ms: number) => (nowMs += ms), now: () => nowMs };
 }
@@ -153,7 +176,12 @@ describe("reporter: failures", () => {
     append(log("r_1", "a"), entity("r_1", "svc-1"), done("r_1"), log("r_2", "b"), done("r_2"));
     state.failNext(100, 503, { endpoint: "upsertEntity" });
     await reporter.drainOnce();
-    expect(state.callsFor("r_1").filter((c) => c.status < 300).map((c) => c.endpoint)).toEqual(["postLog"]);
+    expect(
+      state
+        .callsFor("r_1")
+        .filter((c) => c.status < 300)
+        .map((c) => c.endpoint),
+    ).toEqual(["postLog"]);
     expect(state.terminalStatus("r_1")).toBeUndefined();
     expect(ledger.stateOf("r_1")).toEqual(["delivered", expect.stringContaining("pending: Port answered 503") as unknown as string, "pending"]);
     expect(state.terminalStatus("r_2")).toBe("SUCCESS");

@@ -69,10 +69,7 @@ export interface Reporter {
   notify(): void;
 }
 
-type Attempt =
-  | { type: "delivered"; alreadyTerminated?: string }
-  | { type: "retry"; delayMs: number; error: string }
-  | { type: "failed"; error: string };
+type Attempt = { type: "delivered"; alreadyTerminated?: string } | { type: "retry"; delayMs: number; error: string } | { type: "failed"; error: string };
 
 export function createReporter(opts: ReporterOptions): Reporter {
   const { ledger, port, clock, logger, owner } = opts;

@@ -74,11 +74,7 @@ export interface RetryDelay {
  * A server-requested wait is honoured as given, never shortened by the cap — callers decide whether to
  * sleep that long in process or reschedule (see `fitsInProcess`).
  */
-export function retryDelay(
-  policy: RetryPolicy,
-  attempt: number,
-  opts: { headers?: Headers; nowMs: number; random?: Random },
-): RetryDelay {
+export function retryDelay(policy: RetryPolicy, attempt: number, opts: { headers?: Headers; nowMs: number; random?: Random }): RetryDelay {
   const server = opts.headers ? serverDelayMs(opts.headers, opts.nowMs) : undefined;
   if (server !== undefined) return { delayMs: server, source: "server" };
   return { delayMs: backoffMs(policy, attempt, opts.random), source: "backoff" };

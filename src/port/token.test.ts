@@ -127,7 +127,9 @@ function sharedSetup(opts: { expiresInS?: number; replicas?: number; store?: Sha
     nowMs += ms;
     await new Promise((r) => setTimeout(r, 0));
   };
-  const caches = Array.from({ length: opts.replicas ?? 2 }, () => createTokenCache({ fetchToken, clock, sleep, logger, shared: store, pollMs: 50, lockTtlMs: 10_000 }));
+  const caches = Array.from({ length: opts.replicas ?? 2 }, () =>
+    createTokenCache({ fetchToken, clock, sleep, logger, shared: store, pollMs: 50, lockTtlMs: 10_000 }),
+  );
   return {
     caches,
     store,

@@ -24,7 +24,10 @@ export interface Registry {
 
 const fn = v.custom<(...args: never[]) => unknown>((x) => typeof x === "function", "must be a function");
 const external = v.looseObject({ kind: v.string() });
-const runTarget = v.union([fn, v.looseObject({ handle: fn, timeoutMs: v.optional(v.pipe(v.number(), v.minValue(1))), rerunOnInterrupt: v.optional(v.boolean()) }), external], "must be a function, { handle }, or a target such as eventBridge(…)");
+const runTarget = v.union(
+  [fn, v.looseObject({ handle: fn, timeoutMs: v.optional(v.pipe(v.number(), v.minValue(1))), rerunOnInterrupt: v.optional(v.boolean()) }), external],
+  "must be a function, { handle }, or a target such as eventBridge(…)",
+);
 const oneOrMany = <T extends v.GenericSchema>(s: T) => v.optional(v.union([s, v.array(s)]));
 const changeRule = v.pipe(
   v.looseObject({
@@ -53,7 +56,9 @@ export function checkHandlerModule(value: unknown, source: string): HandlerModul
   if (!result.success) {
     const issue = result.issues[0];
     const where = issue ? v.getDotPath(issue) : null;
-    throw new HandlerModuleError(`${source}: ${where ? `default export .${where}` : "default export"} ${issue?.message ?? "is invalid"}. Export { runs: { <action>: async (run) => … }, changes: [{ match, handle }] }.`);
+    throw new HandlerModuleError(
+      `${source}: ${where ? `default export .${where}` : "default export"} ${issue?.message ?? "is invalid"}. Export { runs: { <action>: async (run) => … }, changes: [{ match, handle }] }.`,
+    );
   }
   return value as HandlerModule;
 }
@@ -71,7 +76,12 @@ export function createRegistry(module: HandlerModule, source: string): Registry 
       }
       if (typeof target === "function") return { type: "local", handle: target, timeoutMs: null, rerunOnInterrupt: false };
       if ("handle" in target && typeof target.handle === "function") {
-        return { type: "local", handle: target.handle as RunHandler, timeoutMs: (target.timeoutMs as number | undefined) ?? null, rerunOnInterrupt: target.rerunOnInterrupt === true };
+        return {
+          type: "local",
+          handle: target.handle as RunHandler,
+          timeoutMs: (target.timeoutMs as number | undefined) ?? null,
+          rerunOnInterrupt: target.rerunOnInterrupt === true,
+        };
       }
       const ext = target as ExternalTarget;
       return { type: "external", target: ext, rerunOnInterrupt: ext.rerunOnInterrupt === true };

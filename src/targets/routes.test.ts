@@ -20,7 +20,12 @@ describe("parsing", () => {
       restart: { kind: "eventbridge", rerunOnInterrupt: true, bus: "platform", status: "published", detailType: "ops.restart" },
     });
     // `status` is about Port runs; change routes do not inherit it.
-    expect(routes.module.changes).toEqual([{ match: { blueprint: "microservice", action: ["CREATE", "UPDATE"] }, to: { kind: "eventbridge", rerunOnInterrupt: true, bus: "platform", source: "port.catalog" } }]);
+    expect(routes.module.changes).toEqual([
+      {
+        match: { blueprint: "microservice", action: ["CREATE", "UPDATE"] },
+        to: { kind: "eventbridge", rerunOnInterrupt: true, bus: "platform", source: "port.catalog" },
+      },
+    ]);
   });
 
   test("YAML works when the runtime can parse it (Bun.YAML here)", () => {
@@ -35,7 +40,9 @@ describe("parsing", () => {
     const fails = (value: unknown) => () => checkRoutes(value, "ops/routes.json");
     expect(fails({ runs: { create_vm: { status: "done" } } })).toThrow('ops/routes.json: $.runs.create_vm.status: must be "published" or "deferred"');
     expect(fails({ changes: [{ match: { blueprnt: "vm" } }] })).toThrow('ops/routes.json: $.changes[0].match: unknown key "blueprnt"');
-    expect(fails({ changes: [{ match: { action: "UPSERT" } }] })).toThrow("ops/routes.json: $.changes[0].match.action: must be a string or a non-empty list of them");
+    expect(fails({ changes: [{ match: { action: "UPSERT" } }] })).toThrow(
+      "ops/routes.json: $.changes[0].match.action: must be a string or a non-empty list of them",
+    );
     expect(fails({ changes: [{ status: "deferred" }] })).toThrow('$.changes[0]: unknown key "status"');
     expect(fails({ runs: { "create vm": { bus: "no spaces" } } })).toThrow('$.runs["create vm"].bus: must be an event bus name');
     expect(fails({})).toThrow('has no routes under "runs" or "changes"');
@@ -80,6 +87,9 @@ describe("merging with a handler module", () => {
   test("with no handler module, an unrouted action fails naming the routes file", () => {
     const registry = mergeRoutes(emptyRegistry(), routes);
     expect(registry.source).toBe("routes.json");
-    expect(registry.forRun("deploy")).toEqual({ type: "missing", reason: 'No handler or route for action "deploy" in routes.json. Add a route for it to "runs" in routes.json.' });
+    expect(registry.forRun("deploy")).toEqual({
+      type: "missing",
+      reason: 'No handler or route for action "deploy" in routes.json. Add a route for it to "runs" in routes.json.',
+    });
   });
 });

@@ -19,20 +19,38 @@ import { createRegistry, emptyRegistry, HandlerModuleError, type Registry } from
  */
 
 const CHANGE_ACTIONS = ["CREATE", "UPDATE", "DELETE", "TIMER_EXPIRED"] as const satisfies readonly ChangeAction[];
-const oneOrMany = <T extends v.GenericSchema>(schema: T) => v.optional(v.union([schema, v.pipe(v.array(schema), v.minLength(1))], "must be a string or a non-empty list of them"));
+const oneOrMany = <T extends v.GenericSchema>(schema: T) =>
+  v.optional(v.union([schema, v.pipe(v.array(schema), v.minLength(1))], "must be a string or a non-empty list of them"));
 
 const { status: _status, ...changeOptionEntries } = EventBridgeOptionsSchema.entries;
 
 const RoutesFileSchema = v.strictObject({
   /** Applied to every route that leaves the option out. */
-  defaults: v.optional(v.strictObject({ bus: EventBridgeOptionsSchema.entries.bus, source: EventBridgeOptionsSchema.entries.source, status: EventBridgeOptionsSchema.entries.status })),
+  defaults: v.optional(
+    v.strictObject({
+      bus: EventBridgeOptionsSchema.entries.bus,
+      source: EventBridgeOptionsSchema.entries.source,
+      status: EventBridgeOptionsSchema.entries.status,
+    }),
+  ),
   /** Keyed by action identifier. */
-  runs: v.optional(v.pipe(v.custom<object>((x) => typeof x === "object" && x !== null && !Array.isArray(x), "must be an object keyed by action identifier"), v.record(v.pipe(v.string(), v.minLength(1)), EventBridgeOptionsSchema))),
+  runs: v.optional(
+    v.pipe(
+      v.custom<object>((x) => typeof x === "object" && x !== null && !Array.isArray(x), "must be an object keyed by action identifier"),
+      v.record(v.pipe(v.string(), v.minLength(1)), EventBridgeOptionsSchema),
+    ),
+  ),
   /** Every matching route publishes, in order. `status` does not apply: changes have no Port status. */
   changes: v.optional(
     v.array(
       v.strictObject({
-        match: v.optional(v.strictObject({ blueprint: oneOrMany(v.pipe(v.string(), v.minLength(1))), action: oneOrMany(v.picklist(CHANGE_ACTIONS)), resourceType: oneOrMany(v.picklist(CHANGE_RESOURCE_TYPES)) })),
+        match: v.optional(
+          v.strictObject({
+            blueprint: oneOrMany(v.pipe(v.string(), v.minLength(1))),
+            action: oneOrMany(v.picklist(CHANGE_ACTIONS)),
+            resourceType: oneOrMany(v.picklist(CHANGE_RESOURCE_TYPES)),
+          }),
+        ),
         ...changeOptionEntries,
       }),
     ),
@@ -89,12 +107,16 @@ export function checkRoutes(value: unknown, source: string): Routes {
   const result = v.safeParse(RoutesFileSchema, value);
   if (!result.success) throw new RoutesError(`${source}: ${describeIssue(result.issues[0], jsonPath)}. See src/examples/routes.json for the shape.`);
   const file = result.output;
-  if (Object.keys(file.runs ?? {}).length === 0 && (file.changes ?? []).length === 0) throw new RoutesError(`${source}: has no routes under "runs" or "changes", so it routes nothing`);
+  if (Object.keys(file.runs ?? {}).length === 0 && (file.changes ?? []).length === 0)
+    throw new RoutesError(`${source}: has no routes under "runs" or "changes", so it routes nothing`);
   const defaults = file.defaults ?? {};
   const runs: Record<string, EventBridgeTarget> = {};
   for (const [action, options] of Object.entries(file.runs ?? {})) runs[action] = eventBridge({ ...defaults, ...options });
   const { status: _unused, ...changeDefaults } = defaults;
-  const changes: ChangeRule[] = (file.changes ?? []).map(({ match, ...options }) => ({ ...(match ? { match } : {}), to: eventBridge({ ...changeDefaults, ...options }) }));
+  const changes: ChangeRule[] = (file.changes ?? []).map(({ match, ...options }) => ({
+    ...(match ? { match } : {}),
+    to: eventBridge({ ...changeDefaults, ...options }),
+  }));
   return { source, module: { runs, changes } };
 }
 
@@ -103,7 +125,9 @@ function checkConflicts(actions: string[], moduleSource: string, routes: Routes)
   const both = actions.filter((action) => Object.hasOwn(routes.module.runs, action));
   if (both.length > 0) {
     const list = both.map((a) => `"${a}"`).join(", ");
-    throw new RoutesError(`${list} ${both.length === 1 ? "has" : "have"} both a handler in ${moduleSource} (runs) and a route in ${routes.source} ($.runs); remove one of them`);
+    throw new RoutesError(
+      `${list} ${both.length === 1 ? "has" : "have"} both a handler in ${moduleSource} (runs) and a route in ${routes.source} ($.runs); remove one of them`,
+    );
   }
 }
 
@@ -130,7 +154,9 @@ export function mergeRoutes(registry: Registry, routes: Routes): Registry {
       if (Object.hasOwn(routes.module.runs, action)) return routed.forRun(action);
       const route = registry.forRun(action);
       if (route.type !== "missing") return route;
-      const where = hasModule ? `Add runs["${action}"] to the handler module's default export or a route to "runs" in ${routes.source}.` : `Add a route for it to "runs" in ${routes.source}.`;
+      const where = hasModule
+        ? `Add runs["${action}"] to the handler module's default export or a route to "runs" in ${routes.source}.`
+        : `Add a route for it to "runs" in ${routes.source}.`;
       return { type: "missing", reason: `No handler or route for action "${action}" in ${source}. ${where}` };
     },
     forChange(change) {

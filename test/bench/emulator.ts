@@ -20,7 +20,15 @@ let emulator: PortEmulator;
 let stats: Stats;
 function reset() {
   emulator = createPortEmulator({});
-  stats = { calls: { token: 0, patchRun: 0, postLog: 0, upsertEntity: 0, getRun: 0, unknown: 0 }, terminal: 0, success: 0, failure: 0, refused: 0, firstTerminalAt: 0, lastTerminalAt: 0 };
+  stats = {
+    calls: { token: 0, patchRun: 0, postLog: 0, upsertEntity: 0, getRun: 0, unknown: 0 },
+    terminal: 0,
+    success: 0,
+    failure: 0,
+    refused: 0,
+    firstTerminalAt: 0,
+    lastTerminalAt: 0,
+  };
 }
 reset();
 

@@ -21,7 +21,9 @@ interface Options {
 
 const o = JSON.parse(process.argv[2] ?? "{}") as Options;
 const record = recordFactory(o.orgId);
-const producer = new Kafka({ brokers: o.brokers, clientId: "portside-bench", logLevel: logLevel.ERROR }).producer({ createPartitioner: Partitioners.DefaultPartitioner });
+const producer = new Kafka({ brokers: o.brokers, clientId: "portside-bench", logLevel: logLevel.ERROR }).producer({
+  createPartitioner: Partitioners.DefaultPartitioner,
+});
 await producer.connect();
 const started = Date.now();
 let produced = 0;

@@ -32,7 +32,11 @@ for (let round = 0; round < ROUNDS; round++) {
   await step("commit", () => ledger.commit({ records: records(GROUP), deadLetters: [], reports: [] }, Date.now()));
   const items = await step("claimWork", () => ledger.claimWork({ owner: "bench", limit: GROUP, leaseMs: 60_000, now: Date.now() }));
   await step("finishWork", () =>
-    Promise.all(items.map((item) => ledger.finishWork(item.key, "bench", [{ runId: item.key.slice(4), call: { kind: "update", patch: { status: "SUCCESS" } } }], Date.now()))),
+    Promise.all(
+      items.map((item) =>
+        ledger.finishWork(item.key, "bench", [{ runId: item.key.slice(4), call: { kind: "update", patch: { status: "SUCCESS" } } }], Date.now()),
+      ),
+    ),
   );
   const reports = await step("claimReports", async () =>
     (await Promise.all([0, 1].map(() => ledger.claimReports({ owner: "bench", limit: 6_400, limitRuns: 64, leaseMs: 120_000, now: Date.now() })))).flat(),

@@ -10,7 +10,11 @@ export function runRecord(runId: string, orgId: string, inputs: Record<string, u
     action: BENCH_ACTION,
     resourceType: "run",
     status: "TRIGGERED",
-    trigger: { by: { orgId, userId: "auth0|5f1c", user: { email: "lee@example.com", firstName: "Lee", lastName: "Ops", id: "auth0|5f1c" } }, origin: "UI", at: "2026-08-02T08:12:44.010Z" },
+    trigger: {
+      by: { orgId, userId: "auth0|5f1c", user: { email: "lee@example.com", firstName: "Lee", lastName: "Ops", id: "auth0|5f1c" } },
+      origin: "UI",
+      at: "2026-08-02T08:12:44.010Z",
+    },
     context: { entity: null, blueprint: "microservice", runId },
     payload: { entity: null, action: { invocationMethod: { type: "KAFKA" }, trigger: "CREATE" }, properties: inputs },
   };

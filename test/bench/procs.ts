@@ -101,7 +101,15 @@ export async function startPortside(options: PortsideOptions): Promise<PortsideP
   const prof = options.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`, "--cpu-prof-md"] : [];
   const proc = Bun.spawn([bun, ...(options.bunFlags ?? []), ...prof, "src/main.ts"], {
     cwd: repo,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "warn", SHUTDOWN_GRACE_MS: "2000", ...options.env },
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "/tmp",
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      LOG_LEVEL: "warn",
+      SHUTDOWN_GRACE_MS: "2000",
+      ...options.env,
+    },
     stdout: "pipe",
     stderr: "pipe",
   });
@@ -155,7 +163,11 @@ export async function startRedis(): Promise<Proc & { flush(): Promise<void> }> {
   if (!binary) throw new Error("redis-server is not on PATH (apt-get install -y redis-server); the scaling phase needs it");
   const dir = mkdtempSync(join(tmpdir(), "portside-bench-redis-"));
   const port = await freePort();
-  const child = spawnChild(binary, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", dir], { stdio: "ignore" });
+  const child = spawnChild(
+    binary,
+    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", dir],
+    { stdio: "ignore" },
+  );
   const url = `redis://127.0.0.1:${port}`;
   const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: (n) => (n > 100 ? null : 50) });
   client.on("error", () => {});

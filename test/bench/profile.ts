@@ -19,7 +19,10 @@ interface Profile {
 const repo = new URL("../..", import.meta.url).pathname;
 
 export function summariseProfile(dir: string, top = 25): string {
-  const file = readdirSync(dir).filter((f) => f.endsWith(".cpuprofile")).sort().pop();
+  const file = readdirSync(dir)
+    .filter((f) => f.endsWith(".cpuprofile"))
+    .sort()
+    .pop();
   if (!file) return "(no .cpuprofile was written)";
   const profile = JSON.parse(readFileSync(join(dir, file), "utf8")) as Profile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
@@ -55,7 +58,11 @@ export function summariseProfile(dir: string, top = 25): string {
   const lines = [`  ${file}: ${total} samples`, "  self (share of samples):"];
   for (const [name, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`    ${pct(us).padStart(6)}  ${name}`);
   lines.push("  inclusive (src/ functions):");
-  for (const [name, us] of [...inclusive].filter(([n]) => n.includes(" src/")).sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`    ${pct(us).padStart(6)}  ${name}`);
+  for (const [name, us] of [...inclusive]
+    .filter(([n]) => n.includes(" src/"))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top))
+    lines.push(`    ${pct(us).padStart(6)}  ${name}`);
   return lines.join("\n");
 }
 

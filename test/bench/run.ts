@@ -46,8 +46,30 @@ const outFile = flags.out ?? (short || flags.only ? null : join(repo, "BENCHMARK
 const command = `bun run bench${Bun.argv.slice(2).length ? ` ${Bun.argv.slice(2).join(" ")}` : ""}`;
 
 const S = short
-  ? { ackMs: 4_000, ackWarmMs: 1_000, sustainMs: 12_000, sustainWarmMs: 3_000, latencyMs: 5_000, latencyWarmMs: 1_000, kafkaBurst: 20_000, kafkaPacedMs: 10_000, scaleAckMs: 4_000, scaleSustainMs: 8_000 }
-  : { ackMs: 15_000, ackWarmMs: 2_000, sustainMs: 60_000, sustainWarmMs: 5_000, latencyMs: 20_000, latencyWarmMs: 2_000, kafkaBurst: 100_000, kafkaPacedMs: 30_000, scaleAckMs: 10_000, scaleSustainMs: 20_000 };
+  ? {
+      ackMs: 4_000,
+      ackWarmMs: 1_000,
+      sustainMs: 12_000,
+      sustainWarmMs: 3_000,
+      latencyMs: 5_000,
+      latencyWarmMs: 1_000,
+      kafkaBurst: 20_000,
+      kafkaPacedMs: 10_000,
+      scaleAckMs: 4_000,
+      scaleSustainMs: 8_000,
+    }
+  : {
+      ackMs: 15_000,
+      ackWarmMs: 2_000,
+      sustainMs: 60_000,
+      sustainWarmMs: 5_000,
+      latencyMs: 20_000,
+      latencyWarmMs: 2_000,
+      kafkaBurst: 100_000,
+      kafkaPacedMs: 30_000,
+      scaleAckMs: 10_000,
+      scaleSustainMs: 20_000,
+    };
 const BATCH = 100;
 const ACK_CONNECTIONS = 8;
 const SUSTAIN_CONNECTIONS = 4;
@@ -61,7 +83,8 @@ const TOKEN = `bench_${randomBytes(16).toString("hex")}`;
 const work = mkdtempSync(join(tmpdir(), "portside-bench-"));
 
 const log = (line: string) => console.log(`[bench] ${line}`);
-const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "n/a");
+const fmt = (n: number, digits = 0) =>
+  Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "n/a";
 const mb = (bytes: number) => bytes / (1024 * 1024);
 
 // ----------------------------------------------------------------------------------------------- results
@@ -84,7 +107,14 @@ function row(id: string, measurement: string, value: string, target = "", met?: 
 // ---------------------------------------------------------------------------------------------- helpers
 const procs: Proc[] = [];
 let emulator: Proc;
-async function emulatorStats(): Promise<{ calls: Record<string, number>; terminal: number; success: number; failure: number; refused: number; lastTerminalAt: number }> {
+async function emulatorStats(): Promise<{
+  calls: Record<string, number>;
+  terminal: number;
+  success: number;
+  failure: number;
+  refused: number;
+  lastTerminalAt: number;
+}> {
   return (await (await fetch(`${emulator.url}/__bench/stats`)).json()) as never;
 }
 const resetEmulator = async () => void (await fetch(`${emulator.url}/__bench/reset`, { method: "POST" }));
@@ -139,7 +169,19 @@ interface RateResult {
 }
 
 const closed = (urls: string[], form: "array" | "ndjson", idPrefix: string, durationMs = S.ackMs) =>
-  runLoad<ClosedResult>({ mode: "closed", urls, path: "/sink/runs", token: TOKEN, orgId: ORG, form, batch: BATCH, durationMs, warmupMs: S.ackWarmMs, connections: ACK_CONNECTIONS, idPrefix });
+  runLoad<ClosedResult>({
+    mode: "closed",
+    urls,
+    path: "/sink/runs",
+    token: TOKEN,
+    orgId: ORG,
+    form,
+    batch: BATCH,
+    durationMs,
+    warmupMs: S.ackWarmMs,
+    connections: ACK_CONNECTIONS,
+    idPrefix,
+  });
 
 /** Sustained completion: load kept at most MAX_BACKLOG runs ahead of the emulator's terminal count. */
 async function sustained(targets: PortsideProc[], idPrefix: string, durationMs: number, warmMs: number) {
@@ -194,7 +236,21 @@ async function sustained(targets: PortsideProc[], idPrefix: string, durationMs: 
   const stats = await emulatorStats();
   const totalCalls = Object.values(stats.calls).reduce((a, b) => a + b, 0);
   const peakHwm = Math.max(...targets.map((p) => p.memory().peak));
-  return { perSec, windowS, stretches, acked: load.acked, errors: load.errors, lastError: load.lastError, drained, drainMs, stats, totalCalls, callsPerRun: totalCalls / Math.max(1, stats.terminal), peakRss: Math.max(peakRss, peakHwm), cpuShare };
+  return {
+    perSec,
+    windowS,
+    stretches,
+    acked: load.acked,
+    errors: load.errors,
+    lastError: load.lastError,
+    drained,
+    drainMs,
+    stats,
+    totalCalls,
+    callsPerRun: totalCalls / Math.max(1, stats.terminal),
+    peakRss: Math.max(peakRss, peakHwm),
+    cpuShare,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------- machine
@@ -203,8 +259,12 @@ function machine() {
   const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? cpus()[0]?.model ?? "unknown";
   let commit = "unknown";
   try {
-    commit = execSync("git rev-parse --short HEAD", { cwd: repo, stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
-    const dirty = execSync("git status --porcelain --untracked-files=no", { cwd: repo, stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
+    commit = execSync("git rev-parse --short HEAD", { cwd: repo, stdio: ["ignore", "pipe", "ignore"] })
+      .toString()
+      .trim();
+    const dirty = execSync("git status --porcelain --untracked-files=no", { cwd: repo, stdio: ["ignore", "pipe", "ignore"] })
+      .toString()
+      .trim();
     if (dirty) commit += " + uncommitted changes";
   } catch {}
   const kernel = readFileSync("/proc/sys/kernel/osrelease", "utf8").trim();
@@ -215,7 +275,9 @@ const host = machine();
 
 // ---------------------------------------------------------------------------------------------- phases
 async function main() {
-  log(`${short ? "short" : "full"} mode; phases ${[...phases].sort().join(",")}; ${host.cores} cores (${host.model}), ${fmt(host.memGiB, 1)} GiB; load ${host.load}; work dir ${work}`);
+  log(
+    `${short ? "short" : "full"} mode; phases ${[...phases].sort().join(",")}; ${host.cores} cores (${host.model}), ${fmt(host.memGiB, 1)} GiB; load ${host.load}; work dir ${work}`,
+  );
   emulator = await startScript("emulator.ts", "Port emulator");
   procs.push(emulator);
 
@@ -234,8 +296,17 @@ async function main() {
       const ratio = ack.recordsPerSec / base.recordsPerSec;
       if (form === "array") maxAckPerSec = ack.recordsPerSec;
       const errs = ack.errors + base.errors;
-      row(`1${form === "array" ? "a" : "b"}`, `Ack throughput, ${form === "array" ? "JSON array" : "newline-delimited"} bodies (records/s)`, `${fmt(ack.recordsPerSec)} vs baseline ${fmt(base.recordsPerSec)} = ${fmt(ratio, 2)}×${errs ? ` (${errs} errors: ${ack.lastError ?? base.lastError})` : ""}`, "≥ 0.5× baseline", ratio >= 0.5, `${fmt(0.5 - ratio, 2)}× short`);
-      details.push(`1 (${form}): portside ${fmt(ack.records)} records in ${S.ackMs / 1000} s, batch p50 ${fmt(ack.latencyMs.p50, 1)} ms p99 ${fmt(ack.latencyMs.p99, 1)} ms; baseline batch p50 ${fmt(base.latencyMs.p50, 1)} ms p99 ${fmt(base.latencyMs.p99, 1)} ms (${ACK_CONNECTIONS} connections, closed loop).`);
+      row(
+        `1${form === "array" ? "a" : "b"}`,
+        `Ack throughput, ${form === "array" ? "JSON array" : "newline-delimited"} bodies (records/s)`,
+        `${fmt(ack.recordsPerSec)} vs baseline ${fmt(base.recordsPerSec)} = ${fmt(ratio, 2)}×${errs ? ` (${errs} errors: ${ack.lastError ?? base.lastError})` : ""}`,
+        "≥ 0.5× baseline",
+        ratio >= 0.5,
+        `${fmt(0.5 - ratio, 2)}× short`,
+      );
+      details.push(
+        `1 (${form}): portside ${fmt(ack.records)} records in ${S.ackMs / 1000} s, batch p50 ${fmt(ack.latencyMs.p50, 1)} ms p99 ${fmt(ack.latencyMs.p99, 1)} ms; baseline batch p50 ${fmt(base.latencyMs.p50, 1)} ms p99 ${fmt(base.latencyMs.p99, 1)} ms (${ACK_CONNECTIONS} connections, closed loop).`,
+      );
     }
     await baseline.stop();
   }
@@ -248,10 +319,28 @@ async function main() {
     const r = await sustained([p], "s_", S.sustainMs, S.sustainWarmMs);
     await p.stop();
     sustainedPerSec = r.perSec;
-    row("2", `Completed runs/s, sustained ${fmt(r.windowS)} s (no-op handler)`, `${fmt(r.perSec)} runs/s (5 s stretches ${fmt(Math.min(...r.stretches))}–${fmt(Math.max(...r.stretches))})`, "≥ 5,000 runs/s", r.perSec >= 5000, `${fmt((1 - r.perSec / 5000) * 100)}% short`);
-    row("2c", "Port calls per run", `${fmt(r.callsPerRun, 3)} (${Object.entries(r.stats.calls).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${fmt(n)}`).join(", ")}; ${fmt(r.stats.terminal)} runs)`, "≤ 2", r.callsPerRun <= 2);
+    row(
+      "2",
+      `Completed runs/s, sustained ${fmt(r.windowS)} s (no-op handler)`,
+      `${fmt(r.perSec)} runs/s (5 s stretches ${fmt(Math.min(...r.stretches))}–${fmt(Math.max(...r.stretches))})`,
+      "≥ 5,000 runs/s",
+      r.perSec >= 5000,
+      `${fmt((1 - r.perSec / 5000) * 100)}% short`,
+    );
+    row(
+      "2c",
+      "Port calls per run",
+      `${fmt(r.callsPerRun, 3)} (${Object.entries(r.stats.calls)
+        .filter(([, n]) => n > 0)
+        .map(([k, n]) => `${k} ${fmt(n)}`)
+        .join(", ")}; ${fmt(r.stats.terminal)} runs)`,
+      "≤ 2",
+      r.callsPerRun <= 2,
+    );
     row("5", "Peak RSS of portside during 2", `${fmt(mb(r.peakRss), 1)} MB`, "≤ 150 MB", mb(r.peakRss) <= 150, `${fmt(mb(r.peakRss) - 150, 1)} MB over`);
-    details.push(`2: ${fmt(r.acked)} runs acknowledged (${r.errors} errors${r.lastError ? `: ${r.lastError}` : ""}), portside used ${r.cpuShare.map((c) => `${fmt(c * 100)}%`).join(" + ")} of a core while loaded; all terminal ${r.drained ? `${fmt(r.drainMs / 1000, 1)} s after the load stopped` : "NOT within 120 s"}; ${r.stats.success} SUCCESS, ${r.stats.failure} FAILURE, ${r.stats.refused} calls refused by the emulator. Load: ${SUSTAIN_CONNECTIONS} connections, 100-record JSON-array batches, at most ${fmt(MAX_BACKLOG)} runs acknowledged but not terminal; CONCURRENCY=${CONCURRENCY}.`);
+    details.push(
+      `2: ${fmt(r.acked)} runs acknowledged (${r.errors} errors${r.lastError ? `: ${r.lastError}` : ""}), portside used ${r.cpuShare.map((c) => `${fmt(c * 100)}%`).join(" + ")} of a core while loaded; all terminal ${r.drained ? `${fmt(r.drainMs / 1000, 1)} s after the load stopped` : "NOT within 120 s"}; ${r.stats.success} SUCCESS, ${r.stats.failure} FAILURE, ${r.stats.refused} calls refused by the emulator. Load: ${SUSTAIN_CONNECTIONS} connections, 100-record JSON-array batches, at most ${fmt(MAX_BACKLOG)} runs acknowledged but not terminal; CONCURRENCY=${CONCURRENCY}.`,
+    );
     if (profDir) {
       const summary = summariseProfile(profDir);
       details.push(`Profile of portside during 2 (bun --cpu-prof, ${profDir}):\n${summary}`);
@@ -266,10 +355,29 @@ async function main() {
     for (const [i, [label, recordsPerSec]] of points.entries()) {
       const p = await portside(sqliteLedger());
       const batchesPerSec = Math.max(1, recordsPerSec / BATCH);
-      const r = await runLoad<RateResult>({ mode: "rate", urls: [p.url], path: "/sink/runs", token: TOKEN, orgId: ORG, form: "array", batch: BATCH, durationMs: S.latencyMs, warmupMs: S.latencyWarmMs, batchesPerSec, idPrefix: `l${i}_` });
+      const r = await runLoad<RateResult>({
+        mode: "rate",
+        urls: [p.url],
+        path: "/sink/runs",
+        token: TOKEN,
+        orgId: ORG,
+        form: "array",
+        batch: BATCH,
+        durationMs: S.latencyMs,
+        warmupMs: S.latencyWarmMs,
+        batchesPerSec,
+        idPrefix: `l${i}_`,
+      });
       await p.stop();
       const l = r.latencyMs;
-      row(i === 0 ? "3" : "3b", `Ack latency per 100-record batch at ${label}: ${fmt(batchesPerSec * BATCH)} records/s`, `p50 ${fmt(l.p50, 1)} ms, p99 ${fmt(l.p99, 1)} ms (max ${fmt(l.max, 1)} ms, ${fmt(l.n)} batches${r.errors ? `, ${r.errors} errors` : ""})`, i === 0 ? "p99 ≤ 10 ms" : "", i === 0 ? l.p99 <= 10 : undefined, `${fmt(l.p99 - 10, 1)} ms over`);
+      row(
+        i === 0 ? "3" : "3b",
+        `Ack latency per 100-record batch at ${label}: ${fmt(batchesPerSec * BATCH)} records/s`,
+        `p50 ${fmt(l.p50, 1)} ms, p99 ${fmt(l.p99, 1)} ms (max ${fmt(l.max, 1)} ms, ${fmt(l.n)} batches${r.errors ? `, ${r.errors} errors` : ""})`,
+        i === 0 ? "p99 ≤ 10 ms" : "",
+        i === 0 ? l.p99 <= 10 : undefined,
+        `${fmt(l.p99 - 10, 1)} ms over`,
+      );
     }
   }
 
@@ -293,19 +401,30 @@ async function main() {
     for (const [i, c] of configs.entries()) {
       let ledger = await c.ledger();
       let ps = await Promise.all(Array.from({ length: c.replicas }, () => portside(ledger)));
-      const ack = await closed(ps.map((p) => p.url), "array", `g${i}_`, S.scaleAckMs);
+      const ack = await closed(
+        ps.map((p) => p.url),
+        "array",
+        `g${i}_`,
+        S.scaleAckMs,
+      );
       await Promise.all(ps.map((p) => p.stop()));
       ledger = await c.ledger();
       ps = await Promise.all(Array.from({ length: c.replicas }, () => portside(ledger)));
       const done = await sustained(ps, `h${i}_`, S.scaleSustainMs, S.sustainWarmMs);
       await Promise.all(ps.map((p) => p.stop()));
       results.push({ name: c.name, ack: ack.recordsPerSec, done: done.perSec, calls: done.callsPerRun });
-      row(`6${"abc"[i]}`, `${c.name}: ack records/s · completed runs/s`, `${fmt(ack.recordsPerSec)} · ${fmt(done.perSec)}${ack.errors + done.errors ? ` (${ack.errors + done.errors} errors: ${ack.lastError ?? done.lastError})` : ""} (Port calls/run ${fmt(done.callsPerRun, 2)})`);
+      row(
+        `6${"abc"[i]}`,
+        `${c.name}: ack records/s · completed runs/s`,
+        `${fmt(ack.recordsPerSec)} · ${fmt(done.perSec)}${ack.errors + done.errors ? ` (${ack.errors + done.errors} errors: ${ack.lastError ?? done.lastError})` : ""} (Port calls/run ${fmt(done.callsPerRun, 2)})`,
+      );
     }
-    const [sqlite, redis1, redis2] = results as [typeof results[0], typeof results[0], typeof results[0]];
+    const [sqlite, redis1, redis2] = results as [(typeof results)[0], (typeof results)[0], (typeof results)[0]];
     row("6d", "Redis 1 → 2 replicas", `ack ×${fmt(redis2.ack / redis1.ack, 2)}, completed ×${fmt(redis2.done / redis1.done, 2)}`);
     row("6e", "Redis against SQLite (1 replica)", `ack ×${fmt(redis1.ack / sqlite.ack, 2)}, completed ×${fmt(redis1.done / sqlite.done, 2)}`);
-    details.push(`6: redis-server ${redisVersion()} with appendonly yes, appendfsync always (as SQLite runs synchronous=FULL); replicas share it, the load generator alternates batches between them. Ack ${S.scaleAckMs / 1000} s closed loop, completion ${S.scaleSustainMs / 1000} s after ${S.sustainWarmMs / 1000} s warm-up.`);
+    details.push(
+      `6: redis-server ${redisVersion()} with appendonly yes, appendfsync always (as SQLite runs synchronous=FULL); replicas share it, the load generator alternates batches between them. Ack ${S.scaleAckMs / 1000} s closed loop, completion ${S.scaleSustainMs / 1000} s after ${S.sustainWarmMs / 1000} s warm-up.`,
+    );
   }
 }
 
@@ -346,14 +465,20 @@ async function kafkaPhase() {
     connectUrl = c.url;
     stopConnect = () => c.stop();
   }
-  log(`Kafka ${brokers.join(",")} and Connect ${connectUrl} ${stopBroker ? `started in ${fmt((Date.now() - t0) / 1000, 1)} s` : "from KAFKA_BROKERS / KAFKA_CONNECT_URL"}`);
+  log(
+    `Kafka ${brokers.join(",")} and Connect ${connectUrl} ${stopBroker ? `started in ${fmt((Date.now() - t0) / 1000, 1)} s` : "from KAFKA_BROKERS / KAFKA_CONNECT_URL"}`,
+  );
   const topic = `${ORG}.runs`;
   const startLog = join(work, "handler-starts.log");
   const p = await portside(sqliteLedger(), { BENCH_START_LOG: startLog });
   try {
     await createTopics(brokers, [topic], KAFKA_PARTITIONS);
     const file = readConnectorFile(join(repo, "connectors/standin/runs.local.json"));
-    await registerConnector(connectUrl, { ...file, config: { ...file.config, ...KAFKA_CONNECTOR_TUNING } }, { env: { ORG_ID: ORG, PORTSIDE_URL: p.url, SINK_TOKEN: TOKEN }, timeoutMs: 90_000 });
+    await registerConnector(
+      connectUrl,
+      { ...file, config: { ...file.config, ...KAFKA_CONNECTOR_TUNING } },
+      { env: { ORG_ID: ORG, PORTSIDE_URL: p.url, SINK_TOKEN: TOKEN }, timeoutMs: 90_000 },
+    );
 
     // Throughput: a burst, first produce → last terminal status.
     await resetEmulator();
@@ -362,11 +487,18 @@ async function kafkaPhase() {
     const done = await waitFor(async () => (await emulatorStats()).terminal >= burst.produced, 180_000);
     const stats = await emulatorStats();
     const seconds = (stats.lastTerminalAt - burst.startedAt) / 1000;
-    row("4a", `Through Kafka: ${fmt(burst.produced)} runs produced → terminal (runs/s)`, `${fmt(stats.terminal / seconds)} runs/s (${fmt(stats.terminal)} runs in ${fmt(seconds, 1)} s; producing took ${fmt(burst.seconds, 1)} s)${done ? "" : " — NOT all terminal within 180 s"}`);
+    row(
+      "4a",
+      `Through Kafka: ${fmt(burst.produced)} runs produced → terminal (runs/s)`,
+      `${fmt(stats.terminal / seconds)} runs/s (${fmt(stats.terminal)} runs in ${fmt(seconds, 1)} s; producing took ${fmt(burst.seconds, 1)} s)${done ? "" : " — NOT all terminal within 180 s"}`,
+    );
 
     // Latency at a fixed 200 runs/s: produce call → handler start.
     rmSync(startLog, { force: true });
-    const paced = (await produce({ mode: "paced", perSec: 200, durationMs: S.kafkaPacedMs, idPrefix: "q_" })) as { produced: number; ackMs?: { p50: number; p99: number } };
+    const paced = (await produce({ mode: "paced", perSec: 200, durationMs: S.kafkaPacedMs, idPrefix: "q_" })) as {
+      produced: number;
+      ackMs?: { p50: number; p99: number };
+    };
     await waitFor(async () => countLines(startLog) >= paced.produced, 60_000);
     await Bun.sleep(200);
     const delays: number[] = [];
@@ -378,8 +510,21 @@ async function kafkaPhase() {
     delays.sort((a, b) => a - b);
     const pct = (q: number) => delays[Math.min(delays.length - 1, Math.ceil(q * delays.length) - 1)] ?? NaN;
     const p99 = pct(0.99);
-    row("4b", `Through Kafka at 200 runs/s: produce → handler start`, `p50 ${fmt(pct(0.5))} ms, p99 ${fmt(p99)} ms (max ${fmt(delays[delays.length - 1] ?? NaN)} ms, ${fmt(delays.length)} of ${fmt(paced.produced)} runs)`, "p99 ≤ 250 ms", p99 <= 250, `${fmt(p99 - 250)} ms over`);
-    details.push(`4: producer (kafkajs, acks=all, one request in flight, what comes due meanwhile batched into the next) produce → broker ack p50 ${fmt(paced.ackMs?.p50 ?? NaN)} ms, p99 ${fmt(paced.ackMs?.p99 ?? NaN)} ms; the figure runs from the moment a run came due to the producer to its handler's start. Topic ${topic} with ${KAFKA_PARTITIONS} partitions; stand-in HTTP sink connector (connectors/standin/runs.local.json) with ${Object.entries(KAFKA_CONNECTOR_TUNING).map(([k, v]) => `${k}=${v}`).join(", ")}; broker and worker settings from connectors/local/{broker,connect}.ts.`);
+    row(
+      "4b",
+      `Through Kafka at 200 runs/s: produce → handler start`,
+      `p50 ${fmt(pct(0.5))} ms, p99 ${fmt(p99)} ms (max ${fmt(delays[delays.length - 1] ?? NaN)} ms, ${fmt(delays.length)} of ${fmt(paced.produced)} runs)`,
+      "p99 ≤ 250 ms",
+      p99 <= 250,
+      `${fmt(p99 - 250)} ms over`,
+    );
+    details.push(
+      `4: producer (kafkajs, acks=all, one request in flight, what comes due meanwhile batched into the next) produce → broker ack p50 ${fmt(paced.ackMs?.p50 ?? NaN)} ms, p99 ${fmt(paced.ackMs?.p99 ?? NaN)} ms; the figure runs from the moment a run came due to the producer to its handler's start. Topic ${topic} with ${KAFKA_PARTITIONS} partitions; stand-in HTTP sink connector (connectors/standin/runs.local.json) with ${Object.entries(
+        KAFKA_CONNECTOR_TUNING,
+      )
+        .map(([k, v]) => `${k}=${v}`)
+        .join(", ")}; broker and worker settings from connectors/local/{broker,connect}.ts.`,
+    );
   } finally {
     await p.stop();
     await stopConnect?.();

@@ -55,7 +55,11 @@ afterAll(async () => {
 });
 
 test("a run posted to portside on Deno completes at the Port emulator", async () => {
-  const res = await fetch(`${url}/sink/runs`, { method: "POST", body: JSON.stringify(runMessage("r_deno", "deploy")), headers: { authorization: `Bearer ${SINK_TOKEN}` } });
+  const res = await fetch(`${url}/sink/runs`, {
+    method: "POST",
+    body: JSON.stringify(runMessage("r_deno", "deploy")),
+    headers: { authorization: `Bearer ${SINK_TOKEN}` },
+  });
   expect(res.status).toBe(200);
   expect(await res.json()).toMatchObject({ accepted: 1 });
   const deadline = Date.now() + 20_000;

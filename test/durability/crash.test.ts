@@ -27,14 +27,25 @@ afterAll(async () => {
 
 test(`kill -9 during ${RUNS} runs: none lost, none executed twice, each reported once`, async () => {
   const execLog = join(dir, "executions.log");
-  const env = emulatorEnv(emulatorServer.port, ORG, SINK_TOKEN, { LEDGER: `sqlite:${join(dir, "ledger.sqlite")}`, EXEC_LOG: execLog, HANDLER_DELAY_MS: "20", CONCURRENCY: "32" });
+  const env = emulatorEnv(emulatorServer.port, ORG, SINK_TOKEN, {
+    LEDGER: `sqlite:${join(dir, "ledger.sqlite")}`,
+    EXEC_LOG: execLog,
+    HANDLER_DELAY_MS: "20",
+    CONCURRENCY: "32",
+  });
   portside = await startPortside(env);
   const port = portside.port;
   let current = portside;
 
   const ids = Array.from({ length: RUNS }, (_, i) => `r_crash_${i}`);
   const batches: string[] = [];
-  for (let i = 0; i < RUNS; i += BATCH) batches.push(ids.slice(i, i + BATCH).map((id) => JSON.stringify(runMessage(id))).join("\n"));
+  for (let i = 0; i < RUNS; i += BATCH)
+    batches.push(
+      ids
+        .slice(i, i + BATCH)
+        .map((id) => JSON.stringify(runMessage(id)))
+        .join("\n"),
+    );
 
   // Four senders, as four connector tasks would; the crash comes once a third of the batches are in.
   let acked = 0;
@@ -69,7 +80,9 @@ test(`kill -9 during ${RUNS} runs: none lost, none executed twice, each reported
   // Reports: exactly one accepted terminal status per run; SUCCESS exactly for the runs that finished.
   const interrupted: string[] = [];
   for (const id of ids) {
-    const accepted = emulator.state.callsFor(id).filter((c) => c.endpoint === "patchRun" && c.status < 300 && (c.body as { status?: string } | undefined)?.status);
+    const accepted = emulator.state
+      .callsFor(id)
+      .filter((c) => c.endpoint === "patchRun" && c.status < 300 && (c.body as { status?: string } | undefined)?.status);
     expect(accepted).toHaveLength(1);
     const status = emulator.state.terminalStatus(id);
     if (status === "FAILURE") {

@@ -46,11 +46,18 @@ test("a Port outage, then 429 with Retry-After, then recovery: every report deli
   expect(answered.filter((c) => c.status === 503)).toHaveLength(150);
   expect(answered.filter((c) => c.status === 429)).toHaveLength(30);
   for (const id of ids) {
-    const delivered = state.callsFor(id).filter((c) => c.status < 300).map((c) => c.endpoint);
+    const delivered = state
+      .callsFor(id)
+      .filter((c) => c.status < 300)
+      .map((c) => c.endpoint);
     // Order per run: the entity link and the (joined) logs, then the terminal status — each once.
     expect(delivered).toEqual(["upsertEntity", "postLog", "patchRun"]);
     expect(state.logsFor(id)).toEqual([`step 1 of ${id}\nstep 2 of ${id}`]);
-    expect(state.runs.get(id)).toMatchObject({ status: "SUCCESS", summary: `done ${id}`, linkedEntities: [{ blueprint: "deployment", identifier: `d-${id}` }] });
+    expect(state.runs.get(id)).toMatchObject({
+      status: "SUCCESS",
+      summary: `done ${id}`,
+      linkedEntities: [{ blueprint: "deployment", identifier: `d-${id}` }],
+    });
   }
   const counts = await h.ledger.counts();
   expect(counts.pendingReports).toBe(0);

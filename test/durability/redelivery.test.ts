@@ -29,14 +29,23 @@ test("every batch delivered twice, out of order and concurrently: each run execu
   });
   const ids = Array.from({ length: 500 }, (_, i) => `r_twice_${i}`);
   const batches: string[] = [];
-  for (let i = 0; i < ids.length; i += 20) batches.push(ids.slice(i, i + 20).map((id) => JSON.stringify(runMessage(id))).join("\n"));
+  for (let i = 0; i < ids.length; i += 20)
+    batches.push(
+      ids
+        .slice(i, i + 20)
+        .map((id) => JSON.stringify(runMessage(id)))
+        .join("\n"),
+    );
   // Each batch twice, shuffled (a seeded shuffle keeps failures reproducible).
   let seed = 42;
   const random = () => {
     seed = (seed * 1103515245 + 12345) % 2 ** 31;
     return seed / 2 ** 31;
   };
-  const deliveries = [...batches, ...batches].map((b) => ({ b, k: random() })).sort((x, y) => x.k - y.k).map((x) => x.b);
+  const deliveries = [...batches, ...batches]
+    .map((b) => ({ b, k: random() }))
+    .sort((x, y) => x.k - y.k)
+    .map((x) => x.b);
 
   const replies: Array<Record<string, number>> = [];
   let next = 0;

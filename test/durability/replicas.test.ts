@@ -36,7 +36,13 @@ test("two replicas on one Redis ledger, same batches to both: each run executed 
 
   const ids = Array.from({ length: 1_000 }, (_, i) => `r_replica_${i}`);
   const batches: string[] = [];
-  for (let i = 0; i < ids.length; i += 50) batches.push(ids.slice(i, i + 50).map((id) => JSON.stringify(runMessage(id))).join("\n"));
+  for (let i = 0; i < ids.length; i += 50)
+    batches.push(
+      ids
+        .slice(i, i + 50)
+        .map((id) => JSON.stringify(runMessage(id)))
+        .join("\n"),
+    );
   const replies = await Promise.all(batches.flatMap((body) => replicas.map((r) => deliverBatch(() => r.url, "/sink/runs", body, SINK_TOKEN))));
   expect(replies.reduce((n, r) => n + (r.reply.accepted ?? 0), 0)).toBe(1_000);
   expect(replies.reduce((n, r) => n + (r.reply.duplicate ?? 0), 0)).toBe(1_000);
@@ -56,6 +62,7 @@ test("two replicas on one Redis ledger, same batches to both: each run executed 
   expect(emulator.state.count("token")).toBeLessThanOrEqual(4);
   // How the work split between the replicas (either may take all of it: claims race, and that is fine).
   const byPid = new Map<string, number>();
-  for (const line of lines.trim().split("\n")) if (line.startsWith("start ")) byPid.set(line.split(" ")[2] as string, (byPid.get(line.split(" ")[2] as string) ?? 0) + 1);
+  for (const line of lines.trim().split("\n"))
+    if (line.startsWith("start ")) byPid.set(line.split(" ")[2] as string, (byPid.get(line.split(" ")[2] as string) ?? 0) + 1);
   console.log(`replicas: executions per process ${JSON.stringify(Object.fromEntries(byPid))}`);
 }, 120_000);

@@ -135,7 +135,9 @@ describe("Kafka Connect HTTP sink → receiver", () => {
       WORKER_KAFKA_BROKERS: "127.0.0.1:3",
     };
     const files = ["standin", "camel", "aiven", "confluent"].flatMap((dir) =>
-      readdirSync(join(root, dir)).filter((f) => f.endsWith(".json")).map((f) => join(root, dir, f)),
+      readdirSync(join(root, dir))
+        .filter((f) => f.endsWith(".json"))
+        .map((f) => join(root, dir, f)),
     );
     expect(files.length).toBe(14);
     for (const path of files) {

@@ -43,7 +43,9 @@ beforeAll(async () => {
     // One task per partition, as a production worker would run it.
     await registerConnector(connect.url, { ...file, config: { ...file.config, "tasks.max": String(PARTITIONS) } }, { env: connectorEnv, timeoutMs: 60_000 });
   }
-  producer = new Kafka({ brokers: connect.brokers, clientId: "e2e-port", logLevel: logLevel.ERROR }).producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  producer = new Kafka({ brokers: connect.brokers, clientId: "e2e-port", logLevel: logLevel.ERROR }).producer({
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
   await producer.connect();
 }, 240_000);
 
@@ -74,9 +76,15 @@ async function until(check: () => boolean, what: () => string, timeoutMs = 90_00
   }
 }
 const unfinished = (ids: string[]) => ids.filter((id) => !emulator.state.terminalStatus(id));
-const waitForTerminal = (ids: string[], timeoutMs?: number) => until(() => unfinished(ids).length === 0, () => `terminal status of ${unfinished(ids).length} runs (e.g. ${unfinished(ids).slice(0, 3).join(", ")})`, timeoutMs);
+const waitForTerminal = (ids: string[], timeoutMs?: number) =>
+  until(
+    () => unfinished(ids).length === 0,
+    () => `terminal status of ${unfinished(ids).length} runs (e.g. ${unfinished(ids).slice(0, 3).join(", ")})`,
+    timeoutMs,
+  );
 const executions = () => readExecutions(existsSync(execLog) ? readFileSync(execLog, "utf8") : "");
-const terminalPatches = (id: string) => emulator.state.callsFor(id).filter((c) => c.endpoint === "patchRun" && c.status < 300 && (c.body as { status?: string }).status);
+const terminalPatches = (id: string) =>
+  emulator.state.callsFor(id).filter((c) => c.endpoint === "patchRun" && c.status < 300 && (c.body as { status?: string }).status);
 
 /** Each run: one execution, one accepted terminal status, SUCCESS, its log line present. */
 function expectEachRanOnce(ids: string[]) {
@@ -98,7 +106,13 @@ describe("Port → Kafka → Connect HTTP sink → portside → Port", () => {
       context: { entity: identifier, blueprint: "vm" },
       diff: { before: action === "CREATE" ? null : { identifier, properties: { free_storage: 6 } }, after: { identifier, properties: { free_storage: 0.5 } } },
     });
-    await producer.send({ topic: `${ORG}.change.log`, messages: [{ key: "vm-1", value: JSON.stringify(change("vm-1", "CREATE")) }, { key: "vm-1", value: JSON.stringify(change("vm-1", "UPDATE")) }] });
+    await producer.send({
+      topic: `${ORG}.change.log`,
+      messages: [
+        { key: "vm-1", value: JSON.stringify(change("vm-1", "CREATE")) },
+        { key: "vm-1", value: JSON.stringify(change("vm-1", "UPDATE")) },
+      ],
+    });
 
     await waitForTerminal([...ids, "r_e2e_nohandler"]);
     expectEachRanOnce(ids);
@@ -106,7 +120,10 @@ describe("Port → Kafka → Connect HTTP sink → portside → Port", () => {
     expect(emulator.state.terminalStatus("r_e2e_nohandler")).toBe("FAILURE");
     expect(emulator.state.runs.get("r_e2e_nohandler")?.summary).toContain('No handler for action "scale_down"');
 
-    await until(() => executions().changes.filter((c) => c.startsWith("vm/vm-1")).length === 2, () => `2 changes, saw ${executions().changes.join("; ")}`);
+    await until(
+      () => executions().changes.filter((c) => c.startsWith("vm/vm-1")).length === 2,
+      () => `2 changes, saw ${executions().changes.join("; ")}`,
+    );
     // Same key → same partition → same order; the ledger's entity lane keeps it.
     expect(executions().changes.filter((c) => c.startsWith("vm/vm-1"))).toEqual(["vm/vm-1 CREATE", "vm/vm-1 UPDATE"]);
   }, 120_000);
@@ -149,7 +166,10 @@ describe("Port → Kafka → Connect HTTP sink → portside → Port", () => {
     const ids = Array.from({ length: 600 }, (_, i) => `r_restart_${i}`);
     const producing = produceRuns(ids);
     // Stop portside (SIGTERM: running handlers finish, the rest stays in the ledger) mid-stream.
-    await until(() => ids.some((id) => emulator.state.terminalStatus(id)), () => "the first runs to finish");
+    await until(
+      () => ids.some((id) => emulator.state.terminalStatus(id)),
+      () => "the first runs to finish",
+    );
     const port = portside.port;
     expect(await portside.stop()).toBe(0);
     await Bun.sleep(1_500); // the connector meets a closed port and backs off, resending the same bodies

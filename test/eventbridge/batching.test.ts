@@ -14,7 +14,8 @@ afterEach(async () => {
 });
 
 const handlers = { runs: { create_vm: eventBridge() } };
-const batchBody = (ids: string[], extra: Parameters<typeof runMessage>[2] = {}) => `[${ids.map((id) => JSON.stringify(runMessage(id, "create_vm", extra))).join(",")}]`;
+const batchBody = (ids: string[], extra: Parameters<typeof runMessage>[2] = {}) =>
+  `[${ids.map((id) => JSON.stringify(runMessage(id, "create_vm", extra))).join(",")}]`;
 
 test("25 runs arriving together are published in PutEvents calls of 10, 10 and 5", async () => {
   server = startEventBridgeServer();
@@ -38,7 +39,11 @@ test("the request size limit splits a batch before 10 entries", async () => {
   const limit = Math.floor(one * 2.5);
   // The server enforces the same limit, so wrong arithmetic in portside would fail the calls.
   server = startEventBridgeServer({ maxRequestBytes: limit });
-  h = await createHarness({ handlers, env: eventBridgeEnv(server, { EVENTBRIDGE_MAX_REQUEST_BYTES: String(limit) }), targets: eventBridgeTargets({ lingerMs: 200 }) });
+  h = await createHarness({
+    handlers,
+    env: eventBridgeEnv(server, { EVENTBRIDGE_MAX_REQUEST_BYTES: String(limit) }),
+    targets: eventBridgeTargets({ lingerMs: 200 }),
+  });
 
   await h.post("/sink/runs", batchBody(ids));
   await h.waitForTerminal(ids);

@@ -6,7 +6,14 @@ import type { Ledger } from "../../src/ledger/ledger.ts";
 import { createSqliteLedger } from "../../src/ledger/sqlite.ts";
 import type { EventBridgeRunner } from "../../src/targets/eventbridge/runner.ts";
 import { eventBridge } from "../../src/targets/eventbridge/target.ts";
-import { eventBridgeEnv, eventBridgeTargets, keyOf, startEventBridgeServer, type EventBridgeServer, type ReceivedEntry } from "../support/eventbridge-server.ts";
+import {
+  eventBridgeEnv,
+  eventBridgeTargets,
+  keyOf,
+  startEventBridgeServer,
+  type EventBridgeServer,
+  type ReceivedEntry,
+} from "../support/eventbridge-server.ts";
 import { createHarness, runMessage, type Harness } from "../support/harness.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "portside-eventbridge-restart-"));
@@ -28,7 +35,10 @@ test("a restart while an entry is being retried loses nothing: the next start re
   const throttling = startEventBridgeServer();
   throttling.throttleEntries(Infinity, ours);
   const firstLedger = createSqliteLedger({ path });
-  cleanup.push(() => throttling.stop(), () => firstLedger.close());
+  cleanup.push(
+    () => throttling.stop(),
+    () => firstLedger.close(),
+  );
   const first = await boot(throttling, firstLedger);
   expect((await first.post("/sink/runs", JSON.stringify(runMessage("r_restart", "create_vm")))).status).toBe(200);
   await first.waitUntil(() => throttling.triesOf(ours) >= 3, "a few throttled tries");
@@ -42,12 +52,17 @@ test("a restart while an entry is being retried loses nothing: the next start re
   // A new process opens the same ledger file; EventBridge has recovered.
   const healthy = startEventBridgeServer();
   const second = await boot(healthy, createSqliteLedger({ path }));
-  cleanup.push(() => second.stop(), () => healthy.stop());
+  cleanup.push(
+    () => second.stop(),
+    () => healthy.stop(),
+  );
   await second.waitForTerminal(["r_restart"]);
 
   expect(second.emulator.state.terminalStatus("r_restart")).toBe("SUCCESS");
   expect(healthy.published.map(keyOf)).toEqual(["r_restart"]);
-  const started = second.logs.map((l) => JSON.parse(l) as { event: string; runId?: string; attempt?: number }).find((l) => l.event === "run.started" && l.runId === "r_restart");
+  const started = second.logs
+    .map((l) => JSON.parse(l) as { event: string; runId?: string; attempt?: number })
+    .find((l) => l.event === "run.started" && l.runId === "r_restart");
   expect(started?.attempt).toBe(2);
   expect(await second.ledger.counts()).toMatchObject({ pendingWork: 0, runningWork: 0, doneWork: 1, deadLetters: 0 });
 });

@@ -32,7 +32,12 @@ test("an entry answered ThrottlingException is sent again, alone, until it is pu
   expect(server.triesOf((e) => keyOf(e) === "r_throttled")).toBe(4);
   expect(server.triesOf((e) => keyOf(e) === "r_fine")).toBe(1);
   // The retries carried only the throttled entry; each run was published once.
-  expect(server.calls.map((c) => c.results.map((r) => (r === "ThrottlingException" ? r : "ok")).sort())).toEqual([["ThrottlingException", "ok"], ["ThrottlingException"], ["ThrottlingException"], ["ok"]]);
+  expect(server.calls.map((c) => c.results.map((r) => (r === "ThrottlingException" ? r : "ok")).sort())).toEqual([
+    ["ThrottlingException", "ok"],
+    ["ThrottlingException"],
+    ["ThrottlingException"],
+    ["ok"],
+  ]);
   expect(server.published.map(keyOf).sort()).toEqual(["r_fine", "r_throttled"]);
   expect(await h.ledger.listDeadLetters()).toEqual([]);
 });
@@ -46,12 +51,18 @@ test("a permanent entry error (MalformedDetail) is parked with AWS's code and me
 
   expect(h.emulator.state.terminalStatus("r_good")).toBe("SUCCESS");
   expect(h.emulator.state.terminalStatus("r_malformed")).toBe("FAILURE");
-  expect(h.emulator.state.runs.get("r_malformed")?.summary).toBe('Handler for "create_vm" failed: EventBridge bus portside-test rejected the event: MalformedDetail: Detail is malformed.');
+  expect(h.emulator.state.runs.get("r_malformed")?.summary).toBe(
+    'Handler for "create_vm" failed: EventBridge bus portside-test rejected the event: MalformedDetail: Detail is malformed.',
+  );
   expect(server.triesOf((e) => keyOf(e) === "r_malformed")).toBe(1);
 
   const letters = await h.ledger.listDeadLetters();
   expect(letters).toHaveLength(1);
-  expect(letters[0]).toMatchObject({ kind: "run", runId: "r_malformed", reason: "EventBridge bus portside-test rejected the event: MalformedDetail: Detail is malformed." });
+  expect(letters[0]).toMatchObject({
+    kind: "run",
+    runId: "r_malformed",
+    reason: "EventBridge bus portside-test rejected the event: MalformedDetail: Detail is malformed.",
+  });
   expect(JSON.parse(letters[0]?.raw ?? "null")).toEqual(runMessage("r_malformed", "create_vm"));
 });
 

@@ -61,7 +61,12 @@ test("the example routes file alone (no handlers) sends every create_vm run and 
   const changeEvents = eb.published.filter((e) => e.DetailType?.startsWith("port.change."));
   expect(changeEvents.map((e) => e.DetailType)).toEqual(["port.change.entity.microservice.UPDATE"]);
   const detail = changeEvents[0]?.detail as unknown as ChangeDetail;
-  expect(detail).toMatchObject({ version: 1, kind: "change", change: { action: "UPDATE", resourceType: "entity", blueprint: "microservice", identifier: "checkout" }, raw: changes[0] });
+  expect(detail).toMatchObject({
+    version: 1,
+    kind: "change",
+    change: { action: "UPDATE", resourceType: "entity", blueprint: "microservice", identifier: "checkout" },
+    raw: changes[0],
+  });
   expect(detail.idempotencyKey).toBe(detail.change.digest);
 
   // An action with neither handler nor route fails, naming the routes file.

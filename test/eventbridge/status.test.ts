@@ -16,7 +16,11 @@ afterEach(async () => {
 test('status "published" (default): SUCCESS once EventBridge took the event, with a log line naming the bus and event id', async () => {
   const eb = startEventBridgeServer();
   server = eb;
-  h = await createHarness({ handlers: { runs: { create_vm: eventBridge({ bus: "platform-events" }) } }, env: eventBridgeEnv(eb), targets: eventBridgeTargets() });
+  h = await createHarness({
+    handlers: { runs: { create_vm: eventBridge({ bus: "platform-events" }) } },
+    env: eventBridgeEnv(eb),
+    targets: eventBridgeTargets(),
+  });
   const message = runMessage("r_published", "create_vm", { inputs: { cpu: 2, memory: 4, region: "eu-west-1" } });
 
   await h.post("/sink/runs", JSON.stringify(message));
@@ -28,18 +32,34 @@ test('status "published" (default): SUCCESS once EventBridge took the event, wit
   expect(h.emulator.state.logsFor("r_published")).toEqual([line]);
 
   // The event shape consumers rely on (README.md beside the EventBridge target).
-  expect(event).toMatchObject({ EventBusName: "platform-events", Source: "portside", DetailType: "port.run.create_vm", Time: Date.parse("2026-08-02T08:12:44.010Z") / 1000 });
+  expect(event).toMatchObject({
+    EventBusName: "platform-events",
+    Source: "portside",
+    DetailType: "port.run.create_vm",
+    Time: Date.parse("2026-08-02T08:12:44.010Z") / 1000,
+  });
   expect(event?.Resources).toBeUndefined();
   const detail = event?.detail as unknown as RunDetail;
   expect(detail).toMatchObject({ version: 1, kind: "run", idempotencyKey: "r_published", statusReportedBy: "portside", raw: message });
-  expect(detail.run).toMatchObject({ id: "r_published", action: "create_vm", operation: "CREATE", inputs: { cpu: 2, memory: 4, region: "eu-west-1" }, orgId: ORG, user: { email: "lee@example.com" } });
+  expect(detail.run).toMatchObject({
+    id: "r_published",
+    action: "create_vm",
+    operation: "CREATE",
+    inputs: { cpu: 2, memory: 4, region: "eu-west-1" },
+    orgId: ORG,
+    user: { email: "lee@example.com" },
+  });
   expect("raw" in detail.run).toBe(false);
 });
 
 test('status "deferred": the run stays IN_PROGRESS with the log line, and the downstream consumer reports the status', async () => {
   const eb = startEventBridgeServer();
   server = eb;
-  const harness = await createHarness({ handlers: { runs: { create_vm: eventBridge({ status: "deferred" }) } }, env: eventBridgeEnv(eb), targets: eventBridgeTargets() });
+  const harness = await createHarness({
+    handlers: { runs: { create_vm: eventBridge({ status: "deferred" }) } },
+    env: eventBridgeEnv(eb),
+    targets: eventBridgeTargets(),
+  });
   h = harness;
 
   await harness.post("/sink/runs", JSON.stringify(runMessage("r_deferred", "create_vm")));
@@ -62,7 +82,11 @@ test('status "deferred": the run stays IN_PROGRESS with the log line, and the do
 /** What the README's downstream Lambda does, against the emulator: token, then PATCH the run. */
 async function consumerReportsBack(emulator: PortEmulator, detail: RunDetail) {
   const json = { "content-type": "application/json" };
-  const tokenRes = await emulator.app.request("/v1/auth/access_token", { method: "POST", headers: json, body: JSON.stringify({ clientId: "emulator-client-id", clientSecret: "emulator-client-secret" }) });
+  const tokenRes = await emulator.app.request("/v1/auth/access_token", {
+    method: "POST",
+    headers: json,
+    body: JSON.stringify({ clientId: "emulator-client-id", clientSecret: "emulator-client-secret" }),
+  });
   const { accessToken } = (await tokenRes.json()) as { accessToken: string };
   const res = await emulator.app.request(`/v1/actions/runs/${detail.idempotencyKey}`, {
     method: "PATCH",

@@ -30,11 +30,22 @@ export const terminal = (runId: string, status: "SUCCESS" | "FAILURE" = "SUCCESS
   call: { kind: "update", patch: { status, summary: `${status} summary` } },
 });
 /** Dead letter `n`; the same `n` is the same poison record (the same dedupe key). */
-const deadLetter = (n: number, runId: string | null = null) => ({ key: `parked:run:${n}`, kind: "run" as const, reason: `reason ${n}`, source: "sink/runs", raw: `{"raw":${n}}`, runId });
+const deadLetter = (n: number, runId: string | null = null) => ({
+  key: `parked:run:${n}`,
+  kind: "run" as const,
+  reason: `reason ${n}`,
+  source: "sink/runs",
+  raw: `{"raw":${n}}`,
+  runId,
+});
 /** Dead letter `n` with the reports that go with parking it (queued only when it is newly parked). */
-const poison = (n: number, runId: string, reports: DeadLetterInput["reports"] = [terminal(runId, "FAILURE")]): DeadLetterInput => ({ ...deadLetter(n, runId), reports });
+const poison = (n: number, runId: string, reports: DeadLetterInput["reports"] = [terminal(runId, "FAILURE")]): DeadLetterInput => ({
+  ...deadLetter(n, runId),
+  reports,
+});
 
-const messages = (reports: PendingReport[]) => reports.map((r) => (r.call.kind === "log" ? r.call.message : r.call.kind === "update" ? `status:${r.call.patch.status}` : r.call.kind));
+const messages = (reports: PendingReport[]) =>
+  reports.map((r) => (r.call.kind === "log" ? r.call.message : r.call.kind === "update" ? `status:${r.call.patch.status}` : r.call.kind));
 const byRun = (reports: PendingReport[]) => {
   const runs = new Map<string, string[]>();
   for (const r of reports) runs.set(r.runId, [...(runs.get(r.runId) ?? []), ...messages([r])]);
@@ -64,8 +75,16 @@ export function ledgerContract(name: string, makeLedger: () => Promise<Ledger>, 
     describe("commit", () => {
       test("accepts new keys and recognises duplicates across and within batches", async () => {
         const ledger = await open();
-        expect(await ledger.commit({ records: [rec("run:a"), rec("run:b"), rec("run:a")], deadLetters: [], reports: [] }, T0)).toEqual({ records: ["accepted", "accepted", "duplicate"], deadLetters: [] });
-        expect(await ledger.commit({ records: [rec("run:b"), rec("change:c", null, "change"), rec("change:c", null, "change")], deadLetters: [], reports: [] }, T0 + 1)).toEqual({
+        expect(await ledger.commit({ records: [rec("run:a"), rec("run:b"), rec("run:a")], deadLetters: [], reports: [] }, T0)).toEqual({
+          records: ["accepted", "accepted", "duplicate"],
+          deadLetters: [],
+        });
+        expect(
+          await ledger.commit(
+            { records: [rec("run:b"), rec("change:c", null, "change"), rec("change:c", null, "change")], deadLetters: [], reports: [] },
+            T0 + 1,
+          ),
+        ).toEqual({
           records: ["duplicate", "accepted", "duplicate"],
           deadLetters: [],
         });
@@ -90,16 +109,24 @@ export function ledgerContract(name: string, makeLedger: () => Promise<Ledger>, 
         expect(letter).toEqual({ ...deadLetter(1, "r_bad"), id: expect.any(String), parkedAt: T0 });
         expect(letter?.key).toBe("parked:run:1");
         const reports = await ledger.claimReports({ owner: "reporter", limit: 10, ...lease });
-        expect(reports).toEqual([{ id: expect.any(String), runId: "r_bad", call: { kind: "update", patch: { status: "FAILURE", summary: "FAILURE summary" } }, attempts: 0 }]);
+        expect(reports).toEqual([
+          { id: expect.any(String), runId: "r_bad", call: { kind: "update", patch: { status: "FAILURE", summary: "FAILURE summary" } }, attempts: 0 },
+        ]);
         expect(await ledger.counts()).toEqual({ pendingWork: 1, runningWork: 0, doneWork: 0, pendingReports: 1, failedReports: 0, deadLetters: 1 });
       });
 
       test("returns one outcome per record and one per dead letter, in order", async () => {
         const ledger = await open();
-        const result = await ledger.commit({ records: [rec("run:a"), rec("run:a")], deadLetters: [deadLetter(1), deadLetter(2), deadLetter(1)], reports: [] }, T0);
+        const result = await ledger.commit(
+          { records: [rec("run:a"), rec("run:a")], deadLetters: [deadLetter(1), deadLetter(2), deadLetter(1)], reports: [] },
+          T0,
+        );
         expect(result).toEqual({ records: ["accepted", "duplicate"], deadLetters: ["accepted", "accepted", "duplicate"] });
         expect(Object.keys(result).sort()).toEqual(["deadLetters", "records"]);
-        expect(await ledger.commit({ records: [], deadLetters: [deadLetter(2), deadLetter(3)], reports: [] }, T0)).toEqual({ records: [], deadLetters: ["duplicate", "accepted"] });
+        expect(await ledger.commit({ records: [], deadLetters: [deadLetter(2), deadLetter(3)], reports: [] }, T0)).toEqual({
+          records: [],
+          deadLetters: ["duplicate", "accepted"],
+        });
       });
 
       test("a batch with an invalid entry is refused whole and leaves no trace", async () => {
@@ -107,9 +134,13 @@ export function ledgerContract(name: string, makeLedger: () => Promise<Ledger>, 
         const bad = { ...rec("run:b"), key: "" };
         await expect(ledger.commit({ records: [rec("run:a"), bad], deadLetters: [deadLetter(1)], reports: [terminal("r1")] }, T0)).rejects.toThrow();
         const noKey = { ...deadLetter(2), key: "" };
-        await expect(ledger.commit({ records: [rec("run:a")], deadLetters: [deadLetter(1), noKey], reports: [terminal("r1")] }, T0)).rejects.toThrow(/deadLetters\[1\]\.key/);
+        await expect(ledger.commit({ records: [rec("run:a")], deadLetters: [deadLetter(1), noKey], reports: [terminal("r1")] }, T0)).rejects.toThrow(
+          /deadLetters\[1\]\.key/,
+        );
         const badReport = { ...poison(2, "r2"), reports: [{ runId: "", call: { kind: "log", message: "x" } } as const] };
-        await expect(ledger.commit({ records: [rec("run:a")], deadLetters: [poison(1, "r1"), badReport], reports: [] }, T0)).rejects.toThrow(/deadLetters\[1\]\.reports\[0\]/);
+        await expect(ledger.commit({ records: [rec("run:a")], deadLetters: [poison(1, "r1"), badReport], reports: [] }, T0)).rejects.toThrow(
+          /deadLetters\[1\]\.reports\[0\]/,
+        );
         expect(await ledger.counts()).toEqual({ pendingWork: 0, runningWork: 0, doneWork: 0, pendingReports: 0, failedReports: 0, deadLetters: 0 });
         expect(await ledger.commit({ records: [rec("run:a")], deadLetters: [], reports: [] }, T0)).toEqual({ records: ["accepted"], deadLetters: [] });
       });
@@ -220,7 +251,10 @@ export function ledgerContract(name: string, makeLedger: () => Promise<Ledger>, 
         expect((await ledger.counts()).pendingWork).toBe(1);
         await ledger.claimWork({ owner: "o1", limit: 10, ...lease });
         await ledger.finishWork("run:a1", "o1", [], T0);
-        expect(await ledger.commit({ records: [rec("run:a1", "lane:A"), rec("run:a2", "lane:A")], deadLetters: [], reports: [] }, T0)).toEqual({ records: ["duplicate", "accepted"], deadLetters: [] });
+        expect(await ledger.commit({ records: [rec("run:a1", "lane:A"), rec("run:a2", "lane:A")], deadLetters: [], reports: [] }, T0)).toEqual({
+          records: ["duplicate", "accepted"],
+          deadLetters: [],
+        });
         expect((await ledger.claimWork({ owner: "o1", limit: 10, ...lease })).map((w) => w.key)).toEqual(["run:a2"]);
       });
     });
@@ -356,7 +390,11 @@ export function ledgerContract(name: string, makeLedger: () => Promise<Ledger>, 
 
       test("a dead letter's reports are queued only when it is newly parked; the batch's reports always", async () => {
         const ledger = await open();
-        const batch = { records: [], deadLetters: [poison(1, "r_p", [log("r_p", "parked"), terminal("r_p", "FAILURE")]), poison(1, "r_p", [log("r_p", "again")])], reports: [log("r_x", "always")] };
+        const batch = {
+          records: [],
+          deadLetters: [poison(1, "r_p", [log("r_p", "parked"), terminal("r_p", "FAILURE")]), poison(1, "r_p", [log("r_p", "again")])],
+          reports: [log("r_x", "always")],
+        };
         expect(await ledger.commit(batch, T0)).toEqual({ records: [], deadLetters: ["accepted", "duplicate"] });
         expect(await ledger.commit(batch, T0 + 1)).toEqual({ records: [], deadLetters: ["duplicate", "duplicate"] });
         const reports = await ledger.claimReports({ owner: "reporter", limit: 100, leaseMs: 1_000, now: T0 + 1 });
@@ -375,7 +413,10 @@ export function ledgerContract(name: string, makeLedger: () => Promise<Ledger>, 
         const [one, two] = await ledger.listDeadLetters();
         if (!one || !two) throw new Error("two dead letters expected");
         expect(await ledger.removeDeadLetter(one.id)).toBe(true);
-        expect(await ledger.commit({ records: [], deadLetters: [poison(1, "r_p"), poison(2, "r_q")], reports: [] }, T0 + 2)).toEqual({ records: [], deadLetters: ["accepted", "duplicate"] });
+        expect(await ledger.commit({ records: [], deadLetters: [poison(1, "r_p"), poison(2, "r_q")], reports: [] }, T0 + 2)).toEqual({
+          records: [],
+          deadLetters: ["accepted", "duplicate"],
+        });
         const again = await ledger.claimReports({ owner: "reporter", limit: 100, leaseMs: 1_000, now: T0 + 2 });
         expect(byRun(again)).toEqual({ r_p: ["status:FAILURE"] });
         const all = await ledger.listDeadLetters();
@@ -435,7 +476,10 @@ export function ledgerContract(name: string, makeLedger: () => Promise<Ledger>, 
 
       test("expireLeases frees the named owners' work at once, as a later attempt; other owners keep theirs", async () => {
         const ledger = await open();
-        await ledger.commit({ records: [rec("run:a"), rec("run:l1", "lane"), rec("run:l2", "lane"), rec("run:b"), rec("run:c")], deadLetters: [], reports: [] }, T0);
+        await ledger.commit(
+          { records: [rec("run:a"), rec("run:l1", "lane"), rec("run:l2", "lane"), rec("run:b"), rec("run:c")], deadLetters: [], reports: [] },
+          T0,
+        );
         expect((await ledger.claimWork({ owner: "dead", limit: 2, ...lease })).map((w) => w.key)).toEqual(["run:a", "run:l1"]);
         expect((await ledger.claimWork({ owner: "alive", limit: 1, ...lease })).map((w) => w.key)).toEqual(["run:b"]);
         expect(await ledger.expireLeases(["dead", "unknown"], T0 + 10)).toEqual({ work: 2, reports: 0 });

@@ -26,10 +26,15 @@ async function dropKeys(pattern: string): Promise<void> {
   } while (cursor !== "0");
 }
 
-ledgerContract("redis", async () => open(), () => dropKeys(`${run}:*`), {
-  // Another replica: its own connection, the same prefix.
-  sibling: async (ledger) => open(prefixes.get(ledger)),
-});
+ledgerContract(
+  "redis",
+  async () => open(),
+  () => dropKeys(`${run}:*`),
+  {
+    // Another replica: its own connection, the same prefix.
+    sibling: async (ledger) => open(prefixes.get(ledger)),
+  },
+);
 
 afterAll(async () => {
   await dropKeys(`${run}:*`);

@@ -34,7 +34,10 @@ describe("sqlite ledger on disk", () => {
   test("survives close and reopen: pending work and reports are still there; an expired running item comes back as attempt 2", async () => {
     const path = fresh();
     const first = open(path);
-    await first.commit({ records: [rec("run:a"), rec("run:b"), rec("run:l1", "lane"), rec("run:l2", "lane")], deadLetters: [], reports: [log("r_a", "queued")] }, T0);
+    await first.commit(
+      { records: [rec("run:a"), rec("run:b"), rec("run:l1", "lane"), rec("run:l2", "lane")], deadLetters: [], reports: [log("r_a", "queued")] },
+      T0,
+    );
     const claimed = await first.claimWork({ owner: "dead-replica", limit: 2, leaseMs: 1_000, now: T0 });
     expect(claimed.map((w) => w.key)).toEqual(["run:a", "run:b"]);
     await first.finishWork("run:b", "dead-replica", [log("r_b", "finished")], T0 + 10);
@@ -85,7 +88,15 @@ describe("sqlite ledger on disk", () => {
         ["1", "legacy:1", "old 1", T0],
         ["2", "legacy:2", "old 2", T0 + 1],
       ]);
-      const poison = { key: "parked:run:abc", kind: "run" as const, reason: "new", source: "sink/runs", raw: "{}", runId: "r1", reports: [log("r1", "parked")] };
+      const poison = {
+        key: "parked:run:abc",
+        kind: "run" as const,
+        reason: "new",
+        source: "sink/runs",
+        raw: "{}",
+        runId: "r1",
+        reports: [log("r1", "parked")],
+      };
       expect((await ledger.commit({ records: [], deadLetters: [poison, poison], reports: [] }, T0 + 2)).deadLetters).toEqual(["accepted", "duplicate"]);
       expect(await ledger.removeDeadLetter("1")).toBe(true);
       expect(await ledger.counts()).toMatchObject({ deadLetters: 2, pendingReports: 1 });

@@ -15,7 +15,17 @@ const make = async (...args: Parameters<typeof createHarness>) => {
 
 test("ACK_MODE=sync answers only after the handler finished", async () => {
   let finished = false;
-  const h = await make({ env: { ACK_MODE: "sync" }, handlers: { runs: { deploy: async () => { await Bun.sleep(50); finished = true; } } } });
+  const h = await make({
+    env: { ACK_MODE: "sync" },
+    handlers: {
+      runs: {
+        deploy: async () => {
+          await Bun.sleep(50);
+          finished = true;
+        },
+      },
+    },
+  });
   const res = await h.post("/sink/runs", JSON.stringify(runMessage("r_sync")));
   expect(finished).toBe(true);
   expect(await res.json()).toMatchObject({ accepted: 1 });
@@ -23,7 +33,16 @@ test("ACK_MODE=sync answers only after the handler finished", async () => {
 
 test("ACK_MODE=durable answers before the handler finished", async () => {
   let finished = false;
-  const h = await make({ handlers: { runs: { deploy: async () => { await Bun.sleep(50); finished = true; } } } });
+  const h = await make({
+    handlers: {
+      runs: {
+        deploy: async () => {
+          await Bun.sleep(50);
+          finished = true;
+        },
+      },
+    },
+  });
   const res = await h.post("/sink/runs", JSON.stringify(runMessage("r_durable")));
   expect(res.status).toBe(200);
   expect(finished).toBe(false);
@@ -35,7 +54,15 @@ test("no more than CONCURRENCY handlers run at once", async () => {
   let peak = 0;
   const h = await make({
     env: { CONCURRENCY: "3" },
-    handlers: { runs: { deploy: async () => { peak = Math.max(peak, ++running); await Bun.sleep(10); running--; } } },
+    handlers: {
+      runs: {
+        deploy: async () => {
+          peak = Math.max(peak, ++running);
+          await Bun.sleep(10);
+          running--;
+        },
+      },
+    },
   });
   const ids = Array.from({ length: 12 }, (_, i) => `r_conc_${i}`);
   await h.post("/sink/runs", ids.map((id) => JSON.stringify(runMessage(id))).join("\n"));
@@ -57,7 +84,9 @@ test("runs on one entity run one at a time, in the order they were accepted; oth
     },
   });
   const onA = ["r_a1", "r_a2", "r_a3", "r_a4"];
-  const body = [...onA.map((id) => runMessage(id, "deploy", { entity: "svc-a" })), runMessage("r_b1", "deploy", { entity: "svc-b" })].map((m) => JSON.stringify(m)).join("\n");
+  const body = [...onA.map((id) => runMessage(id, "deploy", { entity: "svc-a" })), runMessage("r_b1", "deploy", { entity: "svc-b" })]
+    .map((m) => JSON.stringify(m))
+    .join("\n");
   await h.post("/sink/runs", body);
   await h.waitForTerminal([...onA, "r_b1"]);
   const onlyA = events.filter((e) => onA.some((id) => e.endsWith(id)));
@@ -81,7 +110,9 @@ test("interrupted run: FAILURE saying so, or run again when the handler says re-
     ledger,
     leaseMs: 100,
     owner: "second",
-    handlers: { runs: { deploy: () => ({ summary: "should not run" }), migrate: { rerunOnInterrupt: true, handle: (run) => void attempts.push(run.attempt) } } },
+    handlers: {
+      runs: { deploy: () => ({ summary: "should not run" }), migrate: { rerunOnInterrupt: true, handle: (run) => void attempts.push(run.attempt) } },
+    },
   });
   await second.waitForTerminal(["r_unsafe", "r_safe"]);
   expect(second.emulator.state.terminalStatus("r_unsafe")).toBe("FAILURE");
@@ -92,7 +123,16 @@ test("interrupted run: FAILURE saying so, or run again when the handler says re-
 
 test("stopping lets a running handler finish within the grace time, and takes no new requests", async () => {
   let finished = false;
-  const h = await make({ handlers: { runs: { deploy: async () => { await Bun.sleep(100); finished = true; } } } });
+  const h = await make({
+    handlers: {
+      runs: {
+        deploy: async () => {
+          await Bun.sleep(100);
+          finished = true;
+        },
+      },
+    },
+  });
   await h.post("/sink/runs", JSON.stringify(runMessage("r_grace")));
   await h.waitUntil(() => h.service.executor.active === 1, "the handler to start");
   const stopped = h.service.stop(5_000);

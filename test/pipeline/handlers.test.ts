@@ -37,7 +37,15 @@ test("a handler that only returns costs exactly one Port call", async () => {
 });
 
 test("a thrown error → FAILURE carrying its message", async () => {
-  h = await createHarness({ handlers: { runs: { deploy: async () => { throw new Error("cluster unreachable"); } } } });
+  h = await createHarness({
+    handlers: {
+      runs: {
+        deploy: async () => {
+          throw new Error("cluster unreachable");
+        },
+      },
+    },
+  });
   await h.post("/sink/runs", JSON.stringify(runMessage("r_fail")));
   await h.waitForTerminal(["r_fail"]);
   expect(h.emulator.state.terminalStatus("r_fail")).toBe("FAILURE");
@@ -74,7 +82,9 @@ test("an action with no handler → FAILURE naming the action and the module", a
   await h.post("/sink/runs", JSON.stringify(runMessage("r_none", "destroy_everything")));
   await h.waitForTerminal(["r_none"]);
   expect(h.emulator.state.terminalStatus("r_none")).toBe("FAILURE");
-  expect(h.emulator.state.runs.get("r_none")?.summary).toBe('No handler for action "destroy_everything" in test-handlers.ts. Add runs["destroy_everything"] to its default export.');
+  expect(h.emulator.state.runs.get("r_none")?.summary).toBe(
+    'No handler for action "destroy_everything" in test-handlers.ts. Add runs["destroy_everything"] to its default export.',
+  );
   expect(endpoints(h, "r_none")).toEqual(["patchRun"]);
 });
 
@@ -103,7 +113,9 @@ test("change handlers run for matching changes only", async () => {
     context: { entity: identifier, blueprint },
     diff: { before: { identifier }, after: { identifier } },
   });
-  const body = [change("vm", "vm-1"), change("microservice", "svc"), change("vm", "vm-2", "DELETE"), change("vm", "vm-1")].map((c) => JSON.stringify(c)).join("\n");
+  const body = [change("vm", "vm-1"), change("microservice", "svc"), change("vm", "vm-2", "DELETE"), change("vm", "vm-1")]
+    .map((c) => JSON.stringify(c))
+    .join("\n");
   const res = await h.post("/sink/changes", body);
   // The fourth record is byte-identical to the first: a redelivery.
   expect(await res.json()).toMatchObject({ records: 4, accepted: 3, duplicate: 1, parked: 0 });

@@ -35,7 +35,9 @@ describe("sink body forms", () => {
       // Duplicates did nothing: exactly one terminal PATCH per run.
       expect(h.emulator.state.callsFor(id).filter((call) => call.endpoint === "patchRun")).toHaveLength(1);
     }
-    const letters = (await (await h.service.app.request("/admin/dead-letters", { headers: { authorization: `Bearer ${h.config.adminToken?.reveal()}` } })).json()) as { items: { reason: string; raw: string; source: string }[] };
+    const letters = (await (
+      await h.service.app.request("/admin/dead-letters", { headers: { authorization: `Bearer ${h.config.adminToken?.reveal()}` } })
+    ).json()) as { items: { reason: string; raw: string; source: string }[] };
     expect(letters.items).toHaveLength(2);
     expect(letters.items.map((l) => l.source)).toEqual(["sink/runs", "sink/runs"]);
     expect(letters.items[1]?.raw).toBe("{not json");
@@ -110,13 +112,19 @@ describe("trouble a resend can cure", () => {
     const { createMemoryLedger } = await import("../../src/ledger/memory.ts");
     const ledger = createMemoryLedger();
     let down = true;
-    const flaky = { ...ledger, commit: (...args: Parameters<typeof ledger.commit>) => (down ? Promise.reject(new Error("disk I/O error")) : ledger.commit(...args)) };
+    const flaky = {
+      ...ledger,
+      commit: (...args: Parameters<typeof ledger.commit>) => (down ? Promise.reject(new Error("disk I/O error")) : ledger.commit(...args)),
+    };
     h = await createHarness({ handlers: ok, ledger: flaky });
     const body = JSON.stringify(runMessage("r_retry_me"));
     const refused = await h.post("/sink/runs", body);
     expect(refused.status).toBe(503);
     expect(refused.headers.get("retry-after")).toBe("1");
-    expect(await refused.json()).toEqual({ error: "ledger_unavailable", message: "The ledger could not record this request, so nothing in it was accepted; resend it." });
+    expect(await refused.json()).toEqual({
+      error: "ledger_unavailable",
+      message: "The ledger could not record this request, so nothing in it was accepted; resend it.",
+    });
     // The resend after recovery is accepted and runs.
     down = false;
     expect(await (await h.post("/sink/runs", body)).json()).toMatchObject({ accepted: 1 });

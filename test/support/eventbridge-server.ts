@@ -71,9 +71,12 @@ export function startEventBridgeServer(options: { maxRequestBytes?: number } = {
     port: 0,
     async fetch(request) {
       if (request.method !== "POST" || new URL(request.url).pathname !== "/") return awsError(404, "UnknownOperationException", "POST / only");
-      if (request.headers.get("x-amz-target") !== "AWSEvents.PutEvents") return awsError(400, "UnknownOperationException", `unsupported X-Amz-Target ${request.headers.get("x-amz-target")}`);
-      if (!request.headers.get("content-type")?.startsWith("application/x-amz-json-1.1")) return awsError(400, "SerializationException", "Content-Type must be application/x-amz-json-1.1");
-      if (!request.headers.get("authorization")?.startsWith("AWS4-HMAC-SHA256 Credential=")) return awsError(403, "MissingAuthenticationTokenException", "Request is missing Authentication Token");
+      if (request.headers.get("x-amz-target") !== "AWSEvents.PutEvents")
+        return awsError(400, "UnknownOperationException", `unsupported X-Amz-Target ${request.headers.get("x-amz-target")}`);
+      if (!request.headers.get("content-type")?.startsWith("application/x-amz-json-1.1"))
+        return awsError(400, "SerializationException", "Content-Type must be application/x-amz-json-1.1");
+      if (!request.headers.get("authorization")?.startsWith("AWS4-HMAC-SHA256 Credential="))
+        return awsError(403, "MissingAuthenticationTokenException", "Request is missing Authentication Token");
       const body = (await request.json()) as { Entries?: ReceivedEntry[] };
       const entries = body.Entries ?? [];
       received.push(...entries);
@@ -82,9 +85,14 @@ export function startEventBridgeServer(options: { maxRequestBytes?: number } = {
         calls.push({ entries, status: fault, results: [] });
         return awsError(fault, fault >= 500 ? "InternalException" : "ThrottlingException", "scripted whole-call failure");
       }
-      if (entries.length < 1 || entries.length > 10) return record(entries, awsError(400, "ValidationException", `1 to 10 entries per call, got ${entries.length}`));
+      if (entries.length < 1 || entries.length > 10)
+        return record(entries, awsError(400, "ValidationException", `1 to 10 entries per call, got ${entries.length}`));
       const total = entries.reduce((sum, e) => sum + sizeOf(e), 0);
-      if (total > maxRequestBytes) return record(entries, awsError(400, "ValidationException", `Total size of the entries in the request (${total}) is over the limit (${maxRequestBytes})`));
+      if (total > maxRequestBytes)
+        return record(
+          entries,
+          awsError(400, "ValidationException", `Total size of the entries in the request (${total}) is over the limit (${maxRequestBytes})`),
+        );
 
       const results = entries.map((entry) => {
         const key = `${entry.EventBusName}|${entry.DetailType}|${entry.Detail}`;
@@ -98,7 +106,11 @@ export function startEventBridgeServer(options: { maxRequestBytes?: number } = {
         return { EventId: eventId };
       });
       const failed = results.filter((r) => "ErrorCode" in r).length;
-      return record(entries, answer(200, { FailedEntryCount: failed, Entries: results }), results.map((r) => ("EventId" in r ? (r.EventId as string) : r.ErrorCode)));
+      return record(
+        entries,
+        answer(200, { FailedEntryCount: failed, Entries: results }),
+        results.map((r) => ("EventId" in r ? (r.EventId as string) : r.ErrorCode)),
+      );
     },
   });
 
@@ -129,7 +141,13 @@ const encoder = new TextEncoder();
 /** EventBridge's entry size rule, written out again here so the test server checks portside's arithmetic. */
 function sizeOf(entry: ReceivedEntry): number {
   const bytes = (s: string | undefined) => (s ? encoder.encode(s).length : 0);
-  return bytes(entry.Source) + bytes(entry.DetailType) + bytes(entry.Detail) + (entry.Resources ?? []).reduce((n, r) => n + bytes(r), 0) + (entry.Time !== undefined ? 14 : 0);
+  return (
+    bytes(entry.Source) +
+    bytes(entry.DetailType) +
+    bytes(entry.Detail) +
+    (entry.Resources ?? []).reduce((n, r) => n + bytes(r), 0) +
+    (entry.Time !== undefined ? 14 : 0)
+  );
 }
 
 /** `Detail.idempotencyKey` of an entry (the run id for runs). */

@@ -50,7 +50,14 @@ export interface HarnessOptions {
 export const fastRetry = { initialMs: 5, maxMs: 100, factor: 2, maxAttempts: 3 };
 
 export async function createHarness(options: HarnessOptions = {}): Promise<Harness> {
-  const config = loadConfig({ ORG_ID: ORG, SINK_TOKEN, PORT_CLIENT_ID: "emulator-client-id", PORT_CLIENT_SECRET: "emulator-client-secret", LEDGER: "memory", ...options.env });
+  const config = loadConfig({
+    ORG_ID: ORG,
+    SINK_TOKEN,
+    PORT_CLIENT_ID: "emulator-client-id",
+    PORT_CLIENT_SECRET: "emulator-client-secret",
+    LEDGER: "memory",
+    ...options.env,
+  });
   const emulator = createPortEmulator({});
   const ledger = options.ledger ?? createMemoryLedger();
   const logs: string[] = [];
@@ -94,7 +101,11 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
       return Promise.resolve(service.app.request(path, { method: "POST", body, headers }));
     },
     waitForTerminal(runIds, timeoutMs = 10_000) {
-      return waitUntil(() => runIds.every((id) => emulator.state.terminalStatus(id) !== undefined), `terminal status of ${runIds.filter((id) => !emulator.state.terminalStatus(id)).join(", ")}`, timeoutMs);
+      return waitUntil(
+        () => runIds.every((id) => emulator.state.terminalStatus(id) !== undefined),
+        `terminal status of ${runIds.filter((id) => !emulator.state.terminalStatus(id)).join(", ")}`,
+        timeoutMs,
+      );
     },
     waitUntil,
     async stop() {
@@ -111,8 +122,16 @@ export function runMessage(runId: string, action = "deploy", extra: { orgId?: st
     action,
     resourceType: "run",
     status: "TRIGGERED",
-    trigger: { by: { orgId: extra.orgId ?? ORG, userId: "auth0|5f1c", user: { email: "lee@example.com", firstName: "Lee", lastName: "Ops", id: "auth0|5f1c" } }, origin: "UI", at: "2026-08-02T08:12:44.010Z" },
+    trigger: {
+      by: { orgId: extra.orgId ?? ORG, userId: "auth0|5f1c", user: { email: "lee@example.com", firstName: "Lee", lastName: "Ops", id: "auth0|5f1c" } },
+      origin: "UI",
+      at: "2026-08-02T08:12:44.010Z",
+    },
     context: { entity: extra.entity ?? null, blueprint: "microservice", runId },
-    payload: { entity: extra.entity ? { identifier: extra.entity, blueprint: "microservice", properties: {} } : null, action: { invocationMethod: { type: "KAFKA" }, trigger: extra.entity ? "DAY-2" : "CREATE" }, properties: extra.inputs ?? { version: "1.0.0" } },
+    payload: {
+      entity: extra.entity ? { identifier: extra.entity, blueprint: "microservice", properties: {} } : null,
+      action: { invocationMethod: { type: "KAFKA" }, trigger: extra.entity ? "DAY-2" : "CREATE" },
+      properties: extra.inputs ?? { version: "1.0.0" },
+    },
   };
 }

@@ -20,7 +20,10 @@ export function getKafka(): Promise<KafkaForTests> {
 }
 
 async function start(): Promise<KafkaForTests> {
-  const fromEnv = process.env.KAFKA_BROKERS?.split(",").map((b) => b.trim()).filter(Boolean) ?? [];
+  const fromEnv =
+    process.env.KAFKA_BROKERS?.split(",")
+      .map((b) => b.trim())
+      .filter(Boolean) ?? [];
   if (fromEnv.length > 0) return { brokers: fromEnv, via: "env" };
 
   const problems: string[] = [];
@@ -36,10 +39,7 @@ async function start(): Promise<KafkaForTests> {
   } catch (error) {
     problems.push(`JVM broker: ${message(error)}`);
   }
-  throw new Error(
-    `NO KAFKA FOR TESTS. Tried:\n- ${problems.join("\n- ")}\n` +
-      "Fix one of them, or point KAFKA_BROKERS=host:port at a running broker.",
-  );
+  throw new Error(`NO KAFKA FOR TESTS. Tried:\n- ${problems.join("\n- ")}\n` + "Fix one of them, or point KAFKA_BROKERS=host:port at a running broker.");
 }
 
 async function startContainer(): Promise<KafkaForTests> {

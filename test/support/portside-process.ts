@@ -70,7 +70,13 @@ export async function startPortside(env: Record<string, string>, options: { port
  * Posts one batch the way a connector does: until it is answered 2xx, resending the identical body after
  * connection errors and 5xx (the batch was not acknowledged, so the connector must assume nothing of it).
  */
-export async function deliverBatch(url: () => string, path: string, body: string, token: string, options: { retryDelayMs?: number; deadlineMs?: number } = {}): Promise<{ attempts: number; reply: Record<string, number> }> {
+export async function deliverBatch(
+  url: () => string,
+  path: string,
+  body: string,
+  token: string,
+  options: { retryDelayMs?: number; deadlineMs?: number } = {},
+): Promise<{ attempts: number; reply: Record<string, number> }> {
   const deadline = Date.now() + (options.deadlineMs ?? 120_000);
   for (let attempts = 1; ; attempts++) {
     try {

@@ -50,7 +50,12 @@ describe("entryBytes: EventBridge's own size rule", () => {
 describe("run events", () => {
   test("conventions: Source and bus from defaults, DetailType port.run.<action>, Time from the trigger", () => {
     const event = runEvent(run, {}, defaults);
-    expect(event.entry).toMatchObject({ EventBusName: "default-bus", Source: "portside", DetailType: "port.run.create_vm", Time: new Date("2026-08-02T08:12:44.010Z") });
+    expect(event.entry).toMatchObject({
+      EventBusName: "default-bus",
+      Source: "portside",
+      DetailType: "port.run.create_vm",
+      Time: new Date("2026-08-02T08:12:44.010Z"),
+    });
     expect(event.entry.Resources).toBeUndefined();
     expect(event.bytes).toBe(entryBytes(event.entry));
     expect(event.idempotencyKey).toBe("r_1");
@@ -63,8 +68,17 @@ describe("run events", () => {
   });
 
   test("target options override the defaults; an unparseable time is left out", () => {
-    const event = runEvent({ ...run, triggeredAt: "yesterday" }, { bus: "b", source: "s", detailType: "vm.requested", resources: ["arn:aws:ec2:eu-west-1:123456789012:instance/i-1"] }, defaults);
-    expect(event.entry).toMatchObject({ EventBusName: "b", Source: "s", DetailType: "vm.requested", Resources: ["arn:aws:ec2:eu-west-1:123456789012:instance/i-1"] });
+    const event = runEvent(
+      { ...run, triggeredAt: "yesterday" },
+      { bus: "b", source: "s", detailType: "vm.requested", resources: ["arn:aws:ec2:eu-west-1:123456789012:instance/i-1"] },
+      defaults,
+    );
+    expect(event.entry).toMatchObject({
+      EventBusName: "b",
+      Source: "s",
+      DetailType: "vm.requested",
+      Resources: ["arn:aws:ec2:eu-west-1:123456789012:instance/i-1"],
+    });
     expect(event.entry.Time).toBeUndefined();
   });
 });

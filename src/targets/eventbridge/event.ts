@@ -54,12 +54,20 @@ export interface ChangeDetail {
 
 export const runDetailType = (action: string): string => `port.run.${action}`;
 
-export const changeDetailType = (change: Pick<Change, "resourceType" | "blueprint" | "action">): string => `port.change.${change.resourceType}.${change.blueprint ?? "_"}.${change.action}`;
+export const changeDetailType = (change: Pick<Change, "resourceType" | "blueprint" | "action">): string =>
+  `port.change.${change.resourceType}.${change.blueprint ?? "_"}.${change.action}`;
 
 export function runEvent(run: Run, options: EventBridgeOptions, defaults: EventDefaults): PreparedEvent {
   const { raw, ...view } = run;
   const status: StatusMode = options.status ?? "published";
-  const detail: RunDetail = { version: DETAIL_VERSION, kind: "run", idempotencyKey: run.id, statusReportedBy: status === "deferred" ? "consumer" : "portside", run: view, raw };
+  const detail: RunDetail = {
+    version: DETAIL_VERSION,
+    kind: "run",
+    idempotencyKey: run.id,
+    statusReportedBy: status === "deferred" ? "consumer" : "portside",
+    run: view,
+    raw,
+  };
   return prepare(detail, run.id, options.detailType ?? runDetailType(run.action), run.triggeredAt, options, defaults);
 }
 
@@ -69,7 +77,14 @@ export function changeEvent(change: Change, options: EventBridgeOptions, default
   return prepare(detail, change.digest, options.detailType ?? changeDetailType(change), change.at, options, defaults);
 }
 
-function prepare(detail: RunDetail | ChangeDetail, idempotencyKey: string, detailType: string, at: string | null, options: EventBridgeOptions, defaults: EventDefaults): PreparedEvent {
+function prepare(
+  detail: RunDetail | ChangeDetail,
+  idempotencyKey: string,
+  detailType: string,
+  at: string | null,
+  options: EventBridgeOptions,
+  defaults: EventDefaults,
+): PreparedEvent {
   const time = at ? new Date(at) : null;
   const entry: PreparedEvent["entry"] = {
     EventBusName: options.bus ?? defaults.bus,

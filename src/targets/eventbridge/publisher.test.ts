@@ -98,8 +98,14 @@ describe("whole-call failures", () => {
     expect(classifyCallError(err({ name: "ValidationException", $fault: "client", $metadata: { httpStatusCode: 400 } })).retriable).toBe(false);
     expect(classifyCallError(err({ name: "Error", message: "connect ECONNREFUSED 127.0.0.1:1" })).retriable).toBe(true);
     expect(classifyCallError(err({ name: "TimeoutError", message: "socket timed out" })).retriable).toBe(true);
-    expect(classifyCallError(err({ name: "CredentialsProviderError", message: "Could not load credentials from any providers" }))).toMatchObject({ retriable: true, message: expect.stringContaining("credential provider chain") });
-    expect(classifyCallError(err({ name: "Error", message: "Region is missing" }))).toMatchObject({ retriable: false, message: "Region is missing: set AWS_REGION" });
+    expect(classifyCallError(err({ name: "CredentialsProviderError", message: "Could not load credentials from any providers" }))).toMatchObject({
+      retriable: true,
+      message: expect.stringContaining("credential provider chain"),
+    });
+    expect(classifyCallError(err({ name: "Error", message: "Region is missing" }))).toMatchObject({
+      retriable: false,
+      message: "Region is missing: set AWS_REGION",
+    });
   });
 });
 

@@ -1,4 +1,10 @@
-import { EventBridgeClient, PutEventsCommand, type EventBridgeClientConfig, type PutEventsRequestEntry, type PutEventsResultEntry } from "@aws-sdk/client-eventbridge";
+import {
+  EventBridgeClient,
+  PutEventsCommand,
+  type EventBridgeClientConfig,
+  type PutEventsRequestEntry,
+  type PutEventsResultEntry,
+} from "@aws-sdk/client-eventbridge";
 import type { Logger } from "../../log.ts";
 import { backoffMs, type Random, type RetryPolicy } from "../../port/retry.ts";
 import type { TokenBucket } from "./rate-limit.ts";
@@ -68,7 +74,10 @@ export function createPublisher(deps: PublisherDeps): Publisher {
       for (let attempt = 1; ; attempt++) {
         await deps.limiter.take();
         if (closed) return abandoned();
-        const answer = await callOnce(deps.send, pending.map((i) => entries[i] as PutEventsRequestEntry));
+        const answer = await callOnce(
+          deps.send,
+          pending.map((i) => entries[i] as PutEventsRequestEntry),
+        );
         if (closed) return abandoned();
 
         const retry: Array<{ index: number; code: string; message: string }> = [];
@@ -124,7 +133,13 @@ async function callOnce(send: SendPutEvents, entries: PutEventsRequestEntry[]): 
  * try; AWS's other client errors (access denied, bad signature, validation) and a missing region are not.
  */
 export function classifyCallError(error: unknown): CallFailure {
-  const e = (error ?? {}) as { name?: unknown; message?: unknown; $fault?: unknown; $metadata?: { httpStatusCode?: number }; $retryable?: { throttling?: boolean } };
+  const e = (error ?? {}) as {
+    name?: unknown;
+    message?: unknown;
+    $fault?: unknown;
+    $metadata?: { httpStatusCode?: number };
+    $retryable?: { throttling?: boolean };
+  };
   const code = typeof e.name === "string" ? e.name : "Error";
   const message = typeof e.message === "string" ? e.message : String(error);
   const status = e.$metadata?.httpStatusCode;

@@ -65,10 +65,20 @@ export function createEventBridgeRunner(deps: EventBridgeRunnerDeps): EventBridg
           ),
         };
       case "rejected":
-        return { error: new EventBridgeDeliveryError(`EventBridge bus ${bus} rejected the event: ${outcome.code}: ${outcome.message}`, outcome.code, event.idempotencyKey) };
+        return {
+          error: new EventBridgeDeliveryError(
+            `EventBridge bus ${bus} rejected the event: ${outcome.code}: ${outcome.message}`,
+            outcome.code,
+            event.idempotencyKey,
+          ),
+        };
       case "gave_up":
         return {
-          error: new EventBridgeDeliveryError(`EventBridge bus ${bus} still answered ${outcome.code}: ${outcome.message} after ${outcome.attempts} attempts; the event was not published`, outcome.code, event.idempotencyKey),
+          error: new EventBridgeDeliveryError(
+            `EventBridge bus ${bus} still answered ${outcome.code}: ${outcome.message} after ${outcome.attempts} attempts; the event was not published`,
+            outcome.code,
+            event.idempotencyKey,
+          ),
         };
     }
   }
@@ -91,7 +101,13 @@ export function createEventBridgeRunner(deps: EventBridgeRunnerDeps): EventBridg
         throw result.error;
       }
       const line = publishedLine(event.entry.EventBusName, result.eventId);
-      logger.info("eventbridge.published", { bus: event.entry.EventBusName, eventId: result.eventId, detailType: event.entry.DetailType, attempts: result.attempts, status: opts.status ?? "published" });
+      logger.info("eventbridge.published", {
+        bus: event.entry.EventBusName,
+        eventId: result.eventId,
+        detailType: event.entry.DetailType,
+        attempts: result.attempts,
+        status: opts.status ?? "published",
+      });
       await log(line);
       return opts.status === "deferred" ? { deferred: true } : { summary: line };
     },
@@ -116,7 +132,16 @@ export function createEventBridgeRunner(deps: EventBridgeRunnerDeps): EventBridg
   /** Keyed like the executor's own parking (`failed:<work key>`), so a re-run after a crash parks once. */
   async function park(run: Run, error: EventBridgeDeliveryError) {
     try {
-      await deps.ledger.commit({ records: [], deadLetters: [{ key: `failed:run:${run.id}`, kind: "run", reason: error.message, source: "eventbridge", raw: JSON.stringify(run.raw), runId: run.id }], reports: [] }, deps.clock());
+      await deps.ledger.commit(
+        {
+          records: [],
+          deadLetters: [
+            { key: `failed:run:${run.id}`, kind: "run", reason: error.message, source: "eventbridge", raw: JSON.stringify(run.raw), runId: run.id },
+          ],
+          reports: [],
+        },
+        deps.clock(),
+      );
     } catch (cause) {
       // The run still fails with the reason; only the parked copy is missing, and the log says so.
       deps.logger.error("eventbridge.park_failed", { runId: run.id, error: cause });

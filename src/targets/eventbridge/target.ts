@@ -17,7 +17,14 @@ export const EventBridgeOptionsSchema = v.strictObject({
   /** Event bus name or ARN (default: EVENTBRIDGE_BUS). */
   bus: v.optional(v.pipe(v.string(), v.maxLength(1600), v.regex(BUS_PATTERN, "must be an event bus name or an event-bus ARN"))),
   /** `Source` of the events (default: EVENTBRIDGE_SOURCE, `portside`). `aws.` is reserved by AWS. */
-  source: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(256), v.check((s) => !s.startsWith("aws."), "must not start with `aws.` (reserved by AWS)"))),
+  source: v.optional(
+    v.pipe(
+      v.string(),
+      v.minLength(1),
+      v.maxLength(256),
+      v.check((s) => !s.startsWith("aws."), "must not start with `aws.` (reserved by AWS)"),
+    ),
+  ),
   /** `DetailType` (default: `port.run.<action>` / `port.change.<resourceType>.<blueprint>.<action>`). */
   detailType: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(128))),
   /**
