@@ -3,10 +3,11 @@ import { HTTPException } from "hono/http-exception";
 import { adminRoutes } from "./admin/routes.ts";
 import { requireBearer } from "./auth.ts";
 import type { Secret } from "./config.ts";
-import { newSinkCounters, sinkRoutes } from "./ingress/sink.ts";
+import { sinkRoutes } from "./ingress/sink.ts";
 import type { Ledger } from "./ledger/ledger.ts";
 import type { Logger } from "./log.ts";
-import type { Acceptor, AcceptSummary } from "./pipeline/accept.ts";
+import type { Ingest, IngestStats } from "./pipeline/ingest.ts";
+import type { ReplayResult } from "./pipeline/replay.ts";
 
 /**
  * portside's HTTP surface as a Hono app built on Web standards only: it runs on Bun (the product
@@ -14,22 +15,20 @@ import type { Acceptor, AcceptSummary } from "./pipeline/accept.ts";
  */
 export interface AppDeps {
   ledger: Ledger;
-  acceptor: Acceptor;
+  ingest: Ingest;
+  replay: (deadLetterId: string) => Promise<ReplayResult>;
+  stats: () => IngestStats;
   logger: Logger;
-  clock: () => number;
   sinkToken: Secret | null;
+  /** Null: /admin is off, unless `open` (local use), where it needs no token. */
   adminToken: Secret | null;
+  open: boolean;
   bodyLimitBytes: number;
-  /** Called after each commit (wakes the executor and the reporter). */
-  onCommitted: (summary: AcceptSummary) => void;
-  /** Synchronous ack mode: wait for the handlers before answering. */
-  waitFor?: (keys: string[]) => Promise<void>;
   isShuttingDown: () => boolean;
 }
 
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
-  const counters = newSinkCounters();
 
   app.get("/healthz", (c) => c.json({ ok: true }));
   app.get("/readyz", async (c) => {
@@ -42,17 +41,26 @@ export function createApp(deps: AppDeps): Hono {
     }
   });
 
-  app.use("/sink/*", requireBearer(deps.sinkToken, "sink"));
-  app.route("/sink", sinkRoutes({ ...deps, counters }));
+  app.use("/sink/*", requireBearer(deps.sinkToken, { realm: "sink", variable: "SINK_TOKEN", who: "the connector's Authorization header" }));
+  app.route("/sink", sinkRoutes(deps));
 
-  app.use("/admin/*", requireBearer(deps.adminToken, "admin"));
-  app.route("/admin", adminRoutes({ ...deps, counters }));
+  if (deps.adminToken || deps.open) {
+    app.use("/admin/*", requireBearer(deps.adminToken, { realm: "admin", variable: "ADMIN_TOKEN", who: "your Authorization header" }));
+    app.route("/admin", adminRoutes(deps));
+  } else {
+    app.all("/admin/*", (c) =>
+      c.json(
+        {
+          error: "admin_disabled",
+          message: "The admin endpoints are off because ADMIN_TOKEN is not set. Set ADMIN_TOKEN (not the SINK_TOKEN) and restart portside to use them.",
+        },
+        404,
+      ),
+    );
+  }
 
   app.notFound((c) =>
-    c.json(
-      { error: "not_found", message: `No route for ${c.req.method} ${new URL(c.req.url).pathname}. Connectors post to /sink/runs and /sink/changes.` },
-      404,
-    ),
+    c.json({ error: "not_found", message: "No such route. Connectors post to /sink/runs and /sink/changes; operators use /admin with ADMIN_TOKEN." }, 404),
   );
   app.onError((error, c) => {
     if (error instanceof HTTPException) return error.getResponse();

@@ -1,24 +1,34 @@
 import type { MiddlewareHandler } from "hono";
 import type { Secret } from "./config.ts";
 
+export interface BearerRealm {
+  /** Named in `WWW-Authenticate`. */
+  realm: string;
+  /** The setting that holds the token, named in the refusal. */
+  variable: string;
+  /** Where the caller sets the token: "the connector's Authorization header". */
+  who: string;
+}
+
 /**
- * Bearer-token check for the sink and admin routes. Both sides are hashed before comparing so the
- * comparison takes the same time whatever the token's length or content (no timing oracle).
+ * Bearer-token check for the sink and admin routes (no token configured: open, local use only). Both
+ * sides are hashed before comparing so the comparison takes the same time whatever the token's length or
+ * content (no timing oracle).
  */
-export function requireBearer(token: Secret | null, realm: string): MiddlewareHandler {
+export function requireBearer(token: Secret | null, realm: BearerRealm): MiddlewareHandler {
   const expected = token ? digest(token.reveal()) : null;
   return async (c, next) => {
     if (expected === null) return next();
     const header = c.req.header("authorization") ?? "";
     const match = /^Bearer\s+(.+)$/i.exec(header.trim());
     if (!match?.[1] || !equalBytes(await expected, await digest(match[1]))) {
-      c.header("WWW-Authenticate", `Bearer realm="${realm}"`);
+      c.header("WWW-Authenticate", `Bearer realm="${realm.realm}"`);
       return c.json(
         {
           error: "unauthorized",
           message: match
-            ? `The bearer token is not the one this portside expects for ${realm}. Check the connector's Authorization header against ${realm === "sink" ? "SINK_TOKEN" : "ADMIN_TOKEN"}.`
-            : `Send "Authorization: Bearer <token>" (the ${realm === "sink" ? "SINK_TOKEN" : "ADMIN_TOKEN"} value).`,
+            ? `The bearer token is not the one this portside expects for ${realm.realm}. Check ${realm.who} against ${realm.variable}.`
+            : `Send "Authorization: Bearer <token>" (the ${realm.variable} value).`,
         },
         401,
       );

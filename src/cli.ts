@@ -3,14 +3,16 @@
  *
  *   bun src/cli.ts dead-letters list [--limit N] [--json]
  *   bun src/cli.ts dead-letters show <id>
- *   bun src/cli.ts dead-letters replay <id>      validate again; accepted when valid, else stays parked
+ *   bun src/cli.ts dead-letters replay <id>      ingest its records again; stays parked while still refused
  *   bun src/cli.ts dead-letters replay --all     replay every parked record
  *   bun src/cli.ts dead-letters remove <id>
  *   bun src/cli.ts stats
+ *   bun src/cli.ts <command> --help
  *
- * PORTSIDE_URL (default http://127.0.0.1:3000) and ADMIN_TOKEN (or SINK_TOKEN) say where and as whom.
+ * PORTSIDE_URL (default http://127.0.0.1:3000) or --url says where; ADMIN_TOKEN says as whom. Failures are
+ * one line and exit code 1 (2 for a usage error); never a stack trace.
  */
-import { parseArgs } from "node:util";
+import { Command, CommanderError } from "commander";
 
 interface DeadLetterView {
   id: string;
@@ -22,77 +24,102 @@ interface DeadLetterView {
   raw: string;
 }
 
+/** A failure to report as one line. */
+class CliError extends Error {}
+
 export async function runCli(argv: string[], env: Record<string, string | undefined>, out: (line: string) => void = console.log): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { limit: { type: "string" }, json: { type: "boolean" }, all: { type: "boolean" } },
-  });
-  const base = (env.PORTSIDE_URL ?? "http://127.0.0.1:3000").replace(/\/+$/, "");
-  const token = env.ADMIN_TOKEN ?? env.SINK_TOKEN;
-  const call = async (method: string, path: string) => {
-    const res = await fetch(`${base}/admin${path}`, { method, headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const write = (text: string) => out(text.replace(/\n$/, ""));
+  const program = new Command("portside-cli")
+    .description("Operate a running portside over its /admin endpoints (token: ADMIN_TOKEN).")
+    .option("--url <url>", "portside's address (default: PORTSIDE_URL, else http://127.0.0.1:3000)")
+    .exitOverride()
+    .configureOutput({ writeOut: write, writeErr: write })
+    .showHelpAfterError();
+
+  const call = async (method: string, path: string): Promise<Record<string, unknown>> => {
+    const base = String(program.opts().url ?? env.PORTSIDE_URL ?? "http://127.0.0.1:3000").replace(/\/+$/, "");
+    const token = env.ADMIN_TOKEN;
+    let res: Response;
+    try {
+      res = await fetch(`${base}/admin${path}`, { method, headers: token ? { authorization: `Bearer ${token}` } : {} });
+    } catch (error) {
+      const cause =
+        (error as { code?: string; cause?: { code?: string } }).cause?.code ??
+        (error as { code?: string }).code ??
+        (error instanceof Error ? error.message : "no answer");
+      throw new CliError(`cannot reach portside at ${base} (${cause}); is it running, and is PORTSIDE_URL right?`);
+    }
     const text = await res.text();
-    const body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-    return { status: res.status, body };
-  };
-  const fail = (status: number, body: Record<string, unknown>) => {
-    out(`error ${status}: ${String(body.message ?? body.error ?? "request failed")}`);
-    return 1;
+    let body: Record<string, unknown> = {};
+    try {
+      body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    } catch {
+      throw new CliError(`${base} answered ${res.status} with something that is not portside's JSON; is PORTSIDE_URL right?`);
+    }
+    if (!res.ok) throw new CliError(`error ${res.status}: ${String(body.message ?? body.error ?? "request failed")}`);
+    return body;
   };
 
-  const [group, verb, id] = positionals;
-  if (group === "stats") {
-    const r = await call("GET", "/stats");
-    if (r.status !== 200) return fail(r.status, r.body);
-    out(JSON.stringify(r.body, null, 2));
-    return 0;
-  }
-  if (group !== "dead-letters") {
-    out("usage: dead-letters list|show|replay|remove [id] [--all] [--limit N] [--json] | stats");
-    return 2;
-  }
-  switch (verb) {
-    case "list": {
-      const r = await call("GET", `/dead-letters?limit=${Number(values.limit ?? 100)}`);
-      if (r.status !== 200) return fail(r.status, r.body);
-      const items = r.body.items as DeadLetterView[];
-      if (values.json) out(JSON.stringify(items, null, 2));
+  const letters = program.command("dead-letters").description("List, inspect, replay and remove parked records.");
+  letters
+    .command("list")
+    .description("List parked records, oldest first.")
+    .option("--limit <n>", "how many (1–1000)", "100")
+    .option("--json", "print JSON")
+    .action(async (options: { limit: string; json?: boolean }) => {
+      const limit = Number(options.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new CliError("--limit must be a whole number from 1 to 1000");
+      const items = (await call("GET", `/dead-letters?limit=${limit}`)).items as DeadLetterView[];
+      if (options.json) out(JSON.stringify(items, null, 2));
       else if (items.length === 0) out("no parked records");
       else for (const l of items) out(`${l.id}  ${new Date(l.parkedAt).toISOString()}  ${l.kind.padEnd(6)}  ${l.runId ?? "-"}  ${l.source}  ${l.reason}`);
-      return 0;
-    }
-    case "show": {
-      if (!id) return fail(2, { message: "show needs an id" });
-      const r = await call("GET", `/dead-letters/${encodeURIComponent(id)}`);
-      if (r.status !== 200) return fail(r.status, r.body);
-      out(JSON.stringify(r.body, null, 2));
-      return 0;
-    }
-    case "replay": {
-      const ids = values.all ? ((await call("GET", "/dead-letters?limit=1000")).body.items as DeadLetterView[]).map((l) => l.id) : id ? [id] : [];
-      if (ids.length === 0) return fail(2, { message: values.all ? "nothing is parked" : "replay needs an id or --all" });
+    });
+  letters
+    .command("show")
+    .description("Show one parked record with its raw bytes.")
+    .argument("<id>", "the dead letter's id")
+    .action(async (id: string) => out(JSON.stringify(await call("GET", `/dead-letters/${encodeURIComponent(id)}`), null, 2)));
+  letters
+    .command("replay")
+    .description("Ingest a parked record again; one still refused stays parked.")
+    .argument("[id]", "the dead letter's id")
+    .option("--all", "replay every parked record")
+    .action(async (id: string | undefined, options: { all?: boolean }) => {
+      if (!id && !options.all) throw new CliError("replay needs an id or --all");
+      const ids = options.all ? ((await call("GET", "/dead-letters?limit=1000")).items as DeadLetterView[]).map((l) => l.id) : [id as string];
+      if (ids.length === 0) throw new CliError("nothing is parked");
       let failures = 0;
       for (const one of ids) {
-        const r = await call("POST", `/dead-letters/${encodeURIComponent(one)}/replay`);
-        if (r.status === 200) out(`${one}: replayed (${String(r.body.outcome)})`);
-        else {
+        try {
+          const body = await call("POST", `/dead-letters/${encodeURIComponent(one)}/replay`);
+          out(`${one}: replayed (${String(body.outcome)})${body.removed === false ? ", kept parked" : ""}`);
+        } catch (error) {
           failures++;
-          out(`${one}: ${String(r.body.message ?? r.status)}`);
+          out(`${one}: ${error instanceof Error ? error.message : String(error)}`);
         }
       }
-      return failures === 0 ? 0 : 1;
-    }
-    case "remove": {
-      if (!id) return fail(2, { message: "remove needs an id" });
-      const r = await call("DELETE", `/dead-letters/${encodeURIComponent(id)}`);
-      if (r.status !== 204) return fail(r.status, r.body);
+      if (failures > 0) throw new CliError(`${failures} of ${ids.length} not replayed`);
+    });
+  letters
+    .command("remove")
+    .description("Forget a parked record.")
+    .argument("<id>", "the dead letter's id")
+    .action(async (id: string) => {
+      await call("DELETE", `/dead-letters/${encodeURIComponent(id)}`);
       out(`${id}: removed`);
-      return 0;
-    }
-    default:
-      out("usage: dead-letters list|show|replay|remove [id] [--all] [--limit N] [--json] | stats");
-      return 2;
+    });
+  program
+    .command("stats")
+    .description("Ledger counts, and what was ingested since start.")
+    .action(async () => out(JSON.stringify(await call("GET", "/stats"), null, 2)));
+
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    out(error instanceof CliError ? error.message : `error: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
   }
 }
 

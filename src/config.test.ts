@@ -19,7 +19,7 @@ describe("loadConfig", () => {
       host: "127.0.0.1",
       port: 3000,
       orgId: "org_abc",
-      portApiUrl: "https://api.getport.io",
+      portApiUrl: "https://api.port.io",
       ackMode: "durable",
       concurrency: 16,
       bodyLimitBytes: 5 * 1024 * 1024,
@@ -28,6 +28,27 @@ describe("loadConfig", () => {
     });
     expect(config.ledger).toEqual({ type: "sqlite", path: "./.portside/ledger.sqlite" });
     expect(config.retentionMs).toBe(168 * 3600_000);
+    expect(config).toMatchObject({ unhandledRuns: "ignore", maxRunAttempts: 3 });
+    // The connector's token does not administer portside: without ADMIN_TOKEN, /admin is off.
+    expect(config.adminToken).toBeNull();
+  });
+
+  test("ADMIN_TOKEN is its own secret: long enough and not the SINK_TOKEN", () => {
+    expect(loadConfig({ ...base, ADMIN_TOKEN: "admin-token-0123456789" }).adminToken?.reveal()).toBe("admin-token-0123456789");
+    expect(refusal({ ...base, ADMIN_TOKEN: base.SINK_TOKEN })).toEqual({ variable: "ADMIN_TOKEN", message: expect.stringContaining("same as SINK_TOKEN") });
+    const short = refusal({ ...base, ADMIN_TOKEN: "tiny-admin" });
+    expect(short.variable).toBe("ADMIN_TOKEN");
+    expect(short.message).not.toContain("tiny-admin");
+  });
+
+  test("a malformed Redis URL is refused with its password redacted", () => {
+    for (const url of ["redis://user:PASSWORD@", "redis://:PASSWORD@host:port", "redis://user:PASSWORD@host/not-a-db"]) {
+      const { variable, message } = refusal({ ...base, LEDGER: url });
+      expect(variable).toBe("LEDGER");
+      expect(message).not.toContain("PASSWORD");
+      expect(message).toContain("[redacted]");
+    }
+    expect(loadConfig({ ...base, LEDGER: "rediss://user:PASSWORD@cache.internal:6380/2" }).ledger.type).toBe("redis");
   });
 
   test("refuses to start without SINK_TOKEN unless open, and says how to fix it", () => {

@@ -35,7 +35,7 @@ export interface Config {
   orgId: string;
   /** Bearer token the connector sends; null only when started open for local use. */
   sinkToken: Secret | null;
-  /** Token for /admin endpoints (dead letters); defaults to the sink token. */
+  /** Token for /admin endpoints; null turns /admin off (except in open mode, where it needs no token). */
   adminToken: Secret | null;
   open: boolean;
   portApiUrl: string;
@@ -48,6 +48,10 @@ export interface Config {
   concurrency: number;
   handlerTimeoutMs: number;
   ackMode: "durable" | "sync";
+  /** A run for an action with no handler or route: left to other consumers (`ignore`) or reported FAILURE (`fail`). */
+  unhandledRuns: "ignore" | "fail";
+  /** How many times a run whose attempts keep being interrupted may start before it ends FAILURE. */
+  maxRunAttempts: number;
   /** How long finished runs and dedupe keys are remembered: the dedupe window. */
   retentionMs: number;
   shutdownGraceMs: number;
@@ -84,18 +88,24 @@ export const variables = {
   HOST: "listen address (default 127.0.0.1; use 0.0.0.0 in a container)",
   ORG_ID: "your Port organisation id (org_…); records of any other organisation are parked",
   SINK_TOKEN: "bearer token the Kafka Connect HTTP sink sends; generate one with `openssl rand -hex 32`",
-  ADMIN_TOKEN: "bearer token for /admin endpoints (default: SINK_TOKEN)",
+  ADMIN_TOKEN:
+    "bearer token for /admin endpoints (dead letters, replay, stats), at least 16 characters and not the SINK_TOKEN; without it /admin is off (open mode aside)",
   PORTSIDE_OPEN: "set to `true` to run without SINK_TOKEN, for local use only",
-  PORT_API_URL: "Port API base URL: https://api.getport.io (default), https://api.port.io (EU), https://api.us.port.io (US)",
+  PORT_API_URL:
+    "Port API base URL: https://api.port.io (EU, the default), https://api.us.port.io (US); the older https://api.getport.io and https://api.us.getport.io work too",
   PORT_CLIENT_ID: "Port client id (Port → Credentials)",
   PORT_CLIENT_SECRET: "Port client secret (Port → Credentials); also verifies signed agent-style messages",
   HANDLERS: "path of your handler module (TypeScript), e.g. ./handlers.ts",
   ROUTES: "path of an EventBridge routes file (JSON, or YAML on Bun), e.g. ./routes.json; see src/targets/eventbridge/README.md",
-  LEDGER: "where accepted work is kept: sqlite:<path> (default sqlite:./.portside/ledger.sqlite), redis://host:port, or memory",
+  LEDGER:
+    "where accepted work is kept: sqlite:<path> (default sqlite:./.portside/ledger.sqlite), redis://[user:password@]host:port[/db] (rediss:// for TLS), or memory",
   BODY_LIMIT_BYTES: "largest sink request body in bytes (default 5242880 = 5 MiB)",
   CONCURRENCY: "how many handlers run at once (default 16)",
   HANDLER_TIMEOUT_MS: "default handler time limit in ms (default 600000 = 10 min)",
   ACK_MODE: "`durable` (default: ack once recorded) or `sync` (ack once the handlers finished)",
+  UNHANDLED_RUNS:
+    "`ignore` (default: runs of actions with no handler or route are left to other consumers of the topic) or `fail` (reported FAILURE, for when portside is the only consumer)",
+  MAX_RUN_ATTEMPTS: "how many times a run marked rerunOnInterrupt may start when its attempts keep being interrupted, before it ends FAILURE (default 3)",
   RETENTION_HOURS: "how long finished runs and dedupe keys are kept (default 168 = 7 days)",
   SHUTDOWN_GRACE_MS: "how long running handlers may finish after SIGTERM (default 25000)",
   RUN_ID_PATH: "dot path of the run id in a custom payload template, e.g. meta.runId",
@@ -162,7 +172,11 @@ export function loadConfig(env: Env, overrides: { open?: boolean } = {}): Config
   const sinkToken = optional(env, "SINK_TOKEN");
   if (!sinkToken && !open) throw new ConfigError("SINK_TOKEN", "is not set, so anyone could post runs; set it, or set PORTSIDE_OPEN=true for local use only");
   if (sinkToken && sinkToken.length < 16) throw new ConfigError("SINK_TOKEN", "is shorter than 16 characters");
-  const adminToken = optional(env, "ADMIN_TOKEN") ?? sinkToken;
+  const adminToken = optional(env, "ADMIN_TOKEN");
+  // The connector's credential must not administer portside: it could read payloads, replay and delete.
+  if (adminToken && adminToken.length < 16) throw new ConfigError("ADMIN_TOKEN", "is shorter than 16 characters");
+  if (adminToken && adminToken === sinkToken)
+    throw new ConfigError("ADMIN_TOKEN", "is the same as SINK_TOKEN, so the connector's credential would administer portside; generate another");
 
   const clientId = optional(env, "PORT_CLIENT_ID");
   const clientSecret = optional(env, "PORT_CLIENT_SECRET");
@@ -180,7 +194,7 @@ export function loadConfig(env: Env, overrides: { open?: boolean } = {}): Config
       v.url("must be a URL"),
       v.transform((s) => s.replace(/\/+$/, "")),
     ),
-    "https://api.getport.io",
+    "https://api.port.io",
   );
 
   const runIdPath = optional(env, "RUN_ID_PATH");
@@ -205,6 +219,8 @@ export function loadConfig(env: Env, overrides: { open?: boolean } = {}): Config
     concurrency: read(env, "CONCURRENCY", intIn(1, 10_000), "16"),
     handlerTimeoutMs: read(env, "HANDLER_TIMEOUT_MS", intIn(1, 7 * 24 * 3600_000), "600000"),
     ackMode: read(env, "ACK_MODE", v.picklist(["durable", "sync"], "must be durable or sync"), "durable"),
+    unhandledRuns: read(env, "UNHANDLED_RUNS", v.picklist(["ignore", "fail"], "must be ignore or fail"), "ignore"),
+    maxRunAttempts: read(env, "MAX_RUN_ATTEMPTS", intIn(1, 100), "3"),
     retentionMs: read(env, "RETENTION_HOURS", intIn(1, 24 * 365), "168") * 3600_000,
     shutdownGraceMs: read(env, "SHUTDOWN_GRACE_MS", intIn(0, 3600_000), "25000"),
     locator: runIdPath && actionPath ? { runIdPath, actionPath } : null,
@@ -260,7 +276,25 @@ export function loadConfig(env: Env, overrides: { open?: boolean } = {}): Config
 function parseLedger(value: string): LedgerSetting {
   const text = value.trim();
   if (text === "memory") return { type: "memory" };
-  if (text.startsWith("redis://") || text.startsWith("rediss://")) return { type: "redis", url: new Secret(text) };
+  if (text.startsWith("redis://") || text.startsWith("rediss://")) return { type: "redis", url: new Secret(checkRedisUrl(text)) };
   if (text.startsWith("sqlite:") && text.length > "sqlite:".length) return { type: "sqlite", path: text.slice("sqlite:".length) };
-  throw new ConfigError("LEDGER", `"${text.replace(/\/\/[^@/]*@/, "//[redacted]@")}" is not sqlite:<path>, redis://… or memory`);
+  throw new ConfigError("LEDGER", `"${redactUrl(text)}" is not sqlite:<path>, redis://… or memory`);
 }
+
+/** A Redis URL the client can use; refusals show it with its credentials redacted. */
+function checkRedisUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigError("LEDGER", `"${redactUrl(text)}" is not a valid URL`);
+  }
+  if (url.hostname === "") throw new ConfigError("LEDGER", `"${redactUrl(text)}" names no host`);
+  if (url.port !== "" && !/^\d+$/.test(url.port)) throw new ConfigError("LEDGER", `"${redactUrl(text)}" has an invalid port`);
+  if (url.pathname !== "" && url.pathname !== "/" && !/^\/\d+$/.test(url.pathname))
+    throw new ConfigError("LEDGER", `"${redactUrl(text)}": the path must be a database number, e.g. /0`);
+  return text;
+}
+
+/** The URL with anything between `//` and the last `@` of its authority replaced, so no password is shown. */
+export const redactUrl = (text: string): string => text.replace(/\/\/[^/]*@/, "//[redacted]@");

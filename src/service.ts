@@ -1,20 +1,27 @@
 import type { Hono } from "hono";
 import { createApp } from "./app.ts";
 import type { Config } from "./config.ts";
-import type { Ledger } from "./ledger/ledger.ts";
+import type { Ledger, WorkKind } from "./ledger/ledger.ts";
 import type { Logger } from "./log.ts";
-import { createAcceptor, type Acceptor } from "./pipeline/accept.ts";
-import { createExecutor, type Executor, type ExternalTargetRunner } from "./pipeline/executor.ts";
+import type { SinkRecord } from "./messages/index.ts";
+import { type AcceptOptions, type Acceptor, type AcceptSummary, createAcceptor } from "./pipeline/accept.ts";
+import { createExecutor, type Executor } from "./pipeline/executor.ts";
+import { createIngest, type IngestStats } from "./pipeline/ingest.ts";
+import { createParsedRuns } from "./pipeline/parsed-runs.ts";
+import { type ReplayResult, replayDeadLetter } from "./pipeline/replay.ts";
 import { createPortClient, type PortClient } from "./port/client.ts";
 import type { FetchFn } from "./port/http.ts";
-import type { RetryPolicy } from "./port/retry.ts";
 import { createReporter, type Reporter } from "./port/reporter.ts";
 import type { SharedTokenStore } from "./port/token.ts";
+import type { RetryPolicy } from "./shared/retry.ts";
+import type { ExternalTargetRunner } from "./targets/external.ts";
 import type { Registry } from "./targets/registry.ts";
 
 /**
- * Wires one portside instance from its parts: acceptor → ledger → executor → reporter → Port. It holds
- * no runtime specifics; the Bun entry (`main.ts`) and the Deno entry pass in a ledger and serve `app`.
+ * One portside instance: ingest → ledger → executor → reporter → Port, and the HTTP app over it. It holds
+ * no runtime specifics. Every way in is a thin adapter over `ingest` (the HTTP sink here; a Kafka consumer,
+ * a Lambda invocation or a replay elsewhere); the entry points (`start.ts` for Bun and Deno) pass in a
+ * ledger and serve `app`.
  */
 export interface ServiceDeps {
   config: Config;
@@ -34,13 +41,25 @@ export interface ServiceDeps {
   /** Backoff for Port calls: in-process retries of one call, and the outbox's schedule between attempts. */
   portRetry?: RetryPolicy;
   outboxRetry?: RetryPolicy;
+  /** Backoff for writing a finished item while the ledger is away. */
+  ledgerRetry?: RetryPolicy;
   /** Port token shared by the replicas (Redis), so one replica's token fetch does not revoke the others'. */
   tokenStore?: SharedTokenStore;
 }
 
 export interface Service {
   app: Hono;
-  acceptor: Acceptor;
+  /**
+   * The one call every way in makes: accepts the records into the ledger and wakes what follows. Resolves
+   * when every record is durably recorded (acknowledge then); throws only when the ledger is unavailable.
+   */
+  ingest(kind: WorkKind, records: Iterable<SinkRecord>, source: string, options?: AcceptOptions): Promise<AcceptSummary>;
+  /** Replays a parked record through `ingest`. */
+  replay(deadLetterId: string): Promise<ReplayResult>;
+  /** Runs the executor and then the reporter until nothing is due (a Lambda invocation ends with this). */
+  runToIdle(): Promise<void>;
+  /** What was ingested since start, in all and per source. */
+  stats(): IngestStats;
   executor: Executor;
   reporter: Reporter;
   portClient: PortClient;
@@ -54,6 +73,8 @@ export function createService(deps: ServiceDeps): Service {
   const clock = deps.clock ?? Date.now;
   const owner = deps.owner ?? `portside-${crypto.randomUUID()}`;
   let shuttingDown = false;
+  // Runs the acceptor has just validated, for the executor of this service only.
+  const parsedRuns = createParsedRuns();
 
   const portClient = createPortClient({
     baseUrl: deps.port.baseUrl,
@@ -67,7 +88,7 @@ export function createService(deps: ServiceDeps): Service {
     ...(deps.tokenStore ? { tokenStore: deps.tokenStore } : {}),
   });
   const reporter = createReporter({ ledger, port: portClient, clock, logger, owner, ...(deps.outboxRetry ? { retry: deps.outboxRetry } : {}) });
-  const acceptor = createAcceptor({
+  const acceptor: Acceptor = createAcceptor({
     ledger,
     orgId: config.orgId,
     locator: config.locator,
@@ -75,6 +96,9 @@ export function createService(deps: ServiceDeps): Service {
     signatureToleranceMs: config.signatureToleranceMs,
     orderBy: config.orderBy,
     clock,
+    parsedRuns,
+    registry: deps.registry,
+    unhandledRuns: config.unhandledRuns,
   });
   const executor = createExecutor({
     ledger,
@@ -85,34 +109,50 @@ export function createService(deps: ServiceDeps): Service {
     concurrency: config.concurrency,
     handlerTimeoutMs: config.handlerTimeoutMs,
     locator: config.locator,
+    parsedRuns,
+    maxAttempts: config.maxRunAttempts,
     onReports: () => reporter.notify(),
     ...(deps.targets ? { targets: deps.targets } : {}),
     ...(deps.executorPollMs ? { pollMs: deps.executorPollMs } : {}),
     ...(deps.leaseMs ? { leaseMs: deps.leaseMs } : {}),
+    ...(deps.ledgerRetry ? { ledgerRetry: deps.ledgerRetry } : {}),
   });
-
-  const app = createApp({
-    ledger,
+  const { ingest, stats } = createIngest({
     acceptor,
     logger,
-    clock,
-    sinkToken: config.sinkToken,
-    adminToken: config.adminToken,
-    bodyLimitBytes: config.bodyLimitBytes,
     onCommitted: (summary) => {
       if (summary.accepted > 0) executor.notify();
       if (summary.parked > 0) reporter.notify();
     },
-    isShuttingDown: () => shuttingDown,
     ...(config.ackMode === "sync" ? { waitFor: (keys: string[]) => waitAll(executor, keys, 25_000) } : {}),
+  });
+  const replay = (id: string) => replayDeadLetter({ ledger, ingest, acceptor }, id);
+
+  const app = createApp({
+    ledger,
+    ingest,
+    replay,
+    stats,
+    logger,
+    sinkToken: config.sinkToken,
+    adminToken: config.adminToken,
+    open: config.open,
+    bodyLimitBytes: config.bodyLimitBytes,
+    isShuttingDown: () => shuttingDown,
   });
 
   return {
     app,
-    acceptor,
+    ingest,
+    replay,
+    stats,
     executor,
     reporter,
     portClient,
+    async runToIdle() {
+      await executor.runToIdle();
+      await reporter.drainToIdle();
+    },
     start() {
       executor.start();
       reporter.start();

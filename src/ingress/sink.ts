@@ -1,37 +1,30 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { WorkKind } from "../ledger/ledger.ts";
-import type { Logger } from "../log.ts";
-import { splitSinkBody } from "../messages/index.ts";
-import type { Acceptor, AcceptSummary } from "../pipeline/accept.ts";
+import { readBody } from "../messages/index.ts";
+import type { AcceptSummary } from "../pipeline/accept.ts";
+import type { Ingest } from "../pipeline/ingest.ts";
 
 /**
- * The Kafka Connect HTTP sink ingress: `POST /sink/runs` and `POST /sink/changes`. The body may be one
- * JSON value, a JSON array of values or newline-delimited values (Aiven's batches), with or without a
- * Content-Type. The answer is 2xx only once every record is recorded in the ledger (accepted, duplicate
- * or parked); 5xx only for trouble a resend can cure, because connectors resend the whole request.
+ * The Kafka Connect HTTP sink ingress: `POST /sink/runs` and `POST /sink/changes`. Only HTTP lives here —
+ * the shutdown refusal, the body limit, reading the body's records (one JSON value, a JSON array of values
+ * or newline-delimited values, with or without a Content-Type), the reply, and 503 when the ledger cannot
+ * record the request. What happens to the records is `ingest`'s.
+ *
+ * 2xx only once every record is recorded in the ledger (accepted, duplicate, parked or left alone); 5xx
+ * only for trouble a resend can cure, because connectors resend the whole request — never because of what
+ * a body within the size limit contains.
  */
-/** What the sink has recorded since this process started (served by /admin/stats). */
-export interface SinkCounters {
-  requests: number;
-  records: number;
-  accepted: number;
-  duplicate: number;
-  parked: number;
+export interface SinkDeps {
+  ingest: Ingest;
+  bodyLimitBytes: number;
+  isShuttingDown: () => boolean;
 }
 
-export const newSinkCounters = (): SinkCounters => ({ requests: 0, records: 0, accepted: 0, duplicate: 0, parked: 0 });
-
-export interface SinkDeps {
-  counters: SinkCounters;
-  acceptor: Acceptor;
-  logger: Logger;
-  bodyLimitBytes: number;
-  /** Called after a commit: wakes the executor (new work) and the reporter (rejections to report). */
-  onCommitted: (summary: AcceptSummary) => void;
-  /** In the synchronous ack mode: resolves when the accepted keys have finished (or the wait is cut short). */
-  waitFor?: (keys: string[]) => Promise<void>;
-  isShuttingDown: () => boolean;
+/** The reply's counts, and why the first parked records were parked (at most `MAX_REASONS`). */
+export function sinkReply(summary: AcceptSummary) {
+  const { records, accepted, duplicate, parked, ignored, parkedReasons } = summary;
+  return { records, accepted, duplicate, parked, ignored, ...(parkedReasons.length > 0 ? { parkedReasons } : {}) };
 }
 
 export function sinkRoutes(deps: SinkDeps): Hono {
@@ -53,27 +46,16 @@ export function sinkRoutes(deps: SinkDeps): Hono {
         c.header("Retry-After", "5");
         return c.json({ error: "shutting_down", message: "portside is shutting down; resend this request (nothing in it was recorded)." }, 503);
       }
-      const text = await c.req.text();
-      const { records } = splitSinkBody(text);
+      // Bytes, not text: a record that is not valid UTF-8 is parked as it arrived, never rewritten.
+      const body = new Uint8Array(await c.req.arrayBuffer());
       let summary: AcceptSummary;
       try {
-        summary = await deps.acceptor.accept(kind, records, source);
-      } catch (error) {
-        deps.logger.error("sink.ledger_unavailable", { source, records: records.length, error });
+        summary = await deps.ingest(kind, readBody(body), source);
+      } catch {
         c.header("Retry-After", "1");
         return c.json({ error: "ledger_unavailable", message: "The ledger could not record this request, so nothing in it was accepted; resend it." }, 503);
       }
-      const n = deps.counters;
-      n.requests++;
-      n.records += summary.records;
-      n.accepted += summary.accepted;
-      n.duplicate += summary.duplicate;
-      n.parked += summary.parked;
-      deps.onCommitted(summary);
-      if (summary.parked > 0) deps.logger.warn("sink.parked", { source, parked: summary.parked, reasons: summary.parkedReasons.slice(0, 5) });
-      if (deps.waitFor && summary.acceptedKeys.length > 0) await deps.waitFor(summary.acceptedKeys);
-      const { acceptedKeys: _keys, parkedReasons, ...counts } = summary;
-      return c.json({ ...counts, ...(parkedReasons.length > 0 ? { parkedReasons } : {}) }, 200);
+      return c.json(sinkReply(summary), 200);
     });
   route("run", "/runs", "sink/runs");
   route("change", "/changes", "sink/changes");

@@ -16,6 +16,9 @@ export interface Ledger {
    * Returns one outcome per record and one per dead letter, in order. A key seen before (in an earlier
    * batch, or earlier in this one) is a duplicate and changes nothing; for dead letters the key is
    * remembered while the dead letter is parked, so a resent poison record is parked (and reported) once.
+   * A dead letter that `claims` a work key decides that key: when the key was seen before it is
+   * `superseded` (nothing is parked or queued); otherwise the key is remembered as finished work, so a
+   * later record with it is a duplicate (records are committed before dead letters).
    */
   commit(batch: CommitBatch, now: number): Promise<CommitResult>;
 
@@ -90,7 +93,8 @@ export interface Ledger {
   close(): Promise<void>;
 }
 
-export type WorkKind = "run" | "change";
+export const WORK_KINDS = ["run", "change"] as const;
+export type WorkKind = (typeof WORK_KINDS)[number];
 
 /** One record as accepted: the key it is deduplicated on and the bytes handlers will read. */
 export interface WorkRecord {
@@ -118,16 +122,23 @@ export interface DeadLetterInput {
   /** Why it was parked, in words a person can act on. */
   reason: string;
   source: string;
-  /** The record exactly as received (text; invalid UTF-8 replaced). */
+  /** The record exactly as received: its text, or (`rawEncoding: "base64"`) its bytes when not valid UTF-8. */
   raw: string;
+  /** How `raw` holds the record: `utf8` (the default) or `base64`. */
+  rawEncoding?: RawEncoding;
+  /** A work key (`run:<id>`) this dead letter decides: see `commit`. */
+  claims?: string;
   /** The run id, when one could be found in the record. */
   runId: string | null;
   /** Queued with the dead letter only when it is newly parked (e.g. the FAILURE report of a poison run). */
   reports?: ReportInput[];
 }
 
-export interface DeadLetter extends Omit<DeadLetterInput, "reports"> {
+export type RawEncoding = "utf8" | "base64";
+
+export interface DeadLetter extends Omit<DeadLetterInput, "reports" | "claims" | "rawEncoding"> {
   id: string;
+  rawEncoding: RawEncoding;
   parkedAt: number;
 }
 
@@ -140,11 +151,14 @@ export interface CommitBatch {
 
 export type CommitOutcome = "accepted" | "duplicate";
 
+/** `accepted` = newly parked; `duplicate` = the same dead letter is parked already; `superseded` = its `claims` key was decided before. */
+export type ParkOutcome = CommitOutcome | "superseded";
+
 export interface CommitResult {
   /** One per `batch.records`, in order. */
   records: CommitOutcome[];
-  /** One per `batch.deadLetters`, in order: `accepted` = newly parked. */
-  deadLetters: CommitOutcome[];
+  /** One per `batch.deadLetters`, in order. */
+  deadLetters: ParkOutcome[];
 }
 
 export interface ClaimOptions {

@@ -8,6 +8,7 @@ import type {
   DeadLetter,
   Ledger,
   LedgerCounts,
+  ParkOutcome,
   PendingReport,
   ReportOutcome,
   WorkRecord,
@@ -124,10 +125,16 @@ export function createMemoryLedger(): Ledger {
         if (item.state === "pending") open.add(item);
         return "accepted";
       });
-      const parked = batch.deadLetters.map(({ reports: letterReports, ...d }): CommitOutcome => {
+      const parked = batch.deadLetters.map(({ reports: letterReports, claims, rawEncoding, ...d }): ParkOutcome => {
+        if (claims !== undefined && items.has(claims)) return "superseded";
         if (parkedKeys.has(d.key)) return "duplicate";
+        if (claims !== undefined) {
+          // The key is decided: remembered as finished work (no body; never claimable), purged like any.
+          const record: WorkRecord = { key: claims, kind: d.kind, body: "", source: d.source, lane: null };
+          items.set(claims, { seq: ++workSeq, record, state: "done", attempt: 0, owner: null, leaseUntil: 0, acceptedAt: now, finishedAt: now });
+        }
         const seq = ++deadLetterSeq;
-        deadLetters.set(seq, { ...d, id: String(seq), parkedAt: now });
+        deadLetters.set(seq, { ...d, rawEncoding: rawEncoding ?? "utf8", id: String(seq), parkedAt: now });
         parkedKeys.set(d.key, seq);
         queueReports(letterReports ?? [], now);
         return "accepted";

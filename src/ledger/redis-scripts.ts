@@ -17,7 +17,7 @@
  *   P:rready               ZSET   runIds with undelivered reports, score max(due, lease): ready when <= now
  *   P:rowned               SET    runIds whose outbox has an owner (a live or expired reporter lease)
  *   P:rdelivered/rfailed   ZSET   settled report ids, score settledAt (purge, failed count)
- *   P:dl:<id>              HASH   a dead letter: key kind reason source raw runId parkedAt; P:dls ZSET ids, score id (listing order)
+ *   P:dl:<id>              HASH   a dead letter: key kind reason source raw rawEncoding runId parkedAt; P:dls ZSET ids, score id (listing order)
  *   P:dlkeys               HASH   dedupe key -> id of each parked dead letter (removing the letter frees the key)
  *
  * Redis checks maxmemory at a script's first write and not after, so an out-of-memory Redis refuses a
@@ -50,9 +50,10 @@ end
 `;
 
 /**
- * ARGV: P, now, n, n×(key kind body source hasLane lane), d, d×(key kind reason source raw hasRunId runId
- * reports), reports. Returns {1/0 per record, 1/0 per dead letter}. A dead letter's own reports are queued
- * only when it is newly parked.
+ * ARGV: P, now, n, n×(key kind body source hasLane lane), d, d×(key kind reason source raw rawEncoding
+ * hasRunId runId claims reports), reports. Returns {1/0 per record, 1/0/2 per dead letter: parked,
+ * duplicate, superseded}. A dead letter's own reports are queued only when it is newly parked. A non-empty
+ * `claims` key is decided by the dead letter: superseded when its work hash exists, else written as done work.
  */
 export const commitLua = `${prelude}
 local now = ARGV[2]
@@ -84,19 +85,27 @@ local d = tonumber(ARGV[i])
 i = i + 1
 local parked = {}
 for l = 1, d do
-  local key = ARGV[i]
-  if redis.call('HEXISTS', P .. 'dlkeys', key) == 1 then
+  local key, claims = ARGV[i], ARGV[i + 8]
+  if claims ~= '' and redis.call('EXISTS', P .. 'w:' .. claims) == 1 then
+    parked[l] = 2
+    i = skip_reports(i + 9)
+  elseif redis.call('HEXISTS', P .. 'dlkeys', key) == 1 then
     parked[l] = 0
-    i = skip_reports(i + 7)
+    i = skip_reports(i + 9)
   else
+    if claims ~= '' then
+      local seq = redis.call('HINCRBY', P .. 'seq', 'work', 1)
+      redis.call('HSET', P .. 'w:' .. claims, 'kind', ARGV[i + 1], 'body', '', 'source', ARGV[i + 3], 'state', 'done', 'attempt', 0, 'acceptedAt', now, 'seq', seq, 'finishedAt', now)
+      redis.call('ZADD', P .. 'done', now, claims)
+    end
     local id = redis.call('HINCRBY', P .. 'seq', 'dl', 1)
     local h = P .. 'dl:' .. id
-    redis.call('HSET', h, 'key', key, 'kind', ARGV[i + 1], 'reason', ARGV[i + 2], 'source', ARGV[i + 3], 'raw', ARGV[i + 4], 'parkedAt', now)
-    if ARGV[i + 5] == '1' then redis.call('HSET', h, 'runId', ARGV[i + 6]) end
+    redis.call('HSET', h, 'key', key, 'kind', ARGV[i + 1], 'reason', ARGV[i + 2], 'source', ARGV[i + 3], 'raw', ARGV[i + 4], 'rawEncoding', ARGV[i + 5], 'parkedAt', now)
+    if ARGV[i + 6] == '1' then redis.call('HSET', h, 'runId', ARGV[i + 7]) end
     redis.call('HSET', P .. 'dlkeys', key, id)
     redis.call('ZADD', P .. 'dls', id, id)
     parked[l] = 1
-    i = queue_reports(i + 7, now)
+    i = queue_reports(i + 9, now)
   end
 end
 queue_reports(i, now)
@@ -279,9 +288,9 @@ export const listDeadLettersLua = `
 local P = ARGV[1]
 local out = {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'dls', '(' .. ARGV[2], '+inf', 'LIMIT', 0, tonumber(ARGV[3]))) do
-  local f = redis.call('HMGET', P .. 'dl:' .. id, 'key', 'kind', 'reason', 'source', 'raw', 'runId', 'parkedAt')
+  local f = redis.call('HMGET', P .. 'dl:' .. id, 'key', 'kind', 'reason', 'source', 'raw', 'rawEncoding', 'runId', 'parkedAt')
   out[#out + 1] = id
-  for k = 1, 7 do out[#out + 1] = f[k] end
+  for k = 1, 8 do out[#out + 1] = f[k] end
 end
 return out
 `;

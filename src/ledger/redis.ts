@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
+import { connectRedis } from "../shared/redis.ts";
 import type { PortCall, ReportInput } from "../port/calls.ts";
 import type {
   ClaimedWork,
@@ -10,14 +11,16 @@ import type {
   DeadLetter,
   Ledger,
   LedgerCounts,
+  ParkOutcome,
   PendingReport,
+  RawEncoding,
   ReportOutcome,
   WorkKind,
 } from "./ledger.ts";
 import * as lua from "./redis-scripts.ts";
 import { callText, parseCursor, parseId, withInputChecks } from "./validate.ts";
 
-export type RedisLedgerOptions = ({ url: string } | { client: Redis }) & {
+export type RedisLedgerOptions = ({ url: string; onConnectionError?: (error: Error, count: number) => void } | { client: Redis }) & {
   /** Every key of this ledger starts with `<prefix>:`; ledgers with different prefixes share a Redis safely. */
   prefix?: string;
   /** Finished items and settled reports deleted per script by `purge`, so Redis is never blocked for long. */
@@ -48,7 +51,14 @@ export type RedisLedgerOptions = ({ url: string } | { client: Redis }) & {
  */
 export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
   const owned = "url" in opts;
-  const redis = owned ? new Redis(opts.url, { maxRetriesPerRequest: 2, autoResendUnfulfilledCommands: false, enableAutoPipelining: true }) : opts.client;
+  const redis = owned
+    ? connectRedis(opts.url, {
+        maxRetriesPerRequest: 2,
+        autoResendUnfulfilledCommands: false,
+        enableAutoPipelining: true,
+        ...(opts.onConnectionError ? { onError: opts.onConnectionError } : {}),
+      })
+    : opts.client;
   const P = `${opts.prefix ?? "portside"}:`;
   const purgeChunk = opts.purgeChunk ?? 1_000;
   const run = scriptRunner(redis);
@@ -74,13 +84,14 @@ export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
       for (const r of batch.records) args.push(r.key, r.kind, r.body, r.source, r.lane === null ? "0" : "1", r.lane ?? "");
       args.push(batch.deadLetters.length);
       for (const d of batch.deadLetters) {
-        args.push(d.key, d.kind, d.reason, d.source, d.raw, d.runId === null ? "0" : "1", d.runId ?? "");
+        args.push(d.key, d.kind, d.reason, d.source, d.raw, d.rawEncoding ?? "utf8", d.runId === null ? "0" : "1", d.runId ?? "", d.claims ?? "");
         args.push(...reportArgs(d.reports ?? []));
       }
       args.push(...reportArgs(batch.reports));
       const [records = [], deadLetters = []] = (await call(lua.commitLua, ...args)) as number[][];
       const outcome = (f: number): CommitOutcome => (f === 1 ? "accepted" : "duplicate");
-      return { records: records.map(outcome), deadLetters: deadLetters.map(outcome) };
+      const parked = (f: number): ParkOutcome => (f === 2 ? "superseded" : outcome(f));
+      return { records: records.map(outcome), deadLetters: deadLetters.map(parked) };
     },
 
     async claimWork({ owner, limit, leaseMs, now }: ClaimOptions): Promise<ClaimedWork[]> {
@@ -156,8 +167,8 @@ export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
       if (limit <= 0) return [];
       const flat = (await call(lua.listDeadLettersLua, after, limit)) as Array<string | null>;
       const out: DeadLetter[] = [];
-      for (let i = 0; i < flat.length; i += 8) {
-        const [id, key, kind, reason, source, raw, runId, parkedAt] = flat.slice(i, i + 8);
+      for (let i = 0; i < flat.length; i += 9) {
+        const [id, key, kind, reason, source, raw, rawEncoding, runId, parkedAt] = flat.slice(i, i + 9);
         if (kind === null || kind === undefined) continue;
         out.push({
           id: String(id),
@@ -166,6 +177,7 @@ export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
           reason: String(reason),
           source: String(source),
           raw: String(raw),
+          rawEncoding: encoding(rawEncoding),
           runId: runId ?? null,
           parkedAt: Number(parkedAt),
         });
@@ -176,13 +188,14 @@ export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
     async getDeadLetter(id: string): Promise<DeadLetter | undefined> {
       if (parseId(id) === undefined) return undefined;
       alive();
-      const [key, kind, reason, source, raw, runId, parkedAt] = await redis.hmget(
+      const [key, kind, reason, source, raw, rawEncoding, runId, parkedAt] = await redis.hmget(
         `${P}dl:${id}`,
         "key",
         "kind",
         "reason",
         "source",
         "raw",
+        "rawEncoding",
         "runId",
         "parkedAt",
       );
@@ -194,6 +207,7 @@ export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
         reason: reason ?? "",
         source: source ?? "",
         raw: raw ?? "",
+        rawEncoding: encoding(rawEncoding),
         runId: runId ?? null,
         parkedAt: Number(parkedAt),
       };
@@ -254,3 +268,6 @@ function scriptRunner(redis: Redis) {
     }
   };
 }
+
+/** Letters parked before encodings were kept are text. */
+const encoding = (value: string | null | undefined): RawEncoding => (value === "base64" ? "base64" : "utf8");

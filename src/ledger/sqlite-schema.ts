@@ -95,6 +95,11 @@ export const migrations: readonly Migration[] = [
       `CREATE UNIQUE INDEX dead_letter_key ON dead_letter (key)`,
     ],
   },
+  {
+    version: 3,
+    description: "dead letters keep records that are not valid UTF-8 as base64",
+    statements: [`ALTER TABLE dead_letter ADD COLUMN raw_encoding TEXT NOT NULL DEFAULT 'utf8' CHECK (raw_encoding IN ('utf8', 'base64'))`],
+  },
 ];
 
 export const schemaVersion = migrations.length;

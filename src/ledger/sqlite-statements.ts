@@ -1,5 +1,5 @@
 import type { Database } from "bun:sqlite";
-import type { LedgerCounts, WorkKind } from "./ledger.ts";
+import type { LedgerCounts, RawEncoding, WorkKind } from "./ledger.ts";
 import { ReportState, WorkState } from "./sqlite-schema.ts";
 
 /** A dead-letter row as stored. */
@@ -10,6 +10,7 @@ export interface DeadLetterRow {
   reason: string;
   source: string;
   raw: string;
+  raw_encoding: RawEncoding;
   run_id: string | null;
   parked_at: number;
 }
@@ -30,8 +31,12 @@ export function statements(db: Database) {
     ),
     insertBody: db.prepare<never, [number, string]>("INSERT INTO work_body (seq, body) VALUES (?1, ?2)"),
     // dead_letter_key: a key whose dead letter is still parked is a duplicate (no change, no id).
-    insertDeadLetter: db.prepare<never, [string, WorkKind, string, string, string, string | null, number]>(
-      "INSERT INTO dead_letter (key, kind, reason, source, raw, run_id, parked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (key) DO NOTHING",
+    insertDeadLetter: db.prepare<never, [string, WorkKind, string, string, string, RawEncoding, string | null, number]>(
+      "INSERT INTO dead_letter (key, kind, reason, source, raw, raw_encoding, run_id, parked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (key) DO NOTHING",
+    ),
+    // A key decided by a parked record: finished at once, no body, never claimable; purged like other done work.
+    insertDecided: db.prepare<never, [string, WorkKind, string, number]>(
+      `INSERT INTO work (key, kind, source, lane, state, accepted_at, finished_at) VALUES (?1, ?2, ?3, NULL, ${done}, ?4, ?4) ON CONFLICT (key) DO NOTHING`,
     ),
     insertReport: db.prepare<never, [string, string, number]>(
       `INSERT INTO report (run_id, call, state, due_at, created_at) VALUES (?1, ?2, ${ReportState.pending}, ?3, ?3)`,
@@ -136,9 +141,11 @@ export function statements(db: Database) {
       `UPDATE report SET state = ?2, attempts = attempts + 1, settled_at = ?3, error = ?4 WHERE seq = ?1 AND state = ${ReportState.pending} RETURNING run_id`,
     ),
     listDeadLetters: db.prepare<DeadLetterRow, [number, number]>(
-      "SELECT seq, key, kind, reason, source, raw, run_id, parked_at FROM dead_letter WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+      "SELECT seq, key, kind, reason, source, raw, raw_encoding, run_id, parked_at FROM dead_letter WHERE seq > ?1 ORDER BY seq LIMIT ?2",
     ),
-    getDeadLetter: db.prepare<DeadLetterRow, [number]>("SELECT seq, key, kind, reason, source, raw, run_id, parked_at FROM dead_letter WHERE seq = ?1"),
+    getDeadLetter: db.prepare<DeadLetterRow, [number]>(
+      "SELECT seq, key, kind, reason, source, raw, raw_encoding, run_id, parked_at FROM dead_letter WHERE seq = ?1",
+    ),
     removeDeadLetter: db.prepare<never, [number]>("DELETE FROM dead_letter WHERE seq = ?1"),
     purgeDone: db.prepare<never, [number, number]>(`DELETE FROM work WHERE seq IN (SELECT seq FROM work WHERE state = ${done} AND finished_at < ?1 LIMIT ?2)`),
     purgeDelivered: db.prepare<never, [number, number]>(

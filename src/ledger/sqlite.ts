@@ -10,6 +10,7 @@ import type {
   DeadLetter,
   Ledger,
   LedgerCounts,
+  ParkOutcome,
   PendingReport,
   ReportOutcome,
 } from "./ledger.ts";
@@ -190,8 +191,10 @@ export function createSqliteLedger(opts: SqliteLedgerOptions): Ledger {
           s.insertBody.run(Number(inserted.lastInsertRowid), r.body);
           return "accepted";
         });
-        const deadLetters = batch.deadLetters.map((d): CommitOutcome => {
-          if (s.insertDeadLetter.run(d.key, d.kind, d.reason, d.source, d.raw, d.runId, now).changes === 0) return "duplicate";
+        const deadLetters = batch.deadLetters.map((d): ParkOutcome => {
+          // A decided key is finished work without a body: a duplicate for every later record.
+          if (d.claims !== undefined && s.insertDecided.run(d.claims, d.kind, d.source, now).changes === 0) return "superseded";
+          if (s.insertDeadLetter.run(d.key, d.kind, d.reason, d.source, d.raw, d.rawEncoding ?? "utf8", d.runId, now).changes === 0) return "duplicate";
           queueReports(d.reports ?? [], now);
           return "accepted";
         });
@@ -336,5 +339,15 @@ export function createSqliteLedger(opts: SqliteLedgerOptions): Ledger {
 }
 
 function deadLetter(r: DeadLetterRow): DeadLetter {
-  return { id: String(r.seq), key: r.key, kind: r.kind, reason: r.reason, source: r.source, raw: r.raw, runId: r.run_id, parkedAt: r.parked_at };
+  return {
+    id: String(r.seq),
+    key: r.key,
+    kind: r.kind,
+    reason: r.reason,
+    source: r.source,
+    raw: r.raw,
+    rawEncoding: r.raw_encoding,
+    runId: r.run_id,
+    parkedAt: r.parked_at,
+  };
 }

@@ -1,5 +1,6 @@
-import type { ReportInput } from "../port/calls.ts";
-import type { ClaimOptions, Ledger, ReportOutcome, WorkRecord } from "./ledger.ts";
+import * as v from "valibot";
+import { PORT_CALL_KINDS, PortCallSchema, type ReportInput } from "../port/calls.ts";
+import { type ClaimOptions, type Ledger, type ReportOutcome, WORK_KINDS, type WorkRecord } from "./ledger.ts";
 
 /**
  * Input the ledger refuses before writing anything: a programmer error in the caller, never cured by
@@ -36,6 +37,9 @@ export function withInputChecks(store: Ledger): Ledger {
         text(d.source, `${at}.source`);
         text(d.raw, `${at}.raw`);
         if (d.runId !== null) text(d.runId, `${at}.runId`);
+        if (d.rawEncoding !== undefined && d.rawEncoding !== "utf8" && d.rawEncoding !== "base64")
+          throw new LedgerInputError(`${at}.rawEncoding must be "utf8" or "base64"`, `${at}.rawEncoding`);
+        if (d.claims !== undefined) text(d.claims, `${at}.claims`, false);
         if (d.reports !== undefined) reports(d.reports, `${at}.reports`);
       });
       reports(batch.reports);
@@ -121,7 +125,7 @@ function text(value: unknown, field: string, allowEmpty = true): void {
 }
 
 function kind(value: unknown, field: string): void {
-  if (value !== "run" && value !== "change") throw new LedgerInputError(`${field} must be "run" or "change"`, field);
+  if (!(WORK_KINDS as readonly unknown[]).includes(value)) throw new LedgerInputError(`${field} must be one of ${WORK_KINDS.join(", ")}`, field);
 }
 
 function record(r: WorkRecord, i: number): void {
@@ -133,14 +137,18 @@ function record(r: WorkRecord, i: number): void {
   if (r.lane !== null) text(r.lane, `${at}.lane`);
 }
 
-const callKinds = new Set(["log", "update", "entity"]);
-
 function reports(list: ReportInput[], field = "reports"): void {
   if (!Array.isArray(list)) throw new LedgerInputError(`${field} must be an array of reports`, field);
   list.forEach((r, i) => {
     text(r.runId, `${field}[${i}].runId`, false);
-    if (typeof r.call !== "object" || r.call === null || !callKinds.has(r.call.kind)) {
-      throw new LedgerInputError(`${field}[${i}].call.kind must be "log", "update" or "entity"`, `${field}[${i}].call`);
+    const checked = v.safeParse(PortCallSchema, r.call);
+    if (!checked.success) {
+      const issue = checked.issues[0];
+      const path = issue ? v.getDotPath(issue) : null;
+      throw new LedgerInputError(
+        `${field}[${i}].call${path ? `.${path}` : ""}: ${issue?.message ?? "invalid"} (a call is one of: ${PORT_CALL_KINDS.join(", ")})`,
+        `${field}[${i}].call`,
+      );
     }
   });
 }
@@ -159,7 +167,7 @@ export function parseId(id: string): number | undefined {
 export function parseCursor(after: string | undefined): number {
   if (after === undefined) return 0;
   const n = parseId(after);
-  if (n === undefined) throw new LedgerInputError(`after must be a dead-letter id, got ${JSON.stringify(after)}`, "after");
+  if (n === undefined) throw new LedgerInputError("after must be the id of a parked record (a decimal number)", "after");
   return n;
 }
 

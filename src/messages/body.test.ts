@@ -1,26 +1,21 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { splitSinkBody } from "./body.ts";
+import { MAX_NESTING, parseRecord, splitSinkBody } from "./body.ts";
 import type { SinkRecord } from "./body.ts";
 
 const fixture = (name: string): string => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8");
 
-/** The engine's own wording for a JSON syntax error (it differs between Bun, Deno and Node). */
-function syntaxError(text: string): string {
-  try {
-    JSON.parse(text);
-  } catch (error) {
-    return (error as Error).message;
-  }
-  throw new Error(`expected ${text} not to parse`);
-}
-
 const values = (records: SinkRecord[]): unknown[] => records.map((r) => (r.ok ? r.value : r));
+/** What each record became: its canonical text, or the refusal and the bytes that arrived (as text or hex). */
+const outline = (records: SinkRecord[]) =>
+  records.map((r) =>
+    r.ok ? { text: r.text, raw: r.raw } : { error: r.error, raw: typeof r.raw === "string" ? r.raw : `hex:${Buffer.from(r.raw).toString("hex")}` },
+  );
 
 describe("splitSinkBody", () => {
-  test("one JSON value is one record with compact canonical text", () => {
+  test("one JSON value is one record with compact canonical text; it keeps the text that arrived", () => {
     const pretty = fixture("runs/legacy-create.json");
-    const { records } = splitSinkBody(pretty);
+    const records = splitSinkBody(pretty);
     expect(records).toHaveLength(1);
     const [record] = records;
     expect(record?.ok).toBe(true);
@@ -28,49 +23,100 @@ describe("splitSinkBody", () => {
     expect(record.value).toEqual(JSON.parse(pretty));
     expect(record.text).toBe(JSON.stringify(JSON.parse(pretty)));
     expect(record.text).not.toContain("\n");
+    expect(record.raw).toBe(pretty.trim());
   });
 
   test("a JSON array is one record per element", () => {
-    expect(values(splitSinkBody('[{"a":1}, {"b":2}]').records)).toEqual([{ a: 1 }, { b: 2 }]);
-    expect(splitSinkBody("[]").records).toEqual([]);
+    expect(values(splitSinkBody('[{"a":1}, {"b":2}]'))).toEqual([{ a: 1 }, { b: 2 }]);
+    expect(splitSinkBody("[]")).toEqual([]);
+    expect(splitSinkBody(" [ ] \n")).toEqual([]);
   });
 
   test("newline-delimited values, with a trailing newline, blank lines and CRLF", () => {
-    expect(values(splitSinkBody('{"a":1}\n{"b":2}\n').records)).toEqual([{ a: 1 }, { b: 2 }]);
-    expect(values(splitSinkBody('{"a":1}\r\n\r\n  \r\n{"b":2}\r\n').records)).toEqual([{ a: 1 }, { b: 2 }]);
-    expect(values(splitSinkBody('\n{"a":1}\n\n\n{"b":2}\n{"c":3}').records)).toEqual([{ a: 1 }, { b: 2 }, { c: 3 }]);
+    expect(values(splitSinkBody('{"a":1}\n{"b":2}\n'))).toEqual([{ a: 1 }, { b: 2 }]);
+    expect(values(splitSinkBody('{"a":1}\r\n\r\n  \r\n{"b":2}\r\n'))).toEqual([{ a: 1 }, { b: 2 }]);
+    expect(values(splitSinkBody('\n{"a":1}\n\n\n{"b":2}\n{"c":3}'))).toEqual([{ a: 1 }, { b: 2 }, { c: 3 }]);
   });
 
   test("an empty or blank body has no records", () => {
-    expect(splitSinkBody("").records).toEqual([]);
-    expect(splitSinkBody("\n\r\n  \n").records).toEqual([]);
+    expect(splitSinkBody("")).toEqual([]);
+    expect(splitSinkBody("\n\r\n  \n")).toEqual([]);
   });
 
   test("a malformed line in the middle becomes one refused record; the others survive", () => {
-    const { records } = splitSinkBody('{"a":1}\r\n{"b":\r\n{"c":3}\n');
-    expect(records).toEqual([
-      { ok: true, value: { a: 1 }, text: '{"a":1}' },
-      { ok: false, text: '{"b":', error: `line 2: not valid JSON (${syntaxError('{"b":')})` },
-      { ok: true, value: { c: 3 }, text: '{"c":3}' },
+    expect(outline(splitSinkBody('{"a":1}\r\n{"b":\r\n{"c":3}\n'))).toEqual([
+      { text: '{"a":1}', raw: '{"a":1}' },
+      { error: "line 2: not valid JSON", raw: '{"b":' },
+      { text: '{"c":3}', raw: '{"c":3}' },
     ]);
   });
 
-  test("a single unparseable body is one refused record holding the raw text", () => {
-    const { records } = splitSinkBody("not json");
-    expect(records).toEqual([{ ok: false, text: "not json", error: `line 1: not valid JSON (${syntaxError("not json")})` }]);
+  test("a single unparseable body is one refused record holding the raw text, and the reason never quotes it", () => {
+    expect(outline(splitSinkBody("not json"))).toEqual([{ error: "line 1: not valid JSON", raw: "not json" }]);
+  });
+
+  test("an array with one malformed element keeps the others, compact or pretty-printed", () => {
+    const good = (id: string) => `{"id":"${id}"}`;
+    const compact = `[${good("a")},{"bad": },${good("c")}]`;
+    const pretty = `[\n  ${good("a")},\n  {\n    "bad": \n  },\n  ${good("c")}\n]\n`;
+    for (const body of [compact, pretty]) {
+      const records = outline(splitSinkBody(body));
+      expect(records.map((r) => ("text" in r ? r.text : r.error))).toEqual([good("a"), "element 2: not valid JSON", good("c")]);
+    }
+    // Unbalanced brackets or an unterminated string spoil their own element only.
+    expect(outline(splitSinkBody(`[{"a":[1,2}, ${good("b")}]`)).map((r) => ("text" in r ? r.text : r.error))).toEqual(["element 1: not valid JSON", good("b")]);
+    expect(outline(splitSinkBody(`[\n{"a": "open\n},\n${good("b")}\n]`)).map((r) => ("text" in r ? r.text : r.error))).toEqual([
+      "element 1: not valid JSON",
+      good("b"),
+    ]);
+    expect(outline(splitSinkBody("[1,,2,]"))).toEqual([
+      { text: "1", raw: "1" },
+      { error: "element 2: empty (a stray comma?)", raw: "" },
+      { text: "2", raw: "2" },
+      { error: "element 4: empty (a stray comma?)", raw: "" },
+    ]);
+  });
+
+  test("a record nested deeper than MAX_NESTING is refused before it is parsed; its neighbours survive", () => {
+    const deep = `{"inputs":${"[".repeat(50_000)}${"]".repeat(50_000)}}`;
+    const started = performance.now();
+    const records = splitSinkBody(`[${deep},{"ok":1}]\n`);
+    expect(performance.now() - started).toBeLessThan(5_000); // a generous bound against a regression to stack overflow
+    expect(outline(records)).toEqual([
+      { error: `element 1: nested 50001 levels deep, more than the ${MAX_NESTING} portside reads`, raw: deep },
+      { text: '{"ok":1}', raw: '{"ok":1}' },
+    ]);
+    expect(splitSinkBody(`${deep}\n{"ok":1}`)[0]).toMatchObject({ ok: false, error: expect.stringContaining("line 1: nested 50001 levels") });
+    expect(splitSinkBody(JSON.stringify(deep))[0]).toMatchObject({ ok: true, value: deep });
+  });
+
+  test("bytes that are not UTF-8 are refused with the exact bytes, never replaced; the rest of the body is read", () => {
+    const bytes = new Uint8Array([...new TextEncoder().encode('[{"a":"'), 0xff, 0xfe, ...new TextEncoder().encode('"},{"b":"ü"}]')]);
+    expect(outline(splitSinkBody(bytes))).toEqual([
+      { error: "element 1: not valid UTF-8; parked with its bytes as they arrived", raw: "hex:7b2261223a22fffe227d" },
+      { text: '{"b":"ü"}', raw: '{"b":"ü"}' },
+    ]);
+    const lines = new Uint8Array([...new TextEncoder().encode('{"a":1}\n{"b":"'), 0xc3, 0x28, ...new TextEncoder().encode('"}\n')]);
+    expect(outline(splitSinkBody(lines))).toEqual([
+      { text: '{"a":1}', raw: '{"a":1}' },
+      { error: "line 2: not valid UTF-8; parked with its bytes as they arrived", raw: "hex:7b2262223a22c328227d" },
+    ]);
   });
 
   test("a JSON string holding a JSON object is unwrapped one level", () => {
     const wrapped = JSON.stringify(JSON.stringify({ action: "deploy", n: 1 }));
-    const expected: SinkRecord = { ok: true, value: { action: "deploy", n: 1 }, text: '{"action":"deploy","n":1}' };
-    expect(splitSinkBody(wrapped).records).toEqual([expected]);
-    expect(splitSinkBody(`${wrapped}\n${wrapped}\n`).records).toEqual([expected, expected]);
-    expect(splitSinkBody(`[${wrapped}]`).records).toEqual([expected]);
+    const expected = { ok: true, value: { action: "deploy", n: 1 }, text: '{"action":"deploy","n":1}' };
+    expect(splitSinkBody(wrapped)).toEqual([{ ...expected, raw: wrapped }] as SinkRecord[]);
+    expect(splitSinkBody(`${wrapped}\n${wrapped}\n`)).toEqual([
+      { ...expected, raw: wrapped },
+      { ...expected, raw: wrapped },
+    ] as SinkRecord[]);
+    expect(splitSinkBody(`[${wrapped}]`)).toEqual([{ ...expected, raw: wrapped }] as SinkRecord[]);
   });
 
   test("other strings and scalars stay as they are (validation refuses them later)", () => {
-    expect(values(splitSinkBody('"hello"\n"[1,2]"\n"{broken"\nnull\n42').records)).toEqual(["hello", "[1,2]", "{broken", null, 42]);
-    expect(splitSinkBody('"{\\"a\\":1} "').records[0]).toEqual({ ok: true, value: { a: 1 }, text: '{"a":1}' });
+    expect(values(splitSinkBody('"hello"\n"[1,2]"\n"{broken"\nnull\n42'))).toEqual(["hello", "[1,2]", "{broken", null, 42]);
+    expect(splitSinkBody('"{\\"a\\":1} "')[0]).toMatchObject({ ok: true, value: { a: 1 }, text: '{"a":1}' });
   });
 
   test("the same record gives the same canonical text in every body form", () => {
@@ -78,14 +124,28 @@ describe("splitSinkBody", () => {
     const compact = JSON.stringify(message);
     const pretty = JSON.stringify(message, null, 2);
     const texts = [
-      splitSinkBody(pretty).records,
-      splitSinkBody(`[${compact},${compact}]`).records,
-      splitSinkBody(`${compact}\n${compact}\n`).records,
-      splitSinkBody(`${compact}\r\n\r\n${compact}`).records,
-      splitSinkBody(JSON.stringify(compact)).records,
+      splitSinkBody(pretty),
+      splitSinkBody(`[${compact},${compact}]`),
+      splitSinkBody(`${compact}\n${compact}\n`),
+      splitSinkBody(`${compact}\r\n\r\n${compact}`),
+      splitSinkBody(JSON.stringify(compact)),
+      splitSinkBody(`\ufeff[${compact}]`),
     ]
       .flat()
-      .map((r) => r.text);
+      .map((r) => (r.ok ? r.text : r.error));
     expect(new Set(texts)).toEqual(new Set([compact]));
+  });
+});
+
+describe("parseRecord", () => {
+  test("one record as a Kafka message value carries it: parsed, or refused with its bytes", () => {
+    expect(parseRecord(' {"a":1} ')).toMatchObject({ ok: true, value: { a: 1 }, text: '{"a":1}' });
+    expect(parseRecord("[1,2]")).toMatchObject({ ok: true, value: [1, 2] });
+    expect(parseRecord("{oops")).toEqual({ ok: false, error: "the record: not valid JSON", raw: "{oops" });
+    expect(parseRecord(new Uint8Array([0x7b, 0xff, 0x7d]))).toEqual({
+      ok: false,
+      error: "the record: not valid UTF-8; parked with its bytes as they arrived",
+      raw: new Uint8Array([0x7b, 0xff, 0x7d]),
+    });
   });
 });

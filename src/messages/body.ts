@@ -3,13 +3,29 @@
  *
  * A Kafka Connect HTTP sink POSTs record values only, in one of three forms: one JSON value (Camel, or
  * Aiven without batching), a JSON array of values (Aiven with `[`/`,`/`]`, Confluent
- * `batch.json.as.array`), or newline-delimited values (Aiven's default batch). This is the hot path —
- * about a hundred records per request at thousands of requests a second — so the whole body goes through
- * one `JSON.parse` first and lines are split only when that fails (NDJSON with more than one record).
+ * `batch.json.as.array`), or newline-delimited values (Aiven's default batch).
+ *
+ * Whatever a body holds, splitting never throws and never lets one record cost the others:
+ *   - the structure is found by one scan over the bytes (JSON's structural characters are ASCII, and no
+ *     byte of a multi-byte UTF-8 sequence is), so a top-level array is split by element even when one
+ *     element is malformed, and bytes that are not UTF-8 stay with the record they belong to;
+ *   - each record is decoded strictly (invalid UTF-8 is refused, never replaced), checked for nesting
+ *     depth before it is parsed (50,000 nested arrays would overflow `JSON.stringify`'s stack), then parsed;
+ *   - a refused record keeps the exact bytes that arrived, to be parked and replayed;
+ *   - reasons say where and what, never the record's content.
+ *
+ * `scanBody` is cheap (one pass); `readSegment` does the per-record work, so a caller can read a large body
+ * in slices and yield in between.
  */
 import { isPlainObject } from "./json.ts";
 
-/** One record of a sink body: parsed, or the raw fragment that would not parse and why. */
+/** Deeper records are refused: no Port message comes near it, and deeper ones overflow JSON.stringify. */
+export const MAX_NESTING = 128;
+
+/** What arrived for one record: its text when it is valid UTF-8, else its bytes as they were. */
+export type RawRecord = string | Uint8Array;
+
+/** One record of a sink body: parsed, or refused with the reason and the bytes that arrived. */
 export type SinkRecord =
   | {
       ok: true;
@@ -19,50 +35,207 @@ export type SinkRecord =
        * text whichever body form carried it, so redeliveries in another batch shape still dedupe.
        */
       text: string;
+      /** The record as it arrived (its slice of the body). */
+      raw: string;
     }
-  | { ok: false; text: string; error: string };
+  | { ok: false; error: string; raw: RawRecord };
 
-export interface SplitBody {
-  records: SinkRecord[];
+/** Where one record sits in a body, and what to call it in a reason ("element 3", "line 7", "the body"). */
+export interface Segment {
+  start: number;
+  end: number;
+  /** Deepest bracket nesting inside the segment. */
+  depth: number;
+  where: "element" | "line" | "body" | "record";
+  /** The element's or line's number, from 1. */
+  n: number;
+}
+
+const label = (s: Segment): string => (s.where === "body" ? "the body" : s.where === "record" ? "the record" : `${s.where} ${s.n}`);
+
+const encoder = new TextEncoder();
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
+/** The ASCII codes the scan looks for (structural characters of JSON, and white space). */
+const TAB = 9;
+const LINE_FEED = 10;
+const CARRIAGE_RETURN = 13;
+const SPACE = 32;
+const QUOTE = 34;
+const COMMA = 44;
+const BACKSLASH = 92;
+const OPEN_BRACKET = 91;
+const CLOSE_BRACKET = 93;
+const OPEN_BRACE = 123;
+const CLOSE_BRACE = 125;
+
+const isSpace = (c: number | undefined) => c === SPACE || c === LINE_FEED || c === CARRIAGE_RETURN || c === TAB;
+
+/** `start` and `end` moved past white space at both ends. */
+function trim(bytes: Uint8Array, start: number, end: number): [number, number] {
+  let s = start;
+  let e = end;
+  while (s < e && isSpace(bytes[s])) s++;
+  while (e > s && isSpace(bytes[e - 1])) e--;
+  return [s, e];
+}
+
+/** All records of a body, read one by one as they are iterated (a large body is read in slices). */
+export function* readBody(body: string | Uint8Array): Generator<SinkRecord, void, undefined> {
+  const bytes = typeof body === "string" ? encoder.encode(body) : body;
+  for (const segment of scanBody(bytes)) yield readSegment(bytes, segment);
+}
+
+/** All records of a body at once. */
+export const splitSinkBody = (body: string | Uint8Array): SinkRecord[] => [...readBody(body)];
+
+/** One record on its own (a Kafka message value): parsed, or refused with its bytes. */
+export function parseRecord(value: string | Uint8Array): SinkRecord {
+  const bytes = typeof value === "string" ? encoder.encode(value) : value;
+  const [start, end] = trim(bytes, 0, bytes.length);
+  return readSegment(bytes, { start, end, depth: nestingDepth(bytes, start, end), where: "record", n: 1 });
 }
 
 /**
- * Splits a sink body into records. Never throws: a fragment that is not JSON becomes an `ok: false`
- * record, so one malformed line of an NDJSON batch does not cost the other lines (they are still
- * accepted, and the bad one is parked). Blank lines are ignored; an empty body has no records.
- *
- * A top-level JSON array is taken as a batch (each element one record): Port never publishes a bare array
- * on the runs or change-log topics, so there is no ambiguity in practice.
+ * Finds the records of a body: the elements of a top-level JSON array, one JSON value, or the lines of
+ * newline-delimited values. Blank lines are skipped; an empty body has none.
  */
-export function splitSinkBody(text: string): SplitBody {
-  let whole: unknown;
-  try {
-    whole = JSON.parse(text);
-  } catch {
-    return { records: splitLines(text) };
+export function scanBody(bytes: Uint8Array): Segment[] {
+  // A byte order mark is not part of the first record (strict decoding would keep it in an array body).
+  let first = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  while (first < bytes.length && isSpace(bytes[first])) first++;
+  if (first === bytes.length) return [];
+  if (bytes[first] === OPEN_BRACKET) {
+    const elements = scanArray(bytes, first);
+    if (elements) return elements;
+  } else if (bytes[first] === OPEN_BRACE) {
+    const value = scanValue(bytes, first);
+    if (value) return [value];
   }
-  if (Array.isArray(whole)) return { records: whole.map(toRecord) };
-  return { records: [toRecord(whole)] };
+  return scanLines(bytes);
 }
 
-/** Parses newline-delimited values one line at a time (`\n` or `\r\n`), numbering lines from 1. */
-function splitLines(text: string): SinkRecord[] {
-  const records: SinkRecord[] = [];
-  const lines = text.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    let line = lines[i] as string;
-    if (line.endsWith("\r")) line = line.slice(0, -1);
-    if (line.trim() === "") continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch (error) {
-      records.push({ ok: false, text: line, error: `line ${i + 1}: not valid JSON (${syntaxDetail(error)})` });
-      continue;
-    }
-    records.push(toRecord(value));
+/**
+ * The elements of a top-level array, or undefined when the body is not one array (then it is read as
+ * lines). Brackets are counted outside strings only; a line break ends a string (JSON strings never hold
+ * one), so an unterminated string spoils one element, not the rest. A closing bracket that does not match
+ * closes what it can, so an element with unbalanced brackets ends at the next element.
+ */
+function scanArray(bytes: Uint8Array, open: number): Segment[] | undefined {
+  const segments: Segment[] = [];
+  const stack: number[] = [OPEN_BRACKET];
+  let closedAt = -1;
+  let start = open + 1;
+  let depth = 0;
+  const push = (end: number) => {
+    const [s, e] = trim(bytes, start, end);
+    segments.push({ start: s, end: e, depth, where: "element", n: segments.length + 1 });
+    start = end + 1;
+    depth = 0;
+  };
+  for (let i = open + 1; i < bytes.length; i++) {
+    const c = bytes[i];
+    if (c === QUOTE) i = stringEnd(bytes, i, bytes.length);
+    else if (c === OPEN_BRACKET || c === OPEN_BRACE) {
+      stack.push(c);
+      if (stack.length - 1 > depth) depth = stack.length - 1;
+    } else if (c === CLOSE_BRACKET) {
+      // Closes up to the nearest open bracket; the array's own closes the array.
+      const at = stack.lastIndexOf(OPEN_BRACKET);
+      if (at === 0) {
+        push(i);
+        closedAt = i;
+        break;
+      }
+      stack.length = at;
+    } else if (c === CLOSE_BRACE) {
+      const at = stack.lastIndexOf(OPEN_BRACE);
+      if (at > 0) stack.length = at; // a stray one is ignored
+    } else if (c === COMMA && stack.length === 1) push(i);
   }
-  return records;
+  if (closedAt < 0) return undefined; // never closed
+  for (let j = closedAt + 1; j < bytes.length; j++) if (!isSpace(bytes[j])) return undefined; // more after the array: lines
+  // `[]` holds nothing; an empty element elsewhere (`[a,,b]`, `[a,]`) is refused like any malformed one.
+  if (segments.length === 1 && segments[0]?.start === segments[0]?.end) return [];
+  return segments;
+}
+
+/** One object spanning the whole body (pretty-printed JSON), or undefined when something follows it. */
+function scanValue(bytes: Uint8Array, open: number): Segment | undefined {
+  const { depth, closedAt } = walk(bytes, open, bytes.length, true);
+  if (closedAt < 0) return undefined;
+  for (let j = closedAt + 1; j < bytes.length; j++) if (!isSpace(bytes[j])) return undefined;
+  return { start: open, end: closedAt + 1, depth, where: "body", n: 1 };
+}
+
+/** Newline-delimited values, numbering lines from 1; `\r\n` and blank lines are fine. */
+function scanLines(bytes: Uint8Array): Segment[] {
+  const segments: Segment[] = [];
+  let line = 0;
+  let start = 0;
+  for (let i = 0; i <= bytes.length; i++) {
+    if (i < bytes.length && bytes[i] !== LINE_FEED) continue;
+    line++;
+    const [s, e] = trim(bytes, start, i);
+    if (e > s) segments.push({ start: s, end: e, depth: nestingDepth(bytes, s, e), where: "line", n: line });
+    start = i + 1;
+  }
+  return segments;
+}
+
+/**
+ * Where the string opened by the quote at `open` ends: its closing quote, or a line break (JSON strings
+ * never hold one, so an unterminated string spoils only its own line or element), or `end`.
+ */
+function stringEnd(bytes: Uint8Array, open: number, end: number): number {
+  for (let i = open + 1; i < end; i++) {
+    const c = bytes[i];
+    if (c === BACKSLASH) i++;
+    else if (c === QUOTE || c === LINE_FEED) return i;
+  }
+  return end;
+}
+
+/** Deepest bracket nesting between `start` and `end`, outside strings. */
+const nestingDepth = (bytes: Uint8Array, start: number, end: number): number => walk(bytes, start, end, false).depth;
+
+/**
+ * Counts bracket nesting outside strings from `start` to `end`: the deepest level, and (with
+ * `stopWhenClosed`) where the first value closes again (-1 if it never does).
+ */
+function walk(bytes: Uint8Array, start: number, end: number, stopWhenClosed: boolean): { depth: number; closedAt: number } {
+  let level = 0;
+  let depth = 0;
+  for (let i = start; i < end; i++) {
+    const c = bytes[i];
+    if (c === QUOTE) i = stringEnd(bytes, i, end);
+    else if (c === OPEN_BRACKET || c === OPEN_BRACE) depth = Math.max(depth, ++level);
+    else if ((c === CLOSE_BRACKET || c === CLOSE_BRACE) && --level === 0 && stopWhenClosed) return { depth, closedAt: i };
+  }
+  return { depth, closedAt: -1 };
+}
+
+/** Decodes, checks and parses one segment. Never throws. */
+export function readSegment(bytes: Uint8Array, segment: Segment): SinkRecord {
+  const slice = bytes.subarray(segment.start, segment.end);
+  const where = label(segment);
+  let text: string;
+  try {
+    text = strictUtf8.decode(slice);
+  } catch {
+    return { ok: false, error: `${where}: not valid UTF-8; parked with its bytes as they arrived`, raw: slice.slice() };
+  }
+  if (text === "") return { ok: false, error: `${where}: empty (a stray comma?)`, raw: text };
+  if (segment.depth > MAX_NESTING) {
+    return { ok: false, error: `${where}: nested ${segment.depth} levels deep, more than the ${MAX_NESTING} portside reads`, raw: text };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, error: `${where}: not valid JSON`, raw: text };
+  }
+  return toRecord(value, text, where);
 }
 
 /**
@@ -70,10 +243,15 @@ function splitLines(text: string): SinkRecord[] {
  * level: a connector with JsonConverter over a string-typed value sends `"{\"action\":…}"`, and the record
  * is the object inside (so its canonical text matches the same record sent as an object).
  */
-function toRecord(value: unknown): SinkRecord {
+function toRecord(value: unknown, raw: string, label: string): SinkRecord {
   const inner = typeof value === "string" ? unwrapJsonObject(value) : undefined;
   const record = inner ?? value;
-  return { ok: true, value: record, text: JSON.stringify(record) };
+  try {
+    return { ok: true, value: record, text: JSON.stringify(record), raw };
+  } catch {
+    // Only a string nested beyond MAX_NESTING can get here (its depth is not visible to the scan).
+    return { ok: false, error: `${label}: nested more than the ${MAX_NESTING} levels portside reads`, raw };
+  }
 }
 
 /** The object a JSON string holds, or undefined when it holds anything else. */
@@ -81,14 +259,12 @@ function unwrapJsonObject(s: string): Record<string, unknown> | undefined {
   // Cheap guard first: plain strings (the common non-JSON case) never reach JSON.parse.
   const start = s.trimStart();
   if (!start.startsWith("{")) return undefined;
+  const bytes = encoder.encode(start);
+  if (nestingDepth(bytes, 0, bytes.length) > MAX_NESTING) return undefined;
   try {
     const parsed: unknown = JSON.parse(start);
     return isPlainObject(parsed) ? parsed : undefined;
   } catch {
     return undefined;
   }
-}
-
-function syntaxDetail(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -8,10 +8,8 @@ import * as v from "valibot";
 import { sha256Hex } from "./digest.ts";
 import { describeValue, formatIssues } from "./issues.ts";
 import { isPlainObject } from "./json.ts";
-import { JsonObjectSchema, TriggerSchema } from "./schemas.ts";
+import { CHANGE_RESOURCE_TYPES, JsonObjectSchema, TriggerSchema } from "./schemas.ts";
 import type { Change } from "./views.ts";
-
-export const CHANGE_RESOURCE_TYPES = ["entity", "run", "blueprint"] as const;
 
 const base = {
   resourceType: v.picklist(CHANGE_RESOURCE_TYPES),

@@ -1,13 +1,14 @@
 /** Message handling: sink bodies → records → validated, normalised runs and changes; Port signatures. */
-export { splitSinkBody } from "./body.ts";
-export type { SinkRecord, SplitBody } from "./body.ts";
-export { parseRun } from "./run.ts";
+export { MAX_NESTING, parseRecord, readBody, splitSinkBody } from "./body.ts";
+export type { RawRecord, SinkRecord } from "./body.ts";
+export { parseRun, runIdInBrokenText } from "./run.ts";
 export type { ParseRunOptions, ParseRunResult } from "./run.ts";
 export { LOCATOR_DEFAULTS, RunLocatorSchema } from "./locator.ts";
 export type { RunLocator } from "./locator.ts";
-export { AgentRunSchema, LegacyRunSchema, RUN_OPERATIONS, TemplateRunSchema } from "./run-schemas.ts";
+export { AgentRunSchema, LegacyRunSchema, TemplateRunSchema } from "./run-schemas.ts";
+export { CHANGE_ACTIONS, CHANGE_RESOURCE_TYPES, RUN_OPERATIONS } from "./schemas.ts";
 export type { AgentRunMessage, LegacyRunMessage, TemplateRunMessage } from "./run-schemas.ts";
-export { CHANGE_RESOURCE_TYPES, ChangeSchema, parseChange } from "./change.ts";
+export { ChangeSchema, parseChange } from "./change.ts";
 export type { ChangeMessage, ParseChangeResult } from "./change.ts";
 export { sha256Hex } from "./digest.ts";
 export {

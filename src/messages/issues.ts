@@ -1,7 +1,8 @@
 /**
  * Turning valibot issues into refusal reasons a person can act on. Reasons are stored with parked
- * records and sent to Port as the run's FAILURE message, so they name the field, what was expected and
- * what arrived — `context.runId: expected a string, got null` — rather than valibot's generic wording.
+ * records, logged, returned to the sender and sent to Port as the run's FAILURE message, so they name the
+ * field, what was expected and what kind of value arrived — `context.runId: expected a string, got a
+ * number` — and never the value itself: a secret input typed wrongly must not travel in a reason.
  */
 import * as v from "valibot";
 
@@ -63,17 +64,14 @@ function describeExpected(expected: string | null): string {
   return `one of ${words.join(", ")}`;
 }
 
-/** A short description of what arrived: `null`, `2`, `"DAY_2"`, `an array`, `an object`, `nothing`. */
+/** The kind of value that arrived, never the value: `null`, `a string`, `an empty string`, `a number`, `an array`. */
 export function describeValue(value: unknown): string {
   if (value === undefined) return "nothing";
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
   switch (typeof value) {
     case "string":
-      return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-    case "number":
-    case "boolean":
-      return String(value);
+      return value === "" ? "an empty string" : "a string";
     case "object":
       return "an object";
     default:

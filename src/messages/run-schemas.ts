@@ -6,10 +6,22 @@
 import * as v from "valibot";
 import { EntitySlotSchema, JsonObjectSchema, TriggerSchema } from "./schemas.ts";
 
-export const RUN_OPERATIONS = ["CREATE", "DAY-2", "DELETE"] as const;
-
-/** Run ids are what Port reports against, so an empty one is as bad as none. */
-export const RunIdSchema = v.pipe(v.string(), v.nonEmpty("expected a run id, got an empty string"));
+/**
+ * Run ids are what portside reports against: each must map to exactly its own Port URL. Port's ids are
+ * `r_…`, `run_…` and `wfnr_…`; an id that is empty, a dot segment (`.`, `..`) or holds characters a URL
+ * path would reinterpret could make a report land on another endpoint, so it is refused here.
+ */
+export const ADDRESSABLE_RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$/;
+export const RunIdSchema = v.pipe(
+  v.string(),
+  v.check(
+    (id) => ADDRESSABLE_RUN_ID.test(id),
+    (issue) =>
+      issue.input === ""
+        ? "expected a run id, got an empty string"
+        : "Port cannot address this run id: expected letters, digits, '_', '-' or '.', starting with a letter or digit, at most 200 characters",
+  ),
+);
 /** Handlers are looked up by the action identifier. */
 export const ActionIdSchema = v.pipe(v.string(), v.nonEmpty("expected an action identifier, got an empty string"));
 

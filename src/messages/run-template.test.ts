@@ -89,12 +89,13 @@ describe("portside template refusals", () => {
     message.inputs = "version=2";
     expect(parseRun(message)).toEqual({
       ok: false,
-      reason: "invalid portside template run: entity.identifier: required, but missing; inputs: expected an object, " + 'got "version=2"',
+      reason: "invalid portside template run: entity.identifier: required, but missing; inputs: expected an object, " + "got a string",
       runId: "r_Q2mGf9ZYkFRnZJjB",
     });
     expect(parseRun({ ...message, portside: 2, runId: null, inputs: {} })).toEqual({
       ok: false,
-      reason: "invalid portside template run: portside: expected 1, got 2; runId: expected a string, got null; " + "entity.identifier: required, but missing",
+      reason:
+        "invalid portside template run: portside: expected 1, got a number; runId: expected a string, got null; " + "entity.identifier: required, but missing",
       runId: null,
     });
   });

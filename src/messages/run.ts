@@ -13,9 +13,9 @@ import { describeValue, formatIssues } from "./issues.ts";
 import { getAtPath, isPlainObject } from "./json.ts";
 import type { RunLocator } from "./locator.ts";
 import { extractCustomRun } from "./locator.ts";
-import { AgentRunSchema, LegacyRunSchema, RUN_OPERATIONS, TemplateRunSchema } from "./run-schemas.ts";
+import { ADDRESSABLE_RUN_ID, AgentRunSchema, LegacyRunSchema, TemplateRunSchema } from "./run-schemas.ts";
 import type { LegacyRunMessage, TemplateRunMessage } from "./run-schemas.ts";
-import type { PortTrigger, PortUserMessage } from "./schemas.ts";
+import { type PortTrigger, type PortUserMessage, RUN_OPERATIONS } from "./schemas.ts";
 import type { PortEntity, PortUser, Run, RunOperation } from "./views.ts";
 
 export interface ParseRunOptions {
@@ -25,7 +25,10 @@ export interface ParseRunOptions {
 
 export type ParseRunResult =
   | { ok: true; run: Run }
-  /** `runId` is dug out best-effort so a poison record can still be reported to Port as FAILURE. */
+  /**
+   * `runId` is dug out best-effort from a record of a shape portside knows, so a poison record can still be
+   * reported to Port as FAILURE; null for records of no known shape (they may be another consumer's).
+   */
   | { ok: false; reason: string; runId: string | null };
 
 const SHAPE_SCHEMAS = { legacy: LegacyRunSchema, agent: AgentRunSchema, template: TemplateRunSchema } as const;
@@ -39,7 +42,8 @@ export function parseRun(value: unknown, opts: ParseRunOptions = {}): ParseRunRe
   if (typeof shape === "object") return { ok: false, reason: shape.refused, runId: null };
   if (shape === "unknown") {
     if (opts.locator) return parseCustom(value, opts.locator);
-    return { ok: false, reason: UNRECOGNISED, runId: digRunId(value) };
+    // Not a shape portside knows, so not known to be for portside: parked, never reported to Port.
+    return { ok: false, reason: UNRECOGNISED, runId: null };
   }
   const result = v.safeParse(SHAPE_SCHEMAS[shape], value);
   if (!result.success) {
@@ -161,7 +165,24 @@ function digRunId(message: Record<string, unknown>, locator?: RunLocator): strin
   if (locator) paths.unshift(locator.runIdPath);
   for (const path of paths) {
     const id = getAtPath(message, path);
-    if (typeof id === "string" && id !== "") return id;
+    // Only an id Port can address: a FAILURE for anything else could land on another run's URL.
+    if (typeof id === "string" && ADDRESSABLE_RUN_ID.test(id)) return id;
   }
   return null;
+}
+
+/**
+ * The run id in a record that is not even valid JSON, so Port can still be told the run failed. Read only
+ * when the text names exactly one addressable run id and nothing in it says the run is someone else's (an
+ * agent run, a non-Kafka invocation, another organisation): a broken record is never reported on a guess.
+ */
+export function runIdInBrokenText(text: string, orgId: string): string | null {
+  const ids = new Set<string>();
+  for (const match of text.matchAll(/"runId"\s*:\s*"([^"\\]{1,200})"/g)) ids.add(match[1] as string);
+  const [id] = ids;
+  if (ids.size !== 1 || id === undefined || !ADDRESSABLE_RUN_ID.test(id)) return null;
+  if (/"agent"\s*:\s*(true|"true")/.test(text)) return null;
+  if (/"invocationMethod"\s*:\s*\{[^{}]*"type"\s*:\s*"(?!KAFKA")/i.test(text)) return null;
+  for (const match of text.matchAll(/"orgId"\s*:\s*"([^"\\]*)"/g)) if (match[1] !== orgId) return null;
+  return id;
 }

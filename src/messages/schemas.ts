@@ -7,6 +7,13 @@ import * as v from "valibot";
 import { describeValue } from "./issues.ts";
 import { isPlainObject } from "./json.ts";
 
+/** The operations of an action (`trigger.operation`, legacy `payload.action.trigger`). */
+export const RUN_OPERATIONS = ["CREATE", "DAY-2", "DELETE"] as const;
+/** What a change-log record says happened (`action`). */
+export const CHANGE_ACTIONS = ["CREATE", "UPDATE", "DELETE", "TIMER_EXPIRED"] as const;
+/** What a change-log record is about (`resourceType`). */
+export const CHANGE_RESOURCE_TYPES = ["entity", "run", "blueprint"] as const;
+
 /**
  * A JSON object of arbitrary values (inputs, properties, relations). A type guard rather than
  * `v.record(v.string(), v.unknown())`: that accepts arrays and copies every object it checks, and these

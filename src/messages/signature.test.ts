@@ -54,19 +54,24 @@ describe("verifyAgentSignature", () => {
   test("a stale timestamp is refused, and so is one from the future", async () => {
     const nowMs = Date.UTC(2026, 2, 1);
     const age = Math.round((nowMs - VECTOR_TS * 1000) / 1000);
+    // `late`: the signature matched, so the message is Port's; only its age is refused.
     expect(await verifyAgentSignature(loadSigned(), VECTOR_SECRET, { nowMs })).toEqual({
       ok: false,
+      late: true,
       reason:
-        `headers.X-Port-Timestamp 1713277889 is ${age} s old, outside the 300 s freshness window: refused as a ` +
-        "possible replay (if clocks are skewed, fix the clock or widen the signature tolerance)",
+        `headers.X-Port-Timestamp is ${age} s old, outside the 300 s freshness window (SIGNATURE_TOLERANCE_MS): refused as a ` +
+        "possible replay; if clocks are skewed, fix the clock or widen the window",
     });
     const early = await verifyAgentSignature(loadSigned(), VECTOR_SECRET, { nowMs: VECTOR_TS * 1000 - 600_000, toleranceMs: 60_000 });
     expect(early).toEqual({
       ok: false,
+      late: true,
       reason:
-        "headers.X-Port-Timestamp 1713277889 is 600 s in the future, outside the 60 s freshness window: refused " +
-        "as a possible replay (if clocks are skewed, fix the clock or widen the signature tolerance)",
+        "headers.X-Port-Timestamp is 600 s in the future, outside the 60 s freshness window (SIGNATURE_TOLERANCE_MS): refused " +
+        "as a possible replay; if clocks are skewed, fix the clock or widen the window",
     });
+    // A forged signature is refused as such, whatever its age: no `late`.
+    expect(await verifyAgentSignature(loadSigned(), "other", { nowMs })).toEqual({ ok: false, reason: MISMATCH });
   });
 
   test("other header keys are kept in what was signed; millisecond timestamps are understood", async () => {
@@ -106,7 +111,7 @@ describe("verifyAgentSignature", () => {
     });
     expect(await verifyAgentSignature({ ...message, headers: { ...headers, "X-Port-Signature": "sha256=abc" } }, "test", NO_FRESHNESS)).toEqual({
       ok: false,
-      reason: 'signature: expected "v1,<base64>", got "sha256=abc"',
+      reason: 'signature: expected "v1,<base64>" (one or more, space-separated)',
     });
     expect(await verifyAgentSignature({ ...message, headers: { ...headers, "X-Port-Signature": "v1,***" } }, "test", NO_FRESHNESS)).toEqual({
       ok: false,
@@ -148,13 +153,14 @@ describe("verifyWebhookSignature", () => {
     });
     expect(await verifyWebhookSignature(body, { ...headers, "x-port-timestamp": "soon" }, "secret", { nowMs })).toEqual({
       ok: false,
-      reason: 'x-port-timestamp: expected a Unix timestamp, got "soon"',
+      reason: "x-port-timestamp: expected a Unix timestamp in seconds, got a string",
     });
     expect(await verifyWebhookSignature(body, headers, "secret", { nowMs: nowMs + 3_600_000 })).toEqual({
       ok: false,
+      late: true,
       reason:
-        "x-port-timestamp 1772359200 is 3605 s old, outside the 300 s freshness window: refused as a possible " +
-        "replay (if clocks are skewed, fix the clock or widen the signature tolerance)",
+        "x-port-timestamp is 3605 s old, outside the 300 s freshness window (SIGNATURE_TOLERANCE_MS): refused as a possible " +
+        "replay; if clocks are skewed, fix the clock or widen the window",
     });
   });
 });

@@ -6,6 +6,7 @@
  * Unlike Port's own agent, a freshness window is enforced, so a captured message cannot be replayed
  * later. The comparison is `crypto.subtle.verify`, which is constant-time, rather than string equality.
  */
+import { fromBase64 } from "../shared/base64.ts";
 import { describeValue } from "./issues.ts";
 import { isPlainObject } from "./json.ts";
 
@@ -16,7 +17,11 @@ export interface SignatureOptions {
   toleranceMs?: number;
 }
 
-export type SignatureResult = { ok: true } | { ok: false; reason: string };
+/**
+ * `late`: the signature matched but the timestamp is outside the freshness window, so the message is
+ * Port's but too old to trust (a replay, or a message that waited too long); the run id in it is real.
+ */
+export type SignatureResult = { ok: true } | { ok: false; reason: string; late?: true };
 
 export const DEFAULT_SIGNATURE_TOLERANCE_MS = 5 * 60_000;
 
@@ -103,17 +108,17 @@ async function verify(
   if (secret === "") return refuse("no signing secret is configured: set the Port client secret to verify signatures");
   const seconds = Number(timestamp);
   if (timestamp.trim() === "" || !Number.isFinite(seconds)) {
-    return refuse(`${timestampName}: expected a Unix timestamp, got ${describeValue(timestamp)}`);
+    return refuse(`${timestampName}: expected a Unix timestamp in seconds, got ${describeValue(timestamp)}`);
   }
   // `v1,<base64>`; several space-separated signatures are allowed (secret rotation), any one may match.
   const candidates = signatureHeader.split(" ").filter((part) => part.startsWith("v1,"));
   if (candidates.length === 0) {
-    return refuse(`signature: expected "v1,<base64>", got ${describeValue(signatureHeader)}`);
+    return refuse('signature: expected "v1,<base64>" (one or more, space-separated)');
   }
   const key = await hmacKey(secret);
   let matched = false;
   for (const candidate of candidates) {
-    const bytes = decodeBase64(candidate.slice(3));
+    const bytes = fromBase64(candidate.slice(3)) as Uint8Array<ArrayBuffer> | undefined;
     if (bytes && (await crypto.subtle.verify("HMAC", key, bytes, data))) {
       matched = true;
       break;
@@ -125,20 +130,23 @@ async function verify(
         "client secret of the Port organisation that sent it",
     );
   }
-  return checkFreshness(seconds, timestamp, timestampName, opts);
+  return checkFreshness(seconds, timestampName, opts);
 }
 
 /** Values above 10^12 are milliseconds (old examples), below are seconds (the documented form). */
-function checkFreshness(value: number, raw: string, name: string, opts: SignatureOptions): SignatureResult {
+function checkFreshness(value: number, name: string, opts: SignatureOptions): SignatureResult {
   const toleranceMs = opts.toleranceMs ?? DEFAULT_SIGNATURE_TOLERANCE_MS;
   const atMs = value > 1e12 ? value : value * 1000;
   const skewMs = opts.nowMs - atMs;
   if (Math.abs(skewMs) <= toleranceMs) return { ok: true };
   const when = skewMs > 0 ? `${Math.round(skewMs / 1000)} s old` : `${Math.round(-skewMs / 1000)} s in the future`;
-  return refuse(
-    `${name} ${raw} is ${when}, outside the ${Math.round(toleranceMs / 1000)} s freshness window: refused as a ` +
-      "possible replay (if clocks are skewed, fix the clock or widen the signature tolerance)",
-  );
+  return {
+    ok: false,
+    late: true,
+    reason:
+      `${name} is ${when}, outside the ${Math.round(toleranceMs / 1000)} s freshness window (SIGNATURE_TOLERANCE_MS): ` +
+      "refused as a possible replay; if clocks are skewed, fix the clock or widen the window",
+  };
 }
 
 /** One imported key is kept: the secret rarely changes, and importKey per message is measurable work. */
@@ -150,17 +158,6 @@ function hmacKey(secret: string): Promise<CryptoKey> {
     cachedKey = { secret, key };
   }
   return cachedKey.key;
-}
-
-function decodeBase64(text: string): Uint8Array<ArrayBuffer> | undefined {
-  try {
-    const binary = atob(text);
-    const bytes = new Uint8Array(binary.length);
-    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-    return bytes;
-  } catch {
-    return undefined;
-  }
 }
 
 function header(headers: HeaderSource, name: string): string | undefined {

@@ -3,8 +3,9 @@
  * (`normaliseRun`, `normaliseChange`) from validated messages, so they are plain interfaces; the shapes
  * that arrive over the wire are the valibot schemas next to this file.
  */
+import type { CHANGE_ACTIONS, CHANGE_RESOURCE_TYPES, RUN_OPERATIONS } from "./schemas.ts";
 
-export type RunOperation = "CREATE" | "DAY-2" | "DELETE";
+export type RunOperation = (typeof RUN_OPERATIONS)[number];
 
 /** Which wire shape a run arrived in. */
 export type RunShape = "legacy" | "agent" | "template" | "custom";
@@ -50,8 +51,8 @@ export interface Run {
   raw: unknown;
 }
 
-export type ChangeAction = "CREATE" | "UPDATE" | "DELETE" | "TIMER_EXPIRED";
-export type ChangeResourceType = "entity" | "run" | "blueprint";
+export type ChangeAction = (typeof CHANGE_ACTIONS)[number];
+export type ChangeResourceType = (typeof CHANGE_RESOURCE_TYPES)[number];
 
 export interface Change {
   action: ChangeAction;

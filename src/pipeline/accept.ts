@@ -1,13 +1,25 @@
 import type { CommitBatch, DeadLetterInput, Ledger, WorkKind, WorkRecord } from "../ledger/ledger.ts";
-import { parseChange, parseRun, sha256Hex, verifyAgentSignature, type RunLocator, type SinkRecord } from "../messages/index.ts";
+import { changeAudience, runAudience } from "../messages/audience.ts";
+import { parseChange, parseRun, type RunLocator, runIdInBrokenText, type SinkRecord, sha256Hex, verifyAgentSignature } from "../messages/index.ts";
+import { getAtPath } from "../messages/json.ts";
+import { LOCATOR_DEFAULTS } from "../messages/locator.ts";
 import type { Run } from "../messages/views.ts";
 import type { ReportInput } from "../port/calls.ts";
-import { parsedRuns } from "./parsed-runs.ts";
+import { toBase64 } from "../shared/base64.ts";
+import { truncate } from "../shared/text.ts";
+import type { Registry } from "../targets/registry.ts";
+import { SUMMARY_MAX } from "../targets/result.ts";
+import type { ParsedRuns } from "./parsed-runs.ts";
 
 /**
  * Acceptance: turns the records of one request into ledger entries and commits them in one
- * transaction. Every record ends as exactly one of accepted, duplicate or parked; nothing runs here.
- * Handlers run later from the ledger, so a slow handler never holds the sender's request open.
+ * transaction. Every record ends as exactly one of accepted, duplicate, parked or left alone (another
+ * consumer's, or for an action nobody here handles); nothing runs here. Handlers run later from the
+ * ledger, so a slow handler never holds the sender's request open.
+ *
+ * One run id, one outcome: the first record that names a run id decides it. A record parked with a
+ * FAILURE report for its run id claims that id in the ledger as a valid run would, so a later record with
+ * the same id — valid or not — is a duplicate and Port hears of the run once.
  */
 
 export interface AcceptorDeps {
@@ -19,110 +31,237 @@ export interface AcceptorDeps {
   signatureToleranceMs: number;
   orderBy: "entity" | "none";
   clock: () => number;
+  /** Runs validated here, handed to the executor so they are not parsed twice. */
+  parsedRuns: ParsedRuns;
+  /** Which actions and changes have a handler or route. */
+  registry: Pick<Registry, "forRun" | "forChange">;
+  /** A run for an action with no handler: left alone (`ignore`, the default) or reported FAILURE (`fail`). */
+  unhandledRuns: "ignore" | "fail";
 }
 
-export interface AcceptSummary {
+/** Why a record was left alone: it is someone else's, or nothing here handles it. */
+export type LeftAloneReason = "other_consumer" | "agent" | "unhandled_action" | "no_change_rule";
+
+/** What became of a number of records. */
+export interface RecordCounts {
   records: number;
   accepted: number;
   duplicate: number;
   parked: number;
+  /** Left alone: not executed, not reported, not stored. */
+  ignored: number;
+  ignoredBy: Partial<Record<LeftAloneReason, number>>;
+}
+
+export interface AcceptSummary extends RecordCounts {
   /** Ledger keys of the records accepted by this request (in order). */
   acceptedKeys: string[];
-  /** Why each parked record was parked, in order. */
+  /** Why parked records were parked, in order: the first `MAX_REASONS` of them. */
   parkedReasons: string[];
+  /** Actions of runs left alone for want of a handler (each once). */
+  unhandledActions: string[];
 }
+
+/** How many parking reasons a summary keeps (a body of 200,000 bad lines must not make a 50 MB reply). */
+export const MAX_REASONS = 20;
 
 /** What one record became before the commit. */
-type Verdict = { type: "work"; record: WorkRecord } | { type: "park"; deadLetter: DeadLetterInput };
+export type Verdict =
+  | { type: "work"; record: WorkRecord }
+  | { type: "park"; deadLetter: DeadLetterInput }
+  | { type: "ignore"; why: LeftAloneReason; action?: string };
 
-export interface Acceptor {
-  accept(kind: WorkKind, records: SinkRecord[], source: string): Promise<AcceptSummary>;
-  /** Judges one record without committing (used by replay to refuse a record that is still invalid). */
-  judge(kind: WorkKind, record: SinkRecord, source: string): Promise<Verdict>;
+export interface AcceptOptions {
+  /**
+   * Appended to the keys of accepted changes. Replay uses it: a change's digest key may be spent (its
+   * handler failed on it), and replaying a parked change is a deliberate act. Run keys never change.
+   */
+  changeKeySuffix?: string;
 }
 
+export interface Acceptor {
+  accept(kind: WorkKind, records: SinkRecord[], source: string, options?: AcceptOptions): Promise<AcceptSummary>;
+  /** Judges one record without committing (replay uses it to refuse a record that is still invalid). */
+  judge(kind: WorkKind, record: SinkRecord, source: string, options?: AcceptOptions): Promise<Verdict>;
+}
+
+export const emptySummary = (): AcceptSummary => ({
+  records: 0,
+  accepted: 0,
+  duplicate: 0,
+  parked: 0,
+  ignored: 0,
+  ignoredBy: {},
+  acceptedKeys: [],
+  parkedReasons: [],
+  unhandledActions: [],
+});
+
 export function createAcceptor(deps: AcceptorDeps): Acceptor {
-  const judge = async (kind: WorkKind, record: SinkRecord, source: string): Promise<Verdict> =>
-    kind === "run" ? judgeRun(deps, record, source) : judgeChange(deps, record, source);
+  /** Judges one record. Never throws: a record portside cannot read for a reason of its own is parked. */
+  async function judge(kind: WorkKind, record: SinkRecord, source: string, options: AcceptOptions = {}): Promise<Verdict> {
+    try {
+      return kind === "run" ? await judgeRun(deps, record, source) : await judgeChange(deps, record, source, options.changeKeySuffix ?? "");
+    } catch {
+      return park(kind, record, source, "portside could not read this record (an internal error; see its log); parked so it can be replayed", null);
+    }
+  }
 
   return {
     judge,
-    async accept(kind, records, source) {
-      const verdicts = await Promise.all(records.map((r) => judge(kind, r, source)));
+    async accept(kind, records, source, options = {}) {
+      const summary = emptySummary();
+      summary.records = records.length;
+      const verdicts = await Promise.all(records.map((r) => judge(kind, r, source, options)));
       const batch: CommitBatch = { records: [], deadLetters: [], reports: [] };
+      // The first record of this request that names a key decides it; later ones are duplicates.
+      const keys = new Set<string>();
       for (const verdict of verdicts) {
+        if (verdict.type === "ignore") {
+          summary.ignored++;
+          summary.ignoredBy[verdict.why] = (summary.ignoredBy[verdict.why] ?? 0) + 1;
+          if (verdict.action !== undefined && !summary.unhandledActions.includes(verdict.action)) summary.unhandledActions.push(verdict.action);
+          continue;
+        }
+        const key = verdict.type === "work" ? verdict.record.key : verdict.deadLetter.claims;
+        if (key !== undefined && keys.has(key)) {
+          summary.duplicate++;
+          continue;
+        }
+        if (key !== undefined) keys.add(key);
         if (verdict.type === "work") batch.records.push(verdict.record);
         else batch.deadLetters.push(verdict.deadLetter);
       }
-      if (batch.records.length + batch.deadLetters.length === 0)
-        return { records: 0, accepted: 0, duplicate: 0, parked: 0, acceptedKeys: [], parkedReasons: [] };
+      if (batch.records.length + batch.deadLetters.length === 0) return summary;
       const outcomes = await deps.ledger.commit(batch, deps.clock());
-      const acceptedKeys = batch.records.filter((_, i) => outcomes.records[i] === "accepted").map((r) => r.key);
-      return {
-        records: records.length,
-        accepted: acceptedKeys.length,
-        duplicate: batch.records.length - acceptedKeys.length,
+      batch.records.forEach((record, i) => {
+        if (outcomes.records[i] === "accepted") {
+          summary.accepted++;
+          summary.acceptedKeys.push(record.key);
+        } else summary.duplicate++;
+      });
+      batch.deadLetters.forEach((letter, i) => {
         // A resent poison record counts as parked again, though the ledger keeps (and reports) it once.
-        parked: batch.deadLetters.length,
-        acceptedKeys,
-        parkedReasons: batch.deadLetters.map((d) => d.reason),
-      };
+        if (outcomes.deadLetters[i] === "superseded") summary.duplicate++;
+        else {
+          summary.parked++;
+          if (summary.parkedReasons.length < MAX_REASONS) summary.parkedReasons.push(letter.reason);
+        }
+      });
+      return summary;
     },
   };
 }
 
-async function park(kind: WorkKind, record: SinkRecord, source: string, reason: string, runId: string | null, reports: ReportInput[] = []): Promise<Verdict> {
-  return { type: "park", deadLetter: { key: await parkedKey(kind, record.text), kind, reason, source, raw: record.text, runId, reports } };
+/** Adds the counts of `next` to `into`. */
+export function addCounts(into: RecordCounts, next: RecordCounts): void {
+  into.records += next.records;
+  into.accepted += next.accepted;
+  into.duplicate += next.duplicate;
+  into.parked += next.parked;
+  into.ignored += next.ignored;
+  for (const [why, n] of Object.entries(next.ignoredBy) as [LeftAloneReason, number][]) into.ignoredBy[why] = (into.ignoredBy[why] ?? 0) + n;
+}
+
+/** Adds `next` to `into` (the counts; reasons up to `MAX_REASONS`; keys and actions appended). */
+export function addSummary(into: AcceptSummary, next: AcceptSummary): AcceptSummary {
+  addCounts(into, next);
+  for (const key of next.acceptedKeys) into.acceptedKeys.push(key);
+  for (const reason of next.parkedReasons) if (into.parkedReasons.length < MAX_REASONS) into.parkedReasons.push(reason);
+  for (const action of next.unhandledActions) if (!into.unhandledActions.includes(action)) into.unhandledActions.push(action);
+  return into;
+}
+
+/**
+ * Parks a record with the bytes that arrived. With `claims`, the dead letter decides the run: it is parked
+ * (and its reports queued) only if no record named the run before, and later records naming it are duplicates.
+ */
+async function park(
+  kind: WorkKind,
+  record: SinkRecord,
+  source: string,
+  reason: string,
+  runId: string | null,
+  decides?: { reports: ReportInput[] },
+): Promise<Verdict> {
+  const raw =
+    typeof record.raw === "string" ? { raw: record.raw, rawEncoding: "utf8" as const } : { raw: toBase64(record.raw), rawEncoding: "base64" as const };
+  const deadLetter: DeadLetterInput = { key: await parkedKey(kind, raw.raw), kind, reason, source, ...raw, runId };
+  if (decides && runId !== null) {
+    deadLetter.reports = decides.reports;
+    deadLetter.claims = runKey(runId);
+  }
+  return { type: "park", deadLetter };
 }
 
 /** Dead letters are keyed by their bytes, so a connector resending a poison record parks it once. */
 export const parkedKey = async (kind: WorkKind, raw: string) => `parked:${kind}:${await sha256Hex(raw)}`;
 
 /** What Port is told about a run that could not be accepted, so the user is not left waiting. */
-export function rejectionReports(runId: string, reason: string): ReportInput[] {
+export function rejectionReports(runId: string, reason: string, summary = `Invalid run message: ${reason}`): ReportInput[] {
   return [
     { runId, call: { kind: "log", message: `portside could not run this: ${reason}` } },
-    { runId, call: { kind: "update", patch: { status: "FAILURE", summary: truncate(`Invalid run message: ${reason}`, 1000) } } },
+    { runId, call: { kind: "update", patch: { status: "FAILURE", summary: truncate(summary, SUMMARY_MAX) } } },
   ];
 }
 
+const FOREIGN_ORG = "trigger.by.orgId is not this deployment's organisation (ORG_ID); not executed";
+
 async function judgeRun(deps: AcceptorDeps, record: SinkRecord, source: string): Promise<Verdict> {
-  if (!record.ok) return park("run", record, source, record.error, null);
+  if (!record.ok) {
+    const runId = typeof record.raw === "string" ? runIdInBrokenText(record.raw, deps.orgId) : null;
+    return runId
+      ? park("run", record, source, record.error, runId, { reports: rejectionReports(runId, record.error) })
+      : park("run", record, source, record.error, null);
+  }
+  const audience = runAudience(record.value);
+  if (!audience.ours) return { type: "ignore", why: audience.owner === "agent" ? "agent" : "other_consumer" };
   const parsed = parseRun(record.value, deps.locator ? { locator: deps.locator } : {});
   if (!parsed.ok) {
-    return park("run", record, source, parsed.reason, parsed.runId, parsed.runId ? rejectionReports(parsed.runId, parsed.reason) : []);
+    // Reported to Port only when the record is of a shape portside knows and does not name another organisation.
+    const orgId = getAtPath(record.value, deps.locator?.orgIdPath ?? LOCATOR_DEFAULTS.orgIdPath);
+    const ours = typeof orgId !== "string" || orgId === deps.orgId;
+    if (parsed.runId !== null && ours)
+      return park("run", record, source, parsed.reason, parsed.runId, { reports: rejectionReports(parsed.runId, parsed.reason) });
+    return park("run", record, source, ours ? parsed.reason : `${parsed.reason}; and ${FOREIGN_ORG}`, parsed.runId);
   }
   const run = parsed.run;
-  if (run.orgId !== deps.orgId) {
-    // Never reported: the run belongs to another organisation, and our credentials could not report it anyway.
-    return park("run", record, source, `trigger.by.orgId is "${run.orgId}", not this deployment's organisation "${deps.orgId}" (ORG_ID); not executed`, run.id);
-  }
+  // Never reported: the run belongs to another organisation, and our credentials could not report it anyway.
+  if (run.orgId !== deps.orgId) return park("run", record, source, FOREIGN_ORG, run.id);
   if (run.shape === "agent" && deps.signatureSecret !== null) {
     const verdict = await verifyAgentSignature(record.value as object, deps.signatureSecret, { nowMs: deps.clock(), toleranceMs: deps.signatureToleranceMs });
-    // Not reported to Port either: a record that fails its signature cannot be trusted to name a real run.
+    if (!verdict.ok && verdict.late) {
+      // Port signed it, so the run is real; too old to be trusted, so it is not executed but ended.
+      const reason = `signature refused: ${verdict.reason}`;
+      return park("run", record, source, reason, run.id, {
+        reports: rejectionReports(
+          run.id,
+          reason,
+          "portside did not run this: the message arrived too late to be trusted (outside its signature's freshness window). Trigger the action again from Port.",
+        ),
+      });
+    }
+    // Not reported: a record that fails its signature cannot be trusted to name a real run.
     if (!verdict.ok) return park("run", record, source, `signature refused: ${verdict.reason}`, run.id);
   }
-  parsedRuns.remember(record.text, deps.locator, run);
+  if (deps.unhandledRuns === "ignore" && deps.registry.forRun(run.action).type === "missing")
+    return { type: "ignore", why: "unhandled_action", action: run.action };
+  deps.parsedRuns.remember(record.text, deps.locator, run);
   return { type: "work", record: { key: runKey(run.id), kind: "run", body: record.text, source, lane: deps.orderBy === "entity" ? runLane(run) : null } };
 }
 
-async function judgeChange(deps: AcceptorDeps, record: SinkRecord, source: string): Promise<Verdict> {
+async function judgeChange(deps: AcceptorDeps, record: SinkRecord, source: string, keySuffix: string): Promise<Verdict> {
   if (!record.ok) return park("change", record, source, record.error, null);
+  const audience = changeAudience(record.value);
+  if (!audience.ours) return { type: "ignore", why: audience.owner === "agent" ? "agent" : "other_consumer" };
   const parsed = await parseChange(record.value, record.text);
   if (!parsed.ok) return park("change", record, source, parsed.reason, null);
   const change = parsed.change;
-  if (change.orgId !== deps.orgId) {
-    return park(
-      "change",
-      record,
-      source,
-      `trigger.by.orgId is "${change.orgId}", not this deployment's organisation "${deps.orgId}" (ORG_ID); not executed`,
-      change.runId,
-    );
-  }
+  if (change.orgId !== deps.orgId) return park("change", record, source, FOREIGN_ORG, change.runId);
+  if (deps.registry.forChange(change).length === 0) return { type: "ignore", why: "no_change_rule" };
   const lane =
     deps.orderBy === "entity" && change.blueprint && change.identifier ? `change:${change.resourceType}:${change.blueprint}/${change.identifier}` : null;
-  return { type: "work", record: { key: `change:${change.digest}`, kind: "change", body: record.text, source, lane } };
+  return { type: "work", record: { key: `change:${change.digest}${keySuffix}`, kind: "change", body: record.text, source, lane } };
 }
 
 export const runKey = (runId: string) => `run:${runId}`;
@@ -132,5 +271,3 @@ function runLane(run: Run): string | null {
   const id = run.entity?.identifier;
   return id ? `run:${run.blueprint ?? run.entity?.blueprint ?? "?"}/${id}` : null;
 }
-
-export const truncate = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);

@@ -1,27 +1,29 @@
 import type { ClaimedWork, Ledger } from "../ledger/ledger.ts";
+import { LedgerInputError } from "../ledger/validate.ts";
 import type { Logger } from "../log.ts";
 import { parseChange, parseRun, type RunLocator } from "../messages/index.ts";
-import type { Change, Run } from "../messages/views.ts";
+import type { Run } from "../messages/views.ts";
 import type { ReportInput } from "../port/calls.ts";
-import type { ExternalTarget, RunResult } from "../targets/define.ts";
+import { backoffMs, type RetryPolicy } from "../shared/retry.ts";
+import { truncate } from "../shared/text.ts";
+import { realSleep, type Sleep } from "../shared/time.ts";
+import { DEFERRED, type ExternalTargetRunner } from "../targets/external.ts";
 import type { Registry } from "../targets/registry.ts";
-import { truncate } from "./accept.ts";
-import { parsedRuns } from "./parsed-runs.ts";
+import { resultToPatch, SUMMARY_MAX } from "../targets/result.ts";
+import { PipelineEvents as E } from "./events.ts";
+import type { ParsedRuns } from "./parsed-runs.ts";
 import { createRunContext, type RunCalls } from "./run-context.ts";
-import { withTimeout, TimeoutError } from "./timeout.ts";
+import { TimeoutError, withTimeout } from "./timeout.ts";
 
 /**
  * The executor runs accepted work from the ledger: it claims items under a lease (so two replicas never
  * run the same one), runs the handler with a time limit, and finishes the item together with the
  * run's final reports in one ledger transaction. It never reads a request; it only reads the ledger.
+ *
+ * Every claimed run ends with a status: a handler's result is checked (an invalid one is a FAILURE naming
+ * the field), an error inside portside is a FAILURE too, and a finished result is held in memory and
+ * written again until the ledger takes it, however long the ledger is away.
  */
-
-/** Runs records whose target is not local code (EventBridge fan-out, …). */
-export interface ExternalTargetRunner {
-  /** Resolves to the run's result, or `{ deferred: true }` when someone downstream reports the status. */
-  run(target: ExternalTarget, run: Run, log: (message: string) => Promise<void>): Promise<RunResult | { deferred: true }>;
-  change(target: ExternalTarget, change: Change): Promise<void>;
-}
 
 export interface ExecutorDeps {
   ledger: Ledger;
@@ -34,6 +36,10 @@ export interface ExecutorDeps {
   handlerTimeoutMs: number;
   leaseMs?: number;
   locator: RunLocator | null;
+  /** Runs the acceptor has just validated, so they are not parsed twice. */
+  parsedRuns: ParsedRuns;
+  /** How many times a run may be started before an interrupted one is given up as FAILURE. */
+  maxAttempts: number;
   /** Wakes the reporter when reports were written. */
   onReports: () => void;
   targets?: Record<string, ExternalTargetRunner>;
@@ -41,6 +47,9 @@ export interface ExecutorDeps {
   pollMs?: number;
   /** How often buffered logs of running handlers are written out. */
   logFlushMs?: number;
+  /** Backoff between attempts to write a finished item while the ledger is away. */
+  ledgerRetry?: RetryPolicy;
+  sleep?: Sleep;
 }
 
 export interface Executor {
@@ -49,6 +58,8 @@ export interface Executor {
   notify(): void;
   /** Resolves when the item with this key finishes in this process (used by the synchronous ack mode). */
   settled(key: string): Promise<void>;
+  /** Claims and runs work until nothing is claimable and nothing runs (starts the executor if it was not). */
+  runToIdle(): Promise<void>;
   /** Stops claiming, waits up to `graceMs` for running handlers, and leaves everything else in the ledger. */
   stop(graceMs: number): Promise<{ unfinished: number }>;
   readonly active: number;
@@ -60,10 +71,15 @@ interface Active {
   abort: AbortController;
 }
 
+/** Writes of finished work while the ledger is away: quick at first, then every few seconds. */
+export const defaultLedgerRetry: RetryPolicy = { initialMs: 100, maxMs: 3_000, factor: 2, maxAttempts: Infinity };
+
 export function createExecutor(deps: ExecutorDeps): Executor {
   const leaseMs = deps.leaseMs ?? 60_000;
   const pollMs = deps.pollMs ?? 1_000;
   const logFlushMs = deps.logFlushMs ?? 1_000;
+  const ledgerRetry = deps.ledgerRetry ?? defaultLedgerRetry;
+  const sleep = deps.sleep ?? realSleep;
   const active = new Map<string, Active>();
   const waiters = new Map<string, Array<() => void>>();
   // Keys finished lately (the last 10,000 to 20,000), so a waiter that registers just after the finish is
@@ -72,31 +88,41 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   let recentlySettled = new Set<string>();
   let settledBefore = new Set<string>();
   let running = false;
-  let pumping = false;
+  let pumping: Promise<void> | null = null;
   let again = false;
   let timers: Array<ReturnType<typeof setInterval>> = [];
-  let drained: (() => void) | null = null;
+  /** Resolved (and replaced) whenever an item settles. */
+  let settledSignal = signal();
 
-  async function pump(): Promise<void> {
+  /** Claims work up to the concurrency limit; concurrent calls share one pass (and ask it to go again). */
+  function pump(): Promise<void> {
     if (pumping) {
       again = true;
-      return;
+      return pumping;
     }
-    pumping = true;
-    try {
-      do {
-        again = false;
-        while (running && active.size < deps.concurrency) {
-          const items = await deps.ledger.claimWork({ owner: deps.owner, limit: deps.concurrency - active.size, leaseMs, now: deps.clock() });
-          if (items.length === 0) break;
-          for (const item of items) launch(item);
-        }
-      } while (again && running);
-    } catch (error) {
-      deps.logger.error("executor.claim_failed", { error });
-    } finally {
-      pumping = false;
-    }
+    const pass = (async () => {
+      // Starts after `pumping` is set below: a pass with nothing to do must not finish before that.
+      await undefined;
+      try {
+        do {
+          again = false;
+          while (running && active.size < deps.concurrency) {
+            const items = await deps.ledger.claimWork({ owner: deps.owner, limit: deps.concurrency - active.size, leaseMs, now: deps.clock() });
+            // A key this process still runs came back because its lease lapsed while the ledger was away; the
+            // claim renewed it in our name, and the finish that is being retried will complete it.
+            const fresh = items.filter((item) => !active.has(item.key));
+            if (fresh.length === 0) break;
+            for (const item of fresh) launch(item);
+          }
+        } while (again && running);
+      } catch (error) {
+        deps.logger.error(E.claimFailed, { error });
+      } finally {
+        pumping = null;
+      }
+    })();
+    pumping = pass;
+    return pass;
   }
 
   function launch(item: ClaimedWork) {
@@ -104,7 +130,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     active.set(item.key, entry);
     const work = item.kind === "run" ? executeRun(entry) : executeChange(entry);
     work
-      .catch((error) => deps.logger.error("executor.item_failed", { key: item.key, error }))
+      .catch((error) => deps.logger.error(E.runInternalError, { key: item.key, error }))
       .finally(() => {
         active.delete(item.key);
         recentlySettled.add(item.key);
@@ -114,57 +140,108 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         }
         for (const resolve of waiters.get(item.key) ?? []) resolve();
         waiters.delete(item.key);
-        if (active.size === 0 && drained) drained();
+        const settledNow = settledSignal;
+        settledSignal = signal();
+        settledNow.resolve();
         if (running) void pump();
       });
   }
 
+  /**
+   * Finishes the item with its reports: entity links first, then the logs (which the reporter joins into one
+   * call), then the final status — a run that logs around its entity upserts still costs Port two calls
+   * besides the entities. Retried until the ledger takes it; the result is never turned into anything else.
+   */
   async function finish(entry: Active, reports: ReportInput[]) {
-    // Entity links first, then the logs (which the reporter joins into one call), then the final status:
-    // a run that logs around its entity upserts still costs Port two calls besides the entities.
     const buffered = entry.calls?.take() ?? [];
     const all = [...buffered.filter((r) => r.call.kind === "entity"), ...buffered.filter((r) => r.call.kind !== "entity"), ...reports];
-    const held = await deps.ledger.finishWork(entry.item.key, deps.owner, all, deps.clock());
-    if (!held)
-      deps.logger.warn("executor.lease_lost", { key: entry.item.key, note: "another owner took this item after our lease expired; its result was dropped" });
+    const held = await untilRecorded(entry.item.key, () => deps.ledger.finishWork(entry.item.key, deps.owner, all, deps.clock()));
+    if (!held) deps.logger.warn(E.leaseLost, { key: entry.item.key, note: "another owner took this item after our lease expired; its result was dropped" });
     if (all.length > 0) deps.onReports();
+  }
+
+  /**
+   * Runs a ledger write until it succeeds. Only an outage is retried: a write the ledger refuses as
+   * malformed (`LedgerInputError`) can never succeed, so it is thrown for the caller's fallback.
+   */
+  async function untilRecorded<T>(key: string, write: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await write();
+        if (attempt > 1) deps.logger.info(E.finishRecovered, { key, attempts: attempt });
+        return result;
+      } catch (error) {
+        if (error instanceof LedgerInputError) throw error;
+        const delayMs = Math.max(10, backoffMs(ledgerRetry, attempt));
+        if (attempt === 1 || attempt % 10 === 0) deps.logger.warn(E.finishRetry, { key, attempt, delayMs, error });
+        await sleep(delayMs);
+      }
+    }
   }
 
   async function executeRun(entry: Active) {
     const { item } = entry;
-    const cached = parsedRuns.take(item.body, deps.locator);
-    const parsed: ReturnType<typeof parseRun> = cached
-      ? { ok: true, run: cached }
-      : parseRun(JSON.parse(item.body), deps.locator ? { locator: deps.locator } : {});
-    if (!parsed.ok) {
-      // Accepted records were valid; this only happens if the configuration changed in between.
-      const runId = parsed.runId;
-      await finish(entry, runId ? failure(runId, `The run message no longer validates: ${parsed.reason}`) : []);
-      return;
+    let run: Run | undefined;
+    try {
+      run = readRun(item);
+      if (!run) {
+        await finish(entry, []);
+        return;
+      }
+      await finish(entry, await runReports(entry, run));
+    } catch (error) {
+      // portside's own failure (never the handler's, which runReports turns into a FAILURE): the run still
+      // gets a status, so Port never shows it running forever and its entity lane is not held.
+      deps.logger.error(E.runInternalError, { key: item.key, error });
+      const runId = run?.id;
+      entry.calls?.take();
+      await finish(
+        entry,
+        runId
+          ? failure(runId, "portside hit an internal error while running this; see portside's log (run.internal_error) and re-trigger the action from Port.")
+          : [],
+      );
     }
-    const run = parsed.run;
+  }
+
+  /** The run a claimed item holds: from the acceptor's cache, else parsed again from the stored text. */
+  function readRun(item: ClaimedWork): Run | undefined {
+    const cached = deps.parsedRuns.take(item.body, deps.locator);
+    if (cached) return cached;
+    const parsed = parseRun(JSON.parse(item.body), deps.locator ? { locator: deps.locator } : {});
+    if (parsed.ok) return parsed.run;
+    // Accepted records were valid; this only happens if the configuration changed in between.
+    deps.logger.error(E.runUnreadable, { key: item.key, reason: parsed.reason });
+    return undefined;
+  }
+
+  /** Runs the handler (or external target) and says what Port is to be told. */
+  async function runReports(entry: Active, run: Run): Promise<ReportInput[]> {
+    const { item } = entry;
     const log = deps.logger.child({ runId: run.id, action: run.action });
     const route = deps.registry.forRun(run.action);
     if (route.type === "missing") {
-      log.warn("run.no_handler", { source: deps.registry.source });
-      await finish(entry, failure(run.id, route.reason));
-      return;
+      log.warn(E.runNoHandler, { source: deps.registry.source });
+      return failure(run.id, route.reason);
     }
     if (item.attempt > 1 && !route.rerunOnInterrupt) {
-      log.warn("run.interrupted", { attempt: item.attempt });
-      await finish(
-        entry,
-        failure(
-          run.id,
-          "portside stopped while this run was executing, and its handler is not marked safe to re-run (rerunOnInterrupt). Check what it did, then re-trigger the action from Port.",
-        ),
+      log.warn(E.runInterrupted, { attempt: item.attempt });
+      return failure(
+        run.id,
+        "portside stopped while this run was executing, and its handler is not marked safe to re-run (rerunOnInterrupt). Check what it did, then re-trigger the action from Port.",
       );
-      return;
+    }
+    if (item.attempt > deps.maxAttempts) {
+      log.warn(E.runGaveUp, { attempt: item.attempt, maxAttempts: deps.maxAttempts });
+      return failure(
+        run.id,
+        `portside started this run ${item.attempt - 1} times and every attempt was interrupted (a crash, a kill or a lost lease), so it gave up (MAX_RUN_ATTEMPTS=${deps.maxAttempts}). Check what the handler did, then re-trigger the action from Port.`,
+      );
     }
     const calls = createRunContext({ run, attempt: item.attempt, signal: entry.abort.signal, flushAt: 100, onFull: () => void flushLogs(entry) });
     entry.calls = calls;
-    log.info("run.started", { attempt: item.attempt });
-    let result: RunResult | { deferred: true };
+    log.info(E.runStarted, { attempt: item.attempt });
+    let result: unknown;
     try {
       if (route.type === "local") {
         const timeoutMs = route.timeoutMs ?? deps.handlerTimeoutMs;
@@ -183,26 +260,27 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         error instanceof TimeoutError
           ? `Handler for "${run.action}" timed out after ${error.timeoutMs} ms`
           : `Handler for "${run.action}" failed: ${error instanceof Error ? error.message : String(error)}`;
-      log.warn("run.failed", { reason: message });
-      await finish(entry, failure(run.id, message));
-      return;
+      log.warn(E.runFailed, { reason: message });
+      return failure(run.id, message);
     }
-    if (result && "deferred" in result && result.deferred === true) {
-      log.info("run.deferred");
-      await finish(entry, []);
-      return;
+    if (result === DEFERRED) {
+      log.info(E.runDeferred);
+      return [];
     }
-    const { status, ...rest } = (result ?? {}) as Exclude<RunResult, void | undefined>;
-    const patch = { ...pickPatch(rest), status: status === "FAILURE" ? ("FAILURE" as const) : ("SUCCESS" as const) };
-    log.info("run.finished", { status: patch.status });
-    await finish(entry, [{ runId: run.id, call: { kind: "update", patch } }]);
+    const verdict = resultToPatch(result, run.action);
+    if (!verdict.ok) {
+      log.warn(E.runInvalidResult, { reason: verdict.reason });
+      return failure(run.id, verdict.reason);
+    }
+    log.info(E.runFinished, { status: verdict.patch.status });
+    return [{ runId: run.id, call: { kind: "update", patch: verdict.patch } }];
   }
 
   async function executeChange(entry: Active) {
     const { item } = entry;
     const parsed = await parseChange(JSON.parse(item.body), item.body);
     if (!parsed.ok) {
-      deps.logger.error("change.invalid", { key: item.key, reason: parsed.reason });
+      deps.logger.error(E.changeInvalid, { key: item.key, reason: parsed.reason });
       await finish(entry, []);
       return;
     }
@@ -226,20 +304,15 @@ export function createExecutor(deps: ExecutorDeps): Executor {
           error instanceof TimeoutError
             ? `change handler timed out after ${error.timeoutMs} ms`
             : `change handler failed: ${error instanceof Error ? error.message : String(error)}`;
-        deps.logger.warn("change.failed", { key: item.key, reason });
-        await deps.ledger.commit(
-          {
-            records: [],
-            deadLetters: [{ key: `failed:${item.key}`, kind: "change", reason, source: item.source, raw: item.body, runId: change.runId }],
-            reports: [],
-          },
-          deps.clock(),
-        );
+        deps.logger.warn(E.changeFailed, { key: item.key, reason });
+        const deadLetter = { key: `failed:${item.key}`, kind: "change" as const, reason, source: item.source, raw: item.body, runId: change.runId };
+        await untilRecorded(item.key, () => deps.ledger.commit({ records: [], deadLetters: [deadLetter], reports: [] }, deps.clock()));
       }
     }
     await finish(entry, []);
   }
 
+  /** Writes a running handler's buffered calls; on failure they go back to the front of the buffer. */
   async function flushLogs(entry: Active) {
     const calls = entry.calls?.take() ?? [];
     if (calls.length === 0) return;
@@ -247,7 +320,8 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       await deps.ledger.appendReports(calls, deps.clock());
       deps.onReports();
     } catch (error) {
-      deps.logger.error("executor.flush_failed", { key: entry.item.key, error });
+      entry.calls?.putBack(calls);
+      deps.logger.error(E.flushFailed, { key: entry.item.key, error });
     }
   }
 
@@ -256,8 +330,23 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     try {
       await deps.ledger.renewWork([...active.keys()], deps.owner, leaseMs, deps.clock());
     } catch (error) {
-      deps.logger.error("executor.renew_failed", { error });
+      deps.logger.error(E.renewFailed, { error });
     }
+  }
+
+  function startTimers() {
+    timers = [
+      setInterval(() => void pump(), pollMs),
+      setInterval(() => void heartbeat(), Math.max(10, Math.floor(leaseMs / 3))),
+      setInterval(() => {
+        for (const entry of active.values()) void flushLogs(entry);
+      }, logFlushMs),
+    ];
+  }
+
+  function stopTimers() {
+    for (const t of timers) clearInterval(t);
+    timers = [];
   }
 
   return {
@@ -267,13 +356,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     start() {
       if (running) return;
       running = true;
-      timers = [
-        setInterval(() => void pump(), pollMs),
-        setInterval(() => void heartbeat(), Math.max(10, Math.floor(leaseMs / 3))),
-        setInterval(() => {
-          for (const entry of active.values()) void flushLogs(entry);
-        }, logFlushMs),
-      ];
+      startTimers();
       void pump();
     },
     notify() {
@@ -287,14 +370,33 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         waiters.set(key, list);
       });
     },
+    async runToIdle() {
+      const startedHere = !running;
+      if (startedHere) this.start();
+      try {
+        for (;;) {
+          await pump();
+          if (active.size === 0 && !again) return;
+          await settledSignal.promise;
+        }
+      } finally {
+        if (startedHere) {
+          running = false;
+          stopTimers();
+        }
+      }
+    },
     async stop(graceMs) {
       running = false;
       if (active.size > 0) {
-        const done = new Promise<void>((resolve) => (drained = resolve));
-        await Promise.race([done, new Promise((resolve) => setTimeout(resolve, graceMs))]);
+        const deadline = Date.now() + graceMs;
+        while (active.size > 0 && Date.now() < deadline) {
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          await Promise.race([settledSignal.promise, new Promise((resolve) => (timer = setTimeout(resolve, deadline - Date.now())))]);
+          clearTimeout(timer);
+        }
       }
-      for (const t of timers) clearInterval(t);
-      timers = [];
+      stopTimers();
       const unfinished = active.size;
       // What still runs keeps its lease until it expires; on the next start it counts as interrupted.
       for (const entry of active.values()) entry.abort.abort(new Error("portside is shutting down"));
@@ -304,16 +406,11 @@ export function createExecutor(deps: ExecutorDeps): Executor {
 }
 
 function failure(runId: string, reason: string): ReportInput[] {
-  return [{ runId, call: { kind: "update", patch: { status: "FAILURE", summary: truncate(reason, 1000) } } }];
+  return [{ runId, call: { kind: "update", patch: { status: "FAILURE", summary: truncate(reason, SUMMARY_MAX) } } }];
 }
 
-/** Keeps only the keys Port's PATCH accepts: anything else would make Port answer 422. */
-function pickPatch(result: Record<string, unknown>) {
-  const patch: { summary?: string; link?: string | string[]; externalRunId?: string; statusLabel?: string } = {};
-  if (typeof result.summary === "string") patch.summary = truncate(result.summary, 1000);
-  if (typeof result.link === "string" || (Array.isArray(result.link) && result.link.every((l) => typeof l === "string")))
-    patch.link = result.link as string | string[];
-  if (typeof result.externalRunId === "string") patch.externalRunId = result.externalRunId;
-  if (typeof result.statusLabel === "string") patch.statusLabel = result.statusLabel;
-  return patch;
+function signal(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
 }

@@ -7,7 +7,8 @@ import type { Run } from "../messages/views.ts";
  * locator is used: anything else (a record accepted by another replica or before a restart, an entry
  * that aged out) is parsed from the ledger as before, so what a handler sees never depends on the cache.
  *
- * Bounded: two generations of `size` entries; the older generation is dropped when the newer fills.
+ * Bounded: two generations of `size` entries; the older generation is dropped when the newer fills. One
+ * cache per service (`createService` builds it and hands it to its acceptor and executor).
  */
 export interface ParsedRuns {
   remember(text: string, locator: object | null, run: Run): void;
@@ -38,6 +39,3 @@ export function createParsedRuns(size = 256): ParsedRuns {
     },
   };
 }
-
-/** The cache the acceptor fills and the executor reads, shared by the services of this process. */
-export const parsedRuns = createParsedRuns();

@@ -1,28 +1,37 @@
 import type { DeadLetter, Ledger } from "../ledger/ledger.ts";
-import { splitSinkBody } from "../messages/index.ts";
-import type { Acceptor } from "./accept.ts";
+import { readBody } from "../messages/index.ts";
+import { fromBase64 } from "../shared/base64.ts";
+import type { Acceptor, AcceptSummary } from "./accept.ts";
+import type { Ingest } from "./ingest.ts";
 
 /**
- * Replays a parked record through the same validation as the sink. A record that is still invalid
- * stays parked (nothing changes) and the reason comes back; a valid one is accepted and unparked.
+ * Replays a parked record through the same ingest as every way in. The parked bytes are read like a sink
+ * body, so a dead letter holding several records (an array inside an array element) replays every one.
  *
- * Runs keep their run id as the key, so a replay can never execute a run twice. A change gets a fresh
- * key: its digest key may already be spent (the handler failed on it), and replaying is a deliberate act.
+ *   - one record, still refused → nothing changes, the reason comes back (it stays parked);
+ *   - otherwise every record is recorded again (accepted, duplicate, or parked on its own) and the dead
+ *     letter is removed — unless a record was left alone (no handler, another consumer's): then the dead
+ *     letter stays, since nothing else holds that record.
+ *
+ * Runs keep their run id as the key, so a replay can never execute a run twice. A change gets a fresh key:
+ * its digest key may already be spent (the handler failed on it), and replaying is a deliberate act.
  */
-export type ReplayResult =
-  | { type: "replayed"; outcome: "accepted" | "duplicate"; key: string }
-  | { type: "still_invalid"; reason: string }
-  | { type: "not_found" };
+export type ReplayResult = { type: "replayed"; removed: boolean; summary: AcceptSummary } | { type: "still_invalid"; reason: string } | { type: "not_found" };
 
-export async function replayDeadLetter(deps: { ledger: Ledger; acceptor: Acceptor; clock: () => number }, id: string): Promise<ReplayResult> {
+export async function replayDeadLetter(deps: { ledger: Ledger; ingest: Ingest; acceptor: Pick<Acceptor, "judge"> }, id: string): Promise<ReplayResult> {
   const letter: DeadLetter | undefined = await deps.ledger.getDeadLetter(id);
   if (!letter) return { type: "not_found" };
-  const [record] = splitSinkBody(letter.raw).records;
-  if (!record) return { type: "still_invalid", reason: "the parked record is empty" };
-  const verdict = await deps.acceptor.judge(letter.kind, record, "replay");
-  if (verdict.type === "park") return { type: "still_invalid", reason: verdict.deadLetter.reason };
-  const work = letter.kind === "change" ? { ...verdict.record, key: `${verdict.record.key}:replay:${letter.id}` } : verdict.record;
-  const [outcome] = (await deps.ledger.commit({ records: [work], deadLetters: [], reports: [] }, deps.clock())).records;
-  await deps.ledger.removeDeadLetter(letter.id);
-  return { type: "replayed", outcome: outcome ?? "duplicate", key: work.key };
+  const bytes = letter.rawEncoding === "base64" ? fromBase64(letter.raw) : letter.raw;
+  if (bytes === undefined) return { type: "still_invalid", reason: "the parked bytes are not valid base64" };
+  const records = [...readBody(bytes)];
+  if (records.length === 0) return { type: "still_invalid", reason: "the parked record is empty" };
+  const [only] = records;
+  if (records.length === 1 && only) {
+    // A single record still refused would be parked under the very key it holds now: report, change nothing.
+    const verdict = await deps.acceptor.judge(letter.kind, only, "replay");
+    if (verdict.type === "park") return { type: "still_invalid", reason: verdict.deadLetter.reason };
+  }
+  const summary = await deps.ingest(letter.kind, records, "replay", { changeKeySuffix: `:replay:${letter.id}` });
+  const removed = summary.ignored === 0 && (await deps.ledger.removeDeadLetter(letter.id));
+  return { type: "replayed", removed, summary };
 }

@@ -1,5 +1,7 @@
+import * as v from "valibot";
+import { formatIssues } from "../messages/issues.ts";
 import type { Run } from "../messages/views.ts";
-import type { EntityInput, ReportInput } from "../port/calls.ts";
+import { type EntityInput, EntityInputSchema, type ReportInput } from "../port/calls.ts";
 import type { RunContext } from "../targets/define.ts";
 
 /**
@@ -13,6 +15,8 @@ export interface RunCalls {
   context: RunContext;
   /** Takes the calls not yet written (in order). */
   take(): ReportInput[];
+  /** Puts calls taken by a write that failed back in front of the buffer, so they are written later, in order. */
+  putBack(calls: ReportInput[]): void;
 }
 
 export interface RunContextOptions {
@@ -39,8 +43,7 @@ export function createRunContext(options: RunContextOptions): RunCalls {
       push({ runId: run.id, call: { kind: "log", message: String(message) } });
     },
     async upsertEntity(blueprint: string, entity: EntityInput) {
-      if (!blueprint || !entity?.identifier) throw new TypeError("upsertEntity(blueprint, entity) needs a blueprint and an entity with an identifier");
-      push({ runId: run.id, call: { kind: "entity", blueprint, entity } });
+      push({ runId: run.id, call: { kind: "entity", blueprint: checkBlueprint(blueprint), entity: checkEntity(entity) } });
     },
   };
   return {
@@ -50,5 +53,21 @@ export function createRunContext(options: RunContextOptions): RunCalls {
       pending = [];
       return taken;
     },
+    putBack(calls) {
+      pending = [...calls, ...pending];
+    },
   };
+}
+
+/** Checked when the handler calls, so a bad entity fails the handler with the field named, not the run's reports later. */
+function checkEntity(entity: EntityInput): EntityInput {
+  const checked = v.safeParse(EntityInputSchema, entity);
+  if (!checked.success) throw new TypeError(`upsertEntity: entity ${formatIssues(checked.issues)}`);
+  return checked.output;
+}
+
+function checkBlueprint(blueprint: string): string {
+  if (typeof blueprint !== "string" || blueprint === "")
+    throw new TypeError("upsertEntity(blueprint, entity) needs a blueprint identifier as its first argument");
+  return blueprint;
 }

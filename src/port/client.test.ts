@@ -7,7 +7,7 @@ import type { PortCallEvent, PortClientOptions } from "./client.ts";
 import type { PortLogger } from "./deps.ts";
 import { PortApiError, PortNetworkError, PortTimeoutError } from "./errors.ts";
 import type { FetchFn } from "./http.ts";
-import { testRetryPolicy } from "./retry.ts";
+import { testRetryPolicy } from "../shared/retry.ts";
 
 const CREDENTIALS = { clientId: "client-abc", clientSecret: "very-secret-value" };
 

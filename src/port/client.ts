@@ -8,14 +8,16 @@
  * `tokenStore`, replicas share that token instead of revoking each other's.
  */
 import type { EntityInput, RunPatch } from "./calls.ts";
-import type { Clock, PortLogger, Sleep } from "./deps.ts";
-import { PortEvents, realSleep, silentLogger } from "./deps.ts";
+import type { PortLogger } from "./deps.ts";
+import type { Clock, Sleep } from "../shared/time.ts";
+import { PortEvents, silentLogger } from "./deps.ts";
+import { realSleep } from "../shared/time.ts";
 import { isPortError, PortApiError } from "./errors.ts";
 import type { PortError } from "./errors.ts";
 import type { ExchangeRequest, FetchFn } from "./http.ts";
 import { exchange, isRecord, toApiError } from "./http.ts";
-import type { Random, RetryPolicy } from "./retry.ts";
-import { canRetry, defaultRetryPolicy, fitsInProcess, retryDelay } from "./retry.ts";
+import type { Random, RetryPolicy } from "../shared/retry.ts";
+import { canRetry, defaultRetryPolicy, fitsInProcess, retryDelay } from "../shared/retry.ts";
 import { createTokenCache } from "./token.ts";
 import type { SharedTokenStore } from "./token.ts";
 

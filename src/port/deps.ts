@@ -1,13 +1,7 @@
 /**
- * The small capabilities the Port modules take as dependencies, so tests control time and observe logs
- * without module mocking. Structural types: any logger with these methods fits.
+ * The logger the Port modules take as a dependency, so tests observe logs without module mocking, and the
+ * catalogue of their log events. Structural types: any logger with these methods fits.
  */
-
-/** Current time, epoch milliseconds. */
-export type Clock = () => number;
-
-/** Waits `ms`. Injected so tests record requested waits instead of spending wall time. */
-export type Sleep = (ms: number) => Promise<void>;
 
 /** Structured logger: an event name from `PortEvents` plus fields (always including `runId` when there is one). */
 export interface PortLogger {
@@ -37,5 +31,3 @@ export const silentLogger: PortLogger = {
   warn: () => {},
   error: () => {},
 };
-
-export const realSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));

@@ -3,7 +3,7 @@
  * failure into a typed error. No retries here (see `client.ts`), so every path is easy to test.
  */
 import { PortApiError, PortNetworkError, PortTimeoutError } from "./errors.ts";
-import { serverDelayMs } from "./retry.ts";
+import { serverDelayMs } from "../shared/retry.ts";
 
 export type FetchFn = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 

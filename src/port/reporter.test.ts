@@ -7,7 +7,7 @@ import type { PortLogger } from "./deps.ts";
 import type { FetchFn } from "./http.ts";
 import { createReporter } from "./reporter.ts";
 import type { ReporterOptions } from "./reporter.ts";
-import { testRetryPolicy } from "./retry.ts";
+import { testRetryPolicy } from "../shared/retry.ts";
 
 /**
  * A tiny in-memory stand-in for the ledger's outbox methods (the real ledgers pass the shared contract

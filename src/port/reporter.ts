@@ -9,16 +9,17 @@
  * already terminated, that is what we wanted, so it counts as delivered.
  */
 import type { Ledger, PendingReport, ReportOutcome } from "../ledger/ledger.ts";
-import { isTerminal } from "./calls.ts";
+import { isTerminal, type PortCall } from "./calls.ts";
 import type { PortClient } from "./client.ts";
 import { terminalRunStatuses } from "./client.ts";
 import type { Delivery } from "./coalesce.ts";
 import { defaultMaxLogBytes, nextDelivery } from "./coalesce.ts";
-import type { Clock, PortLogger } from "./deps.ts";
+import type { PortLogger } from "./deps.ts";
+import type { Clock } from "../shared/time.ts";
 import { PortEvents } from "./deps.ts";
 import { isRetriable, PortApiError } from "./errors.ts";
-import type { Random, RetryPolicy } from "./retry.ts";
-import { backoffMs, defaultOutboxRetryPolicy } from "./retry.ts";
+import type { Random, RetryPolicy } from "../shared/retry.ts";
+import { backoffMs, defaultOutboxRetryPolicy } from "../shared/retry.ts";
 
 export interface ReporterOptions {
   ledger: Pick<Ledger, "claimReports" | "settleReport">;
@@ -65,6 +66,8 @@ export interface Reporter {
   stop(): Promise<void>;
   /** One claim-and-deliver pass (tests, shutdown flush). */
   drainOnce(): Promise<DrainResult>;
+  /** Claims and delivers until nothing is due (reports backing off after a failure are not waited for). */
+  drainToIdle(): Promise<void>;
   /** New reports were appended: drain now instead of at the next poll. */
   notify(): void;
 }
@@ -160,16 +163,19 @@ export function createReporter(opts: ReporterOptions): Reporter {
     }
   }
 
+  /** One delivery per kind of call; a kind missing here is a type error, so nothing is settled unsent. */
+  const send: { [K in PortCall["kind"]]: (runId: string, call: Extract<PortCall, { kind: K }>) => Promise<void> } = {
+    log: (runId, call) => port.postLog(runId, { message: call.message }),
+    update: (runId, call) => port.patchRun(runId, call.patch),
+    entity: (runId, call) => port.upsertEntity(call.blueprint, call.entity, { runId }),
+  };
+  const deliver = (runId: string, call: PortCall): Promise<void> => (send[call.kind] as (runId: string, call: PortCall) => Promise<void>)(runId, call);
+
   async function attempt(runId: string, delivery: Delivery): Promise<Attempt> {
     const report = delivery.reports[0];
     try {
-      if (delivery.kind === "log") {
-        await port.postLog(runId, { message: delivery.message });
-      } else if (report.call.kind === "entity") {
-        await port.upsertEntity(report.call.blueprint, report.call.entity, { runId });
-      } else if (report.call.kind === "update") {
-        await port.patchRun(runId, report.call.patch);
-      }
+      if (delivery.kind === "log") await port.postLog(runId, { message: delivery.message });
+      else await deliver(runId, report.call);
       return { type: "delivered" };
     } catch (err) {
       const attempts = Math.max(...delivery.reports.map((r) => r.attempts)) + 1;
@@ -277,6 +283,9 @@ export function createReporter(opts: ReporterOptions): Reporter {
 
   return {
     drainOnce,
+    async drainToIdle() {
+      for (let drained = await drainOnce(); drained.runs > 0; drained = await drainOnce());
+    },
     notify() {
       notified = true;
       wake?.();

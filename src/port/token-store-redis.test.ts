@@ -4,7 +4,7 @@ import { getRedis } from "../../test/support/redis.ts";
 import { createPortEmulator } from "../emulator/port-emulator.ts";
 import { createPortClient } from "./client.ts";
 import type { FetchFn } from "./http.ts";
-import { testRetryPolicy } from "./retry.ts";
+import { testRetryPolicy } from "../shared/retry.ts";
 import { createTokenCache } from "./token.ts";
 import type { IssuedToken } from "./token.ts";
 import { createRedisTokenStore } from "./token-store-redis.ts";

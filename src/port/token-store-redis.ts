@@ -1,8 +1,9 @@
-import { Redis } from "ioredis";
-import type { Clock } from "./deps.ts";
+import type { Redis } from "ioredis";
+import { connectRedis } from "../shared/redis.ts";
+import type { Clock } from "../shared/time.ts";
 import type { SharedTokenEntry, SharedTokenStore } from "./token.ts";
 
-export type RedisTokenStoreOptions = ({ url: string } | { client: Redis }) & {
+export type RedisTokenStoreOptions = ({ url: string; onConnectionError?: (error: Error, count: number) => void } | { client: Redis }) & {
   /** Keys are `<prefix>:port-token` and `<prefix>:port-token-lock` (default prefix `portside`, as the ledger's). */
   prefix?: string;
   /** Used to turn the token's expiry (epoch ms) into its Redis TTL. */
@@ -29,7 +30,9 @@ const UNLOCK = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call(
  */
 export function createRedisTokenStore(opts: RedisTokenStoreOptions): RedisTokenStore {
   const owned = "url" in opts;
-  const redis = owned ? new Redis(opts.url, { maxRetriesPerRequest: 2 }) : opts.client;
+  const redis = owned
+    ? connectRedis(opts.url, { maxRetriesPerRequest: 2, ...(opts.onConnectionError ? { onError: opts.onConnectionError } : {}) })
+    : opts.client;
   const prefix = opts.prefix ?? "portside";
   const tokenKey = `${prefix}:port-token`;
   const lockKey = `${prefix}:port-token-lock`;

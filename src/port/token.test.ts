@@ -4,7 +4,7 @@ import type { PortEmulatorState } from "../emulator/port-emulator.ts";
 import { createPortClient } from "./client.ts";
 import type { PortLogger } from "./deps.ts";
 import type { FetchFn } from "./http.ts";
-import { testRetryPolicy } from "./retry.ts";
+import { testRetryPolicy } from "../shared/retry.ts";
 import { createMemoryTokenStore, createTokenCache } from "./token.ts";
 import type { IssuedToken, SharedTokenStore } from "./token.ts";
 

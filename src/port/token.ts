@@ -11,8 +11,10 @@
  * a short lock in the store, so one replica fetches while the others poll the store and take the new token.
  * A lock whose holder died expires by itself. Times in the store are epoch ms: keep replica clocks in sync.
  */
-import type { Clock, PortLogger, Sleep } from "./deps.ts";
-import { PortEvents, realSleep, silentLogger } from "./deps.ts";
+import type { PortLogger } from "./deps.ts";
+import type { Clock, Sleep } from "../shared/time.ts";
+import { PortEvents, silentLogger } from "./deps.ts";
+import { realSleep } from "../shared/time.ts";
 
 export interface IssuedToken {
   accessToken: string;

@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { CHANGE_ACTIONS, CHANGE_RESOURCE_TYPES } from "../messages/schemas.ts";
 import type { Change } from "../messages/views.ts";
 import { matchesChange, type ChangeRule, type ExternalTarget, type HandlerModule, type RunHandler } from "./define.ts";
 
@@ -34,8 +35,8 @@ const changeRule = v.pipe(
     match: v.optional(
       v.strictObject({
         blueprint: oneOrMany(v.string()),
-        action: oneOrMany(v.picklist(["CREATE", "UPDATE", "DELETE", "TIMER_EXPIRED"])),
-        resourceType: oneOrMany(v.picklist(["entity", "run", "blueprint"])),
+        action: oneOrMany(v.picklist(CHANGE_ACTIONS)),
+        resourceType: oneOrMany(v.picklist(CHANGE_RESOURCE_TYPES)),
       }),
     ),
     handle: v.optional(fn),
@@ -108,7 +109,7 @@ export async function loadHandlerModule(path: string): Promise<Registry> {
   try {
     imported = await import(url);
   } catch (error) {
-    throw new HandlerModuleError(`HANDLERS: could not import ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new HandlerModuleError(`HANDLERS: could not import ${path}: ${describeImportError(error)}`);
   }
   return createRegistry(checkHandlerModule(imported.default, path), path);
 }
@@ -116,4 +117,23 @@ export async function loadHandlerModule(path: string): Promise<Registry> {
 function cwd(): string {
   const g = globalThis as { process?: { cwd(): string }; Deno?: { cwd(): string } };
   return g.process?.cwd() ?? g.Deno?.cwd() ?? "/";
+}
+
+/**
+ * What went wrong importing a module, with the compiler's words and the place: Bun reports syntax errors as
+ * an AggregateError of build messages (each with file, line, column); Deno puts "at file:line:col" in the
+ * message. Never a stack.
+ */
+export function describeImportError(error: unknown): string {
+  const errors = (error as { errors?: unknown[] })?.errors;
+  if (Array.isArray(errors) && errors.length > 0) {
+    const first = errors[0] as { message?: string; position?: { file?: string; line?: number; column?: number } | null };
+    const at = first.position?.file ? `${first.position.file}:${first.position.line ?? "?"}:${first.position.column ?? "?"}: ` : "";
+    const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : "";
+    return `${at}${first.message ?? String(first)}${more}`;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  const lines = message.split("\n").map((line) => line.trim());
+  const at = lines.find((line) => line.startsWith("at "));
+  return at && at !== lines[0] ? `${lines[0]} (${at})` : (lines[0] ?? message);
 }

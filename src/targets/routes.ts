@@ -1,6 +1,5 @@
 import * as v from "valibot";
-import { CHANGE_RESOURCE_TYPES } from "../messages/change.ts";
-import type { ChangeAction } from "../messages/views.ts";
+import { CHANGE_ACTIONS, CHANGE_RESOURCE_TYPES } from "../messages/schemas.ts";
 import type { ChangeRule, HandlerModule } from "./define.ts";
 import { describeIssue, eventBridge, EventBridgeOptionsSchema, type EventBridgeTarget } from "./eventbridge/target.ts";
 import { createRegistry, emptyRegistry, HandlerModuleError, type Registry } from "./registry.ts";
@@ -18,7 +17,6 @@ import { createRegistry, emptyRegistry, HandlerModuleError, type Registry } from
  * ```
  */
 
-const CHANGE_ACTIONS = ["CREATE", "UPDATE", "DELETE", "TIMER_EXPIRED"] as const satisfies readonly ChangeAction[];
 const oneOrMany = <T extends v.GenericSchema>(schema: T) =>
   v.optional(v.union([schema, v.pipe(v.array(schema), v.minLength(1))], "must be a string or a non-empty list of them"));
 

@@ -11,7 +11,7 @@ const server = Bun.serve({
   maxRequestBodySize: 6 * 1024 * 1024,
   async fetch(req) {
     if (req.method !== "POST") return new Response("ok");
-    const { records } = splitSinkBody(await req.text());
+    const records = splitSinkBody(new Uint8Array(await req.arrayBuffer()));
     let valid = 0;
     let invalid = 0;
     for (const record of records) {

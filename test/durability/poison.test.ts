@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../../src/cli.ts";
 import { createSqliteLedger } from "../../src/ledger/sqlite.ts";
-import { createHarness, ORG, runMessage, SINK_TOKEN, type Harness } from "../support/harness.ts";
+import { ADMIN_TOKEN, createHarness, ORG, runMessage, type Harness } from "../support/harness.ts";
 
 /**
  * Contract 3: a poison record in the middle of a batch. The batch is acknowledged, the poison is parked
@@ -22,7 +22,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const admin = (path: string, method = "GET") => h.service.app.request(`/admin${path}`, { method, headers: { authorization: `Bearer ${SINK_TOKEN}` } });
+const admin = (path: string, method = "GET") => h.service.app.request(`/admin${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
 
 test("poison in a batch: acknowledged, parked once, reported, listed; replay after the fix works", async () => {
   h = await createHarness({
@@ -48,9 +48,10 @@ test("poison in a batch: acknowledged, parked once, reported, listed; replay aft
   expect(first.status).toBe(200);
   expect(await first.json()).toMatchObject({ records: 4, accepted: 2, parked: 2 });
 
-  // The connector resends the same batch: nothing new is accepted, nothing is parked twice.
+  // The connector resends the same batch: nothing new is accepted, nothing is parked twice. The poisoned run
+  // was decided by its first record, so its copy is a duplicate; the unreadable line is parked (once) again.
   const resend = await h.post("/sink/runs", body);
-  expect(await resend.json()).toMatchObject({ records: 4, accepted: 0, duplicate: 2, parked: 2 });
+  expect(await resend.json()).toMatchObject({ records: 4, accepted: 0, duplicate: 3, parked: 1 });
 
   await h.waitForTerminal(["r_good_1", "r_good_2", "r_poisoned"]);
   expect(h.emulator.state.terminalStatus("r_good_1")).toBe("SUCCESS");
@@ -89,7 +90,7 @@ test("poison in a batch: acknowledged, parked once, reported, listed; replay aft
   // ... and once the handler is fixed, the command line replays it.
   handlerFixed = true;
   const lines: string[] = [];
-  const env = { PORTSIDE_URL: `http://127.0.0.1:${server.port}`, ADMIN_TOKEN: SINK_TOKEN };
+  const env = { PORTSIDE_URL: `http://127.0.0.1:${server.port}`, ADMIN_TOKEN };
   expect(await runCli(["dead-letters", "list"], env, (l) => lines.push(l))).toBe(0);
   expect(lines.join("\n")).toContain("change handler failed");
   expect(await runCli(["dead-letters", "replay", failed?.id ?? "?"], env, (l) => lines.push(l))).toBe(0);

@@ -21,6 +21,7 @@ import { readExecutions } from "../support/recording-handlers.ts";
  */
 const ORG = `org_e2e_${randomBytes(4).toString("hex")}`;
 const TOKEN = `sink_${randomBytes(16).toString("hex")}`;
+const ADMIN = `admin_${randomBytes(16).toString("hex")}`;
 const PARTITIONS = 3;
 const dir = mkdtempSync(join(tmpdir(), "portside-e2e-"));
 const execLog = join(dir, "executions.log");
@@ -30,7 +31,14 @@ const emulatorServer = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: emulat
 let connect: ConnectForTests;
 let portside: PortsideProcess;
 let producer: Producer;
-const env = emulatorEnv(emulatorServer.port, ORG, TOKEN, { LEDGER: `sqlite:${join(dir, "ledger.sqlite")}`, EXEC_LOG: execLog, CONCURRENCY: "32" });
+// UNHANDLED_RUNS=fail: this organisation's runs topic has no other consumer, so a run without a handler is portside's to fail.
+const env = emulatorEnv(emulatorServer.port, ORG, TOKEN, {
+  LEDGER: `sqlite:${join(dir, "ledger.sqlite")}`,
+  EXEC_LOG: execLog,
+  CONCURRENCY: "32",
+  ADMIN_TOKEN: ADMIN,
+  UNHANDLED_RUNS: "fail",
+});
 const connectorFile = (name: string) => readConnectorFile(fileURLToPath(new URL(`../../connectors/standin/${name}.local.json`, import.meta.url)));
 
 beforeAll(async () => {
@@ -154,7 +162,7 @@ describe("Port → Kafka → Connect HTTP sink → portside → Port", () => {
     expect(emulator.state.terminalStatus("r_bad_shape")).toBe("FAILURE");
     expect(emulator.state.runs.get("r_bad_shape")?.summary).toContain("payload");
 
-    const res = await fetch(`${portside.url}/admin/dead-letters`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const res = await fetch(`${portside.url}/admin/dead-letters`, { headers: { authorization: `Bearer ${ADMIN}` } });
     const { items } = (await res.json()) as { items: { raw: string; reason: string; source: string }[] };
     const truncated = items.find((l) => l.raw.includes("r_poison"));
     expect(truncated?.source).toBe("sink/runs");
@@ -215,8 +223,8 @@ describe("Port → Kafka → Connect HTTP sink → portside → Port", () => {
 });
 
 async function sinkStats(): Promise<{ records: number; duplicate: number }> {
-  const res = await fetch(`${portside.url}/admin/stats`, { headers: { authorization: `Bearer ${TOKEN}` } });
-  return ((await res.json()) as { sinkSinceStart: { records: number; duplicate: number } }).sinkSinceStart;
+  const res = await fetch(`${portside.url}/admin/stats`, { headers: { authorization: `Bearer ${ADMIN}` } });
+  return ((await res.json()) as { sinceStart: { records: number; duplicate: number } }).sinceStart;
 }
 async function retry(fn: () => Promise<void>, attempts = 20) {
   for (let i = 1; ; i++) {

@@ -106,7 +106,7 @@ export function ledgerContract(name: string, makeLedger: () => Promise<Ledger>, 
         expect(outcomes).toEqual({ records: ["accepted"], deadLetters: ["accepted"] });
         const [letter, ...more] = await ledger.listDeadLetters();
         expect(more).toEqual([]);
-        expect(letter).toEqual({ ...deadLetter(1, "r_bad"), id: expect.any(String), parkedAt: T0 });
+        expect(letter).toEqual({ ...deadLetter(1, "r_bad"), rawEncoding: "utf8", id: expect.any(String), parkedAt: T0 });
         expect(letter?.key).toBe("parked:run:1");
         const reports = await ledger.claimReports({ owner: "reporter", limit: 10, ...lease });
         expect(reports).toEqual([
@@ -127,6 +127,48 @@ export function ledgerContract(name: string, makeLedger: () => Promise<Ledger>, 
           records: [],
           deadLetters: ["duplicate", "accepted"],
         });
+      });
+
+      test("a dead letter keeps bytes that are not UTF-8 as base64, and says so", async () => {
+        const ledger = await open();
+        const bytes = { ...deadLetter(7), raw: "e2I6/30=", rawEncoding: "base64" as const };
+        await ledger.commit({ records: [], deadLetters: [bytes, deadLetter(8)], reports: [] }, T0);
+        const letters = await ledger.listDeadLetters();
+        expect(letters.map((l) => [l.raw, l.rawEncoding])).toEqual([
+          ["e2I6/30=", "base64"],
+          ['{"raw":8}', "utf8"],
+        ]);
+        expect(await ledger.getDeadLetter(letters[0]?.id ?? "")).toMatchObject({ raw: "e2I6/30=", rawEncoding: "base64" });
+        await expect(ledger.commit({ records: [], deadLetters: [{ ...deadLetter(9), rawEncoding: "hex" as "utf8" }], reports: [] }, T0)).rejects.toThrow(
+          /rawEncoding/,
+        );
+      });
+
+      test("a dead letter that claims a run key decides it: later records with the key are duplicates", async () => {
+        const ledger = await open();
+        const decided = { ...poison(1, "r_c"), claims: "run:r_c" };
+        expect(await ledger.commit({ records: [], deadLetters: [decided], reports: [] }, T0)).toEqual({ records: [], deadLetters: ["accepted"] });
+        // The valid record that arrives later, and another invalid one with the same id, change nothing.
+        const other = { ...poison(2, "r_c"), claims: "run:r_c" };
+        expect(await ledger.commit({ records: [rec("run:r_c")], deadLetters: [other], reports: [] }, T0 + 1)).toEqual({
+          records: ["duplicate"],
+          deadLetters: ["superseded"],
+        });
+        expect(await ledger.claimWork({ owner: "o1", limit: 10, ...lease })).toEqual([]);
+        expect(byRun(await ledger.claimReports({ owner: "reporter", limit: 100, leaseMs: 1_000, now: T0 + 1 }))).toEqual({ r_c: ["status:FAILURE"] });
+        expect(await ledger.counts()).toMatchObject({ pendingWork: 0, runningWork: 0, deadLetters: 1 });
+        // Purged with finished work: after the dedupe window the key is free again.
+        await ledger.purge(T0 + 10);
+        expect((await ledger.commit({ records: [rec("run:r_c")], deadLetters: [], reports: [] }, T0 + 20)).records).toEqual(["accepted"]);
+      });
+
+      test("a dead letter that claims a key already accepted is superseded: not parked, nothing queued", async () => {
+        const ledger = await open();
+        await ledger.commit({ records: [rec("run:r_d")], deadLetters: [], reports: [] }, T0);
+        expect((await ledger.commit({ records: [], deadLetters: [{ ...poison(3, "r_d"), claims: "run:r_d" }], reports: [] }, T0 + 1)).deadLetters).toEqual([
+          "superseded",
+        ]);
+        expect(await ledger.counts()).toMatchObject({ pendingReports: 0, deadLetters: 0, pendingWork: 1 });
       });
 
       test("a batch with an invalid entry is refused whole and leaves no trace", async () => {
@@ -401,7 +443,7 @@ export function ledgerContract(name: string, makeLedger: () => Promise<Ledger>, 
         expect(byRun(reports)).toEqual({ r_p: ["parked", "status:FAILURE"], r_x: ["always", "always"] });
         expect(await ledger.counts()).toMatchObject({ pendingReports: 4, deadLetters: 1 });
         const [letter] = await ledger.listDeadLetters();
-        expect(letter).toEqual({ ...deadLetter(1, "r_p"), id: expect.any(String), parkedAt: T0 });
+        expect(letter).toEqual({ ...deadLetter(1, "r_p"), rawEncoding: "utf8", id: expect.any(String), parkedAt: T0 });
         expect(letter && "reports" in letter).toBe(false);
       });
 

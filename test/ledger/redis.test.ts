@@ -90,7 +90,17 @@ describe("redis ledger", () => {
     await admin.zadd(`${prefix}:dls`, 1, "1");
     const ledger = open(prefix);
     try {
-      const old = { id: "1", key: "legacy:1", kind: "run" as const, reason: "old", source: "sink/runs", raw: "{}", runId: null, parkedAt: T0 };
+      const old = {
+        id: "1",
+        key: "legacy:1",
+        kind: "run" as const,
+        reason: "old",
+        source: "sink/runs",
+        raw: "{}",
+        rawEncoding: "utf8" as const,
+        runId: null,
+        parkedAt: T0,
+      };
       expect(await ledger.listDeadLetters()).toEqual([old]);
       expect(await ledger.getDeadLetter("1")).toEqual(old);
       const again = { key: "legacy:1", kind: "run" as const, reason: "new", source: "sink/runs", raw: "{}", runId: null };

@@ -84,9 +84,9 @@ describe("sqlite ledger on disk", () => {
     const ledger = open(path);
     try {
       const old = await ledger.listDeadLetters();
-      expect(old.map((d) => [d.id, d.key, d.reason, d.parkedAt])).toEqual([
-        ["1", "legacy:1", "old 1", T0],
-        ["2", "legacy:2", "old 2", T0 + 1],
+      expect(old.map((d) => [d.id, d.key, d.reason, d.parkedAt, d.rawEncoding])).toEqual([
+        ["1", "legacy:1", "old 1", T0, "utf8"],
+        ["2", "legacy:2", "old 2", T0 + 1, "utf8"],
       ]);
       const poison = {
         key: "parked:run:abc",
@@ -105,7 +105,7 @@ describe("sqlite ledger on disk", () => {
     }
     const db = new Database(path, { readonly: true });
     try {
-      expect(db.query("PRAGMA user_version").get()).toEqual({ user_version: 2 });
+      expect(db.query("PRAGMA user_version").get()).toEqual({ user_version: schemaVersion });
       const index = db.query("SELECT sql FROM sqlite_schema WHERE name = 'dead_letter_key'").get() as { sql: string } | null;
       expect(index?.sql).toContain("UNIQUE INDEX");
     } finally {

@@ -1,5 +1,6 @@
 import { afterEach, expect, test } from "bun:test";
 import { createMemoryLedger } from "../../src/ledger/memory.ts";
+import { splitSinkBody } from "../../src/messages/index.ts";
 import { createHarness, runMessage, type Harness } from "../support/harness.ts";
 
 let harnesses: Harness[] = [];
@@ -142,4 +143,17 @@ test("stopping lets a running handler finish within the grace time, and takes no
   expect(await stopped).toEqual({ unfinished: 0 });
   expect(finished).toBe(true);
   expect((await h.ledger.counts()).doneWork).toBe(1);
+});
+
+test("runToIdle: a service that was never started ingests, runs and reports everything due, then returns", async () => {
+  const ran: string[] = [];
+  const h = await make({ start: false, handlers: { runs: { deploy: async (run) => void ran.push(run.id) } } });
+  const ids = Array.from({ length: 40 }, (_, i) => `r_idle_${i}`);
+  const summary = await h.service.ingest("run", splitSinkBody(ids.map((id) => JSON.stringify(runMessage(id))).join("\n")), "test");
+  expect(summary).toMatchObject({ records: 40, accepted: 40 });
+  await h.service.runToIdle();
+  // Nothing waits for a timer: when runToIdle returns, every run ran once and Port has its status.
+  expect(ran.sort()).toEqual([...ids].sort());
+  for (const id of ids) expect(h.emulator.state.terminalStatus(id)).toBe("SUCCESS");
+  expect(await h.ledger.counts()).toMatchObject({ pendingWork: 0, runningWork: 0, pendingReports: 0 });
 });

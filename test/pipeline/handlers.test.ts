@@ -77,8 +77,23 @@ test("a handler past its time limit → FAILURE saying it timed out, and its sig
   expect(aborted).toBe(true);
 });
 
-test("an action with no handler → FAILURE naming the action and the module", async () => {
+test("an action with no handler is left to other consumers by default: not executed, not reported, counted, logged once", async () => {
   h = await createHarness({ handlers: { runs: { deploy: () => undefined } } });
+  const res = await h.post(
+    "/sink/runs",
+    [runMessage("r_other_1", "someone_elses"), runMessage("r_other_2", "someone_elses"), runMessage("r_mine")].map((m) => JSON.stringify(m)).join("\n"),
+  );
+  expect(await res.json()).toEqual({ records: 3, accepted: 1, duplicate: 0, parked: 0, ignored: 2 });
+  await h.waitForTerminal(["r_mine"]);
+  expect(h.emulator.state.callsFor("r_other_1")).toEqual([]);
+  expect(h.emulator.state.callsFor("r_other_2")).toEqual([]);
+  expect(h.service.stats().ignoredBy).toEqual({ unhandled_action: 2 });
+  expect(h.logs.filter((line) => line.includes('"ingest.unhandled_run"') && line.includes("someone_elses"))).toHaveLength(1);
+  expect((await h.ledger.counts()).doneWork).toBe(1);
+});
+
+test("UNHANDLED_RUNS=fail: an action with no handler → FAILURE naming the action and the module", async () => {
+  h = await createHarness({ handlers: { runs: { deploy: () => undefined } }, env: { UNHANDLED_RUNS: "fail" } });
   await h.post("/sink/runs", JSON.stringify(runMessage("r_none", "destroy_everything")));
   await h.waitForTerminal(["r_none"]);
   expect(h.emulator.state.terminalStatus("r_none")).toBe("FAILURE");
@@ -117,8 +132,8 @@ test("change handlers run for matching changes only", async () => {
     .map((c) => JSON.stringify(c))
     .join("\n");
   const res = await h.post("/sink/changes", body);
-  // The fourth record is byte-identical to the first: a redelivery.
-  expect(await res.json()).toMatchObject({ records: 4, accepted: 3, duplicate: 1, parked: 0 });
-  await h.waitUntil(async () => (await h.ledger.counts()).doneWork === 3, "three changes done");
+  // The fourth record is byte-identical to the first: a redelivery. Changes no rule matches are left alone, never stored.
+  expect(await res.json()).toEqual({ records: 4, accepted: 1, duplicate: 1, parked: 0, ignored: 2 });
+  await h.waitUntil(async () => (await h.ledger.counts()).doneWork === 1, "the matching change done");
   expect(seen).toEqual(["vm:vm-1"]);
 });

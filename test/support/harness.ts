@@ -3,7 +3,7 @@ import { createPortEmulator, type PortEmulator } from "../../src/emulator/port-e
 import type { Ledger } from "../../src/ledger/ledger.ts";
 import { createMemoryLedger } from "../../src/ledger/memory.ts";
 import { createLogger, type Logger } from "../../src/log.ts";
-import type { ExternalTargetRunner } from "../../src/pipeline/executor.ts";
+import type { ExternalTargetRunner } from "../../src/targets/external.ts";
 import { createService, type Service } from "../../src/service.ts";
 import type { HandlerModule } from "../../src/targets/define.ts";
 import { createRegistry } from "../../src/targets/registry.ts";
@@ -15,6 +15,7 @@ import { mergeRoutes, type Routes } from "../../src/targets/routes.ts";
  */
 export const ORG = "org_sYG4DOJZNGy8bYnt";
 export const SINK_TOKEN = "test-sink-token-0123456789";
+export const ADMIN_TOKEN = "test-admin-token-0123456789";
 
 export interface Harness {
   service: Service;
@@ -24,7 +25,9 @@ export interface Harness {
   logs: string[];
   /** The runners for non-code targets (`options.targets`), e.g. to close one and simulate a crash. */
   targets: Record<string, ExternalTargetRunner>;
-  post(path: string, body: string, init?: { token?: string | null; headers?: Record<string, string> }): Promise<Response>;
+  post(path: string, body: string | Uint8Array<ArrayBuffer>, init?: { token?: string | null; headers?: Record<string, string> }): Promise<Response>;
+  /** A request to /admin with the admin token. */
+  admin(path: string, method?: string): Promise<Response>;
   /** Waits until every run id has a terminal status at the emulator (or throws naming the ones missing). */
   waitForTerminal(runIds: string[], timeoutMs?: number): Promise<void>;
   /** Waits until `check` holds. */
@@ -53,6 +56,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
   const config = loadConfig({
     ORG_ID: ORG,
     SINK_TOKEN,
+    ADMIN_TOKEN,
     PORT_CLIENT_ID: "emulator-client-id",
     PORT_CLIENT_SECRET: "emulator-client-secret",
     LEDGER: "memory",
@@ -99,6 +103,9 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
       const token = init.token === undefined ? SINK_TOKEN : init.token;
       const headers: Record<string, string> = { ...(token ? { authorization: `Bearer ${token}` } : {}), ...init.headers };
       return Promise.resolve(service.app.request(path, { method: "POST", body, headers }));
+    },
+    admin(path, method = "GET") {
+      return Promise.resolve(service.app.request(`/admin${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }));
     },
     waitForTerminal(runIds, timeoutMs = 10_000) {
       return waitUntil(

@@ -1,7 +1,7 @@
 import type { Config } from "../../config.ts";
 import type { Ledger } from "../../ledger/ledger.ts";
 import type { Logger } from "../../log.ts";
-import type { RetryPolicy } from "../../port/retry.ts";
+import type { RetryPolicy } from "../../shared/retry.ts";
 import { createEventBridgeClient, createPublisher, sendWith, type ClientSettings, type SendPutEvents } from "./publisher.ts";
 import { createTokenBucket } from "./rate-limit.ts";
 import { createEventBridgeRunner, type EventBridgeRunner } from "./runner.ts";

@@ -6,7 +6,7 @@ import {
   type PutEventsResultEntry,
 } from "@aws-sdk/client-eventbridge";
 import type { Logger } from "../../log.ts";
-import { backoffMs, type Random, type RetryPolicy } from "../../port/retry.ts";
+import { backoffMs, type Random, type RetryPolicy } from "../../shared/retry.ts";
 import type { TokenBucket } from "./rate-limit.ts";
 
 /**

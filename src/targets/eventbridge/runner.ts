@@ -1,8 +1,8 @@
 import type { Ledger } from "../../ledger/ledger.ts";
 import type { Logger } from "../../log.ts";
 import type { Change, Run } from "../../messages/views.ts";
-import type { ExternalTargetRunner } from "../../pipeline/executor.ts";
 import type { ExternalTarget, RunResult } from "../define.ts";
+import { DEFERRED, type ExternalTargetRunner } from "../external.ts";
 import { createBatcher, type SubmitOutcome } from "./batcher.ts";
 import { changeEvent, runEvent, type EventDefaults, type PreparedEvent } from "./event.ts";
 import type { Publisher } from "./publisher.ts";
@@ -90,7 +90,7 @@ export function createEventBridgeRunner(deps: EventBridgeRunnerDeps): EventBridg
   }
 
   return {
-    async run(target: ExternalTarget, run: Run, log: (message: string) => Promise<void>): Promise<RunResult | { deferred: true }> {
+    async run(target: ExternalTarget, run: Run, log: (message: string) => Promise<void>): Promise<RunResult | typeof DEFERRED> {
       const opts = options(target);
       const event = runEvent(run, opts, deps.defaults);
       const logger = deps.logger.child({ runId: run.id, action: run.action });
@@ -109,7 +109,7 @@ export function createEventBridgeRunner(deps: EventBridgeRunnerDeps): EventBridg
         status: opts.status ?? "published",
       });
       await log(line);
-      return opts.status === "deferred" ? { deferred: true } : { summary: line };
+      return opts.status === "deferred" ? DEFERRED : { summary: line };
     },
 
     async change(target: ExternalTarget, change: Change): Promise<void> {

@@ -1,7 +1,7 @@
 /**
- * Retry timing for calls to Port, as pure functions over data. Port is a guest with limits (a per-organisation
- * rate limit, occasional 5xx): we back off exponentially with full jitter so a fleet of replicas does not
- * retry in lock-step, and we wait exactly as long as Port asks when it says so (`Retry-After`,
+ * Retry timing as pure functions over data, shared by the Port stack, EventBridge and the executor. Calls to
+ * services with limits back off exponentially with full jitter, so a fleet of replicas does not retry in
+ * lock-step, and wait exactly as long as the server asks when it says so (`Retry-After`,
  * `x-ratelimit-reset`). Randomness and the current time are parameters so tests are deterministic.
  */
 
@@ -16,10 +16,10 @@ export interface RetryPolicy {
   maxAttempts: number;
 }
 
-/** For production: a few quick retries in process; longer outages go back to the outbox with a later due time. */
+/** Port calls in production: a few quick retries in process; longer outages go back to the outbox with a later due time. */
 export const defaultRetryPolicy: RetryPolicy = { initialMs: 200, maxMs: 10_000, factor: 2, maxAttempts: 4 };
 
-/** For the reporter's outbox schedule: slower growth is not needed, but the cap is higher (Port may be down for minutes). */
+/** The reporter's outbox schedule (Port): slower growth is not needed, but the cap is higher (Port may be down for minutes). */
 export const defaultOutboxRetryPolicy: RetryPolicy = { initialMs: 1_000, maxMs: 5 * 60_000, factor: 2, maxAttempts: Infinity };
 
 /** Near-zero waits so tests exercise every retry path without waiting. */

@@ -1,0 +1,261 @@
+import { parseArgs } from "node:util";
+import { ConfigError, type Config, loadConfig, redactUrl } from "./config.ts";
+import { demoDefaults, EMULATOR_CREDENTIALS, runDemo } from "./demo.ts";
+import { createPortEmulator } from "./emulator/port-emulator.ts";
+import type { Ledger } from "./ledger/ledger.ts";
+import { createMemoryLedger } from "./ledger/memory.ts";
+import { processOwner, recoverDeadOwners } from "./ledger/owners.ts";
+import { createLogger, type Logger } from "./log.ts";
+import type { SharedTokenStore } from "./port/token.ts";
+import { createService } from "./service.ts";
+import { createEventBridgeTargets } from "./targets/eventbridge/index.ts";
+import { emptyRegistry, HandlerModuleError, loadHandlerModule, type Registry } from "./targets/registry.ts";
+import { loadRoutesFile, mergeRoutes } from "./targets/routes.ts";
+
+/**
+ * Start-up, once for every runtime: flags and configuration → logger → handler module and routes →
+ * ledger (recovering what dead local processes left) → Port or its emulator → service → HTTP server →
+ * retention and graceful shutdown. The Bun and Deno entries pass a `Runtime` with what differs.
+ *
+ *   portside            production: needs ORG_ID, SINK_TOKEN, PORT_CLIENT_ID/SECRET
+ *   portside --open     local use without SINK_TOKEN (says so on every start)
+ *   portside --demo     open, example handlers, Port emulator; posts sample runs and shows them finish
+ *
+ * Every way start-up can fail (configuration, handler module, routes file, ledger, port in use) ends as one
+ * line naming what to fix and exit code 2, never a stack trace.
+ */
+export interface Runtime {
+  name: "bun" | "deno";
+  args: string[];
+  env: Record<string, string | undefined>;
+  /** Opens the SQLite ledger; absent where the runtime has none (a memory ledger stands in, with a warning). */
+  openSqlite?: (path: string) => Promise<Ledger>;
+  readText(path: string): Promise<string>;
+  /** YAML routes files, where the runtime parses YAML. */
+  parseYaml?: (text: string) => unknown;
+  serve(options: ServeOptions): Promise<Server>;
+  onSignal(signal: "SIGTERM" | "SIGINT", handler: () => void): void;
+  exit(code: number): never;
+}
+
+export interface ServeOptions {
+  hostname: string;
+  port: number;
+  /** Largest body the server reads before the app's own limit answers 413. */
+  maxRequestBodySize: number;
+  fetch: (request: Request) => Response | Promise<Response>;
+}
+
+export interface Server {
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** A start-up failure: one line saying what to fix. */
+export class StartError extends Error {
+  override name = "StartError";
+}
+
+/** Runs `startPortside` and turns any start-up failure into one line on stderr and exit code 2. */
+export async function main(runtime: Runtime): Promise<void> {
+  try {
+    await startPortside(runtime);
+  } catch (error) {
+    const message =
+      error instanceof StartError || error instanceof ConfigError || error instanceof HandlerModuleError
+        ? error.message
+        : `unexpected error: ${describe(error)}`;
+    console.error(
+      JSON.stringify({ t: new Date().toISOString(), level: "error", event: "portside.cannot_start", message: `portside cannot start: ${message}` }),
+    );
+    runtime.exit(2);
+  }
+}
+
+export async function startPortside(runtime: Runtime): Promise<void> {
+  const { values: flags } = parseArgs({ args: runtime.args, options: { open: { type: "boolean" }, demo: { type: "boolean" } }, strict: false });
+  const demo = flags.demo === true;
+  const env = demo ? { ...demoDefaults, ...runtime.env } : runtime.env;
+  const config = loadConfig(env, { open: demo || flags.open === true || undefined });
+  const logger = createLogger({ level: config.logLevel });
+  announceAccess(config, logger);
+
+  const registry = await loadRegistry(config, runtime, logger);
+  const ledger = await openLedger(config, runtime, logger);
+  const owner = processOwner();
+  const recovered = await recoverDeadOwners(ledger, owner, Date.now());
+  if (recovered.owners.length > 0)
+    logger.warn("ledger.recovered", { message: "took back the work and reports of processes that died on this host", ...recovered });
+
+  let emulator: ReturnType<typeof createPortEmulator> | null = null;
+  let emulatorServer: Server | null = null;
+  let port = config.portCredentials
+    ? { baseUrl: config.portApiUrl, clientId: config.portCredentials.clientId, clientSecret: config.portCredentials.clientSecret.reveal() }
+    : null;
+  if (!port) {
+    emulator = createPortEmulator({ ...EMULATOR_CREDENTIALS, log: (line) => logger.debug("port_emulator.call", { line }) });
+    emulatorServer = await serve(
+      runtime,
+      { hostname: "127.0.0.1", port: Number(env.PORT_EMULATOR_PORT ?? 0), maxRequestBodySize: 2 * 1024 * 1024, fetch: emulator.app.fetch },
+      "PORT_EMULATOR_PORT",
+    );
+    port = { baseUrl: `http://127.0.0.1:${emulatorServer.port}`, ...EMULATOR_CREDENTIALS };
+    logger.warn("portside.port_emulator", { url: port.baseUrl, message: "No Port credentials: reporting to the local Port EMULATOR, not to Port." });
+  }
+
+  // Replicas on one Redis share the Port token there, so one replica's fetch does not revoke the others' token.
+  // Not with the in-process emulator: each replica has its own.
+  let tokenStore: (SharedTokenStore & { close(): Promise<void> }) | undefined;
+  if (config.ledger.type === "redis" && !emulator) {
+    const { createRedisTokenStore } = await import("./port/token-store-redis.ts");
+    tokenStore = createRedisTokenStore({ url: config.ledger.url.reveal(), prefix: "portside", onConnectionError: redisErrorLogger(logger, "token_store") });
+  }
+  const service = createService({
+    config,
+    ledger,
+    registry,
+    logger,
+    port,
+    owner,
+    targets: createEventBridgeTargets(config, { ledger, logger }),
+    ...(tokenStore ? { tokenStore } : {}),
+  });
+  const server = await serve(
+    runtime,
+    // The app's bodyLimit answers 413 with a helpful body; the server's own cap sits just above it.
+    { hostname: config.host, port: config.port, maxRequestBodySize: config.bodyLimitBytes + 1024 * 1024, fetch: service.app.fetch },
+    "PORT",
+  );
+  service.start();
+  logger.info("portside.listening", {
+    url: `http://${config.host}:${server.port}`,
+    runtime: runtime.name,
+    ledger: config.ledger.type,
+    handlers: registry.source,
+    actions: registry.actions,
+    ackMode: config.ackMode,
+    unhandledRuns: config.unhandledRuns,
+  });
+
+  const purge = setInterval(async () => {
+    try {
+      const purged = await ledger.purge(Date.now() - config.retentionMs);
+      if (purged.work + purged.reports > 0) logger.info("ledger.purged", purged);
+    } catch (error) {
+      logger.error("ledger.purge_failed", { error });
+    }
+  }, 15 * 60_000);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info("portside.stopping", { signal, graceMs: config.shutdownGraceMs });
+    clearInterval(purge);
+    const { unfinished } = await service.stop();
+    await server.stop();
+    await emulatorServer?.stop();
+    await ledger.close();
+    await tokenStore?.close();
+    logger.info("portside.stopped", { unfinished });
+    runtime.exit(0);
+  };
+  runtime.onSignal("SIGTERM", () => void shutdown("SIGTERM"));
+  runtime.onSignal("SIGINT", () => void shutdown("SIGINT"));
+
+  if (demo && emulator) await runDemo({ sinkUrl: `http://127.0.0.1:${server.port}`, emulator: emulator.state, orgId: config.orgId, logger });
+}
+
+/** The start line says who may call what: open mode, the sink's token, and whether /admin is on. */
+function announceAccess(config: Config, logger: Logger): void {
+  const sink = config.sinkToken ? "/sink requires SINK_TOKEN" : "/sink accepts requests without a token";
+  const admin = config.adminToken
+    ? "/admin requires ADMIN_TOKEN"
+    : config.open
+      ? "/admin accepts requests without a token"
+      : "/admin is off (set ADMIN_TOKEN to use it)";
+  if (config.open)
+    logger.warn("portside.open_mode", {
+      message: `Started OPEN for local use: ${sink}; ${admin}. In production set SINK_TOKEN and ADMIN_TOKEN and leave PORTSIDE_OPEN unset.`,
+    });
+  else logger.info("portside.access", { message: `${sink}; ${admin}.` });
+}
+
+async function loadRegistry(config: Config, runtime: Runtime, logger: Logger): Promise<Registry> {
+  let registry = config.handlersPath ? await loadHandlerModule(config.handlersPath) : emptyRegistry();
+  // ROUTES: EventBridge routing without code, merged with the handler module (RoutesError is a HandlerModuleError).
+  if (config.routesPath) {
+    const routes = await loadRoutesFile(config.routesPath, { readText: runtime.readText, ...(runtime.parseYaml ? { parseYaml: runtime.parseYaml } : {}) });
+    registry = mergeRoutes(registry, routes);
+  }
+  if (!config.handlersPath && !config.routesPath) {
+    logger.warn("portside.no_handlers", {
+      message:
+        config.unhandledRuns === "fail"
+          ? "HANDLERS is not set: every run will be reported FAILURE saying so (UNHANDLED_RUNS=fail)."
+          : "HANDLERS is not set: runs are left to other consumers of the topic (UNHANDLED_RUNS=ignore).",
+    });
+  }
+  return registry;
+}
+
+async function openLedger(config: Config, runtime: Runtime, logger: Logger): Promise<Ledger> {
+  const setting = config.ledger;
+  switch (setting.type) {
+    case "memory":
+      return createMemoryLedger();
+    case "sqlite": {
+      if (!runtime.openSqlite) {
+        logger.warn("portside.memory_ledger", {
+          message: `${runtime.name} has no SQLite ledger here: using an in-memory ledger (NOT durable). Use LEDGER=redis://… for durability.`,
+        });
+        return createMemoryLedger();
+      }
+      try {
+        return await runtime.openSqlite(setting.path);
+      } catch (error) {
+        throw new StartError(`LEDGER: could not open the SQLite ledger at ${setting.path}: ${describe(error)}`);
+      }
+    }
+    case "redis": {
+      const { createRedisLedger } = await import("./ledger/redis.ts");
+      const shown = redactUrl(setting.url.reveal());
+      const ledger = createRedisLedger({ url: setting.url.reveal(), onConnectionError: redisErrorLogger(logger, "ledger") });
+      // Reachable now, or the start fails with one line (instead of the first request failing later).
+      try {
+        await within(ledger.counts(), 10_000, "no answer within 10 s");
+      } catch (error) {
+        await ledger.close().catch(() => undefined);
+        throw new StartError(`LEDGER: the Redis ledger at ${shown} is not reachable (${describe(error)}); start Redis or fix LEDGER`);
+      }
+      return ledger;
+    }
+  }
+}
+
+/** Logs Redis connection trouble as structured lines, at most one per interval (see shared/redis.ts). */
+function redisErrorLogger(logger: Logger, connection: string) {
+  return (error: Error, count: number) => logger.error("redis.connection_error", { connection, errors: count, error: describe(error) });
+}
+
+async function serve(runtime: Runtime, options: ServeOptions, variable: string): Promise<Server> {
+  try {
+    return await runtime.serve(options);
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? (error as { name?: string }).name;
+    if (code === "EADDRINUSE" || code === "AddrInUse")
+      throw new StartError(`${variable}: ${options.hostname}:${options.port} is already in use; stop what listens there or choose another ${variable}`);
+    throw new StartError(`${variable}: could not listen on ${options.hostname}:${options.port}: ${describe(error)}`);
+  }
+}
+
+function within<T>(work: Promise<T>, ms: number, reason: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(reason)), ms)))]).finally(() => clearTimeout(timer));
+}
+
+/** An error's message only (never its stack; for URLs, the redacted form). */
+function describe(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return redactUrl(message.split("\n")[0] ?? message);
+}
