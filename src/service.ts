@@ -111,6 +111,7 @@ export function createService(deps: ServiceDeps): Service {
     locator: config.locator,
     parsedRuns,
     maxAttempts: config.maxRunAttempts,
+    secretKey: deps.port.clientSecret,
     onReports: () => reporter.notify(),
     ...(deps.targets ? { targets: deps.targets } : {}),
     ...(deps.executorPollMs ? { pollMs: deps.executorPollMs } : {}),

@@ -51,6 +51,27 @@ describe("splitSinkBody", () => {
     ]);
   });
 
+  test("newline-delimited records whose first line is broken stay separate records, even if the brackets of the whole body balance", () => {
+    // The broken first line opens one brace too many; the last line closes one too many.
+    const body = '{"action":"deploy","payload":{"a":1}\n{"id":"r_1"}\n{"id":"r_2"}\n{"tail":1}}';
+    expect(outline(splitSinkBody(body)).map((r) => ("text" in r ? r.text : r.error))).toEqual([
+      "line 1: not valid JSON",
+      '{"id":"r_1"}',
+      '{"id":"r_2"}',
+      "line 4: not valid JSON",
+    ]);
+    // Every line broken, the whole body balanced: still one record per line.
+    const broken = '{"a": "x\r\n{"b":1}}\r\n{"c": [1}\r\n';
+    expect(outline(splitSinkBody(broken)).map((r) => ("text" in r ? r.text : r.error))).toEqual([
+      "line 1: not valid JSON",
+      "line 2: not valid JSON",
+      "line 3: not valid JSON",
+    ]);
+    // A pretty-printed object is still one record, even with empty objects on lines of their own.
+    const pretty = JSON.stringify({ a: { list: [{}, { b: 1 }] }, c: {} }, null, 2);
+    expect(splitSinkBody(pretty)).toHaveLength(1);
+  });
+
   test("a single unparseable body is one refused record holding the raw text, and the reason never quotes it", () => {
     expect(outline(splitSinkBody("not json"))).toEqual([{ error: "line 1: not valid JSON", raw: "not json" }]);
   });

@@ -108,11 +108,20 @@ export function scanBody(bytes: Uint8Array): Segment[] {
   if (bytes[first] === OPEN_BRACKET) {
     const elements = scanArray(bytes, first);
     if (elements) return elements;
-  } else if (bytes[first] === OPEN_BRACE) {
-    const value = scanValue(bytes, first);
-    if (value) return [value];
+    return scanLines(bytes);
   }
-  return scanLines(bytes);
+  if (bytes[first] !== OPEN_BRACE) return scanLines(bytes);
+  // An object that closes on the first line means newline-delimited records. Otherwise the body may be one
+  // pretty-printed object — unless a later line starts a record of its own at its very first column, which
+  // a pretty-printed object never does (what it nests is indented): then one broken record must not make
+  // the records after it part of one "value".
+  const firstLineEnd = bytes.indexOf(LINE_FEED, first);
+  if (firstLineEnd < 0 || walk(bytes, first, firstLineEnd, true).closedAt >= 0) return scanLines(bytes);
+  for (let at = bytes.indexOf(LINE_FEED, first); at >= 0 && at + 1 < bytes.length; at = bytes.indexOf(LINE_FEED, at + 1)) {
+    if (bytes[at + 1] === OPEN_BRACE) return scanLines(bytes);
+  }
+  const value = scanValue(bytes, first);
+  return value ? [value] : scanLines(bytes);
 }
 
 /**

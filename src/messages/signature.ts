@@ -118,7 +118,7 @@ async function verify(
   const key = await hmacKey(secret);
   let matched = false;
   for (const candidate of candidates) {
-    const bytes = fromBase64(candidate.slice(3)) as Uint8Array<ArrayBuffer> | undefined;
+    const bytes = fromBase64(candidate.slice(3));
     if (bytes && (await crypto.subtle.verify("HMAC", key, bytes, data))) {
       matched = true;
       break;

@@ -2,6 +2,7 @@ import type { ClaimedWork, Ledger } from "../ledger/ledger.ts";
 import { LedgerInputError } from "../ledger/validate.ts";
 import type { Logger } from "../log.ts";
 import { parseChange, parseRun, type RunLocator } from "../messages/index.ts";
+import { decryptSecretInputs } from "../messages/secrets.ts";
 import type { Run } from "../messages/views.ts";
 import type { ReportInput } from "../port/calls.ts";
 import { backoffMs, type RetryPolicy } from "../shared/retry.ts";
@@ -40,6 +41,8 @@ export interface ExecutorDeps {
   parsedRuns: ParsedRuns;
   /** How many times a run may be started before an interrupted one is given up as FAILURE. */
   maxAttempts: number;
+  /** Port's client secret, whose first 32 bytes decrypt secret inputs; null when there is none. */
+  secretKey: string | null;
   /** Wakes the reporter when reports were written. */
   onReports: () => void;
   targets?: Record<string, ExternalTargetRunner>;
@@ -238,7 +241,19 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         `portside started this run ${item.attempt - 1} times and every attempt was interrupted (a crash, a kill or a lost lease), so it gave up (MAX_RUN_ATTEMPTS=${deps.maxAttempts}). Check what the handler did, then re-trigger the action from Port.`,
       );
     }
-    const calls = createRunContext({ run, attempt: item.attempt, signal: entry.abort.signal, flushAt: 100, onFull: () => void flushLogs(entry) });
+    // Secret inputs are decrypted here, in memory only: the ledger and every log keep the encrypted form.
+    const secrets = await decryptSecretInputs(run, deps.secretKey);
+    if (!secrets.ok) {
+      log.warn(E.runFailed, { reason: secrets.reason });
+      return failure(run.id, secrets.reason);
+    }
+    const calls = createRunContext({
+      run: secrets.inputs === run.inputs ? run : { ...run, inputs: secrets.inputs },
+      attempt: item.attempt,
+      signal: entry.abort.signal,
+      flushAt: 100,
+      onFull: () => void flushLogs(entry),
+    });
     entry.calls = calls;
     log.info(E.runStarted, { attempt: item.attempt });
     let result: unknown;

@@ -6,6 +6,7 @@
  *   4 through Kafka: real broker → real Connect worker → portside → emulator; produce → handler start
  *   5 peak RSS of portside during 2
  *   6 scaling: Redis ledger with 1 and 2 replicas against SQLite
+ *   7 /healthz latency while one hostile body (200,000 tiny bad records) is handled
  * and prints a table; the full mode also writes BENCHMARKS.md at the repository root.
  *
  *   bun run bench              full (60 s sustained run; ~8 min with Kafka start)
@@ -24,6 +25,7 @@ import { parseArgs } from "node:util";
 import { readConnectorFile, registerConnector } from "../../connectors/register.ts";
 import { createTopics } from "../support/kafka.ts";
 import { summariseProfile } from "./profile.ts";
+import { healthDuringHostileBody } from "./stall.ts";
 import { repo, runLoad, startPortside, startRedis, startScript, stopAll, track, type Proc, type PortsideProc } from "./procs.ts";
 
 const { values: flags } = parseArgs({
@@ -39,7 +41,7 @@ const { values: flags } = parseArgs({
   },
 });
 const short = flags.short === true;
-const phases = new Set((flags.only ?? "1,2,3,4,5,6").split(",").map((s) => Number(s.trim())));
+const phases = new Set((flags.only ?? "1,2,3,4,5,6,7").split(",").map((s) => Number(s.trim())));
 if (phases.has(5)) phases.add(2);
 if (phases.has(3)) phases.add(1);
 const outFile = flags.out ?? (short || flags.only ? null : join(repo, "BENCHMARKS.md"));
@@ -383,6 +385,7 @@ async function main() {
 
   // 4. Through Kafka --------------------------------------------------------------------------------------
   if (phases.has(4) && !flags["no-kafka"]) await kafkaPhase();
+  if (phases.has(7)) await stallPhase();
 
   // 6. Scaling on Redis, against SQLite -------------------------------------------------------------------
   if (phases.has(6)) {
@@ -426,6 +429,22 @@ async function main() {
       `6: redis-server ${redisVersion()} with appendonly yes, appendfsync always (as SQLite runs synchronous=FULL); replicas share it, the load generator alternates batches between them. Ack ${S.scaleAckMs / 1000} s closed loop, completion ${S.scaleSustainMs / 1000} s after ${S.sustainWarmMs / 1000} s warm-up.`,
     );
   }
+}
+
+async function stallPhase() {
+  const p = await portside(sqliteLedger());
+  const r = await healthDuringHostileBody(p.url, TOKEN);
+  await p.stop();
+  row(
+    "7",
+    "/healthz p99 while a 0.8 MB body of 200,000 distinct bad records is handled",
+    `${fmt(r.health.p99, 1)} ms (p50 ${fmt(r.health.p50, 1)}, max ${fmt(r.health.max, 1)}, ${r.health.n} polls); the body took ${fmt(r.bodyMs)} ms, answered ${r.status} in ${fmt(r.replyBytes)} bytes`,
+    "≤ 50 ms",
+    r.health.p99 <= 50,
+  );
+  details.push(
+    `7: ${fmt(r.bodyBytes)}-byte newline-delimited body of ${fmt(r.records)} distinct one-to-four-character records (each parked: not a run message), SQLite ledger; /healthz polled every 5 ms from another connection.`,
+  );
 }
 
 function redisVersion(): string {

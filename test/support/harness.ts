@@ -62,7 +62,12 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     LEDGER: "memory",
     ...options.env,
   });
-  const emulator = createPortEmulator({});
+  // The emulator accepts whatever credentials the configuration names (a test may set a longer secret).
+  const credentials = {
+    clientId: config.portCredentials?.clientId ?? "emulator-client-id",
+    clientSecret: config.portCredentials?.clientSecret.reveal() ?? "emulator-client-secret",
+  };
+  const emulator = createPortEmulator(credentials);
   const ledger = options.ledger ?? createMemoryLedger();
   const logs: string[] = [];
   const logger: Logger = createLogger({ level: "debug", sink: (line) => logs.push(line) });
@@ -75,7 +80,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     targets,
     ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),
     logger,
-    port: { baseUrl: "http://port.emulator", clientId: "emulator-client-id", clientSecret: "emulator-client-secret" },
+    port: { baseUrl: "http://port.emulator", ...credentials },
     fetch: async (input, init) => emulator.app.request(input instanceof Request ? input : String(input), init),
     executorPollMs: 20,
     portRetry: fastRetry,

@@ -1,0 +1,139 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runCli } from "../../src/cli.ts";
+import { freePort } from "../support/net.ts";
+
+/**
+ * Every way start-up can fail ends as one line that names what to fix, exit code 2, no stack trace and no
+ * secret; the start line says truthfully who may call /sink and /admin; the CLI answers --help and fails
+ * in one line.
+ */
+const repo = new URL("../..", import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), "portside-startup-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const base = {
+  ORG_ID: "org_startup",
+  SINK_TOKEN: "startup-sink-token-0123456789",
+  PORT_CLIENT_ID: "id",
+  PORT_CLIENT_SECRET: "startup-client-secret",
+  HOST: "127.0.0.1",
+  LEDGER: "memory",
+};
+
+/** Runs `bun src/main.ts` until it exits (or `untilLine` appears, then stops it). */
+async function start(env: Record<string, string>, untilLine?: RegExp): Promise<{ code: number | null; output: string }> {
+  const proc = Bun.spawn([process.execPath, "src/main.ts"], {
+    cwd: repo,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", PORT: String(await freePort()), ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  let output = "";
+  const read = async (stream: ReadableStream<Uint8Array>) => {
+    const reader = stream.getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      output += new TextDecoder().decode(r.value);
+      if (untilLine?.test(output)) proc.kill("SIGTERM");
+    }
+  };
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
+  await Promise.all([read(proc.stdout), read(proc.stderr), proc.exited]);
+  clearTimeout(timer);
+  return { code: proc.exitCode, output };
+}
+
+/** One JSON line, exit 2, the message containing `expected`, no stack frames, none of `secrets`. */
+function expectOneLineFailure(result: { code: number | null; output: string }, expected: string, secrets: string[] = []) {
+  expect(result.code).toBe(2);
+  const lines = result.output.trim().split("\n");
+  const last = JSON.parse(lines.at(-1) ?? "{}") as { event?: string; message?: string };
+  expect(last.event).toBe("portside.cannot_start");
+  expect(last.message).toContain(expected);
+  expect(result.output).not.toMatch(/\n\s+at /);
+  expect(result.output).not.toContain("Unhandled error event");
+  for (const secret of secrets) expect(result.output).not.toContain(secret);
+}
+
+describe("start-up failures", () => {
+  test("a malformed Redis URL: one line, the password redacted", async () => {
+    expectOneLineFailure(await start({ ...base, LEDGER: "redis://user:PASSWORD-123@" }), "LEDGER:", ["PASSWORD-123"]);
+  });
+
+  test("Redis unreachable at start: one line naming LEDGER", async () => {
+    const port = await freePort();
+    expectOneLineFailure(await start({ ...base, LEDGER: `redis://:PASSWORD-456@127.0.0.1:${port}` }), "the Redis ledger at redis://[redacted]@127.0.0.1", [
+      "PASSWORD-456",
+    ]);
+  });
+
+  test("the listen port in use: one line naming PORT", async () => {
+    const port = await freePort();
+    const holder = Bun.serve({ hostname: "127.0.0.1", port, fetch: () => new Response("busy") });
+    try {
+      expectOneLineFailure(await start({ ...base, PORT: String(port) }), `PORT: 127.0.0.1:${port} is already in use`);
+    } finally {
+      holder.stop(true);
+    }
+  });
+
+  test("a handler module with a syntax error: the compiler's message with file:line", async () => {
+    const path = join(dir, "broken-handlers.ts");
+    writeFileSync(path, 'export default {\n  runs: {\n    deploy: async () => { return { summary: "x" ;; } },\n  },\n};\n');
+    expectOneLineFailure(await start({ ...base, HANDLERS: path }), `${path}:3:`);
+  });
+
+  test("a routes file that is not valid: one line naming the file and the path in it", async () => {
+    const path = join(dir, "routes.json");
+    writeFileSync(path, JSON.stringify({ runs: { create_vm: { status: "eventually" } } }));
+    expectOneLineFailure(await start({ ...base, ROUTES: path }), `${path}: $.runs.create_vm.status`);
+  });
+
+  test("a bad setting: one line naming the variable", async () => {
+    expectOneLineFailure(await start({ ...base, CONCURRENCY: "many" }), "CONCURRENCY: must be a whole number");
+  });
+});
+
+describe("the start line", () => {
+  test("open mode with a SINK_TOKEN says the sink still requires it", async () => {
+    const { output } = await start({ ...base, PORTSIDE_OPEN: "true" }, /portside\.listening/);
+    const line = output.split("\n").find((l) => l.includes("portside.open_mode")) ?? "";
+    expect(line).toContain("/sink requires SINK_TOKEN");
+    expect(line).toContain("/admin accepts requests without a token");
+  });
+
+  test("production says /admin is off without ADMIN_TOKEN, and on with it", async () => {
+    const off = await start(base, /portside\.listening/);
+    expect(off.output).toContain("/admin is off (set ADMIN_TOKEN to use it)");
+    const on = await start({ ...base, ADMIN_TOKEN: "startup-admin-token-0123456789" }, /portside\.listening/);
+    expect(on.output).toContain("/admin requires ADMIN_TOKEN");
+  });
+});
+
+describe("the command line", () => {
+  test("--help works for every command; an unknown command is a usage error", async () => {
+    for (const argv of [
+      ["--help"],
+      ["dead-letters", "--help"],
+      ["dead-letters", "list", "--help"],
+      ["dead-letters", "replay", "--help"],
+      ["stats", "--help"],
+    ]) {
+      const lines: string[] = [];
+      expect(await runCli(argv, {}, (l) => lines.push(l))).toBe(0);
+      expect(lines.join("\n")).toContain("Usage:");
+    }
+    const lines: string[] = [];
+    expect(await runCli(["dead-letterz"], {}, (l) => lines.push(l))).toBe(2);
+    expect(lines.join("\n")).toContain("unknown command");
+  });
+
+  test("portside unreachable: one line saying where it looked, exit code 1", async () => {
+    const lines: string[] = [];
+    const port = await freePort();
+    expect(await runCli(["stats"], { PORTSIDE_URL: `http://127.0.0.1:${port}`, ADMIN_TOKEN: "x".repeat(20) }, (l) => lines.push(l))).toBe(1);
+    expect(lines).toEqual([`cannot reach portside at http://127.0.0.1:${port} (ECONNREFUSED); is it running, and is PORTSIDE_URL right?`]);
+  });
+});
