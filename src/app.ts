@@ -8,6 +8,7 @@ import type { Ledger } from "./ledger/ledger.ts";
 import type { Logger } from "./log.ts";
 import type { Ingest, IngestStats } from "./pipeline/ingest.ts";
 import type { ReplayResult } from "./pipeline/replay.ts";
+import type { IngressStatus } from "./service.ts";
 
 /**
  * portside's HTTP surface as a Hono app built on Web standards only: it runs on Bun (the product
@@ -18,6 +19,8 @@ export interface AppDeps {
   ingest: Ingest;
   replay: (deadLetterId: string) => Promise<ReplayResult>;
   stats: () => IngestStats;
+  /** Ingresses running on their own (the Kafka consumer): part of readiness and stats. */
+  ingresses: () => ReadonlyMap<string, IngressStatus>;
   logger: Logger;
   sinkToken: Secret | null;
   /** Null: /admin is off, unless `open` (local use), where it needs no token. */
@@ -33,6 +36,7 @@ export function createApp(deps: AppDeps): Hono {
   app.get("/healthz", (c) => c.json({ ok: true }));
   app.get("/readyz", async (c) => {
     if (deps.isShuttingDown()) return c.json({ ok: false, reason: "shutting down" }, 503);
+    for (const [name, ingress] of deps.ingresses()) if (!ingress.ready()) return c.json({ ok: false, reason: `${name} not ready` }, 503);
     try {
       await deps.ledger.counts();
       return c.json({ ok: true });

@@ -55,6 +55,10 @@ export interface Config {
   /** How long finished runs and dedupe keys are remembered: the dedupe window. */
   retentionMs: number;
   shutdownGraceMs: number;
+  /** Lease on claimed work; renewed every third of it while the handler runs. */
+  leaseMs: number;
+  /** Lease on a run's claimed reports: longer than one Port call with its in-process retries. */
+  reportLeaseMs: number;
   /** Where the run id and action identifier live in custom payload templates (dot paths). */
   locator: { runIdPath: string; actionPath: string } | null;
   orderBy: "entity" | "none";
@@ -63,6 +67,26 @@ export interface Config {
   logLevel: LogLevel;
   /** Amazon EventBridge fan-out (see `src/targets/eventbridge/README.md`). */
   eventBridge: EventBridgeSettings;
+  /** The built-in Kafka consumer (KAFKA_BROKERS); null when portside is fed by a Connect HTTP sink only. */
+  kafka: KafkaSettings | null;
+}
+
+export interface KafkaSettings {
+  /** `host:port` list, or "port": ask Port's API for the brokers and credentials of the organisation. */
+  brokers: string[] | "port";
+  /** Starts with `ORG_ID.` (Port's brokers refuse other groups). */
+  groupId: string;
+  /** Null: that topic is not consumed. */
+  runsTopic: string | null;
+  changesTopic: string | null;
+  /** SASL/SCRAM-SHA-512 (Port's cluster); null for an unauthenticated broker. */
+  sasl: { username: string; password: Secret } | null;
+  /** TLS to the brokers (default: on when SASL is, as Port's cluster wants). */
+  ssl: boolean;
+  /** A PEM file of the CA that signed the brokers' certificates, when not a public one. */
+  caFile: string | null;
+  /** A group with no committed offsets starts at the beginning of the topics instead of their end. */
+  fromBeginning: boolean;
 }
 
 export interface EventBridgeSettings {
@@ -108,6 +132,10 @@ export const variables = {
   MAX_RUN_ATTEMPTS: "how many times a run marked rerunOnInterrupt may start when its attempts keep being interrupted, before it ends FAILURE (default 3)",
   RETENTION_HOURS: "how long finished runs and dedupe keys are kept (default 168 = 7 days)",
   SHUTDOWN_GRACE_MS: "how long running handlers may finish after SIGTERM (default 25000)",
+  REPORT_LEASE_MS:
+    "how long a replica's claim on a run's undelivered reports lasts (default 120000; it must outlast one Port call with its retries): after a replica dies, its claimed reports are sent by another this long later",
+  LEASE_MS:
+    "how long a replica's claim on a running item lasts without a heartbeat (default 60000): after a replica on another host dies, its running items are taken over this long later",
   RUN_ID_PATH: "dot path of the run id in a custom payload template, e.g. meta.runId",
   ACTION_PATH: "dot path of the action identifier in a custom payload template, e.g. meta.action",
   ORDER_BY: "`entity` (default: runs on one entity run one at a time, in order) or `none`",
@@ -121,6 +149,16 @@ export const variables = {
   EVENTBRIDGE_PUT_EVENTS_PER_SECOND:
     "PutEvents calls per second this instance may make (default 400, the lowest regional quota; divide your quota by the number of replicas)",
   EVENTBRIDGE_RETRY_FOR_MS: "how long a throttled event is retried before it is parked (default 300000 = 5 min; capped at 90% of HANDLER_TIMEOUT_MS)",
+  KAFKA_BROKERS:
+    "turns on the built-in Kafka consumer: comma-separated host:port list, or `port` to ask Port's API for the brokers and credentials of your organisation (as Port's agent does)",
+  KAFKA_GROUP_ID: "consumer group of the built-in consumer (default ORG_ID.portside); must start with `ORG_ID.`, which Port's brokers require",
+  KAFKA_RUNS_TOPIC: "runs topic the built-in consumer reads (default ORG_ID.runs); `off` to read none",
+  KAFKA_CHANGES_TOPIC: "change-log topic the built-in consumer reads (default ORG_ID.change.log); `off` to read none",
+  KAFKA_USERNAME: "SASL/SCRAM-SHA-512 user for the brokers (Port's cluster); with KAFKA_PASSWORD",
+  KAFKA_PASSWORD: "SASL/SCRAM-SHA-512 password for the brokers; with KAFKA_USERNAME",
+  KAFKA_SSL: "`true` or `false`: TLS to the brokers (default true when KAFKA_USERNAME is set or KAFKA_BROKERS=port, else false)",
+  KAFKA_CA_FILE: "PEM file of the CA that signed the brokers' certificates, when it is not a public one",
+  KAFKA_FROM_BEGINNING: "`true`: a new consumer group starts at the beginning of the topics (default false: at their end, so old runs are not executed)",
 } as const;
 
 export type VariableName = keyof typeof variables;
@@ -152,7 +190,7 @@ function read<T>(env: Env, name: VariableName, schema: v.GenericSchema<string, T
   const value = raw === undefined || raw === "" ? fallback : raw;
   const result = v.safeParse(schema, value);
   if (!result.success) {
-    const shown = name.includes("SECRET") || name.includes("TOKEN") ? "" : ` (got "${value}")`;
+    const shown = name.includes("SECRET") || name.includes("TOKEN") || name.includes("PASSWORD") ? "" : ` (got "${value}")`;
     throw new ConfigError(name, `${result.issues[0]?.message ?? "invalid"}${shown}`);
   }
   return result.output;
@@ -223,10 +261,13 @@ export function loadConfig(env: Env, overrides: { open?: boolean } = {}): Config
     maxRunAttempts: read(env, "MAX_RUN_ATTEMPTS", intIn(1, 100), "3"),
     retentionMs: read(env, "RETENTION_HOURS", intIn(1, 24 * 365), "168") * 3600_000,
     shutdownGraceMs: read(env, "SHUTDOWN_GRACE_MS", intIn(0, 3600_000), "25000"),
+    leaseMs: read(env, "LEASE_MS", intIn(1_000, 3600_000), "60000"),
+    reportLeaseMs: read(env, "REPORT_LEASE_MS", intIn(1_000, 3600_000), "120000"),
     locator: runIdPath && actionPath ? { runIdPath, actionPath } : null,
     orderBy: read(env, "ORDER_BY", v.picklist(["entity", "none"], "must be entity or none"), "entity"),
     signatureToleranceMs: read(env, "SIGNATURE_TOLERANCE_MS", intIn(0, 24 * 3600_000), "300000"),
     logLevel: read(env, "LOG_LEVEL", v.picklist(["debug", "info", "warn", "error"], "must be debug, info, warn or error"), "info"),
+    kafka: loadKafka(env, orgId),
     eventBridge: {
       region: read(
         env,
@@ -270,6 +311,53 @@ export function loadConfig(env: Env, overrides: { open?: boolean } = {}): Config
       putEventsPerSecond: read(env, "EVENTBRIDGE_PUT_EVENTS_PER_SECOND", intIn(1, 100_000), "400"),
       retryForMs: read(env, "EVENTBRIDGE_RETRY_FOR_MS", intIn(0, 24 * 3600_000), "300000"),
     },
+  };
+}
+
+const bool = v.pipe(
+  v.string(),
+  v.trim(),
+  v.picklist(["true", "false", "1", "0"], "must be true or false"),
+  v.transform((s) => s === "true" || s === "1"),
+);
+
+function loadKafka(env: Env, orgId: string): KafkaSettings | null {
+  const brokers = optional(env, "KAFKA_BROKERS");
+  if (!brokers) return null;
+  const list =
+    brokers === "port"
+      ? ("port" as const)
+      : brokers
+          .split(",")
+          .map((b) => b.trim())
+          .filter(Boolean);
+  if (list !== "port" && list.some((b) => !/^[^\s:/]+:\d{1,5}$/.test(b))) throw new ConfigError("KAFKA_BROKERS", "must be host:port[,host:port…] or port");
+  const groupId = read(env, "KAFKA_GROUP_ID", v.pipe(v.string(), v.trim(), v.minLength(1, "must not be empty")), `${orgId}.portside`);
+  if (!groupId.startsWith(`${orgId}.`)) {
+    throw new ConfigError("KAFKA_GROUP_ID", `must start with "${orgId}." (ORG_ID and a dot): Port's brokers refuse any other consumer group`);
+  }
+  const topic = (name: "KAFKA_RUNS_TOPIC" | "KAFKA_CHANGES_TOPIC", fallback: string) => {
+    const value = read(env, name, v.pipe(v.string(), v.trim(), v.regex(/^[A-Za-z0-9._-]{1,249}$/, "must be a Kafka topic name or off")), fallback);
+    return value === "off" ? null : value;
+  };
+  const runsTopic = topic("KAFKA_RUNS_TOPIC", `${orgId}.runs`);
+  const changesTopic = topic("KAFKA_CHANGES_TOPIC", `${orgId}.change.log`);
+  if (!runsTopic && !changesTopic)
+    throw new ConfigError("KAFKA_RUNS_TOPIC", "and KAFKA_CHANGES_TOPIC are both off, so the consumer would read nothing; unset KAFKA_BROKERS instead");
+  const username = optional(env, "KAFKA_USERNAME");
+  const password = optional(env, "KAFKA_PASSWORD");
+  if ((username === null) !== (password === null))
+    throw new ConfigError(username ? "KAFKA_PASSWORD" : "KAFKA_USERNAME", "is not set while its partner is; set both or neither");
+  const sasl = username && password ? { username, password: new Secret(password) } : null;
+  return {
+    brokers: list,
+    groupId,
+    runsTopic,
+    changesTopic,
+    sasl,
+    ssl: read(env, "KAFKA_SSL", bool, sasl || list === "port" ? "true" : "false"),
+    caFile: optional(env, "KAFKA_CA_FILE"),
+    fromBeginning: read(env, "KAFKA_FROM_BEGINNING", bool, "false"),
   };
 }
 

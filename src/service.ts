@@ -60,12 +60,20 @@ export interface Service {
   runToIdle(): Promise<void>;
   /** What was ingested since start, in all and per source. */
   stats(): IngestStats;
+  /** Makes a running ingress (e.g. the Kafka consumer) part of /readyz and /admin/stats. */
+  attachIngress(name: string, status: IngressStatus): void;
   executor: Executor;
   reporter: Reporter;
   portClient: PortClient;
   start(): void;
   /** Stops taking requests, lets running handlers finish up to the grace time, drains what it can. */
   stop(graceMs?: number): Promise<{ unfinished: number }>;
+}
+
+/** What an ingress that runs on its own (not per request) tells the service. */
+export interface IngressStatus {
+  ready(): boolean;
+  state(): unknown;
 }
 
 export function createService(deps: ServiceDeps): Service {
@@ -87,7 +95,15 @@ export function createService(deps: ServiceDeps): Service {
     ...(deps.portRetry ? { retry: deps.portRetry } : {}),
     ...(deps.tokenStore ? { tokenStore: deps.tokenStore } : {}),
   });
-  const reporter = createReporter({ ledger, port: portClient, clock, logger, owner, ...(deps.outboxRetry ? { retry: deps.outboxRetry } : {}) });
+  const reporter = createReporter({
+    ledger,
+    port: portClient,
+    clock,
+    logger,
+    owner,
+    leaseMs: config.reportLeaseMs,
+    ...(deps.outboxRetry ? { retry: deps.outboxRetry } : {}),
+  });
   const acceptor: Acceptor = createAcceptor({
     ledger,
     orgId: config.orgId,
@@ -115,7 +131,7 @@ export function createService(deps: ServiceDeps): Service {
     onReports: () => reporter.notify(),
     ...(deps.targets ? { targets: deps.targets } : {}),
     ...(deps.executorPollMs ? { pollMs: deps.executorPollMs } : {}),
-    ...(deps.leaseMs ? { leaseMs: deps.leaseMs } : {}),
+    leaseMs: deps.leaseMs ?? config.leaseMs,
     ...(deps.ledgerRetry ? { ledgerRetry: deps.ledgerRetry } : {}),
   });
   const { ingest, stats } = createIngest({
@@ -128,12 +144,14 @@ export function createService(deps: ServiceDeps): Service {
     ...(config.ackMode === "sync" ? { waitFor: (keys: string[]) => waitAll(executor, keys, 25_000) } : {}),
   });
   const replay = (id: string) => replayDeadLetter({ ledger, ingest, acceptor }, id);
+  const ingresses = new Map<string, IngressStatus>();
 
   const app = createApp({
     ledger,
     ingest,
     replay,
     stats,
+    ingresses: () => ingresses,
     logger,
     sinkToken: config.sinkToken,
     adminToken: config.adminToken,
@@ -147,6 +165,7 @@ export function createService(deps: ServiceDeps): Service {
     ingest,
     replay,
     stats,
+    attachIngress: (name, status) => void ingresses.set(name, status),
     executor,
     reporter,
     portClient,

@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { ConfigError, type Config, loadConfig, redactUrl } from "./config.ts";
+import { ConfigError, type Config, type KafkaSettings, loadConfig, redactUrl } from "./config.ts";
 import { demoDefaults, EMULATOR_CREDENTIALS, runDemo } from "./demo.ts";
 import { createPortEmulator } from "./emulator/port-emulator.ts";
 import type { Ledger } from "./ledger/ledger.ts";
@@ -7,7 +7,8 @@ import { createMemoryLedger } from "./ledger/memory.ts";
 import { processOwner, recoverDeadOwners } from "./ledger/owners.ts";
 import { createLogger, type Logger } from "./log.ts";
 import type { SharedTokenStore } from "./port/token.ts";
-import { createService } from "./service.ts";
+import type { KafkaIngress } from "./ingress/kafka.ts";
+import { createService, type Service } from "./service.ts";
 import { createEventBridgeTargets } from "./targets/eventbridge/index.ts";
 import { emptyRegistry, HandlerModuleError, loadHandlerModule, type Registry } from "./targets/registry.ts";
 import { loadRoutesFile, mergeRoutes } from "./targets/routes.ts";
@@ -127,15 +128,7 @@ export async function startPortside(runtime: Runtime): Promise<void> {
     "PORT",
   );
   service.start();
-  logger.info("portside.listening", {
-    url: `http://${config.host}:${server.port}`,
-    runtime: runtime.name,
-    ledger: config.ledger.type,
-    handlers: registry.source,
-    actions: registry.actions,
-    ackMode: config.ackMode,
-    unhandledRuns: config.unhandledRuns,
-  });
+  const kafka = config.kafka ? await createKafka(config.kafka, service, logger) : null;
 
   const purge = setInterval(async () => {
     try {
@@ -152,6 +145,8 @@ export async function startPortside(runtime: Runtime): Promise<void> {
     stopping = true;
     logger.info("portside.stopping", { signal, graceMs: config.shutdownGraceMs });
     clearInterval(purge);
+    // The consumer leaves its group first, so its partitions move to the other members at once.
+    await kafka?.stop();
     const { unfinished } = await service.stop();
     await server.stop();
     await emulatorServer?.stop();
@@ -160,10 +155,40 @@ export async function startPortside(runtime: Runtime): Promise<void> {
     logger.info("portside.stopped", { unfinished });
     runtime.exit(0);
   };
+  // Before anything that may wait (joining a consumer group can take a rebalance or two): a SIGTERM then
+  // still stops portside gracefully.
   runtime.onSignal("SIGTERM", () => void shutdown("SIGTERM"));
   runtime.onSignal("SIGINT", () => void shutdown("SIGINT"));
 
+  if (kafka) {
+    try {
+      await kafka.start();
+    } catch (error) {
+      throw new StartError(
+        `KAFKA_BROKERS: the Kafka consumer could not start (${describe(error)}); check the brokers, the topics, KAFKA_USERNAME/KAFKA_PASSWORD and KAFKA_SSL`,
+      );
+    }
+  }
+  logger.info("portside.listening", {
+    url: `http://${config.host}:${server.port}`,
+    runtime: runtime.name,
+    ledger: config.ledger.type,
+    handlers: registry.source,
+    actions: registry.actions,
+    ackMode: config.ackMode,
+    unhandledRuns: config.unhandledRuns,
+    ...(config.kafka ? { kafkaGroup: config.kafka.groupId } : {}),
+  });
+
   if (demo && emulator) await runDemo({ sinkUrl: `http://127.0.0.1:${server.port}`, emulator: emulator.state, orgId: config.orgId, logger });
+}
+
+/** The built-in Kafka consumer, when KAFKA_BROKERS is set: a way in beside the HTTP sink (started by the caller). */
+async function createKafka(settings: KafkaSettings, service: Service, logger: Logger): Promise<KafkaIngress> {
+  const { createKafkaIngress } = await import("./ingress/kafka.ts");
+  const ingress = createKafkaIngress({ settings, ingest: service.ingest, logger });
+  service.attachIngress("kafka", ingress);
+  return ingress;
 }
 
 /** The start line says who may call what: open mode, the sink's token, and whether /admin is on. */

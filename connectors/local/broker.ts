@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,11 +14,25 @@ export interface BrokerOptions {
   maxHeap?: string;
   /** Default 90 s. */
   startTimeoutMs?: number;
+  /**
+   * A second listener with SASL_SSL and SCRAM-SHA-512, as Port's cluster has: these users are created when
+   * the storage is formatted, and the listener's TLS certificate is self-signed (its PEM is `caFile`).
+   */
+  sasl?: { users: Array<{ name: string; password: string }> };
+}
+
+export interface SaslListener {
+  /** host:port of the SASL_SSL listener. */
+  brokers: string;
+  /** PEM of the listener's self-signed certificate, to trust as a CA. */
+  caFile: string;
 }
 
 export interface Broker {
   /** host:port of the PLAINTEXT listener. */
   brokers: string;
+  /** The SASL_SSL listener, when `sasl` was asked for. */
+  sasl?: SaslListener;
   logFile: string;
   stop(): Promise<void>;
 }
@@ -32,15 +47,17 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
   const [port, controllerPort] = [await freePort(), await freePort()];
   const brokers = `127.0.0.1:${port}`;
   const serverProperties = join(dir, "server.properties");
+  const sasl = options.sasl ? await saslListener(dir) : undefined;
   writeProperties(serverProperties, {
     "process.roles": "broker,controller",
     "node.id": 1,
     "controller.quorum.voters": `1@127.0.0.1:${controllerPort}`,
-    listeners: `PLAINTEXT://${brokers},CONTROLLER://127.0.0.1:${controllerPort}`,
-    "advertised.listeners": `PLAINTEXT://${brokers}`,
+    listeners: `PLAINTEXT://${brokers},CONTROLLER://127.0.0.1:${controllerPort}${sasl ? `,SASL_SSL://${sasl.listener.brokers}` : ""}`,
+    "advertised.listeners": `PLAINTEXT://${brokers}${sasl ? `,SASL_SSL://${sasl.listener.brokers}` : ""}`,
     "controller.listener.names": "CONTROLLER",
     "inter.broker.listener.name": "PLAINTEXT",
-    "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+    "listener.security.protocol.map": `CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT${sasl ? ",SASL_SSL:SASL_SSL" : ""}`,
+    ...(sasl?.properties ?? {}),
     "log.dirs": join(dir, "data"),
     "auto.create.topics.enable": options.autoCreateTopics ?? false,
     "num.partitions": 1,
@@ -64,10 +81,11 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
   // 22 chars of base64url over 16 bytes is the cluster id format StorageTool expects; making it
   // here saves a JVM start (`random-uuid`).
   const clusterId = randomBytes(16).toString("base64url");
+  const scramUsers = (options.sasl?.users ?? []).flatMap((u) => ["--add-scram", `SCRAM-SHA-512=[name=${u.name},password=${u.password}]`]);
   await runJava({
     libDir,
     mainClass: "kafka.tools.StorageTool",
-    args: ["format", "-t", clusterId, "-c", serverProperties],
+    args: ["format", "-t", clusterId, "-c", serverProperties, ...scramUsers],
     log4jConfig,
     consoleFile,
     heap: { max: "256m" },
@@ -97,7 +115,54 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     await stopJava(child, 2_000);
     throw failed(error instanceof Error ? error.message : String(error));
   }
-  return { brokers, logFile, stop };
+  return { brokers, ...(sasl ? { sasl: sasl.listener } : {}), logFile, stop };
+}
+
+/**
+ * A SASL_SSL listener with SCRAM-SHA-512: a self-signed certificate for 127.0.0.1 made with the JDK's
+ * keytool (PKCS12 keystore for the broker, PEM for clients to trust) and the listener's settings.
+ */
+async function saslListener(dir: string): Promise<{ listener: SaslListener; properties: Record<string, string> }> {
+  const keystore = join(dir, "broker.p12");
+  const caFile = join(dir, "broker-ca.pem");
+  const password = randomBytes(12).toString("hex");
+  const keytool = (args: string[]) => execFileSync("keytool", args, { stdio: ["ignore", "ignore", "pipe"] });
+  keytool([
+    "-genkeypair",
+    "-alias",
+    "broker",
+    "-keyalg",
+    "RSA",
+    "-keysize",
+    "2048",
+    "-validity",
+    "3650",
+    "-dname",
+    "CN=127.0.0.1",
+    "-ext",
+    "SAN=IP:127.0.0.1,DNS:localhost",
+    "-keystore",
+    keystore,
+    "-storetype",
+    "PKCS12",
+    "-storepass",
+    password,
+    "-keypass",
+    password,
+  ]);
+  keytool(["-exportcert", "-rfc", "-alias", "broker", "-keystore", keystore, "-storepass", password, "-file", caFile]);
+  const brokers = `127.0.0.1:${await freePort()}`;
+  return {
+    listener: { brokers, caFile },
+    properties: {
+      "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+      "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+      "ssl.keystore.type": "PKCS12",
+      "ssl.keystore.location": keystore,
+      "ssl.keystore.password": password,
+      "ssl.key.password": password,
+    },
+  };
 }
 
 async function waitUntilReady(brokers: string, timeoutMs: number, hasExited: () => boolean): Promise<void> {

@@ -3,6 +3,7 @@ import type { Ledger } from "../ledger/ledger.ts";
 import { LedgerInputError } from "../ledger/validate.ts";
 import type { IngestStats } from "../pipeline/ingest.ts";
 import type { ReplayResult } from "../pipeline/replay.ts";
+import type { IngressStatus } from "../service.ts";
 import { sinkReply } from "../ingress/sink.ts";
 
 /**
@@ -14,7 +15,12 @@ import { sinkReply } from "../ingress/sink.ts";
  *   GET    /admin/stats                        ledger counts, and what was ingested since start
  * Answers never repeat a value from the request.
  */
-export function adminRoutes(deps: { ledger: Ledger; replay: (id: string) => Promise<ReplayResult>; stats: () => IngestStats }): Hono {
+export function adminRoutes(deps: {
+  ledger: Ledger;
+  replay: (id: string) => Promise<ReplayResult>;
+  stats: () => IngestStats;
+  ingresses: () => ReadonlyMap<string, IngressStatus>;
+}): Hono {
   const app = new Hono();
   const notFound = { error: "not_found", message: "No parked record has this id (list them with GET /admin/dead-letters)." };
   app.onError((error, c) => {
@@ -50,6 +56,12 @@ export function adminRoutes(deps: { ledger: Ledger; replay: (id: string) => Prom
     const removed = await deps.ledger.removeDeadLetter(c.req.param("id"));
     return removed ? c.body(null, 204) : c.json(notFound, 404);
   });
-  app.get("/stats", async (c) => c.json({ ledger: await deps.ledger.counts(), sinceStart: deps.stats() }));
+  app.get("/stats", async (c) =>
+    c.json({
+      ledger: await deps.ledger.counts(),
+      sinceStart: deps.stats(),
+      ingresses: Object.fromEntries([...deps.ingresses()].map(([name, ingress]) => [name, ingress.state()])),
+    }),
+  );
   return app;
 }

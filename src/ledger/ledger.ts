@@ -26,9 +26,10 @@ export interface Ledger {
    * Claims up to `limit` work items for `owner` with a lease of `leaseMs`. Eligible: pending items, and
    * running items whose lease has expired (their owner died; `attempt` then says it is not the first).
    * Within one lane only the oldest unfinished item is eligible, and only when no item of the lane is
-   * running under a live lease, so work on one entity runs in acceptance order, one at a time.
+   * running under a live lease, so work on one entity runs in acceptance order, one at a time. With
+   * `takeExpired: false`, only pending items are claimed (expired leases are left to their owners a while).
    */
-  claimWork(opts: ClaimOptions): Promise<ClaimedWork[]>;
+  claimWork(opts: ClaimOptions & { takeExpired?: boolean }): Promise<ClaimedWork[]>;
 
   /** Extends the leases of items `owner` still runs (a heartbeat for long handlers). */
   renewWork(keys: string[], owner: string, leaseMs: number, now: number): Promise<void>;

@@ -143,9 +143,9 @@ export function createMemoryLedger(): Ledger {
       return { records, deadLetters: parked };
     },
 
-    async claimWork({ owner, limit, leaseMs, now }: ClaimOptions): Promise<ClaimedWork[]> {
+    async claimWork({ owner, limit, leaseMs, now, takeExpired = true }: ClaimOptions & { takeExpired?: boolean }): Promise<ClaimedWork[]> {
       alive();
-      const eligible = [...open].filter((i) => i.state === "pending" || i.leaseUntil <= now);
+      const eligible = [...open].filter((i) => i.state === "pending" || (takeExpired && i.leaseUntil <= now));
       eligible.sort((a, b) => a.seq - b.seq);
       return eligible.slice(0, limit).map((item) => {
         item.state = "running";

@@ -112,13 +112,15 @@ queue_reports(i, now)
 return { out, parked }
 `;
 
-/** ARGV: P, owner, limit, leaseUntil, now. Returns 7 fields per item: key kind body source lane attempt acceptedAt. */
+/** ARGV: P, owner, limit, leaseUntil, now, takeExpired (1/0). Returns 7 fields per item: key kind body source lane attempt acceptedAt. */
 export const claimWorkLua = `
 local P = ARGV[1]
-local owner, limit, leaseUntil, now = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local owner, limit, leaseUntil, now, takeExpired = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
 local candidates = {}
-for _, key in ipairs(redis.call('ZRANGEBYSCORE', P .. 'running', '-inf', now, 'LIMIT', 0, limit)) do
-  candidates[#candidates + 1] = { tonumber(redis.call('HGET', P .. 'w:' .. key, 'seq')), key }
+if takeExpired == '1' then
+  for _, key in ipairs(redis.call('ZRANGEBYSCORE', P .. 'running', '-inf', now, 'LIMIT', 0, limit)) do
+    candidates[#candidates + 1] = { tonumber(redis.call('HGET', P .. 'w:' .. key, 'seq')), key }
+  end
 end
 local pending = redis.call('ZRANGE', P .. 'pending', 0, limit - 1, 'WITHSCORES')
 for j = 1, #pending, 2 do candidates[#candidates + 1] = { tonumber(pending[j + 1]), pending[j] } end
@@ -281,8 +283,8 @@ return 1
 `;
 
 /**
- * ARGV: P, after (exclusive), limit. Returns 8 fields per letter: id key kind reason source raw runId
- * parkedAt (key is nil for a letter parked before dead letters had keys).
+ * ARGV: P, after (exclusive), limit. Returns 9 fields per letter: id key kind reason source raw
+ * rawEncoding runId parkedAt (key and rawEncoding are nil for letters parked before they were kept).
  */
 export const listDeadLettersLua = `
 local P = ARGV[1]

@@ -94,9 +94,9 @@ export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
       return { records: records.map(outcome), deadLetters: deadLetters.map(parked) };
     },
 
-    async claimWork({ owner, limit, leaseMs, now }: ClaimOptions): Promise<ClaimedWork[]> {
+    async claimWork({ owner, limit, leaseMs, now, takeExpired = true }: ClaimOptions & { takeExpired?: boolean }): Promise<ClaimedWork[]> {
       if (limit <= 0) return [];
-      const flat = (await call(lua.claimWorkLua, owner, limit, now + leaseMs, now)) as Array<string | number | null>;
+      const flat = (await call(lua.claimWorkLua, owner, limit, now + leaseMs, now, takeExpired ? "1" : "0")) as Array<string | number | null>;
       const out: ClaimedWork[] = [];
       for (let i = 0; i < flat.length; i += 7) {
         const [key, kind, body, source, lane, attempt, acceptedAt] = flat.slice(i, i + 7);

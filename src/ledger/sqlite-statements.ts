@@ -34,6 +34,7 @@ export function statements(db: Database) {
     insertDeadLetter: db.prepare<never, [string, WorkKind, string, string, string, RawEncoding, string | null, number]>(
       "INSERT INTO dead_letter (key, kind, reason, source, raw, raw_encoding, run_id, parked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (key) DO NOTHING",
     ),
+    workExists: db.prepare<{ one: number }, [string]>("SELECT 1 AS one FROM work WHERE key = ?1"),
     // A key decided by a parked record: finished at once, no body, never claimable; purged like other done work.
     insertDecided: db.prepare<never, [string, WorkKind, string, number]>(
       `INSERT INTO work (key, kind, source, lane, state, accepted_at, finished_at) VALUES (?1, ?2, ?3, NULL, ${done}, ?4, ?4) ON CONFLICT (key) DO NOTHING`,

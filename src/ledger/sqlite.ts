@@ -192,9 +192,10 @@ export function createSqliteLedger(opts: SqliteLedgerOptions): Ledger {
           return "accepted";
         });
         const deadLetters = batch.deadLetters.map((d): ParkOutcome => {
-          // A decided key is finished work without a body: a duplicate for every later record.
-          if (d.claims !== undefined && s.insertDecided.run(d.claims, d.kind, d.source, now).changes === 0) return "superseded";
+          if (d.claims !== undefined && s.workExists.get(d.claims)) return "superseded";
           if (s.insertDeadLetter.run(d.key, d.kind, d.reason, d.source, d.raw, d.rawEncoding ?? "utf8", d.runId, now).changes === 0) return "duplicate";
+          // A decided key is finished work without a body: a duplicate for every later record.
+          if (d.claims !== undefined) s.insertDecided.run(d.claims, d.kind, d.source, now);
           queueReports(d.reports ?? [], now);
           return "accepted";
         });
@@ -203,9 +204,10 @@ export function createSqliteLedger(opts: SqliteLedgerOptions): Ledger {
       });
     },
 
-    async claimWork({ owner, limit, leaseMs, now }: ClaimOptions): Promise<ClaimedWork[]> {
+    async claimWork({ owner, limit, leaseMs, now, takeExpired = true }: ClaimOptions & { takeExpired?: boolean }): Promise<ClaimedWork[]> {
       if (limit <= 0) return [];
-      const rows = await queue.run(() => s.claim.all(owner, now + leaseMs, now, limit), BACKGROUND);
+      // Not taking expired leases: compare them with a time before any lease (-1), so none qualifies.
+      const rows = await queue.run(() => s.claim.all(owner, now + leaseMs, takeExpired ? now : -1, limit), BACKGROUND);
       return rows
         .sort((a, b) => a.seq - b.seq)
         .map((r) => ({ key: r.key, kind: r.kind, body: r.body, source: r.source, lane: r.lane, attempt: r.attempt, acceptedAt: r.accepted_at }));

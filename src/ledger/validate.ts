@@ -46,7 +46,7 @@ export function withInputChecks(store: Ledger): Ledger {
       return store.commit(batch, now);
     },
     async claimWork(opts) {
-      return store.claimWork(claim(opts));
+      return store.claimWork({ ...claim(opts), takeExpired: opts.takeExpired !== false });
     },
     async renewWork(keys, owner, leaseMs, now) {
       time(now, "now");

@@ -111,28 +111,45 @@ export function scanBody(bytes: Uint8Array): Segment[] {
     return scanLines(bytes);
   }
   if (bytes[first] !== OPEN_BRACE) return scanLines(bytes);
-  // An object that closes on the first line means newline-delimited records. Otherwise the body may be one
-  // pretty-printed object — unless a later line starts a record of its own at its very first column, which
-  // a pretty-printed object never does (what it nests is indented): then one broken record must not make
-  // the records after it part of one "value".
+  // One object over the whole body that is valid JSON is one record, however it is laid out.
+  const value = scanValue(bytes, first);
+  if (value && value.depth <= MAX_NESTING && isJson(bytes.subarray(value.start, value.end))) return [value];
+  // Otherwise: an object that closes on the first line means newline-delimited records. A broken body may
+  // still be one pretty-printed object — unless a later line starts a record of its own at its very first
+  // column, which a pretty-printed object never does (what it nests is indented): then one broken record
+  // must not make the records after it part of one "value".
   const firstLineEnd = bytes.indexOf(LINE_FEED, first);
   if (firstLineEnd < 0 || walk(bytes, first, firstLineEnd, true).closedAt >= 0) return scanLines(bytes);
-  for (let at = bytes.indexOf(LINE_FEED, first); at >= 0 && at + 1 < bytes.length; at = bytes.indexOf(LINE_FEED, at + 1)) {
+  for (let at = firstLineEnd; at >= 0 && at + 1 < bytes.length; at = bytes.indexOf(LINE_FEED, at + 1)) {
     if (bytes[at + 1] === OPEN_BRACE) return scanLines(bytes);
   }
-  const value = scanValue(bytes, first);
   return value ? [value] : scanLines(bytes);
+}
+
+function isJson(bytes: Uint8Array): boolean {
+  try {
+    JSON.parse(strictUtf8.decode(bytes));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
  * The elements of a top-level array, or undefined when the body is not one array (then it is read as
  * lines). Brackets are counted outside strings only; a line break ends a string (JSON strings never hold
  * one), so an unterminated string spoils one element, not the rest. A closing bracket that does not match
- * closes what it can, so an element with unbalanced brackets ends at the next element.
+ * closes what it can, so an element with unbalanced brackets ends at the next element; a `]` that would
+ * close the array before its end closes only its element's brackets. Every byte costs O(1), amortised:
+ * what a closer scans past, it removes.
  */
 function scanArray(bytes: Uint8Array, open: number): Segment[] | undefined {
   const segments: Segment[] = [];
-  const stack: number[] = [OPEN_BRACKET];
+  // The open brackets, innermost last; `top` is its length. A body never nests deeper than its length.
+  const stack = new Uint8Array(bytes.length + 1);
+  stack[0] = OPEN_BRACKET;
+  let top = 1;
+  let braces = 0; // `{` on the stack, so a stray `}` costs nothing to refuse
   let closedAt = -1;
   let start = open + 1;
   let depth = 0;
@@ -142,31 +159,46 @@ function scanArray(bytes: Uint8Array, open: number): Segment[] | undefined {
     start = end + 1;
     depth = 0;
   };
+  /** Closes the innermost open `opener` and everything inside it; returns where it stood (-1: none). */
+  const close = (opener: number): number => {
+    let at = top - 1;
+    while (at >= 0 && stack[at] !== opener) at--;
+    if (at > 0) {
+      for (let k = at; k < top; k++) if (stack[k] === OPEN_BRACE) braces--;
+      top = at;
+    }
+    return at;
+  };
   for (let i = open + 1; i < bytes.length; i++) {
     const c = bytes[i];
     if (c === QUOTE) i = stringEnd(bytes, i, bytes.length);
     else if (c === OPEN_BRACKET || c === OPEN_BRACE) {
-      stack.push(c);
-      if (stack.length - 1 > depth) depth = stack.length - 1;
+      stack[top++] = c;
+      if (c === OPEN_BRACE) braces++;
+      if (top - 1 > depth) depth = top - 1;
     } else if (c === CLOSE_BRACKET) {
-      // Closes up to the nearest open bracket; the array's own closes the array.
-      const at = stack.lastIndexOf(OPEN_BRACKET);
-      if (at === 0) {
+      if (close(OPEN_BRACKET) > 0) continue;
+      if (onlySpaceAfter(bytes, i)) {
         push(i);
         closedAt = i;
         break;
       }
-      stack.length = at;
+      // Would close the array before its end: close only this element's brackets.
+      for (let k = 1; k < top; k++) if (stack[k] === OPEN_BRACE) braces--;
+      top = 1;
     } else if (c === CLOSE_BRACE) {
-      const at = stack.lastIndexOf(OPEN_BRACE);
-      if (at > 0) stack.length = at; // a stray one is ignored
-    } else if (c === COMMA && stack.length === 1) push(i);
+      if (braces > 0) close(OPEN_BRACE);
+    } else if (c === COMMA && top === 1) push(i);
   }
   if (closedAt < 0) return undefined; // never closed
-  for (let j = closedAt + 1; j < bytes.length; j++) if (!isSpace(bytes[j])) return undefined; // more after the array: lines
   // `[]` holds nothing; an empty element elsewhere (`[a,,b]`, `[a,]`) is refused like any malformed one.
   if (segments.length === 1 && segments[0]?.start === segments[0]?.end) return [];
   return segments;
+}
+
+function onlySpaceAfter(bytes: Uint8Array, at: number): boolean {
+  for (let j = at + 1; j < bytes.length; j++) if (!isSpace(bytes[j])) return false;
+  return true;
 }
 
 /** One object spanning the whole body (pretty-printed JSON), or undefined when something follows it. */
@@ -199,8 +231,9 @@ function scanLines(bytes: Uint8Array): Segment[] {
 function stringEnd(bytes: Uint8Array, open: number, end: number): number {
   for (let i = open + 1; i < end; i++) {
     const c = bytes[i];
-    if (c === BACKSLASH) i++;
-    else if (c === QUOTE || c === LINE_FEED) return i;
+    if (c === QUOTE || c === LINE_FEED) return i;
+    // An escape skips the next byte, unless that is a line break: a string still ends at one.
+    if (c === BACKSLASH && bytes[i + 1] !== LINE_FEED) i++;
   }
   return end;
 }
@@ -234,7 +267,7 @@ export function readSegment(bytes: Uint8Array, segment: Segment): SinkRecord {
   } catch {
     return { ok: false, error: `${where}: not valid UTF-8; parked with its bytes as they arrived`, raw: slice.slice() };
   }
-  if (text === "") return { ok: false, error: `${where}: empty (a stray comma?)`, raw: text };
+  if (text === "") return { ok: false, error: `${where}: empty ${segment.where === "record" ? "(a message without a value)" : "(a stray comma?)"}`, raw: text };
   if (segment.depth > MAX_NESTING) {
     return { ok: false, error: `${where}: nested ${segment.depth} levels deep, more than the ${MAX_NESTING} portside reads`, raw: text };
   }

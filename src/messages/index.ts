@@ -1,7 +1,7 @@
 /** Message handling: sink bodies → records → validated, normalised runs and changes; Port signatures. */
 export { MAX_NESTING, parseRecord, readBody, splitSinkBody } from "./body.ts";
 export type { RawRecord, SinkRecord } from "./body.ts";
-export { parseRun, runIdInBrokenText } from "./run.ts";
+export { brokenRun, parseRun } from "./run.ts";
 export type { ParseRunOptions, ParseRunResult } from "./run.ts";
 export { LOCATOR_DEFAULTS, RunLocatorSchema } from "./locator.ts";
 export type { RunLocator } from "./locator.ts";

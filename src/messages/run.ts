@@ -172,17 +172,25 @@ function digRunId(message: Record<string, unknown>, locator?: RunLocator): strin
 }
 
 /**
- * The run id in a record that is not even valid JSON, so Port can still be told the run failed. Read only
- * when the text names exactly one addressable run id and nothing in it says the run is someone else's (an
- * agent run, a non-Kafka invocation, another organisation): a broken record is never reported on a guess.
+ * The run id and action in a record that is not even valid JSON, so Port can still be told the run
+ * failed. Read only when the text names exactly one addressable run id and one action, and nothing in it
+ * says the run is someone else's (an agent run, a non-Kafka invocation, another organisation): a broken
+ * record is never reported on a guess.
  */
-export function runIdInBrokenText(text: string, orgId: string): string | null {
-  const ids = new Set<string>();
-  for (const match of text.matchAll(/"runId"\s*:\s*"([^"\\]{1,200})"/g)) ids.add(match[1] as string);
-  const [id] = ids;
-  if (ids.size !== 1 || id === undefined || !ADDRESSABLE_RUN_ID.test(id)) return null;
+export function brokenRun(text: string, orgId: string): { runId: string; action: string } | null {
+  const runId = onlyValue(text, /"runId"\s*:\s*"([^"\\]{1,200})"/g);
+  const action = onlyValue(text, /"action"\s*:\s*"([^"\\]{1,200})"/g);
+  if (runId === null || action === null || !ADDRESSABLE_RUN_ID.test(runId)) return null;
   if (/"agent"\s*:\s*(true|"true")/.test(text)) return null;
   if (/"invocationMethod"\s*:\s*\{[^{}]*"type"\s*:\s*"(?!KAFKA")/i.test(text)) return null;
   for (const match of text.matchAll(/"orgId"\s*:\s*"([^"\\]*)"/g)) if (match[1] !== orgId) return null;
-  return id;
+  return { runId, action };
+}
+
+/** The one distinct value `pattern` captures in `text`, or null for none or several. */
+function onlyValue(text: string, pattern: RegExp): string | null {
+  const found = new Set<string>();
+  for (const match of text.matchAll(pattern)) found.add(match[1] as string);
+  const [only] = found;
+  return found.size === 1 && only !== undefined ? only : null;
 }

@@ -1,6 +1,6 @@
 import type { CommitBatch, DeadLetterInput, Ledger, WorkKind, WorkRecord } from "../ledger/ledger.ts";
 import { changeAudience, runAudience } from "../messages/audience.ts";
-import { parseChange, parseRun, type RunLocator, runIdInBrokenText, type SinkRecord, sha256Hex, verifyAgentSignature } from "../messages/index.ts";
+import { brokenRun, parseChange, parseRun, type RunLocator, type SinkRecord, sha256Hex, verifyAgentSignature } from "../messages/index.ts";
 import { getAtPath } from "../messages/json.ts";
 import { LOCATOR_DEFAULTS } from "../messages/locator.ts";
 import type { Run } from "../messages/views.ts";
@@ -208,26 +208,34 @@ export function rejectionReports(runId: string, reason: string, summary = `Inval
 const FOREIGN_ORG = "trigger.by.orgId is not this deployment's organisation (ORG_ID); not executed";
 
 async function judgeRun(deps: AcceptorDeps, record: SinkRecord, source: string): Promise<Verdict> {
+  // Whether portside may tell Port about a run of this action: only when the action is its own (a handler
+  // or route), or UNHANDLED_RUNS=fail says every run on the topic is. Another consumer's run is never failed.
+  const mine = (action: unknown) => typeof action === "string" && (deps.unhandledRuns === "fail" || deps.registry.forRun(action).type !== "missing");
   if (!record.ok) {
-    const runId = typeof record.raw === "string" ? runIdInBrokenText(record.raw, deps.orgId) : null;
-    return runId
-      ? park("run", record, source, record.error, runId, { reports: rejectionReports(runId, record.error) })
-      : park("run", record, source, record.error, null);
+    const broken = typeof record.raw === "string" ? brokenRun(record.raw, deps.orgId) : null;
+    if (broken && mine(broken.action))
+      return park("run", record, source, record.error, broken.runId, { reports: rejectionReports(broken.runId, record.error) });
+    return park("run", record, source, record.error, null);
   }
   const audience = runAudience(record.value);
   if (!audience.ours) return { type: "ignore", why: audience.owner === "agent" ? "agent" : "other_consumer" };
   const parsed = parseRun(record.value, deps.locator ? { locator: deps.locator } : {});
   if (!parsed.ok) {
-    // Reported to Port only when the record is of a shape portside knows and does not name another organisation.
+    const action = getAtPath(record.value, deps.locator?.actionPath ?? "action");
+    // A broken run of an action nobody here handles is another consumer's to deal with.
+    if (deps.unhandledRuns === "ignore" && typeof action === "string" && !mine(action)) return { type: "ignore", why: "unhandled_action", action };
+    // Reported to Port only when the record is of a shape portside knows, for one of its actions, and does
+    // not name another organisation.
     const orgId = getAtPath(record.value, deps.locator?.orgIdPath ?? LOCATOR_DEFAULTS.orgIdPath);
     const ours = typeof orgId !== "string" || orgId === deps.orgId;
-    if (parsed.runId !== null && ours)
+    if (parsed.runId !== null && ours && mine(action))
       return park("run", record, source, parsed.reason, parsed.runId, { reports: rejectionReports(parsed.runId, parsed.reason) });
     return park("run", record, source, ours ? parsed.reason : `${parsed.reason}; and ${FOREIGN_ORG}`, parsed.runId);
   }
   const run = parsed.run;
   // Never reported: the run belongs to another organisation, and our credentials could not report it anyway.
   if (run.orgId !== deps.orgId) return park("run", record, source, FOREIGN_ORG, run.id);
+  if (!mine(run.action)) return { type: "ignore", why: "unhandled_action", action: run.action };
   if (run.shape === "agent" && deps.signatureSecret !== null) {
     const verdict = await verifyAgentSignature(record.value as object, deps.signatureSecret, { nowMs: deps.clock(), toleranceMs: deps.signatureToleranceMs });
     if (!verdict.ok && verdict.late) {
@@ -244,8 +252,6 @@ async function judgeRun(deps: AcceptorDeps, record: SinkRecord, source: string):
     // Not reported: a record that fails its signature cannot be trusted to name a real run.
     if (!verdict.ok) return park("run", record, source, `signature refused: ${verdict.reason}`, run.id);
   }
-  if (deps.unhandledRuns === "ignore" && deps.registry.forRun(run.action).type === "missing")
-    return { type: "ignore", why: "unhandled_action", action: run.action };
   deps.parsedRuns.remember(record.text, deps.locator, run);
   return { type: "work", record: { key: runKey(run.id), kind: "run", body: record.text, source, lane: deps.orderBy === "entity" ? runLane(run) : null } };
 }

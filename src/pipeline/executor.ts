@@ -2,6 +2,7 @@ import type { ClaimedWork, Ledger } from "../ledger/ledger.ts";
 import { LedgerInputError } from "../ledger/validate.ts";
 import type { Logger } from "../log.ts";
 import { parseChange, parseRun, type RunLocator } from "../messages/index.ts";
+import { ADDRESSABLE_RUN_ID } from "../messages/run-schemas.ts";
 import { decryptSecretInputs } from "../messages/secrets.ts";
 import type { Run } from "../messages/views.ts";
 import type { ReportInput } from "../port/calls.ts";
@@ -72,10 +73,20 @@ interface Active {
   item: ClaimedWork;
   calls?: RunCalls;
   abort: AbortController;
+  /** A flush of buffered calls in flight; the finish waits for it, so no call is taken twice or lost. */
+  flushing?: Promise<void>;
 }
 
 /** Writes of finished work while the ledger is away: quick at first, then every few seconds. */
 export const defaultLedgerRetry: RetryPolicy = { initialMs: 100, maxMs: 3_000, factor: 2, maxAttempts: Infinity };
+
+/**
+ * After the ledger was unavailable, expired leases are left to their owners this long before they are
+ * taken over: every replica's leases ran out during the outage, and live owners need a moment to renew
+ * them and to write the results they held meanwhile (finishes retry every 3 s at most; the heartbeat runs
+ * as soon as the ledger answers again). Owners that died are taken over once it has passed.
+ */
+const EXPIRED_GRACE_MS = 10_000;
 
 export function createExecutor(deps: ExecutorDeps): Executor {
   const leaseMs = deps.leaseMs ?? 60_000;
@@ -96,6 +107,20 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   let timers: Array<ReturnType<typeof setInterval>> = [];
   /** Resolved (and replaced) whenever an item settles. */
   let settledSignal = signal();
+  /** When a ledger call last failed (0: never); see EXPIRED_GRACE_MS. */
+  let ledgerFailedAt = 0;
+  let ledgerDown = false;
+
+  /** Every ledger call reports how it went: the first success after a failure renews our leases at once. */
+  function ledgerFailed(): void {
+    ledgerFailedAt = Date.now();
+    ledgerDown = true;
+  }
+  function ledgerAnswered(): void {
+    if (!ledgerDown) return;
+    ledgerDown = false;
+    void heartbeat();
+  }
 
   /** Claims work up to the concurrency limit; concurrent calls share one pass (and ask it to go again). */
   function pump(): Promise<void> {
@@ -110,7 +135,14 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         do {
           again = false;
           while (running && active.size < deps.concurrency) {
-            const items = await deps.ledger.claimWork({ owner: deps.owner, limit: deps.concurrency - active.size, leaseMs, now: deps.clock() });
+            const takeExpired = Date.now() - ledgerFailedAt >= EXPIRED_GRACE_MS;
+            const items = await deps.ledger.claimWork({ owner: deps.owner, limit: deps.concurrency - active.size, leaseMs, now: deps.clock(), takeExpired });
+            ledgerAnswered();
+            if (!running) {
+              // Stopped while the claim was on its way: hand the items back untouched, they were never started.
+              for (const item of items) if (!active.has(item.key)) await deps.ledger.releaseWork(item.key, deps.owner);
+              break;
+            }
             // A key this process still runs came back because its lease lapsed while the ledger was away; the
             // claim renewed it in our name, and the finish that is being retried will complete it.
             const fresh = items.filter((item) => !active.has(item.key));
@@ -119,6 +151,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
           }
         } while (again && running);
       } catch (error) {
+        ledgerFailed();
         deps.logger.error(E.claimFailed, { error });
       } finally {
         pumping = null;
@@ -156,6 +189,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
    * besides the entities. Retried until the ledger takes it; the result is never turned into anything else.
    */
   async function finish(entry: Active, reports: ReportInput[]) {
+    await entry.flushing;
     const buffered = entry.calls?.take() ?? [];
     const all = [...buffered.filter((r) => r.call.kind === "entity"), ...buffered.filter((r) => r.call.kind !== "entity"), ...reports];
     const held = await untilRecorded(entry.item.key, () => deps.ledger.finishWork(entry.item.key, deps.owner, all, deps.clock()));
@@ -171,10 +205,12 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     for (let attempt = 1; ; attempt++) {
       try {
         const result = await write();
+        ledgerAnswered();
         if (attempt > 1) deps.logger.info(E.finishRecovered, { key, attempts: attempt });
         return result;
       } catch (error) {
         if (error instanceof LedgerInputError) throw error;
+        ledgerFailed();
         const delayMs = Math.max(10, backoffMs(ledgerRetry, attempt));
         if (attempt === 1 || attempt % 10 === 0) deps.logger.warn(E.finishRetry, { key, attempt, delayMs, error });
         await sleep(delayMs);
@@ -188,7 +224,17 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     try {
       run = readRun(item);
       if (!run) {
-        await finish(entry, []);
+        // Still ended in Port, by the id in its key: the record no longer says what to run.
+        const runId = runIdOfKey(item.key);
+        await finish(
+          entry,
+          runId
+            ? failure(
+                runId,
+                "portside could not read this run any more (its configuration changed after it was accepted: RUN_ID_PATH, ACTION_PATH); re-trigger the action from Port.",
+              )
+            : [],
+        );
         return;
       }
       await finish(entry, await runReports(entry, run));
@@ -196,7 +242,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       // portside's own failure (never the handler's, which runReports turns into a FAILURE): the run still
       // gets a status, so Port never shows it running forever and its entity lane is not held.
       deps.logger.error(E.runInternalError, { key: item.key, error });
-      const runId = run?.id;
+      const runId = run?.id ?? runIdOfKey(item.key);
       entry.calls?.take();
       await finish(
         entry,
@@ -217,6 +263,12 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     deps.logger.error(E.runUnreadable, { key: item.key, reason: parsed.reason });
     return undefined;
   }
+
+  /** The run id in a run's ledger key (`run:<id>`), when Port can address it. */
+  const runIdOfKey = (key: string): string | null => {
+    const id = key.startsWith("run:") ? key.slice(4) : "";
+    return ADDRESSABLE_RUN_ID.test(id) ? id : null;
+  };
 
   /** Runs the handler (or external target) and says what Port is to be told. */
   async function runReports(entry: Active, run: Run): Promise<ReportInput[]> {
@@ -274,7 +326,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       const message =
         error instanceof TimeoutError
           ? `Handler for "${run.action}" timed out after ${error.timeoutMs} ms`
-          : `Handler for "${run.action}" failed: ${error instanceof Error ? error.message : String(error)}`;
+          : `Handler for "${run.action}" failed: ${describeThrown(error)}`;
       log.warn(E.runFailed, { reason: message });
       return failure(run.id, message);
     }
@@ -293,58 +345,91 @@ export function createExecutor(deps: ExecutorDeps): Executor {
 
   async function executeChange(entry: Active) {
     const { item } = entry;
-    const parsed = await parseChange(JSON.parse(item.body), item.body);
-    if (!parsed.ok) {
-      deps.logger.error(E.changeInvalid, { key: item.key, reason: parsed.reason });
-      await finish(entry, []);
-      return;
-    }
-    const change = parsed.change;
-    for (const route of deps.registry.forChange(change)) {
-      try {
-        if (route.type === "local") {
-          await withTimeout(
-            Promise.resolve().then(() => route.handle({ ...change, signal: entry.abort.signal })),
-            route.timeoutMs ?? deps.handlerTimeoutMs,
-            entry.abort,
-          );
-        } else {
-          const runner = deps.targets?.[route.target.kind];
-          if (!runner) throw new Error(`No runner for target kind "${route.target.kind}"`);
-          await runner.change(route.target, change);
-        }
-      } catch (error) {
-        // A failing change handler is parked with the record, so it can be replayed once fixed.
-        const reason =
-          error instanceof TimeoutError
-            ? `change handler timed out after ${error.timeoutMs} ms`
-            : `change handler failed: ${error instanceof Error ? error.message : String(error)}`;
-        deps.logger.warn(E.changeFailed, { key: item.key, reason });
-        const deadLetter = { key: `failed:${item.key}`, kind: "change" as const, reason, source: item.source, raw: item.body, runId: change.runId };
-        await untilRecorded(item.key, () => deps.ledger.commit({ records: [], deadLetters: [deadLetter], reports: [] }, deps.clock()));
+    try {
+      const parsed = await parseChange(JSON.parse(item.body), item.body);
+      if (!parsed.ok) {
+        deps.logger.error(E.changeInvalid, { key: item.key, reason: parsed.reason });
+        await finish(entry, []);
+        return;
       }
+      const change = parsed.change;
+      // A change whose every attempt was interrupted (its handler crashes the process, say) is parked, not retried forever.
+      if (item.attempt > deps.maxAttempts) {
+        await parkChange(
+          item,
+          change.runId,
+          `portside started this change ${item.attempt - 1} times and every attempt was interrupted, so it gave up (MAX_RUN_ATTEMPTS=${deps.maxAttempts})`,
+        );
+        await finish(entry, []);
+        return;
+      }
+      for (const route of deps.registry.forChange(change)) {
+        try {
+          if (route.type === "local") {
+            await withTimeout(
+              Promise.resolve().then(() => route.handle({ ...change, signal: entry.abort.signal })),
+              route.timeoutMs ?? deps.handlerTimeoutMs,
+              entry.abort,
+            );
+          } else {
+            const runner = deps.targets?.[route.target.kind];
+            if (!runner) throw new Error(`No runner for target kind "${route.target.kind}"`);
+            await runner.change(route.target, change);
+          }
+        } catch (error) {
+          // A failing change handler is parked with the record, so it can be replayed once fixed.
+          const reason =
+            error instanceof TimeoutError ? `change handler timed out after ${error.timeoutMs} ms` : `change handler failed: ${describeThrown(error)}`;
+          deps.logger.warn(E.changeFailed, { key: item.key, reason });
+          await parkChange(item, change.runId, reason);
+        }
+      }
+      await finish(entry, []);
+    } catch (error) {
+      // portside's own failure: the change is parked, so it can be replayed, and its entity lane moves on.
+      deps.logger.error(E.runInternalError, { key: item.key, error });
+      await parkChange(item, null, "portside hit an internal error while handling this change; see portside's log (run.internal_error)");
+      await finish(entry, []);
     }
-    await finish(entry, []);
   }
 
-  /** Writes a running handler's buffered calls; on failure they go back to the front of the buffer. */
-  async function flushLogs(entry: Active) {
+  /** Parks a change with its record, keyed so that an attempt after a crash parks it once. */
+  function parkChange(item: ClaimedWork, runId: string | null, reason: string) {
+    const deadLetter = { key: `failed:${item.key}`, kind: "change" as const, reason, source: item.source, raw: item.body, runId };
+    return untilRecorded(item.key, () => deps.ledger.commit({ records: [], deadLetters: [deadLetter], reports: [] }, deps.clock()));
+  }
+
+  /**
+   * Writes a running handler's buffered calls; on failure they go back to the front of the buffer. One
+   * flush at a time per item, and the finish waits for it, so calls keep their order and none is lost.
+   */
+  function flushLogs(entry: Active): Promise<void> {
+    if (entry.flushing) return entry.flushing;
     const calls = entry.calls?.take() ?? [];
-    if (calls.length === 0) return;
-    try {
-      await deps.ledger.appendReports(calls, deps.clock());
-      deps.onReports();
-    } catch (error) {
-      entry.calls?.putBack(calls);
-      deps.logger.error(E.flushFailed, { key: entry.item.key, error });
-    }
+    if (calls.length === 0) return Promise.resolve();
+    entry.flushing = (async () => {
+      try {
+        await deps.ledger.appendReports(calls, deps.clock());
+        ledgerAnswered();
+        deps.onReports();
+      } catch (error) {
+        ledgerFailed();
+        entry.calls?.putBack(calls);
+        deps.logger.error(E.flushFailed, { key: entry.item.key, error });
+      } finally {
+        entry.flushing = undefined;
+      }
+    })();
+    return entry.flushing;
   }
 
   async function heartbeat() {
     if (active.size === 0) return;
     try {
       await deps.ledger.renewWork([...active.keys()], deps.owner, leaseMs, deps.clock());
+      ledgerAnswered();
     } catch (error) {
+      ledgerFailed();
       deps.logger.error(E.renewFailed, { error });
     }
   }
@@ -403,6 +488,8 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     },
     async stop(graceMs) {
       running = false;
+      // A claim on its way hands its items back (see pump); wait for it, so nothing starts after this returns.
+      await pumping;
       if (active.size > 0) {
         const deadline = Date.now() + graceMs;
         while (active.size > 0 && Date.now() < deadline) {
@@ -422,6 +509,16 @@ export function createExecutor(deps: ExecutorDeps): Executor {
 
 function failure(runId: string, reason: string): ReportInput[] {
   return [{ runId, call: { kind: "update", patch: { status: "FAILURE", summary: truncate(reason, SUMMARY_MAX) } } }];
+}
+
+/** What a handler threw, in words: its message, or what it was (never failing on odd values). */
+function describeThrown(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  try {
+    return String(error);
+  } catch {
+    return "a value that is not an Error";
+  }
 }
 
 function signal(): { promise: Promise<void>; resolve: () => void } {

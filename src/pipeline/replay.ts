@@ -10,8 +10,8 @@ import type { Ingest } from "./ingest.ts";
  *
  *   - one record, still refused → nothing changes, the reason comes back (it stays parked);
  *   - otherwise every record is recorded again (accepted, duplicate, or parked on its own) and the dead
- *     letter is removed — unless a record was left alone (no handler, another consumer's): then the dead
- *     letter stays, since nothing else holds that record.
+ *     letter is removed — unless a record was left alone (no handler, another consumer's), or nothing was
+ *     new (every record a duplicate, e.g. a run its own parking decided): then the dead letter stays.
  *
  * Runs keep their run id as the key, so a replay can never execute a run twice. A change gets a fresh key:
  * its digest key may already be spent (the handler failed on it), and replaying is a deliberate act.
@@ -32,6 +32,8 @@ export async function replayDeadLetter(deps: { ledger: Ledger; ingest: Ingest; a
     if (verdict.type === "park") return { type: "still_invalid", reason: verdict.deadLetter.reason };
   }
   const summary = await deps.ingest(letter.kind, records, "replay", { changeKeySuffix: `:replay:${letter.id}` });
-  const removed = summary.ignored === 0 && (await deps.ledger.removeDeadLetter(letter.id));
+  // Removed once every record is recorded anew; kept when some were left alone, or when nothing changed
+  // (every record a duplicate: the dead letter is then the only trace of why its run ended as it did).
+  const removed = summary.ignored === 0 && summary.accepted + summary.parked > 0 && (await deps.ledger.removeDeadLetter(letter.id));
   return { type: "replayed", removed, summary };
 }

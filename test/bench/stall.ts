@@ -1,7 +1,8 @@
 /**
- * Phase 7 of the benchmark: does one hostile body stall everything else? While portside handles a 0.6 MB
- * body of 200,000 tiny bad records (each parked), a second client polls /healthz every 5 ms; the figure is
- * /healthz's latency (p50, p99, max) meanwhile, and how long the body took. Nothing asserts on it.
+ * Phase 7 of the benchmark: does one hostile body stall everything else? While portside handles a body
+ * of 200,000 tiny bad records (each parked), or 2 MB of unbalanced brackets, a second client polls
+ * /healthz every 5 ms; the figure is /healthz's latency (p50, p99, max) meanwhile, and how long the body
+ * took. Nothing asserts on it.
  */
 export interface StallResult {
   bodyBytes: number;
@@ -12,9 +13,13 @@ export interface StallResult {
   health: { n: number; p50: number; p99: number; max: number };
 }
 
-export async function healthDuringHostileBody(url: string, token: string, records = 200_000): Promise<StallResult> {
-  // Distinct records (base-36 numbers), so each one is parked on its own, not deduplicated.
-  const body = Array.from({ length: records }, (_, i) => i.toString(36)).join("\n");
+/** 200,000 distinct tiny records (base-36 numbers), so each one is parked on its own, not deduplicated. */
+export const manyBadRecords = (records = 200_000) => ({ records, body: Array.from({ length: records }, (_, i) => i.toString(36)).join("\n") });
+/** One array of 2 MB of unbalanced brackets: `[[[…}}}…]`, a scanner's worst case. */
+export const strayBrackets = (n = 1_000_000) => ({ records: 1, body: `[${"[".repeat(n)}${"}".repeat(n)}]` });
+
+export async function healthDuringHostileBody(url: string, token: string, hostile: { records: number; body: string }): Promise<StallResult> {
+  const { body, records } = hostile;
   const latencies: number[] = [];
   let polling = true;
   const poller = (async () => {

@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, test } from "bun:test";
+import { createHmac } from "node:crypto";
+import type { Ledger } from "../../src/ledger/ledger.ts";
 import { createMemoryLedger } from "../../src/ledger/memory.ts";
-import { createHarness, type Harness, runMessage } from "../support/harness.ts";
+import { createHarness, type Harness, ORG, runMessage } from "../support/harness.ts";
 
 /**
  * Every run ends with its true status, once: whatever a handler returns, however records about one run
@@ -149,6 +151,32 @@ describe("replay", () => {
     expect(await h.ledger.listDeadLetters()).toEqual([]);
   });
 
+  test("replaying a parked run whose id its own parking decided changes nothing, and keeps the dead letter", async () => {
+    // A run that arrived too late is parked and reported FAILURE; replayed later with a wider window it would
+    // pass, but its id is decided: nothing runs, and the dead letter stays as the record of why.
+    const secret = "a-client-secret-of-forty-four-characters-xyz";
+    const ledger = createMemoryLedger();
+    const keep: Ledger = { ...ledger, close: async () => {} };
+    const ran: string[] = [];
+    const handlers = { runs: { deploy: async (run: { id: string }) => void ran.push(run.id) } };
+    h = await createHarness({ ledger: keep, handlers, env: { PORT_CLIENT_SECRET: secret } });
+    const ts = Math.floor(Date.now() / 1000) - 600;
+    const unsigned = { ...runMessage("r_decided"), headers: {} };
+    const signature = createHmac("sha256", secret)
+      .update(`${ts}.${JSON.stringify(unsigned)}`)
+      .digest("base64");
+    await h.post("/sink/runs", JSON.stringify({ ...unsigned, headers: { "X-Port-Signature": `v1,${signature}`, "X-Port-Timestamp": ts } }));
+    await h.waitForTerminal(["r_decided"]);
+    await h.stop();
+    h = await createHarness({ ledger, handlers, env: { PORT_CLIENT_SECRET: secret, SIGNATURE_TOLERANCE_MS: "3600000" } });
+    const [letter] = await h.ledger.listDeadLetters();
+    const replay = await h.admin(`/dead-letters/${letter?.id}/replay`, "POST");
+    expect(await replay.json()).toMatchObject({ outcome: "duplicate", removed: false, accepted: 0 });
+    await Bun.sleep(100);
+    expect(ran).toEqual([]);
+    expect((await h.ledger.listDeadLetters()).map((l) => l.id)).toEqual([letter?.id as string]);
+  });
+
   test("a dead letter whose records are left alone (no handler) stays parked after the replay", async () => {
     h = await createHarness({ handlers: { runs: { deploy: async () => ({ summary: "ok" }) } } });
     await h.post("/sink/runs", `[[${JSON.stringify(runMessage("r_rep_c"))},${JSON.stringify(runMessage("r_rep_d", "unknown_action"))}]]`);
@@ -194,5 +222,120 @@ describe("the admin endpoints", () => {
     const res = await h.service.app.request("/admin/stats", { headers: { authorization: "Bearer test-sink-token-0123456789" } });
     expect(res.status).toBe(404);
     expect(await res.json()).toMatchObject({ error: "admin_disabled", message: expect.stringContaining("ADMIN_TOKEN") });
+  });
+});
+
+/** A ledger that fails every call (but close) while `down.on`, as a Redis outage does. */
+function flaky(inner: Ledger, down: { on: boolean }, only?: string): Ledger {
+  return new Proxy(inner, {
+    get(target, property) {
+      const value = (target as unknown as Record<string | symbol, unknown>)[property];
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        if (down.on && property !== "close" && (only === undefined || property === only)) return Promise.reject(new Error("ECONNREFUSED (outage)"));
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+}
+
+describe("the ledger away", () => {
+  test("a replica's finished result outlives an outage longer than the lease: the other replica does not take the run over", async () => {
+    const shared = createMemoryLedger();
+    const down = { on: false };
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const startedBy: string[] = [];
+    const handlers = (name: string) => ({
+      runs: {
+        deploy: async () => {
+          startedBy.push(name);
+          await gate;
+          return { summary: `done by ${name}` };
+        },
+      },
+    });
+    h = await createHarness({ ledger: flaky(shared, down), handlers: handlers("A"), leaseMs: 300, owner: "A" });
+    const b = await createHarness({ ledger: flaky(shared, down), handlers: handlers("B"), leaseMs: 300, owner: "B", start: false });
+    try {
+      await h.post("/sink/runs", body(runMessage("r_held")));
+      await h.waitUntil(() => startedBy.length === 1, "A to start the run");
+      b.service.start();
+      down.on = true;
+      release();
+      await Bun.sleep(1_000); // the outage outlasts the 300 ms lease
+      down.on = false;
+      await h.waitForTerminal(["r_held"]);
+      await Bun.sleep(500);
+      expect(startedBy).toEqual(["A"]);
+      expect(h.emulator.state.runs.get("r_held")?.summary).toBe("done by A");
+      expect(b.emulator.state.runs.has("r_held")).toBe(false);
+    } finally {
+      await b.stop();
+    }
+  });
+
+  test("log lines whose flush failed while the run finished still reach Port, before the status", async () => {
+    const down = { on: true };
+    h = await createHarness({
+      ledger: flaky(createMemoryLedger(), down, "appendReports"),
+      handlers: {
+        runs: {
+          deploy: async (run) => {
+            for (let i = 0; i < 100; i++) await run.log(`line ${i}`); // 100 lines: a flush starts, and fails
+            down.on = false;
+            return { summary: "ok" };
+          },
+        },
+      },
+    });
+    await h.post("/sink/runs", body(runMessage("r_flush")));
+    await h.waitForTerminal(["r_flush"]);
+    expect(h.emulator.state.logsFor("r_flush").join("\n").split("\n")).toEqual(Array.from({ length: 100 }, (_, i) => `line ${i}`));
+    expect(h.emulator.state.callsFor("r_flush").at(-1)?.endpoint).toBe("patchRun");
+  });
+
+  test("a run accepted under one configuration and claimed under another still ends, FAILURE by the id in its key", async () => {
+    const ledger = createMemoryLedger();
+    const keep: Ledger = { ...ledger, close: async () => {} };
+    const handlers = { runs: { deploy: async () => ({ summary: "ok" }) } };
+    h = await createHarness({ ledger: keep, start: false, env: { RUN_ID_PATH: "meta.id", ACTION_PATH: "meta.action" }, handlers });
+    await h.post("/sink/runs", JSON.stringify({ meta: { id: "r_custom", action: "deploy" }, trigger: { by: { orgId: ORG } } }));
+    await h.stop();
+    h = await createHarness({ ledger, handlers });
+    await h.waitForTerminal(["r_custom"]);
+    expect(h.emulator.state.runs.get("r_custom")?.summary).toContain("configuration changed after it was accepted");
+  });
+});
+
+describe("change handlers", () => {
+  test("one that throws a value that is not an Error is parked, and the next change of its entity runs", async () => {
+    const seen: unknown[] = [];
+    const change = (n: number) => ({
+      action: "UPDATE",
+      resourceType: "entity",
+      status: "SUCCESS",
+      trigger: { by: { orgId: ORG, userId: "u@clients" }, origin: "API", at: `2026-03-01T10:00:0${n}.000Z` },
+      context: { entity: "vm-1", blueprint: "vm" },
+      diff: { before: { identifier: "vm-1" }, after: { identifier: "vm-1", n } },
+    });
+    h = await createHarness({
+      handlers: {
+        changes: [
+          {
+            match: { blueprint: "vm" },
+            handle: (c) => {
+              seen.push(c.after?.n);
+              if (c.after?.n === 1) throw Object.create(null);
+            },
+          },
+        ],
+      },
+    });
+    await h.post("/sink/changes", body(change(1), change(2)));
+    await h.waitUntil(() => seen.length === 2, "both changes handled");
+    expect(seen).toEqual([1, 2]);
+    const [letter] = await h.ledger.listDeadLetters();
+    expect(letter?.reason).toBe("change handler failed: a value that is not an Error");
   });
 });

@@ -11,16 +11,22 @@ import { createHarness, type Harness, runMessage } from "../support/harness.ts";
  * how to deliver one batch of record values and how its sender learns of the ack.
  */
 export interface IngressUnderTest {
-  /** Delivers `values` as one batch on the runs topic; `acked` is what the sender learns. */
+  /**
+   * Delivers `values` as one batch on the runs topic; `acked` is what the sender learns (a 2xx, committed
+   * offsets). An ingress whose sender learns of an ack only by waiting (Kafka) waits a bounded time.
+   */
   deliver(values: string[]): Promise<{ acked: boolean }>;
+  close?(): Promise<void>;
 }
 
-export function ingressContract(name: string, make: (h: Harness) => IngressUnderTest): void {
+export function ingressContract(name: string, make: (h: Harness) => IngressUnderTest | Promise<IngressUnderTest>): void {
   describe(`${name} ingress contract`, () => {
     let h: Harness | undefined;
+    let ingress: IngressUnderTest | undefined;
     afterEach(async () => {
+      await ingress?.close?.();
       await h?.stop();
-      h = undefined;
+      h = ingress = undefined;
     });
 
     /** A harness over a ledger that can be taken down, recording when each commit completed. */
@@ -38,7 +44,8 @@ export function ingressContract(name: string, make: (h: Harness) => IngressUnder
       };
       const executed: string[] = [];
       h = await createHarness({ ledger, handlers: { runs: { deploy: async (run) => void executed.push(run.id) } } });
-      return { h, ingress: make(h), state, executed };
+      ingress = await make(h);
+      return { h, ingress, state, executed };
     }
 
     test("a batch is acknowledged only once every record of it is committed", async () => {
@@ -52,7 +59,7 @@ export function ingressContract(name: string, make: (h: Harness) => IngressUnder
       const counts = await h.ledger.counts();
       expect(counts.pendingWork + counts.runningWork + counts.doneWork).toBe(3);
       await h.waitForTerminal(ids);
-    });
+    }, 30_000);
 
     test("poison is parked and the rest of the batch is accepted", async () => {
       const { h, ingress } = await setup();
@@ -66,7 +73,7 @@ export function ingressContract(name: string, make: (h: Harness) => IngressUnder
       expect(h.emulator.state.terminalStatus("r_c_ok")).toBe("SUCCESS");
       expect(h.emulator.state.terminalStatus("r_c_bad")).toBe("FAILURE");
       expect((await h.ledger.listDeadLetters()).map((l) => l.runId)).toEqual([null, "r_c_bad"]);
-    });
+    }, 30_000);
 
     test("a redelivered batch is counted duplicate and runs nothing twice", async () => {
       const { h, ingress, executed } = await setup();
@@ -77,7 +84,7 @@ export function ingressContract(name: string, make: (h: Harness) => IngressUnder
       await Bun.sleep(50);
       expect(executed.sort()).toEqual(["r_c_dup_1", "r_c_dup_2"]);
       expect(h.service.stats().duplicate).toBe(2);
-    });
+    }, 30_000);
 
     test("with the ledger unavailable nothing is acknowledged; the resend afterwards is", async () => {
       const { h, ingress, state } = await setup();
@@ -88,6 +95,6 @@ export function ingressContract(name: string, make: (h: Harness) => IngressUnder
       expect((await ingress.deliver(batch)).acked).toBe(true);
       await h.waitForTerminal(["r_c_down"]);
       expect(h.emulator.state.terminalStatus("r_c_down")).toBe("SUCCESS");
-    });
+    }, 30_000);
   });
 }

@@ -162,6 +162,17 @@ export function ledgerContract(name: string, makeLedger: () => Promise<Ledger>, 
         expect((await ledger.commit({ records: [rec("run:r_c")], deadLetters: [], reports: [] }, T0 + 20)).records).toEqual(["accepted"]);
       });
 
+      test("a dead letter parked again after its decided key was purged decides it again, in every store", async () => {
+        const ledger = await open();
+        const decided = { ...poison(4, "r_e"), claims: "run:r_e" };
+        await ledger.commit({ records: [], deadLetters: [decided], reports: [] }, T0);
+        await ledger.purge(T0 + 10);
+        // The dead letter is still parked (a duplicate), and the key is not decided again by it...
+        expect((await ledger.commit({ records: [], deadLetters: [decided], reports: [] }, T0 + 20)).deadLetters).toEqual(["duplicate"]);
+        // ...so, the dedupe window over, a valid record with the id is new, as in every store.
+        expect((await ledger.commit({ records: [rec("run:r_e")], deadLetters: [], reports: [] }, T0 + 30)).records).toEqual(["accepted"]);
+      });
+
       test("a dead letter that claims a key already accepted is superseded: not parked, nothing queued", async () => {
         const ledger = await open();
         await ledger.commit({ records: [rec("run:r_d")], deadLetters: [], reports: [] }, T0);
@@ -212,6 +223,16 @@ export function ledgerContract(name: string, makeLedger: () => Promise<Ledger>, 
         expect(await ledger.claimReports({ owner: "reporter", limit: 10, ...lease })).toEqual([]);
         expect(await ledger.finishWork("run:a", "o2", [], T0 + 1_002)).toBe(true);
         expect(await ledger.counts()).toMatchObject({ runningWork: 0, doneWork: 1 });
+      });
+
+      test("takeExpired: false claims pending items only; an expired lease stays with its owner, who may still finish", async () => {
+        const ledger = await open();
+        await claimAll(ledger, ["run:a"]);
+        await ledger.commit({ records: [rec("run:b")], deadLetters: [], reports: [] }, T0);
+        const claimed = await ledger.claimWork({ owner: "o2", limit: 10, leaseMs: 1_000, now: T0 + 5_000, takeExpired: false });
+        expect(claimed.map((c) => c.key)).toEqual(["run:b"]);
+        expect(await ledger.finishWork("run:a", "o1", [terminal("r_a")], T0 + 5_001)).toBe(true);
+        expect(await ledger.counts()).toMatchObject({ runningWork: 1, doneWork: 1, pendingReports: 1 });
       });
 
       test("finish by an owner that does not hold the item is refused and changes nothing", async () => {

@@ -89,6 +89,23 @@ function signed(message: Record<string, unknown>, secret: string, timestampS: nu
   return { ...unsigned, headers: { "X-Port-Signature": `v1,${signature}`, "X-Port-Timestamp": timestampS } };
 }
 
+describe("broken runs of another consumer's action", () => {
+  test("invalid, too deeply nested, late-signed or truncated: never reported, never executed", async () => {
+    h = await createHarness({ env: { PORT_CLIENT_SECRET: SECRET }, handlers: { runs: { deploy: async () => ({}) } } });
+    const other = "provision_db";
+    const invalid = { ...runMessage("r_theirs_invalid", other), payload: { properties: "not-an-object" } };
+    const deep = `{"action":"${other}","resourceType":"run","context":{"runId":"r_theirs_deep"},"inputs":${"[".repeat(300)}${"]".repeat(300)}}`;
+    const late = signed(runMessage("r_theirs_late", other), SECRET, Math.floor(Date.now() / 1000) - 600);
+    const truncated = JSON.stringify(runMessage("r_theirs_truncated", other)).slice(0, -5);
+    const mineTruncated = JSON.stringify(runMessage("r_mine_truncated")).slice(0, -5);
+    const res = await h.post("/sink/runs", [JSON.stringify(invalid), deep, JSON.stringify(late), truncated, mineTruncated].join("\n"));
+    expect(await res.json()).toMatchObject({ records: 5, ignored: 2, parked: 3 });
+    await h.waitForTerminal(["r_mine_truncated"]);
+    // Only the broken run of an action this deployment handles was told FAILURE.
+    expect([...new Set(h.emulator.state.calls.map((c) => c.runId).filter(Boolean))]).toEqual(["r_mine_truncated"]);
+  });
+});
+
 describe("signed messages", () => {
   test("a late one is reported FAILURE saying it arrived too late to be trusted, and never executed; a fresh one runs", async () => {
     const ran: string[] = [];

@@ -1,4 +1,5 @@
 import { afterEach, expect, test } from "bun:test";
+import type { Ledger } from "../../src/ledger/ledger.ts";
 import { createMemoryLedger } from "../../src/ledger/memory.ts";
 import { splitSinkBody } from "../../src/messages/index.ts";
 import { createHarness, runMessage, type Harness } from "../support/harness.ts";
@@ -156,4 +157,27 @@ test("runToIdle: a service that was never started ingests, runs and reports ever
   expect(ran.sort()).toEqual([...ids].sort());
   for (const id of ids) expect(h.emulator.state.terminalStatus(id)).toBe("SUCCESS");
   expect(await h.ledger.counts()).toMatchObject({ pendingWork: 0, runningWork: 0, pendingReports: 0 });
+});
+
+test("a claim still on its way when stop() is called is handed back: no handler starts after stop returned", async () => {
+  const inner = createMemoryLedger();
+  const slowClaims: Ledger = {
+    ...inner,
+    async claimWork(options) {
+      const items = await inner.claimWork(options);
+      await Bun.sleep(100); // a slow round trip
+      return items;
+    },
+  };
+  const events: string[] = [];
+  const h = await make({ ledger: slowClaims, handlers: { runs: { deploy: async () => void events.push("handler started") } } });
+  await h.post("/sink/runs", JSON.stringify(runMessage("r_in_flight")));
+  await Bun.sleep(20);
+  const { unfinished } = await h.service.stop(5_000);
+  events.push(`stop returned (unfinished=${unfinished})`);
+  await Bun.sleep(300);
+  expect(events).toEqual(["stop returned (unfinished=0)"]);
+  // Handed back as it was: the next claim is its first attempt.
+  const [item] = await inner.claimWork({ owner: "next", limit: 1, leaseMs: 1_000, now: Date.now() });
+  expect(item).toMatchObject({ key: "run:r_in_flight", attempt: 1 });
 });

@@ -1,5 +1,7 @@
 import { Kafka, logLevel } from "kafkajs";
 import { startBroker } from "../../connectors/local/broker.ts";
+// kafkajs as portside sets it up (the fix for its TimeoutNegativeWarning included), for every test that uses it.
+import "../../src/shared/kafka.ts";
 import { stopWhenTestsEnd } from "./shared-servers.ts";
 
 export interface KafkaForTests {

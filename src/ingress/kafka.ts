@@ -1,0 +1,165 @@
+import type { Consumer, EachBatchPayload } from "kafkajs";
+import type { KafkaSettings } from "../config.ts";
+import type { WorkKind } from "../ledger/ledger.ts";
+import type { Logger } from "../log.ts";
+import { parseRecord } from "../messages/index.ts";
+import type { Ingest } from "../pipeline/ingest.ts";
+import { backoffMs, type RetryPolicy } from "../shared/retry.ts";
+import { createKafka, type KafkaConnection, readCa } from "../shared/kafka.ts";
+
+/**
+ * The built-in Kafka consumer: the second way in beside the Connect HTTP sink, for teams without a
+ * Connect cluster. It reads `ORG_ID.runs` and `ORG_ID.change.log` in a consumer group and hands each
+ * fetched batch to `ingest`, as the sink does with a request — nothing else of the pipeline lives here.
+ *
+ *   - Offsets are committed only after `ingest` resolved, i.e. after the ledger committed every record
+ *     of the batch (ack means safe). A redelivery after a rebalance or a crash is deduplicated by the ledger.
+ *   - The ledger unavailable: the partition is paused and read again from the same offset after a backoff;
+ *     nothing is skipped. A record of any content is parked by `ingest`, so it never blocks its partition.
+ *   - A group member that gets no partitions (others hold them all) says so; it keeps serving HTTP.
+ *   - `stop()` leaves the group (no session-timeout stall for the other members).
+ */
+export interface KafkaIngressDeps {
+  settings: KafkaSettings;
+  /** Brokers and credentials when `settings.brokers` is "port" (asked of Port's API). */
+  resolveConnection?: () => Promise<{ brokers: string[]; username: string; password: string }>;
+  ingest: Ingest;
+  logger: Logger;
+  /** Backoff while the ledger is unavailable (default 200 ms growing to 10 s). */
+  retry?: RetryPolicy;
+}
+
+export type KafkaIngressStatus = "starting" | "consuming" | "idle_member" | "crashed" | "stopped";
+
+export interface KafkaIngressState {
+  status: KafkaIngressStatus;
+  groupId: string;
+  /** Partitions assigned to this member, by topic. */
+  assigned: Record<string, number[]>;
+  /** Messages behind the end of each partition, as of its last fetch (`topic/partition`). */
+  lag: Record<string, number>;
+  /** Partitions paused because the ledger was unavailable. */
+  paused: string[];
+}
+
+export interface KafkaIngress {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  state(): KafkaIngressState;
+  /** Ready: joined the group and not crashed (an idle member is ready: it holds no partitions to serve). */
+  ready(): boolean;
+}
+
+const defaultRetry: RetryPolicy = { initialMs: 200, maxMs: 10_000, factor: 2, maxAttempts: Infinity };
+
+export function createKafkaIngress(deps: KafkaIngressDeps): KafkaIngress {
+  const { settings, logger } = deps;
+  const retry = deps.retry ?? defaultRetry;
+  const topics = new Map<string, WorkKind>();
+  if (settings.runsTopic) topics.set(settings.runsTopic, "run");
+  if (settings.changesTopic) topics.set(settings.changesTopic, "change");
+  const state: KafkaIngressState = { status: "starting", groupId: settings.groupId, assigned: {}, lag: {}, paused: [] };
+  /** Consecutive ledger failures per partition, for the backoff. */
+  const failures = new Map<string, number>();
+  const resumeTimers = new Set<ReturnType<typeof setTimeout>>();
+  let consumer: Consumer | undefined;
+
+  async function connection(): Promise<KafkaConnection> {
+    const ca = readCa(settings.caFile);
+    if (settings.brokers === "port") {
+      if (!deps.resolveConnection) throw new Error("KAFKA_BROKERS=port needs Port credentials (PORT_CLIENT_ID, PORT_CLIENT_SECRET)");
+      const found = await deps.resolveConnection();
+      return { brokers: found.brokers, sasl: { username: found.username, password: found.password }, ssl: settings.ssl, ...(ca ? { ca } : {}) };
+    }
+    const sasl = settings.sasl ? { username: settings.sasl.username, password: settings.sasl.password.reveal() } : null;
+    return { brokers: settings.brokers, sasl, ssl: settings.ssl, ...(ca ? { ca } : {}) };
+  }
+
+  async function onBatch({ batch, resolveOffset, heartbeat, pause, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const kind = topics.get(batch.topic);
+    if (!kind || batch.isEmpty() || !isRunning() || isStale()) return;
+    const where = `${batch.topic}/${batch.partition}`;
+    state.lag[where] = Number(batch.offsetLag());
+    // A record is its message's value; a tombstone (no value) is an empty record, parked as such.
+    const records = batch.messages.map((message) => parseRecord(message.value ?? new Uint8Array(0)));
+    try {
+      await heartbeat();
+      await deps.ingest(kind, records, `kafka/${batch.topic}`);
+    } catch (error) {
+      // Not recorded: read this partition again from the same offset, after a pause.
+      const attempt = (failures.get(where) ?? 0) + 1;
+      failures.set(where, attempt);
+      const delayMs = Math.max(100, backoffMs(retry, attempt));
+      const resume = pause();
+      consumer?.seek({ topic: batch.topic, partition: batch.partition, offset: batch.firstOffset() ?? batch.messages[0]?.offset ?? "0" });
+      if (!state.paused.includes(where)) state.paused.push(where);
+      logger.warn("kafka.paused", {
+        partition: where,
+        attempt,
+        delayMs,
+        error,
+        note: "the ledger could not record the batch; nothing was committed, the partition is read again after the pause",
+      });
+      const timer = setTimeout(() => {
+        resumeTimers.delete(timer);
+        state.paused = state.paused.filter((p) => p !== where);
+        resume();
+      }, delayMs);
+      resumeTimers.add(timer);
+      return;
+    }
+    failures.delete(where);
+    const last = batch.lastOffset();
+    for (const message of batch.messages) resolveOffset(message.offset);
+    // Committed after the ledger commit: a crash before this line means a redelivery, which dedupes.
+    await consumer?.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+    state.lag[where] = Math.max(0, Number(batch.highWatermark) - Number(last) - 1);
+    await heartbeat();
+  }
+
+  return {
+    async start() {
+      const kafka = createKafka(await connection(), logger);
+      // maxWaitTimeInMs bounds how long a fetch waits for new records, and so how long a stop waits for the fetch.
+      const c = kafka.consumer({ groupId: settings.groupId, sessionTimeout: 30_000, heartbeatInterval: 3_000, maxWaitTimeInMs: 500, retry: { retries: 10 } });
+      consumer = c;
+      c.on(c.events.GROUP_JOIN, ({ payload }) => {
+        state.assigned = Object.fromEntries(Object.entries(payload.memberAssignment).filter(([topic]) => topics.has(topic)));
+        const partitions = Object.values(state.assigned).reduce((n, list) => n + list.length, 0);
+        state.status = partitions === 0 ? "idle_member" : "consuming";
+        if (partitions === 0) {
+          logger.warn("kafka.no_partitions", {
+            groupId: settings.groupId,
+            message: `this member of consumer group ${settings.groupId} was assigned no partitions: other members already hold them all (more members than partitions). It stays idle until a rebalance gives it some; to consume independently, give it another KAFKA_GROUP_ID starting with the organisation id.`,
+          });
+        } else logger.info("kafka.assigned", { groupId: settings.groupId, partitions: state.assigned });
+      });
+      c.on(c.events.CRASH, ({ payload }) => {
+        logger.error("kafka.crashed", { groupId: settings.groupId, restart: payload.restart, error: payload.error });
+        if (!payload.restart) state.status = "crashed";
+      });
+      await c.connect();
+      try {
+        await c.subscribe({ topics: [...topics.keys()], fromBeginning: settings.fromBeginning });
+      } catch (error) {
+        if ((error as { type?: string }).type === "UNKNOWN_TOPIC_OR_PARTITION") {
+          throw new Error(
+            `the topics ${[...topics.keys()].join(" and ")} are not on these brokers (or this user may not read them); check ORG_ID, KAFKA_RUNS_TOPIC and KAFKA_CHANGES_TOPIC`,
+          );
+        }
+        throw error;
+      }
+      await c.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 8, eachBatch: onBatch });
+      logger.info("kafka.started", { groupId: settings.groupId, topics: [...topics.keys()] });
+    },
+    async stop() {
+      for (const timer of resumeTimers) clearTimeout(timer);
+      resumeTimers.clear();
+      // Leaves the group at once, so the others take the partitions over without waiting for a session timeout.
+      await consumer?.disconnect();
+      state.status = "stopped";
+    },
+    state: () => structuredClone(state),
+    ready: () => state.status === "consuming" || state.status === "idle_member",
+  };
+}
