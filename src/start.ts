@@ -93,7 +93,9 @@ export async function startPortside(runtime: Runtime): Promise<void> {
     ? { baseUrl: config.portApiUrl, clientId: config.portCredentials.clientId, clientSecret: config.portCredentials.clientSecret.reveal() }
     : null;
   if (!port) {
-    emulator = createPortEmulator({ ...EMULATOR_CREDENTIALS, log: (line) => logger.debug("port_emulator.call", { line }) });
+    // Only open mode gets here (credentials are required otherwise), where people post run messages they wrote
+    // themselves: Port never issued those runs, so the emulator creates them on first use instead of answering 404.
+    emulator = createPortEmulator({ ...EMULATOR_CREDENTIALS, autoCreateRuns: true, log: (line) => logger.debug("port_emulator.call", { line }) });
     emulatorServer = await serve(
       runtime,
       { hostname: "127.0.0.1", port: Number(env.PORT_EMULATOR_PORT ?? 0), maxRequestBodySize: 2 * 1024 * 1024, fetch: emulator.app.fetch },

@@ -2,6 +2,10 @@
  * State of the Port emulator (tests and the local demo only — this is not Port): runs, logs, entities,
  * issued tokens, the record of every call, and the faults queued by tests. Kept apart from the HTTP routes
  * so tests can inspect and steer it directly. Web standards only (runs on Bun and Deno).
+ *
+ * Runs exist only once declared (`declareRun`), as in Port, where a run exists before anything hears of
+ * it: a report for an id Port never issued is a 404 there, and so it is here. `autoCreateRuns` brings back
+ * the lenient behaviour for portside's own open mode, where a person posts messages they wrote themselves.
  */
 
 export type EmulatorEndpoint = "token" | "patchRun" | "postLog" | "upsertEntity" | "getRun";
@@ -74,6 +78,8 @@ export interface PortEmulatorState {
   readonly faults: Fault[];
   /** Added before every answer; 0 by default. */
   latencyMs: number;
+  /** Runs nobody declared are created on first use (portside's open mode only). */
+  autoCreateRuns: boolean;
 
   /** The next `count` calls (to `endpoint`, or any) answer `status` (default 503). */
   failNext(count: number, status?: number, opts?: { endpoint?: EmulatorEndpoint }): void;
@@ -82,8 +88,10 @@ export interface PortEmulatorState {
   /** Forgets every issued token, so the next API call gets a 401 (as after a token was replaced). */
   revokeTokens(): void;
 
-  /** The run, created IN_PROGRESS if never seen (Port's runs exist before portside hears of them). */
-  ensureRun(runId: string): EmulatedRun;
+  /** Makes a run exist, IN_PROGRESS, as Port does when someone triggers an action. Idempotent; returns the run. */
+  declareRun(runId: string): EmulatedRun;
+  /** The run if it exists (or `autoCreateRuns` creates it); undefined means 404. */
+  findRun(runId: string): EmulatedRun | undefined;
   callsFor(runId: string): RecordedCall[];
   /** SUCCESS / FAILURE once terminated; undefined while in progress or unknown. */
   terminalStatus(runId: string): "SUCCESS" | "FAILURE" | undefined;
@@ -96,12 +104,19 @@ export interface PortEmulatorState {
   takeFault(endpoint: EmulatorEndpoint | "unknown"): Fault | undefined;
 }
 
-export function createEmulatorState(clock: () => number): PortEmulatorState {
+export function createEmulatorState(clock: () => number, opts: { autoCreateRuns?: boolean } = {}): PortEmulatorState {
   const calls: RecordedCall[] = [];
   const runs = new Map<string, EmulatedRun>();
   const entities = new Map<string, StoredEntity>();
   const tokens = new Map<string, number>();
   const faults: Fault[] = [];
+
+  const newRun = (id: string): EmulatedRun => {
+    const nowMs = clock();
+    const run: EmulatedRun = { id, status: "IN_PROGRESS", logs: [], linkedEntities: [], createdAtMs: nowMs, updatedAtMs: nowMs };
+    runs.set(id, run);
+    return run;
+  };
 
   const state: PortEmulatorState = {
     calls,
@@ -110,6 +125,7 @@ export function createEmulatorState(clock: () => number): PortEmulatorState {
     tokens,
     faults,
     latencyMs: 0,
+    autoCreateRuns: opts.autoCreateRuns ?? false,
     failNext(count, status = 503, opts) {
       faults.push({ remaining: count, status, ...(opts?.endpoint ? { endpoint: opts.endpoint } : {}) });
     },
@@ -119,15 +135,8 @@ export function createEmulatorState(clock: () => number): PortEmulatorState {
     revokeTokens() {
       tokens.clear();
     },
-    ensureRun(runId) {
-      let run = runs.get(runId);
-      if (!run) {
-        const nowMs = clock();
-        run = { id: runId, status: "IN_PROGRESS", logs: [], linkedEntities: [], createdAtMs: nowMs, updatedAtMs: nowMs };
-        runs.set(runId, run);
-      }
-      return run;
-    },
+    declareRun: (runId) => runs.get(runId) ?? newRun(runId),
+    findRun: (runId) => runs.get(runId) ?? (state.autoCreateRuns ? newRun(runId) : undefined),
     callsFor: (runId) => calls.filter((call) => call.runId === runId),
     terminalStatus(runId) {
       const status = runs.get(runId)?.status;

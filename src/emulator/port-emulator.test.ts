@@ -7,6 +7,8 @@ const CREDENTIALS = { clientId: "id-1", clientSecret: "secret-1" };
 function setup(opts: PortEmulatorOptions = {}) {
   let nowMs = 1_700_000_000_000;
   const emulator = createPortEmulator({ ...CREDENTIALS, clock: () => nowMs, ...opts });
+  // Runs exist at Port before anything reports on them; these tests report on these.
+  for (const id of ["r_1", "r_2", "r/odd id"]) emulator.state.declareRun(id);
   const send = (method: string, path: string, body?: unknown, token?: string) =>
     emulator.app.request(`http://port.emulator${path}`, {
       method,
@@ -95,10 +97,16 @@ describe("port emulator: PATCH run", () => {
     expect(state.runs.get("r_1")?.statusLabel).toBe("building");
   });
 
-  test("GET returns the run, implicitly IN_PROGRESS when first seen", async () => {
-    const { send, token } = setup();
-    const res = await send("GET", "/v1/actions/runs/r_new", undefined, await token());
+  // Was "implicitly IN_PROGRESS when first seen": Port answers 404 for a run it never issued, and now so does the emulator.
+  test("GET returns a declared run IN_PROGRESS; a run never declared is 404", async () => {
+    const { send, token, state } = setup();
+    const t = await token();
+    state.declareRun("r_new");
+    const res = await send("GET", "/v1/actions/runs/r_new", undefined, t);
     expect(await res.json()).toMatchObject({ ok: true, run: { id: "r_new", status: "IN_PROGRESS", endedAt: null } });
+    const missing = await send("GET", "/v1/actions/runs/r_unknown", undefined, t);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ ok: false, error: "not_found" });
   });
 
   test("run ids are URL-decoded path segments", async () => {
@@ -106,6 +114,66 @@ describe("port emulator: PATCH run", () => {
     await send("PATCH", `/v1/actions/runs/${encodeURIComponent("r/odd id")}`, { status: "FAILURE" }, await token());
     expect(state.terminalStatus("r/odd id")).toBe("FAILURE");
     expect(state.callsFor("r/odd id")).toHaveLength(1);
+  });
+});
+
+describe("port emulator: runs exist once declared", () => {
+  test("PATCH, logs and entity links of a run never declared are 404, and create nothing", async () => {
+    const { send, token, state } = setup();
+    const t = await token();
+    const answers = [
+      await send("PATCH", "/v1/actions/runs/r_ghost", { status: "SUCCESS" }, t),
+      await send("POST", "/v1/actions/runs/r_ghost/logs", { message: "hi" }, t),
+      await send("POST", "/v1/blueprints/service/entities?upsert=true&run_id=r_ghost", { identifier: "svc" }, t),
+    ];
+    for (const res of answers) {
+      expect(res.status).toBe(404);
+      expect(await res.json()).toMatchObject({ ok: false, error: "not_found" });
+    }
+    expect(state.runs.has("r_ghost")).toBe(false);
+    expect(state.entity("service", "svc")).toBeUndefined();
+  });
+
+  test("autoCreateRuns (open mode) creates a run on first use instead", async () => {
+    const { send, token, state } = setup({ autoCreateRuns: true });
+    const res = await send("PATCH", "/v1/actions/runs/r_mine", { status: "SUCCESS" }, await token());
+    expect(res.status).toBe(200);
+    expect(state.terminalStatus("r_mine")).toBe("SUCCESS");
+  });
+
+  test("POST /emulator/runs declares one or many runs, needs no token, and is not a recorded Port call", async () => {
+    const { send, state } = setup();
+    expect((await send("POST", "/emulator/runs", { id: "r_a" })).status).toBe(201);
+    const many = await send("POST", "/emulator/runs", { ids: ["r_b", "r_c"] });
+    expect(await many.json()).toEqual({ ok: true, declared: 2 });
+    expect(many.headers.get("x-port-emulator")).toBe("true");
+    for (const bad of [{}, { id: "" }, { ids: [] }, { ids: [1] }, "not json"]) expect((await send("POST", "/emulator/runs", bad)).status).toBe(422);
+    expect(["r_a", "r_b", "r_c"].every((id) => state.runs.get(id)?.status === "IN_PROGRESS")).toBe(true);
+    expect(state.calls).toEqual([]);
+  });
+});
+
+describe("port emulator: inspection", () => {
+  test("GET of a run shows its logs and linked entities; GET /emulator/runs lists runs newest first", async () => {
+    const { send, token, advance } = setup();
+    const t = await token();
+    await send("POST", "/v1/actions/runs/r_1/logs", { message: "deploying" }, t);
+    await send("POST", "/v1/blueprints/service/entities?upsert=true&merge=true&run_id=r_1", { identifier: "svc-1" }, t);
+    await send("PATCH", "/v1/actions/runs/r_1", { status: "SUCCESS", summary: "done" }, t);
+    advance(1_000);
+    await send("POST", "/emulator/runs", { id: "r_later" });
+
+    const run = (await (await send("GET", "/v1/actions/runs/r_1", undefined, t)).json()) as { run: Record<string, unknown> };
+    expect(run.run).toMatchObject({
+      id: "r_1",
+      status: "SUCCESS",
+      summary: "done",
+      logs: [{ message: "deploying", createdAt: expect.any(String) }],
+      linkedEntities: [{ blueprint: "service", identifier: "svc-1" }],
+    });
+    const list = (await (await send("GET", "/emulator/runs?limit=2")).json()) as { total: number; runs: { id: string }[] };
+    expect(list.total).toBe(4);
+    expect(list.runs.map((r) => r.id)).toEqual(["r_later", "r_1"]);
   });
 });
 

@@ -1,9 +1,14 @@
 /**
  * PORT EMULATOR — a stand-in for Port's REST API for tests and the local demo. It is not Port and says so
  * on every answer (`x-port-emulator: true`) and every log line. It implements exactly the endpoints
- * portside calls, with Port's rules: tokens expire (401), unknown body keys are refused (422), a run is
- * terminated once and then frozen, entities link to a run only while it is IN_PROGRESS, bodies over 1 MiB
- * are refused (413). Tests can queue failures, 429s and latency, and inspect every call.
+ * portside calls, with Port's rules: tokens expire (401), unknown body keys are refused (422), a run Port
+ * never issued is not found (404), a run is terminated once and then frozen, entities link to a run only
+ * while it is IN_PROGRESS, bodies over 1 MiB are refused (413). Tests can queue failures, 429s and latency,
+ * and inspect every call.
+ *
+ * Routes under `/emulator/` are the emulator's own, not Port's: `POST /emulator/runs` declares runs (what
+ * Port does when someone triggers an action), `GET /emulator/runs` lists them with their logs and linked
+ * entities. They need no token, are not recorded as calls and take no faults.
  *
  * Built on Hono and Web standards only, so it runs on Bun and Deno alike.
  */
@@ -23,6 +28,11 @@ export interface PortEmulatorOptions {
   tokenLifetimeS?: number;
   /** Port keeps one active token per credential pair: a new one revokes the old (default true). */
   oneActiveToken?: boolean;
+  /**
+   * Creates a run the first time a call names it, instead of answering 404 (default false). Only for
+   * portside's open mode, where a person posts run messages of their own that Port never issued.
+   */
+  autoCreateRuns?: boolean;
   /** Emulator time, epoch ms; inject to test expiry without waiting. */
   clock?: () => number;
   /** Used for injected latency. */
@@ -49,7 +59,7 @@ export function createPortEmulator(opts: PortEmulatorOptions = {}): PortEmulator
   const clock = opts.clock ?? Date.now;
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const log = opts.log ?? (() => {});
-  const state = createEmulatorState(clock);
+  const state = createEmulatorState(clock, { autoCreateRuns: opts.autoCreateRuns ?? false });
   const app = new Hono<Env>();
 
   const refuse = (c: Context<Env>, status: ContentfulStatusCode, error: string, message: string) => c.json({ ok: false, error, message }, status);
@@ -57,6 +67,11 @@ export function createPortEmulator(opts: PortEmulatorOptions = {}): PortEmulator
   app.use("*", async (c, next) => {
     const atMs = clock();
     const url = new URL(c.req.url);
+    if (url.pathname.startsWith(EMULATOR_ROUTES)) {
+      await next();
+      c.res.headers.set("x-port-emulator", "true");
+      return;
+    }
     const { endpoint, runId } = classify(c.req.method, url.pathname, url.searchParams);
     const raw = await c.req.text();
     if (state.latencyMs > 0) await sleep(state.latencyMs);
@@ -130,10 +145,17 @@ export function createPortEmulator(opts: PortEmulatorOptions = {}): PortEmulator
     return c.json({ ok: true, accessToken, expiresIn: tokenLifetimeS, tokenType: "Bearer" });
   });
 
-  app.get("/v1/actions/runs/:runId", (c) => c.json({ ok: true, run: view(state.ensureRun(c.req.param("runId"))) }));
+  const runNotFound = (c: Context<Env>, runId: string) => refuse(c, 404, "not_found", `Action run with identifier "${runId}" was not found`);
+
+  // The run as Port returns it, plus (an emulator addition, for inspection) its logs and linked entities.
+  app.get("/v1/actions/runs/:runId", (c) => {
+    const run = state.findRun(c.req.param("runId"));
+    return run ? c.json({ ok: true, run: inspect(run) }) : runNotFound(c, c.req.param("runId"));
+  });
 
   app.patch("/v1/actions/runs/:runId", (c) => {
-    const run = state.ensureRun(c.req.param("runId"));
+    const run = state.findRun(c.req.param("runId"));
+    if (!run) return runNotFound(c, c.req.param("runId"));
     const checked = checkPatch(c.get("body"));
     if (!checked.ok) return refuse(c, 422, "invalid_request", checked.message);
     if (run.status !== "IN_PROGRESS") return refuseEnded(c, run, "updated");
@@ -144,7 +166,8 @@ export function createPortEmulator(opts: PortEmulatorOptions = {}): PortEmulator
   });
 
   app.post("/v1/actions/runs/:runId/logs", (c) => {
-    const run = state.ensureRun(c.req.param("runId"));
+    const run = state.findRun(c.req.param("runId"));
+    if (!run) return runNotFound(c, c.req.param("runId"));
     const checked = checkLog(c.get("body"));
     if (!checked.ok) return refuse(c, 422, "invalid_request", checked.message);
     if (run.status !== "IN_PROGRESS") return refuseEnded(c, run, "given more logs");
@@ -162,7 +185,8 @@ export function createPortEmulator(opts: PortEmulatorOptions = {}): PortEmulator
     const checked = checkEntity(c.get("body"));
     if (!checked.ok) return refuse(c, 422, "invalid_request", checked.message);
     const runId = c.req.query("run_id");
-    const run = runId === undefined ? undefined : state.ensureRun(runId);
+    const run = runId === undefined ? undefined : state.findRun(runId);
+    if (runId !== undefined && !run) return runNotFound(c, runId);
     if (run && run.status !== "IN_PROGRESS") {
       return refuse(c, 422, "run_not_in_progress", `Cannot link an entity to action run ${run.id}: it already ended with status ${run.status}`);
     }
@@ -185,6 +209,23 @@ export function createPortEmulator(opts: PortEmulatorOptions = {}): PortEmulator
     return c.json({ ok: true, entity }, 201);
   });
 
+  // ---- the emulator's own routes (not Port's) ----------------------------------------------------------
+
+  /** Declares runs, as Port does when someone triggers an action: `{"id": "r_…"}` or `{"ids": ["r_…", …]}`. */
+  app.post(`${EMULATOR_ROUTES}runs`, async (c) => {
+    const ids = runIdsIn(await c.req.json().catch(() => undefined));
+    if (!ids) return refuse(c, 422, "invalid_request", 'Send {"id": "<run id>"} or {"ids": ["<run id>", …]} (non-empty strings of at most 200 characters)');
+    for (const id of ids) state.declareRun(id);
+    return c.json({ ok: true, declared: ids.length }, 201);
+  });
+
+  /** Every run, newest first, with its logs and linked entities (`?limit=`, default 100). */
+  app.get(`${EMULATOR_ROUTES}runs`, (c) => {
+    const limit = Math.max(1, Math.min(10_000, Number(c.req.query("limit") ?? 100) || 100));
+    const runs = [...state.runs.values()].sort((a, b) => b.createdAtMs - a.createdAtMs).slice(0, limit);
+    return c.json({ ok: true, total: state.runs.size, runs: runs.map(inspect) });
+  });
+
   app.notFound((c) => refuse(c, 404, "not_found", `The Port emulator does not implement ${c.req.method} ${c.req.path}`));
 
   return { app, state };
@@ -193,6 +234,24 @@ export function createPortEmulator(opts: PortEmulatorOptions = {}): PortEmulator
 /** Port answers 422 when a terminated run is touched again; the exact error code is the emulator's choice. */
 function refuseEnded(c: Context<Env>, run: EmulatedRun, verb: string): Response {
   return c.json({ ok: false, error: "run_already_ended", message: `Action run ${run.id} already ended with status ${run.status} and cannot be ${verb}` }, 422);
+}
+
+/** The emulator's own routes live under this prefix, apart from Port's `/v1`. */
+const EMULATOR_ROUTES = "/emulator/";
+
+function runIdsIn(body: unknown): string[] | undefined {
+  const ids = isObject(body) ? (body.ids ?? (body.id === undefined ? undefined : [body.id])) : undefined;
+  if (!Array.isArray(ids) || ids.length === 0) return undefined;
+  const valid = ids.every((id) => typeof id === "string" && id.length > 0 && id.length <= 200);
+  return valid ? (ids as string[]) : undefined;
+}
+
+function inspect(run: EmulatedRun) {
+  return {
+    ...view(run),
+    logs: run.logs.map(({ atMs, ...log }) => ({ ...log, createdAt: new Date(atMs).toISOString() })),
+    linkedEntities: run.linkedEntities,
+  };
 }
 
 function view(run: EmulatedRun) {

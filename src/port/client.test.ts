@@ -15,6 +15,8 @@ function setup(opts: { emulator?: PortEmulatorOptions; client?: Partial<PortClie
   let nowMs = 1_700_000_000_000;
   const clock = () => nowMs;
   const emulator = createPortEmulator({ ...CREDENTIALS, clock, ...opts.emulator });
+  // The runs these tests report on exist at Port (the emulator answers 404 for others, as Port does).
+  for (const id of [...Array.from({ length: 100 }, (_, i) => `r_${i}`), "r_1&x=y", "r/1"]) emulator.state.declareRun(id);
   const sleeps: number[] = [];
   const lines: string[] = [];
   const events: PortCallEvent[] = [];
@@ -202,6 +204,23 @@ describe("port client: retries", () => {
     const { client } = setup({ client: { fetch: broken } });
     await expect(client.getRun("r_1")).rejects.toThrow("without an accessToken");
     expect(calls).toBe(1);
+  });
+});
+
+describe("port client: unknown runs", () => {
+  test("a run Port does not know is a 404 PortApiError, not retried", async () => {
+    const { client, state, sleeps } = setup();
+    for (const call of [
+      () => client.patchRun("r_never", { status: "SUCCESS" }),
+      () => client.postLog("r_never", { message: "x" }),
+      () => client.getRun("r_never"),
+    ]) {
+      const err = (await call().catch((e: unknown) => e)) as PortApiError;
+      expect(err).toBeInstanceOf(PortApiError);
+      expect(err).toMatchObject({ status: 404, code: "not_found", retriable: false, runId: "r_never" });
+    }
+    expect(state.callsFor("r_never").map((c) => c.status)).toEqual([404, 404, 404]);
+    expect(sleeps).toEqual([]);
   });
 });
 

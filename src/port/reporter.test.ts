@@ -114,7 +114,11 @@ function setup(opts: Partial<ReporterOptions> = {}, emulatorSleep?: (ms: number)
     random: () => 0.5,
     ...opts,
   });
-  const append = (...reports: ReportInput[]) => ledger.append(nowMs, ...reports);
+  // A report is queued for a run Port issued, so the emulator knows the run (it answers 404 for others).
+  const append = (...reports: ReportInput[]) => {
+    for (const report of reports) state.declareRun(report.runId);
+    ledger.append(nowMs, ...reports);
+  };
   return { reporter, ledger, state, port, append, events, sleeps, advance: (ms: number) => (nowMs += ms), now: () => nowMs };
 }
 
@@ -208,6 +212,29 @@ describe("reporter: failures", () => {
     expect(state.terminalStatus("r_1")).toBe("FAILURE");
   });
 
+  test("a run Port does not know (404): its reports are failed once, saying so, and never retried", async () => {
+    const { reporter, ledger, state, events } = setup();
+    // Queued without declaring the run at the emulator: a message Port never published.
+    ledger.append(0, log("r_ghost", "a"), log("r_ghost", "b"), entity("r_ghost", "svc-1"), done("r_ghost"));
+    const result = await reporter.drainOnce();
+    expect(result).toMatchObject({ delivered: 0, failed: 4, retried: 0 });
+    // One call: the coalesced logs meet the 404; the entity link and the status are settled with it, unsent.
+    expect(state.callsFor("r_ghost").map((c) => `${c.endpoint} ${c.status}`)).toEqual(["postLog 404"]);
+    for (const outcome of ledger.stateOf("r_ghost")) expect(outcome).toStartWith("failed: Port answered 404 not_found");
+    const failed = events.filter((e) => e.startsWith("port.report.failed"));
+    expect(failed).toHaveLength(4);
+    expect(failed[0]).toContain("Port does not know this run");
+    expect(await reporter.drainOnce()).toMatchObject({ runs: 0 });
+  });
+
+  test("a terminal PATCH for a run Port does not know is failed without asking Port for the run", async () => {
+    const { reporter, ledger, state } = setup();
+    ledger.append(0, done("r_ghost"));
+    await reporter.drainOnce();
+    expect(state.callsFor("r_ghost").map((c) => `${c.endpoint} ${c.status}`)).toEqual(["patchRun 404"]);
+    expect(ledger.stateOf("r_ghost")[0]).toStartWith("failed: Port answered 404");
+  });
+
   test("a non-terminal PATCH Port refuses is failed, and later reports still go", async () => {
     const { reporter, ledger, state, append } = setup();
     append({ runId: "r_1", call: { kind: "update", patch: { statusLabel: 42 as unknown as string } } }, done("r_1"));
@@ -218,7 +245,7 @@ describe("reporter: failures", () => {
 
   test("a terminal PATCH re-sent after a crash: Port says already terminated → delivered", async () => {
     const { reporter, ledger, state, append, events } = setup();
-    state.ensureRun("r_1").status = "SUCCESS"; // delivered before the crash, never settled
+    state.declareRun("r_1").status = "SUCCESS"; // delivered before the crash, never settled
     append(done("r_1"));
     const result = await reporter.drainOnce();
     expect(result).toMatchObject({ delivered: 1, failed: 0 });

@@ -7,6 +7,10 @@
  *
  * Delivery is at least once: after a crash a terminal PATCH may be re-sent; when Port then says the run is
  * already terminated, that is what we wanted, so it counts as delivered.
+ *
+ * A run Port does not know (404 on its logs or status: a message Port never published, a deleted run) is a
+ * permanent refusal like any other 4xx: recorded, logged once per report with what it means, never retried;
+ * the run's other reports in the same pass are settled with it rather than sent to meet the same 404.
  */
 import type { Ledger, PendingReport, ReportOutcome } from "../ledger/ledger.ts";
 import { isTerminal, type PortCall } from "./calls.ts";
@@ -72,7 +76,10 @@ export interface Reporter {
   notify(): void;
 }
 
-type Attempt = { type: "delivered"; alreadyTerminated?: string } | { type: "retry"; delayMs: number; error: string } | { type: "failed"; error: string };
+type Attempt =
+  | { type: "delivered"; alreadyTerminated?: string }
+  | { type: "retry"; delayMs: number; error: string }
+  | { type: "failed"; error: string; runUnknown?: boolean };
 
 export function createReporter(opts: ReporterOptions): Reporter {
   const { ledger, port, clock, logger, owner } = opts;
@@ -146,8 +153,14 @@ export function createReporter(opts: ReporterOptions): Reporter {
       if (!delivery) break;
       index += delivery.reports.length;
       const result = await attempt(runId, delivery);
+      const settling = [...delivery.reports];
+      if (result.type === "failed" && result.runUnknown) {
+        // Port has no such run: the rest of this pass's reports would only meet the same 404.
+        settling.push(...reports.slice(index));
+        index = reports.length;
+      }
       const nowMs = clock();
-      for (const report of delivery.reports) {
+      for (const report of settling) {
         const outcome = toOutcome(result, nowMs);
         await ledger.settleReport(report.id, outcome, nowMs);
         logOutcome(runId, report, outcome, result);
@@ -182,6 +195,9 @@ export function createReporter(opts: ReporterOptions): Reporter {
       if (isRetriable(err) || (err instanceof PortApiError && err.isAuthProblem)) {
         const serverMs = err instanceof PortApiError ? (err.retryAfterMs ?? 0) : 0;
         return { type: "retry", delayMs: Math.max(serverMs, backoffMs(retry, attempts, opts.random)), error: describe(err) };
+      }
+      if (err instanceof PortApiError && err.status === 404 && isRunScoped(report?.call)) {
+        return { type: "failed", error: describe(err), runUnknown: true };
       }
       if (report && isTerminal(report.call) && err instanceof PortApiError) {
         return confirmTerminated(runId, err, attempts);
@@ -305,10 +321,20 @@ export function createReporter(opts: ReporterOptions): Reporter {
   };
 }
 
+/**
+ * Calls addressed to the run itself (its logs, its status): a 404 there means Port has no such run. An
+ * entity call's 404 may be its blueprint instead, so it says nothing about the run.
+ */
+const isRunScoped = (call: PortCall | undefined): boolean => call?.kind === "log" || call?.kind === "update";
+
 function describe(err: unknown): string {
   if (err instanceof PortApiError) {
     const code = err.code ? ` ${err.code}` : "";
-    const hint = err.isAuthProblem ? " (check portside's Port client id and secret, and Port's IP allow-list)" : "";
+    const hint = err.isAuthProblem
+      ? " (check portside's Port client id and secret, and Port's IP allow-list)"
+      : err.status === 404
+        ? " (Port does not know this run or resource: was the message published by this organisation's Port, or was it deleted? Not retried)"
+        : "";
     return `Port answered ${err.status}${code}: ${err.portMessage ?? "no message"}${hint}`;
   }
   if (err instanceof Error) return err.message;

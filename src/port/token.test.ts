@@ -304,6 +304,7 @@ describe("port clients sharing a token store, against the emulator (one active t
     const nowMs = 1_700_000_000_000;
     const clock = () => nowMs;
     const emulator = createPortEmulator({ clock, oneActiveToken: true });
+    declareTestRuns(emulator.state);
     const fetch: FetchFn = (input, init) => Promise.resolve(emulator.app.request(input instanceof Request ? input : String(input), init));
     const store = opts.store === null ? undefined : (opts.store ?? createMemoryTokenStore({ clock }));
     const lines: string[] = [];
@@ -359,3 +360,9 @@ describe("port clients sharing a token store, against the emulator (one active t
     expect(unauthorised(state)).toBe(2);
   });
 });
+
+/** The runs these tests report on exist at Port (the emulator answers 404 for others, as Port does). */
+function declareTestRuns(state: PortEmulatorState): void {
+  const ids = [0, 1].flatMap((r) => [`r_${r}`, ...Array.from({ length: 100 }, (_, i) => [`r_${r}_${i}`, `r_more_${r}_${i}`]).flat()]);
+  for (const id of [...ids, ...Array.from({ length: 10 }, (_, i) => `r_${i}`)]) state.declareRun(id);
+}

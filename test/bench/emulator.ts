@@ -5,6 +5,7 @@
  * is trimmed as it goes, so a long run does not grow this process. `bun test/bench/emulator.ts <port>`.
  */
 import { createPortEmulator, type PortEmulator } from "../../src/emulator/port-emulator.ts";
+import type { RecordedCall } from "../../src/emulator/port-emulator-state.ts";
 
 interface Stats {
   calls: Record<string, number>;
@@ -18,8 +19,11 @@ interface Stats {
 
 let emulator: PortEmulator;
 let stats: Stats;
+/** How many of `emulator.state.calls` are in `stats` already. */
+let counted = 0;
 function reset() {
   emulator = createPortEmulator({});
+  counted = 0;
   stats = {
     calls: { token: 0, patchRun: 0, postLog: 0, upsertEntity: 0, getRun: 0, unknown: 0 },
     terminal: 0,
@@ -32,6 +36,22 @@ function reset() {
 }
 reset();
 
+function count(call: RecordedCall) {
+  stats.calls[call.endpoint] = (stats.calls[call.endpoint] ?? 0) + 1;
+  if (call.status >= 400) stats.refused++;
+  else if (call.endpoint === "patchRun" && call.runId !== undefined) {
+    const status = emulator.state.terminalStatus(call.runId);
+    if (status && (call.body as { status?: string } | undefined)?.status) {
+      const now = Date.now();
+      stats.terminal++;
+      if (status === "SUCCESS") stats.success++;
+      else stats.failure++;
+      if (stats.firstTerminalAt === 0) stats.firstTerminalAt = now;
+      stats.lastTerminalAt = now;
+    }
+  }
+}
+
 const server = Bun.serve({
   hostname: "127.0.0.1",
   port: Number(process.argv[2] ?? 0),
@@ -43,24 +63,14 @@ const server = Bun.serve({
       return Response.json({ ok: true });
     }
     const res = await emulator.app.fetch(req);
+    // Every call recorded since the last request, counted once (the emulator's own routes, such as
+    // declaring runs, are not Port calls and are not recorded).
     const calls = emulator.state.calls;
-    const call = calls[calls.length - 1];
-    if (call) {
-      stats.calls[call.endpoint] = (stats.calls[call.endpoint] ?? 0) + 1;
-      if (call.status >= 400) stats.refused++;
-      else if (call.endpoint === "patchRun" && call.runId !== undefined) {
-        const status = emulator.state.terminalStatus(call.runId);
-        if (status && (call.body as { status?: string } | undefined)?.status) {
-          const now = Date.now();
-          stats.terminal++;
-          if (status === "SUCCESS") stats.success++;
-          else stats.failure++;
-          if (stats.firstTerminalAt === 0) stats.firstTerminalAt = now;
-          stats.lastTerminalAt = now;
-        }
-      }
+    for (; counted < calls.length; counted++) count(calls[counted] as RecordedCall);
+    if (calls.length > 1000) {
+      calls.length = 0;
+      counted = 0;
     }
-    if (calls.length > 1000) calls.length = 0;
     return res;
   },
 });

@@ -168,8 +168,10 @@ interface RateResult {
   latencyMs: { p50: number; p90: number; p99: number; max: number; n: number };
 }
 
-const closed = (urls: string[], form: "array" | "ndjson", idPrefix: string, durationMs = S.ackMs) =>
+/** `declare`: the runs go to portside, which reports them to the emulator, so the emulator must know them first. */
+const closed = (urls: string[], form: "array" | "ndjson", idPrefix: string, durationMs = S.ackMs, declare = true) =>
   runLoad<ClosedResult>({
+    ...(declare ? { declareUrl: emulator.url } : {}),
     mode: "closed",
     urls,
     path: "/sink/runs",
@@ -212,6 +214,7 @@ async function sustained(targets: PortsideProc[], idPrefix: string, durationMs: 
     maxBacklog: MAX_BACKLOG,
     statsUrl: `${emulator.url}/__bench/stats`,
     idPrefix,
+    declareUrl: emulator.url,
   });
   const loadEndedAt = Date.now() - t0;
   const cpuShare = targets.map((p, i) => (p.cpu() - (cpu0[i] ?? 0)) / (loadEndedAt / 1000));
@@ -289,7 +292,7 @@ async function main() {
     const baseline = await startScript("baseline.ts", "baseline");
     procs.push(baseline);
     for (const form of ["array", "ndjson"] as const) {
-      const base = await closed([baseline.url], form, `b_${form}_`);
+      const base = await closed([baseline.url], form, `b_${form}_`, S.ackMs, false);
       const p = await portside(sqliteLedger());
       const ack = await closed([p.url], form, `a_${form}_`);
       await p.stop();
@@ -367,6 +370,7 @@ async function main() {
         warmupMs: S.latencyWarmMs,
         batchesPerSec,
         idPrefix: `l${i}_`,
+        declareUrl: emulator.url,
       });
       await p.stop();
       const l = r.latencyMs;
@@ -482,7 +486,7 @@ async function kafkaPhase() {
 
     // Throughput: a burst, first produce → last terminal status.
     await resetEmulator();
-    const produce = (options: Record<string, unknown>) => runKafkaProducer({ brokers, topic, orgId: ORG, ...options });
+    const produce = (options: Record<string, unknown>) => runKafkaProducer({ brokers, topic, orgId: ORG, declareUrl: emulator.url, ...options });
     const burst = await produce({ mode: "burst", count: S.kafkaBurst, idPrefix: "k_" });
     const done = await waitFor(async () => (await emulatorStats()).terminal >= burst.produced, 180_000);
     const stats = await emulatorStats();
