@@ -43,7 +43,7 @@ export interface ServiceDeps {
   outboxRetry?: RetryPolicy;
   /** Backoff for writing a finished item while the ledger is away. */
   ledgerRetry?: RetryPolicy;
-  /** Port token shared by the replicas (Redis), so one replica's token fetch does not revoke the others'. */
+  /** Port token shared by the replicas (Redis), so the deployment fetches one token, not one per replica. */
   tokenStore?: SharedTokenStore;
 }
 

@@ -105,7 +105,7 @@ export async function startPortside(runtime: Runtime): Promise<void> {
     logger.warn("portside.port_emulator", { url: port.baseUrl, message: "No Port credentials: reporting to the local Port EMULATOR, not to Port." });
   }
 
-  // Replicas on one Redis share the Port token there, so one replica's fetch does not revoke the others' token.
+  // Replicas on one Redis share the Port token there: one token fetch per deployment, not per replica.
   // Not with the in-process emulator: each replica has its own.
   let tokenStore: (SharedTokenStore & { close(): Promise<void> }) | undefined;
   if (config.ledger.type === "redis" && !emulator) {

@@ -48,8 +48,23 @@ describe("port emulator: tokens", () => {
     expect((await send("GET", "/v1/actions/runs/r_1")).status).toBe(401);
   });
 
-  test("one active token per credential pair: a new token revokes the old", async () => {
-    const { send, token } = setup();
+  // Was "a new token revokes the old": Port's API reference now documents active token reuse instead.
+  test("one active token per credential pair: asking again returns it, with the lifetime it has left", async () => {
+    const { send, token, advance } = setup({ tokenLifetimeS: 600 });
+    const first = await token();
+    advance(100_000);
+    const again = await send("POST", "/v1/auth/access_token", CREDENTIALS);
+    expect(await again.json()).toMatchObject({ ok: true, accessToken: first, expiresIn: 500 });
+    expect((await send("GET", "/v1/actions/runs/r_1", undefined, first)).status).toBe(200);
+    advance(500_000);
+    const next = await token();
+    expect(next).not.toBe(first);
+    expect((await send("GET", "/v1/actions/runs/r_1", undefined, first)).status).toBe(401);
+    expect((await send("GET", "/v1/actions/runs/r_1", undefined, next)).status).toBe(200);
+  });
+
+  test("replaceTokens emulates Port's older rule: a new token revokes the old", async () => {
+    const { send, token } = setup({ replaceTokens: true });
     const first = await token();
     const second = await token();
     expect((await send("GET", "/v1/actions/runs/r_1", undefined, first)).status).toBe(401);

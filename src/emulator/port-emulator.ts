@@ -1,10 +1,10 @@
 /**
  * PORT EMULATOR — a stand-in for Port's REST API for tests and the local demo. It is not Port and says so
  * on every answer (`x-port-emulator: true`) and every log line. It implements exactly the endpoints
- * portside calls, with Port's rules: tokens expire (401), unknown body keys are refused (422), a run Port
- * never issued is not found (404), a run is terminated once and then frozen, entities link to a run only
- * while it is IN_PROGRESS, bodies over 1 MiB are refused (413). Tests can queue failures, 429s and latency,
- * and inspect every call.
+ * portside calls, with Port's rules: tokens expire (401) and a token request while one is active gets that
+ * same token back, unknown body keys are refused (422), a run Port never issued is not found (404), a run
+ * is terminated once and then frozen, entities link to a run only while it is IN_PROGRESS, bodies over
+ * 1 MiB are refused (413). Tests can queue failures, 429s and latency, and inspect every call.
  *
  * Routes under `/emulator/` are the emulator's own, not Port's: `POST /emulator/runs` declares runs (what
  * Port does when someone triggers an action), `GET /emulator/runs` lists them with their logs and linked
@@ -26,8 +26,12 @@ export interface PortEmulatorOptions {
   clientSecret?: string;
   /** Lifetime of issued tokens (Port: 3 hours). */
   tokenLifetimeS?: number;
-  /** Port keeps one active token per credential pair: a new one revokes the old (default true). */
-  oneActiveToken?: boolean;
+  /**
+   * Port keeps one active token per credential pair. Its API reference says a token request while one is
+   * active returns that same token (the default here); older documentation said a new token replaced the
+   * old one, revoking it. `replaceTokens: true` emulates that older rule, for tests of what it would do.
+   */
+  replaceTokens?: boolean;
   /**
    * Creates a run the first time a call names it, instead of answering 404 (default false). Only for
    * portside's open mode, where a person posts run messages of their own that Port never issued.
@@ -55,7 +59,7 @@ export function createPortEmulator(opts: PortEmulatorOptions = {}): PortEmulator
   const clientId = opts.clientId ?? "emulator-client-id";
   const clientSecret = opts.clientSecret ?? "emulator-client-secret";
   const tokenLifetimeS = opts.tokenLifetimeS ?? 3 * 3600;
-  const oneActiveToken = opts.oneActiveToken ?? true;
+  const replaceTokens = opts.replaceTokens ?? false;
   const clock = opts.clock ?? Date.now;
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const log = opts.log ?? (() => {});
@@ -139,9 +143,15 @@ export function createPortEmulator(opts: PortEmulatorOptions = {}): PortEmulator
     if (body.clientId !== clientId || body.clientSecret !== clientSecret) {
       return refuse(c, 401, "unauthorized", "Invalid clientId or clientSecret");
     }
-    if (oneActiveToken) state.tokens.clear();
+    const nowMs = clock();
+    if (!replaceTokens) {
+      // Port's "active token reuse": the token still valid is answered again, with the lifetime it has left.
+      const active = [...state.tokens].find(([, expiresAtMs]) => expiresAtMs > nowMs);
+      if (active) return c.json({ ok: true, accessToken: active[0], expiresIn: Math.floor((active[1] - nowMs) / 1000), tokenType: "Bearer" });
+    }
+    state.tokens.clear();
     const accessToken = `emulator-token-${crypto.randomUUID()}`;
-    state.tokens.set(accessToken, clock() + tokenLifetimeS * 1000);
+    state.tokens.set(accessToken, nowMs + tokenLifetimeS * 1000);
     return c.json({ ok: true, accessToken, expiresIn: tokenLifetimeS, tokenType: "Bearer" });
   });
 

@@ -5,7 +5,7 @@
  * Every call has a timeout; network errors, timeouts, 429 and 5xx are retried in process with jittered
  * backoff (honouring `Retry-After` / `x-ratelimit-reset` when the wait is short enough); other 4xx become
  * a `PortApiError` with Port's message. One cached token serves all calls; a 401 refreshes it once. With a
- * `tokenStore`, replicas share that token instead of revoking each other's.
+ * `tokenStore`, replicas share that token, so they fetch one per deployment.
  */
 import type { EntityInput, RunPatch } from "./calls.ts";
 import type { PortLogger } from "./deps.ts";
@@ -71,7 +71,7 @@ export interface PortClientOptions {
   random?: Random;
   logger?: PortLogger;
   onCall?: (event: PortCallEvent) => void;
-  /** Token shared with the other replicas (e.g. Redis), so their fetches do not revoke each other's tokens. */
+  /** Token shared with the other replicas (e.g. Redis), so the deployment fetches one token, not one per replica. */
   tokenStore?: SharedTokenStore;
 }
 

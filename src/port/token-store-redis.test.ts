@@ -103,7 +103,7 @@ describe("redis token store", () => {
 
 describe("two Port clients (replicas) sharing a Redis token store, against the emulator", () => {
   function replicas(p: string) {
-    const emulator = createPortEmulator({ oneActiveToken: true });
+    const emulator = createPortEmulator({});
     declareTestRuns(emulator.state);
     const fetch: FetchFn = (input, init) => Promise.resolve(emulator.app.request(input instanceof Request ? input : String(input), init));
     const clients = [0, 1].map(() =>

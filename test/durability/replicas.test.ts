@@ -58,8 +58,8 @@ test("two replicas on one Redis ledger, same batches to both: each run executed 
   expect([...starts.values()].filter((n) => n !== 1)).toEqual([]);
   expect(starts.size).toBe(1_000);
   for (const id of ids) expect(emulator.state.callsFor(id).filter((c) => c.endpoint === "patchRun")).toHaveLength(1);
-  // The replicas share one Port token through Redis instead of revoking each other's (one active token per
-  // credential pair): no call was refused for its token, and the token endpoint was hardly used.
+  // The replicas share one Port token through Redis (one fetch per deployment, not per replica): no call
+  // was refused for its token, and the token endpoint was hardly used.
   expect(emulator.state.calls.filter((c) => c.status === 401)).toEqual([]);
   expect(emulator.state.count("token")).toBeLessThanOrEqual(4);
   // How the work split between the replicas (either may take all of it: claims race, and that is fine).
