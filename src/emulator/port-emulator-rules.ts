@@ -29,6 +29,20 @@ export interface EntityBody {
   relations?: Record<string, unknown>;
 }
 
+/**
+ * Port's entity identifiers: letters of any script, digits and `@_.+:\/=-`, not `.` or `..`, at most 1000
+ * characters.
+ */
+export const ENTITY_IDENTIFIER = /^(?!\.{1,2}$)[\p{L}0-9@_.+:\\/=-]+$/u;
+export const ENTITY_IDENTIFIER_MAX = 1000;
+
+/** Why an entity identifier is refused, or undefined when Port would take it. */
+export function identifierProblem(identifier: string): string | undefined {
+  if (identifier.length > ENTITY_IDENTIFIER_MAX) return `must NOT have more than ${ENTITY_IDENTIFIER_MAX} characters`;
+  if (!ENTITY_IDENTIFIER.test(identifier)) return `must match pattern "${ENTITY_IDENTIFIER.source}"`;
+  return undefined;
+}
+
 const PATCH_KEYS = new Set(["status", "statusLabel", "link", "summary", "externalRunId"]);
 const LOG_KEYS = new Set(["message", "terminationStatus", "statusLabel"]);
 const ENTITY_KEYS = new Set(["identifier", "title", "icon", "team", "properties", "relations"]);
@@ -84,6 +98,8 @@ export function checkEntity(body: unknown): Checked<EntityBody> {
   if (typeof body.identifier !== "string" || body.identifier.length === 0) {
     return { ok: false, message: schemaError("/body must have required property 'identifier'") };
   }
+  const badIdentifier = identifierProblem(body.identifier);
+  if (badIdentifier) return { ok: false, message: schemaError(`/body/identifier ${badIdentifier}`) };
   const badString = checkStrings(body, ["title", "icon"]);
   if (badString) return { ok: false, message: badString };
   for (const key of ["properties", "relations"] as const) {

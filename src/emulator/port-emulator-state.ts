@@ -1,6 +1,6 @@
 /**
  * State of the Port emulator (tests and the local demo only — this is not Port): runs, logs, entities,
- * issued tokens, the record of every call, and the faults queued by tests. Kept apart from the HTTP routes
+ * declared blueprints, issued tokens, the record of every call, and the faults queued by tests. Kept apart from the HTTP routes
  * so tests can inspect and steer it directly. Web standards only (runs on Bun and Deno).
  *
  * Runs exist only once declared (`declareRun`), as in Port, where a run exists before anything hears of
@@ -58,6 +58,15 @@ export interface StoredEntity {
   relations: Record<string, unknown>;
 }
 
+export type PropertyType = "string" | "number" | "boolean" | "object" | "array";
+
+/** The part of a Port blueprint the emulator checks entity writes against. */
+export interface DeclaredBlueprint {
+  identifier: string;
+  properties?: Record<string, { type: PropertyType }>;
+  relations?: Record<string, { target: string; many?: boolean }>;
+}
+
 /** A canned answer for the next matching calls. */
 export interface Fault {
   remaining: number;
@@ -73,6 +82,7 @@ export interface PortEmulatorState {
   readonly runs: Map<string, EmulatedRun>;
   /** Keyed `blueprint/identifier`. */
   readonly entities: Map<string, StoredEntity>;
+  readonly blueprints: Map<string, DeclaredBlueprint>;
   /** Issued tokens and their expiry (epoch ms). */
   readonly tokens: Map<string, number>;
   readonly faults: Fault[];
@@ -80,6 +90,8 @@ export interface PortEmulatorState {
   latencyMs: number;
   /** Runs nobody declared are created on first use (portside's open mode only). */
   autoCreateRuns: boolean;
+  /** Writes to an undeclared blueprint are 404 even before any blueprint is declared. */
+  strictBlueprints: boolean;
 
   /** The next `count` calls (to `endpoint`, or any) answer `status` (default 503). */
   failNext(count: number, status?: number, opts?: { endpoint?: EmulatorEndpoint }): void;
@@ -92,6 +104,14 @@ export interface PortEmulatorState {
   declareRun(runId: string): EmulatedRun;
   /** The run if it exists (or `autoCreateRuns` creates it); undefined means 404. */
   findRun(runId: string): EmulatedRun | undefined;
+  /** Declares a blueprint (replacing one of the same identifier): from then on writes to others are 404, and these are checked. */
+  declareBlueprint(blueprint: DeclaredBlueprint): void;
+  /**
+   * Where entity writes to `identifier` stand: its declaration; `null` when unchecked (no blueprint declared,
+   * not strict: the lenient default for tests that declare none); undefined when Port would answer 404.
+   */
+  blueprintFor(identifier: string): DeclaredBlueprint | null | undefined;
+
   callsFor(runId: string): RecordedCall[];
   /** SUCCESS / FAILURE once terminated; undefined while in progress or unknown. */
   terminalStatus(runId: string): "SUCCESS" | "FAILURE" | undefined;
@@ -104,10 +124,11 @@ export interface PortEmulatorState {
   takeFault(endpoint: EmulatorEndpoint | "unknown"): Fault | undefined;
 }
 
-export function createEmulatorState(clock: () => number, opts: { autoCreateRuns?: boolean } = {}): PortEmulatorState {
+export function createEmulatorState(clock: () => number, opts: { autoCreateRuns?: boolean; strictBlueprints?: boolean } = {}): PortEmulatorState {
   const calls: RecordedCall[] = [];
   const runs = new Map<string, EmulatedRun>();
   const entities = new Map<string, StoredEntity>();
+  const blueprints = new Map<string, DeclaredBlueprint>();
   const tokens = new Map<string, number>();
   const faults: Fault[] = [];
 
@@ -122,10 +143,12 @@ export function createEmulatorState(clock: () => number, opts: { autoCreateRuns?
     calls,
     runs,
     entities,
+    blueprints,
     tokens,
     faults,
     latencyMs: 0,
     autoCreateRuns: opts.autoCreateRuns ?? false,
+    strictBlueprints: opts.strictBlueprints ?? false,
     failNext(count, status = 503, opts) {
       faults.push({ remaining: count, status, ...(opts?.endpoint ? { endpoint: opts.endpoint } : {}) });
     },
@@ -137,6 +160,14 @@ export function createEmulatorState(clock: () => number, opts: { autoCreateRuns?
     },
     declareRun: (runId) => runs.get(runId) ?? newRun(runId),
     findRun: (runId) => runs.get(runId) ?? (state.autoCreateRuns ? newRun(runId) : undefined),
+    declareBlueprint(blueprint) {
+      blueprints.set(blueprint.identifier, structuredClone(blueprint));
+    },
+    blueprintFor(identifier) {
+      const declared = blueprints.get(identifier);
+      if (declared) return declared;
+      return blueprints.size === 0 && !state.strictBlueprints ? null : undefined;
+    },
     callsFor: (runId) => calls.filter((call) => call.runId === runId),
     terminalStatus(runId) {
       const status = runs.get(runId)?.status;

@@ -252,6 +252,75 @@ describe("port emulator: entities", () => {
   });
 });
 
+describe("port emulator: entity identifiers and blueprints", () => {
+  const upsert = "/v1/blueprints/service/entities?upsert=true&merge=true";
+
+  test("identifiers follow Port's pattern (letters of any script) and are at most 1000 characters", async () => {
+    const { send, token } = setup();
+    const t = await token();
+    for (const ok of ["svc-1", "ünïcode-名前", "a@b.c+d:e/f=g_h", "x".repeat(1000), "..."]) {
+      expect((await send("POST", upsert, { identifier: ok }, t)).status).toBe(201);
+    }
+    for (const bad of [".", "..", "has space", "semi;colon", "x".repeat(1001), "emoji-😀"]) {
+      const res = await send("POST", upsert, { identifier: bad }, t);
+      expect(res.status).toBe(422);
+      expect(((await res.json()) as { message: string }).message).toContain("/body/identifier");
+    }
+  });
+
+  test("a declared blueprint refuses unknown and mistyped properties and relations (422)", async () => {
+    const { send, token, state } = setup();
+    const t = await token();
+    state.declareBlueprint({
+      identifier: "service",
+      properties: { version: { type: "string" }, replicas: { type: "number" }, tags: { type: "array" } },
+      relations: { team: { target: "team", many: false }, deps: { target: "service", many: true } },
+    });
+    state.declareBlueprint({ identifier: "team" });
+    expect((await send("POST", "/v1/blueprints/team/entities?upsert=true", { identifier: "payments" }, t)).status).toBe(201);
+    const good = { identifier: "svc", properties: { version: "1", replicas: 2, tags: [], owner: undefined }, relations: { team: "payments", deps: [] } };
+    expect((await send("POST", upsert, good, t)).status).toBe(201);
+    for (const [body, words] of [
+      [{ identifier: "svc", properties: { colour: "red" } }, 'property "colour" does not exist'],
+      [{ identifier: "svc", properties: { replicas: "two" } }, 'property "replicas" of blueprint "service" must be of type number'],
+      [{ identifier: "svc", relations: { owner: "x" } }, 'relation "owner" does not exist'],
+      [{ identifier: "svc", relations: { deps: "svc" } }, 'relation "deps" of blueprint "service" must be an array'],
+      [{ identifier: "svc", relations: { team: ["payments"] } }, 'relation "team" of blueprint "service" must be an entity identifier'],
+    ] as const) {
+      const res = await send("POST", upsert, body, t);
+      expect(res.status).toBe(422);
+      expect(((await res.json()) as { message: string }).message).toContain(words);
+    }
+    expect((await send("POST", upsert, { identifier: "svc", properties: { version: null } }, t)).status).toBe(201);
+  });
+
+  test("related entities must exist unless create_missing_related_entities=true", async () => {
+    const { send, token, state } = setup();
+    const t = await token();
+    state.declareBlueprint({ identifier: "service", relations: { team: { target: "team" } } });
+    state.declareBlueprint({ identifier: "team" });
+    const body = { identifier: "svc", relations: { team: "platform" } };
+    const missing = await send("POST", upsert, body, t);
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as { message: string }).message).toContain('Related entity "platform" of blueprint "team" was not found');
+    expect(state.entity("service", "svc")).toBeUndefined();
+    expect((await send("POST", `${upsert}&create_missing_related_entities=true`, body, t)).status).toBe(201);
+    expect(state.entity("team", "platform")).toMatchObject({ identifier: "platform", blueprint: "team" });
+  });
+
+  test("once any blueprint is declared (or strictBlueprints), a write to an undeclared one is 404", async () => {
+    const lenient = setup();
+    expect((await lenient.send("POST", upsert, { identifier: "a" }, await lenient.token())).status).toBe(201);
+    lenient.state.declareBlueprint({ identifier: "team" });
+    const res = await lenient.send("POST", upsert, { identifier: "b" }, await lenient.token());
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ ok: false, error: "not_found" });
+
+    const strict = setup({ strictBlueprints: true });
+    expect((await strict.send("POST", upsert, { identifier: "a" }, await strict.token())).status).toBe(404);
+  });
+});
+
 describe("port emulator: faults, limits, labelling, records", () => {
   test("failNext answers the next N calls with the status, then recovers", async () => {
     const { send, token, state } = setup();

@@ -3,8 +3,8 @@
  * on every answer (`x-port-emulator: true`) and every log line. It implements exactly the endpoints
  * portside calls, with Port's rules: tokens expire (401) and a token request while one is active gets that
  * same token back, unknown body keys are refused (422), a run Port never issued is not found (404), a run
- * is terminated once and then frozen, entities link to a run only while it is IN_PROGRESS, bodies over
- * 1 MiB are refused (413). Tests can queue failures, 429s and latency, and inspect every call.
+ * is terminated once and then frozen, entities link to a run only while it is IN_PROGRESS and must fit
+ * their blueprint when tests declare one (port-emulator-entities.ts), bodies over 1 MiB are refused (413). Tests can queue failures, 429s and latency, and inspect every call.
  *
  * Routes under `/emulator/` are the emulator's own, not Port's: `POST /emulator/runs` declares runs (what
  * Port does when someone triggers an action), `GET /emulator/runs` lists them with their logs and linked
@@ -15,7 +15,9 @@
 import { Hono } from "hono";
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { checkEntity, checkLog, checkPatch } from "./port-emulator-rules.ts";
+import { registerEntityRoutes } from "./port-emulator-entities.ts";
+import { type Env, isObject, refuse } from "./port-emulator-http.ts";
+import { checkLog, checkPatch } from "./port-emulator-rules.ts";
 import type { EmulatedRun, EmulatorEndpoint, Fault, PortEmulatorState } from "./port-emulator-state.ts";
 import { createEmulatorState } from "./port-emulator-state.ts";
 
@@ -37,6 +39,8 @@ export interface PortEmulatorOptions {
    * portside's open mode, where a person posts run messages of their own that Port never issued.
    */
   autoCreateRuns?: boolean;
+  /** Entity writes to a blueprint nobody declared are 404 even when none is declared (default false). */
+  strictBlueprints?: boolean;
   /** Emulator time, epoch ms; inject to test expiry without waiting. */
   clock?: () => number;
   /** Used for injected latency. */
@@ -50,8 +54,6 @@ export interface PortEmulator {
   state: PortEmulatorState;
 }
 
-type Env = { Variables: { body: unknown; runId: string | undefined } };
-
 const MAX_BODY_BYTES = 1024 * 1024;
 const encoder = new TextEncoder();
 
@@ -63,10 +65,8 @@ export function createPortEmulator(opts: PortEmulatorOptions = {}): PortEmulator
   const clock = opts.clock ?? Date.now;
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const log = opts.log ?? (() => {});
-  const state = createEmulatorState(clock, { autoCreateRuns: opts.autoCreateRuns ?? false });
+  const state = createEmulatorState(clock, { autoCreateRuns: opts.autoCreateRuns ?? false, strictBlueprints: opts.strictBlueprints ?? false });
   const app = new Hono<Env>();
-
-  const refuse = (c: Context<Env>, status: ContentfulStatusCode, error: string, message: string) => c.json({ ok: false, error, message }, status);
 
   app.use("*", async (c, next) => {
     const atMs = clock();
@@ -190,34 +190,7 @@ export function createPortEmulator(opts: PortEmulatorOptions = {}): PortEmulator
     return c.json({ ok: true }, 201);
   });
 
-  app.post("/v1/blueprints/:blueprint/entities", (c) => {
-    const blueprint = c.req.param("blueprint");
-    const checked = checkEntity(c.get("body"));
-    if (!checked.ok) return refuse(c, 422, "invalid_request", checked.message);
-    const runId = c.req.query("run_id");
-    const run = runId === undefined ? undefined : state.findRun(runId);
-    if (runId !== undefined && !run) return runNotFound(c, runId);
-    if (run && run.status !== "IN_PROGRESS") {
-      return refuse(c, 422, "run_not_in_progress", `Cannot link an entity to action run ${run.id}: it already ended with status ${run.status}`);
-    }
-    const input = checked.value;
-    const key = `${blueprint}/${input.identifier}`;
-    const existing = state.entities.get(key);
-    if (existing && c.req.query("upsert") !== "true") {
-      return refuse(c, 409, "identifier_taken", `An entity with identifier ${input.identifier} already exists in blueprint ${blueprint}`);
-    }
-    const merge = c.req.query("merge") === "true" && existing !== undefined;
-    const entity = {
-      ...(merge ? existing : {}),
-      ...input,
-      blueprint,
-      properties: { ...(merge ? existing?.properties : {}), ...input.properties },
-      relations: { ...(merge ? existing?.relations : {}), ...input.relations },
-    };
-    state.entities.set(key, entity);
-    if (run) run.linkedEntities.push({ blueprint, identifier: input.identifier });
-    return c.json({ ok: true, entity }, 201);
-  });
+  registerEntityRoutes(app, { state, clock });
 
   // ---- the emulator's own routes (not Port's) ----------------------------------------------------------
 
@@ -297,5 +270,3 @@ function safeDecode(segment: string): string {
     return segment;
   }
 }
-
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
