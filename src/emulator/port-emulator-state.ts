@@ -1,7 +1,8 @@
 /**
  * State of the Port emulator (tests and the local demo only — this is not Port): runs, logs, entities,
- * declared blueprints, issued tokens, the record of every call, and the faults queued by tests. Kept apart from the HTTP routes
- * so tests can inspect and steer it directly. Web standards only (runs on Bun and Deno).
+ * declared blueprints, issued tokens, the rate budget, the record of every call, and the faults queued by
+ * tests. Kept apart from the HTTP routes so tests can inspect and steer it directly. Web standards only
+ * (runs on Bun and Deno).
  *
  * Runs exist only once declared (`declareRun`), as in Port, where a run exists before anything hears of
  * it: a report for an id Port never issued is a 404 there, and so it is here. `autoCreateRuns` brings back
@@ -67,6 +68,23 @@ export interface DeclaredBlueprint {
   relations?: Record<string, { target: string; many?: boolean }>;
 }
 
+/**
+ * The organisation's rate budget: `limit` calls per `periodS`, counted in fixed windows and reported on
+ * every answer in `x-ratelimit-*` headers. Over it, `whenExceeded` says what happens: `throttle` (default,
+ * as Port's current documentation describes it) delays each answer by `throttleMs`; `refuse` answers 429.
+ * Port's sources disagree on `x-ratelimit-reset` (epoch seconds, or seconds from now): `resetAs` picks.
+ */
+export interface RateBudget {
+  limit: number;
+  periodS: number;
+  whenExceeded?: "throttle" | "refuse";
+  throttleMs?: number;
+  resetAs?: "epoch" | "seconds";
+}
+
+/** Port's last published figure (15,000 requests per 5 minutes, removed from its docs since); tests set their own. */
+export const DEFAULT_RATE_BUDGET: RateBudget = { limit: 15_000, periodS: 300, whenExceeded: "throttle", throttleMs: 1_000, resetAs: "epoch" };
+
 /** A canned answer for the next matching calls. */
 export interface Fault {
   remaining: number;
@@ -92,11 +110,22 @@ export interface PortEmulatorState {
   autoCreateRuns: boolean;
   /** Writes to an undeclared blueprint are 404 even before any blueprint is declared. */
   strictBlueprints: boolean;
+  /** The budget reported in `x-ratelimit-*` headers and enforced as its `whenExceeded` says (assign to change it). */
+  rateLimit: RateBudget;
+  /** Every call until this time (epoch ms) is answered 429 (see `refuseFor`); 0 when not refusing. */
+  refusingUntilMs: number;
 
   /** The next `count` calls (to `endpoint`, or any) answer `status` (default 503). */
   failNext(count: number, status?: number, opts?: { endpoint?: EmulatorEndpoint }): void;
   /** The next `count` calls answer 429 with `Retry-After: retryAfterS` and `x-ratelimit-remaining: 0`. */
   rateLimitNext(count: number, retryAfterS?: number, opts?: { endpoint?: EmulatorEndpoint }): void;
+  /**
+   * Every call for the next `ms` answers 429 — a rate-limit window — with `Retry-After: retryAfterS`, or by
+   * default the seconds left in the window, and `x-ratelimit-remaining: 0`.
+   */
+  refuseFor(ms: number, opts?: { retryAfterS?: number }): void;
+  /** The Retry-After (seconds) a call refused by `refuseFor` is told now. */
+  refusalRetryAfterS(): number;
   /** Forgets every issued token, so the next API call gets a 401 (as after a token was replaced). */
   revokeTokens(): void;
 
@@ -122,6 +151,8 @@ export interface PortEmulatorState {
   count(endpoint: EmulatorEndpoint): number;
   /** Takes one unit of the first fault matching `endpoint`, if any. */
   takeFault(endpoint: EmulatorEndpoint | "unknown"): Fault | undefined;
+  /** Counts one call against the budget's current window; says what is left and when the window resets. */
+  spendBudget(): { used: number; remaining: number; resetAtMs: number; exceeded: boolean };
 }
 
 export function createEmulatorState(clock: () => number, opts: { autoCreateRuns?: boolean; strictBlueprints?: boolean } = {}): PortEmulatorState {
@@ -131,6 +162,8 @@ export function createEmulatorState(clock: () => number, opts: { autoCreateRuns?
   const blueprints = new Map<string, DeclaredBlueprint>();
   const tokens = new Map<string, number>();
   const faults: Fault[] = [];
+  let budgetWindow = { startMs: -1, used: 0 };
+  let refusalRetryAfter: number | undefined;
 
   const newRun = (id: string): EmulatedRun => {
     const nowMs = clock();
@@ -149,12 +182,19 @@ export function createEmulatorState(clock: () => number, opts: { autoCreateRuns?
     latencyMs: 0,
     autoCreateRuns: opts.autoCreateRuns ?? false,
     strictBlueprints: opts.strictBlueprints ?? false,
+    rateLimit: { ...DEFAULT_RATE_BUDGET },
+    refusingUntilMs: 0,
     failNext(count, status = 503, opts) {
       faults.push({ remaining: count, status, ...(opts?.endpoint ? { endpoint: opts.endpoint } : {}) });
     },
     rateLimitNext(count, retryAfterS = 1, opts) {
       faults.push({ remaining: count, status: 429, retryAfterS, ...(opts?.endpoint ? { endpoint: opts.endpoint } : {}) });
     },
+    refuseFor(ms, refuseOpts) {
+      state.refusingUntilMs = clock() + ms;
+      refusalRetryAfter = refuseOpts?.retryAfterS;
+    },
+    refusalRetryAfterS: () => refusalRetryAfter ?? Math.max(1, Math.ceil((state.refusingUntilMs - clock()) / 1000)),
     revokeTokens() {
       tokens.clear();
     },
@@ -188,6 +228,14 @@ export function createEmulatorState(clock: () => number, opts: { autoCreateRuns?
       fault.remaining--;
       if (fault.remaining === 0) faults.splice(index, 1);
       return fault;
+    },
+    spendBudget() {
+      const periodMs = Math.max(1, state.rateLimit.periodS * 1000);
+      const startMs = Math.floor(clock() / periodMs) * periodMs;
+      if (budgetWindow.startMs !== startMs) budgetWindow = { startMs, used: 0 };
+      budgetWindow.used++;
+      const remaining = Math.max(0, state.rateLimit.limit - budgetWindow.used);
+      return { used: budgetWindow.used, remaining, resetAtMs: startMs + periodMs, exceeded: budgetWindow.used > state.rateLimit.limit };
     },
   };
   return state;

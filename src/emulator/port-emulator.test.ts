@@ -351,6 +351,68 @@ describe("port emulator: faults, limits, labelling, records", () => {
     expect(state.terminalStatus("r_1")).toBeUndefined();
   });
 
+  test("every answer carries the organisation's budget in x-ratelimit-* headers, errors included", async () => {
+    const { send, token, state } = setup();
+    state.rateLimit = { limit: 10, periodS: 60 };
+    const t = await token();
+    const ok = await send("GET", "/v1/actions/runs/r_1", undefined, t);
+    const missing = await send("GET", "/v1/actions/runs/r_none", undefined, t);
+    const unauthorised = await send("GET", "/v1/actions/runs/r_1");
+    const windowEndS = Math.ceil((Math.floor(1_700_000_000_000 / 60_000) + 1) * 60);
+    for (const [res, remaining] of [
+      [ok, "8"],
+      [missing, "7"],
+      [unauthorised, "6"],
+    ] as const) {
+      expect(res.headers.get("x-ratelimit-limit")).toBe("10");
+      expect(res.headers.get("x-ratelimit-period")).toBe("60");
+      expect(res.headers.get("x-ratelimit-remaining")).toBe(remaining);
+      expect(res.headers.get("x-ratelimit-reset")).toBe(String(windowEndS));
+    }
+    state.rateLimit = { limit: 10, periodS: 60, resetAs: "seconds" };
+    const relative = await send("GET", "/v1/actions/runs/r_1", undefined, t);
+    expect(relative.headers.get("x-ratelimit-reset")).toBe(String(windowEndS - 1_700_000_000));
+  });
+
+  test("over the budget, calls are answered slowly (throttle, the default) or refused with 429", async () => {
+    const waits: number[] = [];
+    const { send, token, state, advance } = setup({ sleep: async (ms) => void waits.push(ms) });
+    const t = await token();
+    state.rateLimit = { limit: 2, periodS: 60, throttleMs: 750 };
+    expect((await send("GET", "/v1/actions/runs/r_1", undefined, t)).status).toBe(200);
+    expect((await send("GET", "/v1/actions/runs/r_1", undefined, t)).status).toBe(200);
+    expect(waits).toEqual([]);
+    const slow = await send("GET", "/v1/actions/runs/r_1", undefined, t);
+    expect(slow.status).toBe(200);
+    expect(slow.headers.get("x-ratelimit-remaining")).toBe("0");
+    expect(waits).toEqual([750]);
+
+    state.rateLimit = { limit: 2, periodS: 60, whenExceeded: "refuse" };
+    const refused = await send("GET", "/v1/actions/runs/r_1", undefined, t);
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+    advance(60_000); // the next window
+    expect((await send("GET", "/v1/actions/runs/r_1", undefined, t)).status).toBe(200);
+  });
+
+  test("refuseFor: every call in the window is 429, Retry-After the seconds left; then it recovers", async () => {
+    const { send, token, state, advance } = setup();
+    const t = await token();
+    state.refuseFor(30_000);
+    const first = await send("POST", "/v1/auth/access_token", CREDENTIALS);
+    expect(first.status).toBe(429);
+    expect(first.headers.get("retry-after")).toBe("30");
+    expect(first.headers.get("x-ratelimit-remaining")).toBe("0");
+    expect(first.headers.get("x-ratelimit-reset")).toBe(String(1_700_000_030));
+    advance(20_000);
+    const later = await send("PATCH", "/v1/actions/runs/r_1", { status: "SUCCESS" }, t);
+    expect(later.status).toBe(429);
+    expect(later.headers.get("retry-after")).toBe("10");
+    expect(state.terminalStatus("r_1")).toBeUndefined();
+    advance(10_000);
+    expect((await send("PATCH", "/v1/actions/runs/r_1", { status: "SUCCESS" }, t)).status).toBe(200);
+  });
+
   test("latency is added through the injected sleep", async () => {
     const waits: number[] = [];
     const { send, state } = setup({ sleep: async (ms) => void waits.push(ms) });

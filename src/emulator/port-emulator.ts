@@ -4,7 +4,10 @@
  * portside calls, with Port's rules: tokens expire (401) and a token request while one is active gets that
  * same token back, unknown body keys are refused (422), a run Port never issued is not found (404), a run
  * is terminated once and then frozen, entities link to a run only while it is IN_PROGRESS and must fit
- * their blueprint when tests declare one (port-emulator-entities.ts), bodies over 1 MiB are refused (413). Tests can queue failures, 429s and latency, and inspect every call.
+ * their blueprint when tests declare one (port-emulator-entities.ts), bodies over 1 MiB are refused (413),
+ * every answer carries the organisation's rate budget in `x-ratelimit-*` headers and calls over it are
+ * throttled or refused (port-emulator-limits.ts). Tests can queue failures, 429s, 429 windows and latency,
+ * and inspect every call.
  *
  * Routes under `/emulator/` are the emulator's own, not Port's: `POST /emulator/runs` declares runs (what
  * Port does when someone triggers an action), `GET /emulator/runs` lists them with their logs and linked
@@ -16,6 +19,7 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { registerEntityRoutes } from "./port-emulator-entities.ts";
+import { decideLimit, resetHeader } from "./port-emulator-limits.ts";
 import { type Env, isObject, refuse } from "./port-emulator-http.ts";
 import { checkLog, checkPatch } from "./port-emulator-rules.ts";
 import type { EmulatedRun, EmulatorEndpoint, Fault, PortEmulatorState } from "./port-emulator-state.ts";
@@ -91,6 +95,13 @@ export function createPortEmulator(opts: PortEmulatorOptions = {}): PortEmulator
         early = refuse(c, 400, "invalid_json", "The request body is not valid JSON");
       }
     }
+    // Every call counts against the organisation's budget and is answered with its headers.
+    const limit = decideLimit(state, atMs);
+    if (!early && limit.refuseRetryAfterS !== undefined) {
+      c.header("retry-after", String(limit.refuseRetryAfterS));
+      early = refuse(c, 429, "rate_limit_exceeded", "Too many requests: the organisation's rate limit is exceeded (Port emulator)");
+    }
+    if (limit.delayMs > 0) await sleep(limit.delayMs);
     early ??= faultResponse(c, state.takeFault(endpoint));
     if (!early && endpoint !== "token" && endpoint !== "unknown") early = checkToken(c);
 
@@ -100,6 +111,8 @@ export function createPortEmulator(opts: PortEmulatorOptions = {}): PortEmulator
     else await next();
 
     c.res.headers.set("x-port-emulator", "true");
+    // A queued 429 fault sets its own remaining/reset; every other answer carries the budget's.
+    for (const [name, value] of Object.entries(limit.headers)) if (!c.res.headers.has(name)) c.res.headers.set(name, value);
     const recordedBody = endpoint === "token" && isObject(body) ? { ...body, clientSecret: "[redacted]" } : body;
     state.calls.push({
       endpoint,
@@ -117,10 +130,10 @@ export function createPortEmulator(opts: PortEmulatorOptions = {}): PortEmulator
   function faultResponse(c: Context<Env>, fault: Fault | undefined): Response | undefined {
     if (!fault) return undefined;
     if (fault.status === 429) {
-      const resetS = Math.ceil(clock() / 1000) + (fault.retryAfterS ?? 1);
-      c.header("retry-after", String(fault.retryAfterS ?? 1));
+      const retryAfterS = fault.retryAfterS ?? 1;
+      c.header("retry-after", String(retryAfterS));
       c.header("x-ratelimit-remaining", "0");
-      c.header("x-ratelimit-reset", String(resetS));
+      c.header("x-ratelimit-reset", resetHeader(state, clock() + retryAfterS * 1000, clock()));
       return refuse(c, 429, "rate_limit_exceeded", "Too many requests (injected by the Port emulator)");
     }
     return refuse(c, fault.status as ContentfulStatusCode, "emulated_failure", `Injected failure (${fault.status}) from the Port emulator`);
