@@ -110,3 +110,54 @@ export function checkEntity(body: unknown): Checked<EntityBody> {
   }
   return { ok: true, value: body as unknown as EntityBody };
 }
+
+export interface NodeRunPatchBody {
+  status: "IN_PROGRESS" | "COMPLETED";
+  result?: "SUCCESS" | "FAILED" | "CANCELLED";
+  output?: Record<string, unknown>;
+}
+
+export interface NodeRunLogsBody {
+  logs: { level: "DEBUG" | "INFO" | "WARN" | "ERROR"; message: string }[];
+}
+
+const NODE_PATCH_KEYS = new Set(["status", "result", "output"]);
+const NODE_STATUSES = new Set(["IN_PROGRESS", "COMPLETED"]);
+const NODE_RESULTS = new Set(["SUCCESS", "FAILED", "CANCELLED"]);
+const NODE_LOG_KEYS = new Set(["level", "message"]);
+const NODE_LOG_LEVELS = new Set(["DEBUG", "INFO", "WARN", "ERROR"]);
+
+/** `PATCH /v1/workflows/nodes/runs/{id}`: a status, and a result exactly when the status is COMPLETED. */
+export function checkNodeRunPatch(body: unknown): Checked<NodeRunPatchBody> {
+  if (!isObject(body)) return { ok: false, message: schemaError("/body must be object") };
+  const extra = unknownKey(body, NODE_PATCH_KEYS);
+  if (extra !== undefined) return { ok: false, message: schemaError(`/body must NOT have additional properties ('${extra}')`) };
+  if (!NODE_STATUSES.has(body.status as string)) {
+    return { ok: false, message: schemaError("/body/status must be equal to one of the allowed values (IN_PROGRESS, COMPLETED)") };
+  }
+  if (body.status === "COMPLETED" && !NODE_RESULTS.has(body.result as string)) {
+    return { ok: false, message: schemaError("/body/result must be one of the allowed values (SUCCESS, FAILED, CANCELLED) when status is COMPLETED") };
+  }
+  if (body.status !== "COMPLETED" && body.result !== undefined)
+    return { ok: false, message: schemaError("/body/result is only allowed when status is COMPLETED") };
+  if (body.output !== undefined && !isObject(body.output)) return { ok: false, message: schemaError("/body/output must be object") };
+  return { ok: true, value: body as unknown as NodeRunPatchBody };
+}
+
+/** `POST /v1/workflows/nodes/runs/{id}/logs`: `{logs: [{level, message}]}`, nothing else. */
+export function checkNodeRunLogs(body: unknown): Checked<NodeRunLogsBody> {
+  if (!isObject(body)) return { ok: false, message: schemaError("/body must be object") };
+  const extra = unknownKey(body, new Set(["logs"]));
+  if (extra !== undefined) return { ok: false, message: schemaError(`/body must NOT have additional properties ('${extra}')`) };
+  if (!Array.isArray(body.logs) || body.logs.length === 0) return { ok: false, message: schemaError("/body/logs must be a non-empty array") };
+  for (const [i, log] of body.logs.entries()) {
+    if (!isObject(log)) return { ok: false, message: schemaError(`/body/logs/${i} must be object`) };
+    const extraKey = unknownKey(log, NODE_LOG_KEYS);
+    if (extraKey !== undefined) return { ok: false, message: schemaError(`/body/logs/${i} must NOT have additional properties ('${extraKey}')`) };
+    if (typeof log.message !== "string") return { ok: false, message: schemaError(`/body/logs/${i} must have required property 'message'`) };
+    if (!NODE_LOG_LEVELS.has(log.level as string)) {
+      return { ok: false, message: schemaError(`/body/logs/${i}/level must be equal to one of the allowed values (DEBUG, INFO, WARN, ERROR)`) };
+    }
+  }
+  return { ok: true, value: body as unknown as NodeRunLogsBody };
+}

@@ -1,5 +1,6 @@
 /**
- * State of the Port emulator (tests and the local demo only — this is not Port): runs, logs, entities,
+ * State of the Port emulator (tests and the local demo only — this is not Port): action runs, workflow
+ * node runs, logs, entities,
  * declared blueprints, issued tokens, the rate budget, the record of every call, and the faults queued by
  * tests. Kept apart from the HTTP routes so tests can inspect and steer it directly. Web standards only
  * (runs on Bun and Deno).
@@ -9,7 +10,22 @@
  * the lenient behaviour for portside's own open mode, where a person posts messages they wrote themselves.
  */
 
-export type EmulatorEndpoint = "token" | "patchRun" | "postLog" | "upsertEntity" | "getRun";
+export type EmulatorEndpoint = "token" | "patchRun" | "postLog" | "upsertEntity" | "getRun" | "patchNodeRun" | "postNodeLog" | "getNodeRun";
+
+export const EMULATOR_ENDPOINTS: readonly EmulatorEndpoint[] = [
+  "token",
+  "patchRun",
+  "postLog",
+  "getRun",
+  "upsertEntity",
+  "patchNodeRun",
+  "postNodeLog",
+  "getNodeRun",
+];
+
+/** Workflow node run ids start with this; any other id is an action run's (`r_…`, older `run_…`). */
+export const NODE_RUN_PREFIX = "wfnr_";
+export const isNodeRunId = (id: string): boolean => id.startsWith(NODE_RUN_PREFIX);
 
 export type EmulatedRunStatus = "IN_PROGRESS" | "SUCCESS" | "FAILURE";
 
@@ -44,6 +60,21 @@ export interface EmulatedRun {
   logs: EmulatedLog[];
   /** Entities upserted with this run's `run_id`, in order. */
   linkedEntities: { blueprint: string; identifier: string }[];
+  createdAtMs: number;
+  updatedAtMs: number;
+  endedAtMs?: number;
+}
+
+export type NodeRunLogLevel = "DEBUG" | "INFO" | "WARN" | "ERROR";
+export type NodeRunResult = "SUCCESS" | "FAILED" | "CANCELLED";
+
+/** A workflow node run: IN_PROGRESS until a PATCH sets COMPLETED with its result, then frozen. */
+export interface EmulatedNodeRun {
+  id: string;
+  status: "IN_PROGRESS" | "COMPLETED";
+  result?: NodeRunResult;
+  output?: Record<string, unknown>;
+  logs: { level: NodeRunLogLevel; message: string; atMs: number }[];
   createdAtMs: number;
   updatedAtMs: number;
   endedAtMs?: number;
@@ -97,7 +128,10 @@ export interface Fault {
 
 export interface PortEmulatorState {
   readonly calls: RecordedCall[];
+  /** Action runs, by id. */
   readonly runs: Map<string, EmulatedRun>;
+  /** Workflow node runs (`wfnr_…`), by id. */
+  readonly nodeRuns: Map<string, EmulatedNodeRun>;
   /** Keyed `blueprint/identifier`. */
   readonly entities: Map<string, StoredEntity>;
   readonly blueprints: Map<string, DeclaredBlueprint>;
@@ -129,10 +163,15 @@ export interface PortEmulatorState {
   /** Forgets every issued token, so the next API call gets a 401 (as after a token was replaced). */
   revokeTokens(): void;
 
-  /** Makes a run exist, IN_PROGRESS, as Port does when someone triggers an action. Idempotent; returns the run. */
-  declareRun(runId: string): EmulatedRun;
-  /** The run if it exists (or `autoCreateRuns` creates it); undefined means 404. */
+  /**
+   * Makes a run exist, IN_PROGRESS, as Port does when someone triggers an action or a workflow reaches a
+   * node: a `wfnr_` id is a workflow node run, any other an action run. Idempotent; returns the run.
+   */
+  declareRun(runId: string): EmulatedRun | EmulatedNodeRun;
+  /** The action run if it exists (or `autoCreateRuns` creates it); undefined means 404. */
   findRun(runId: string): EmulatedRun | undefined;
+  /** The workflow node run if it exists (or `autoCreateRuns` creates it); undefined means 404. */
+  findNodeRun(runId: string): EmulatedNodeRun | undefined;
   /** Declares a blueprint (replacing one of the same identifier): from then on writes to others are 404, and these are checked. */
   declareBlueprint(blueprint: DeclaredBlueprint): void;
   /**
@@ -142,8 +181,11 @@ export interface PortEmulatorState {
   blueprintFor(identifier: string): DeclaredBlueprint | null | undefined;
 
   callsFor(runId: string): RecordedCall[];
-  /** SUCCESS / FAILURE once terminated; undefined while in progress or unknown. */
+  /** SUCCESS / FAILURE once an action run terminated; undefined while in progress or unknown. */
   terminalStatus(runId: string): "SUCCESS" | "FAILURE" | undefined;
+  /** Whether the run (action or node) has ended: a terminal status, or COMPLETED. */
+  ended(runId: string): boolean;
+  /** Log messages of an action or node run, in order. */
   logsFor(runId: string): string[];
   entity(blueprint: string, identifier: string): StoredEntity | undefined;
   /** Calls answered, per endpoint (failed and faulted ones included). */
@@ -158,6 +200,7 @@ export interface PortEmulatorState {
 export function createEmulatorState(clock: () => number, opts: { autoCreateRuns?: boolean; strictBlueprints?: boolean } = {}): PortEmulatorState {
   const calls: RecordedCall[] = [];
   const runs = new Map<string, EmulatedRun>();
+  const nodeRuns = new Map<string, EmulatedNodeRun>();
   const entities = new Map<string, StoredEntity>();
   const blueprints = new Map<string, DeclaredBlueprint>();
   const tokens = new Map<string, number>();
@@ -171,10 +214,17 @@ export function createEmulatorState(clock: () => number, opts: { autoCreateRuns?
     runs.set(id, run);
     return run;
   };
+  const newNodeRun = (id: string): EmulatedNodeRun => {
+    const nowMs = clock();
+    const run: EmulatedNodeRun = { id, status: "IN_PROGRESS", logs: [], createdAtMs: nowMs, updatedAtMs: nowMs };
+    nodeRuns.set(id, run);
+    return run;
+  };
 
   const state: PortEmulatorState = {
     calls,
     runs,
+    nodeRuns,
     entities,
     blueprints,
     tokens,
@@ -198,8 +248,15 @@ export function createEmulatorState(clock: () => number, opts: { autoCreateRuns?
     revokeTokens() {
       tokens.clear();
     },
-    declareRun: (runId) => runs.get(runId) ?? newRun(runId),
-    findRun: (runId) => runs.get(runId) ?? (state.autoCreateRuns ? newRun(runId) : undefined),
+    declareRun: (runId) => (isNodeRunId(runId) ? (nodeRuns.get(runId) ?? newNodeRun(runId)) : (runs.get(runId) ?? newRun(runId))),
+    findRun(runId) {
+      if (isNodeRunId(runId)) return undefined;
+      return runs.get(runId) ?? (state.autoCreateRuns ? newRun(runId) : undefined);
+    },
+    findNodeRun(runId) {
+      if (!isNodeRunId(runId)) return undefined;
+      return nodeRuns.get(runId) ?? (state.autoCreateRuns ? newNodeRun(runId) : undefined);
+    },
     declareBlueprint(blueprint) {
       blueprints.set(blueprint.identifier, structuredClone(blueprint));
     },
@@ -213,10 +270,11 @@ export function createEmulatorState(clock: () => number, opts: { autoCreateRuns?
       const status = runs.get(runId)?.status;
       return status === "SUCCESS" || status === "FAILURE" ? status : undefined;
     },
-    logsFor: (runId) => runs.get(runId)?.logs.map((log) => log.message) ?? [],
+    ended: (runId) => state.terminalStatus(runId) !== undefined || nodeRuns.get(runId)?.status === "COMPLETED",
+    logsFor: (runId) => (runs.get(runId) ?? nodeRuns.get(runId))?.logs.map((log) => log.message) ?? [],
     entity: (blueprint, identifier) => entities.get(`${blueprint}/${identifier}`),
     counts() {
-      const result = { token: 0, patchRun: 0, postLog: 0, upsertEntity: 0, getRun: 0, unknown: 0 };
+      const result = Object.fromEntries([...EMULATOR_ENDPOINTS, "unknown"].map((endpoint) => [endpoint, 0])) as Record<EmulatorEndpoint | "unknown", number>;
       for (const call of calls) result[call.endpoint]++;
       return result;
     },

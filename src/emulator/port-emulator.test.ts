@@ -168,6 +168,69 @@ describe("port emulator: runs exist once declared", () => {
   });
 });
 
+describe("port emulator: workflow node runs", () => {
+  const node = "/v1/workflows/nodes/runs/wfnr_1";
+
+  test("PATCH: COMPLETED needs a result of SUCCESS, FAILED or CANCELLED; unknown keys are 422; then it is frozen", async () => {
+    const { send, token, state } = setup();
+    const t = await token();
+    state.declareRun("wfnr_1");
+    for (const bad of [
+      { status: "COMPLETED" },
+      { status: "COMPLETED", result: "FAILURE" },
+      { status: "SUCCESS" },
+      { status: "IN_PROGRESS", result: "SUCCESS" },
+      { status: "COMPLETED", result: "SUCCESS", summary: "no such field" },
+      { status: "COMPLETED", result: "SUCCESS", output: "not an object" },
+    ]) {
+      const res = await send("PATCH", node, bad, t);
+      expect(res.status).toBe(422);
+      expect(await res.json()).toMatchObject({ ok: false, error: "invalid_request" });
+    }
+    expect((await send("PATCH", node, { status: "IN_PROGRESS" }, t)).status).toBe(200);
+    const done = await send("PATCH", node, { status: "COMPLETED", result: "FAILED", output: { reason: "x" } }, t);
+    expect(done.status).toBe(200);
+    expect(await done.json()).toMatchObject({ ok: true, nodeRun: { identifier: "wfnr_1", status: "COMPLETED", result: "FAILED" } });
+    expect(state.ended("wfnr_1")).toBe(true);
+    expect((await send("PATCH", node, { status: "COMPLETED", result: "SUCCESS" }, t)).status).toBe(422);
+    expect((await send("POST", `${node}/logs`, { logs: [{ level: "INFO", message: "late" }] }, t)).status).toBe(422);
+  });
+
+  test("logs: {logs: [{level, message}]} with DEBUG, INFO, WARN or ERROR only", async () => {
+    const { send, token, state } = setup();
+    const t = await token();
+    state.declareRun("wfnr_1");
+    for (const bad of [
+      { message: "action-run style" },
+      { logs: [] },
+      { logs: [{ level: "WARNING", message: "x" }] },
+      { logs: [{ level: "INFO" }] },
+      { logs: [{ level: "INFO", message: "x", tags: [] }] },
+      { logs: [{ level: "INFO", message: "x" }], extra: 1 },
+    ]) {
+      expect((await send("POST", `${node}/logs`, bad, t)).status).toBe(422);
+    }
+    const levels = ["DEBUG", "INFO", "WARN", "ERROR"].map((level) => ({ level, message: `at ${level}` }));
+    expect((await send("POST", `${node}/logs`, { logs: levels }, t)).status).toBe(201);
+    expect(state.logsFor("wfnr_1")).toEqual(["at DEBUG", "at INFO", "at WARN", "at ERROR"]);
+    const got = (await (await send("GET", node, undefined, t)).json()) as { nodeRun: { status: string; logs: unknown[] } };
+    expect(got.nodeRun).toMatchObject({ status: "IN_PROGRESS", logs: [{ level: "DEBUG", message: "at DEBUG" }, {}, {}, {}] });
+  });
+
+  test("a node run never declared is 404 on every route, and a node run id is no action run", async () => {
+    const { send, token, state } = setup();
+    const t = await token();
+    expect((await send("GET", "/v1/workflows/nodes/runs/wfnr_ghost", undefined, t)).status).toBe(404);
+    expect((await send("PATCH", "/v1/workflows/nodes/runs/wfnr_ghost", { status: "COMPLETED", result: "SUCCESS" }, t)).status).toBe(404);
+    expect((await send("POST", "/v1/workflows/nodes/runs/wfnr_ghost/logs", { logs: [{ level: "INFO", message: "x" }] }, t)).status).toBe(404);
+    state.declareRun("wfnr_1");
+    // Port's action run and entity endpoints take action run ids; a node run's is not one.
+    expect((await send("PATCH", "/v1/actions/runs/wfnr_1", { status: "SUCCESS" }, t)).status).toBe(404);
+    expect((await send("POST", "/v1/blueprints/service/entities?upsert=true&run_id=wfnr_1", { identifier: "svc" }, t)).status).toBe(404);
+    expect(state.callsFor("wfnr_1").map((c) => c.endpoint)).toEqual(["patchRun", "upsertEntity"]);
+  });
+});
+
 describe("port emulator: inspection", () => {
   test("GET of a run shows its logs and linked entities; GET /emulator/runs lists runs newest first", async () => {
     const { send, token, advance } = setup();

@@ -9,6 +9,8 @@
  * throttled or refused (port-emulator-limits.ts). Tests can queue failures, 429s, 429 windows and latency,
  * and inspect every call.
  *
+ * Workflow node runs (`wfnr_…`) have routes of their own (port-emulator-workflows.ts).
+ *
  * Routes under `/emulator/` are the emulator's own, not Port's: `POST /emulator/runs` declares runs (what
  * Port does when someone triggers an action), `GET /emulator/runs` lists them with their logs and linked
  * entities. They need no token, are not recorded as calls and take no faults.
@@ -19,6 +21,7 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { registerEntityRoutes } from "./port-emulator-entities.ts";
+import { inspectNodeRun, registerWorkflowRoutes } from "./port-emulator-workflows.ts";
 import { decideLimit, resetHeader } from "./port-emulator-limits.ts";
 import { type Env, isObject, refuse } from "./port-emulator-http.ts";
 import { checkLog, checkPatch } from "./port-emulator-rules.ts";
@@ -204,6 +207,7 @@ export function createPortEmulator(opts: PortEmulatorOptions = {}): PortEmulator
   });
 
   registerEntityRoutes(app, { state, clock });
+  registerWorkflowRoutes(app, { state, clock });
 
   // ---- the emulator's own routes (not Port's) ----------------------------------------------------------
 
@@ -215,11 +219,16 @@ export function createPortEmulator(opts: PortEmulatorOptions = {}): PortEmulator
     return c.json({ ok: true, declared: ids.length }, 201);
   });
 
-  /** Every run, newest first, with its logs and linked entities (`?limit=`, default 100). */
+  /** Every run, newest first, with its logs and linked entities (`?limit=`, default 100); workflow node runs apart. */
   app.get(`${EMULATOR_ROUTES}runs`, (c) => {
     const limit = Math.max(1, Math.min(10_000, Number(c.req.query("limit") ?? 100) || 100));
-    const runs = [...state.runs.values()].sort((a, b) => b.createdAtMs - a.createdAtMs).slice(0, limit);
-    return c.json({ ok: true, total: state.runs.size, runs: runs.map(inspect) });
+    const newestFirst = <T extends { createdAtMs: number }>(runs: Iterable<T>) => [...runs].sort((a, b) => b.createdAtMs - a.createdAtMs).slice(0, limit);
+    return c.json({
+      ok: true,
+      total: state.runs.size,
+      runs: newestFirst(state.runs.values()).map(inspect),
+      nodeRuns: newestFirst(state.nodeRuns.values()).map(inspectNodeRun),
+    });
   });
 
   app.notFound((c) => refuse(c, 404, "not_found", `The Port emulator does not implement ${c.req.method} ${c.req.path}`));
@@ -262,6 +271,8 @@ function view(run: EmulatedRun) {
 
 const RUN_PATH = /^\/v1\/actions\/runs\/([^/]+)$/;
 const LOGS_PATH = /^\/v1\/actions\/runs\/([^/]+)\/logs$/;
+const NODE_RUN_PATH = /^\/v1\/workflows\/nodes\/runs\/([^/]+)$/;
+const NODE_LOGS_PATH = /^\/v1\/workflows\/nodes\/runs\/([^/]+)\/logs$/;
 const ENTITIES_PATH = /^\/v1\/blueprints\/[^/]+\/entities$/;
 
 function classify(method: string, path: string, query: URLSearchParams): { endpoint: EmulatorEndpoint | "unknown"; runId: string | undefined } {
@@ -273,6 +284,11 @@ function classify(method: string, path: string, query: URLSearchParams): { endpo
   const logs = LOGS_PATH.exec(path);
   if (logs && method === "POST") return { endpoint: "postLog", runId: decode(logs[1]) };
   if (ENTITIES_PATH.test(path) && method === "POST") return { endpoint: "upsertEntity", runId: query.get("run_id") ?? undefined };
+  const nodeRun = NODE_RUN_PATH.exec(path);
+  if (nodeRun && method === "PATCH") return { endpoint: "patchNodeRun", runId: decode(nodeRun[1]) };
+  if (nodeRun && method === "GET") return { endpoint: "getNodeRun", runId: decode(nodeRun[1]) };
+  const nodeLogs = NODE_LOGS_PATH.exec(path);
+  if (nodeLogs && method === "POST") return { endpoint: "postNodeLog", runId: decode(nodeLogs[1]) };
   return { endpoint: "unknown", runId: undefined };
 }
 

@@ -4,6 +4,7 @@ import type { Logger } from "../log.ts";
 import { parseChange, parseRun, type RunLocator } from "../messages/index.ts";
 import type { Run } from "../messages/views.ts";
 import type { ReportInput } from "../port/calls.ts";
+import { finalReports } from "../port/run-kinds.ts";
 import { backoffMs, type RetryPolicy } from "../shared/retry.ts";
 import { truncate } from "../shared/text.ts";
 import { realSleep, type Sleep } from "../shared/time.ts";
@@ -273,7 +274,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       return failure(run.id, verdict.reason);
     }
     log.info(E.runFinished, { status: verdict.patch.status });
-    return [{ runId: run.id, call: { kind: "update", patch: verdict.patch } }];
+    return finalReports(run.id, verdict.patch);
   }
 
   async function executeChange(entry: Active) {
@@ -406,7 +407,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
 }
 
 function failure(runId: string, reason: string): ReportInput[] {
-  return [{ runId, call: { kind: "update", patch: { status: "FAILURE", summary: truncate(reason, SUMMARY_MAX) } } }];
+  return finalReports(runId, { status: "FAILURE", summary: truncate(reason, SUMMARY_MAX) });
 }
 
 function signal(): { promise: Promise<void>; resolve: () => void } {

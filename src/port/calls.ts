@@ -37,10 +37,21 @@ export const EntityInputSchema = v.strictObject({
 
 export type EntityInput = v.InferOutput<typeof EntityInputSchema>;
 
+/**
+ * Levels of a workflow node run's log lines. Action run logs have none: Port shows their lines as they
+ * are, so the level only matters for node runs (absent means INFO).
+ */
+export const LOG_LEVELS = ["DEBUG", "INFO", "WARN", "ERROR"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/**
+ * The Port client sends a call to the endpoint of the run's kind (see `run-kinds.ts`): an action run's
+ * (`/v1/actions/runs/…`) or a workflow node run's (`/v1/workflows/nodes/runs/…`).
+ */
 export const PortCallSchema = v.variant("kind", [
-  /** `POST /v1/actions/runs/{runId}/logs`. Consecutive logs of one run may be sent as one message. */
-  v.strictObject({ kind: v.literal("log"), message: v.string() }),
-  /** `PATCH /v1/actions/runs/{runId}`; terminal when `status` is set. */
+  /** A line in the run's log. Consecutive logs of one run may be sent as one call. */
+  v.strictObject({ kind: v.literal("log"), message: v.string(), level: v.optional(v.picklist(LOG_LEVELS)) }),
+  /** The run's status (terminal when `status` is set) and, for action runs, its summary, link and labels. */
   v.strictObject({ kind: v.literal("update"), patch: RunPatchSchema }),
   /** `POST /v1/blueprints/{blueprint}/entities?upsert=true&merge=true&run_id={runId}`. */
   v.strictObject({ kind: v.literal("entity"), blueprint: v.pipe(v.string(), v.nonEmpty("must not be empty")), entity: EntityInputSchema }),

@@ -16,7 +16,7 @@ function setup(opts: { emulator?: PortEmulatorOptions; client?: Partial<PortClie
   const clock = () => nowMs;
   const emulator = createPortEmulator({ ...CREDENTIALS, clock, ...opts.emulator });
   // The runs these tests report on exist at Port (the emulator answers 404 for others, as Port does).
-  for (const id of [...Array.from({ length: 100 }, (_, i) => `r_${i}`), "r_1&x=y", "r/1"]) emulator.state.declareRun(id);
+  for (const id of [...Array.from({ length: 100 }, (_, i) => `r_${i}`), "r_1&x=y", "r/1", "wfnr_1"]) emulator.state.declareRun(id);
   const sleeps: number[] = [];
   const lines: string[] = [];
   const events: PortCallEvent[] = [];
@@ -247,5 +247,47 @@ describe("port client: endpoints", () => {
     expect(state.terminalStatus("r/1")).toBe("FAILURE");
     const run = await client.getRun("r/1");
     expect(run).toMatchObject({ id: "r/1", status: "FAILURE", statusLabel: "boom" });
+  });
+});
+
+describe("port client: workflow node runs", () => {
+  test("status, logs and reads go to /v1/workflows/nodes/runs, never to /v1/actions/runs", async () => {
+    const { client, state } = setup();
+    await client.postLogs("wfnr_1", [{ message: "one" }, { message: "two", level: "ERROR" }]);
+    await client.postLog("wfnr_1", { message: "three", level: "WARN" });
+    expect((await client.getRun("wfnr_1")).terminated).toBe(false);
+    await client.patchRun("wfnr_1", { statusLabel: "nothing a node run can hold" }); // no status: nothing to send
+    await client.patchRun("wfnr_1", { status: "FAILURE", summary: "ignored here: sent as a log line before" });
+    const calls = state.callsFor("wfnr_1");
+    expect(calls.map((c) => `${c.method} ${c.path} ${c.status}`)).toEqual([
+      "POST /v1/workflows/nodes/runs/wfnr_1/logs 201",
+      "POST /v1/workflows/nodes/runs/wfnr_1/logs 201",
+      "GET /v1/workflows/nodes/runs/wfnr_1 200",
+      "PATCH /v1/workflows/nodes/runs/wfnr_1 200",
+    ]);
+    expect(calls[0]?.body).toEqual({
+      logs: [
+        { level: "INFO", message: "one" },
+        { level: "ERROR", message: "two" },
+      ],
+    });
+    expect(calls[3]?.body).toEqual({ status: "COMPLETED", result: "FAILED" });
+    expect(await client.getRun("wfnr_1")).toMatchObject({ id: "wfnr_1", status: "COMPLETED", result: "FAILED", terminated: true });
+    expect(client.calls).toMatchObject({ postNodeLog: 2, getNodeRun: 2, patchNodeRun: 1, postLog: 0, patchRun: 0, getRun: 0 });
+  });
+
+  test("an entity written for a node run carries no run_id (Port's entity endpoints take action run ids)", async () => {
+    const { client, state } = setup();
+    await client.upsertEntity("svc", { identifier: "a" }, { runId: "wfnr_1" });
+    expect(state.calls.at(-1)).toMatchObject({ status: 201, query: { upsert: "true", merge: "true" } });
+  });
+
+  test("action runs: several lines are one message, and terminated reflects SUCCESS / FAILURE", async () => {
+    const { client, state } = setup();
+    await client.postLogs("r_1", [{ message: "a" }, { message: "b", level: "ERROR" }]);
+    expect(state.calls.at(-1)?.body).toEqual({ message: "a\nb" });
+    expect((await client.getRun("r_1")).terminated).toBe(false);
+    await client.patchRun("r_1", { status: "SUCCESS" });
+    expect((await client.getRun("r_1")).terminated).toBe(true);
   });
 });

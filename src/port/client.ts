@@ -7,7 +7,7 @@
  * a `PortApiError` with Port's message. One cached token serves all calls; a 401 refreshes it once. With a
  * `tokenStore`, replicas share that token, so they fetch one per deployment.
  */
-import type { EntityInput, RunPatch } from "./calls.ts";
+import type { EntityInput, LogLevel, RunPatch } from "./calls.ts";
 import type { PortLogger } from "./deps.ts";
 import type { Clock, Sleep } from "../shared/time.ts";
 import { PortEvents, silentLogger } from "./deps.ts";
@@ -18,10 +18,11 @@ import type { ExchangeRequest, FetchFn } from "./http.ts";
 import { exchange, isRecord, toApiError } from "./http.ts";
 import type { Random, RetryPolicy } from "../shared/retry.ts";
 import { canRetry, defaultRetryPolicy, fitsInProcess, retryDelay } from "../shared/retry.ts";
+import { isNodeRun } from "./run-kinds.ts";
 import { createTokenCache } from "./token.ts";
 import type { SharedTokenStore } from "./token.ts";
 
-export type PortCallKind = "token" | "patchRun" | "postLog" | "upsertEntity" | "getRun";
+export type PortCallKind = "token" | "patchRun" | "postLog" | "upsertEntity" | "getRun" | "patchNodeRun" | "postNodeLog" | "getNodeRun";
 
 /** Emitted once per HTTP request sent (retries included), for metrics and benchmarks. */
 export interface PortCallEvent {
@@ -38,20 +39,39 @@ export interface PortCallEvent {
 
 export interface RunLog {
   message: string;
+  /** Action runs only: ends the run with this status (a node run's status goes through `patchRun`). */
   terminationStatus?: "SUCCESS" | "FAILURE";
+  /** Action runs only. */
   statusLabel?: string;
+  /** Workflow node runs only (default INFO); action run logs have no level. */
+  level?: LogLevel;
 }
 
-/** A run as `GET /v1/actions/runs/{runId}` returns it (only the fields portside reads are typed). */
+/**
+ * A run as Port returns it: `GET /v1/actions/runs/{id}` or `GET /v1/workflows/nodes/runs/{id}` (only the
+ * fields portside reads are typed). `terminated`: a terminal status (SUCCESS/FAILURE), or COMPLETED.
+ */
 export interface PortRun {
   id: string;
   status: string;
+  terminated: boolean;
   [key: string]: unknown;
 }
 
+/**
+ * Every run method goes to the endpoint of the run's kind (`run-kinds.ts`): `/v1/actions/runs/{id}` for
+ * action runs, `/v1/workflows/nodes/runs/{id}` for workflow node runs.
+ */
 export interface PortClient {
+  /** A node run takes only the status (COMPLETED with SUCCESS / FAILED); without one there is nothing to send. */
   patchRun(runId: string, patch: RunPatch): Promise<void>;
   postLog(runId: string, log: RunLog): Promise<void>;
+  /** Several lines in one call: joined into one message for an action run, separate leveled entries for a node run. */
+  postLogs(runId: string, lines: readonly { message: string; level?: LogLevel }[]): Promise<void>;
+  /**
+   * `runId` links the entity to an action run. Port's entity endpoints take action run ids only, so a
+   * workflow node run's entity is written without a link rather than with a `run_id` Port would refuse.
+   */
   upsertEntity(blueprint: string, entity: EntityInput, opts?: { runId?: string | undefined }): Promise<void>;
   getRun(runId: string): Promise<PortRun>;
   /** HTTP requests sent so far, per kind (retries and token fetches included). */
@@ -77,13 +97,16 @@ export interface PortClientOptions {
 
 export const terminalRunStatuses: ReadonlySet<string> = new Set(["SUCCESS", "FAILURE"]);
 
+/** The `run_id` an entity call may carry: an action run's; a node run's is not one Port's entity endpoints take. */
+const linkableRunId = (runId: string | undefined): string | undefined => (runId === undefined || isNodeRun(runId) ? undefined : runId);
+
 export function createPortClient(opts: PortClientOptions): PortClient {
   const clock = opts.clock ?? Date.now;
   const sleep = opts.sleep ?? realSleep;
   const logger = opts.logger ?? silentLogger;
   const policy = opts.retry ?? defaultRetryPolicy;
   const deps = { fetch: opts.fetch, baseUrl: opts.baseUrl.replace(/\/+$/, ""), timeoutMs: opts.timeoutMs };
-  const calls: Record<PortCallKind, number> = { token: 0, patchRun: 0, postLog: 0, upsertEntity: 0, getRun: 0 };
+  const calls: Record<PortCallKind, number> = { token: 0, patchRun: 0, postLog: 0, upsertEntity: 0, getRun: 0, patchNodeRun: 0, postNodeLog: 0, getNodeRun: 0 };
 
   const tokens = createTokenCache({
     clock,
@@ -182,27 +205,55 @@ export function createPortClient(opts: PortClientOptions): PortClient {
   }
 
   const enc = encodeURIComponent;
+  const actionRun = (runId: string) => `/v1/actions/runs/${enc(runId)}`;
+  const nodeRun = (runId: string) => `/v1/workflows/nodes/runs/${enc(runId)}`;
+
+  async function postNodeLogs(runId: string, lines: readonly { message: string; level?: LogLevel }[]): Promise<void> {
+    const logs = lines.map((line) => ({ level: line.level ?? "INFO", message: line.message }));
+    await request("postNodeLog", { method: "POST", path: `${nodeRun(runId)}/logs`, body: { logs }, runId }, true);
+  }
 
   return {
     calls,
     async patchRun(runId, patch) {
-      await request("patchRun", { method: "PATCH", path: `/v1/actions/runs/${enc(runId)}`, body: patch, runId }, true);
+      if (!isNodeRun(runId)) {
+        await request("patchRun", { method: "PATCH", path: actionRun(runId), body: patch, runId }, true);
+        return;
+      }
+      // Summary, link and the rest were turned into log lines before this (`finalReports`); a node run holds none.
+      if (patch.status === undefined) return;
+      const body = { status: "COMPLETED", result: patch.status === "SUCCESS" ? "SUCCESS" : "FAILED" };
+      await request("patchNodeRun", { method: "PATCH", path: nodeRun(runId), body, runId }, true);
     },
     async postLog(runId, log) {
-      await request("postLog", { method: "POST", path: `/v1/actions/runs/${enc(runId)}/logs`, body: log, runId }, true);
+      if (isNodeRun(runId)) return postNodeLogs(runId, [log]);
+      const { level: _level, ...body } = log;
+      await request("postLog", { method: "POST", path: `${actionRun(runId)}/logs`, body, runId }, true);
+    },
+    async postLogs(runId, lines) {
+      if (isNodeRun(runId)) return postNodeLogs(runId, lines);
+      const message = lines.map((line) => line.message).join("\n");
+      await request("postLog", { method: "POST", path: `${actionRun(runId)}/logs`, body: { message }, runId }, true);
     },
     async upsertEntity(blueprint, entity, upsertOpts) {
-      const runId = upsertOpts?.runId;
+      const runId = linkableRunId(upsertOpts?.runId);
       const query = `upsert=true&merge=true${runId === undefined ? "" : `&run_id=${enc(runId)}`}`;
-      await request("upsertEntity", { method: "POST", path: `/v1/blueprints/${enc(blueprint)}/entities?${query}`, body: entity, runId }, true);
+      await request(
+        "upsertEntity",
+        { method: "POST", path: `/v1/blueprints/${enc(blueprint)}/entities?${query}`, body: entity, runId: upsertOpts?.runId },
+        true,
+      );
     },
     async getRun(runId) {
-      const body = await request("getRun", { method: "GET", path: `/v1/actions/runs/${enc(runId)}`, runId }, true);
-      const run = isRecord(body) && isRecord(body.run) ? body.run : body;
+      const node = isNodeRun(runId);
+      const body = await request(node ? "getNodeRun" : "getRun", { method: "GET", path: node ? nodeRun(runId) : actionRun(runId), runId }, true);
+      const nested = isRecord(body) ? (node ? (body.nodeRun ?? body.run) : body.run) : undefined;
+      const run = isRecord(nested) ? nested : body;
       if (!isRecord(run) || typeof run.status !== "string") {
         throw new Error(`Port's answer for run ${runId} has no status; check the base URL points at Port's API`);
       }
-      return { ...run, id: typeof run.id === "string" ? run.id : runId, status: run.status };
+      const terminated = node ? run.status === "COMPLETED" : terminalRunStatuses.has(run.status);
+      return { ...run, id: typeof run.id === "string" ? run.id : runId, status: run.status, terminated };
     },
   };
 }

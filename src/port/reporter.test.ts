@@ -254,6 +254,29 @@ describe("reporter: failures", () => {
     expect(events.some((e) => e.startsWith("port.report.already_terminated"))).toBe(true);
   });
 
+  test("a node run's terminal PATCH re-sent after a crash: Port says COMPLETED → delivered", async () => {
+    const { reporter, ledger, state, append } = setup();
+    append(done("wfnr_1"));
+    Object.assign(state.declareRun("wfnr_1"), { status: "COMPLETED", result: "SUCCESS" }); // delivered before the crash
+    const result = await reporter.drainOnce();
+    expect(result).toMatchObject({ delivered: 1, failed: 0 });
+    expect(state.callsFor("wfnr_1").map((c) => `${c.endpoint} ${c.status}`)).toEqual(["patchNodeRun 422", "getNodeRun 200"]);
+  });
+
+  test("a node run's logs are sent as leveled lines, coalesced into one call", async () => {
+    const { reporter, state, append } = setup();
+    append(log("wfnr_2", "a"), { runId: "wfnr_2", call: { kind: "log", message: "b", level: "ERROR" } }, done("wfnr_2", "FAILURE"));
+    await reporter.drainOnce();
+    expect(state.callsFor("wfnr_2").map((c) => c.endpoint)).toEqual(["postNodeLog", "patchNodeRun"]);
+    expect(state.nodeRuns.get("wfnr_2")).toMatchObject({
+      result: "FAILED",
+      logs: [
+        { level: "INFO", message: "a" },
+        { level: "ERROR", message: "b" },
+      ],
+    });
+  });
+
   test("a refused terminal PATCH on a run still in progress is failed with Port's message", async () => {
     const { reporter, ledger, append } = setup();
     append(done("r_1", "SUCCESS", { statusLabel: 7 as unknown as string }));

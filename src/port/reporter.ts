@@ -15,7 +15,6 @@
 import type { Ledger, PendingReport, ReportOutcome } from "../ledger/ledger.ts";
 import { isTerminal, type PortCall } from "./calls.ts";
 import type { PortClient } from "./client.ts";
-import { terminalRunStatuses } from "./client.ts";
 import type { Delivery } from "./coalesce.ts";
 import { defaultMaxLogBytes, nextDelivery } from "./coalesce.ts";
 import type { PortLogger } from "./deps.ts";
@@ -27,7 +26,7 @@ import { backoffMs, defaultOutboxRetryPolicy } from "../shared/retry.ts";
 
 export interface ReporterOptions {
   ledger: Pick<Ledger, "claimReports" | "settleReport">;
-  port: Pick<PortClient, "patchRun" | "postLog" | "upsertEntity" | "getRun">;
+  port: Pick<PortClient, "patchRun" | "postLogs" | "upsertEntity" | "getRun">;
   clock: Clock;
   logger: PortLogger;
   /** This replica's name in report leases. */
@@ -178,7 +177,7 @@ export function createReporter(opts: ReporterOptions): Reporter {
 
   /** One delivery per kind of call; a kind missing here is a type error, so nothing is settled unsent. */
   const send: { [K in PortCall["kind"]]: (runId: string, call: Extract<PortCall, { kind: K }>) => Promise<void> } = {
-    log: (runId, call) => port.postLog(runId, { message: call.message }),
+    log: (runId, call) => port.postLogs(runId, [call]),
     update: (runId, call) => port.patchRun(runId, call.patch),
     entity: (runId, call) => port.upsertEntity(call.blueprint, call.entity, { runId }),
   };
@@ -187,7 +186,7 @@ export function createReporter(opts: ReporterOptions): Reporter {
   async function attempt(runId: string, delivery: Delivery): Promise<Attempt> {
     const report = delivery.reports[0];
     try {
-      if (delivery.kind === "log") await port.postLog(runId, { message: delivery.message });
+      if (delivery.kind === "log") await port.postLogs(runId, delivery.lines);
       else await deliver(runId, report.call);
       return { type: "delivered" };
     } catch (err) {
@@ -210,7 +209,7 @@ export function createReporter(opts: ReporterOptions): Reporter {
   async function confirmTerminated(runId: string, refusal: PortApiError, attempts: number): Promise<Attempt> {
     try {
       const run = await port.getRun(runId);
-      if (terminalRunStatuses.has(run.status)) return { type: "delivered", alreadyTerminated: run.status };
+      if (run.terminated) return { type: "delivered", alreadyTerminated: run.status };
       return { type: "failed", error: describe(refusal) };
     } catch (err) {
       if (isRetriable(err)) return { type: "retry", delayMs: backoffMs(retry, attempts, opts.random), error: describe(err) };

@@ -37,7 +37,7 @@ export interface Harness {
   ): Promise<Response>;
   /** A request to /admin with the admin token. */
   admin(path: string, method?: string): Promise<Response>;
-  /** Waits until every run id has a terminal status at the emulator (or throws naming the ones missing). */
+  /** Waits until every run id has a terminal status (a node run: COMPLETED) at the emulator (or throws naming the ones missing). */
   waitForTerminal(runIds: string[], timeoutMs?: number): Promise<void>;
   /** Waits until `check` holds. */
   waitUntil(check: () => boolean | Promise<boolean>, what: string, timeoutMs?: number): Promise<void>;
@@ -121,8 +121,8 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     },
     waitForTerminal(runIds, timeoutMs = 10_000) {
       return waitUntil(
-        () => runIds.every((id) => emulator.state.terminalStatus(id) !== undefined),
-        `terminal status of ${runIds.filter((id) => !emulator.state.terminalStatus(id)).join(", ")}`,
+        () => runIds.every((id) => emulator.state.ended(id)),
+        `terminal status of ${runIds.filter((id) => !emulator.state.ended(id)).join(", ")}`,
         timeoutMs,
       );
     },
