@@ -111,6 +111,46 @@ export function checkEntity(body: unknown): Checked<EntityBody> {
   return { ok: true, value: body as unknown as EntityBody };
 }
 
+export interface EntityPatchBody {
+  identifier?: string;
+  title?: string | null;
+  icon?: string | null;
+  team?: string | string[];
+  properties?: Record<string, unknown>;
+  relations?: Record<string, unknown>;
+}
+
+/** `PATCH /v1/blueprints/{bp}/entities/{id}`: the entity fields, all optional; title and icon may be null. */
+export function checkEntityPatch(body: unknown): Checked<EntityPatchBody> {
+  if (!isObject(body)) return { ok: false, message: schemaError("/body must be object") };
+  const extra = unknownKey(body, ENTITY_KEYS);
+  if (extra !== undefined) return { ok: false, message: schemaError(`/body must NOT have additional properties ('${extra}')`) };
+  if (body.identifier !== undefined) {
+    const bad = typeof body.identifier === "string" ? identifierProblem(body.identifier) : "must be string";
+    if (bad) return { ok: false, message: schemaError(`/body/identifier ${bad}`) };
+  }
+  const nullable = ["title", "icon"].find((key) => body[key] !== undefined && body[key] !== null && typeof body[key] !== "string");
+  if (nullable) return { ok: false, message: schemaError(`/body/${nullable} must be string or null`) };
+  for (const key of ["properties", "relations"] as const) {
+    if (body[key] !== undefined && !isObject(body[key])) return { ok: false, message: schemaError(`/body/${key} must be object`) };
+  }
+  if (body.team !== undefined && typeof body.team !== "string" && !isStringList(body.team)) {
+    return { ok: false, message: schemaError("/body/team must be string or array of strings") };
+  }
+  return { ok: true, value: body as EntityPatchBody };
+}
+
+/** `POST /v1/blueprints/{bp}/entities/bulk`: `{entities: [...]}` with 1 to 20 items (each checked on its own). */
+export function checkBulk(body: unknown): Checked<{ entities: unknown[] }> {
+  if (!isObject(body)) return { ok: false, message: schemaError("/body must be object") };
+  const extra = unknownKey(body, new Set(["entities"]));
+  if (extra !== undefined) return { ok: false, message: schemaError(`/body must NOT have additional properties ('${extra}')`) };
+  if (!Array.isArray(body.entities)) return { ok: false, message: schemaError("/body must have required property 'entities'") };
+  if (body.entities.length < 1) return { ok: false, message: schemaError("/body/entities must NOT have fewer than 1 items") };
+  if (body.entities.length > 20) return { ok: false, message: schemaError("/body/entities must NOT have more than 20 items") };
+  return { ok: true, value: { entities: body.entities } };
+}
+
 export interface NodeRunPatchBody {
   status: "IN_PROGRESS" | "COMPLETED";
   result?: "SUCCESS" | "FAILED" | "CANCELLED";

@@ -1,26 +1,39 @@
 /**
  * State of the Port emulator (tests and the local demo only — this is not Port): action runs, workflow
- * node runs, logs, entities,
- * declared blueprints, issued tokens, the rate budget, the record of every call, and the faults queued by
- * tests. Kept apart from the HTTP routes so tests can inspect and steer it directly. Web standards only
- * (runs on Bun and Deno).
+ * node runs, logs, entities, declared blueprints, issued tokens, the rate budget, the record of every
+ * call, and the faults queued by tests. Kept apart from the HTTP routes so tests can inspect and steer it
+ * directly. Web standards only (runs on Bun and Deno).
  *
  * Runs exist only once declared (`declareRun`), as in Port, where a run exists before anything hears of
  * it: a report for an id Port never issued is a 404 there, and so it is here. `autoCreateRuns` brings back
  * the lenient behaviour for portside's own open mode, where a person posts messages they wrote themselves.
  */
 
-export type EmulatorEndpoint = "token" | "patchRun" | "postLog" | "upsertEntity" | "getRun" | "patchNodeRun" | "postNodeLog" | "getNodeRun";
+export type EmulatorEndpoint =
+  | "token"
+  | "patchRun"
+  | "postLog"
+  | "getRun"
+  | "patchNodeRun"
+  | "postNodeLog"
+  | "getNodeRun"
+  | "upsertEntity"
+  | "bulkUpsertEntities"
+  | "patchEntity"
+  | "deleteEntity";
 
 export const EMULATOR_ENDPOINTS: readonly EmulatorEndpoint[] = [
   "token",
   "patchRun",
   "postLog",
   "getRun",
-  "upsertEntity",
   "patchNodeRun",
   "postNodeLog",
   "getNodeRun",
+  "upsertEntity",
+  "bulkUpsertEntities",
+  "patchEntity",
+  "deleteEntity",
 ];
 
 /** Workflow node run ids start with this; any other id is an action run's (`r_…`, older `run_…`). */
@@ -58,8 +71,8 @@ export interface EmulatedRun {
   summary?: string;
   externalRunId?: string;
   logs: EmulatedLog[];
-  /** Entities upserted with this run's `run_id`, in order. */
-  linkedEntities: { blueprint: string; identifier: string }[];
+  /** Entities written with this run's `run_id`, in order; `operation` says when it was not a create/upsert. */
+  linkedEntities: { blueprint: string; identifier: string; operation?: "UPDATE" | "DELETE" }[];
   createdAtMs: number;
   updatedAtMs: number;
   endedAtMs?: number;
@@ -83,8 +96,8 @@ export interface EmulatedNodeRun {
 export interface StoredEntity {
   blueprint: string;
   identifier: string;
-  title?: string;
-  icon?: string;
+  title?: string | null;
+  icon?: string | null;
   team?: string | string[];
   properties: Record<string, unknown>;
   relations: Record<string, unknown>;

@@ -384,6 +384,78 @@ describe("port emulator: entity identifiers and blueprints", () => {
   });
 });
 
+describe("port emulator: entity PATCH, DELETE and bulk", () => {
+  const base = "/v1/blueprints/service/entities";
+
+  test("PATCH merges properties and relations, may rename, links with run_id; a missing entity is 404", async () => {
+    const { send, token, state } = setup();
+    const t = await token();
+    await send("POST", `${base}?upsert=true`, { identifier: "svc", title: "Svc", properties: { a: 1, b: 2 } }, t);
+    const res = await send("PATCH", `${base}/svc?run_id=r_1`, { properties: { b: 3 }, title: null }, t);
+    expect(res.status).toBe(200);
+    expect(state.entity("service", "svc")).toMatchObject({ title: null, properties: { a: 1, b: 3 } });
+    expect((await send("PATCH", `${base}/svc`, { identifier: "svc-2" }, t)).status).toBe(200);
+    expect(state.entity("service", "svc")).toBeUndefined();
+    expect(state.entity("service", "svc-2")?.properties).toEqual({ a: 1, b: 3 });
+    expect(state.runs.get("r_1")?.linkedEntities).toEqual([{ blueprint: "service", identifier: "svc", operation: "UPDATE" }]);
+    expect((await send("PATCH", `${base}/nothing`, { title: "x" }, t)).status).toBe(404);
+    expect((await send("PATCH", `${base}/svc-2`, { colour: "x" }, t)).status).toBe(422);
+    expect((await send("PATCH", `${base}/svc-2?run_id=r_ghost`, { title: "x" }, t)).status).toBe(404);
+  });
+
+  test("DELETE: 404 for a missing entity; dependents refuse it unless delete_dependents=true, which deletes them too", async () => {
+    const { send, token, state } = setup();
+    const t = await token();
+    await send("POST", "/v1/blueprints/team/entities?upsert=true", { identifier: "payments" }, t);
+    await send("POST", `${base}?upsert=true`, { identifier: "svc", relations: { team: "payments" } }, t);
+    expect((await send("DELETE", `${base}/nothing`, undefined, t)).status).toBe(404);
+    const refusedDelete = await send("DELETE", "/v1/blueprints/team/entities/payments?delete_dependents=false&run_id=r_1", undefined, t);
+    expect(refusedDelete.status).toBe(422);
+    expect(await refusedDelete.json()).toMatchObject({ ok: false, error: "has_dependents" });
+    expect((await send("DELETE", "/v1/blueprints/team/entities/payments?delete_dependents=true&run_id=r_1", undefined, t)).status).toBe(200);
+    expect(state.entity("team", "payments")).toBeUndefined();
+    expect(state.entity("service", "svc")).toBeUndefined();
+    expect(state.runs.get("r_1")?.linkedEntities).toEqual([{ blueprint: "team", identifier: "payments", operation: "DELETE" }]);
+  });
+
+  test("bulk: 1 to 20 entities; 200 when all are taken, 207 with errors[] naming the refused ones", async () => {
+    const { send, token, state } = setup();
+    const t = await token();
+    state.declareBlueprint({ identifier: "service", properties: { version: { type: "string" } } });
+    const all = await send("POST", `${base}/bulk?upsert=true&merge=true&run_id=r_1`, { entities: [{ identifier: "a" }, { identifier: "b" }] }, t);
+    expect(all.status).toBe(200);
+    expect(await all.json()).toMatchObject({
+      ok: true,
+      errors: [],
+      entities: [
+        { identifier: "a", index: 0, created: true },
+        { identifier: "b", index: 1 },
+      ],
+    });
+    const some = await send(
+      "POST",
+      `${base}/bulk?upsert=true&merge=true&run_id=r_1`,
+      { entities: [{ identifier: "a", properties: { version: "2" } }, { identifier: "c", properties: { version: 2 } }, { identifier: ".." }] },
+      t,
+    );
+    expect(some.status).toBe(207);
+    const body = (await some.json()) as { entities: unknown[]; errors: Record<string, unknown>[] };
+    expect(body.entities).toEqual([{ identifier: "a", index: 0, created: false }]);
+    expect(body.errors).toMatchObject([
+      { identifier: "c", index: 1, statusCode: 422, error: "invalid_request" },
+      { identifier: "..", index: 2, statusCode: 422, error: "invalid_request" },
+    ]);
+    expect(state.entity("service", "a")?.properties).toEqual({ version: "2" });
+    expect(state.entity("service", "c")).toBeUndefined();
+    expect(state.runs.get("r_1")?.linkedEntities.map((e) => e.identifier)).toEqual(["a", "b", "a"]);
+    for (const bad of [{ entities: [] }, { entities: Array.from({ length: 21 }, (_, i) => ({ identifier: `e${i}` })) }, { items: [] }]) {
+      expect((await send("POST", `${base}/bulk?upsert=true`, bad, t)).status).toBe(422);
+    }
+    expect((await send("POST", "/v1/blueprints/nope/entities/bulk?upsert=true", { entities: [{ identifier: "x" }] }, t)).status).toBe(404);
+    expect(state.counts()).toMatchObject({ bulkUpsertEntities: 6 });
+  });
+});
+
 describe("port emulator: faults, limits, labelling, records", () => {
   test("failNext answers the next N calls with the status, then recovers", async () => {
     const { send, token, state } = setup();

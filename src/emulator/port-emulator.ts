@@ -274,6 +274,8 @@ const LOGS_PATH = /^\/v1\/actions\/runs\/([^/]+)\/logs$/;
 const NODE_RUN_PATH = /^\/v1\/workflows\/nodes\/runs\/([^/]+)$/;
 const NODE_LOGS_PATH = /^\/v1\/workflows\/nodes\/runs\/([^/]+)\/logs$/;
 const ENTITIES_PATH = /^\/v1\/blueprints\/[^/]+\/entities$/;
+const BULK_PATH = /^\/v1\/blueprints\/[^/]+\/entities\/bulk$/;
+const ENTITY_PATH = /^\/v1\/blueprints\/[^/]+\/entities\/[^/]+$/;
 
 function classify(method: string, path: string, query: URLSearchParams): { endpoint: EmulatorEndpoint | "unknown"; runId: string | undefined } {
   const decode = (segment: string | undefined) => (segment === undefined ? undefined : safeDecode(segment));
@@ -283,7 +285,11 @@ function classify(method: string, path: string, query: URLSearchParams): { endpo
   if (run && method === "GET") return { endpoint: "getRun", runId: decode(run[1]) };
   const logs = LOGS_PATH.exec(path);
   if (logs && method === "POST") return { endpoint: "postLog", runId: decode(logs[1]) };
-  if (ENTITIES_PATH.test(path) && method === "POST") return { endpoint: "upsertEntity", runId: query.get("run_id") ?? undefined };
+  const linked = query.get("run_id") ?? undefined;
+  if (ENTITIES_PATH.test(path) && method === "POST") return { endpoint: "upsertEntity", runId: linked };
+  if (BULK_PATH.test(path) && method === "POST") return { endpoint: "bulkUpsertEntities", runId: linked };
+  if (ENTITY_PATH.test(path) && method === "PATCH") return { endpoint: "patchEntity", runId: linked };
+  if (ENTITY_PATH.test(path) && method === "DELETE") return { endpoint: "deleteEntity", runId: linked };
   const nodeRun = NODE_RUN_PATH.exec(path);
   if (nodeRun && method === "PATCH") return { endpoint: "patchNodeRun", runId: decode(nodeRun[1]) };
   if (nodeRun && method === "GET") return { endpoint: "getNodeRun", runId: decode(nodeRun[1]) };

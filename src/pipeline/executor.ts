@@ -3,7 +3,7 @@ import { LedgerInputError } from "../ledger/validate.ts";
 import type { Logger } from "../log.ts";
 import { parseChange, parseRun, type RunLocator } from "../messages/index.ts";
 import type { Run } from "../messages/views.ts";
-import type { ReportInput } from "../port/calls.ts";
+import { isEntityCall, type ReportInput } from "../port/calls.ts";
 import { finalReports } from "../port/run-kinds.ts";
 import { backoffMs, type RetryPolicy } from "../shared/retry.ts";
 import { truncate } from "../shared/text.ts";
@@ -149,13 +149,13 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   }
 
   /**
-   * Finishes the item with its reports: entity links first, then the logs (which the reporter joins into one
-   * call), then the final status — a run that logs around its entity upserts still costs Port two calls
-   * besides the entities. Retried until the ledger takes it; the result is never turned into anything else.
+   * Finishes the item with its reports: entity writes first (in the order the handler made them), then the
+   * logs (which the reporter joins into one call), then the final status — a run that logs around its entity
+   * writes still costs Port two calls besides the entities. Retried until the ledger takes it; the result is never turned into anything else.
    */
   async function finish(entry: Active, reports: ReportInput[]) {
     const buffered = entry.calls?.take() ?? [];
-    const all = [...buffered.filter((r) => r.call.kind === "entity"), ...buffered.filter((r) => r.call.kind !== "entity"), ...reports];
+    const all = [...buffered.filter((r) => isEntityCall(r.call)), ...buffered.filter((r) => !isEntityCall(r.call)), ...reports];
     const held = await untilRecorded(entry.item.key, () => deps.ledger.finishWork(entry.item.key, deps.owner, all, deps.clock()));
     if (!held) deps.logger.warn(E.leaseLost, { key: entry.item.key, note: "another owner took this item after our lease expired; its result was dropped" });
     if (all.length > 0) deps.onReports();

@@ -291,3 +291,44 @@ describe("port client: workflow node runs", () => {
     expect((await client.getRun("r_1")).terminated).toBe(true);
   });
 });
+
+describe("port client: entity writes", () => {
+  test("update, delete and bulk go to their endpoints with run_id and Port's options", async () => {
+    const { client, state } = setup();
+    await client.upsertEntity("svc", { identifier: "a", relations: { team: "t" } }, { runId: "r_1", createMissingRelatedEntities: true });
+    expect(state.calls.at(-1)?.query).toEqual({ upsert: "true", merge: "true", run_id: "r_1", create_missing_related_entities: "true" });
+    expect(state.entity("svc", "a")).toBeDefined();
+
+    await client.upsertEntity("svc", { identifier: "a/b" });
+    await client.updateEntity("svc", "a/b", { title: null }, { runId: "r_1" });
+    expect(state.calls.at(-1)).toMatchObject({ method: "PATCH", path: "/v1/blueprints/svc/entities/a%2Fb", query: { run_id: "r_1" }, status: 200 });
+    expect(state.entity("svc", "a/b")?.title).toBeNull();
+    await client.updateEntity("svc", "a", { properties: { x: 1 } }, { runId: "r_1", createMissingRelatedEntities: true });
+    expect(state.calls.at(-1)).toMatchObject({ method: "PATCH", query: { run_id: "r_1", create_missing_related_entities: "true" }, status: 200 });
+
+    await client.deleteEntity("svc", "a", { runId: "r_1" });
+    expect(state.calls.at(-1)).toMatchObject({ method: "DELETE", path: "/v1/blueprints/svc/entities/a", query: { run_id: "r_1", delete_dependents: "false" } });
+    expect(state.entity("svc", "a")).toBeUndefined();
+
+    const result = await client.upsertEntities("svc", [{ identifier: "b" }, { identifier: "c" }], { runId: "r_1" });
+    expect(result).toEqual({ errors: [] });
+    expect(state.calls.at(-1)).toMatchObject({
+      path: "/v1/blueprints/svc/entities/bulk",
+      query: { upsert: "true", merge: "true", run_id: "r_1" },
+      status: 200,
+    });
+    expect(client.calls).toMatchObject({ upsertEntity: 2, updateEntity: 2, deleteEntity: 1, upsertEntities: 1 });
+  });
+
+  test("a bulk write Port takes in part (207) returns what it refused instead of throwing", async () => {
+    const { client, state } = setup();
+    state.declareBlueprint({ identifier: "svc", properties: { n: { type: "number" } } });
+    const result = await client.upsertEntities("svc", [
+      { identifier: "ok", properties: { n: 1 } },
+      { identifier: "bad", properties: { n: "one" } },
+    ]);
+    expect(state.calls.at(-1)?.status).toBe(207);
+    expect(result.errors).toMatchObject([{ identifier: "bad", index: 1, statusCode: 422, error: "invalid_request" }]);
+    expect(result.errors[0]?.message).toContain('"n"');
+  });
+});

@@ -7,7 +7,8 @@
  * a `PortApiError` with Port's message. One cached token serves all calls; a 401 refreshes it once. With a
  * `tokenStore`, replicas share that token, so they fetch one per deployment.
  */
-import type { EntityInput, LogLevel, RunPatch } from "./calls.ts";
+import * as v from "valibot";
+import type { EntityDeleteOptions, EntityInput, EntityPatch, EntityWriteOptions, LogLevel, RunPatch } from "./calls.ts";
 import type { PortLogger } from "./deps.ts";
 import type { Clock, Sleep } from "../shared/time.ts";
 import { PortEvents, silentLogger } from "./deps.ts";
@@ -22,7 +23,18 @@ import { isNodeRun } from "./run-kinds.ts";
 import { createTokenCache } from "./token.ts";
 import type { SharedTokenStore } from "./token.ts";
 
-export type PortCallKind = "token" | "patchRun" | "postLog" | "upsertEntity" | "getRun" | "patchNodeRun" | "postNodeLog" | "getNodeRun";
+export type PortCallKind =
+  | "token"
+  | "patchRun"
+  | "postLog"
+  | "getRun"
+  | "patchNodeRun"
+  | "postNodeLog"
+  | "getNodeRun"
+  | "upsertEntity"
+  | "updateEntity"
+  | "deleteEntity"
+  | "upsertEntities";
 
 /** Emitted once per HTTP request sent (retries included), for metrics and benchmarks. */
 export interface PortCallEvent {
@@ -69,10 +81,18 @@ export interface PortClient {
   /** Several lines in one call: joined into one message for an action run, separate leveled entries for a node run. */
   postLogs(runId: string, lines: readonly { message: string; level?: LogLevel }[]): Promise<void>;
   /**
-   * `runId` links the entity to an action run. Port's entity endpoints take action run ids only, so a
-   * workflow node run's entity is written without a link rather than with a `run_id` Port would refuse.
+   * Entity writes. `runId` links the entity to an action run. Port's entity endpoints take action run ids
+   * only, so a workflow node run's entity is written without a link rather than with a `run_id` Port
+   * would refuse.
    */
-  upsertEntity(blueprint: string, entity: EntityInput, opts?: { runId?: string | undefined }): Promise<void>;
+  upsertEntity(blueprint: string, entity: EntityInput, opts?: EntityCallOptions & EntityWriteOptions): Promise<void>;
+  updateEntity(blueprint: string, identifier: string, patch: EntityPatch, opts?: EntityCallOptions & EntityWriteOptions): Promise<void>;
+  deleteEntity(blueprint: string, identifier: string, opts?: EntityCallOptions & EntityDeleteOptions): Promise<void>;
+  /**
+   * At most 20 entities (`BULK_ENTITIES_MAX`). Port answers 200, or 207 when it took some and refused
+   * others: the refusals are returned, not thrown, since the rest were written.
+   */
+  upsertEntities(blueprint: string, entities: EntityInput[], opts?: EntityCallOptions & EntityWriteOptions): Promise<BulkUpsertResult>;
   getRun(runId: string): Promise<PortRun>;
   /** HTTP requests sent so far, per kind (retries and token fetches included). */
   readonly calls: Readonly<Record<PortCallKind, number>>;
@@ -97,6 +117,48 @@ export interface PortClientOptions {
 
 export const terminalRunStatuses: ReadonlySet<string> = new Set(["SUCCESS", "FAILURE"]);
 
+export interface EntityCallOptions {
+  /** The run the write is linked to (`run_id`). */
+  runId?: string | undefined;
+}
+
+/** One entity Port refused in a bulk write (its answer's `errors[]`). */
+export interface BulkEntityError {
+  identifier?: string | undefined;
+  index: number;
+  statusCode?: number | undefined;
+  error?: string | undefined;
+  message?: string | undefined;
+}
+
+export interface BulkUpsertResult {
+  errors: BulkEntityError[];
+}
+
+/** What portside reads of a bulk answer: `{ok, entities: [...], errors: [{identifier, index, statusCode, error, message}]}`. */
+const BulkAnswerSchema = v.looseObject({
+  errors: v.optional(
+    v.array(
+      v.looseObject({
+        identifier: v.optional(v.string()),
+        index: v.number(),
+        statusCode: v.optional(v.number()),
+        error: v.optional(v.string()),
+        message: v.optional(v.string()),
+      }),
+    ),
+    [],
+  ),
+});
+
+/** A query string of the parameters that are set (booleans as `true`/`false`), values encoded. */
+function entityQuery(params: Record<string, string | boolean | undefined>): string {
+  return Object.entries(params)
+    .filter((entry): entry is [string, string | boolean] => entry[1] !== undefined)
+    .map(([key, value]) => `${key}=${encodeURIComponent(String(value))}`)
+    .join("&");
+}
+
 /** The `run_id` an entity call may carry: an action run's; a node run's is not one Port's entity endpoints take. */
 const linkableRunId = (runId: string | undefined): string | undefined => (runId === undefined || isNodeRun(runId) ? undefined : runId);
 
@@ -106,7 +168,19 @@ export function createPortClient(opts: PortClientOptions): PortClient {
   const logger = opts.logger ?? silentLogger;
   const policy = opts.retry ?? defaultRetryPolicy;
   const deps = { fetch: opts.fetch, baseUrl: opts.baseUrl.replace(/\/+$/, ""), timeoutMs: opts.timeoutMs };
-  const calls: Record<PortCallKind, number> = { token: 0, patchRun: 0, postLog: 0, upsertEntity: 0, getRun: 0, patchNodeRun: 0, postNodeLog: 0, getNodeRun: 0 };
+  const calls: Record<PortCallKind, number> = {
+    token: 0,
+    patchRun: 0,
+    postLog: 0,
+    getRun: 0,
+    patchNodeRun: 0,
+    postNodeLog: 0,
+    getNodeRun: 0,
+    upsertEntity: 0,
+    updateEntity: 0,
+    deleteEntity: 0,
+    upsertEntities: 0,
+  };
 
   const tokens = createTokenCache({
     clock,
@@ -207,6 +281,7 @@ export function createPortClient(opts: PortClientOptions): PortClient {
   const enc = encodeURIComponent;
   const actionRun = (runId: string) => `/v1/actions/runs/${enc(runId)}`;
   const nodeRun = (runId: string) => `/v1/workflows/nodes/runs/${enc(runId)}`;
+  const entities = (blueprint: string) => `/v1/blueprints/${enc(blueprint)}/entities`;
 
   async function postNodeLogs(runId: string, lines: readonly { message: string; level?: LogLevel }[]): Promise<void> {
     const logs = lines.map((line) => ({ level: line.level ?? "INFO", message: line.message }));
@@ -235,14 +310,42 @@ export function createPortClient(opts: PortClientOptions): PortClient {
       const message = lines.map((line) => line.message).join("\n");
       await request("postLog", { method: "POST", path: `${actionRun(runId)}/logs`, body: { message }, runId }, true);
     },
-    async upsertEntity(blueprint, entity, upsertOpts) {
-      const runId = linkableRunId(upsertOpts?.runId);
-      const query = `upsert=true&merge=true${runId === undefined ? "" : `&run_id=${enc(runId)}`}`;
+    async upsertEntity(blueprint, entity, o) {
+      const query = entityQuery({
+        upsert: true,
+        merge: true,
+        run_id: linkableRunId(o?.runId),
+        create_missing_related_entities: o?.createMissingRelatedEntities,
+      });
+      await request("upsertEntity", { method: "POST", path: `${entities(blueprint)}?${query}`, body: entity, runId: o?.runId }, true);
+    },
+    async updateEntity(blueprint, identifier, patch, o) {
+      const query = entityQuery({ run_id: linkableRunId(o?.runId), create_missing_related_entities: o?.createMissingRelatedEntities });
       await request(
-        "upsertEntity",
-        { method: "POST", path: `/v1/blueprints/${enc(blueprint)}/entities?${query}`, body: entity, runId: upsertOpts?.runId },
+        "updateEntity",
+        { method: "PATCH", path: `${entities(blueprint)}/${enc(identifier)}${query ? `?${query}` : ""}`, body: patch, runId: o?.runId },
         true,
       );
+    },
+    async deleteEntity(blueprint, identifier, o) {
+      const query = entityQuery({ run_id: linkableRunId(o?.runId), delete_dependents: o?.deleteDependents ?? false });
+      await request("deleteEntity", { method: "DELETE", path: `${entities(blueprint)}/${enc(identifier)}?${query}`, runId: o?.runId }, true);
+    },
+    async upsertEntities(blueprint, list, o) {
+      const query = entityQuery({
+        upsert: true,
+        merge: true,
+        run_id: linkableRunId(o?.runId),
+        create_missing_related_entities: o?.createMissingRelatedEntities,
+      });
+      const body = await request(
+        "upsertEntities",
+        { method: "POST", path: `${entities(blueprint)}/bulk?${query}`, body: { entities: list }, runId: o?.runId },
+        true,
+      );
+      const parsed = v.safeParse(BulkAnswerSchema, body ?? {});
+      if (!parsed.success) throw new Error(`Port's answer to a bulk entity write has no readable errors list; check the base URL points at Port's API`);
+      return { errors: parsed.output.errors };
     },
     async getRun(runId) {
       const node = isNodeRun(runId);

@@ -235,6 +235,42 @@ describe("reporter: failures", () => {
     expect(ledger.stateOf("r_ghost")[0]).toStartWith("failed: Port answered 404");
   });
 
+  test("a bulk write Port takes in part: recorded as failed with what it refused, said in the run's log, not retried", async () => {
+    const { reporter, ledger, state, append, events } = setup();
+    state.declareBlueprint({ identifier: "service", properties: { v: { type: "number" } } });
+    const entities = [{ identifier: "ok-1" }, { identifier: "bad-1", properties: { v: "one" } }, { identifier: "ok-2" }];
+    append({ runId: "r_1", call: { kind: "entityBulk", blueprint: "service", entities } }, log("r_1", "after"), done("r_1"));
+    const result = await reporter.drainOnce();
+    expect(result).toMatchObject({ delivered: 2, failed: 1, retried: 0 });
+    const [bulkOutcome] = ledger.stateOf("r_1");
+    expect(bulkOutcome).toStartWith("failed: Port refused 1 of 3 service entities in a bulk write: bad-1 (422 invalid_request)");
+    expect(state.entity("service", "ok-2")).toBeDefined();
+    // The run's log says so, ahead of the handler's later lines and the status.
+    expect(state.logsFor("r_1")).toEqual([(bulkOutcome ?? "").slice("failed: ".length), "after"]);
+    expect(state.callsFor("r_1").map((c) => c.endpoint)).toEqual(["bulkUpsertEntities", "postLog", "postLog", "patchRun"]);
+    expect(events.some((e) => e.startsWith("port.report.failed") && e.includes("bad-1"))).toBe(true);
+    expect(state.terminalStatus("r_1")).toBe("SUCCESS");
+  });
+
+  test("entity updates and deletes are delivered with the run's id; a 404 on one does not stop the run", async () => {
+    const { reporter, ledger, state, append } = setup();
+    append(
+      { runId: "r_1", call: { kind: "entity", blueprint: "service", entity: { identifier: "a" }, createMissingRelatedEntities: true } },
+      { runId: "r_1", call: { kind: "entityUpdate", blueprint: "service", identifier: "a", patch: { title: "A" } } },
+      { runId: "r_1", call: { kind: "entityDelete", blueprint: "service", identifier: "gone", deleteDependents: true } },
+      done("r_1"),
+    );
+    await reporter.drainOnce();
+    expect(ledger.stateOf("r_1")).toEqual(["delivered", "delivered", expect.stringContaining("failed: Port answered 404 not_found"), "delivered"]);
+    expect(state.callsFor("r_1").map((c) => `${c.method} ${c.status} ${JSON.stringify(c.query)}`)).toEqual([
+      'POST 201 {"upsert":"true","merge":"true","run_id":"r_1","create_missing_related_entities":"true"}',
+      'PATCH 200 {"run_id":"r_1"}',
+      'DELETE 404 {"run_id":"r_1","delete_dependents":"true"}',
+      "PATCH 200 {}",
+    ]);
+    expect(state.entity("service", "a")?.title).toBe("A");
+  });
+
   test("a non-terminal PATCH Port refuses is failed, and later reports still go", async () => {
     const { reporter, ledger, state, append } = setup();
     append({ runId: "r_1", call: { kind: "update", patch: { statusLabel: 42 as unknown as string } } }, done("r_1"));

@@ -14,7 +14,7 @@
  */
 import type { Ledger, PendingReport, ReportOutcome } from "../ledger/ledger.ts";
 import { isTerminal, type PortCall } from "./calls.ts";
-import type { PortClient } from "./client.ts";
+import type { BulkEntityError, PortClient } from "./client.ts";
 import type { Delivery } from "./coalesce.ts";
 import { defaultMaxLogBytes, nextDelivery } from "./coalesce.ts";
 import type { PortLogger } from "./deps.ts";
@@ -23,10 +23,11 @@ import { PortEvents } from "./deps.ts";
 import { isRetriable, PortApiError } from "./errors.ts";
 import type { Random, RetryPolicy } from "../shared/retry.ts";
 import { backoffMs, defaultOutboxRetryPolicy } from "../shared/retry.ts";
+import { truncate } from "../shared/text.ts";
 
 export interface ReporterOptions {
   ledger: Pick<Ledger, "claimReports" | "settleReport">;
-  port: Pick<PortClient, "patchRun" | "postLogs" | "upsertEntity" | "getRun">;
+  port: Pick<PortClient, "patchRun" | "postLogs" | "getRun" | "upsertEntity" | "updateEntity" | "deleteEntity" | "upsertEntities">;
   clock: Clock;
   logger: PortLogger;
   /** This replica's name in report leases. */
@@ -175,19 +176,38 @@ export function createReporter(opts: ReporterOptions): Reporter {
     }
   }
 
-  /** One delivery per kind of call; a kind missing here is a type error, so nothing is settled unsent. */
-  const send: { [K in PortCall["kind"]]: (runId: string, call: Extract<PortCall, { kind: K }>) => Promise<void> } = {
+  /**
+   * One delivery per kind of call; a kind missing here is a type error, so nothing is settled unsent. A
+   * delivery resolves with a description of what Port refused when it took the call only in part.
+   */
+  const send: { [K in PortCall["kind"]]: (runId: string, call: Extract<PortCall, { kind: K }>) => Promise<string | undefined | void> } = {
     log: (runId, call) => port.postLogs(runId, [call]),
     update: (runId, call) => port.patchRun(runId, call.patch),
-    entity: (runId, call) => port.upsertEntity(call.blueprint, call.entity, { runId }),
+    entity: (runId, call) => port.upsertEntity(call.blueprint, call.entity, { runId, createMissingRelatedEntities: call.createMissingRelatedEntities }),
+    entityUpdate: (runId, call) =>
+      port.updateEntity(call.blueprint, call.identifier, call.patch, { runId, createMissingRelatedEntities: call.createMissingRelatedEntities }),
+    entityDelete: (runId, call) => port.deleteEntity(call.blueprint, call.identifier, { runId, deleteDependents: call.deleteDependents }),
+    entityBulk: async (runId, call) => {
+      const { errors } = await port.upsertEntities(call.blueprint, call.entities, { runId, createMissingRelatedEntities: call.createMissingRelatedEntities });
+      return errors.length > 0 ? describeBulkRefusals(call.blueprint, call.entities.length, errors) : undefined;
+    },
   };
-  const deliver = (runId: string, call: PortCall): Promise<void> => (send[call.kind] as (runId: string, call: PortCall) => Promise<void>)(runId, call);
+  const deliver = (runId: string, call: PortCall): Promise<string | undefined | void> =>
+    (send[call.kind] as (runId: string, call: PortCall) => Promise<string | undefined | void>)(runId, call);
 
   async function attempt(runId: string, delivery: Delivery): Promise<Attempt> {
     const report = delivery.reports[0];
     try {
       if (delivery.kind === "log") await port.postLogs(runId, delivery.lines);
-      else await deliver(runId, report.call);
+      else {
+        const refusals = await deliver(runId, report.call);
+        // Port took part of the call (a bulk write answered 207): recorded as failed with what it refused, and
+        // said in the run's log, since the handler that asked for it will not hear of it otherwise.
+        if (refusals) {
+          await tellRun(runId, refusals);
+          return { type: "failed", error: refusals };
+        }
+      }
       return { type: "delivered" };
     } catch (err) {
       const attempts = Math.max(...delivery.reports.map((r) => r.attempts)) + 1;
@@ -202,6 +222,15 @@ export function createReporter(opts: ReporterOptions): Reporter {
         return confirmTerminated(runId, err, attempts);
       }
       return { type: "failed", error: describe(err) };
+    }
+  }
+
+  /** Best effort: a line in the run's log. Failing that, portside's own log (the report's record) still has it. */
+  async function tellRun(runId: string, message: string): Promise<void> {
+    try {
+      await port.postLogs(runId, [{ message, level: "WARN" }]);
+    } catch (err) {
+      logger.warn(PortEvents.reportNoteNotLogged, { runId, error: describe(err) });
     }
   }
 
@@ -318,6 +347,17 @@ export function createReporter(opts: ReporterOptions): Reporter {
       await Promise.all(inFlight);
     },
   };
+}
+
+/** What Port refused of a bulk write, for the run's log and the report's record: each entity with Port's words, ten at most. */
+function describeBulkRefusals(blueprint: string, sent: number, errors: BulkEntityError[]): string {
+  const listed = errors.slice(0, 10).map((e) => {
+    const which = e.identifier ?? `entity #${e.index}`;
+    const why = [e.statusCode, e.error].filter((part) => part !== undefined).join(" ");
+    return `${which}${why ? ` (${why})` : ""}${e.message ? `: ${e.message}` : ""}`;
+  });
+  const more = errors.length > listed.length ? `; and ${errors.length - listed.length} more` : "";
+  return truncate(`Port refused ${errors.length} of ${sent} ${blueprint} entities in a bulk write: ${listed.join("; ")}${more}`, 2_000);
 }
 
 /**
