@@ -6,6 +6,7 @@ import type { Ledger } from "./ledger/ledger.ts";
 import { createMemoryLedger } from "./ledger/memory.ts";
 import { processOwner, recoverDeadOwners } from "./ledger/owners.ts";
 import { createLogger, type Logger } from "./log.ts";
+import type { RateStore } from "./port/rate-store.ts";
 import type { SharedTokenStore } from "./port/token.ts";
 import { createService } from "./service.ts";
 import { createEventBridgeTargets } from "./targets/eventbridge/index.ts";
@@ -105,12 +106,16 @@ export async function startPortside(runtime: Runtime): Promise<void> {
     logger.warn("portside.port_emulator", { url: port.baseUrl, message: "No Port credentials: reporting to the local Port EMULATOR, not to Port." });
   }
 
-  // Replicas on one Redis share the Port token there: one token fetch per deployment, not per replica.
+  // Replicas on one Redis share the Port token there (one token fetch per deployment, not per replica) and
+  // Port's rate budget (one organisation, one budget: a 429 at one replica pauses all of them).
   // Not with the in-process emulator: each replica has its own.
   let tokenStore: (SharedTokenStore & { close(): Promise<void> }) | undefined;
+  let rateStore: (RateStore & { close(): Promise<void> }) | undefined;
   if (config.ledger.type === "redis" && !emulator) {
     const { createRedisTokenStore } = await import("./port/token-store-redis.ts");
+    const { createRedisRateStore } = await import("./port/rate-store-redis.ts");
     tokenStore = createRedisTokenStore({ url: config.ledger.url.reveal(), prefix: "portside", onConnectionError: redisErrorLogger(logger, "token_store") });
+    rateStore = createRedisRateStore({ url: config.ledger.url.reveal(), prefix: "portside", onConnectionError: redisErrorLogger(logger, "rate_store") });
   }
   const service = createService({
     config,
@@ -121,6 +126,7 @@ export async function startPortside(runtime: Runtime): Promise<void> {
     owner,
     targets: createEventBridgeTargets(config, { ledger, logger }),
     ...(tokenStore ? { tokenStore } : {}),
+    ...(rateStore ? { rateStore } : {}),
   });
   const server = await serve(
     runtime,
@@ -159,6 +165,7 @@ export async function startPortside(runtime: Runtime): Promise<void> {
     await emulatorServer?.stop();
     await ledger.close();
     await tokenStore?.close();
+    await rateStore?.close();
     logger.info("portside.stopped", { unfinished });
     runtime.exit(0);
   };

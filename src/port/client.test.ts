@@ -5,7 +5,7 @@ import type { RunPatch } from "./calls.ts";
 import { createPortClient } from "./client.ts";
 import type { PortCallEvent, PortClientOptions } from "./client.ts";
 import type { PortLogger } from "./deps.ts";
-import { PortApiError, PortNetworkError, PortTimeoutError } from "./errors.ts";
+import { PortApiError, PortNetworkError, PortPausedError, PortTimeoutError } from "./errors.ts";
 import type { FetchFn } from "./http.ts";
 import { testRetryPolicy } from "../shared/retry.ts";
 
@@ -330,5 +330,64 @@ describe("port client: entity writes", () => {
     expect(state.calls.at(-1)?.status).toBe(207);
     expect(result.errors).toMatchObject([{ identifier: "bad", index: 1, statusCode: 422, error: "invalid_request" }]);
     expect(result.errors[0]?.message).toContain('"n"');
+  });
+});
+
+describe("port client: one rate budget", () => {
+  test("after a 429, the other calls wait for the pause, one probe goes, then the rest; terminal statuses first", async () => {
+    let nowMs = 1_700_000_000_000;
+    const clock = () => nowMs;
+    const emulator = createPortEmulator({ ...CREDENTIALS, clock });
+    for (let i = 0; i < 10; i++) emulator.state.declareRun(`r_${i}`);
+    // The limiter waits through this sleep; the test lets each wait end (moving the clock) when it chooses.
+    const waits: Array<() => void> = [];
+    const client = createPortClient({
+      baseUrl: "https://api.port.emulator",
+      ...CREDENTIALS,
+      fetch: (input, init) => Promise.resolve(emulator.app.request(input instanceof Request ? input : String(input), init)),
+      timeoutMs: 1_000,
+      retry: { ...testRetryPolicy, maxMs: 10_000 },
+      clock,
+      sleep: (ms) =>
+        new Promise<void>((resolve) =>
+          waits.push(() => {
+            nowMs += ms;
+            resolve();
+          }),
+        ),
+    });
+    const state = emulator.state;
+    const tick = () => new Promise((r) => setTimeout(r, 1));
+    await client.getRun("r_0"); // the token, before the window
+    state.refuseFor(3_000);
+    const first = client.postLog("r_0", { message: "meets the 429" });
+    while (waits.length === 0) await tick(); // refused: the limiter now waits out the pause
+    const others = [...Array.from({ length: 5 }, (_, i) => client.postLog(`r_${i + 1}`, { message: "waits" })), client.patchRun("r_9", { status: "SUCCESS" })];
+    let done = false;
+    const all = Promise.all([first, ...others]).finally(() => (done = true));
+    while (!done) {
+      for (const end of waits.splice(0)) end();
+      await tick();
+    }
+    await all;
+    const sent = state.calls.slice(2).map((c) => `${c.endpoint} ${c.status} +${c.atMs - 1_700_000_000_000}`);
+    // One call met the window; nothing else was sent until it passed; the status went first, as the probe.
+    expect(sent[0]).toBe("postLog 429 +0");
+    expect(sent[1]).toBe("patchRun 200 +3000");
+    expect(sent.slice(2).map((line) => line.split(" +")[0])).toEqual(Array.from({ length: 6 }, () => "postLog 201"));
+    expect(state.calls.slice(4).every((c) => c.atMs >= 1_700_000_003_000)).toBe(true);
+  });
+
+  test("a call that would wait out a long pause fails at once with PortPausedError, nothing sent", async () => {
+    const { client, state } = setup();
+    await client.getRun("r_0");
+    state.refuseFor(60_000);
+    await client.postLog("r_1", { message: "x" }).catch(() => undefined); // 429: Retry-After 60 s, handed back
+    const before = state.calls.length;
+    const err = await client.patchRun("r_2", { status: "SUCCESS" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PortPausedError);
+    expect(err).toMatchObject({ retriable: true, runId: "r_2", method: "PATCH" });
+    expect((err as PortPausedError).retryAfterMs).toBe(60_000);
+    expect(state.calls.length).toBe(before);
   });
 });

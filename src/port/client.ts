@@ -13,12 +13,13 @@ import type { PortLogger } from "./deps.ts";
 import type { Clock, Sleep } from "../shared/time.ts";
 import { PortEvents, silentLogger } from "./deps.ts";
 import { realSleep } from "../shared/time.ts";
-import { isPortError, PortApiError } from "./errors.ts";
+import { isPortError, isRateLimited, PortApiError, PortPausedError } from "./errors.ts";
 import type { PortError } from "./errors.ts";
 import type { ExchangeRequest, FetchFn } from "./http.ts";
 import { exchange, isRecord, toApiError } from "./http.ts";
 import type { Random, RetryPolicy } from "../shared/retry.ts";
 import { canRetry, defaultRetryPolicy, fitsInProcess, retryDelay } from "../shared/retry.ts";
+import { type CallPriority, createPortRateLimiter, type PortRateLimiter, RateLimitWait } from "./rate-limit.ts";
 import { isNodeRun } from "./run-kinds.ts";
 import { createTokenCache } from "./token.ts";
 import type { SharedTokenStore } from "./token.ts";
@@ -113,6 +114,8 @@ export interface PortClientOptions {
   onCall?: (event: PortCallEvent) => void;
   /** Token shared with the other replicas (e.g. Redis), so the deployment fetches one token, not one per replica. */
   tokenStore?: SharedTokenStore;
+  /** The process's one budget for Port (see rate-limit.ts); default: one for this client alone. */
+  limiter?: PortRateLimiter;
 }
 
 export const terminalRunStatuses: ReadonlySet<string> = new Set(["SUCCESS", "FAILURE"]);
@@ -168,6 +171,7 @@ export function createPortClient(opts: PortClientOptions): PortClient {
   const logger = opts.logger ?? silentLogger;
   const policy = opts.retry ?? defaultRetryPolicy;
   const deps = { fetch: opts.fetch, baseUrl: opts.baseUrl.replace(/\/+$/, ""), timeoutMs: opts.timeoutMs };
+  const limiter = opts.limiter ?? createPortRateLimiter({ clock, sleep, logger });
   const calls: Record<PortCallKind, number> = {
     token: 0,
     patchRun: 0,
@@ -191,6 +195,7 @@ export function createPortClient(opts: PortClientOptions): PortClient {
         "token",
         { method: "POST", path: "/v1/auth/access_token", body: { clientId: opts.clientId, clientSecret: opts.clientSecret } },
         false,
+        "status", // every other call needs it
       );
       if (!isRecord(body) || typeof body.accessToken !== "string") {
         throw new Error("Port's token endpoint answered without an accessToken; check the base URL points at Port's API");
@@ -200,18 +205,31 @@ export function createPortClient(opts: PortClientOptions): PortClient {
     },
   });
 
-  async function request(kind: PortCallKind, req: ExchangeRequest, auth: boolean): Promise<unknown> {
+  /**
+   * One call, with its retries. Every try first asks the limiter (one budget for every call of this process,
+   * and through its store for every replica); `priority` lets terminal statuses go ahead when the budget is
+   * short. A 429 pauses the limiter, so the next try waits there rather than in a sleep of its own.
+   */
+  async function request(kind: PortCallKind, req: ExchangeRequest, auth: boolean, priority: CallPriority = "normal"): Promise<unknown> {
     let attempt = 0;
     let reauthorised = false;
     for (;;) {
       attempt++;
       const token = auth ? await tokens.get() : undefined;
+      const permit = await limiter.acquire({ priority, maxWaitMs: policy.maxMs }).catch((err: unknown) => {
+        if (!(err instanceof RateLimitWait)) throw err;
+        throw held(new PortPausedError({ method: req.method, path: req.path, runId: req.runId, attempt, retryAfterMs: err.retryAfterMs }));
+      });
       const startedMs = clock();
       calls[kind]++;
       let error: PortError;
       let headers: Headers | undefined;
       try {
-        const res = await exchange(deps, { ...req, token });
+        const res = await exchange(deps, { ...req, token }).catch((err: unknown) => {
+          permit.failed();
+          throw err;
+        });
+        permit.answered(res.status, res.headers);
         if (res.status >= 200 && res.status < 300) {
           opts.onCall?.({
             kind,
@@ -262,8 +280,15 @@ export function createPortClient(opts: PortClientOptions): PortClient {
         status: error instanceof PortApiError ? error.status : undefined,
         error: error.message,
       });
-      await sleep(delayMs);
+      // After a 429 the limiter holds every call, this one included, until the pause is over and a probe passed.
+      if (!isRateLimited(error)) await sleep(delayMs);
     }
+  }
+
+  /** A call held back by the limiter's pause: said once by the limiter, so only at debug level here. */
+  function held(error: PortPausedError): PortPausedError {
+    logger.debug(PortEvents.callFailed, { runId: error.runId, method: error.method, path: error.path, retriable: true, error: error.message });
+    return error;
   }
 
   function fail(error: PortError): PortError {
@@ -292,13 +317,13 @@ export function createPortClient(opts: PortClientOptions): PortClient {
     calls,
     async patchRun(runId, patch) {
       if (!isNodeRun(runId)) {
-        await request("patchRun", { method: "PATCH", path: actionRun(runId), body: patch, runId }, true);
+        await request("patchRun", { method: "PATCH", path: actionRun(runId), body: patch, runId }, true, patch.status ? "status" : "normal");
         return;
       }
       // Summary, link and the rest were turned into log lines before this (`finalReports`); a node run holds none.
       if (patch.status === undefined) return;
       const body = { status: "COMPLETED", result: patch.status === "SUCCESS" ? "SUCCESS" : "FAILED" };
-      await request("patchNodeRun", { method: "PATCH", path: nodeRun(runId), body, runId }, true);
+      await request("patchNodeRun", { method: "PATCH", path: nodeRun(runId), body, runId }, true, "status");
     },
     async postLog(runId, log) {
       if (isNodeRun(runId)) return postNodeLogs(runId, [log]);
@@ -349,7 +374,8 @@ export function createPortClient(opts: PortClientOptions): PortClient {
     },
     async getRun(runId) {
       const node = isNodeRun(runId);
-      const body = await request(node ? "getNodeRun" : "getRun", { method: "GET", path: node ? nodeRun(runId) : actionRun(runId), runId }, true);
+      // Asked to settle a terminal status (the reporter's already-terminated check): as urgent as the status.
+      const body = await request(node ? "getNodeRun" : "getRun", { method: "GET", path: node ? nodeRun(runId) : actionRun(runId), runId }, true, "status");
       const nested = isRecord(body) ? (node ? (body.nodeRun ?? body.run) : body.run) : undefined;
       const run = isRecord(nested) ? nested : body;
       if (!isRecord(run) || typeof run.status !== "string") {

@@ -291,7 +291,7 @@ describe("reporter: failures", () => {
   });
 
   test("a node run's terminal PATCH re-sent after a crash: Port says COMPLETED → delivered", async () => {
-    const { reporter, ledger, state, append } = setup();
+    const { reporter, state, append } = setup();
     append(done("wfnr_1"));
     Object.assign(state.declareRun("wfnr_1"), { status: "COMPLETED", result: "SUCCESS" }); // delivered before the crash
     const result = await reporter.drainOnce();

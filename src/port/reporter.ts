@@ -20,7 +20,7 @@ import { defaultMaxLogBytes, nextDelivery } from "./coalesce.ts";
 import type { PortLogger } from "./deps.ts";
 import type { Clock } from "../shared/time.ts";
 import { PortEvents } from "./deps.ts";
-import { isRetriable, PortApiError } from "./errors.ts";
+import { isRateLimited, isRetriable, PortApiError, PortPausedError } from "./errors.ts";
 import type { Random, RetryPolicy } from "../shared/retry.ts";
 import { backoffMs, defaultOutboxRetryPolicy } from "../shared/retry.ts";
 import { truncate } from "../shared/text.ts";
@@ -78,7 +78,8 @@ export interface Reporter {
 
 type Attempt =
   | { type: "delivered"; alreadyTerminated?: string }
-  | { type: "retry"; delayMs: number; error: string }
+  /** `held`: not sent, the limiter's pause held it back (said once by the limiter, so logged quietly here). */
+  | { type: "retry"; delayMs: number; error: string; held?: boolean }
   | { type: "failed"; error: string; runUnknown?: boolean };
 
 export function createReporter(opts: ReporterOptions): Reporter {
@@ -211,6 +212,12 @@ export function createReporter(opts: ReporterOptions): Reporter {
       return { type: "delivered" };
     } catch (err) {
       const attempts = Math.max(...delivery.reports.map((r) => r.attempts)) + 1;
+      // Port's rate limit: the client's limiter paces and pauses every call, so come back exactly when the pause
+      // ends (when Port said) instead of after a backoff that grows with each window the report sat out.
+      if (isRateLimited(err)) {
+        const untilMs = (err as PortApiError | PortPausedError).retryAfterMs;
+        return { type: "retry", delayMs: untilMs ?? backoffMs(retry, attempts, opts.random), error: describe(err), held: err instanceof PortPausedError };
+      }
       if (isRetriable(err) || (err instanceof PortApiError && err.isAuthProblem)) {
         const serverMs = err instanceof PortApiError ? (err.retryAfterMs ?? 0) : 0;
         return { type: "retry", delayMs: Math.max(serverMs, backoffMs(retry, attempts, opts.random)), error: describe(err) };
@@ -257,8 +264,10 @@ export function createReporter(opts: ReporterOptions): Reporter {
     if (result.type === "delivered" && result.alreadyTerminated) {
       logger.info(PortEvents.reportAlreadyTerminated, { ...fields, portStatus: result.alreadyTerminated });
     } else if (outcome.type === "delivered") logger.debug(PortEvents.reportDelivered, fields);
-    else if (outcome.type === "retry") logger.warn(PortEvents.reportRetry, { ...fields, at: outcome.at, error: outcome.error });
-    else logger.error(PortEvents.reportFailed, { ...fields, error: outcome.error });
+    else if (outcome.type === "retry") {
+      const level = result.type === "retry" && result.held ? "debug" : "warn";
+      logger[level](PortEvents.reportRetry, { ...fields, at: outcome.at, error: outcome.error });
+    } else logger.error(PortEvents.reportFailed, { ...fields, error: outcome.error });
   }
 
   /**
