@@ -1,7 +1,8 @@
 /**
  * The Port EMULATOR (src/emulator) as its own process for the benchmark, with a small counting wrapper:
  * `GET /__bench/stats` answers the calls made per endpoint and the runs that reached a terminal status,
- * `POST /__bench/reset` starts over with a fresh emulator. The emulator's per-call record (kept for tests)
+ * `POST /__bench/reset` starts over with a fresh emulator, `POST /__bench/refuse?ms=<n>` answers every
+ * call 429 for that long (Port's rate limit; Retry-After the seconds left) and counts the calls made meanwhile. The emulator's per-call record (kept for tests)
  * is trimmed as it goes, so a long run does not grow this process. `bun test/bench/emulator.ts <port>`.
  */
 import { createPortEmulator, type PortEmulator } from "../../src/emulator/port-emulator.ts";
@@ -15,6 +16,8 @@ interface Stats {
   refused: number;
   firstTerminalAt: number;
   lastTerminalAt: number;
+  /** The last 429 window (`/__bench/refuse`): when it began and ended, the calls that arrived in it. */
+  window: { startAt: number; endAt: number; calls: number; refused: number };
 }
 
 let emulator: PortEmulator;
@@ -34,12 +37,17 @@ function reset() {
     refused: 0,
     firstTerminalAt: 0,
     lastTerminalAt: 0,
+    window: { startAt: 0, endAt: 0, calls: 0, refused: 0 },
   };
 }
 reset();
 
 function count(call: RecordedCall) {
   stats.calls[call.endpoint] = (stats.calls[call.endpoint] ?? 0) + 1;
+  if (call.atMs >= stats.window.startAt && call.atMs < stats.window.endAt) {
+    stats.window.calls++;
+    if (call.status === 429) stats.window.refused++;
+  }
   if (call.status >= 400) stats.refused++;
   else if (call.endpoint === "patchRun" && call.runId !== undefined) {
     const status = emulator.state.terminalStatus(call.runId);
@@ -63,6 +71,12 @@ const server = Bun.serve({
     if (url.pathname === "/__bench/reset") {
       reset();
       return Response.json({ ok: true });
+    }
+    if (url.pathname === "/__bench/refuse") {
+      const ms = Number(url.searchParams.get("ms") ?? 30_000);
+      emulator.state.refuseFor(ms);
+      stats.window = { startAt: Date.now(), endAt: emulator.state.refusingUntilMs, calls: 0, refused: 0 };
+      return Response.json({ ok: true, ...stats.window });
     }
     const res = await emulator.app.fetch(req);
     // Every call recorded since the last request, counted once (the emulator's own routes, such as

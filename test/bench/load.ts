@@ -126,6 +126,7 @@ if (o.mode === "closed") {
   const latencies: number[] = [];
   const inFlight = new Set<Promise<void>>();
   let sent = 0;
+  let acked = 0;
   for (let i = 0; ; i++) {
     const intended = started + i * interval;
     if (intended >= end) break;
@@ -133,6 +134,7 @@ if (o.mode === "closed") {
     const wait = intended - performance.now();
     if (wait > 0) await Bun.sleep(wait);
     const p = post(body).then((ok) => {
+      if (ok) acked += o.batch;
       if (ok && intended >= warmupEnd) latencies.push(performance.now() - intended);
       inFlight.delete(p);
     });
@@ -140,7 +142,13 @@ if (o.mode === "closed") {
     if (intended >= warmupEnd) sent++;
   }
   await Promise.all(inFlight);
-  Object.assign(out, { requests: sent, records: sent * o.batch, recordsPerSec: (sent * o.batch) / (o.durationMs / 1000), latencyMs: summary(latencies) });
+  Object.assign(out, {
+    requests: sent,
+    records: sent * o.batch,
+    acked,
+    recordsPerSec: (sent * o.batch) / (o.durationMs / 1000),
+    latencyMs: summary(latencies),
+  });
 } else {
   const maxBacklog = o.maxBacklog ?? 10_000;
   let acked = 0;
