@@ -40,6 +40,8 @@ export function sampleMessages(orgId: string, suffix: string) {
 
 export async function runDemo(options: DemoOptions): Promise<boolean> {
   const { runs, changes } = sampleMessages(options.orgId, Date.now().toString(36));
+  // As Port does when someone triggers an action: the runs exist before their messages are published.
+  for (const run of runs) options.emulator.declareRun(run.context.runId);
   const post = async (path: string, body: string) => {
     const res = await fetch(`${options.sinkUrl}${path}`, { method: "POST", body });
     return `${res.status} ${await res.text()}`;

@@ -12,6 +12,8 @@ import { type ReplayResult, replayDeadLetter } from "./pipeline/replay.ts";
 import { createPortClient, type PortClient } from "./port/client.ts";
 import type { FetchFn } from "./port/http.ts";
 import { createReporter, type Reporter } from "./port/reporter.ts";
+import { createPortRateLimiter } from "./port/rate-limit.ts";
+import type { RateStore } from "./port/rate-store.ts";
 import type { SharedTokenStore } from "./port/token.ts";
 import type { RetryPolicy } from "./shared/retry.ts";
 import type { ExternalTargetRunner } from "./targets/external.ts";
@@ -43,8 +45,10 @@ export interface ServiceDeps {
   outboxRetry?: RetryPolicy;
   /** Backoff for writing a finished item while the ledger is away. */
   ledgerRetry?: RetryPolicy;
-  /** Port token shared by the replicas (Redis), so one replica's token fetch does not revoke the others'. */
+  /** Port token shared by the replicas (Redis), so the deployment fetches one token, not one per replica. */
   tokenStore?: SharedTokenStore;
+  /** Port's rate budget shared by the replicas (Redis): one pause, one probe and one paced timeline for all. */
+  rateStore?: RateStore;
 }
 
 export interface Service {
@@ -84,6 +88,8 @@ export function createService(deps: ServiceDeps): Service {
   // Runs the acceptor has just validated, for the executor of this service only.
   const parsedRuns = createParsedRuns();
 
+  // One budget for every Port call of this process (and, through the store, of every replica).
+  const limiter = createPortRateLimiter({ clock, logger, owner, ...(deps.rateStore ? { store: deps.rateStore } : {}) });
   const portClient = createPortClient({
     baseUrl: deps.port.baseUrl,
     clientId: deps.port.clientId,
@@ -94,6 +100,7 @@ export function createService(deps: ServiceDeps): Service {
     logger,
     ...(deps.portRetry ? { retry: deps.portRetry } : {}),
     ...(deps.tokenStore ? { tokenStore: deps.tokenStore } : {}),
+    limiter,
   });
   const reporter = createReporter({
     ledger,

@@ -6,6 +6,7 @@ import type { Ledger } from "./ledger/ledger.ts";
 import { createMemoryLedger } from "./ledger/memory.ts";
 import { processOwner, recoverDeadOwners } from "./ledger/owners.ts";
 import { createLogger, type Logger } from "./log.ts";
+import type { RateStore } from "./port/rate-store.ts";
 import type { SharedTokenStore } from "./port/token.ts";
 import type { KafkaIngress } from "./ingress/kafka.ts";
 import { createService, type Service } from "./service.ts";
@@ -94,7 +95,9 @@ export async function startPortside(runtime: Runtime): Promise<void> {
     ? { baseUrl: config.portApiUrl, clientId: config.portCredentials.clientId, clientSecret: config.portCredentials.clientSecret.reveal() }
     : null;
   if (!port) {
-    emulator = createPortEmulator({ ...EMULATOR_CREDENTIALS, log: (line) => logger.debug("port_emulator.call", { line }) });
+    // Only open mode gets here (credentials are required otherwise), where people post run messages they wrote
+    // themselves: Port never issued those runs, so the emulator creates them on first use instead of answering 404.
+    emulator = createPortEmulator({ ...EMULATOR_CREDENTIALS, autoCreateRuns: true, log: (line) => logger.debug("port_emulator.call", { line }) });
     emulatorServer = await serve(
       runtime,
       { hostname: "127.0.0.1", port: Number(env.PORT_EMULATOR_PORT ?? 0), maxRequestBodySize: 2 * 1024 * 1024, fetch: emulator.app.fetch },
@@ -104,12 +107,16 @@ export async function startPortside(runtime: Runtime): Promise<void> {
     logger.warn("portside.port_emulator", { url: port.baseUrl, message: "No Port credentials: reporting to the local Port EMULATOR, not to Port." });
   }
 
-  // Replicas on one Redis share the Port token there, so one replica's fetch does not revoke the others' token.
+  // Replicas on one Redis share the Port token there (one token fetch per deployment, not per replica) and
+  // Port's rate budget (one organisation, one budget: a 429 at one replica pauses all of them).
   // Not with the in-process emulator: each replica has its own.
   let tokenStore: (SharedTokenStore & { close(): Promise<void> }) | undefined;
+  let rateStore: (RateStore & { close(): Promise<void> }) | undefined;
   if (config.ledger.type === "redis" && !emulator) {
     const { createRedisTokenStore } = await import("./port/token-store-redis.ts");
+    const { createRedisRateStore } = await import("./port/rate-store-redis.ts");
     tokenStore = createRedisTokenStore({ url: config.ledger.url.reveal(), prefix: "portside", onConnectionError: redisErrorLogger(logger, "token_store") });
+    rateStore = createRedisRateStore({ url: config.ledger.url.reveal(), prefix: "portside", onConnectionError: redisErrorLogger(logger, "rate_store") });
   }
   const service = createService({
     config,
@@ -120,6 +127,7 @@ export async function startPortside(runtime: Runtime): Promise<void> {
     owner,
     targets: createEventBridgeTargets(config, { ledger, logger }),
     ...(tokenStore ? { tokenStore } : {}),
+    ...(rateStore ? { rateStore } : {}),
   });
   const server = await serve(
     runtime,
@@ -152,6 +160,7 @@ export async function startPortside(runtime: Runtime): Promise<void> {
     await emulatorServer?.stop();
     await ledger.close();
     await tokenStore?.close();
+    await rateStore?.close();
     logger.info("portside.stopped", { unfinished });
     runtime.exit(0);
   };

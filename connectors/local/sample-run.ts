@@ -26,3 +26,16 @@ export function sampleRun(orgId: string, runId: string) {
     },
   };
 }
+
+/**
+ * Tells a Port EMULATOR at `emulatorUrl` that the run exists, as Port knows a run before it publishes its
+ * message (the emulator answers 404 to reports for runs it was never told of). Not for the real Port.
+ */
+export async function declareAtEmulator(emulatorUrl: string, runId: string): Promise<void> {
+  const res = await fetch(`${emulatorUrl.replace(/\/+$/, "")}/emulator/runs`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ id: runId }),
+  });
+  if (!res.ok) throw new Error(`the Port emulator at ${emulatorUrl} did not take run ${runId}: ${res.status} ${await res.text()}`);
+}

@@ -125,6 +125,7 @@ async function runStack() {
   const trigger = async (): Promise<boolean> => {
     const runId = `r_stack_${Date.now().toString(36)}_${++count}`;
     const message = sampleRun(org, runId);
+    emulator.state.declareRun(runId); // Port knows a run before it publishes it; the emulator does too
     const sentAt = Date.now();
     await producer.send({ topic: `${org}.runs`, messages: [{ key: runId, value: JSON.stringify(message) }] });
     say(`produced run ${runId} (deploy checkout-service ${message.payload.properties.version}) to ${org}.runs`);

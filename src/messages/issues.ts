@@ -30,6 +30,8 @@ function formatIssue(issue: Issue, rename?: (path: string) => string): string {
   // JSON has no undefined, so an undefined input is a missing required key (valibot would name the key
   // itself as "expected", which reads badly).
   if (issue.input === undefined) return `${path}: required, but missing`;
+  // A strict object's key it does not know (valibot: "expected never").
+  if (issue.expected === "never") return `${path}: not a known field`;
   return `${path}: expected ${describeExpected(issue.expected)}, got ${describeValue(issue.input)}`;
 }
 

@@ -5,6 +5,7 @@ import { getAtPath } from "../messages/json.ts";
 import { LOCATOR_DEFAULTS } from "../messages/locator.ts";
 import type { Run } from "../messages/views.ts";
 import type { ReportInput } from "../port/calls.ts";
+import { finalReports } from "../port/run-kinds.ts";
 import { toBase64 } from "../shared/base64.ts";
 import { truncate } from "../shared/text.ts";
 import type { Registry } from "../targets/registry.ts";
@@ -201,7 +202,7 @@ export const parkedKey = async (kind: WorkKind, raw: string) => `parked:${kind}:
 export function rejectionReports(runId: string, reason: string, summary = `Invalid run message: ${reason}`): ReportInput[] {
   return [
     { runId, call: { kind: "log", message: `portside could not run this: ${reason}` } },
-    { runId, call: { kind: "update", patch: { status: "FAILURE", summary: truncate(summary, SUMMARY_MAX) } } },
+    ...finalReports(runId, { status: "FAILURE", summary: truncate(summary, SUMMARY_MAX) }),
   ];
 }
 

@@ -5,7 +5,8 @@ import { parseChange, parseRun, type RunLocator } from "../messages/index.ts";
 import { ADDRESSABLE_RUN_ID } from "../messages/run-schemas.ts";
 import { decryptSecretInputs } from "../messages/secrets.ts";
 import type { Run } from "../messages/views.ts";
-import type { ReportInput } from "../port/calls.ts";
+import { isEntityCall, type ReportInput } from "../port/calls.ts";
+import { finalReports } from "../port/run-kinds.ts";
 import { backoffMs, type RetryPolicy } from "../shared/retry.ts";
 import { truncate } from "../shared/text.ts";
 import { realSleep, type Sleep } from "../shared/time.ts";
@@ -184,14 +185,14 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   }
 
   /**
-   * Finishes the item with its reports: entity links first, then the logs (which the reporter joins into one
-   * call), then the final status — a run that logs around its entity upserts still costs Port two calls
-   * besides the entities. Retried until the ledger takes it; the result is never turned into anything else.
+   * Finishes the item with its reports: entity writes first (in the order the handler made them), then the
+   * logs (which the reporter joins into one call), then the final status — a run that logs around its entity
+   * writes still costs Port two calls besides the entities. Retried until the ledger takes it; the result is never turned into anything else.
    */
   async function finish(entry: Active, reports: ReportInput[]) {
     await entry.flushing;
     const buffered = entry.calls?.take() ?? [];
-    const all = [...buffered.filter((r) => r.call.kind === "entity"), ...buffered.filter((r) => r.call.kind !== "entity"), ...reports];
+    const all = [...buffered.filter((r) => isEntityCall(r.call)), ...buffered.filter((r) => !isEntityCall(r.call)), ...reports];
     const held = await untilRecorded(entry.item.key, () => deps.ledger.finishWork(entry.item.key, deps.owner, all, deps.clock()));
     if (!held) deps.logger.warn(E.leaseLost, { key: entry.item.key, note: "another owner took this item after our lease expired; its result was dropped" });
     if (all.length > 0) deps.onReports();
@@ -340,7 +341,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       return failure(run.id, verdict.reason);
     }
     log.info(E.runFinished, { status: verdict.patch.status });
-    return [{ runId: run.id, call: { kind: "update", patch: verdict.patch } }];
+    return finalReports(run.id, verdict.patch);
   }
 
   async function executeChange(entry: Active) {
@@ -508,7 +509,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
 }
 
 function failure(runId: string, reason: string): ReportInput[] {
-  return [{ runId, call: { kind: "update", patch: { status: "FAILURE", summary: truncate(reason, SUMMARY_MAX) } } }];
+  return finalReports(runId, { status: "FAILURE", summary: truncate(reason, SUMMARY_MAX) });
 }
 
 /** What a handler threw, in words: its message, or what it was (never failing on odd values). */

@@ -1,15 +1,33 @@
 import * as v from "valibot";
 import { formatIssues } from "../messages/issues.ts";
 import type { Run } from "../messages/views.ts";
-import { type EntityInput, EntityInputSchema, type ReportInput } from "../port/calls.ts";
+import {
+  BULK_ENTITIES_MAX,
+  BlueprintIdSchema,
+  type EntityDeleteOptions,
+  EntityDeleteOptionsSchema,
+  EntityIdentifierSchema,
+  type EntityInput,
+  EntityInputSchema,
+  type EntityPatch,
+  EntityPatchSchema,
+  type EntityWriteOptions,
+  EntityWriteOptionsSchema,
+  type PortCall,
+  type ReportInput,
+} from "../port/calls.ts";
 import type { RunContext } from "../targets/define.ts";
 
 /**
- * Builds the `run` object a handler receives. Its Port calls (logs, entity upserts) are collected in
+ * Builds the `run` object a handler receives. Its Port calls (logs, entity writes) are collected in
  * order and written to the ledger's outbox in batches: at the latest together with the final status
  * (one transaction), earlier when the buffer grows or a flush interval passes, so long runs show their
  * logs in Port while they work. A crash loses at most the unflushed lines of a run that is then
  * reported as interrupted (or re-run).
+ *
+ * Arguments are checked when the handler calls, against the same schemas the ledger holds calls to, so a
+ * bad one fails the handler with a TypeError naming the method and the field — never quoting the value —
+ * instead of surfacing later as a report Port refused.
  */
 export interface RunCalls {
   context: RunContext;
@@ -31,8 +49,8 @@ export interface RunContextOptions {
 export function createRunContext(options: RunContextOptions): RunCalls {
   const { run } = options;
   let pending: ReportInput[] = [];
-  const push = (report: ReportInput) => {
-    pending.push(report);
+  const push = (...calls: PortCall[]) => {
+    for (const call of calls) pending.push({ runId: run.id, call });
     if (pending.length >= options.flushAt) options.onFull();
   };
   const context: RunContext = {
@@ -40,10 +58,47 @@ export function createRunContext(options: RunContextOptions): RunCalls {
     attempt: options.attempt,
     signal: options.signal,
     async log(message: string) {
-      push({ runId: run.id, call: { kind: "log", message: String(message) } });
+      push({ kind: "log", message: String(message) });
     },
-    async upsertEntity(blueprint: string, entity: EntityInput) {
-      push({ runId: run.id, call: { kind: "entity", blueprint: checkBlueprint(blueprint), entity: checkEntity(entity) } });
+    async upsertEntity(blueprint: string, entity: EntityInput, opts?: EntityWriteOptions) {
+      const method = "upsertEntity";
+      push({
+        kind: "entity",
+        blueprint: check(method, "blueprint", BlueprintIdSchema, blueprint),
+        entity: check(method, "entity", EntityInputSchema, entity),
+        ...check(method, "options", EntityWriteOptionsSchema, opts ?? {}),
+      });
+    },
+    async updateEntity(blueprint: string, identifier: string, patch: EntityPatch, opts?: EntityWriteOptions) {
+      const method = "updateEntity";
+      push({
+        kind: "entityUpdate",
+        blueprint: check(method, "blueprint", BlueprintIdSchema, blueprint),
+        identifier: check(method, "identifier", EntityIdentifierSchema, identifier),
+        patch: check(method, "patch", EntityPatchSchema, patch),
+        ...check(method, "options", EntityWriteOptionsSchema, opts ?? {}),
+      });
+    },
+    async deleteEntity(blueprint: string, identifier: string, opts?: EntityDeleteOptions) {
+      const method = "deleteEntity";
+      push({
+        kind: "entityDelete",
+        blueprint: check(method, "blueprint", BlueprintIdSchema, blueprint),
+        identifier: check(method, "identifier", EntityIdentifierSchema, identifier),
+        ...check(method, "options", EntityDeleteOptionsSchema, opts ?? {}),
+      });
+    },
+    async upsertEntities(blueprint: string, entities: EntityInput[], opts?: EntityWriteOptions) {
+      const method = "upsertEntities";
+      const bp = check(method, "blueprint", BlueprintIdSchema, blueprint);
+      const list = check(method, "entities", v.array(EntityInputSchema), entities);
+      const options = check(method, "options", EntityWriteOptionsSchema, opts ?? {});
+      // Port takes at most 20 entities per bulk request: longer lists go as several, in order.
+      const calls: PortCall[] = [];
+      for (let i = 0; i < list.length; i += BULK_ENTITIES_MAX) {
+        calls.push({ kind: "entityBulk", blueprint: bp, entities: list.slice(i, i + BULK_ENTITIES_MAX), ...options });
+      }
+      push(...calls);
     },
   };
   return {
@@ -59,15 +114,12 @@ export function createRunContext(options: RunContextOptions): RunCalls {
   };
 }
 
-/** Checked when the handler calls, so a bad entity fails the handler with the field named, not the run's reports later. */
-function checkEntity(entity: EntityInput): EntityInput {
-  const checked = v.safeParse(EntityInputSchema, entity);
-  if (!checked.success) throw new TypeError(`upsertEntity: entity ${formatIssues(checked.issues)}`);
-  return checked.output;
-}
-
-function checkBlueprint(blueprint: string): string {
-  if (typeof blueprint !== "string" || blueprint === "")
-    throw new TypeError("upsertEntity(blueprint, entity) needs a blueprint identifier as its first argument");
-  return blueprint;
+/**
+ * The checked value, or a TypeError naming the method and the field: `upsertEntities: entities.3.identifier:
+ * must be …` (paths and kinds of value only, never the value).
+ */
+function check<S extends v.GenericSchema>(method: string, argument: string, schema: S, value: unknown): v.InferOutput<S> {
+  const checked = v.safeParse(v.object({ [argument]: schema }), { [argument]: value });
+  if (checked.success) return checked.output[argument] as v.InferOutput<S>;
+  throw new TypeError(`${method}: ${formatIssues(checked.issues)}`);
 }

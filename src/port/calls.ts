@@ -25,9 +25,23 @@ export const RunPatchSchema = v.strictObject({
 
 export type RunPatch = v.InferOutput<typeof RunPatchSchema>;
 
-/** An entity as Port's upsert endpoint takes it. */
+/**
+ * Port's entity identifiers: letters of any script, digits and `@_.+:\/=-`, not `.` or `..`, at most
+ * 1000 characters. Checked here so a handler learns of a bad one when it calls, not from a refused report.
+ */
+export const ENTITY_IDENTIFIER_PATTERN = /^(?!\.{1,2}$)[\p{L}0-9@_.+:\\/=-]+$/u;
+export const EntityIdentifierSchema = v.pipe(
+  v.string(),
+  v.nonEmpty("must not be empty"),
+  v.maxLength(1000, "must be at most 1000 characters"),
+  v.regex(ENTITY_IDENTIFIER_PATTERN, "must be letters, digits and @_.+:\\/=- only, and not . or .."),
+);
+
+export const BlueprintIdSchema = v.pipe(v.string(), v.nonEmpty("must not be empty"));
+
+/** An entity as Port's create/upsert endpoints take it. */
 export const EntityInputSchema = v.strictObject({
-  identifier: v.pipe(v.string(), v.nonEmpty("must not be empty")),
+  identifier: EntityIdentifierSchema,
   title: v.optional(v.string()),
   icon: v.optional(v.string()),
   team: v.optional(v.union([v.string(), v.array(v.string())])),
@@ -37,13 +51,72 @@ export const EntityInputSchema = v.strictObject({
 
 export type EntityInput = v.InferOutput<typeof EntityInputSchema>;
 
+/** Body of `PATCH /v1/blueprints/{bp}/entities/{id}`: the fields to change (properties and relations merge). Port allows no other key. */
+export const EntityPatchSchema = v.strictObject({
+  /** A new identifier for the entity. */
+  identifier: v.optional(EntityIdentifierSchema),
+  title: v.optional(v.nullable(v.string())),
+  icon: v.optional(v.nullable(v.string())),
+  team: v.optional(v.union([v.string(), v.array(v.string())])),
+  properties: v.optional(JsonObject),
+  relations: v.optional(JsonObject),
+});
+
+export type EntityPatch = v.InferOutput<typeof EntityPatchSchema>;
+
+/** Port takes at most this many entities per bulk request; longer lists are split into several calls. */
+export const BULK_ENTITIES_MAX = 20;
+
+/** Options of entity writes that create or change relations: Port's `create_missing_related_entities`. */
+export const EntityWriteOptionsSchema = v.strictObject({ createMissingRelatedEntities: v.optional(v.boolean()) });
+export type EntityWriteOptions = v.InferOutput<typeof EntityWriteOptionsSchema>;
+
+/** Options of an entity delete: Port's `delete_dependents` (also delete entities related to it). */
+export const EntityDeleteOptionsSchema = v.strictObject({ deleteDependents: v.optional(v.boolean()) });
+export type EntityDeleteOptions = v.InferOutput<typeof EntityDeleteOptionsSchema>;
+
+/**
+ * Levels of a workflow node run's log lines. Action run logs have none: Port shows their lines as they
+ * are, so the level only matters for node runs (absent means INFO).
+ */
+export const LOG_LEVELS = ["DEBUG", "INFO", "WARN", "ERROR"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/**
+ * The Port client sends a call to the endpoint of the run's kind (see `run-kinds.ts`): an action run's
+ * (`/v1/actions/runs/…`) or a workflow node run's (`/v1/workflows/nodes/runs/…`).
+ */
 export const PortCallSchema = v.variant("kind", [
-  /** `POST /v1/actions/runs/{runId}/logs`. Consecutive logs of one run may be sent as one message. */
-  v.strictObject({ kind: v.literal("log"), message: v.string() }),
-  /** `PATCH /v1/actions/runs/{runId}`; terminal when `status` is set. */
+  /** A line in the run's log. Consecutive logs of one run may be sent as one call. */
+  v.strictObject({ kind: v.literal("log"), message: v.string(), level: v.optional(v.picklist(LOG_LEVELS)) }),
+  /** The run's status (terminal when `status` is set) and, for action runs, its summary, link and labels. */
   v.strictObject({ kind: v.literal("update"), patch: RunPatchSchema }),
   /** `POST /v1/blueprints/{blueprint}/entities?upsert=true&merge=true&run_id={runId}`. */
-  v.strictObject({ kind: v.literal("entity"), blueprint: v.pipe(v.string(), v.nonEmpty("must not be empty")), entity: EntityInputSchema }),
+  v.strictObject({ kind: v.literal("entity"), blueprint: BlueprintIdSchema, entity: EntityInputSchema, ...EntityWriteOptionsSchema.entries }),
+  /** `PATCH /v1/blueprints/{blueprint}/entities/{identifier}?run_id={runId}`. */
+  v.strictObject({
+    kind: v.literal("entityUpdate"),
+    blueprint: BlueprintIdSchema,
+    identifier: EntityIdentifierSchema,
+    patch: EntityPatchSchema,
+    ...EntityWriteOptionsSchema.entries,
+  }),
+  /** `DELETE /v1/blueprints/{blueprint}/entities/{identifier}?run_id={runId}&delete_dependents=…`. */
+  v.strictObject({ kind: v.literal("entityDelete"), blueprint: BlueprintIdSchema, identifier: EntityIdentifierSchema, ...EntityDeleteOptionsSchema.entries }),
+  /**
+   * `POST /v1/blueprints/{blueprint}/entities/bulk?upsert=true&merge=true&run_id={runId}`, at most 20
+   * entities. Port may take some and refuse others (207): the refusals are recorded and logged to the run.
+   */
+  v.strictObject({
+    kind: v.literal("entityBulk"),
+    blueprint: BlueprintIdSchema,
+    entities: v.pipe(
+      v.array(EntityInputSchema),
+      v.minLength(1, "must not be empty"),
+      v.maxLength(BULK_ENTITIES_MAX, `must hold at most ${BULK_ENTITIES_MAX} entities`),
+    ),
+    ...EntityWriteOptionsSchema.entries,
+  }),
 ]);
 
 export type PortCall = v.InferOutput<typeof PortCallSchema>;
@@ -59,3 +132,8 @@ export interface ReportInput {
 }
 
 export const isTerminal = (call: PortCall): boolean => call.kind === "update" && call.patch.status !== undefined;
+
+const ENTITY_KINDS: ReadonlySet<PortCallKind> = new Set(["entity", "entityUpdate", "entityDelete", "entityBulk"]);
+
+/** Calls that write entities (and link them to the run): they go ahead of a run's logs and status. */
+export const isEntityCall = (call: PortCall): boolean => ENTITY_KINDS.has(call.kind);

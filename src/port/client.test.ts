@@ -5,7 +5,7 @@ import type { RunPatch } from "./calls.ts";
 import { createPortClient } from "./client.ts";
 import type { PortCallEvent, PortClientOptions } from "./client.ts";
 import type { PortLogger } from "./deps.ts";
-import { PortApiError, PortNetworkError, PortTimeoutError } from "./errors.ts";
+import { PortApiError, PortNetworkError, PortPausedError, PortTimeoutError } from "./errors.ts";
 import type { FetchFn } from "./http.ts";
 import { testRetryPolicy } from "../shared/retry.ts";
 
@@ -15,6 +15,8 @@ function setup(opts: { emulator?: PortEmulatorOptions; client?: Partial<PortClie
   let nowMs = 1_700_000_000_000;
   const clock = () => nowMs;
   const emulator = createPortEmulator({ ...CREDENTIALS, clock, ...opts.emulator });
+  // The runs these tests report on exist at Port (the emulator answers 404 for others, as Port does).
+  for (const id of [...Array.from({ length: 100 }, (_, i) => `r_${i}`), "r_1&x=y", "r/1", "wfnr_1"]) emulator.state.declareRun(id);
   const sleeps: number[] = [];
   const lines: string[] = [];
   const events: PortCallEvent[] = [];
@@ -205,6 +207,23 @@ describe("port client: retries", () => {
   });
 });
 
+describe("port client: unknown runs", () => {
+  test("a run Port does not know is a 404 PortApiError, not retried", async () => {
+    const { client, state, sleeps } = setup();
+    for (const call of [
+      () => client.patchRun("r_never", { status: "SUCCESS" }),
+      () => client.postLog("r_never", { message: "x" }),
+      () => client.getRun("r_never"),
+    ]) {
+      const err = (await call().catch((e: unknown) => e)) as PortApiError;
+      expect(err).toBeInstanceOf(PortApiError);
+      expect(err).toMatchObject({ status: 404, code: "not_found", retriable: false, runId: "r_never" });
+    }
+    expect(state.callsFor("r_never").map((c) => c.status)).toEqual([404, 404, 404]);
+    expect(sleeps).toEqual([]);
+  });
+});
+
 describe("port client: endpoints", () => {
   test("upsertEntity sends upsert, merge and run_id, with encoded segments", async () => {
     const { client, state } = setup();
@@ -228,5 +247,147 @@ describe("port client: endpoints", () => {
     expect(state.terminalStatus("r/1")).toBe("FAILURE");
     const run = await client.getRun("r/1");
     expect(run).toMatchObject({ id: "r/1", status: "FAILURE", statusLabel: "boom" });
+  });
+});
+
+describe("port client: workflow node runs", () => {
+  test("status, logs and reads go to /v1/workflows/nodes/runs, never to /v1/actions/runs", async () => {
+    const { client, state } = setup();
+    await client.postLogs("wfnr_1", [{ message: "one" }, { message: "two", level: "ERROR" }]);
+    await client.postLog("wfnr_1", { message: "three", level: "WARN" });
+    expect((await client.getRun("wfnr_1")).terminated).toBe(false);
+    await client.patchRun("wfnr_1", { statusLabel: "nothing a node run can hold" }); // no status: nothing to send
+    await client.patchRun("wfnr_1", { status: "FAILURE", summary: "ignored here: sent as a log line before" });
+    const calls = state.callsFor("wfnr_1");
+    expect(calls.map((c) => `${c.method} ${c.path} ${c.status}`)).toEqual([
+      "POST /v1/workflows/nodes/runs/wfnr_1/logs 201",
+      "POST /v1/workflows/nodes/runs/wfnr_1/logs 201",
+      "GET /v1/workflows/nodes/runs/wfnr_1 200",
+      "PATCH /v1/workflows/nodes/runs/wfnr_1 200",
+    ]);
+    expect(calls[0]?.body).toEqual({
+      logs: [
+        { level: "INFO", message: "one" },
+        { level: "ERROR", message: "two" },
+      ],
+    });
+    expect(calls[3]?.body).toEqual({ status: "COMPLETED", result: "FAILED" });
+    expect(await client.getRun("wfnr_1")).toMatchObject({ id: "wfnr_1", status: "COMPLETED", result: "FAILED", terminated: true });
+    expect(client.calls).toMatchObject({ postNodeLog: 2, getNodeRun: 2, patchNodeRun: 1, postLog: 0, patchRun: 0, getRun: 0 });
+  });
+
+  test("an entity written for a node run carries no run_id (Port's entity endpoints take action run ids)", async () => {
+    const { client, state } = setup();
+    await client.upsertEntity("svc", { identifier: "a" }, { runId: "wfnr_1" });
+    expect(state.calls.at(-1)).toMatchObject({ status: 201, query: { upsert: "true", merge: "true" } });
+  });
+
+  test("action runs: several lines are one message, and terminated reflects SUCCESS / FAILURE", async () => {
+    const { client, state } = setup();
+    await client.postLogs("r_1", [{ message: "a" }, { message: "b", level: "ERROR" }]);
+    expect(state.calls.at(-1)?.body).toEqual({ message: "a\nb" });
+    expect((await client.getRun("r_1")).terminated).toBe(false);
+    await client.patchRun("r_1", { status: "SUCCESS" });
+    expect((await client.getRun("r_1")).terminated).toBe(true);
+  });
+});
+
+describe("port client: entity writes", () => {
+  test("update, delete and bulk go to their endpoints with run_id and Port's options", async () => {
+    const { client, state } = setup();
+    await client.upsertEntity("svc", { identifier: "a", relations: { team: "t" } }, { runId: "r_1", createMissingRelatedEntities: true });
+    expect(state.calls.at(-1)?.query).toEqual({ upsert: "true", merge: "true", run_id: "r_1", create_missing_related_entities: "true" });
+    expect(state.entity("svc", "a")).toBeDefined();
+
+    await client.upsertEntity("svc", { identifier: "a/b" });
+    await client.updateEntity("svc", "a/b", { title: null }, { runId: "r_1" });
+    expect(state.calls.at(-1)).toMatchObject({ method: "PATCH", path: "/v1/blueprints/svc/entities/a%2Fb", query: { run_id: "r_1" }, status: 200 });
+    expect(state.entity("svc", "a/b")?.title).toBeNull();
+    await client.updateEntity("svc", "a", { properties: { x: 1 } }, { runId: "r_1", createMissingRelatedEntities: true });
+    expect(state.calls.at(-1)).toMatchObject({ method: "PATCH", query: { run_id: "r_1", create_missing_related_entities: "true" }, status: 200 });
+
+    await client.deleteEntity("svc", "a", { runId: "r_1" });
+    expect(state.calls.at(-1)).toMatchObject({ method: "DELETE", path: "/v1/blueprints/svc/entities/a", query: { run_id: "r_1", delete_dependents: "false" } });
+    expect(state.entity("svc", "a")).toBeUndefined();
+
+    const result = await client.upsertEntities("svc", [{ identifier: "b" }, { identifier: "c" }], { runId: "r_1" });
+    expect(result).toEqual({ errors: [] });
+    expect(state.calls.at(-1)).toMatchObject({
+      path: "/v1/blueprints/svc/entities/bulk",
+      query: { upsert: "true", merge: "true", run_id: "r_1" },
+      status: 200,
+    });
+    expect(client.calls).toMatchObject({ upsertEntity: 2, updateEntity: 2, deleteEntity: 1, upsertEntities: 1 });
+  });
+
+  test("a bulk write Port takes in part (207) returns what it refused instead of throwing", async () => {
+    const { client, state } = setup();
+    state.declareBlueprint({ identifier: "svc", properties: { n: { type: "number" } } });
+    const result = await client.upsertEntities("svc", [
+      { identifier: "ok", properties: { n: 1 } },
+      { identifier: "bad", properties: { n: "one" } },
+    ]);
+    expect(state.calls.at(-1)?.status).toBe(207);
+    expect(result.errors).toMatchObject([{ identifier: "bad", index: 1, statusCode: 422, error: "invalid_request" }]);
+    expect(result.errors[0]?.message).toContain('"n"');
+  });
+});
+
+describe("port client: one rate budget", () => {
+  test("after a 429, the other calls wait for the pause, one probe goes, then the rest; terminal statuses first", async () => {
+    let nowMs = 1_700_000_000_000;
+    const clock = () => nowMs;
+    const emulator = createPortEmulator({ ...CREDENTIALS, clock });
+    for (let i = 0; i < 10; i++) emulator.state.declareRun(`r_${i}`);
+    // The limiter waits through this sleep; the test lets each wait end (moving the clock) when it chooses.
+    const waits: Array<() => void> = [];
+    const client = createPortClient({
+      baseUrl: "https://api.port.emulator",
+      ...CREDENTIALS,
+      fetch: (input, init) => Promise.resolve(emulator.app.request(input instanceof Request ? input : String(input), init)),
+      timeoutMs: 1_000,
+      retry: { ...testRetryPolicy, maxMs: 10_000 },
+      clock,
+      sleep: (ms) =>
+        new Promise<void>((resolve) =>
+          waits.push(() => {
+            nowMs += ms;
+            resolve();
+          }),
+        ),
+    });
+    const state = emulator.state;
+    const tick = () => new Promise((r) => setTimeout(r, 1));
+    await client.getRun("r_0"); // the token, before the window
+    state.refuseFor(3_000);
+    const first = client.postLog("r_0", { message: "meets the 429" });
+    while (waits.length === 0) await tick(); // refused: the limiter now waits out the pause
+    const others = [...Array.from({ length: 5 }, (_, i) => client.postLog(`r_${i + 1}`, { message: "waits" })), client.patchRun("r_9", { status: "SUCCESS" })];
+    let done = false;
+    const all = Promise.all([first, ...others]).finally(() => (done = true));
+    while (!done) {
+      for (const end of waits.splice(0)) end();
+      await tick();
+    }
+    await all;
+    const sent = state.calls.slice(2).map((c) => `${c.endpoint} ${c.status} +${c.atMs - 1_700_000_000_000}`);
+    // One call met the window; nothing else was sent until it passed; the status went first, as the probe.
+    expect(sent[0]).toBe("postLog 429 +0");
+    expect(sent[1]).toBe("patchRun 200 +3000");
+    expect(sent.slice(2).map((line) => line.split(" +")[0])).toEqual(Array.from({ length: 6 }, () => "postLog 201"));
+    expect(state.calls.slice(4).every((c) => c.atMs >= 1_700_000_003_000)).toBe(true);
+  });
+
+  test("a call that would wait out a long pause fails at once with PortPausedError, nothing sent", async () => {
+    const { client, state } = setup();
+    await client.getRun("r_0");
+    state.refuseFor(60_000);
+    await client.postLog("r_1", { message: "x" }).catch(() => undefined); // 429: Retry-After 60 s, handed back
+    const before = state.calls.length;
+    const err = await client.patchRun("r_2", { status: "SUCCESS" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PortPausedError);
+    expect(err).toMatchObject({ retriable: true, runId: "r_2", method: "PATCH" });
+    expect((err as PortPausedError).retryAfterMs).toBe(60_000);
+    expect(state.calls.length).toBe(before);
   });
 });

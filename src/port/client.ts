@@ -5,23 +5,37 @@
  * Every call has a timeout; network errors, timeouts, 429 and 5xx are retried in process with jittered
  * backoff (honouring `Retry-After` / `x-ratelimit-reset` when the wait is short enough); other 4xx become
  * a `PortApiError` with Port's message. One cached token serves all calls; a 401 refreshes it once. With a
- * `tokenStore`, replicas share that token instead of revoking each other's.
+ * `tokenStore`, replicas share that token, so they fetch one per deployment.
  */
-import type { EntityInput, RunPatch } from "./calls.ts";
+import * as v from "valibot";
+import type { EntityDeleteOptions, EntityInput, EntityPatch, EntityWriteOptions, LogLevel, RunPatch } from "./calls.ts";
 import type { PortLogger } from "./deps.ts";
 import type { Clock, Sleep } from "../shared/time.ts";
 import { PortEvents, silentLogger } from "./deps.ts";
 import { realSleep } from "../shared/time.ts";
-import { isPortError, PortApiError } from "./errors.ts";
+import { isPortError, isRateLimited, PortApiError, PortPausedError } from "./errors.ts";
 import type { PortError } from "./errors.ts";
 import type { ExchangeRequest, FetchFn } from "./http.ts";
 import { exchange, isRecord, toApiError } from "./http.ts";
 import type { Random, RetryPolicy } from "../shared/retry.ts";
 import { canRetry, defaultRetryPolicy, fitsInProcess, retryDelay } from "../shared/retry.ts";
+import { type CallPriority, createPortRateLimiter, type PortRateLimiter, RateLimitWait } from "./rate-limit.ts";
+import { isNodeRun } from "./run-kinds.ts";
 import { createTokenCache } from "./token.ts";
 import type { SharedTokenStore } from "./token.ts";
 
-export type PortCallKind = "token" | "patchRun" | "postLog" | "upsertEntity" | "getRun";
+export type PortCallKind =
+  | "token"
+  | "patchRun"
+  | "postLog"
+  | "getRun"
+  | "patchNodeRun"
+  | "postNodeLog"
+  | "getNodeRun"
+  | "upsertEntity"
+  | "updateEntity"
+  | "deleteEntity"
+  | "upsertEntities";
 
 /** Emitted once per HTTP request sent (retries included), for metrics and benchmarks. */
 export interface PortCallEvent {
@@ -38,21 +52,48 @@ export interface PortCallEvent {
 
 export interface RunLog {
   message: string;
+  /** Action runs only: ends the run with this status (a node run's status goes through `patchRun`). */
   terminationStatus?: "SUCCESS" | "FAILURE";
+  /** Action runs only. */
   statusLabel?: string;
+  /** Workflow node runs only (default INFO); action run logs have no level. */
+  level?: LogLevel;
 }
 
-/** A run as `GET /v1/actions/runs/{runId}` returns it (only the fields portside reads are typed). */
+/**
+ * A run as Port returns it: `GET /v1/actions/runs/{id}` or `GET /v1/workflows/nodes/runs/{id}` (only the
+ * fields portside reads are typed). `terminated`: a terminal status (SUCCESS/FAILURE), or COMPLETED.
+ */
 export interface PortRun {
   id: string;
   status: string;
+  terminated: boolean;
   [key: string]: unknown;
 }
 
+/**
+ * Every run method goes to the endpoint of the run's kind (`run-kinds.ts`): `/v1/actions/runs/{id}` for
+ * action runs, `/v1/workflows/nodes/runs/{id}` for workflow node runs.
+ */
 export interface PortClient {
+  /** A node run takes only the status (COMPLETED with SUCCESS / FAILED); without one there is nothing to send. */
   patchRun(runId: string, patch: RunPatch): Promise<void>;
   postLog(runId: string, log: RunLog): Promise<void>;
-  upsertEntity(blueprint: string, entity: EntityInput, opts?: { runId?: string | undefined }): Promise<void>;
+  /** Several lines in one call: joined into one message for an action run, separate leveled entries for a node run. */
+  postLogs(runId: string, lines: readonly { message: string; level?: LogLevel }[]): Promise<void>;
+  /**
+   * Entity writes. `runId` links the entity to an action run. Port's entity endpoints take action run ids
+   * only, so a workflow node run's entity is written without a link rather than with a `run_id` Port
+   * would refuse.
+   */
+  upsertEntity(blueprint: string, entity: EntityInput, opts?: EntityCallOptions & EntityWriteOptions): Promise<void>;
+  updateEntity(blueprint: string, identifier: string, patch: EntityPatch, opts?: EntityCallOptions & EntityWriteOptions): Promise<void>;
+  deleteEntity(blueprint: string, identifier: string, opts?: EntityCallOptions & EntityDeleteOptions): Promise<void>;
+  /**
+   * At most 20 entities (`BULK_ENTITIES_MAX`). Port answers 200, or 207 when it took some and refused
+   * others: the refusals are returned, not thrown, since the rest were written.
+   */
+  upsertEntities(blueprint: string, entities: EntityInput[], opts?: EntityCallOptions & EntityWriteOptions): Promise<BulkUpsertResult>;
   getRun(runId: string): Promise<PortRun>;
   /** HTTP requests sent so far, per kind (retries and token fetches included). */
   readonly calls: Readonly<Record<PortCallKind, number>>;
@@ -71,11 +112,58 @@ export interface PortClientOptions {
   random?: Random;
   logger?: PortLogger;
   onCall?: (event: PortCallEvent) => void;
-  /** Token shared with the other replicas (e.g. Redis), so their fetches do not revoke each other's tokens. */
+  /** Token shared with the other replicas (e.g. Redis), so the deployment fetches one token, not one per replica. */
   tokenStore?: SharedTokenStore;
+  /** The process's one budget for Port (see rate-limit.ts); default: one for this client alone. */
+  limiter?: PortRateLimiter;
 }
 
 export const terminalRunStatuses: ReadonlySet<string> = new Set(["SUCCESS", "FAILURE"]);
+
+export interface EntityCallOptions {
+  /** The run the write is linked to (`run_id`). */
+  runId?: string | undefined;
+}
+
+/** One entity Port refused in a bulk write (its answer's `errors[]`). */
+export interface BulkEntityError {
+  identifier?: string | undefined;
+  index: number;
+  statusCode?: number | undefined;
+  error?: string | undefined;
+  message?: string | undefined;
+}
+
+export interface BulkUpsertResult {
+  errors: BulkEntityError[];
+}
+
+/** What portside reads of a bulk answer: `{ok, entities: [...], errors: [{identifier, index, statusCode, error, message}]}`. */
+const BulkAnswerSchema = v.looseObject({
+  errors: v.optional(
+    v.array(
+      v.looseObject({
+        identifier: v.optional(v.string()),
+        index: v.number(),
+        statusCode: v.optional(v.number()),
+        error: v.optional(v.string()),
+        message: v.optional(v.string()),
+      }),
+    ),
+    [],
+  ),
+});
+
+/** A query string of the parameters that are set (booleans as `true`/`false`), values encoded. */
+function entityQuery(params: Record<string, string | boolean | undefined>): string {
+  return Object.entries(params)
+    .filter((entry): entry is [string, string | boolean] => entry[1] !== undefined)
+    .map(([key, value]) => `${key}=${encodeURIComponent(String(value))}`)
+    .join("&");
+}
+
+/** The `run_id` an entity call may carry: an action run's; a node run's is not one Port's entity endpoints take. */
+const linkableRunId = (runId: string | undefined): string | undefined => (runId === undefined || isNodeRun(runId) ? undefined : runId);
 
 export function createPortClient(opts: PortClientOptions): PortClient {
   const clock = opts.clock ?? Date.now;
@@ -83,7 +171,20 @@ export function createPortClient(opts: PortClientOptions): PortClient {
   const logger = opts.logger ?? silentLogger;
   const policy = opts.retry ?? defaultRetryPolicy;
   const deps = { fetch: opts.fetch, baseUrl: opts.baseUrl.replace(/\/+$/, ""), timeoutMs: opts.timeoutMs };
-  const calls: Record<PortCallKind, number> = { token: 0, patchRun: 0, postLog: 0, upsertEntity: 0, getRun: 0 };
+  const limiter = opts.limiter ?? createPortRateLimiter({ clock, sleep, logger });
+  const calls: Record<PortCallKind, number> = {
+    token: 0,
+    patchRun: 0,
+    postLog: 0,
+    getRun: 0,
+    patchNodeRun: 0,
+    postNodeLog: 0,
+    getNodeRun: 0,
+    upsertEntity: 0,
+    updateEntity: 0,
+    deleteEntity: 0,
+    upsertEntities: 0,
+  };
 
   const tokens = createTokenCache({
     clock,
@@ -94,6 +195,7 @@ export function createPortClient(opts: PortClientOptions): PortClient {
         "token",
         { method: "POST", path: "/v1/auth/access_token", body: { clientId: opts.clientId, clientSecret: opts.clientSecret } },
         false,
+        "status", // every other call needs it
       );
       if (!isRecord(body) || typeof body.accessToken !== "string") {
         throw new Error("Port's token endpoint answered without an accessToken; check the base URL points at Port's API");
@@ -103,18 +205,31 @@ export function createPortClient(opts: PortClientOptions): PortClient {
     },
   });
 
-  async function request(kind: PortCallKind, req: ExchangeRequest, auth: boolean): Promise<unknown> {
+  /**
+   * One call, with its retries. Every try first asks the limiter (one budget for every call of this process,
+   * and through its store for every replica); `priority` lets terminal statuses go ahead when the budget is
+   * short. A 429 pauses the limiter, so the next try waits there rather than in a sleep of its own.
+   */
+  async function request(kind: PortCallKind, req: ExchangeRequest, auth: boolean, priority: CallPriority = "normal"): Promise<unknown> {
     let attempt = 0;
     let reauthorised = false;
     for (;;) {
       attempt++;
       const token = auth ? await tokens.get() : undefined;
+      const permit = await limiter.acquire({ priority, maxWaitMs: policy.maxMs }).catch((err: unknown) => {
+        if (!(err instanceof RateLimitWait)) throw err;
+        throw held(new PortPausedError({ method: req.method, path: req.path, runId: req.runId, attempt, retryAfterMs: err.retryAfterMs }));
+      });
       const startedMs = clock();
       calls[kind]++;
       let error: PortError;
       let headers: Headers | undefined;
       try {
-        const res = await exchange(deps, { ...req, token });
+        const res = await exchange(deps, { ...req, token }).catch((err: unknown) => {
+          permit.failed();
+          throw err;
+        });
+        permit.answered(res.status, res.headers);
         if (res.status >= 200 && res.status < 300) {
           opts.onCall?.({
             kind,
@@ -165,8 +280,15 @@ export function createPortClient(opts: PortClientOptions): PortClient {
         status: error instanceof PortApiError ? error.status : undefined,
         error: error.message,
       });
-      await sleep(delayMs);
+      // After a 429 the limiter holds every call, this one included, until the pause is over and a probe passed.
+      if (!isRateLimited(error)) await sleep(delayMs);
     }
+  }
+
+  /** A call held back by the limiter's pause: said once by the limiter, so only at debug level here. */
+  function held(error: PortPausedError): PortPausedError {
+    logger.debug(PortEvents.callFailed, { runId: error.runId, method: error.method, path: error.path, retriable: true, error: error.message });
+    return error;
   }
 
   function fail(error: PortError): PortError {
@@ -182,27 +304,85 @@ export function createPortClient(opts: PortClientOptions): PortClient {
   }
 
   const enc = encodeURIComponent;
+  const actionRun = (runId: string) => `/v1/actions/runs/${enc(runId)}`;
+  const nodeRun = (runId: string) => `/v1/workflows/nodes/runs/${enc(runId)}`;
+  const entities = (blueprint: string) => `/v1/blueprints/${enc(blueprint)}/entities`;
+
+  async function postNodeLogs(runId: string, lines: readonly { message: string; level?: LogLevel }[]): Promise<void> {
+    const logs = lines.map((line) => ({ level: line.level ?? "INFO", message: line.message }));
+    await request("postNodeLog", { method: "POST", path: `${nodeRun(runId)}/logs`, body: { logs }, runId }, true);
+  }
 
   return {
     calls,
     async patchRun(runId, patch) {
-      await request("patchRun", { method: "PATCH", path: `/v1/actions/runs/${enc(runId)}`, body: patch, runId }, true);
+      if (!isNodeRun(runId)) {
+        await request("patchRun", { method: "PATCH", path: actionRun(runId), body: patch, runId }, true, patch.status ? "status" : "normal");
+        return;
+      }
+      // Summary, link and the rest were turned into log lines before this (`finalReports`); a node run holds none.
+      if (patch.status === undefined) return;
+      const body = { status: "COMPLETED", result: patch.status === "SUCCESS" ? "SUCCESS" : "FAILED" };
+      await request("patchNodeRun", { method: "PATCH", path: nodeRun(runId), body, runId }, true, "status");
     },
     async postLog(runId, log) {
-      await request("postLog", { method: "POST", path: `/v1/actions/runs/${enc(runId)}/logs`, body: log, runId }, true);
+      if (isNodeRun(runId)) return postNodeLogs(runId, [log]);
+      const { level: _level, ...body } = log;
+      await request("postLog", { method: "POST", path: `${actionRun(runId)}/logs`, body, runId }, true);
     },
-    async upsertEntity(blueprint, entity, upsertOpts) {
-      const runId = upsertOpts?.runId;
-      const query = `upsert=true&merge=true${runId === undefined ? "" : `&run_id=${enc(runId)}`}`;
-      await request("upsertEntity", { method: "POST", path: `/v1/blueprints/${enc(blueprint)}/entities?${query}`, body: entity, runId }, true);
+    async postLogs(runId, lines) {
+      if (isNodeRun(runId)) return postNodeLogs(runId, lines);
+      const message = lines.map((line) => line.message).join("\n");
+      await request("postLog", { method: "POST", path: `${actionRun(runId)}/logs`, body: { message }, runId }, true);
+    },
+    async upsertEntity(blueprint, entity, o) {
+      const query = entityQuery({
+        upsert: true,
+        merge: true,
+        run_id: linkableRunId(o?.runId),
+        create_missing_related_entities: o?.createMissingRelatedEntities,
+      });
+      await request("upsertEntity", { method: "POST", path: `${entities(blueprint)}?${query}`, body: entity, runId: o?.runId }, true);
+    },
+    async updateEntity(blueprint, identifier, patch, o) {
+      const query = entityQuery({ run_id: linkableRunId(o?.runId), create_missing_related_entities: o?.createMissingRelatedEntities });
+      await request(
+        "updateEntity",
+        { method: "PATCH", path: `${entities(blueprint)}/${enc(identifier)}${query ? `?${query}` : ""}`, body: patch, runId: o?.runId },
+        true,
+      );
+    },
+    async deleteEntity(blueprint, identifier, o) {
+      const query = entityQuery({ run_id: linkableRunId(o?.runId), delete_dependents: o?.deleteDependents ?? false });
+      await request("deleteEntity", { method: "DELETE", path: `${entities(blueprint)}/${enc(identifier)}?${query}`, runId: o?.runId }, true);
+    },
+    async upsertEntities(blueprint, list, o) {
+      const query = entityQuery({
+        upsert: true,
+        merge: true,
+        run_id: linkableRunId(o?.runId),
+        create_missing_related_entities: o?.createMissingRelatedEntities,
+      });
+      const body = await request(
+        "upsertEntities",
+        { method: "POST", path: `${entities(blueprint)}/bulk?${query}`, body: { entities: list }, runId: o?.runId },
+        true,
+      );
+      const parsed = v.safeParse(BulkAnswerSchema, body ?? {});
+      if (!parsed.success) throw new Error(`Port's answer to a bulk entity write has no readable errors list; check the base URL points at Port's API`);
+      return { errors: parsed.output.errors };
     },
     async getRun(runId) {
-      const body = await request("getRun", { method: "GET", path: `/v1/actions/runs/${enc(runId)}`, runId }, true);
-      const run = isRecord(body) && isRecord(body.run) ? body.run : body;
+      const node = isNodeRun(runId);
+      // Asked to settle a terminal status (the reporter's already-terminated check): as urgent as the status.
+      const body = await request(node ? "getNodeRun" : "getRun", { method: "GET", path: node ? nodeRun(runId) : actionRun(runId), runId }, true, "status");
+      const nested = isRecord(body) ? (node ? (body.nodeRun ?? body.run) : body.run) : undefined;
+      const run = isRecord(nested) ? nested : body;
       if (!isRecord(run) || typeof run.status !== "string") {
         throw new Error(`Port's answer for run ${runId} has no status; check the base URL points at Port's API`);
       }
-      return { ...run, id: typeof run.id === "string" ? run.id : runId, status: run.status };
+      const terminated = node ? run.status === "COMPLETED" : terminalRunStatuses.has(run.status);
+      return { ...run, id: typeof run.id === "string" ? run.id : runId, status: run.status, terminated };
     },
   };
 }

@@ -4,6 +4,7 @@
  * must not spend it; the joined body stays well under Port's 1 MiB request limit.
  */
 import type { PendingReport } from "../ledger/ledger.ts";
+import type { LogLevel } from "./calls.ts";
 
 /** Default cap on one coalesced log message, measured as JSON-encoded UTF-8 (half of Port's 1 MiB limit). */
 export const defaultMaxLogBytes = 512 * 1024;
@@ -13,7 +14,17 @@ const encoder = new TextEncoder();
 /** Bytes `text` takes inside a JSON body (escapes included), the number Port's limit applies to. */
 export const jsonBytes = (text: string): number => encoder.encode(JSON.stringify(text)).byteLength;
 
-export type Delivery = { kind: "log"; reports: PendingReport[]; message: string } | { kind: "single"; reports: [PendingReport] };
+/** One line of a coalesced log delivery, with the level a workflow node run shows it at. */
+export interface LogLine {
+  message: string;
+  level: LogLevel;
+}
+
+/**
+ * `message` is the lines joined, as one action run log carries them; `lines` keeps them apart with their
+ * levels, as a node run's log endpoint takes them.
+ */
+export type Delivery = { kind: "log"; reports: PendingReport[]; message: string; lines: LogLine[] } | { kind: "single"; reports: [PendingReport] };
 
 /**
  * The next delivery starting at `start`: a run of consecutive logs that fits in `maxBytes` together, or one
@@ -26,6 +37,7 @@ export function nextDelivery(reports: readonly PendingReport[], start: number, m
 
   const group: PendingReport[] = [first];
   const parts: string[] = [truncateToBytes(first.call.message, maxBytes)];
+  const levels: LogLevel[] = [first.call.level ?? "INFO"];
   let usedBytes = jsonBytes(parts[0] ?? "");
   for (let i = start + 1; i < reports.length; i++) {
     const next = reports[i];
@@ -36,8 +48,9 @@ export function nextDelivery(reports: readonly PendingReport[], start: number, m
     usedBytes += addBytes;
     group.push(next);
     parts.push(next.call.message);
+    levels.push(next.call.level ?? "INFO");
   }
-  return { kind: "log", reports: group, message: parts.join("\n") };
+  return { kind: "log", reports: group, message: parts.join("\n"), lines: parts.map((message, i) => ({ message, level: levels[i] ?? "INFO" })) };
 }
 
 /** Cuts `message` so its JSON encoding fits in `maxBytes`, saying how much was cut. */

@@ -21,6 +21,8 @@ export const PortEvents = {
   reportRetry: "port.report.retry",
   reportFailed: "port.report.failed",
   reportAlreadyTerminated: "port.report.already_terminated",
+  /** Port took a call only in part, and saying so in the run's log failed too (the report's record has it). */
+  reportNoteNotLogged: "port.report.note_not_logged",
   reporterClaimFailed: "port.reporter.claim_failed",
   reporterCrashed: "port.reporter.crashed",
 } as const;

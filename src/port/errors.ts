@@ -86,9 +86,35 @@ export class PortTimeoutError extends PortNetworkError {
   }
 }
 
-export type PortError = PortApiError | PortNetworkError;
+/**
+ * Not sent: Port's rate limit has every call paused (a 429 was answered, here or on another replica) for
+ * longer than this call may wait in process. Retry after `retryAfterMs`; nothing reached Port.
+ */
+export class PortPausedError extends Error {
+  override readonly name = "PortPausedError";
+  readonly method: string;
+  readonly path: string;
+  readonly runId: string | undefined;
+  attempt: number | undefined;
+  readonly retriable = true;
+  readonly retryAfterMs: number;
 
-export const isPortError = (err: unknown): err is PortError => err instanceof PortApiError || err instanceof PortNetworkError;
+  constructor(init: CallContext & { retryAfterMs: number }) {
+    super(`Not sent: calls to Port are paused by its rate limit for another ${Math.ceil(init.retryAfterMs / 1000)} s`);
+    this.method = init.method;
+    this.path = init.path;
+    this.runId = init.runId;
+    this.attempt = init.attempt;
+    this.retryAfterMs = init.retryAfterMs;
+  }
+}
+
+export type PortError = PortApiError | PortNetworkError | PortPausedError;
+
+export const isPortError = (err: unknown): err is PortError => err instanceof PortApiError || err instanceof PortNetworkError || err instanceof PortPausedError;
+
+/** A refusal by Port's rate limit (429), or a call held back by the pause one caused. */
+export const isRateLimited = (err: unknown): boolean => err instanceof PortPausedError || (err instanceof PortApiError && err.status === 429);
 
 /** Unknown errors (programmer errors, bugs) are not retried: retrying cannot fix them. */
 export const isRetriable = (err: unknown): boolean => isPortError(err) && err.retriable;

@@ -8,7 +8,7 @@ import { serverDelayMs } from "../shared/retry.ts";
 export type FetchFn = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
 export interface ExchangeRequest {
-  method: "GET" | "POST" | "PATCH";
+  method: "GET" | "POST" | "PATCH" | "DELETE";
   /** Path and query under the base URL, segments already encoded. */
   path: string;
   body?: unknown;

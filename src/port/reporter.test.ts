@@ -114,7 +114,11 @@ function setup(opts: Partial<ReporterOptions> = {}, emulatorSleep?: (ms: number)
     random: () => 0.5,
     ...opts,
   });
-  const append = (...reports: ReportInput[]) => ledger.append(nowMs, ...reports);
+  // A report is queued for a run Port issued, so the emulator knows the run (it answers 404 for others).
+  const append = (...reports: ReportInput[]) => {
+    for (const report of reports) state.declareRun(report.runId);
+    ledger.append(nowMs, ...reports);
+  };
   return { reporter, ledger, state, port, append, events, sleeps, advance: (ms: number) => (nowMs += ms), now: () => nowMs };
 }
 
@@ -208,6 +212,65 @@ describe("reporter: failures", () => {
     expect(state.terminalStatus("r_1")).toBe("FAILURE");
   });
 
+  test("a run Port does not know (404): its reports are failed once, saying so, and never retried", async () => {
+    const { reporter, ledger, state, events } = setup();
+    // Queued without declaring the run at the emulator: a message Port never published.
+    ledger.append(0, log("r_ghost", "a"), log("r_ghost", "b"), entity("r_ghost", "svc-1"), done("r_ghost"));
+    const result = await reporter.drainOnce();
+    expect(result).toMatchObject({ delivered: 0, failed: 4, retried: 0 });
+    // One call: the coalesced logs meet the 404; the entity link and the status are settled with it, unsent.
+    expect(state.callsFor("r_ghost").map((c) => `${c.endpoint} ${c.status}`)).toEqual(["postLog 404"]);
+    for (const outcome of ledger.stateOf("r_ghost")) expect(outcome).toStartWith("failed: Port answered 404 not_found");
+    const failed = events.filter((e) => e.startsWith("port.report.failed"));
+    expect(failed).toHaveLength(4);
+    expect(failed[0]).toContain("Port does not know this run");
+    expect(await reporter.drainOnce()).toMatchObject({ runs: 0 });
+  });
+
+  test("a terminal PATCH for a run Port does not know is failed without asking Port for the run", async () => {
+    const { reporter, ledger, state } = setup();
+    ledger.append(0, done("r_ghost"));
+    await reporter.drainOnce();
+    expect(state.callsFor("r_ghost").map((c) => `${c.endpoint} ${c.status}`)).toEqual(["patchRun 404"]);
+    expect(ledger.stateOf("r_ghost")[0]).toStartWith("failed: Port answered 404");
+  });
+
+  test("a bulk write Port takes in part: recorded as failed with what it refused, said in the run's log, not retried", async () => {
+    const { reporter, ledger, state, append, events } = setup();
+    state.declareBlueprint({ identifier: "service", properties: { v: { type: "number" } } });
+    const entities = [{ identifier: "ok-1" }, { identifier: "bad-1", properties: { v: "one" } }, { identifier: "ok-2" }];
+    append({ runId: "r_1", call: { kind: "entityBulk", blueprint: "service", entities } }, log("r_1", "after"), done("r_1"));
+    const result = await reporter.drainOnce();
+    expect(result).toMatchObject({ delivered: 2, failed: 1, retried: 0 });
+    const [bulkOutcome] = ledger.stateOf("r_1");
+    expect(bulkOutcome).toStartWith("failed: Port refused 1 of 3 service entities in a bulk write: bad-1 (422 invalid_request)");
+    expect(state.entity("service", "ok-2")).toBeDefined();
+    // The run's log says so, ahead of the handler's later lines and the status.
+    expect(state.logsFor("r_1")).toEqual([(bulkOutcome ?? "").slice("failed: ".length), "after"]);
+    expect(state.callsFor("r_1").map((c) => c.endpoint)).toEqual(["bulkUpsertEntities", "postLog", "postLog", "patchRun"]);
+    expect(events.some((e) => e.startsWith("port.report.failed") && e.includes("bad-1"))).toBe(true);
+    expect(state.terminalStatus("r_1")).toBe("SUCCESS");
+  });
+
+  test("entity updates and deletes are delivered with the run's id; a 404 on one does not stop the run", async () => {
+    const { reporter, ledger, state, append } = setup();
+    append(
+      { runId: "r_1", call: { kind: "entity", blueprint: "service", entity: { identifier: "a" }, createMissingRelatedEntities: true } },
+      { runId: "r_1", call: { kind: "entityUpdate", blueprint: "service", identifier: "a", patch: { title: "A" } } },
+      { runId: "r_1", call: { kind: "entityDelete", blueprint: "service", identifier: "gone", deleteDependents: true } },
+      done("r_1"),
+    );
+    await reporter.drainOnce();
+    expect(ledger.stateOf("r_1")).toEqual(["delivered", "delivered", expect.stringContaining("failed: Port answered 404 not_found"), "delivered"]);
+    expect(state.callsFor("r_1").map((c) => `${c.method} ${c.status} ${JSON.stringify(c.query)}`)).toEqual([
+      'POST 201 {"upsert":"true","merge":"true","run_id":"r_1","create_missing_related_entities":"true"}',
+      'PATCH 200 {"run_id":"r_1"}',
+      'DELETE 404 {"run_id":"r_1","delete_dependents":"true"}',
+      "PATCH 200 {}",
+    ]);
+    expect(state.entity("service", "a")?.title).toBe("A");
+  });
+
   test("a non-terminal PATCH Port refuses is failed, and later reports still go", async () => {
     const { reporter, ledger, state, append } = setup();
     append({ runId: "r_1", call: { kind: "update", patch: { statusLabel: 42 as unknown as string } } }, done("r_1"));
@@ -218,13 +281,36 @@ describe("reporter: failures", () => {
 
   test("a terminal PATCH re-sent after a crash: Port says already terminated → delivered", async () => {
     const { reporter, ledger, state, append, events } = setup();
-    state.ensureRun("r_1").status = "SUCCESS"; // delivered before the crash, never settled
+    state.declareRun("r_1").status = "SUCCESS"; // delivered before the crash, never settled
     append(done("r_1"));
     const result = await reporter.drainOnce();
     expect(result).toMatchObject({ delivered: 1, failed: 0 });
     expect(ledger.stateOf("r_1")).toEqual(["delivered"]);
     expect(state.callsFor("r_1").map((c) => `${c.endpoint} ${c.status}`)).toEqual(["patchRun 422", "getRun 200"]);
     expect(events.some((e) => e.startsWith("port.report.already_terminated"))).toBe(true);
+  });
+
+  test("a node run's terminal PATCH re-sent after a crash: Port says COMPLETED → delivered", async () => {
+    const { reporter, state, append } = setup();
+    append(done("wfnr_1"));
+    Object.assign(state.declareRun("wfnr_1"), { status: "COMPLETED", result: "SUCCESS" }); // delivered before the crash
+    const result = await reporter.drainOnce();
+    expect(result).toMatchObject({ delivered: 1, failed: 0 });
+    expect(state.callsFor("wfnr_1").map((c) => `${c.endpoint} ${c.status}`)).toEqual(["patchNodeRun 422", "getNodeRun 200"]);
+  });
+
+  test("a node run's logs are sent as leveled lines, coalesced into one call", async () => {
+    const { reporter, state, append } = setup();
+    append(log("wfnr_2", "a"), { runId: "wfnr_2", call: { kind: "log", message: "b", level: "ERROR" } }, done("wfnr_2", "FAILURE"));
+    await reporter.drainOnce();
+    expect(state.callsFor("wfnr_2").map((c) => c.endpoint)).toEqual(["postNodeLog", "patchNodeRun"]);
+    expect(state.nodeRuns.get("wfnr_2")).toMatchObject({
+      result: "FAILED",
+      logs: [
+        { level: "INFO", message: "a" },
+        { level: "ERROR", message: "b" },
+      ],
+    });
   });
 
   test("a refused terminal PATCH on a run still in progress is failed with Port's message", async () => {

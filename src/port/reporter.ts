@@ -7,23 +7,27 @@
  *
  * Delivery is at least once: after a crash a terminal PATCH may be re-sent; when Port then says the run is
  * already terminated, that is what we wanted, so it counts as delivered.
+ *
+ * A run Port does not know (404 on its logs or status: a message Port never published, a deleted run) is a
+ * permanent refusal like any other 4xx: recorded, logged once per report with what it means, never retried;
+ * the run's other reports in the same pass are settled with it rather than sent to meet the same 404.
  */
 import type { Ledger, PendingReport, ReportOutcome } from "../ledger/ledger.ts";
 import { isTerminal, type PortCall } from "./calls.ts";
-import type { PortClient } from "./client.ts";
-import { terminalRunStatuses } from "./client.ts";
+import type { BulkEntityError, PortClient } from "./client.ts";
 import type { Delivery } from "./coalesce.ts";
 import { defaultMaxLogBytes, nextDelivery } from "./coalesce.ts";
 import type { PortLogger } from "./deps.ts";
 import type { Clock } from "../shared/time.ts";
 import { PortEvents } from "./deps.ts";
-import { isRetriable, PortApiError } from "./errors.ts";
+import { isRateLimited, isRetriable, PortApiError, PortPausedError } from "./errors.ts";
 import type { Random, RetryPolicy } from "../shared/retry.ts";
 import { backoffMs, defaultOutboxRetryPolicy } from "../shared/retry.ts";
+import { truncate } from "../shared/text.ts";
 
 export interface ReporterOptions {
   ledger: Pick<Ledger, "claimReports" | "settleReport">;
-  port: Pick<PortClient, "patchRun" | "postLog" | "upsertEntity" | "getRun">;
+  port: Pick<PortClient, "patchRun" | "postLogs" | "getRun" | "upsertEntity" | "updateEntity" | "deleteEntity" | "upsertEntities">;
   clock: Clock;
   logger: PortLogger;
   /** This replica's name in report leases. */
@@ -72,7 +76,11 @@ export interface Reporter {
   notify(): void;
 }
 
-type Attempt = { type: "delivered"; alreadyTerminated?: string } | { type: "retry"; delayMs: number; error: string } | { type: "failed"; error: string };
+type Attempt =
+  | { type: "delivered"; alreadyTerminated?: string }
+  /** `held`: not sent, the limiter's pause held it back (said once by the limiter, so logged quietly here). */
+  | { type: "retry"; delayMs: number; error: string; held?: boolean }
+  | { type: "failed"; error: string; runUnknown?: boolean };
 
 export function createReporter(opts: ReporterOptions): Reporter {
   const { ledger, port, clock, logger, owner } = opts;
@@ -146,8 +154,14 @@ export function createReporter(opts: ReporterOptions): Reporter {
       if (!delivery) break;
       index += delivery.reports.length;
       const result = await attempt(runId, delivery);
+      const settling = [...delivery.reports];
+      if (result.type === "failed" && result.runUnknown) {
+        // Port has no such run: the rest of this pass's reports would only meet the same 404.
+        settling.push(...reports.slice(index));
+        index = reports.length;
+      }
       const nowMs = clock();
-      for (const report of delivery.reports) {
+      for (const report of settling) {
         const outcome = toOutcome(result, nowMs);
         await ledger.settleReport(report.id, outcome, nowMs);
         logOutcome(runId, report, outcome, result);
@@ -163,25 +177,53 @@ export function createReporter(opts: ReporterOptions): Reporter {
     }
   }
 
-  /** One delivery per kind of call; a kind missing here is a type error, so nothing is settled unsent. */
-  const send: { [K in PortCall["kind"]]: (runId: string, call: Extract<PortCall, { kind: K }>) => Promise<void> } = {
-    log: (runId, call) => port.postLog(runId, { message: call.message }),
+  /**
+   * One delivery per kind of call; a kind missing here is a type error, so nothing is settled unsent. A
+   * delivery resolves with a description of what Port refused when it took the call only in part.
+   */
+  const send: { [K in PortCall["kind"]]: (runId: string, call: Extract<PortCall, { kind: K }>) => Promise<string | undefined | void> } = {
+    log: (runId, call) => port.postLogs(runId, [call]),
     update: (runId, call) => port.patchRun(runId, call.patch),
-    entity: (runId, call) => port.upsertEntity(call.blueprint, call.entity, { runId }),
+    entity: (runId, call) => port.upsertEntity(call.blueprint, call.entity, { runId, createMissingRelatedEntities: call.createMissingRelatedEntities }),
+    entityUpdate: (runId, call) =>
+      port.updateEntity(call.blueprint, call.identifier, call.patch, { runId, createMissingRelatedEntities: call.createMissingRelatedEntities }),
+    entityDelete: (runId, call) => port.deleteEntity(call.blueprint, call.identifier, { runId, deleteDependents: call.deleteDependents }),
+    entityBulk: async (runId, call) => {
+      const { errors } = await port.upsertEntities(call.blueprint, call.entities, { runId, createMissingRelatedEntities: call.createMissingRelatedEntities });
+      return errors.length > 0 ? describeBulkRefusals(call.blueprint, call.entities.length, errors) : undefined;
+    },
   };
-  const deliver = (runId: string, call: PortCall): Promise<void> => (send[call.kind] as (runId: string, call: PortCall) => Promise<void>)(runId, call);
+  const deliver = (runId: string, call: PortCall): Promise<string | undefined | void> =>
+    (send[call.kind] as (runId: string, call: PortCall) => Promise<string | undefined | void>)(runId, call);
 
   async function attempt(runId: string, delivery: Delivery): Promise<Attempt> {
     const report = delivery.reports[0];
     try {
-      if (delivery.kind === "log") await port.postLog(runId, { message: delivery.message });
-      else await deliver(runId, report.call);
+      if (delivery.kind === "log") await port.postLogs(runId, delivery.lines);
+      else {
+        const refusals = await deliver(runId, report.call);
+        // Port took part of the call (a bulk write answered 207): recorded as failed with what it refused, and
+        // said in the run's log, since the handler that asked for it will not hear of it otherwise.
+        if (refusals) {
+          await tellRun(runId, refusals);
+          return { type: "failed", error: refusals };
+        }
+      }
       return { type: "delivered" };
     } catch (err) {
       const attempts = Math.max(...delivery.reports.map((r) => r.attempts)) + 1;
+      // Port's rate limit: the client's limiter paces and pauses every call, so come back exactly when the pause
+      // ends (when Port said) instead of after a backoff that grows with each window the report sat out.
+      if (isRateLimited(err)) {
+        const untilMs = (err as PortApiError | PortPausedError).retryAfterMs;
+        return { type: "retry", delayMs: untilMs ?? backoffMs(retry, attempts, opts.random), error: describe(err), held: err instanceof PortPausedError };
+      }
       if (isRetriable(err) || (err instanceof PortApiError && err.isAuthProblem)) {
         const serverMs = err instanceof PortApiError ? (err.retryAfterMs ?? 0) : 0;
         return { type: "retry", delayMs: Math.max(serverMs, backoffMs(retry, attempts, opts.random)), error: describe(err) };
+      }
+      if (err instanceof PortApiError && err.status === 404 && isRunScoped(report?.call)) {
+        return { type: "failed", error: describe(err), runUnknown: true };
       }
       if (report && isTerminal(report.call) && err instanceof PortApiError) {
         return confirmTerminated(runId, err, attempts);
@@ -190,11 +232,20 @@ export function createReporter(opts: ReporterOptions): Reporter {
     }
   }
 
+  /** Best effort: a line in the run's log. Failing that, portside's own log (the report's record) still has it. */
+  async function tellRun(runId: string, message: string): Promise<void> {
+    try {
+      await port.postLogs(runId, [{ message, level: "WARN" }]);
+    } catch (err) {
+      logger.warn(PortEvents.reportNoteNotLogged, { runId, error: describe(err) });
+    }
+  }
+
   /** A refused terminal PATCH: if Port already has a terminal status (we sent it before a crash), we are done. */
   async function confirmTerminated(runId: string, refusal: PortApiError, attempts: number): Promise<Attempt> {
     try {
       const run = await port.getRun(runId);
-      if (terminalRunStatuses.has(run.status)) return { type: "delivered", alreadyTerminated: run.status };
+      if (run.terminated) return { type: "delivered", alreadyTerminated: run.status };
       return { type: "failed", error: describe(refusal) };
     } catch (err) {
       if (isRetriable(err)) return { type: "retry", delayMs: backoffMs(retry, attempts, opts.random), error: describe(err) };
@@ -213,8 +264,10 @@ export function createReporter(opts: ReporterOptions): Reporter {
     if (result.type === "delivered" && result.alreadyTerminated) {
       logger.info(PortEvents.reportAlreadyTerminated, { ...fields, portStatus: result.alreadyTerminated });
     } else if (outcome.type === "delivered") logger.debug(PortEvents.reportDelivered, fields);
-    else if (outcome.type === "retry") logger.warn(PortEvents.reportRetry, { ...fields, at: outcome.at, error: outcome.error });
-    else logger.error(PortEvents.reportFailed, { ...fields, error: outcome.error });
+    else if (outcome.type === "retry") {
+      const level = result.type === "retry" && result.held ? "debug" : "warn";
+      logger[level](PortEvents.reportRetry, { ...fields, at: outcome.at, error: outcome.error });
+    } else logger.error(PortEvents.reportFailed, { ...fields, error: outcome.error });
   }
 
   /**
@@ -305,10 +358,31 @@ export function createReporter(opts: ReporterOptions): Reporter {
   };
 }
 
+/** What Port refused of a bulk write, for the run's log and the report's record: each entity with Port's words, ten at most. */
+function describeBulkRefusals(blueprint: string, sent: number, errors: BulkEntityError[]): string {
+  const listed = errors.slice(0, 10).map((e) => {
+    const which = e.identifier ?? `entity #${e.index}`;
+    const why = [e.statusCode, e.error].filter((part) => part !== undefined).join(" ");
+    return `${which}${why ? ` (${why})` : ""}${e.message ? `: ${e.message}` : ""}`;
+  });
+  const more = errors.length > listed.length ? `; and ${errors.length - listed.length} more` : "";
+  return truncate(`Port refused ${errors.length} of ${sent} ${blueprint} entities in a bulk write: ${listed.join("; ")}${more}`, 2_000);
+}
+
+/**
+ * Calls addressed to the run itself (its logs, its status): a 404 there means Port has no such run. An
+ * entity call's 404 may be its blueprint instead, so it says nothing about the run.
+ */
+const isRunScoped = (call: PortCall | undefined): boolean => call?.kind === "log" || call?.kind === "update";
+
 function describe(err: unknown): string {
   if (err instanceof PortApiError) {
     const code = err.code ? ` ${err.code}` : "";
-    const hint = err.isAuthProblem ? " (check portside's Port client id and secret, and Port's IP allow-list)" : "";
+    const hint = err.isAuthProblem
+      ? " (check portside's Port client id and secret, and Port's IP allow-list)"
+      : err.status === 404
+        ? " (Port does not know this run or resource: was the message published by this organisation's Port, or was it deleted? Not retried)"
+        : "";
     return `Port answered ${err.status}${code}: ${err.portMessage ?? "no message"}${hint}`;
   }
   if (err instanceof Error) return err.message;

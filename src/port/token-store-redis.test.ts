@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Redis } from "ioredis";
 import { getRedis } from "../../test/support/redis.ts";
-import { createPortEmulator } from "../emulator/port-emulator.ts";
+import { createPortEmulator, type PortEmulatorState } from "../emulator/port-emulator.ts";
 import { createPortClient } from "./client.ts";
 import type { FetchFn } from "./http.ts";
 import { testRetryPolicy } from "../shared/retry.ts";
@@ -103,7 +103,8 @@ describe("redis token store", () => {
 
 describe("two Port clients (replicas) sharing a Redis token store, against the emulator", () => {
   function replicas(p: string) {
-    const emulator = createPortEmulator({ oneActiveToken: true });
+    const emulator = createPortEmulator({});
+    declareTestRuns(emulator.state);
     const fetch: FetchFn = (input, init) => Promise.resolve(emulator.app.request(input instanceof Request ? input : String(input), init));
     const clients = [0, 1].map(() =>
       createPortClient({
@@ -136,3 +137,9 @@ describe("two Port clients (replicas) sharing a Redis token store, against the e
     expect(state.calls.filter((c) => c.endpoint === "patchRun" && c.status === 200)).toHaveLength(40);
   });
 });
+
+/** The runs these tests report on exist at Port (the emulator answers 404 for others, as Port does). */
+function declareTestRuns(state: PortEmulatorState): void {
+  const ids = [0, 1].flatMap((r) => [`r_${r}`, ...Array.from({ length: 100 }, (_, i) => [`r_${r}_${i}`, `r_more_${r}_${i}`]).flat()]);
+  for (const id of [...ids, ...Array.from({ length: 10 }, (_, i) => `r_${i}`)]) state.declareRun(id);
+}

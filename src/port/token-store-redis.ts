@@ -19,10 +19,12 @@ export interface RedisTokenStore extends SharedTokenStore {
 const UNLOCK = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end`;
 
 /**
- * The Port access token shared by the replicas of one deployment, kept in Redis so that a token fetched by
- * one replica is used by all instead of revoking the others' (Port keeps one active token per credential
- * pair). The token lives under `<prefix>:port-token` with a TTL equal to its remaining lifetime; the refresh
- * lock is `SET <prefix>:port-token-lock <owner> NX PX <ttl>`, released by compare-and-delete.
+ * The Port access token shared by the replicas of one deployment, kept in Redis so that one replica's token
+ * fetch serves all of them: the token endpoint counts against the organisation's rate budget, and Port keeps
+ * one active token per credential pair (it answers the active token again to a second request; under its
+ * older documented rule a second request revoked the first, and sharing protects against that too). The
+ * token lives under `<prefix>:port-token` with a TTL equal to its remaining lifetime; the refresh lock is
+ * `SET <prefix>:port-token-lock <owner> NX PX <ttl>`, released by compare-and-delete.
  *
  * SECURITY: the token is a secret (it acts for the Port credentials until it expires). It is kept in the
  * same Redis that holds the ledger, which portside already treats as trusted infrastructure: restrict access

@@ -98,8 +98,9 @@ describe("token cache", () => {
 // ---- shared store (replicas) ------------------------------------------------------------------------------
 
 /**
- * Several caches ("replicas") sharing one memory store, against a fake token endpoint that, like Port, keeps
- * one active token: `active()` is the only token Port would accept. Sleep advances the injected clock and
+ * Several caches ("replicas") sharing one memory store, against a fake token endpoint that keeps one active
+ * token under Port's older rule, the strict case for sharing (a new token revokes the previous one):
+ * `active()` is the only token it would accept. Sleep advances the injected clock and
  * yields a macrotask, so waiting replicas poll without spending wall time.
  */
 function sharedSetup(opts: { expiresInS?: number; replicas?: number; store?: SharedTokenStore } = {}) {
@@ -299,11 +300,22 @@ describe("token cache with a shared store", () => {
   });
 });
 
-describe("port clients sharing a token store, against the emulator (one active token)", () => {
+/**
+ * Port's two documented token rules, both one active token per credential pair: "reuse" (its API
+ * reference today: a second request answers the active token again) and "replace" (older documentation:
+ * a second request revokes the first). Sharing must work under both.
+ */
+const TOKEN_RULES = [
+  { rule: "reuse", replaceTokens: false },
+  { rule: "replace", replaceTokens: true },
+] as const;
+
+describe.each(TOKEN_RULES)("port clients sharing a token store, against the emulator (token rule: $rule)", ({ replaceTokens }) => {
   function replicas(opts: { store?: SharedTokenStore | null } = {}) {
     const nowMs = 1_700_000_000_000;
     const clock = () => nowMs;
-    const emulator = createPortEmulator({ clock, oneActiveToken: true });
+    const emulator = createPortEmulator({ clock, replaceTokens });
+    declareTestRuns(emulator.state);
     const fetch: FetchFn = (input, init) => Promise.resolve(emulator.app.request(input instanceof Request ? input : String(input), init));
     const store = opts.store === null ? undefined : (opts.store ?? createMemoryTokenStore({ clock }));
     const lines: string[] = [];
@@ -351,11 +363,58 @@ describe("port clients sharing a token store, against the emulator (one active t
     expect(unauthorised(state)).toBeLessThanOrEqual(40);
   });
 
-  test("without a store (one replica's behaviour unchanged), two replicas revoke each other's tokens", async () => {
+  test("without a store, each replica fetches its own token (and under the replace rule they revoke each other's)", async () => {
     const { clients, state } = replicas({ store: null });
     for (let i = 0; i < 4; i++) await clients[i % 2]!.patchRun(`r_${i}`, { status: "SUCCESS" });
-    // A fetches t1, B fetches t2 (revoking t1), A gets a 401 and fetches t3, B gets a 401 and fetches t4.
-    expect(state.count("token")).toBe(4);
-    expect(unauthorised(state)).toBe(2);
+    if (replaceTokens) {
+      // A fetches t1, B fetches t2 (revoking t1), A gets a 401 and fetches t3, B gets a 401 and fetches t4.
+      expect(state.count("token")).toBe(4);
+      expect(unauthorised(state)).toBe(2);
+    } else {
+      // A fetches t1, B asks too and gets t1 back: no 401, but a token call the store would have saved.
+      expect(state.count("token")).toBe(2);
+      expect(unauthorised(state)).toBe(0);
+      expect(state.tokens.size).toBe(1);
+    }
   });
 });
+
+describe("port client against Port's active token reuse", () => {
+  test("a refresh that gets the held token back keeps it until it expires instead of asking again and again", async () => {
+    let nowMs = 1_700_000_000_000;
+    const clock = () => nowMs;
+    const emulator = createPortEmulator({ clock, tokenLifetimeS: 60 });
+    declareTestRuns(emulator.state);
+    const client = createPortClient({
+      baseUrl: "https://api.port.emulator",
+      clientId: "emulator-client-id",
+      clientSecret: "emulator-client-secret",
+      fetch: (input, init) => Promise.resolve(emulator.app.request(input instanceof Request ? input : String(input), init)),
+      timeoutMs: 1_000,
+      retry: testRetryPolicy,
+      clock,
+    });
+    const tokenCalls = () => emulator.state.count("token");
+    await client.getRun("r_0");
+    nowMs += 55_000; // inside the 10% margin: refresh, and Port answers the same token with 5 s left
+    await client.getRun("r_0");
+    expect(tokenCalls()).toBe(2);
+    expect(emulator.state.tokens.size).toBe(1);
+    // Up to its expiry the held token serves every call: no token request for each call near the end.
+    for (let t = 0; t < 49; t++) {
+      nowMs += 100;
+      await client.getRun("r_0");
+    }
+    expect(tokenCalls()).toBe(2);
+    nowMs += 100; // 60 s: expired; the next call gets a new token
+    await client.getRun("r_0");
+    expect(tokenCalls()).toBe(3);
+    expect(emulator.state.calls.filter((c) => c.status === 401)).toEqual([]);
+  });
+});
+
+/** The runs these tests report on exist at Port (the emulator answers 404 for others, as Port does). */
+function declareTestRuns(state: PortEmulatorState): void {
+  const ids = [0, 1].flatMap((r) => [`r_${r}`, ...Array.from({ length: 100 }, (_, i) => [`r_${r}_${i}`, `r_more_${r}_${i}`]).flat()]);
+  for (const id of [...ids, ...Array.from({ length: 10 }, (_, i) => `r_${i}`)]) state.declareRun(id);
+}

@@ -1,15 +1,23 @@
 /**
  * One cached Port access token per client. Port keeps one active token per credential pair and its token
- * endpoint counts against the rate limit, so fetching a token per call (as port-agent does) is both wasteful
- * and self-defeating. The cache refreshes shortly before expiry, lets exactly one refresh run at a time
- * (concurrent callers share it), and can be told a token was rejected (401) so the next caller refreshes.
+ * endpoint counts against the organisation's rate budget, so fetching a token per call (as port-agent does)
+ * is wasteful. The cache refreshes shortly before expiry, lets exactly one refresh run at a time (concurrent
+ * callers share it), and can be told a token was rejected (401) so the next caller refreshes once.
  *
- * Replicas: each process has its own cache, and a token fetched by one replica revokes the others'. Given a
- * `shared` store (Redis in production), the replicas share one token: a cache that needs a token first reads
- * the store and takes the token found there unless it is missing, inside its refresh margin, or the very
- * token that was just rejected (then another replica has not refreshed yet). Only then does it fetch, under
- * a short lock in the store, so one replica fetches while the others poll the store and take the new token.
- * A lock whose holder died expires by itself. Times in the store are epoch ms: keep replica clocks in sync.
+ * Port's API reference says a token request while a token is active returns that same token ("active token
+ * reuse"); it is replaced only once it expires. So a refresh inside the margin may hand back the token we
+ * hold, with only its remaining lifetime: asking again before it expires would get it again, so the cache
+ * keeps it until its expiry, and the next request after that gets a new one. A token that expires a little
+ * early is what the one re-authentication on 401 is for.
+ *
+ * Replicas: each process has its own cache. Given a `shared` store (Redis in production), the replicas share
+ * one token, so the token endpoint is asked once per deployment rather than once per replica (and, under the
+ * older documented rule where a new token revoked the active one, no replica revokes another's). A cache that
+ * needs a token first reads the store and takes the token found there unless it is missing, inside its
+ * refresh margin, or the very token that was just rejected (then another replica has not refreshed yet).
+ * Only then does it fetch, under a short lock in the store, so one replica fetches while the others poll the
+ * store and take the new token. A lock whose holder died expires by itself. Times in the store are epoch ms:
+ * keep replica clocks in sync.
  */
 import type { PortLogger } from "./deps.ts";
 import type { Clock, Sleep } from "../shared/time.ts";
@@ -97,15 +105,20 @@ export function createTokenCache(opts: TokenCacheOptions): TokenCache {
 
   async function refresh(): Promise<string> {
     const issuedAtMs = clock();
+    const held = cached?.token;
     try {
       const issued = await fetchToken();
       const lifetimeMs = Math.max(0, issued.expiresInS * 1000);
       const marginMs = Math.min(maxMarginMs, lifetimeMs * marginRatio);
       // Measured from when we asked, so time spent waiting for the answer never makes us overestimate.
+      const expiresAtMs = issuedAtMs + lifetimeMs;
+      // The token we already held, handed back (Port's active token reuse): asking again before it expires
+      // would only get it again, each time with less life left, so it serves until it expires.
+      const reused = issued.accessToken === held;
       cached = {
         token: issued.accessToken,
-        expiresAtMs: issuedAtMs + lifetimeMs,
-        refreshAtMs: issuedAtMs + lifetimeMs - marginMs,
+        expiresAtMs,
+        refreshAtMs: reused ? expiresAtMs : expiresAtMs - marginMs,
       };
       logger.info(PortEvents.tokenRefreshed, { expiresInS: issued.expiresInS });
       return issued.accessToken;

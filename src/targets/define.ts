@@ -1,5 +1,5 @@
 import type { Change, ChangeAction, ChangeResourceType, Run } from "../messages/views.ts";
-import type { EntityInput, RunPatch } from "../port/calls.ts";
+import type { EntityDeleteOptions, EntityInput, EntityPatch, EntityWriteOptions, RunPatch } from "../port/calls.ts";
 
 /**
  * The team's handler module: its default export says what to do with each action and each kind of
@@ -23,8 +23,20 @@ export interface HandlerModule {
 export interface RunContext extends Run {
   /** Adds a line to the run's log in Port (delivered in order, before the final status). */
   log(message: string): Promise<void>;
-  /** Creates or merges an entity and links it to this run in Port. */
-  upsertEntity(blueprint: string, entity: EntityInput): Promise<void>;
+  /**
+   * Creates or merges an entity and links it to this run in Port. With `createMissingRelatedEntities`, Port
+   * creates the entities its relations name that do not exist yet (instead of refusing the write).
+   */
+  upsertEntity(blueprint: string, entity: EntityInput, options?: EntityWriteOptions): Promise<void>;
+  /** Changes some fields of an existing entity (properties and relations merge) and links it to this run. */
+  updateEntity(blueprint: string, identifier: string, patch: EntityPatch, options?: EntityWriteOptions): Promise<void>;
+  /** Deletes an entity, linked to this run; `deleteDependents` also deletes the entities related to it. */
+  deleteEntity(blueprint: string, identifier: string, options?: EntityDeleteOptions): Promise<void>;
+  /**
+   * Creates or merges many entities of one blueprint, 20 per call to Port. Port may take some and refuse
+   * others: what it refused is written to the run's log (and portside's), the rest stays written.
+   */
+  upsertEntities(blueprint: string, entities: EntityInput[], options?: EntityWriteOptions): Promise<void>;
   /** Aborted when the handler's time is up or the service is shutting down for good. */
   signal: AbortSignal;
   /** 1 normally; more when an earlier attempt was interrupted (only with `rerunOnInterrupt`). */

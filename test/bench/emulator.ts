@@ -1,10 +1,12 @@
 /**
  * The Port EMULATOR (src/emulator) as its own process for the benchmark, with a small counting wrapper:
  * `GET /__bench/stats` answers the calls made per endpoint and the runs that reached a terminal status,
- * `POST /__bench/reset` starts over with a fresh emulator. The emulator's per-call record (kept for tests)
+ * `POST /__bench/reset` starts over with a fresh emulator, `POST /__bench/refuse?ms=<n>` answers every
+ * call 429 for that long (Port's rate limit; Retry-After the seconds left) and counts the calls made meanwhile. The emulator's per-call record (kept for tests)
  * is trimmed as it goes, so a long run does not grow this process. `bun test/bench/emulator.ts <port>`.
  */
 import { createPortEmulator, type PortEmulator } from "../../src/emulator/port-emulator.ts";
+import type { RecordedCall } from "../../src/emulator/port-emulator-state.ts";
 
 interface Stats {
   calls: Record<string, number>;
@@ -14,12 +16,19 @@ interface Stats {
   refused: number;
   firstTerminalAt: number;
   lastTerminalAt: number;
+  /** The last 429 window (`/__bench/refuse`): when it began and ended, the calls that arrived in it. */
+  window: { startAt: number; endAt: number; calls: number; refused: number };
 }
 
 let emulator: PortEmulator;
 let stats: Stats;
+/** How many of `emulator.state.calls` are in `stats` already. */
+let counted = 0;
 function reset() {
   emulator = createPortEmulator({});
+  // The benchmark measures portside, not the organisation's budget: far more than any phase spends.
+  emulator.state.rateLimit = { limit: 1_000_000_000, periodS: 300 };
+  counted = 0;
   stats = {
     calls: { token: 0, patchRun: 0, postLog: 0, upsertEntity: 0, getRun: 0, unknown: 0 },
     terminal: 0,
@@ -28,9 +37,30 @@ function reset() {
     refused: 0,
     firstTerminalAt: 0,
     lastTerminalAt: 0,
+    window: { startAt: 0, endAt: 0, calls: 0, refused: 0 },
   };
 }
 reset();
+
+function count(call: RecordedCall) {
+  stats.calls[call.endpoint] = (stats.calls[call.endpoint] ?? 0) + 1;
+  if (call.atMs >= stats.window.startAt && call.atMs < stats.window.endAt) {
+    stats.window.calls++;
+    if (call.status === 429) stats.window.refused++;
+  }
+  if (call.status >= 400) stats.refused++;
+  else if (call.endpoint === "patchRun" && call.runId !== undefined) {
+    const status = emulator.state.terminalStatus(call.runId);
+    if (status && (call.body as { status?: string } | undefined)?.status) {
+      const now = Date.now();
+      stats.terminal++;
+      if (status === "SUCCESS") stats.success++;
+      else stats.failure++;
+      if (stats.firstTerminalAt === 0) stats.firstTerminalAt = now;
+      stats.lastTerminalAt = now;
+    }
+  }
+}
 
 const server = Bun.serve({
   hostname: "127.0.0.1",
@@ -42,25 +72,21 @@ const server = Bun.serve({
       reset();
       return Response.json({ ok: true });
     }
-    const res = await emulator.app.fetch(req);
-    const calls = emulator.state.calls;
-    const call = calls[calls.length - 1];
-    if (call) {
-      stats.calls[call.endpoint] = (stats.calls[call.endpoint] ?? 0) + 1;
-      if (call.status >= 400) stats.refused++;
-      else if (call.endpoint === "patchRun" && call.runId !== undefined) {
-        const status = emulator.state.terminalStatus(call.runId);
-        if (status && (call.body as { status?: string } | undefined)?.status) {
-          const now = Date.now();
-          stats.terminal++;
-          if (status === "SUCCESS") stats.success++;
-          else stats.failure++;
-          if (stats.firstTerminalAt === 0) stats.firstTerminalAt = now;
-          stats.lastTerminalAt = now;
-        }
-      }
+    if (url.pathname === "/__bench/refuse") {
+      const ms = Number(url.searchParams.get("ms") ?? 30_000);
+      emulator.state.refuseFor(ms);
+      stats.window = { startAt: Date.now(), endAt: emulator.state.refusingUntilMs, calls: 0, refused: 0 };
+      return Response.json({ ok: true, ...stats.window });
     }
-    if (calls.length > 1000) calls.length = 0;
+    const res = await emulator.app.fetch(req);
+    // Every call recorded since the last request, counted once (the emulator's own routes, such as
+    // declaring runs, are not Port calls and are not recorded).
+    const calls = emulator.state.calls;
+    for (; counted < calls.length; counted++) count(calls[counted] as RecordedCall);
+    if (calls.length > 1000) {
+      calls.length = 0;
+      counted = 0;
+    }
     return res;
   },
 });

@@ -4,6 +4,8 @@
  *   burst  `count` runs as fast as the producer goes, 500 per request
  *   paced  `perSec` runs a second for `durationMs`; each run id ends in `_<epoch ms>` of the moment it
  *          came due (was handed to the producer), so the handler's start can be compared with it
+ * Runs are first declared at the Port emulator (`declareUrl`), as Port knows its runs before it publishes
+ * them: all of them before the first is produced, so declaring is never timed.
  */
 import { Kafka, logLevel, Partitioners } from "kafkajs";
 import { recordFactory } from "./messages.ts";
@@ -17,6 +19,7 @@ interface Options {
   count?: number;
   perSec?: number;
   durationMs?: number;
+  declareUrl: string;
 }
 
 const o = JSON.parse(process.argv[2] ?? "{}") as Options;
@@ -25,12 +28,20 @@ const producer = new Kafka({ brokers: o.brokers, clientId: "portside-bench", log
   createPartitioner: Partitioners.DefaultPartitioner,
 });
 await producer.connect();
-const started = Date.now();
+async function declare(ids: string[]): Promise<void> {
+  for (let i = 0; i < ids.length; i += 1_000) {
+    const res = await fetch(`${o.declareUrl}/emulator/runs`, { method: "POST", body: JSON.stringify({ ids: ids.slice(i, i + 1_000) }) });
+    if (!res.ok) throw new Error(`the emulator refused to declare runs: ${res.status} ${await res.text()}`);
+  }
+}
+let started = Date.now();
 let produced = 0;
 /** Produce → broker acknowledgement (acks=all), paced mode. */
 let ackMs: { p50: number; p99: number } | undefined;
 if (o.mode === "burst") {
   const count = o.count ?? 10_000;
+  await declare(Array.from({ length: count }, (_, j) => `${o.idPrefix}${j.toString(36)}`));
+  started = Date.now();
   const inFlight: Promise<unknown>[] = [];
   for (let i = 0; i < count; i += 500) {
     const messages = [];
@@ -49,8 +60,14 @@ if (o.mode === "burst") {
   // hundred of them outstanding at once queue up in the client; this keeps the client's own queueing
   // out of the figure. Each run id carries the time the run came due, so that queueing still counts.
   const perSec = o.perSec ?? 200;
-  const end = started + (o.durationMs ?? 10_000);
   const interval = 1000 / perSec;
+  const count = Math.ceil(((o.durationMs ?? 10_000) * perSec) / 1000);
+  // Ids carry the time they come due, so the schedule is fixed first, then declared, then started.
+  started = Date.now() + 2_000 + count / 10;
+  const end = started + (o.durationMs ?? 10_000);
+  const idAt = (i: number) => `${o.idPrefix}${i.toString(36)}_${Math.round(started + i * interval)}`;
+  await declare(Array.from({ length: count }, (_, i) => idAt(i)).filter((_, i) => started + i * interval < end));
+  if (Date.now() < started) await Bun.sleep(started - Date.now());
   const acks: number[] = [];
   let due: Array<{ key: string; value: string }> = [];
   let sending: Promise<void> | undefined;
@@ -70,7 +87,7 @@ if (o.mode === "burst") {
     if (intended >= end) break;
     const wait = intended - Date.now();
     if (wait > 0) await Bun.sleep(wait);
-    const id = `${o.idPrefix}${i.toString(36)}_${Math.round(intended)}`;
+    const id = idAt(i);
     due.push({ key: id, value: record(id) });
     produced++;
     flush();

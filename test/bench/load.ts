@@ -8,6 +8,9 @@
  *   sustain  closed loop that also keeps (runs acknowledged − runs terminal at the emulator) under
  *            `maxBacklog`, polling the emulator's counts: the send rate settles at what the whole
  *            pipeline completes
+ * With `declareUrl` (the Port emulator), each batch's run ids are declared there before the batch is sent,
+ * as Port knows its runs before it publishes them (the emulator answers 404 for others). A loop of its own
+ * keeps declared batches ready ahead of the senders, so declaring is never inside a measured request.
  */
 import { batchBody, recordFactory, type BodyForm } from "./messages.ts";
 
@@ -27,16 +30,44 @@ interface Options {
   maxBacklog?: number;
   statsUrl?: string;
   idPrefix: string;
+  declareUrl?: string;
 }
 
 const o = JSON.parse(process.argv[2] ?? "{}") as Options;
 const record = recordFactory(o.orgId);
 let seq = 0;
 let target = 0;
-function nextBody(): string {
+function makeBatch(): { ids: string[]; body: string } {
   const ids: string[] = [];
   for (let i = 0; i < o.batch; i++) ids.push(`${o.idPrefix}${(seq++).toString(36)}`);
-  return batchBody(record, ids, o.form);
+  return { ids, body: batchBody(record, ids, o.form) };
+}
+
+/** Batches whose runs the emulator already knows, kept `READY_AHEAD` deep by `declareAhead`. */
+const READY_AHEAD = 32;
+const ready: string[] = [];
+let wantReady: (() => void) | undefined;
+let declaring = o.declareUrl !== undefined;
+async function declareAhead(): Promise<void> {
+  while (declaring) {
+    if (ready.length >= READY_AHEAD) {
+      await new Promise<void>((resolve) => (wantReady = resolve));
+      continue;
+    }
+    const batch = makeBatch();
+    const res = await fetch(`${o.declareUrl}/emulator/runs`, { method: "POST", body: JSON.stringify({ ids: batch.ids }) });
+    if (!res.ok) throw new Error(`the emulator refused to declare runs: ${res.status} ${await res.text()}`);
+    ready.push(batch.body);
+  }
+}
+const declarer = declaring ? declareAhead() : Promise.resolve();
+
+async function nextBody(): Promise<string> {
+  if (!o.declareUrl) return makeBatch().body;
+  while (ready.length === 0) await Bun.sleep(1);
+  const body = ready.shift() as string;
+  wantReady?.();
+  return body;
 }
 const headers = { authorization: `Bearer ${o.token}`, "content-type": o.form === "array" ? "application/json" : "application/x-ndjson" };
 
@@ -77,7 +108,7 @@ if (o.mode === "closed") {
   await Promise.all(
     Array.from({ length: o.connections ?? 8 }, async () => {
       while (performance.now() < end) {
-        const body = nextBody();
+        const body = await nextBody();
         const t0 = performance.now();
         const ok = await post(body);
         const t1 = performance.now();
@@ -95,13 +126,15 @@ if (o.mode === "closed") {
   const latencies: number[] = [];
   const inFlight = new Set<Promise<void>>();
   let sent = 0;
+  let acked = 0;
   for (let i = 0; ; i++) {
     const intended = started + i * interval;
     if (intended >= end) break;
+    const body = await nextBody();
     const wait = intended - performance.now();
     if (wait > 0) await Bun.sleep(wait);
-    const body = nextBody();
     const p = post(body).then((ok) => {
+      if (ok) acked += o.batch;
       if (ok && intended >= warmupEnd) latencies.push(performance.now() - intended);
       inFlight.delete(p);
     });
@@ -109,7 +142,13 @@ if (o.mode === "closed") {
     if (intended >= warmupEnd) sent++;
   }
   await Promise.all(inFlight);
-  Object.assign(out, { requests: sent, records: sent * o.batch, recordsPerSec: (sent * o.batch) / (o.durationMs / 1000), latencyMs: summary(latencies) });
+  Object.assign(out, {
+    requests: sent,
+    records: sent * o.batch,
+    acked,
+    recordsPerSec: (sent * o.batch) / (o.durationMs / 1000),
+    latencyMs: summary(latencies),
+  });
 } else {
   const maxBacklog = o.maxBacklog ?? 10_000;
   let acked = 0;
@@ -130,7 +169,7 @@ if (o.mode === "closed") {
           await Bun.sleep(2);
           continue;
         }
-        if (await post(nextBody())) acked += o.batch;
+        if (await post(await nextBody())) acked += o.batch;
       }
     }),
   );
@@ -138,6 +177,9 @@ if (o.mode === "closed") {
   await poller;
   Object.assign(out, { acked, seconds: (performance.now() - started) / 1000 });
 }
+declaring = false;
+wantReady?.();
+await declarer;
 out.errors = errors;
 if (errors > 0) out.lastError = lastError;
 console.log(JSON.stringify(out));

@@ -6,12 +6,14 @@
  *   4 through Kafka: real broker → real Connect worker → portside → emulator; produce → handler start
  *   5 peak RSS of portside during 2
  *   6 scaling: Redis ledger with 1 and 2 replicas against SQLite
- *   7 /healthz latency while one hostile body (200,000 tiny bad records) is handled
+ *   7 a 429 window: Port refuses every call for a while under steady load; Port calls per second during
+ *     the window, and how long the reports held back take to reach Port once it is over
+ *   8 /healthz latency while one hostile body (200,000 tiny bad records; unbalanced brackets) is handled
  * and prints a table; the full mode also writes BENCHMARKS.md at the repository root.
  *
  *   bun run bench              full (60 s sustained run; ~8 min with Kafka start)
  *   bun run bench --short      CI (a few minutes): same phases, shorter; prints figures, writes no file
- *   options: --only=1,2,4 (phases), --out=<file>, --profile (CPU profile of portside during 2),
+ *   options: --only=1,2,4,7 (phases), --out=<file>, --profile (CPU profile of portside during 2),
  *            --no-kafka, --concurrency=<n>
  * Every process (emulator, baseline, portside, load generators, producer) is its own; everything is on
  * loopback. Nothing here asserts on speed: the figures are printed, and targets are reported as met or not.
@@ -41,7 +43,7 @@ const { values: flags } = parseArgs({
   },
 });
 const short = flags.short === true;
-const phases = new Set((flags.only ?? "1,2,3,4,5,6,7").split(",").map((s) => Number(s.trim())));
+const phases = new Set((flags.only ?? "1,2,3,4,5,6,7,8").split(",").map((s) => Number(s.trim())));
 if (phases.has(5)) phases.add(2);
 if (phases.has(3)) phases.add(1);
 const outFile = flags.out ?? (short || flags.only ? null : join(repo, "BENCHMARKS.md"));
@@ -59,6 +61,9 @@ const S = short
       kafkaPacedMs: 10_000,
       scaleAckMs: 4_000,
       scaleSustainMs: 8_000,
+      rateWarmMs: 3_000,
+      // Long enough that the calls already in flight when the window opens do not decide the figure alone.
+      rateWindowMs: 20_000,
     }
   : {
       ackMs: 15_000,
@@ -71,10 +76,14 @@ const S = short
       kafkaPacedMs: 30_000,
       scaleAckMs: 10_000,
       scaleSustainMs: 20_000,
+      rateWarmMs: 5_000,
+      rateWindowMs: 30_000,
     };
 const BATCH = 100;
 const ACK_CONNECTIONS = 8;
 const SUSTAIN_CONNECTIONS = 4;
+/** Phase 7's steady load: 20 requests of 10 runs a second. */
+const RATE_WINDOW_LOAD = { batch: 10, batchesPerSec: 20 };
 const MAX_BACKLOG = 10_000;
 const CONCURRENCY = flags.concurrency ?? "256";
 /** Flags for the portside processes' bun, e.g. `--bun-flags=--smol` (none by default: as `bun src/main.ts`). */
@@ -116,6 +125,7 @@ async function emulatorStats(): Promise<{
   failure: number;
   refused: number;
   lastTerminalAt: number;
+  window: { startAt: number; endAt: number; calls: number; refused: number };
 }> {
   return (await (await fetch(`${emulator.url}/__bench/stats`)).json()) as never;
 }
@@ -164,14 +174,18 @@ interface ClosedResult {
 }
 interface RateResult {
   requests: number;
+  /** Runs in requests answered 2xx. */
+  acked: number;
   recordsPerSec: number;
   errors: number;
   lastError?: string;
   latencyMs: { p50: number; p90: number; p99: number; max: number; n: number };
 }
 
-const closed = (urls: string[], form: "array" | "ndjson", idPrefix: string, durationMs = S.ackMs) =>
+/** `declare`: the runs go to portside, which reports them to the emulator, so the emulator must know them first. */
+const closed = (urls: string[], form: "array" | "ndjson", idPrefix: string, durationMs = S.ackMs, declare = true) =>
   runLoad<ClosedResult>({
+    ...(declare ? { declareUrl: emulator.url } : {}),
     mode: "closed",
     urls,
     path: "/sink/runs",
@@ -214,6 +228,7 @@ async function sustained(targets: PortsideProc[], idPrefix: string, durationMs: 
     maxBacklog: MAX_BACKLOG,
     statsUrl: `${emulator.url}/__bench/stats`,
     idPrefix,
+    declareUrl: emulator.url,
   });
   const loadEndedAt = Date.now() - t0;
   const cpuShare = targets.map((p, i) => (p.cpu() - (cpu0[i] ?? 0)) / (loadEndedAt / 1000));
@@ -291,7 +306,7 @@ async function main() {
     const baseline = await startScript("baseline.ts", "baseline");
     procs.push(baseline);
     for (const form of ["array", "ndjson"] as const) {
-      const base = await closed([baseline.url], form, `b_${form}_`);
+      const base = await closed([baseline.url], form, `b_${form}_`, S.ackMs, false);
       const p = await portside(sqliteLedger());
       const ack = await closed([p.url], form, `a_${form}_`);
       await p.stop();
@@ -369,6 +384,7 @@ async function main() {
         warmupMs: S.latencyWarmMs,
         batchesPerSec,
         idPrefix: `l${i}_`,
+        declareUrl: emulator.url,
       });
       await p.stop();
       const l = r.latencyMs;
@@ -385,7 +401,12 @@ async function main() {
 
   // 4. Through Kafka --------------------------------------------------------------------------------------
   if (phases.has(4) && !flags["no-kafka"]) await kafkaPhase();
-  if (phases.has(7)) await stallPhase();
+
+  // 7. A 429 window under steady load ---------------------------------------------------------------------
+  if (phases.has(7)) await rateWindowPhase();
+
+  // 8. Health checks while a hostile body is handled ------------------------------------------------------
+  if (phases.has(8)) await stallPhase();
 
   // 6. Scaling on Redis, against SQLite -------------------------------------------------------------------
   if (phases.has(6)) {
@@ -434,8 +455,8 @@ async function main() {
 async function stallPhase() {
   const p = await portside(sqliteLedger());
   const bodies = [
-    { id: "7a", what: "a 0.9 MB body of 200,000 distinct bad records", hostile: manyBadRecords() },
-    { id: "7b", what: "a 2 MB array of unbalanced brackets", hostile: strayBrackets() },
+    { id: "8a", what: "a 0.9 MB body of 200,000 distinct bad records", hostile: manyBadRecords() },
+    { id: "8b", what: "a 2 MB array of unbalanced brackets", hostile: strayBrackets() },
   ];
   for (const { id, what, hostile } of bodies) {
     const r = await healthDuringHostileBody(p.url, TOKEN, hostile);
@@ -449,8 +470,66 @@ async function stallPhase() {
   }
   await p.stop();
   details.push(
-    "7: 7a newline-delimited one-to-four-character records, each parked (not a run message); 7b one `[`, a million `[`, a million `}`, `]`; SQLite ledger; /healthz polled every 5 ms from another connection.",
+    "8: 8a newline-delimited one-to-four-character records, each parked (not a run message); 8b one `[`, a million `[`, a million `}`, `]`; SQLite ledger; /healthz polled every 5 ms from another connection.",
   );
+}
+
+/**
+ * Steady load (200 runs/s), and after a warm-up Port refuses every call for `rateWindowMs`, with Retry-After
+ * the seconds left. The load stops when the window ends; then every run acknowledged must reach Port.
+ */
+async function rateWindowPhase() {
+  await resetEmulator();
+  const p = await portside(sqliteLedger());
+  try {
+    const { batch, batchesPerSec } = RATE_WINDOW_LOAD;
+    const load = runLoad<RateResult>({
+      mode: "rate",
+      urls: [p.url],
+      path: "/sink/runs",
+      token: TOKEN,
+      orgId: ORG,
+      form: "array",
+      batch,
+      durationMs: S.rateWarmMs + S.rateWindowMs,
+      batchesPerSec,
+      idPrefix: "w_",
+      declareUrl: emulator.url,
+    });
+    await Bun.sleep(S.rateWarmMs);
+    const before = await emulatorStats();
+    await fetch(`${emulator.url}/__bench/refuse?ms=${S.rateWindowMs}`, { method: "POST" });
+    const loaded = await load;
+    const { window } = await emulatorStats();
+    const waitMs = window.endAt - Date.now();
+    if (waitMs > 0) await Bun.sleep(waitMs);
+    const atEnd = await emulatorStats();
+    const drained = await waitFor(async () => (await emulatorStats()).terminal >= loaded.acked, 120_000);
+    const after = await emulatorStats();
+    const windowS = (window.endAt - window.startAt) / 1000;
+    const perSec = window.calls / windowS;
+    const drainS = (after.lastTerminalAt - window.endAt) / 1000;
+    row(
+      "7",
+      `Port calls/s during a ${fmt(windowS)} s 429 window (${fmt(batch * batchesPerSec)} runs/s arriving)`,
+      `${fmt(perSec, 2)} calls/s (${fmt(window.calls)} calls, ${fmt(window.refused)} answered 429)`,
+      "≤ 1",
+      perSec <= 1,
+      `${fmt(perSec - 1, 2)} calls/s over`,
+    );
+    row(
+      "7b",
+      "All held-back reports delivered after the window",
+      drained
+        ? `${fmt(drainS, 1)} s after it ended (${fmt(after.terminal - atEnd.terminal)} runs reported then)`
+        : `NOT within 120 s (${fmt(after.terminal)} of ${fmt(loaded.acked)} runs terminal)`,
+    );
+    details.push(
+      `7: portside (SQLite ledger) under ${fmt(batch * batchesPerSec)} runs/s (${batchesPerSec} requests of ${batch} runs a second, open loop) for ${fmt(S.rateWarmMs / 1000)} s, then the emulator answered every call 429 for ${fmt(windowS)} s with Retry-After the seconds left; the load stopped with the window. ${fmt(loaded.acked)} runs acknowledged (${loaded.errors} request errors), ${fmt(before.terminal)} of them terminal before the window and ${fmt(atEnd.terminal)} when it ended; calls counted by their arrival at the emulator.`,
+    );
+  } finally {
+    await p.stop();
+  }
 }
 
 function redisVersion(): string {
@@ -507,7 +586,7 @@ async function kafkaPhase() {
 
     // Throughput: a burst, first produce → last terminal status.
     await resetEmulator();
-    const produce = (options: Record<string, unknown>) => runKafkaProducer({ brokers, topic, orgId: ORG, ...options });
+    const produce = (options: Record<string, unknown>) => runKafkaProducer({ brokers, topic, orgId: ORG, declareUrl: emulator.url, ...options });
     const burst = await produce({ mode: "burst", count: S.kafkaBurst, idPrefix: "k_" });
     const done = await waitFor(async () => (await emulatorStats()).terminal >= burst.produced, 180_000);
     const stats = await emulatorStats();

@@ -55,6 +55,7 @@ afterAll(async () => {
 });
 
 test("a run posted to portside on Deno completes at the Port emulator", async () => {
+  emulator.state.declareRun("r_deno");
   const res = await fetch(`${url}/sink/runs`, {
     method: "POST",
     body: JSON.stringify(runMessage("r_deno", "deploy")),

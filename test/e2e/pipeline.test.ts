@@ -68,6 +68,8 @@ afterAll(async () => {
 let producedRuns = 0;
 async function produceRuns(ids: string[], action = "deploy") {
   producedRuns += ids.length;
+  // Port has a run before it publishes its message; the emulator answers 404 for runs it was never told of.
+  for (const id of ids) emulator.state.declareRun(id);
   for (let i = 0; i < ids.length; i += 500) {
     const messages = ids.slice(i, i + 500).map((id) => ({ key: id, value: JSON.stringify(runMessage(id, action, { orgId: ORG })) }));
     await producer.send({ topic: `${ORG}.runs`, acks: -1, messages });
@@ -148,6 +150,7 @@ describe("Port → Kafka → Connect HTTP sink → portside → Port", () => {
   test("a poison record does not stop its partition: it is parked and the records behind it run", async () => {
     // All on one key, so one partition, poison in the middle.
     producedRuns += 4;
+    for (const id of ["r_before_poison", "r_poison", "r_bad_shape", "r_after_poison"]) emulator.state.declareRun(id);
     await producer.send({
       topic: `${ORG}.runs`,
       messages: [

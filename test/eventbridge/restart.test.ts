@@ -2,6 +2,7 @@ import { afterEach, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { PortEmulator } from "../../src/emulator/port-emulator.ts";
 import type { Ledger } from "../../src/ledger/ledger.ts";
 import { createSqliteLedger } from "../../src/ledger/sqlite.ts";
 import type { EventBridgeRunner } from "../../src/targets/eventbridge/runner.ts";
@@ -23,8 +24,15 @@ afterEach(async () => {
 });
 process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
 
-const boot = (server: EventBridgeServer, ledger: Ledger): Promise<Harness> =>
-  createHarness({ handlers: { runs: { create_vm: eventBridge() } }, env: eventBridgeEnv(server), targets: eventBridgeTargets(), ledger, leaseMs: 300 });
+const boot = (server: EventBridgeServer, ledger: Ledger, emulator?: PortEmulator): Promise<Harness> =>
+  createHarness({
+    handlers: { runs: { create_vm: eventBridge() } },
+    env: eventBridgeEnv(server),
+    targets: eventBridgeTargets(),
+    ledger,
+    leaseMs: 300,
+    ...(emulator ? { emulator } : {}),
+  });
 
 test("a restart while an entry is being retried loses nothing: the next start re-claims the run and publishes it", async () => {
   const path = join(dir, "ledger.sqlite");
@@ -51,7 +59,7 @@ test("a restart while an entry is being retried loses nothing: the next start re
 
   // A new process opens the same ledger file; EventBridge has recovered.
   const healthy = startEventBridgeServer();
-  const second = await boot(healthy, createSqliteLedger({ path }));
+  const second = await boot(healthy, createSqliteLedger({ path }), first.emulator); // the same Port, which knows the run
   cleanup.push(
     () => second.stop(),
     () => healthy.stop(),

@@ -302,7 +302,9 @@ describe("the ledger away", () => {
     h = await createHarness({ ledger: keep, start: false, env: { RUN_ID_PATH: "meta.id", ACTION_PATH: "meta.action" }, handlers });
     await h.post("/sink/runs", JSON.stringify({ meta: { id: "r_custom", action: "deploy" }, trigger: { by: { orgId: ORG } } }));
     await h.stop();
-    h = await createHarness({ ledger, handlers });
+    h = await createHarness({ ledger, handlers, start: false });
+    h.emulator.state.declareRun("r_custom"); // a new emulator: Port has the run all along
+    h.service.start();
     await h.waitForTerminal(["r_custom"]);
     expect(h.emulator.state.runs.get("r_custom")?.summary).toContain("configuration changed after it was accepted");
   });

@@ -3,6 +3,7 @@ import { Kafka, logLevel } from "kafkajs";
 import { createKafkaIngress } from "../../src/ingress/kafka.ts";
 import { createLogger } from "../../src/log.ts";
 import { ORG } from "../support/harness.ts";
+import { runIdsIn } from "../support/run-ids.ts";
 import { createTopics, getKafka } from "../support/kafka.ts";
 import "../../src/shared/kafka.ts";
 import { ingressContract } from "./contract.ts";
@@ -30,6 +31,8 @@ ingressContract("Kafka consumer", async (h) => {
   let produced = 0;
   return {
     async deliver(values) {
+      // Port has a run before it publishes its message: the emulator knows these ids.
+      for (const id of runIdsIn(values.join("\n"))) h.emulator.state.declareRun(id);
       await producer.send({ topic, acks: -1, messages: values.map((value) => ({ value })) });
       produced += values.length;
       const deadline = Date.now() + 4_000;

@@ -110,6 +110,7 @@ test("interrupted run: FAILURE saying so, or run again when the handler says re-
   const attempts: number[] = [];
   const second = await make({
     ledger,
+    emulator: first.emulator, // the same Port, which knows the runs
     leaseMs: 100,
     owner: "second",
     handlers: {
@@ -150,6 +151,7 @@ test("runToIdle: a service that was never started ingests, runs and reports ever
   const ran: string[] = [];
   const h = await make({ start: false, handlers: { runs: { deploy: async (run) => void ran.push(run.id) } } });
   const ids = Array.from({ length: 40 }, (_, i) => `r_idle_${i}`);
+  for (const id of ids) h.emulator.state.declareRun(id); // ingested directly, not through h.post, which would declare them
   const summary = await h.service.ingest("run", splitSinkBody(ids.map((id) => JSON.stringify(runMessage(id))).join("\n")), "test");
   expect(summary).toMatchObject({ records: 40, accepted: 40 });
   await h.service.runToIdle();

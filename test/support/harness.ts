@@ -8,6 +8,7 @@ import { createService, type Service } from "../../src/service.ts";
 import type { HandlerModule } from "../../src/targets/define.ts";
 import { createRegistry } from "../../src/targets/registry.ts";
 import { mergeRoutes, type Routes } from "../../src/targets/routes.ts";
+import { runIdsIn } from "./run-ids.ts";
 
 /**
  * An in-process portside wired to the Port emulator: requests go through `app.request()` and Port calls
@@ -25,10 +26,18 @@ export interface Harness {
   logs: string[];
   /** The runners for non-code targets (`options.targets`), e.g. to close one and simulate a crash. */
   targets: Record<string, ExternalTargetRunner>;
-  post(path: string, body: string | Uint8Array<ArrayBuffer>, init?: { token?: string | null; headers?: Record<string, string> }): Promise<Response>;
+  /**
+   * Posts to the sink. Every run id the body names is declared at the emulator first (as Port has a run
+   * before it publishes its message), unless `declareRuns: false`.
+   */
+  post(
+    path: string,
+    body: string | Uint8Array<ArrayBuffer>,
+    init?: { token?: string | null; headers?: Record<string, string>; declareRuns?: boolean },
+  ): Promise<Response>;
   /** A request to /admin with the admin token. */
   admin(path: string, method?: string): Promise<Response>;
-  /** Waits until every run id has a terminal status at the emulator (or throws naming the ones missing). */
+  /** Waits until every run id has a terminal status (a node run: COMPLETED) at the emulator (or throws naming the ones missing). */
   waitForTerminal(runIds: string[], timeoutMs?: number): Promise<void>;
   /** Waits until `check` holds. */
   waitUntil(check: () => boolean | Promise<boolean>, what: string, timeoutMs?: number): Promise<void>;
@@ -47,6 +56,8 @@ export interface HarnessOptions {
   leaseMs?: number;
   /** A fixed owner name, so a second harness on the same ledger can play "the same process restarted". */
   owner?: string;
+  /** The Port emulator to report to: a restarted process reports to the same Port (and its runs). Default: a new one. */
+  emulator?: PortEmulator;
 }
 
 /** Backoff small enough for tests that make Port fail many times in a row. */
@@ -67,7 +78,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     clientId: config.portCredentials?.clientId ?? "emulator-client-id",
     clientSecret: config.portCredentials?.clientSecret.reveal() ?? "emulator-client-secret",
   };
-  const emulator = createPortEmulator(credentials);
+  const emulator = options.emulator ?? createPortEmulator(credentials);
   const ledger = options.ledger ?? createMemoryLedger();
   const logs: string[] = [];
   const logger: Logger = createLogger({ level: "debug", sink: (line) => logs.push(line) });
@@ -107,6 +118,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     post(path, body, init = {}) {
       const token = init.token === undefined ? SINK_TOKEN : init.token;
       const headers: Record<string, string> = { ...(token ? { authorization: `Bearer ${token}` } : {}), ...init.headers };
+      if (init.declareRuns !== false) for (const id of runIdsIn(body, config.locator?.runIdPath)) emulator.state.declareRun(id);
       return Promise.resolve(service.app.request(path, { method: "POST", body, headers }));
     },
     admin(path, method = "GET") {
@@ -114,8 +126,8 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     },
     waitForTerminal(runIds, timeoutMs = 10_000) {
       return waitUntil(
-        () => runIds.every((id) => emulator.state.terminalStatus(id) !== undefined),
-        `terminal status of ${runIds.filter((id) => !emulator.state.terminalStatus(id)).join(", ")}`,
+        () => runIds.every((id) => emulator.state.ended(id)),
+        `terminal status of ${runIds.filter((id) => !emulator.state.ended(id)).join(", ")}`,
         timeoutMs,
       );
     },

@@ -1,0 +1,413 @@
+/**
+ * One budget for Port: every call portside makes to Port (the token endpoint included) asks this limiter
+ * first. Port's rate limit is per organisation, so honouring 429s per call is not enough — while one call
+ * waited out its Retry-After, the others kept going and kept being refused.
+ *
+ * - **Pacing before Port refuses.** Every answer's `x-ratelimit-limit/-remaining/-reset` say what is left of
+ *   the window. While plenty is left, calls go at once. Once it falls below a share of the limit
+ *   (`paceBelowShare`), what is left is spread over the time to the reset, and a reserve (`reserveShare`) is
+ *   kept for terminal statuses. `x-ratelimit-reset` is read as epoch seconds when above 1e9, else as
+ *   seconds from now: Port's sources disagree.
+ * - **A 429 pauses everything** until its Retry-After (or the reset) has passed; without either, for a backoff
+ *   that grows with each refused probe. Then one call goes as a probe, and the others follow only once it
+ *   was answered without a 429. A call that would wait longer than it may (`maxWaitMs`) is not sent: it
+ *   fails at once with `PortPausedError`, and the reporter reschedules it for the end of the pause.
+ * - **Terminal statuses first.** Waiting calls are served in priority order: `status` (terminal statuses,
+ *   the checks that go with them, the token) before `normal` (logs, entities).
+ * - **Replicas** share the pause, the probe and the paced timeline through a `RateStore` (Redis in
+ *   production); each reads the shared pause at most once a `syncMs`, so calls pay nothing for it while
+ *   nothing is wrong.
+ *
+ * Time and waiting are dependencies (tests drive them). The limiter's own sense of time never runs behind
+ * the waits it has made, so an injected sleep that does not move the clock cannot make it spin.
+ */
+import type { PortLogger } from "./deps.ts";
+import { silentLogger } from "./deps.ts";
+import { createMemoryRateStore, type RateStore } from "./rate-store.ts";
+import { serverDelayMs } from "../shared/retry.ts";
+import type { Clock, Sleep } from "../shared/time.ts";
+import { realSleep } from "../shared/time.ts";
+
+export type CallPriority = "status" | "normal";
+
+/** The right to send one call. Say how it ended, exactly once. */
+export interface Permit {
+  /** Port answered: its headers feed the budget; a 429 pauses every caller. */
+  answered(status: number, headers: Headers): void;
+  /** No answer (network error, timeout): the slot is given back, the budget learns nothing. */
+  failed(): void;
+}
+
+/** The call may not wait that long: Port's rate limit holds every call for another `retryAfterMs`. */
+export class RateLimitWait extends Error {
+  override readonly name = "RateLimitWait";
+  constructor(readonly retryAfterMs: number) {
+    super(`calls to Port are held by its rate limit for another ${retryAfterMs} ms`);
+  }
+}
+
+export interface PortRateLimiter {
+  /** Resolves when the call may go; rejects with `RateLimitWait` when that would be later than `maxWaitMs` from now. */
+  acquire(opts: { priority: CallPriority; maxWaitMs: number }): Promise<Permit>;
+  /** What the limiter knows now, for logs and tests. */
+  snapshot(): RateLimitSnapshot;
+}
+
+export interface RateLimitSnapshot {
+  pausedUntilMs: number;
+  needProbe: boolean;
+  waiting: number;
+  inFlight: number;
+  budget: Budget | undefined;
+}
+
+export interface Budget {
+  limit: number;
+  remaining: number;
+  /** When the window resets, epoch ms. */
+  resetAtMs: number;
+}
+
+export interface RateLimiterOptions {
+  clock?: Clock;
+  sleep?: Sleep;
+  /** Shared with the other replicas; default: this process only. */
+  store?: RateStore;
+  /** This process's name in the shared probe lock (default: random). */
+  owner?: string;
+  logger?: PortLogger;
+  /** Pacing starts when less than this share of the limit is left in the window (default 0.2). */
+  paceBelowShare?: number;
+  /** Share of the limit kept for terminal statuses once the budget is short (default 0.05, at least 1). */
+  reserveShare?: number;
+  /** First pause after a 429 that names no wait; doubles with each refused probe (default 1 s)… */
+  pauseBaseMs?: number;
+  /** …up to this (default 60 s). */
+  pauseMaxMs?: number;
+  /** How often a replica reads the shared pause (default 1 s). */
+  syncMs?: number;
+  /** How often waiting calls look again while a probe is out (default 50 ms). */
+  pollMs?: number;
+  /** Lifetime of the shared probe lock: longer than a call's timeout (default 30 s). */
+  probeTtlMs?: number;
+}
+
+/** Log events of the limiter. */
+export const RateEvents = {
+  paused: "port.rate.paused",
+  resumed: "port.rate.resumed",
+  pacing: "port.rate.pacing",
+  storeFailed: "port.rate.store_failed",
+} as const;
+
+interface Waiter {
+  priority: CallPriority;
+  deadlineMs: number;
+  resolve(permit: Permit): void;
+  reject(error: Error): void;
+}
+
+const RANK: Record<CallPriority, number> = { status: 0, normal: 1 };
+
+export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLimiter {
+  const clock = opts.clock ?? Date.now;
+  const sleep = opts.sleep ?? realSleep;
+  const store = opts.store ?? createMemoryRateStore({ clock });
+  const owner = opts.owner ?? `rate-${globalThis.crypto.randomUUID()}`;
+  const logger = opts.logger ?? silentLogger;
+  const paceBelowShare = opts.paceBelowShare ?? 0.2;
+  const reserveShare = opts.reserveShare ?? 0.05;
+  const pauseBaseMs = opts.pauseBaseMs ?? 1_000;
+  const pauseMaxMs = opts.pauseMaxMs ?? 60_000;
+  const syncMs = opts.syncMs ?? 1_000;
+  const pollMs = opts.pollMs ?? 50;
+  const probeTtlMs = opts.probeTtlMs ?? 30_000;
+
+  const queue: Waiter[] = [];
+  let inFlight = 0;
+  let budget: Budget | undefined;
+  let pausedUntilMs = 0;
+  /** A pause has been set and no probe has been answered since: the next call must be a probe. */
+  let needProbe = false;
+  let probeInFlight = false;
+  /** 429s in a row to probes (or to calls while nothing was paused): the backoff's exponent. */
+  let refusedInARow = 0;
+  let pumping = false;
+  let again = false;
+  let lastSyncMs = Number.NEGATIVE_INFINITY;
+  let syncing: Promise<void> | undefined;
+  let pacingLogged = false;
+  /** The limiter's time never runs behind the waits it made (see the module comment). */
+  let waitedUntilMs = 0;
+  const now = () => Math.max(clock(), waitedUntilMs);
+  const wait = async (ms: number) => {
+    const until = now() + ms;
+    await sleep(ms);
+    waitedUntilMs = Math.max(waitedUntilMs, until);
+  };
+
+  function storeFailed(step: string, error: unknown) {
+    logger.warn(RateEvents.storeFailed, { step, error: error instanceof Error ? error.message : String(error) });
+  }
+
+  // ---- what the answers say ----------------------------------------------------------------------------
+
+  function observe(headers: Headers, atMs: number) {
+    const next = readBudget(headers, atMs);
+    if (!next) return;
+    // Answers of one window arrive out of order: there, the lowest remaining is the truest. An answer naming
+    // another window (a new one, or a 429's own reset) replaces what was known.
+    if (!budget || Math.abs(next.resetAtMs - budget.resetAtMs) > 1_500) budget = next;
+    else budget = { limit: next.limit, remaining: Math.min(budget.remaining, next.remaining), resetAtMs: Math.max(budget.resetAtMs, next.resetAtMs) };
+  }
+
+  function pauseFor(ms: number, reason: string) {
+    const until = now() + ms;
+    if (until > pausedUntilMs) {
+      pausedUntilMs = until;
+      logger.warn(RateEvents.paused, { untilMs: until, waitMs: ms, reason, message: "Port's rate limit: every call waits, then one probes" });
+    }
+    needProbe = true;
+    store.pause(until).catch((error: unknown) => storeFailed("pause", error));
+  }
+
+  function makePermit(probe: boolean): Permit {
+    let settled = false;
+    const settle = () => {
+      if (settled) return false;
+      settled = true;
+      inFlight--;
+      if (probe) probeInFlight = false;
+      return true;
+    };
+    return {
+      answered(status, headers) {
+        if (!settle()) return;
+        const atMs = now();
+        observe(headers, atMs);
+        if (status === 429) {
+          if (probe || !needProbe) refusedInARow++;
+          // Port's word when it gives one (Retry-After, else the reset); without it, a backoff that grows with each refused probe.
+          const serverMs = serverDelayMs(headers, atMs);
+          const backoffMs = Math.min(pauseMaxMs, pauseBaseMs * 2 ** Math.max(0, refusedInARow - 1));
+          pauseFor(serverMs ?? backoffMs, probe ? "probe refused" : "429");
+          if (probe) store.releaseProbe(owner).catch((error: unknown) => storeFailed("releaseProbe", error));
+        } else {
+          refusedInARow = 0;
+          if (probe) {
+            needProbe = false;
+            logger.info(RateEvents.resumed, { message: "the probe after the pause was answered; calls to Port go on" });
+            store.resume(owner, atMs).catch((error: unknown) => storeFailed("resume", error));
+          }
+        }
+        void pump();
+      },
+      failed() {
+        if (!settle()) return;
+        if (probe) store.releaseProbe(owner).catch((error: unknown) => storeFailed("releaseProbe", error));
+        void pump();
+      },
+    };
+  }
+
+  // ---- the replicas' shared pause ------------------------------------------------------------------------
+
+  /** Reads the shared pause (at most once a `syncMs` unless forced): adopts a pause set elsewhere, and notices one lifted. */
+  function sync(force = false): Promise<void> {
+    if (syncing) return syncing;
+    if (!force && now() - lastSyncMs < syncMs) return Promise.resolve();
+    lastSyncMs = now();
+    syncing = store
+      .pausedUntil()
+      .then((until) => {
+        const at = now();
+        if (until === null) {
+          // Cleared: a probe (ours or another replica's) was answered.
+          if (needProbe && !probeInFlight && at >= pausedUntilMs) needProbe = false;
+          return;
+        }
+        if (until > pausedUntilMs) {
+          pausedUntilMs = until;
+          if (until > at)
+            logger.warn(RateEvents.paused, {
+              untilMs: until,
+              waitMs: until - at,
+              reason: "another replica",
+              message: "Port's rate limit: every call waits, then one probes",
+            });
+        }
+        needProbe = true;
+      })
+      .catch((error: unknown) => storeFailed("pausedUntil", error))
+      .finally(() => {
+        syncing = undefined;
+      });
+    return syncing;
+  }
+
+  // ---- the queue -----------------------------------------------------------------------------------------
+
+  type Pace = { kind: "free" } | { kind: "hold"; untilMs: number } | { kind: "paced"; intervalMs: number };
+
+  /** How the budget lets a call of `priority` go now. */
+  function pace(priority: CallPriority, at: number): Pace {
+    if (!budget || at >= budget.resetAtMs) return { kind: "free" };
+    const left = Math.max(0, budget.remaining - inFlight);
+    const reserve = Math.max(1, Math.ceil(budget.limit * reserveShare));
+    const paceBelow = Math.max(reserve + 1, Math.ceil(budget.limit * paceBelowShare));
+    if (left > paceBelow) {
+      pacingLogged = false;
+      return { kind: "free" };
+    }
+    if (!pacingLogged) {
+      pacingLogged = true;
+      logger.info(RateEvents.pacing, {
+        remaining: budget.remaining,
+        limit: budget.limit,
+        resetInMs: budget.resetAtMs - at,
+        message: "Port's budget is short: pacing calls to its reset, statuses first",
+      });
+    }
+    const timeLeftMs = budget.resetAtMs - at;
+    const usable = priority === "status" ? left : left - reserve;
+    if (usable <= 0) return { kind: "hold", untilMs: budget.resetAtMs };
+    return { kind: "paced", intervalMs: timeLeftMs / usable };
+  }
+
+  function enqueue(waiter: Waiter) {
+    // Status calls ahead of normal ones; first come, first served within a priority.
+    const after = queue.findIndex((queued) => RANK[queued.priority] > RANK[waiter.priority]);
+    queue.splice(after === -1 ? queue.length : after, 0, waiter);
+  }
+
+  function dispatch(waiter: Waiter, probe: boolean) {
+    queue.splice(queue.indexOf(waiter), 1);
+    inFlight++;
+    if (probe) probeInFlight = true;
+    waiter.resolve(makePermit(probe));
+  }
+
+  /** Waiters that cannot be served before `untilMs` within their wait are told when to come back. */
+  function turnAway(untilMs: number, only?: CallPriority) {
+    const at = now();
+    for (const waiter of [...queue]) {
+      if ((only === undefined || waiter.priority === only) && waiter.deadlineMs < untilMs) {
+        queue.splice(queue.indexOf(waiter), 1);
+        waiter.reject(new RateLimitWait(Math.max(0, untilMs - at)));
+      }
+    }
+  }
+
+  /** Serves the queue in order until it is empty or must wait; one pass at a time. */
+  async function pump(): Promise<void> {
+    if (pumping) {
+      again = true;
+      return;
+    }
+    pumping = true;
+    try {
+      do {
+        again = false;
+        await serve();
+      } while (again);
+    } finally {
+      pumping = false;
+    }
+  }
+
+  async function serve(): Promise<void> {
+    for (let head = queue[0]; head !== undefined; head = queue[0]) {
+      await sync();
+      if (head !== queue[0]) continue; // the queue changed while the shared pause was read
+      let at = now();
+      if (at < pausedUntilMs) {
+        turnAway(pausedUntilMs);
+        if (queue.length > 0) await wait(pausedUntilMs - at);
+        continue;
+      }
+      if (needProbe) {
+        if (probeInFlight) {
+          turnAway(at + pollMs);
+          if (queue.length > 0) await wait(pollMs);
+          continue;
+        }
+        const mine = await store.tryProbe(owner, probeTtlMs).catch((error: unknown) => {
+          storeFailed("tryProbe", error);
+          return true;
+        });
+        if (mine) {
+          if (queue.includes(head)) dispatch(head, true);
+          else await store.releaseProbe(owner).catch(() => undefined);
+          continue;
+        }
+        // Another replica probes: look again shortly; its answer clears the shared pause.
+        turnAway(at + pollMs);
+        if (queue.length > 0) await wait(pollMs);
+        await sync(true);
+        continue;
+      }
+      const p = pace(head.priority, at);
+      if (p.kind === "free") {
+        dispatch(head, false);
+        continue;
+      }
+      if (p.kind === "hold") {
+        // Nothing left but the statuses' reserve: normal calls wait for the reset (or are turned away).
+        turnAway(p.untilMs, head.priority);
+        if (queue.length > 0 && queue[0] === head) await wait(Math.min(p.untilMs - at, Math.max(pollMs, syncMs)));
+        continue;
+      }
+      const slotMs = await store.takeSlot(at, p.intervalMs).catch((error: unknown) => {
+        storeFailed("takeSlot", error);
+        return at;
+      });
+      at = now();
+      if (slotMs > at) {
+        if (head.deadlineMs < slotMs) {
+          queue.splice(queue.indexOf(head), 1);
+          head.reject(new RateLimitWait(slotMs - at));
+          continue;
+        }
+        await wait(slotMs - at);
+        // A 429 answered meanwhile takes precedence over the slot.
+        if (now() < pausedUntilMs || needProbe) continue;
+      }
+      if (queue.includes(head)) dispatch(head, false);
+    }
+  }
+
+  return {
+    acquire({ priority, maxWaitMs }) {
+      const at = now();
+      void sync();
+      if (at < pausedUntilMs && pausedUntilMs - at > maxWaitMs) return Promise.reject(new RateLimitWait(pausedUntilMs - at));
+      // Nothing queued, nothing paused, budget not short: go at once.
+      if (queue.length === 0 && at >= pausedUntilMs && !needProbe && pace(priority, at).kind === "free") {
+        inFlight++;
+        return Promise.resolve(makePermit(false));
+      }
+      return new Promise<Permit>((resolve, reject) => {
+        enqueue({ priority, deadlineMs: at + maxWaitMs, resolve, reject });
+        void pump();
+      });
+    },
+    snapshot: () => ({ pausedUntilMs, needProbe, waiting: queue.length, inFlight, budget: budget ? { ...budget } : undefined }),
+  };
+}
+
+/**
+ * The window as an answer states it: `x-ratelimit-limit`, `-remaining` and `-reset` (epoch seconds when
+ * above 1e9, else seconds from `nowMs`). Undefined when any is missing or not a number.
+ */
+export function readBudget(headers: Headers, nowMs: number): Budget | undefined {
+  const number = (name: string) => {
+    const raw = headers.get(name)?.trim();
+    return raw && /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : undefined;
+  };
+  const limit = number("x-ratelimit-limit");
+  const remaining = number("x-ratelimit-remaining");
+  const reset = number("x-ratelimit-reset");
+  if (limit === undefined || remaining === undefined || reset === undefined) return undefined;
+  const resetAtMs = reset > 1e9 ? reset * 1000 : nowMs + reset * 1000;
+  return { limit, remaining, resetAtMs };
+}
