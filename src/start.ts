@@ -195,7 +195,8 @@ export async function startPortside(runtime: Runtime): Promise<void> {
 /** The built-in Kafka consumer, when KAFKA_BROKERS is set: a way in beside the HTTP sink (started by the caller). */
 async function createKafka(settings: KafkaSettings, service: Service, logger: Logger): Promise<KafkaIngress> {
   const { createKafkaIngress } = await import("./ingress/kafka.ts");
-  const ingress = createKafkaIngress({ settings, ingest: service.ingest, logger });
+  // KAFKA_BROKERS=port: the brokers and credentials come from Port's API, with portside's Port token.
+  const ingress = createKafkaIngress({ settings, ingest: service.ingest, logger, resolveConnection: () => service.portClient.kafkaCredentials() });
   service.attachIngress("kafka", ingress);
   return ingress;
 }

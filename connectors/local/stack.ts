@@ -5,6 +5,7 @@
  *
  *   npm run stack                        press Enter to trigger another sample action; Ctrl-C stops all
  *   npm run stack -- --once              trigger one, wait until it finishes, stop everything (exit 0/1)
+ *   npm run stack -- --direct            no Connect worker: portside consumes the topics itself (KAFKA_BROKERS)
  *   bun connectors/local/stack.ts --services-only --env-file F
  *                                        only broker + worker; writes KAFKA_BROKERS / KAFKA_CONNECT_URL to F
  */
@@ -23,7 +24,13 @@ import { sampleRun } from "./sample-run.ts";
 
 const { values: flags } = parseArgs({
   args: process.argv.slice(2),
-  options: { once: { type: "boolean" }, "services-only": { type: "boolean" }, "env-file": { type: "string" }, org: { type: "string" } },
+  options: {
+    once: { type: "boolean" },
+    direct: { type: "boolean" },
+    "services-only": { type: "boolean" },
+    "env-file": { type: "string" },
+    org: { type: "string" },
+  },
 });
 const org = flags.org ?? process.env.ORG_ID ?? "org_portside_demo";
 const repo = fileURLToPath(new URL("../../", import.meta.url));
@@ -41,13 +48,16 @@ let started = Date.now();
 const broker = await startBroker();
 stops.push(() => broker.stop());
 say(`Kafka broker on ${broker.brokers} (${Date.now() - started} ms; log ${broker.logFile})`);
+// --direct: no Connect worker; portside's own consumer reads the topics.
+const worker = flags.direct ? null : await startConnect({ brokers: broker.brokers });
+if (worker) {
+  stops.push(() => worker.stop());
+  say(`Kafka Connect worker on ${worker.url} (${Date.now() - started} ms; log ${worker.logFile})`);
+}
 started = Date.now();
-const worker = await startConnect({ brokers: broker.brokers });
-stops.push(() => worker.stop());
-say(`Kafka Connect worker on ${worker.url} (${Date.now() - started} ms; log ${worker.logFile})`);
 
 if (flags["services-only"]) {
-  const env = `KAFKA_BROKERS=${broker.brokers}\nKAFKA_CONNECT_URL=${worker.url}\n`;
+  const env = `KAFKA_BROKERS=${broker.brokers}\n${worker ? `KAFKA_CONNECT_URL=${worker.url}\n` : ""}`;
   if (flags["env-file"]) writeFileSync(flags["env-file"], env);
   else process.stdout.write(env);
   say("services up; Ctrl-C (SIGTERM) stops them");
@@ -84,6 +94,8 @@ async function runStack() {
       PORT_CLIENT_SECRET: "emulator-client-secret",
       HANDLERS: process.env.HANDLERS ?? "src/examples/handlers.ts",
       LEDGER: process.env.LEDGER ?? "sqlite:./.portside/stack.sqlite",
+      // The topics were made a moment ago, so the consumer may read them from the beginning.
+      ...(worker ? {} : { KAFKA_BROKERS: broker.brokers, KAFKA_GROUP_ID: `${org}.portside-stack`, KAFKA_FROM_BEGINNING: "true" }),
     },
     stdout: "inherit",
     stderr: "inherit",
@@ -95,7 +107,8 @@ async function runStack() {
   const portsideUrl = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
     if (
-      await fetch(`${portsideUrl}/healthz`)
+      // Ready: the ledger answers and, in --direct mode, the consumer has joined its group.
+      await fetch(`${portsideUrl}/readyz`)
         .then((r) => r.ok)
         .catch(() => false)
     )
@@ -108,7 +121,9 @@ async function runStack() {
   }
   say(`portside on ${portsideUrl}`);
 
+  if (!worker) say(`portside consumes ${org}.runs and ${org}.change.log itself (KAFKA_BROKERS=${broker.brokers}); no Connect worker`);
   for (const name of ["runs", "changes"]) {
+    if (!worker) break;
     const status = await registerConnector(worker.url, readConnectorFile(`${repo}connectors/standin/${name}.local.json`), {
       env: { ORG_ID: org, PORTSIDE_URL: portsideUrl, SINK_TOKEN: sinkToken },
       timeoutMs: 60_000,

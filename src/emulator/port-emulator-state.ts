@@ -20,7 +20,8 @@ export type EmulatorEndpoint =
   | "upsertEntity"
   | "bulkUpsertEntities"
   | "patchEntity"
-  | "deleteEntity";
+  | "deleteEntity"
+  | "kafkaCredentials";
 
 export const EMULATOR_ENDPOINTS: readonly EmulatorEndpoint[] = [
   "token",
@@ -34,6 +35,7 @@ export const EMULATOR_ENDPOINTS: readonly EmulatorEndpoint[] = [
   "bulkUpsertEntities",
   "patchEntity",
   "deleteEntity",
+  "kafkaCredentials",
 ];
 
 /** Workflow node run ids start with this; any other id is an action run's (`r_…`, older `run_…`). */
@@ -140,6 +142,11 @@ export interface Fault {
 }
 
 export interface PortEmulatorState {
+  /**
+   * What `GET /v1/kafka-credentials` answers (Port's agent asks it for the organisation's Kafka); null,
+   * the default, answers 404 as for an organisation without Kafka access.
+   */
+  kafkaCredentials: { brokers: string[]; username: string; password: string } | null;
   readonly calls: RecordedCall[];
   /** Action runs, by id. */
   readonly runs: Map<string, EmulatedRun>;
@@ -245,6 +252,7 @@ export function createEmulatorState(clock: () => number, opts: { autoCreateRuns?
     latencyMs: 0,
     autoCreateRuns: opts.autoCreateRuns ?? false,
     strictBlueprints: opts.strictBlueprints ?? false,
+    kafkaCredentials: null,
     rateLimit: { ...DEFAULT_RATE_BUDGET },
     refusingUntilMs: 0,
     failNext(count, status = 503, opts) {

@@ -206,6 +206,13 @@ export function createPortEmulator(opts: PortEmulatorOptions = {}): PortEmulator
     return c.json({ ok: true }, 201);
   });
 
+  app.get("/v1/kafka-credentials", (c) => {
+    const credentials = state.kafkaCredentials;
+    return credentials
+      ? c.json({ ok: true, credentials })
+      : refuse(c, 404, "not_found", "This organisation has no Kafka credentials (set state.kafkaCredentials in the emulator)");
+  });
+
   registerEntityRoutes(app, { state, clock });
   registerWorkflowRoutes(app, { state, clock });
 
@@ -280,6 +287,7 @@ const ENTITY_PATH = /^\/v1\/blueprints\/[^/]+\/entities\/[^/]+$/;
 function classify(method: string, path: string, query: URLSearchParams): { endpoint: EmulatorEndpoint | "unknown"; runId: string | undefined } {
   const decode = (segment: string | undefined) => (segment === undefined ? undefined : safeDecode(segment));
   if (method === "POST" && path === "/v1/auth/access_token") return { endpoint: "token", runId: undefined };
+  if (method === "GET" && path === "/v1/kafka-credentials") return { endpoint: "kafkaCredentials", runId: undefined };
   const run = RUN_PATH.exec(path);
   if (run && method === "PATCH") return { endpoint: "patchRun", runId: decode(run[1]) };
   if (run && method === "GET") return { endpoint: "getRun", runId: decode(run[1]) };

@@ -121,7 +121,16 @@ export function createKafkaIngress(deps: KafkaIngressDeps): KafkaIngress {
     async start() {
       const kafka = createKafka(await connection(), logger);
       // maxWaitTimeInMs bounds how long a fetch waits for new records, and so how long a stop waits for the fetch.
-      const c = kafka.consumer({ groupId: settings.groupId, sessionTimeout: 30_000, heartbeatInterval: 3_000, maxWaitTimeInMs: 500, retry: { retries: 10 } });
+      // Fetches of at most 1 MB (256 KB a partition): a batch is held in memory until the ledger has it.
+      const c = kafka.consumer({
+        groupId: settings.groupId,
+        sessionTimeout: 30_000,
+        heartbeatInterval: 3_000,
+        maxWaitTimeInMs: 500,
+        maxBytes: 1 << 20,
+        maxBytesPerPartition: 256 << 10,
+        retry: { retries: 10 },
+      });
       consumer = c;
       c.on(c.events.GROUP_JOIN, ({ payload }) => {
         state.assigned = Object.fromEntries(Object.entries(payload.memberAssignment).filter(([topic]) => topics.has(topic)));

@@ -35,7 +35,8 @@ export type PortCallKind =
   | "upsertEntity"
   | "updateEntity"
   | "deleteEntity"
-  | "upsertEntities";
+  | "upsertEntities"
+  | "kafkaCredentials";
 
 /** Emitted once per HTTP request sent (retries included), for metrics and benchmarks. */
 export interface PortCallEvent {
@@ -95,9 +96,23 @@ export interface PortClient {
    */
   upsertEntities(blueprint: string, entities: EntityInput[], opts?: EntityCallOptions & EntityWriteOptions): Promise<BulkUpsertResult>;
   getRun(runId: string): Promise<PortRun>;
+  /**
+   * The brokers and SASL credentials of the organisation's Kafka on Port's cluster, as Port's agent asks for
+   * them (`GET /v1/kafka-credentials`; not in Port's public reference). The password is a secret: never logged.
+   */
+  kafkaCredentials(): Promise<KafkaCredentials>;
   /** HTTP requests sent so far, per kind (retries and token fetches included). */
   readonly calls: Readonly<Record<PortCallKind, number>>;
 }
+
+export const KafkaCredentialsSchema = v.object({
+  credentials: v.object({
+    brokers: v.pipe(v.array(v.pipe(v.string(), v.regex(/^[^\s:/]+:\d{1,5}$/, "must be host:port"))), v.minLength(1, "must name a broker")),
+    username: v.pipe(v.string(), v.nonEmpty("must not be empty")),
+    password: v.pipe(v.string(), v.nonEmpty("must not be empty")),
+  }),
+});
+export type KafkaCredentials = v.InferOutput<typeof KafkaCredentialsSchema>["credentials"];
 
 export interface PortClientOptions {
   /** e.g. `https://api.getport.io`, `https://api.port.io` (EU), `https://api.us.port.io` (US); chosen by config. */
@@ -184,6 +199,7 @@ export function createPortClient(opts: PortClientOptions): PortClient {
     updateEntity: 0,
     deleteEntity: 0,
     upsertEntities: 0,
+    kafkaCredentials: 0,
   };
 
   const tokens = createTokenCache({
@@ -371,6 +387,17 @@ export function createPortClient(opts: PortClientOptions): PortClient {
       const parsed = v.safeParse(BulkAnswerSchema, body ?? {});
       if (!parsed.success) throw new Error(`Port's answer to a bulk entity write has no readable errors list; check the base URL points at Port's API`);
       return { errors: parsed.output.errors };
+    },
+    async kafkaCredentials() {
+      const body = await request("kafkaCredentials", { method: "GET", path: "/v1/kafka-credentials" }, true);
+      const parsed = v.safeParse(KafkaCredentialsSchema, body);
+      if (!parsed.success) {
+        const issue = parsed.issues[0];
+        throw new Error(
+          `Port's answer to GET /v1/kafka-credentials is not brokers and credentials (${issue ? v.getDotPath(issue) : "?"} ${issue?.message ?? ""}); check PORT_API_URL`,
+        );
+      }
+      return parsed.output.credentials;
     },
     async getRun(runId) {
       const node = isNodeRun(runId);

@@ -20,7 +20,7 @@
  */
 import { execSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -28,7 +28,7 @@ import { readConnectorFile, registerConnector } from "../../connectors/register.
 import { createTopics } from "../support/kafka.ts";
 import { summariseProfile } from "./profile.ts";
 import { healthDuringHostileBody, manyBadRecords, strayBrackets } from "./stall.ts";
-import { repo, runLoad, startPortside, startRedis, startScript, stopAll, track, type Proc, type PortsideProc } from "./procs.ts";
+import { procMemory, repo, runLoad, startPortside, startRedis, startScript, stopAll, track, type Proc, type PortsideProc } from "./procs.ts";
 
 const { values: flags } = parseArgs({
   args: Bun.argv.slice(2),
@@ -584,18 +584,69 @@ async function kafkaPhase() {
       { env: { ORG_ID: ORG, PORTSIDE_URL: p.url, SINK_TOKEN: TOKEN }, timeoutMs: 90_000 },
     );
 
-    // Throughput: a burst, first produce → last terminal status.
+    // Throughput: a burst, first produce → last terminal status; the memory of everything the mode runs.
     await resetEmulator();
     const produce = (options: Record<string, unknown>) => runKafkaProducer({ brokers, topic, orgId: ORG, declareUrl: emulator.url, ...options });
+    const connectPeak = peakMemory(() => p.memory().rss + jvmRss("ConnectDistributed"));
+    const connectPortsidePeak = peakMemory(() => p.memory().rss);
     const burst = await produce({ mode: "burst", count: S.kafkaBurst, idPrefix: "k_" });
     const done = await waitFor(async () => (await emulatorStats()).terminal >= burst.produced, 180_000);
+    const connectRss = connectPeak.stop();
+    const connectPortsideRss = connectPortsidePeak.stop();
     const stats = await emulatorStats();
     const seconds = (stats.lastTerminalAt - burst.startedAt) / 1000;
+    const connectRate = stats.terminal / seconds;
     row(
       "4a",
-      `Through Kafka: ${fmt(burst.produced)} runs produced → terminal (runs/s)`,
-      `${fmt(stats.terminal / seconds)} runs/s (${fmt(stats.terminal)} runs in ${fmt(seconds, 1)} s; producing took ${fmt(burst.seconds, 1)} s)${done ? "" : " — NOT all terminal within 180 s"}`,
+      `Through Kafka (Connect HTTP sink): ${fmt(burst.produced)} runs produced → terminal (runs/s)`,
+      `${fmt(connectRate)} runs/s (${fmt(stats.terminal)} runs in ${fmt(seconds, 1)} s; producing took ${fmt(burst.seconds, 1)} s)${done ? "" : " — NOT all terminal within 180 s"}`,
     );
+
+    // The same burst, same broker and partition count, read by portside's own consumer (no Connect worker).
+    const directOrg = `${ORG}_direct`;
+    await createTopics(brokers, [`${directOrg}.runs`], KAFKA_PARTITIONS);
+    const direct = await portside(sqliteLedger(), {
+      ORG_ID: directOrg,
+      KAFKA_BROKERS: brokers.join(","),
+      KAFKA_FROM_BEGINNING: "true",
+      KAFKA_CHANGES_TOPIC: "off",
+    });
+    try {
+      await waitFor(async () => (await fetch(`${direct.url}/readyz`)).ok, 60_000);
+      await resetEmulator();
+      const directPeak = peakMemory(() => direct.memory().rss);
+      const directBurst = await runKafkaProducer({
+        brokers,
+        topic: `${directOrg}.runs`,
+        orgId: directOrg,
+        declareUrl: emulator.url,
+        mode: "burst",
+        count: S.kafkaBurst,
+        idPrefix: "d_",
+      });
+      const directDone = await waitFor(async () => (await emulatorStats()).terminal >= directBurst.produced, 180_000);
+      const directRss = directPeak.stop();
+      const directStats = await emulatorStats();
+      const directSeconds = (directStats.lastTerminalAt - directBurst.startedAt) / 1000;
+      const directRate = directStats.terminal / directSeconds;
+      row(
+        "4c",
+        `Through Kafka (built-in consumer): the same burst → terminal (runs/s), against 4a`,
+        `${fmt(directRate)} runs/s (${fmt(directStats.terminal)} runs in ${fmt(directSeconds, 1)} s), ×${fmt(directRate / connectRate, 2)} the Connect sink${directDone ? "" : " — NOT all terminal within 180 s"}`,
+        "≥ ×1.00",
+        directRate >= connectRate,
+      );
+      row(
+        "4d",
+        "Peak RSS of everything each mode runs (beside the broker)",
+        `built-in consumer: portside ${fmt(mb(directRss), 1)} MB; Connect sink: portside + Connect worker ${fmt(mb(connectRss), 1)} MB (portside ${fmt(mb(connectPortsideRss), 1)} MB of it)`,
+        "direct ≤ 150 MB",
+        mb(directRss) <= 150,
+        `${fmt(mb(directRss) - 150, 1)} MB over`,
+      );
+    } finally {
+      await direct.stop();
+    }
 
     // Latency at a fixed 200 runs/s: produce call → handler start.
     rmSync(startLog, { force: true });
@@ -634,6 +685,34 @@ async function kafkaPhase() {
     await stopConnect?.();
     await stopBroker?.();
   }
+}
+
+/** The highest value of `sample()` from now until `stop()`, sampled every 100 ms. */
+function peakMemory(sample: () => number): { stop(): number } {
+  let peak = sample();
+  const timer = setInterval(() => {
+    peak = Math.max(peak, sample());
+  }, 100);
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.max(peak, sample());
+    },
+  };
+}
+
+/** Resident memory of the JVM processes whose command line mentions `mainClass` (0 when none is found). */
+function jvmRss(mainClass: string): number {
+  let total = 0;
+  for (const pid of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(mainClass)) continue;
+      total += procMemory(Number(pid)).rss;
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return total;
 }
 
 function countLines(path: string): number {

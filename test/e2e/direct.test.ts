@@ -102,7 +102,7 @@ const expectOnce = (ids: string[], starts: Map<string, number>) => {
 };
 
 describe("the built-in Kafka consumer", () => {
-  test("over SASL_SSL with SCRAM-SHA-512 and a private CA, as on Port's cluster; a wrong password stops the start with one line", async () => {
+  test("over SASL_SSL with SCRAM-SHA-512 and a private CA, as on Port's cluster, with credentials given or asked of Port's API; a wrong password stops the start with one line", async () => {
     const password = randomBytes(12).toString("hex");
     const secure = await startBroker({ sasl: { users: [{ name: "portside-org", password }] } });
     try {
@@ -143,6 +143,23 @@ describe("the built-in Kafka consumer", () => {
       for (const id of ids) expect(emulator.state.terminalStatus(id)).toBe("SUCCESS");
       expect(portside.output.join("")).not.toContain(password);
       await portside.stop();
+
+      // KAFKA_BROKERS=port: the brokers and credentials come from Port's API (GET /v1/kafka-credentials), as
+      // Port's agent gets them; only the CA of this test broker is local.
+      emulator.state.kafkaCredentials = { brokers: [saslBrokers], username: "portside-org", password };
+      const fromPort = await startPortside({ ...base, KAFKA_BROKERS: "port", KAFKA_USERNAME: "", KAFKA_GROUP_ID: `${org}.from-port` });
+      processes.push(fromPort);
+      const more = ["r_sasl_3"];
+      for (const id of more) emulator.state.declareRun(id);
+      const again = new Kafka({ brokers: [secure.brokers], logLevel: logLevel.NOTHING }).producer();
+      await again.connect();
+      await again.send({ topic: `${org}.runs`, acks: -1, messages: more.map((id) => ({ value: JSON.stringify(runMessage(id, "deploy", { orgId: org })) })) });
+      await again.disconnect();
+      await waitForTerminal(more, 60_000);
+      expect(emulator.state.terminalStatus("r_sasl_3")).toBe("SUCCESS");
+      expect(emulator.state.calls.filter((c) => c.endpoint === "kafkaCredentials")).toHaveLength(1);
+      expect(fromPort.output.join("")).not.toContain(password);
+      await fromPort.stop();
     } finally {
       await secure.stop();
     }
