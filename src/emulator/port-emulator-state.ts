@@ -9,34 +9,11 @@
  * the lenient behaviour for portside's own open mode, where a person posts messages they wrote themselves.
  */
 
-export type EmulatorEndpoint =
-  | "token"
-  | "patchRun"
-  | "postLog"
-  | "getRun"
-  | "patchNodeRun"
-  | "postNodeLog"
-  | "getNodeRun"
-  | "upsertEntity"
-  | "bulkUpsertEntities"
-  | "patchEntity"
-  | "deleteEntity"
-  | "kafkaCredentials";
+import { PORT_ENDPOINTS, type PortEndpoint } from "../port/endpoints.ts";
 
-export const EMULATOR_ENDPOINTS: readonly EmulatorEndpoint[] = [
-  "token",
-  "patchRun",
-  "postLog",
-  "getRun",
-  "patchNodeRun",
-  "postNodeLog",
-  "getNodeRun",
-  "upsertEntity",
-  "bulkUpsertEntities",
-  "patchEntity",
-  "deleteEntity",
-  "kafkaCredentials",
-];
+/** The endpoints the emulator answers, named as portside's client names its calls (src/port/endpoints.ts). */
+export type EmulatorEndpoint = PortEndpoint;
+export const EMULATOR_ENDPOINTS = PORT_ENDPOINTS;
 
 /** Workflow node run ids start with this; any other id is an action run's (`r_…`, older `run_…`). */
 export const NODE_RUN_PREFIX = "wfnr_";

@@ -452,7 +452,7 @@ describe("port emulator: entity PATCH, DELETE and bulk", () => {
       expect((await send("POST", `${base}/bulk?upsert=true`, bad, t)).status).toBe(422);
     }
     expect((await send("POST", "/v1/blueprints/nope/entities/bulk?upsert=true", { entities: [{ identifier: "x" }] }, t)).status).toBe(404);
-    expect(state.counts()).toMatchObject({ bulkUpsertEntities: 6 });
+    expect(state.counts()).toMatchObject({ upsertEntities: 6 });
   });
 });
 

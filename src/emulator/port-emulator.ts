@@ -295,8 +295,8 @@ function classify(method: string, path: string, query: URLSearchParams): { endpo
   if (logs && method === "POST") return { endpoint: "postLog", runId: decode(logs[1]) };
   const linked = query.get("run_id") ?? undefined;
   if (ENTITIES_PATH.test(path) && method === "POST") return { endpoint: "upsertEntity", runId: linked };
-  if (BULK_PATH.test(path) && method === "POST") return { endpoint: "bulkUpsertEntities", runId: linked };
-  if (ENTITY_PATH.test(path) && method === "PATCH") return { endpoint: "patchEntity", runId: linked };
+  if (BULK_PATH.test(path) && method === "POST") return { endpoint: "upsertEntities", runId: linked };
+  if (ENTITY_PATH.test(path) && method === "PATCH") return { endpoint: "updateEntity", runId: linked };
   if (ENTITY_PATH.test(path) && method === "DELETE") return { endpoint: "deleteEntity", runId: linked };
   const nodeRun = NODE_RUN_PATH.exec(path);
   if (nodeRun && method === "PATCH") return { endpoint: "patchNodeRun", runId: decode(nodeRun[1]) };

@@ -13,6 +13,7 @@ import type { PortLogger } from "./deps.ts";
 import type { Clock, Sleep } from "../shared/time.ts";
 import { PortEvents, silentLogger } from "./deps.ts";
 import { realSleep } from "../shared/time.ts";
+import { PORT_ENDPOINTS, type PortEndpoint } from "./endpoints.ts";
 import { isPortError, isRateLimited, PortApiError, PortPausedError } from "./errors.ts";
 import type { PortError } from "./errors.ts";
 import type { ExchangeRequest, FetchFn } from "./http.ts";
@@ -24,19 +25,8 @@ import { isNodeRun } from "./run-kinds.ts";
 import { createTokenCache } from "./token.ts";
 import type { SharedTokenStore } from "./token.ts";
 
-export type PortCallKind =
-  | "token"
-  | "patchRun"
-  | "postLog"
-  | "getRun"
-  | "patchNodeRun"
-  | "postNodeLog"
-  | "getNodeRun"
-  | "upsertEntity"
-  | "updateEntity"
-  | "deleteEntity"
-  | "upsertEntities"
-  | "kafkaCredentials";
+/** A kind of HTTP call to Port (src/port/endpoints.ts). */
+export type PortCallKind = PortEndpoint;
 
 /** Emitted once per HTTP request sent (retries included), for metrics and benchmarks. */
 export interface PortCallEvent {
@@ -187,20 +177,7 @@ export function createPortClient(opts: PortClientOptions): PortClient {
   const policy = opts.retry ?? defaultRetryPolicy;
   const deps = { fetch: opts.fetch, baseUrl: opts.baseUrl.replace(/\/+$/, ""), timeoutMs: opts.timeoutMs };
   const limiter = opts.limiter ?? createPortRateLimiter({ clock, sleep, logger });
-  const calls: Record<PortCallKind, number> = {
-    token: 0,
-    patchRun: 0,
-    postLog: 0,
-    getRun: 0,
-    patchNodeRun: 0,
-    postNodeLog: 0,
-    getNodeRun: 0,
-    upsertEntity: 0,
-    updateEntity: 0,
-    deleteEntity: 0,
-    upsertEntities: 0,
-    kafkaCredentials: 0,
-  };
+  const calls = Object.fromEntries(PORT_ENDPOINTS.map((kind) => [kind, 0])) as Record<PortCallKind, number>;
 
   const tokens = createTokenCache({
     clock,
@@ -238,6 +215,8 @@ export function createPortClient(opts: PortClientOptions): PortClient {
       });
       const startedMs = clock();
       calls[kind]++;
+      const called = (status: number | undefined, failure: PortError | undefined) =>
+        opts.onCall?.({ kind, method: req.method, path: req.path, runId: req.runId, attempt, status, durationMs: clock() - startedMs, error: failure });
       let error: PortError;
       let headers: Headers | undefined;
       try {
@@ -247,16 +226,7 @@ export function createPortClient(opts: PortClientOptions): PortClient {
         });
         permit.answered(res.status, res.headers);
         if (res.status >= 200 && res.status < 300) {
-          opts.onCall?.({
-            kind,
-            method: req.method,
-            path: req.path,
-            runId: req.runId,
-            attempt,
-            status: res.status,
-            durationMs: clock() - startedMs,
-            error: undefined,
-          });
+          called(res.status, undefined);
           return res.body;
         }
         headers = res.headers;
@@ -266,16 +236,7 @@ export function createPortClient(opts: PortClientOptions): PortClient {
         error = err;
       }
       error.attempt = attempt;
-      opts.onCall?.({
-        kind,
-        method: req.method,
-        path: req.path,
-        runId: req.runId,
-        attempt,
-        status: error instanceof PortApiError ? error.status : undefined,
-        durationMs: clock() - startedMs,
-        error,
-      });
+      called(error instanceof PortApiError ? error.status : undefined, error);
 
       // A token Port no longer honours (expired early, replaced by another replica): refresh once, retry at once.
       if (token !== undefined && error instanceof PortApiError && error.status === 401 && !reauthorised) {

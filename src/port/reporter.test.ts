@@ -247,7 +247,7 @@ describe("reporter: failures", () => {
     expect(state.entity("service", "ok-2")).toBeDefined();
     // The run's log says so, ahead of the handler's later lines and the status.
     expect(state.logsFor("r_1")).toEqual([(bulkOutcome ?? "").slice("failed: ".length), "after"]);
-    expect(state.callsFor("r_1").map((c) => c.endpoint)).toEqual(["bulkUpsertEntities", "postLog", "postLog", "patchRun"]);
+    expect(state.callsFor("r_1").map((c) => c.endpoint)).toEqual(["upsertEntities", "postLog", "postLog", "patchRun"]);
     expect(events.some((e) => e.startsWith("port.report.failed") && e.includes("bad-1"))).toBe(true);
     expect(state.terminalStatus("r_1")).toBe("SUCCESS");
   });

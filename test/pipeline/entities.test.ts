@@ -33,15 +33,15 @@ test("every kind of entity write goes out before the logs and the status, in the
   const state = h.emulator.state;
   expect(state.callsFor("r_ents").map((c) => `${c.endpoint} ${c.status}`)).toEqual([
     "upsertEntity 201",
-    "patchEntity 200",
-    "bulkUpsertEntities 200",
-    "bulkUpsertEntities 200",
-    "bulkUpsertEntities 200",
+    "updateEntity 200",
+    "upsertEntities 200",
+    "upsertEntities 200",
+    "upsertEntities 200",
     "deleteEntity 200",
     "postLog 201",
     "patchRun 200",
   ]);
-  const bulks = state.callsFor("r_ents").filter((c) => c.endpoint === "bulkUpsertEntities");
+  const bulks = state.callsFor("r_ents").filter((c) => c.endpoint === "upsertEntities");
   expect(bulks.map((c) => (c.body as { entities: unknown[] }).entities.length)).toEqual([20, 20, 5]);
   expect(state.callsFor("r_ents")[0]?.query).toMatchObject({ create_missing_related_entities: "true", run_id: "r_ents" });
   expect(state.callsFor("r_ents")[5]?.query).toMatchObject({ delete_dependents: "true", run_id: "r_ents" });
