@@ -5,6 +5,7 @@
  * publishes them; the emulator answers 404 for others). Leave it unset when portside reports to the real Port.
  */
 import { Kafka, logLevel, Partitioners } from "kafkajs";
+import "../src/shared/kafkajs-patch.ts";
 import { declareAtEmulator, sampleRun } from "./local/sample-run.ts";
 
 const brokers = process.env.KAFKA_BROKERS ?? "127.0.0.1:9094";

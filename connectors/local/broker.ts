@@ -4,6 +4,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Kafka, logLevel } from "kafkajs";
+import "../../src/shared/kafkajs-patch.ts";
 import { ensureJars } from "./jars.ts";
 import { exited, freePort, removeOnExit, runJava, sleep, spawnJava, stopJava, tail, writeLog4jConfig, writeProperties } from "./jvm.ts";
 

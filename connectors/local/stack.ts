@@ -15,6 +15,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Kafka, logLevel, Partitioners } from "kafkajs";
+import "../../src/shared/kafkajs-patch.ts";
 import { createPortEmulator } from "../../src/emulator/port-emulator.ts";
 import { readConnectorFile, registerConnector } from "../register.ts";
 import { startBroker } from "./broker.ts";
@@ -81,10 +82,13 @@ async function runStack() {
 
   const sinkToken = randomBytes(24).toString("hex");
   const port = Number(process.env.PORT ?? (await freePort()));
+  // The stack's own broker is the only Kafka portside sees: KAFKA_* settings from the calling shell (another
+  // cluster's brokers or credentials) would start a second consumer, or point this one elsewhere.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("KAFKA_")));
   const portside = Bun.spawn([process.execPath, "src/main.ts"], {
     cwd: repo,
     env: {
-      ...process.env,
+      ...inherited,
       HOST: "127.0.0.1",
       PORT: String(port),
       ORG_ID: org,

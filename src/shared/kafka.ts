@@ -1,12 +1,13 @@
 /**
  * kafkajs, set up once for everything in portside that talks to Kafka: the client for a broker list with
  * SASL/SCRAM-SHA-512 over TLS (Port's cluster) or plain (a local broker), its log lines routed to portside's
- * structured logger (never with credentials), and the fix for a warning kafkajs prints on idle connections.
+ * structured logger (never with credentials), and the fix for a warning kafkajs prints on idle connections
+ * (./kafkajs-patch.ts, imported as well by every other piece of the repository that uses kafkajs).
  */
 import { readFileSync } from "node:fs";
 import { Kafka, type KafkaConfig, logLevel, type SASLOptions } from "kafkajs";
-import RequestQueue from "kafkajs/src/network/requestQueue/index.js";
 import type { Logger } from "../log.ts";
+import "./kafkajs-patch.ts";
 
 export interface KafkaConnection {
   brokers: string[];
@@ -47,27 +48,4 @@ export const readCa = (path: string | null): string | undefined => (path ? readF
 
 function pick(fields: Record<string, unknown>, keys: string[]): Record<string, unknown> {
   return Object.fromEntries(keys.filter((k) => fields[k] !== undefined).map((k) => [k, fields[k]]));
-}
-
-/**
- * kafkajs 2.2.4 (its last release) schedules the check of its request queue `throttledUntil - now` ms
- * ahead even when nothing is pending and nothing throttled; `throttledUntil` starts at -1, so the delay
- * is minus the epoch, which Node and Bun clamp to 1 ms with a TimeoutNegativeWarning on every idle
- * connection. In exactly that case there is nothing to check, so nothing is scheduled.
- */
-interface Queue {
-  pending: unknown[];
-  throttledUntil: number;
-  throttleCheckTimeoutId: unknown;
-  scheduleCheckPendingRequests(): void;
-}
-const proto = (RequestQueue as { prototype: Queue }).prototype;
-const schedule = proto.scheduleCheckPendingRequests;
-if (typeof schedule === "function" && !(schedule as { fixed?: true }).fixed) {
-  const fixed = function (this: Queue) {
-    if (!this.throttleCheckTimeoutId && this.pending.length === 0 && this.throttledUntil <= Date.now()) return;
-    schedule.call(this);
-  };
-  Object.assign(fixed, { fixed: true });
-  proto.scheduleCheckPendingRequests = fixed;
 }

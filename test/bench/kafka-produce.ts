@@ -8,6 +8,7 @@
  * them: all of them before the first is produced, so declaring is never timed.
  */
 import { Kafka, logLevel, Partitioners } from "kafkajs";
+import "../../src/shared/kafkajs-patch.ts";
 import { recordFactory } from "./messages.ts";
 
 interface Options {

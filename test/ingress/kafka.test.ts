@@ -5,7 +5,6 @@ import { createLogger } from "../../src/log.ts";
 import { ORG } from "../support/harness.ts";
 import { runIdsIn } from "../support/run-ids.ts";
 import { createTopics, getKafka } from "../support/kafka.ts";
-import "../../src/shared/kafka.ts";
 import { ingressContract } from "./contract.ts";
 
 /**

@@ -1,7 +1,7 @@
 import { Kafka, logLevel } from "kafkajs";
 import { startBroker } from "../../connectors/local/broker.ts";
-// kafkajs as portside sets it up (the fix for its TimeoutNegativeWarning included), for every test that uses it.
-import "../../src/shared/kafka.ts";
+// The fix for kafkajs's TimeoutNegativeWarning, for every test that uses kafkajs.
+import "../../src/shared/kafkajs-patch.ts";
 import { stopWhenTestsEnd } from "./shared-servers.ts";
 
 export interface KafkaForTests {
