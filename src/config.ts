@@ -55,6 +55,8 @@ export interface Config {
   /** How long finished runs and dedupe keys are remembered: the dedupe window. */
   retentionMs: number;
   shutdownGraceMs: number;
+  /** The soft memory limit: above it, full collections (at most a quarter of the time); 0 is off. */
+  memoryLimitBytes: number;
   /** Lease on claimed work; renewed every third of it while the handler runs. */
   leaseMs: number;
   /** Lease on a run's claimed reports: longer than one Port call with its in-process retries. */
@@ -136,6 +138,7 @@ export const variables = {
     "how long a replica's claim on a run's undelivered reports lasts (default 120000; it must outlast one Port call with its retries): after a replica dies, its claimed reports are sent by another this long later",
   LEASE_MS:
     "how long a replica's claim on a running item lasts without a heartbeat (default 60000): after a replica on another host dies, its running items are taken over this long later",
+  MEMORY_LIMIT_MB: "soft memory limit in MB (default 128; 0 turns it off): above it, portside runs full garbage collections, at most a quarter of the time",
   RUN_ID_PATH: "dot path of the run id in a custom payload template, e.g. meta.runId",
   ACTION_PATH: "dot path of the action identifier in a custom payload template, e.g. meta.action",
   ORDER_BY: "`entity` (default: runs on one entity run one at a time, in order) or `none`",
@@ -261,6 +264,7 @@ export function loadConfig(env: Env, overrides: { open?: boolean } = {}): Config
     maxRunAttempts: read(env, "MAX_RUN_ATTEMPTS", intIn(1, 100), "3"),
     retentionMs: read(env, "RETENTION_HOURS", intIn(1, 24 * 365), "168") * 3600_000,
     shutdownGraceMs: read(env, "SHUTDOWN_GRACE_MS", intIn(0, 3600_000), "25000"),
+    memoryLimitBytes: read(env, "MEMORY_LIMIT_MB", intIn(0, 1024 * 1024), "128") * 1024 * 1024,
     leaseMs: read(env, "LEASE_MS", intIn(1_000, 3600_000), "60000"),
     reportLeaseMs: read(env, "REPORT_LEASE_MS", intIn(1_000, 3600_000), "120000"),
     locator: runIdPath && actionPath ? { runIdPath, actionPath } : null,

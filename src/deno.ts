@@ -15,7 +15,11 @@ declare const Deno: {
   ): { addr: { port: number }; shutdown(): Promise<void> };
   addSignalListener(signal: "SIGTERM" | "SIGINT", handler: () => void): void;
   exit(code: number): never;
+  memoryUsage(): { rss: number };
 };
+
+/** V8's collection, present when Deno was started with `--v8-flags=--expose-gc`. */
+const v8gc = (globalThis as { gc?: () => void }).gc;
 
 await main({
   name: "deno",
@@ -28,4 +32,6 @@ await main({
   },
   onSignal: (signal, handler) => Deno.addSignalListener(signal, handler),
   exit: (code) => Deno.exit(code),
+  residentBytes: () => Deno.memoryUsage().rss,
+  ...(v8gc ? { collectGarbage: () => v8gc() } : {}),
 });

@@ -1,6 +1,6 @@
 /**
  * Bun entry (`bun src/main.ts [--open | --demo]`): what Bun supplies to the shared start-up (`start.ts`):
- * the SQLite ledger on `bun:sqlite`, `Bun.serve`, YAML routes files, signals.
+ * the SQLite ledger on `bun:sqlite`, `Bun.serve`, YAML routes files, signals, memory size and collection.
  */
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
@@ -23,4 +23,6 @@ await main({
   },
   onSignal: (signal, handler) => process.on(signal, handler),
   exit: (code) => process.exit(code),
+  residentBytes: () => process.memoryUsage.rss(),
+  collectGarbage: () => Bun.gc(true),
 });

@@ -6,6 +6,7 @@ import type { Ledger } from "./ledger/ledger.ts";
 import { createMemoryLedger } from "./ledger/memory.ts";
 import { processOwner, recoverDeadOwners } from "./ledger/owners.ts";
 import { createLogger, type Logger } from "./log.ts";
+import { createMemoryLimit, type MemoryLimit } from "./memory-limit.ts";
 import type { RateStore } from "./port/rate-store.ts";
 import type { SharedTokenStore } from "./port/token.ts";
 import type { KafkaIngress } from "./ingress/kafka.ts";
@@ -38,6 +39,10 @@ export interface Runtime {
   serve(options: ServeOptions): Promise<Server>;
   onSignal(signal: "SIGTERM" | "SIGINT", handler: () => void): void;
   exit(code: number): never;
+  /** The process's resident set size in bytes. */
+  residentBytes(): number;
+  /** A full, synchronous garbage collection, where the runtime offers one (MEMORY_LIMIT_MB needs it). */
+  collectGarbage?: () => void;
 }
 
 export interface ServeOptions {
@@ -137,6 +142,7 @@ export async function startPortside(runtime: Runtime): Promise<void> {
   );
   service.start();
   const kafka = config.kafka ? await createKafka(config.kafka, service, logger) : null;
+  const memoryLimit = limitMemory(config, runtime, logger);
 
   const purge = setInterval(async () => {
     try {
@@ -153,6 +159,7 @@ export async function startPortside(runtime: Runtime): Promise<void> {
     stopping = true;
     logger.info("portside.stopping", { signal, graceMs: config.shutdownGraceMs });
     clearInterval(purge);
+    memoryLimit?.stop();
     // The consumer leaves its group first, so its partitions move to the other members at once.
     await kafka?.stop();
     const { unfinished } = await service.stop();
@@ -190,6 +197,18 @@ export async function startPortside(runtime: Runtime): Promise<void> {
   });
 
   if (demo && emulator) await runDemo({ sinkUrl: `http://127.0.0.1:${server.port}`, emulator: emulator.state, orgId: config.orgId, logger });
+}
+
+/** The soft memory limit (MEMORY_LIMIT_MB; 0 turns it off), where the runtime can collect on demand. */
+function limitMemory(config: Config, runtime: Runtime, logger: Logger): MemoryLimit | null {
+  if (config.memoryLimitBytes === 0) return null;
+  if (!runtime.collectGarbage) {
+    logger.info("memory.limit_unavailable", {
+      message: `MEMORY_LIMIT_MB is not applied: ${runtime.name} offers no collection on demand here (on Deno, start it with --v8-flags=--expose-gc)`,
+    });
+    return null;
+  }
+  return createMemoryLimit({ limitBytes: config.memoryLimitBytes, residentBytes: runtime.residentBytes, collect: runtime.collectGarbage, logger });
 }
 
 /** The built-in Kafka consumer, when KAFKA_BROKERS is set: a way in beside the HTTP sink (started by the caller). */

@@ -112,6 +112,20 @@ describe("the start line", () => {
   });
 });
 
+describe("the soft memory limit", () => {
+  test("bun src/main.ts applies MEMORY_LIMIT_MB: a limit below what the process needs is collected for, then reported", async () => {
+    const { code, output } = await start({ ...base, MEMORY_LIMIT_MB: "1" }, /memory\.over_limit/);
+    const line = JSON.parse(output.split("\n").find((l) => l.includes("memory.over_limit")) ?? "{}") as Record<string, unknown>;
+    expect(line).toMatchObject({ level: "warn", limitMb: 1 });
+    expect(Number(line.residentMb)).toBeGreaterThan(1);
+    expect(code).toBe(0); // stopped by SIGTERM as usual
+  });
+
+  test("a limit that is not a whole number of MB is refused in one line", async () => {
+    expectOneLineFailure(await start({ ...base, MEMORY_LIMIT_MB: "lots" }), "MEMORY_LIMIT_MB: must be a whole number");
+  });
+});
+
 describe("the command line", () => {
   test("--help works for every command; an unknown command is a usage error", async () => {
     for (const argv of [
