@@ -69,9 +69,23 @@ export interface Config {
   logLevel: LogLevel;
   /** Amazon EventBridge fan-out (see `src/targets/eventbridge/README.md`). */
   eventBridge: EventBridgeSettings;
+  /** Topic names of the two kinds of records, for the ways in that read Kafka themselves (consumer, Lambda). */
+  topics: Topics;
   /** The built-in Kafka consumer (KAFKA_BROKERS); null when portside is fed by a Connect HTTP sink only. */
   kafka: KafkaSettings | null;
 }
+
+export interface Topics {
+  /** Null: that topic is not read. */
+  runs: string | null;
+  changes: string | null;
+}
+
+/**
+ * Where this configuration runs: the service (HTTP sink, optionally the Kafka consumer) or an AWS Lambda
+ * function fed by a Kafka event source, which serves no HTTP (so needs no SINK_TOKEN) and has no SQLite.
+ */
+export type Entry = "service" | "lambda";
 
 export interface KafkaSettings {
   /** `host:port` list, or "port": ask Port's API for the brokers and credentials of the organisation. */
@@ -124,7 +138,7 @@ export const variables = {
   HANDLERS: "path of your handler module (TypeScript), e.g. ./handlers.ts",
   ROUTES: "path of an EventBridge routes file (JSON, or YAML on Bun), e.g. ./routes.json; see src/targets/eventbridge/README.md",
   LEDGER:
-    "where accepted work is kept: sqlite:<path> (default sqlite:./.portside/ledger.sqlite), redis://[user:password@]host:port[/db] (rediss:// for TLS), or memory",
+    "where accepted work is kept: sqlite:<path> (default sqlite:./.portside/ledger.sqlite; on AWS Lambda the default is memory), redis://[user:password@]host:port[/db] (rediss:// for TLS), or memory",
   BODY_LIMIT_BYTES: "largest sink request body in bytes (default 5242880 = 5 MiB)",
   CONCURRENCY: "how many handlers run at once (default 16)",
   HANDLER_TIMEOUT_MS: "default handler time limit in ms (default 600000 = 10 min)",
@@ -155,8 +169,8 @@ export const variables = {
   KAFKA_BROKERS:
     "turns on the built-in Kafka consumer: comma-separated host:port list, or `port` to ask Port's API for the brokers and credentials of your organisation (as Port's agent does)",
   KAFKA_GROUP_ID: "consumer group of the built-in consumer (default ORG_ID.portside); must start with `ORG_ID.`, which Port's brokers require",
-  KAFKA_RUNS_TOPIC: "runs topic the built-in consumer reads (default ORG_ID.runs); `off` to read none",
-  KAFKA_CHANGES_TOPIC: "change-log topic the built-in consumer reads (default ORG_ID.change.log); `off` to read none",
+  KAFKA_RUNS_TOPIC: "runs topic the built-in consumer or the Lambda function reads (default ORG_ID.runs); `off` to read none",
+  KAFKA_CHANGES_TOPIC: "change-log topic the built-in consumer or the Lambda function reads (default ORG_ID.change.log); `off` to read none",
   KAFKA_USERNAME: "SASL/SCRAM-SHA-512 user for the brokers (Port's cluster); with KAFKA_PASSWORD",
   KAFKA_PASSWORD: "SASL/SCRAM-SHA-512 password for the brokers; with KAFKA_USERNAME",
   KAFKA_SSL: "`true` or `false`: TLS to the brokers (default true when KAFKA_USERNAME is set or KAFKA_BROKERS=port, else false)",
@@ -205,13 +219,20 @@ const optional = (env: Env, name: VariableName): string | null => {
 };
 
 /** Reads and validates the configuration. Throws `ConfigError` naming the first bad variable. */
-export function loadConfig(env: Env, overrides: { open?: boolean } = {}): Config {
+export function loadConfig(env: Env, overrides: { open?: boolean; entry?: Entry } = {}): Config {
+  const entry = overrides.entry ?? "service";
   const open =
     overrides.open ?? read(env, "PORTSIDE_OPEN", v.picklist(["true", "false", "1", "0"], "must be true or false"), "false").match(/^(true|1)$/) !== null;
+  if (open && entry === "lambda")
+    throw new ConfigError(
+      "PORTSIDE_OPEN",
+      "is not available on AWS Lambda, which reports to Port itself; unset it and set PORT_CLIENT_ID and PORT_CLIENT_SECRET",
+    );
   const orgId = optional(env, "ORG_ID");
   if (!orgId) throw new ConfigError("ORG_ID", "is not set");
   const sinkToken = optional(env, "SINK_TOKEN");
-  if (!sinkToken && !open) throw new ConfigError("SINK_TOKEN", "is not set, so anyone could post runs; set it, or set PORTSIDE_OPEN=true for local use only");
+  if (!sinkToken && !open && entry === "service")
+    throw new ConfigError("SINK_TOKEN", "is not set, so anyone could post runs; set it, or set PORTSIDE_OPEN=true for local use only");
   if (sinkToken && sinkToken.length < 16) throw new ConfigError("SINK_TOKEN", "is shorter than 16 characters");
   const adminToken = optional(env, "ADMIN_TOKEN");
   // The connector's credential must not administer portside: it could read payloads, replay and delete.
@@ -244,6 +265,7 @@ export function loadConfig(env: Env, overrides: { open?: boolean } = {}): Config
     throw new ConfigError(runIdPath ? "ACTION_PATH" : "RUN_ID_PATH", "is not set while its partner is; a custom template needs both");
   }
 
+  const topics = loadTopics(env, orgId);
   return {
     host: read(env, "HOST", v.pipe(v.string(), v.trim(), v.minLength(1)), "127.0.0.1"),
     port: read(env, "PORT", intIn(0, 65535), "3000"),
@@ -255,7 +277,7 @@ export function loadConfig(env: Env, overrides: { open?: boolean } = {}): Config
     portCredentials: clientId && clientSecret ? { clientId, clientSecret: new Secret(clientSecret) } : null,
     handlersPath: optional(env, "HANDLERS"),
     routesPath: optional(env, "ROUTES"),
-    ledger: parseLedger(read(env, "LEDGER", v.string(), "sqlite:./.portside/ledger.sqlite")),
+    ledger: loadLedger(env, entry),
     bodyLimitBytes: read(env, "BODY_LIMIT_BYTES", intIn(1024, 1024 * 1024 * 1024), String(5 * 1024 * 1024)),
     concurrency: read(env, "CONCURRENCY", intIn(1, 10_000), "16"),
     handlerTimeoutMs: read(env, "HANDLER_TIMEOUT_MS", intIn(1, 7 * 24 * 3600_000), "600000"),
@@ -271,7 +293,8 @@ export function loadConfig(env: Env, overrides: { open?: boolean } = {}): Config
     orderBy: read(env, "ORDER_BY", v.picklist(["entity", "none"], "must be entity or none"), "entity"),
     signatureToleranceMs: read(env, "SIGNATURE_TOLERANCE_MS", intIn(0, 24 * 3600_000), "300000"),
     logLevel: read(env, "LOG_LEVEL", v.picklist(["debug", "info", "warn", "error"], "must be debug, info, warn or error"), "info"),
-    kafka: loadKafka(env, orgId),
+    topics,
+    kafka: loadKafka(env, orgId, topics),
     eventBridge: {
       region: read(
         env,
@@ -325,7 +348,23 @@ const bool = v.pipe(
   v.transform((s) => s === "true" || s === "1"),
 );
 
-function loadKafka(env: Env, orgId: string): KafkaSettings | null {
+function loadTopics(env: Env, orgId: string): Topics {
+  const topic = (name: "KAFKA_RUNS_TOPIC" | "KAFKA_CHANGES_TOPIC", fallback: string) => {
+    const value = read(env, name, v.pipe(v.string(), v.trim(), v.regex(/^[A-Za-z0-9._-]{1,249}$/, "must be a Kafka topic name or off")), fallback);
+    return value === "off" ? null : value;
+  };
+  return { runs: topic("KAFKA_RUNS_TOPIC", `${orgId}.runs`), changes: topic("KAFKA_CHANGES_TOPIC", `${orgId}.change.log`) };
+}
+
+/** On Lambda there is no SQLite and no disk that outlives the function: memory (the default there) or Redis. */
+function loadLedger(env: Env, entry: Entry): LedgerSetting {
+  const ledger = parseLedger(read(env, "LEDGER", v.string(), entry === "lambda" ? "memory" : "sqlite:./.portside/ledger.sqlite"));
+  if (entry === "lambda" && ledger.type === "sqlite")
+    throw new ConfigError("LEDGER", "cannot be SQLite on AWS Lambda (no lasting disk); use redis://… to deduplicate redelivered batches, or memory");
+  return ledger;
+}
+
+function loadKafka(env: Env, orgId: string, topics: Topics): KafkaSettings | null {
   const brokers = optional(env, "KAFKA_BROKERS");
   if (!brokers) return null;
   const list =
@@ -340,12 +379,7 @@ function loadKafka(env: Env, orgId: string): KafkaSettings | null {
   if (!groupId.startsWith(`${orgId}.`)) {
     throw new ConfigError("KAFKA_GROUP_ID", `must start with "${orgId}." (ORG_ID and a dot): Port's brokers refuse any other consumer group`);
   }
-  const topic = (name: "KAFKA_RUNS_TOPIC" | "KAFKA_CHANGES_TOPIC", fallback: string) => {
-    const value = read(env, name, v.pipe(v.string(), v.trim(), v.regex(/^[A-Za-z0-9._-]{1,249}$/, "must be a Kafka topic name or off")), fallback);
-    return value === "off" ? null : value;
-  };
-  const runsTopic = topic("KAFKA_RUNS_TOPIC", `${orgId}.runs`);
-  const changesTopic = topic("KAFKA_CHANGES_TOPIC", `${orgId}.change.log`);
+  const { runs: runsTopic, changes: changesTopic } = topics;
   if (!runsTopic && !changesTopic)
     throw new ConfigError("KAFKA_RUNS_TOPIC", "and KAFKA_CHANGES_TOPIC are both off, so the consumer would read nothing; unset KAFKA_BROKERS instead");
   const username = optional(env, "KAFKA_USERNAME");

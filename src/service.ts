@@ -60,8 +60,14 @@ export interface Service {
   ingest(kind: WorkKind, records: Iterable<SinkRecord>, source: string, options?: AcceptOptions): Promise<AcceptSummary>;
   /** Replays a parked record through `ingest`. */
   replay(deadLetterId: string): Promise<ReplayResult>;
-  /** Runs the executor and then the reporter until nothing is due (a Lambda invocation ends with this). */
+  /** Runs the executor and then the reporter until nothing is due. */
   runToIdle(): Promise<void>;
+  /**
+   * Runs the executor and the reporter until the ledger holds no pending work and no undelivered report
+   * (reports backing off are waited for), or until `deadlineAt` (epoch ms): a Lambda invocation returns
+   * only once its runs are reported to Port. Says what was left when the deadline came first.
+   */
+  settle(deadlineAt: number): Promise<SettleResult>;
   /** What was ingested since start, in all and per source. */
   stats(): IngestStats;
   /** Makes a running ingress (e.g. the Kafka consumer) part of /readyz and /admin/stats. */
@@ -72,6 +78,12 @@ export interface Service {
   start(): void;
   /** Stops taking requests, lets running handlers finish up to the grace time, drains what it can. */
   stop(graceMs?: number): Promise<{ unfinished: number }>;
+}
+
+export interface SettleResult {
+  done: boolean;
+  /** Accepted work not yet started, handlers of this process still running, reports not yet delivered. */
+  left: { pendingWork: number; running: number; pendingReports: number };
 }
 
 /** What an ingress that runs on its own (not per request) tells the service. */
@@ -150,6 +162,10 @@ export function createService(deps: ServiceDeps): Service {
     },
     ...(config.ackMode === "sync" ? { waitFor: (keys: string[]) => waitAll(executor, keys, 25_000) } : {}),
   });
+  const runToIdle = async () => {
+    await executor.runToIdle();
+    await reporter.drainToIdle();
+  };
   const replay = (id: string) => replayDeadLetter({ ledger, ingest, acceptor }, id);
   const ingresses = new Map<string, IngressStatus>();
 
@@ -176,9 +192,21 @@ export function createService(deps: ServiceDeps): Service {
     executor,
     reporter,
     portClient,
-    async runToIdle() {
-      await executor.runToIdle();
-      await reporter.drainToIdle();
+    runToIdle,
+    async settle(deadlineAt) {
+      const left = async () => {
+        const counts = await ledger.counts();
+        return { pendingWork: counts.pendingWork, running: executor.active, pendingReports: counts.pendingReports };
+      };
+      for (;;) {
+        const remaining = deadlineAt - Date.now();
+        // Cut short at the deadline; what runs on is left in the ledger (leases end, the retry takes it).
+        if (remaining <= 0 || !(await finishesWithin(runToIdle(), remaining))) return { done: false, left: await left() };
+        const now = await left();
+        if (now.pendingWork + now.running + now.pendingReports === 0) return { done: true, left: now };
+        // Reports backing off (Port unreachable, 429) or work leased elsewhere: look again shortly.
+        await new Promise((resolve) => setTimeout(resolve, Math.min(100, Math.max(0, deadlineAt - Date.now()))));
+      }
     },
     start() {
       executor.start();
@@ -191,6 +219,14 @@ export function createService(deps: ServiceDeps): Service {
       return result;
     },
   };
+}
+
+/** True when `work` settles within `ms`; false when the time ran out first (the work goes on). */
+async function finishesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const done = await Promise.race([work.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]);
+  clearTimeout(timer);
+  return done;
 }
 
 /**

@@ -1,17 +1,14 @@
 import { parseArgs } from "node:util";
-import { ConfigError, type Config, type KafkaSettings, loadConfig, redactUrl } from "./config.ts";
+import { assemble, describe, openLedger, StartError } from "./assemble.ts";
+import { ConfigError, type Config, type KafkaSettings, loadConfig } from "./config.ts";
 import { demoDefaults, EMULATOR_CREDENTIALS, runDemo } from "./demo.ts";
 import { createPortEmulator } from "./emulator/port-emulator.ts";
 import type { Ledger } from "./ledger/ledger.ts";
-import { createMemoryLedger } from "./ledger/memory.ts";
 import { processOwner, recoverDeadOwners } from "./ledger/owners.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { createMemoryLimit, type MemoryLimit } from "./memory-limit.ts";
-import type { RateStore } from "./port/rate-store.ts";
-import type { SharedTokenStore } from "./port/token.ts";
 import type { KafkaIngress } from "./ingress/kafka.ts";
-import { createService, type Service } from "./service.ts";
-import { createEventBridgeTargets } from "./targets/eventbridge/index.ts";
+import type { Service } from "./service.ts";
 import { emptyRegistry, HandlerModuleError, loadHandlerModule, type Registry } from "./targets/registry.ts";
 import { loadRoutesFile, mergeRoutes } from "./targets/routes.ts";
 
@@ -58,10 +55,7 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-/** A start-up failure: one line saying what to fix. */
-export class StartError extends Error {
-  override name = "StartError";
-}
+export { StartError };
 
 /** Runs `startPortside` and turns any start-up failure into one line on stderr and exit code 2. */
 export async function main(runtime: Runtime): Promise<void> {
@@ -112,28 +106,8 @@ export async function startPortside(runtime: Runtime): Promise<void> {
     logger.warn("portside.port_emulator", { url: port.baseUrl, message: "No Port credentials: reporting to the local Port EMULATOR, not to Port." });
   }
 
-  // Replicas on one Redis share the Port token there (one token fetch per deployment, not per replica) and
-  // Port's rate budget (one organisation, one budget: a 429 at one replica pauses all of them).
-  // Not with the in-process emulator: each replica has its own.
-  let tokenStore: (SharedTokenStore & { close(): Promise<void> }) | undefined;
-  let rateStore: (RateStore & { close(): Promise<void> }) | undefined;
-  if (config.ledger.type === "redis" && !emulator) {
-    const { createRedisTokenStore } = await import("./port/token-store-redis.ts");
-    const { createRedisRateStore } = await import("./port/rate-store-redis.ts");
-    tokenStore = createRedisTokenStore({ url: config.ledger.url.reveal(), prefix: "portside", onConnectionError: redisErrorLogger(logger, "token_store") });
-    rateStore = createRedisRateStore({ url: config.ledger.url.reveal(), prefix: "portside", onConnectionError: redisErrorLogger(logger, "rate_store") });
-  }
-  const service = createService({
-    config,
-    ledger,
-    registry,
-    logger,
-    port,
-    owner,
-    targets: createEventBridgeTargets(config, { ledger, logger }),
-    ...(tokenStore ? { tokenStore } : {}),
-    ...(rateStore ? { rateStore } : {}),
-  });
+  const assembled = await assemble({ config, ledger, registry, logger, port, owner, emulated: emulator !== null });
+  const { service } = assembled;
   const server = await serve(
     runtime,
     // The app's bodyLimit answers 413 with a helpful body; the server's own cap sits just above it.
@@ -166,8 +140,7 @@ export async function startPortside(runtime: Runtime): Promise<void> {
     await server.stop();
     await emulatorServer?.stop();
     await ledger.close();
-    await tokenStore?.close();
-    await rateStore?.close();
+    await assembled.close();
     logger.info("portside.stopped", { unfinished });
     runtime.exit(0);
   };
@@ -253,45 +226,6 @@ async function loadRegistry(config: Config, runtime: Runtime, logger: Logger): P
   return registry;
 }
 
-async function openLedger(config: Config, runtime: Runtime, logger: Logger): Promise<Ledger> {
-  const setting = config.ledger;
-  switch (setting.type) {
-    case "memory":
-      return createMemoryLedger();
-    case "sqlite": {
-      if (!runtime.openSqlite) {
-        logger.warn("portside.memory_ledger", {
-          message: `${runtime.name} has no SQLite ledger here: using an in-memory ledger (NOT durable). Use LEDGER=redis://… for durability.`,
-        });
-        return createMemoryLedger();
-      }
-      try {
-        return await runtime.openSqlite(setting.path);
-      } catch (error) {
-        throw new StartError(`LEDGER: could not open the SQLite ledger at ${setting.path}: ${describe(error)}`);
-      }
-    }
-    case "redis": {
-      const { createRedisLedger } = await import("./ledger/redis.ts");
-      const shown = redactUrl(setting.url.reveal());
-      const ledger = createRedisLedger({ url: setting.url.reveal(), onConnectionError: redisErrorLogger(logger, "ledger") });
-      // Reachable now, or the start fails with one line (instead of the first request failing later).
-      try {
-        await within(ledger.counts(), 10_000, "no answer within 10 s");
-      } catch (error) {
-        await ledger.close().catch(() => undefined);
-        throw new StartError(`LEDGER: the Redis ledger at ${shown} is not reachable (${describe(error)}); start Redis or fix LEDGER`);
-      }
-      return ledger;
-    }
-  }
-}
-
-/** Logs Redis connection trouble as structured lines, at most one per interval (see shared/redis.ts). */
-function redisErrorLogger(logger: Logger, connection: string) {
-  return (error: Error, count: number) => logger.error("redis.connection_error", { connection, errors: count, error: describe(error) });
-}
-
 async function serve(runtime: Runtime, options: ServeOptions, variable: string): Promise<Server> {
   try {
     return await runtime.serve(options);
@@ -301,15 +235,4 @@ async function serve(runtime: Runtime, options: ServeOptions, variable: string):
       throw new StartError(`${variable}: ${options.hostname}:${options.port} is already in use; stop what listens there or choose another ${variable}`);
     throw new StartError(`${variable}: could not listen on ${options.hostname}:${options.port}: ${describe(error)}`);
   }
-}
-
-function within<T>(work: Promise<T>, ms: number, reason: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(reason)), ms)))]).finally(() => clearTimeout(timer));
-}
-
-/** An error's message only (never its stack; for URLs, the redacted form). */
-function describe(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return redactUrl(message.split("\n")[0] ?? message);
 }

@@ -13,7 +13,8 @@ export default defineHandlers({
   runs: {
     deploy: async (run) => {
       appendFileSync(log, `start ${run.id} ${process.pid}\n`);
-      await Bun.sleep(Math.random() * delayMs);
+      // setTimeout, not Bun.sleep: the same module runs in the Lambda bundle on Node.js.
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * delayMs));
       await run.log(`deployed ${run.id}`);
       appendFileSync(log, `end ${run.id} ${process.pid}\n`);
       return { summary: `ok ${run.id}` };

@@ -1,0 +1,131 @@
+import { type Config, redactUrl } from "./config.ts";
+import type { Ledger } from "./ledger/ledger.ts";
+import { createMemoryLedger } from "./ledger/memory.ts";
+import type { Logger } from "./log.ts";
+import type { RateStore } from "./port/rate-store.ts";
+import type { SharedTokenStore } from "./port/token.ts";
+import { createService, type Service } from "./service.ts";
+import type { RetryPolicy } from "./shared/retry.ts";
+import { createEventBridgeTargets } from "./targets/eventbridge/index.ts";
+import type { Registry } from "./targets/registry.ts";
+
+/**
+ * What every entry does the same way once its configuration is read: open the ledger, share Port's token
+ * and rate budget through Redis when the ledger is there, and build the one service over them. The Bun and
+ * Deno start-up (`start.ts`) and the Lambda entry (`lambda.ts`) differ only in what surrounds this.
+ */
+
+/** A start-up failure: one line saying what to fix. */
+export class StartError extends Error {
+  override name = "StartError";
+}
+
+export interface LedgerOpener {
+  /** The runtime's name, for the warning when it has no SQLite. */
+  name: string;
+  /** Opens the SQLite ledger; absent where the runtime has none (a memory ledger stands in, with a warning). */
+  openSqlite?: (path: string) => Promise<Ledger>;
+}
+
+export async function openLedger(config: Config, runtime: LedgerOpener, logger: Logger): Promise<Ledger> {
+  const setting = config.ledger;
+  switch (setting.type) {
+    case "memory":
+      return createMemoryLedger();
+    case "sqlite": {
+      if (!runtime.openSqlite) {
+        logger.warn("portside.memory_ledger", {
+          message: `${runtime.name} has no SQLite ledger here: using an in-memory ledger (NOT durable). Use LEDGER=redis://… for durability.`,
+        });
+        return createMemoryLedger();
+      }
+      try {
+        return await runtime.openSqlite(setting.path);
+      } catch (error) {
+        throw new StartError(`LEDGER: could not open the SQLite ledger at ${setting.path}: ${describe(error)}`);
+      }
+    }
+    case "redis": {
+      const { createRedisLedger } = await import("./ledger/redis.ts");
+      const shown = redactUrl(setting.url.reveal());
+      const ledger = createRedisLedger({ url: setting.url.reveal(), onConnectionError: redisErrorLogger(logger, "ledger") });
+      // Reachable now, or the start fails with one line (instead of the first request failing later).
+      try {
+        await within(ledger.counts(), 10_000, "no answer within 10 s");
+      } catch (error) {
+        await ledger.close().catch(() => undefined);
+        throw new StartError(`LEDGER: the Redis ledger at ${shown} is not reachable (${describe(error)}); start Redis or fix LEDGER`);
+      }
+      return ledger;
+    }
+  }
+}
+
+export interface AssembleOptions {
+  config: Config;
+  ledger: Ledger;
+  registry: Registry;
+  logger: Logger;
+  /** Port's base URL and credentials (the emulator's in open mode). */
+  port: { baseUrl: string; clientId: string; clientSecret: string };
+  /** Port is the in-process emulator: nothing is shared through Redis (each process has its own). */
+  emulated?: boolean;
+  owner?: string;
+  /** The outbox's backoff between attempts at a report (default: up to 5 minutes). */
+  outboxRetry?: RetryPolicy;
+}
+
+export interface Assembled {
+  service: Service;
+  /** Closes what `assemble` opened beside the ledger (the shared token and rate stores). */
+  close(): Promise<void>;
+}
+
+export async function assemble(options: AssembleOptions): Promise<Assembled> {
+  const { config, ledger, logger } = options;
+  // Replicas on one Redis share the Port token there (one token fetch per deployment, not per replica) and
+  // Port's rate budget (one organisation, one budget: a 429 at one replica pauses all of them).
+  let tokenStore: (SharedTokenStore & { close(): Promise<void> }) | undefined;
+  let rateStore: (RateStore & { close(): Promise<void> }) | undefined;
+  if (config.ledger.type === "redis" && !options.emulated) {
+    const { createRedisTokenStore } = await import("./port/token-store-redis.ts");
+    const { createRedisRateStore } = await import("./port/rate-store-redis.ts");
+    tokenStore = createRedisTokenStore({ url: config.ledger.url.reveal(), prefix: "portside", onConnectionError: redisErrorLogger(logger, "token_store") });
+    rateStore = createRedisRateStore({ url: config.ledger.url.reveal(), prefix: "portside", onConnectionError: redisErrorLogger(logger, "rate_store") });
+  }
+  const service = createService({
+    config,
+    ledger,
+    registry: options.registry,
+    logger,
+    port: options.port,
+    ...(options.owner ? { owner: options.owner } : {}),
+    ...(options.outboxRetry ? { outboxRetry: options.outboxRetry } : {}),
+    targets: createEventBridgeTargets(config, { ledger, logger }),
+    ...(tokenStore ? { tokenStore } : {}),
+    ...(rateStore ? { rateStore } : {}),
+  });
+  return {
+    service,
+    async close() {
+      await tokenStore?.close();
+      await rateStore?.close();
+    },
+  };
+}
+
+/** Logs Redis connection trouble as structured lines, at most one per interval (see shared/redis.ts). */
+export function redisErrorLogger(logger: Logger, connection: string) {
+  return (error: Error, count: number) => logger.error("redis.connection_error", { connection, errors: count, error: describe(error) });
+}
+
+export function within<T>(work: Promise<T>, ms: number, reason: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(reason)), ms)))]).finally(() => clearTimeout(timer));
+}
+
+/** An error's message only (never its stack; for URLs, the redacted form). */
+export function describe(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return redactUrl(message.split("\n")[0] ?? message);
+}

@@ -1,0 +1,172 @@
+import * as v from "valibot";
+import type { Topics } from "../config.ts";
+import type { WorkKind } from "../ledger/ledger.ts";
+import type { Logger } from "../log.ts";
+import { parseRecord, type SinkRecord } from "../messages/index.ts";
+import type { AcceptSummary } from "../pipeline/accept.ts";
+import type { Service } from "../service.ts";
+import { fromBase64 } from "../shared/base64.ts";
+
+/**
+ * The AWS Lambda way in: one invocation of a Kafka event source mapping (Amazon MSK, `aws:kafka`, or
+ * self-managed Kafka such as Port's cluster, `SelfManagedKafka`) is one batch for `ingest`, and the
+ * invocation returns only when the batch is done — handlers run, EventBridge published, Port told:
+ *
+ *   - every record is recorded by the ledger first; a record of any content is parked there (FAILURE
+ *     reported when it has a run id), so a poison record never fails the invocation or blocks its partition;
+ *   - the ledger unavailable, or work and reports not finished before a deadline taken from the
+ *     invocation's remaining time (Port unreachable, a slow handler): the invocation throws, and the event
+ *     source delivers the batch again. With a shared ledger (Redis) the redelivered records are duplicates
+ *     and what is left is finished; with the memory ledger only a warm instance remembers them.
+ */
+
+/** One record as Lambda hands it over: `value` and `key` base64, headers as byte arrays. */
+const LambdaKafkaRecordSchema = v.object({
+  topic: v.string(),
+  partition: v.number(),
+  offset: v.number(),
+  timestamp: v.optional(v.number()),
+  timestampType: v.optional(v.string()),
+  key: v.optional(v.nullable(v.string())),
+  /** Absent or null for a tombstone. */
+  value: v.optional(v.nullable(v.string())),
+  headers: v.optional(v.array(v.record(v.string(), v.array(v.number())))),
+});
+
+export const LambdaKafkaEventSchema = v.object({
+  eventSource: v.picklist(["aws:kafka", "SelfManagedKafka"], 'is not a Kafka event ("aws:kafka" or "SelfManagedKafka")'),
+  eventSourceArn: v.optional(v.string()),
+  bootstrapServers: v.optional(v.string()),
+  /** Keyed `<topic>-<partition>`. */
+  records: v.record(v.string(), v.array(LambdaKafkaRecordSchema)),
+});
+
+export type LambdaKafkaEvent = v.InferOutput<typeof LambdaKafkaEventSchema>;
+export type LambdaKafkaRecord = v.InferOutput<typeof LambdaKafkaRecordSchema>;
+
+/** The part of Lambda's context object portside reads. */
+export interface LambdaContext {
+  getRemainingTimeInMillis(): number;
+  awsRequestId?: string;
+}
+
+/** The answer for `FunctionResponseTypes: ["ReportBatchItemFailures"]`: empty, as every record was handled. */
+export interface LambdaKafkaResult {
+  batchItemFailures: { itemIdentifier: { partition: string; offset: number } }[];
+}
+
+/** An invocation the function cannot take (not a Kafka event, a topic it was not configured for): said, thrown. */
+export class LambdaEventError extends Error {
+  override name = "LambdaEventError";
+}
+
+export interface LambdaIngressDeps {
+  service: Pick<Service, "ingest" | "settle">;
+  topics: Topics;
+  logger: Logger;
+  /** Time kept back from the invocation's remaining time to end it cleanly (default: a tenth, 0.5–10 s). */
+  reserveMs?: (remainingMs: number) => number;
+}
+
+export type LambdaKafkaHandler = (event: unknown, context: LambdaContext) => Promise<LambdaKafkaResult>;
+
+const defaultReserve = (remainingMs: number) => Math.min(10_000, Math.max(500, remainingMs / 10));
+
+export function createLambdaIngress(deps: LambdaIngressDeps): LambdaKafkaHandler {
+  const kinds = new Map<string, WorkKind>();
+  if (deps.topics.runs) kinds.set(deps.topics.runs, "run");
+  if (deps.topics.changes) kinds.set(deps.topics.changes, "change");
+  const reserve = deps.reserveMs ?? defaultReserve;
+
+  return async (input, context) => {
+    const startedAt = Date.now();
+    const remaining = context.getRemainingTimeInMillis();
+    const deadlineAt = startedAt + remaining - reserve(remaining);
+    const event = readEvent(input);
+    const batches = byTopic(event, kinds);
+
+    const total = { records: 0, accepted: 0, duplicate: 0, parked: 0, ignored: 0 };
+    for (const { topic, kind, records } of batches) {
+      const summary = await beforeDeadline(
+        deps.service.ingest(kind, records, `lambda/${topic}`),
+        deadlineAt,
+        "the ledger did not record the batch before the invocation's deadline",
+      );
+      add(total, summary);
+    }
+    const settled = await deps.service.settle(deadlineAt);
+    const fields = { requestId: context.awsRequestId, eventSource: event.eventSource, ...total, ms: Date.now() - startedAt };
+    if (!settled.done) {
+      deps.logger.warn("lambda.unfinished", { ...fields, left: settled.left });
+      throw new Error(
+        `portside: not finished before the invocation's deadline (${settled.left.pendingWork} records waiting, ${settled.left.running} handlers running, ` +
+          `${settled.left.pendingReports} reports to Port undelivered); the event source delivers the batch again and what is left is finished then`,
+      );
+    }
+    deps.logger.info("lambda.invocation", fields);
+    return { batchItemFailures: [] };
+  };
+}
+
+function readEvent(input: unknown): LambdaKafkaEvent {
+  const result = v.safeParse(LambdaKafkaEventSchema, input);
+  if (result.success) return result.output;
+  const issue = result.issues[0];
+  const where = issue ? v.getDotPath(issue) : null;
+  // Names the field, never its value.
+  throw new LambdaEventError(
+    `portside: this invocation is not a Kafka event from an MSK or self-managed Kafka event source (${where ?? "the event"} ${issue?.message ?? "is invalid"}); point the function at a Kafka trigger`,
+  );
+}
+
+/** The event's records per topic, in partition and offset order, with the kind of work each topic carries. */
+function byTopic(event: LambdaKafkaEvent, kinds: Map<string, WorkKind>): { topic: string; kind: WorkKind; records: SinkRecord[] }[] {
+  const found = new Map<string, LambdaKafkaRecord[]>();
+  for (const records of Object.values(event.records)) {
+    for (const record of records) {
+      const list = found.get(record.topic) ?? [];
+      list.push(record);
+      found.set(record.topic, list);
+    }
+  }
+  const batches = [];
+  for (const [topic, records] of found) {
+    const kind = kinds.get(topic);
+    if (!kind) {
+      // A deployment error, not a bad record: thrown (so nothing is lost) until the trigger or the topic settings are fixed.
+      const topicOf = (wanted: WorkKind) => [...kinds].find(([, k]) => k === wanted)?.[0] ?? "off";
+      throw new LambdaEventError(
+        `portside: records from topic "${topic}", which is neither KAFKA_RUNS_TOPIC (${topicOf("run")}) nor KAFKA_CHANGES_TOPIC (${topicOf("change")}); ` +
+          "set those to the topics this function is triggered by",
+      );
+    }
+    records.sort((a, b) => a.partition - b.partition || a.offset - b.offset);
+    batches.push({ topic, kind, records: records.map(toSinkRecord) });
+  }
+  return batches;
+}
+
+function toSinkRecord(record: LambdaKafkaRecord): SinkRecord {
+  if (record.value === undefined || record.value === null) return parseRecord(new Uint8Array(0));
+  const bytes = fromBase64(record.value);
+  // Lambda always encodes values; text that is not base64 is parked as it came, never guessed at.
+  return bytes ? parseRecord(bytes) : { ok: false, error: "the record's value is not base64", raw: record.value };
+}
+
+async function beforeDeadline<T>(work: Promise<T>, deadlineAt: number, reason: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`portside: ${reason}`)), Math.max(0, deadlineAt - Date.now()))));
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function add(total: { records: number; accepted: number; duplicate: number; parked: number; ignored: number }, summary: AcceptSummary): void {
+  total.records += summary.records;
+  total.accepted += summary.accepted;
+  total.duplicate += summary.duplicate;
+  total.parked += summary.parked;
+  total.ignored += summary.ignored;
+}
