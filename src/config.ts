@@ -136,7 +136,7 @@ export const variables = {
   PORT_CLIENT_ID: "Port client id (Port → Credentials)",
   PORT_CLIENT_SECRET: "Port client secret (Port → Credentials); also verifies signed agent-style messages",
   HANDLERS: "path of your handler module (TypeScript), e.g. ./handlers.ts",
-  ROUTES: "path of an EventBridge routes file (JSON, or YAML on Bun), e.g. ./routes.json; see src/targets/eventbridge/README.md",
+  ROUTES: "path of an EventBridge routes file (JSON or YAML), e.g. ./routes.json; see src/targets/eventbridge/README.md",
   LEDGER:
     "where accepted work is kept: sqlite:<path> (default sqlite:./.portside/ledger.sqlite; on AWS Lambda the default is memory), redis://[user:password@]host:port[/db] (rediss:// for TLS), or memory",
   BODY_LIMIT_BYTES: "largest sink request body in bytes (default 5242880 = 5 MiB)",

@@ -1,8 +1,11 @@
 /**
- * Deno entry (`deno run --allow-net --allow-env --allow-read --allow-sys src/deno.ts [--open]`): what Deno
- * supplies to the shared start-up (`start.ts`). Without `bun:sqlite` the ledger is Redis
- * (`LEDGER=redis://…`, durable and shared) or memory (not durable).
+ * Deno entry (`deno run --allow-net --allow-env --allow-read --allow-write --allow-sys src/deno.ts [--open | --demo]`):
+ * what Deno supplies to the shared start-up (`start.ts`): the SQLite ledger on `node:sqlite` (the same
+ * file format as on Bun), `Deno.serve`, YAML routes files (the `yaml` package), signals, memory size.
  */
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { parse as parseYaml } from "yaml";
 import { main } from "./start.ts";
 
 declare const Deno: {
@@ -25,7 +28,13 @@ await main({
   name: "deno",
   args: Deno.args,
   env: Deno.env.toObject(),
+  async openSqlite(path) {
+    mkdirSync(dirname(path), { recursive: true });
+    const { createNodeSqliteLedger } = await import("./ledger/sqlite-node.ts");
+    return createNodeSqliteLedger({ path });
+  },
   readText: (path) => Deno.readTextFile(path),
+  parseYaml: (text) => parseYaml(text),
   async serve({ hostname, port, fetch }) {
     const server = Deno.serve({ hostname, port, onListen: () => {} }, fetch);
     return { port: server.addr.port, stop: () => server.shutdown() };

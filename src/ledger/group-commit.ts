@@ -1,4 +1,4 @@
-import type { Database } from "bun:sqlite";
+import type { SqliteDatabase } from "./sqlite-driver.ts";
 
 /**
  * Group commit for a synchronous SQLite connection. Every ledger call becomes a job; queued jobs run
@@ -49,13 +49,13 @@ export interface GroupCommitOptions {
   maxWaitMs?: number;
 }
 
-export function createGroupCommit(db: Database, opts: GroupCommitOptions = {}): GroupCommit {
+export function createGroupCommit(db: SqliteDatabase, opts: GroupCommitOptions = {}): GroupCommit {
   const maxJobs = opts.maxJobs ?? 500;
   const gapFactor = 1 / (opts.syncShare ?? 0.8) - 1;
   const maxWaitMs = opts.maxWaitMs ?? 20;
   /** The job running right now, so a failure can be pinned on it rather than on the transaction. */
   let running: Job | undefined;
-  const runGroup = db.transaction((jobs: Job[]) =>
+  const runGroup = db.immediate((jobs: Job[]) =>
     jobs.map((j) => {
       running = j;
       const result = j.job();
@@ -96,7 +96,7 @@ export function createGroupCommit(db: Database, opts: GroupCommitOptions = {}): 
     running = undefined;
     const startedAt = performance.now();
     try {
-      const results = runGroup.immediate(jobs);
+      const results = runGroup(jobs);
       for (const [i, j] of jobs.entries()) j.resolve(results[i]);
     } catch (error) {
       const culprit = running as Job | undefined; // set by runGroup, which TS cannot see

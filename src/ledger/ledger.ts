@@ -4,8 +4,8 @@ import type { ReportInput } from "../port/calls.ts";
  * The ledger is portside's durable memory. Everything that must survive a crash goes through it:
  * accepted work (runs and changes), the outbox of calls to Port, and parked (dead-letter) records.
  *
- * Implementations: SQLite (`bun:sqlite`, one process), Redis (several replicas), memory (tests, Deno
- * demo; not durable). All of them pass `test/ledger/contract.ts`.
+ * Implementations: SQLite (one process; `bun:sqlite` on Bun, `node:sqlite` on Deno), Redis (several
+ * replicas), memory (tests, AWS Lambda without Redis; not durable). All of them pass `test/ledger/contract.ts`.
  *
  * Times are epoch milliseconds passed in by the caller, so tests control the clock.
  */

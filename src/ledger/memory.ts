@@ -18,7 +18,7 @@ import { callText, parseCursor, parseId, withInputChecks } from "./validate.ts";
 /**
  * A ledger held in this process's memory. NOT DURABLE: a restart forgets every accepted run, every
  * queued report and every dead letter, so "ack means safe" does not hold. It exists for unit tests and
- * the Deno demo, and is the plainest statement of the semantics the durable stores share (all of them
+ * Lambda functions without a Redis ledger, and is the plainest statement of the semantics the durable stores share (all of them
  * pass `test/ledger/contract.ts`). Web-standard JavaScript only, so it runs on Bun, Deno and Node.
  */
 export function createMemoryLedger(): Ledger {

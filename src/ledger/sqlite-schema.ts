@@ -1,4 +1,4 @@
-import type { Database } from "bun:sqlite";
+import type { SqliteDatabase } from "./sqlite-driver.ts";
 
 /**
  * The SQLite ledger's schema as data: migration N brings a database from `user_version` N-1 to N. A
@@ -105,8 +105,8 @@ export const migrations: readonly Migration[] = [
 export const schemaVersion = migrations.length;
 
 /** Brings the database to `schemaVersion`; refuses a database written by a newer portside. */
-export function migrate(db: Database, list: readonly Migration[] = migrations): void {
-  const current = (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
+export function migrate(db: SqliteDatabase, list: readonly Migration[] = migrations): void {
+  const current = (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version;
   const latest = list.length;
   if (current > latest) {
     throw new Error(
@@ -115,9 +115,9 @@ export function migrate(db: Database, list: readonly Migration[] = migrations): 
     );
   }
   for (const migration of list.slice(current)) {
-    db.transaction(() => {
-      for (const sql of migration.statements) db.run(sql);
-      db.run(`PRAGMA user_version = ${migration.version}`);
-    }).immediate();
+    db.immediate(() => {
+      for (const sql of migration.statements) db.exec(sql);
+      db.exec(`PRAGMA user_version = ${migration.version}`);
+    })();
   }
 }

@@ -1,4 +1,4 @@
-import type { Database } from "bun:sqlite";
+import type { SqliteDatabase } from "./sqlite-driver.ts";
 import type { LedgerCounts, RawEncoding, WorkKind } from "./ledger.ts";
 import { ReportState, WorkState } from "./sqlite-schema.ts";
 
@@ -18,7 +18,7 @@ export interface DeadLetterRow {
 export type Statements = ReturnType<typeof statements>;
 
 /** Every statement prepared once. Comments say which index serves each. */
-export function statements(db: Database) {
+export function statements(db: SqliteDatabase) {
   const { pending, running, done, waiting } = WorkState;
   return {
     // work_lane: is any item of this lane unfinished? Then the new one waits behind it.

@@ -33,7 +33,7 @@ describe("parsing", () => {
     const routes = parseRoutes(yaml, "routes.yaml", { parseYaml: (text) => Bun.YAML.parse(text) });
     expect(Object.keys(routes.module.runs)).toEqual(["create_vm"]);
     expect(routes.module.changes).toHaveLength(1);
-    expect(() => parseRoutes(yaml, "routes.yml")).toThrow("routes.yml: YAML routes files need the Bun runtime");
+    expect(() => parseRoutes(yaml, "routes.yml")).toThrow("routes.yml: YAML routes files are not read here");
   });
 
   test("errors name the file and the JSON path", () => {

@@ -70,7 +70,7 @@ export class RoutesError extends HandlerModuleError {
 
 export interface RoutesIO {
   readText(path: string): Promise<string>;
-  /** YAML support comes from the runtime (Bun.YAML on Bun); without it only JSON files load. */
+  /** YAML support comes from the entry (Bun.YAML on Bun, the `yaml` package on Deno); without it only JSON files load. */
   parseYaml?: (text: string) => unknown;
 }
 
@@ -92,7 +92,7 @@ export function parseRoutes(text: string, source: string, opts: { parseYaml?: (t
   try {
     if (!yaml) value = JSON.parse(text);
     else if (opts.parseYaml) value = opts.parseYaml(text);
-    else throw new RoutesError(`${source}: YAML routes files need the Bun runtime; write the routes as JSON instead`);
+    else throw new RoutesError(`${source}: YAML routes files are not read here; write the routes as JSON instead`);
   } catch (error) {
     if (error instanceof RoutesError) throw error;
     throw new RoutesError(`${source}: not valid ${yaml ? "YAML" : "JSON"}: ${error instanceof Error ? error.message : String(error)}`);

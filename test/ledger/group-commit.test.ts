@@ -1,13 +1,14 @@
 import { Database } from "bun:sqlite";
 import { expect, test } from "bun:test";
 import { createGroupCommit } from "../../src/ledger/group-commit.ts";
+import { bunDatabase } from "../../src/ledger/sqlite.ts";
 
 function setup() {
   const db = new Database(":memory:", { strict: true });
   db.run("CREATE TABLE t (v TEXT PRIMARY KEY)");
   const insert = db.prepare<never, [string]>("INSERT INTO t (v) VALUES (?1)");
   const values = () => (db.query("SELECT v FROM t ORDER BY v").all() as Array<{ v: string }>).map((r) => r.v);
-  return { db, insert, values, group: createGroupCommit(db) };
+  return { db, insert, values, group: createGroupCommit(bunDatabase(db)) };
 }
 
 test("calls of one turn run in call order; a failing job fails alone and leaves nothing behind", async () => {

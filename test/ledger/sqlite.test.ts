@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Ledger } from "../../src/ledger/ledger.ts";
 import { migrate, migrations, schemaVersion } from "../../src/ledger/sqlite-schema.ts";
-import { createSqliteLedger } from "../../src/ledger/sqlite.ts";
+import { bunDatabase, createSqliteLedger } from "../../src/ledger/sqlite.ts";
 import { ledgerContract, log, rec, T0 } from "./contract.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "portside-sqlite-ledger-"));
@@ -75,7 +75,7 @@ describe("sqlite ledger on disk", () => {
   test("migration 2 gives dead letters parked before keys existed a key of their own; the key is unique while parked", async () => {
     const path = fresh();
     const v1 = new Database(path, { create: true, strict: true });
-    migrate(v1, migrations.slice(0, 1));
+    migrate(bunDatabase(v1), migrations.slice(0, 1));
     const park = v1.prepare("INSERT INTO dead_letter (kind, reason, source, raw, run_id, parked_at) VALUES ('run', ?1, 'sink/runs', '{}', NULL, ?2)");
     park.run("old 1", T0);
     park.run("old 2", T0 + 1);
