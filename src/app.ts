@@ -6,6 +6,7 @@ import type { Secret } from "./config.ts";
 import { sinkRoutes } from "./ingress/sink.ts";
 import type { Ledger } from "./ledger/ledger.ts";
 import type { Logger } from "./log.ts";
+import type { Metrics } from "./metrics.ts";
 import type { Ingest, IngestStats } from "./pipeline/ingest.ts";
 import type { ReplayResult } from "./pipeline/replay.ts";
 import type { IngressStatus } from "./service.ts";
@@ -28,6 +29,9 @@ export interface AppDeps {
   open: boolean;
   bodyLimitBytes: number;
   isShuttingDown: () => boolean;
+  metrics: Metrics;
+  /** Metrics served apart on METRICS_PORT (then not here). */
+  metricsApart: boolean;
 }
 
 export function createApp(deps: AppDeps): Hono {
@@ -44,6 +48,23 @@ export function createApp(deps: AppDeps): Hono {
       return c.json({ ok: false, reason: "ledger unavailable" }, 503);
     }
   });
+
+  if (!deps.metricsApart) {
+    if (deps.adminToken || deps.open) {
+      app.use("/metrics", requireBearer(deps.adminToken, { realm: "metrics", variable: "ADMIN_TOKEN", who: "your scraper's Authorization header" }));
+      app.route("/", metricsRoutes(deps.metrics));
+    } else
+      app.get("/metrics", (c) =>
+        c.json(
+          {
+            error: "metrics_disabled",
+            message:
+              "/metrics is off because ADMIN_TOKEN is not set. Set ADMIN_TOKEN (scrape with it as a bearer token) or METRICS_PORT (served apart, without a token).",
+          },
+          404,
+        ),
+      );
+  }
 
   app.use("/sink/*", requireBearer(deps.sinkToken, { realm: "sink", variable: "SINK_TOKEN", who: "the connector's Authorization header" }));
   app.route("/sink", sinkRoutes(deps));
@@ -71,5 +92,12 @@ export function createApp(deps: AppDeps): Hono {
     deps.logger.error("http.unhandled", { path: new URL(c.req.url).pathname, error });
     return c.json({ error: "internal", message: "portside hit an unexpected error; nothing in this request was acknowledged, so resend it." }, 500);
   });
+  return app;
+}
+
+/** `GET /metrics` in Prometheus's text exposition format; also the whole app on METRICS_PORT. */
+export function metricsRoutes(metrics: Metrics): Hono {
+  const app = new Hono();
+  app.get("/metrics", async (c) => c.body(await metrics.registry.metrics(), 200, { "content-type": metrics.registry.contentType }));
   return app;
 }

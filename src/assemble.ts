@@ -4,6 +4,7 @@ import { createMemoryLedger } from "./ledger/memory.ts";
 import type { Logger } from "./log.ts";
 import type { RateStore } from "./port/rate-store.ts";
 import type { SharedTokenStore } from "./port/token.ts";
+import { createMetrics } from "./metrics.ts";
 import { createService, type Service } from "./service.ts";
 import type { RetryPolicy } from "./shared/retry.ts";
 import { createEventBridgeTargets } from "./targets/eventbridge/index.ts";
@@ -93,15 +94,17 @@ export async function assemble(options: AssembleOptions): Promise<Assembled> {
     tokenStore = createRedisTokenStore({ url: config.ledger.url.reveal(), prefix: "portside", onConnectionError: redisErrorLogger(logger, "token_store") });
     rateStore = createRedisRateStore({ url: config.ledger.url.reveal(), prefix: "portside", onConnectionError: redisErrorLogger(logger, "rate_store") });
   }
+  const metrics = createMetrics();
   const service = createService({
     config,
     ledger,
     registry: options.registry,
     logger,
     port: options.port,
+    metrics,
     ...(options.owner ? { owner: options.owner } : {}),
     ...(options.outboxRetry ? { outboxRetry: options.outboxRetry } : {}),
-    targets: createEventBridgeTargets(config, { ledger, logger }),
+    targets: createEventBridgeTargets(config, { ledger, logger, onEntries: metrics.eventBridgeEntries }),
     ...(tokenStore ? { tokenStore } : {}),
     ...(rateStore ? { rateStore } : {}),
   });

@@ -32,6 +32,8 @@ export type LedgerSetting = { type: "sqlite"; path: string } | { type: "redis"; 
 export interface Config {
   host: string;
   port: number;
+  /** Serves /metrics apart, without a token, on this port; null: /metrics on PORT behind ADMIN_TOKEN. */
+  metricsPort: number | null;
   orgId: string;
   /** Bearer token the connector sends; null only when started open for local use. */
   sinkToken: Secret | null;
@@ -125,6 +127,8 @@ export interface EventBridgeSettings {
 /** What each variable means and how to fix it, used in error messages and the README. */
 export const variables = {
   PORT: "listen port (default 3000)",
+  METRICS_PORT:
+    "serve Prometheus metrics (/metrics) on this port instead, without a token (keep it off the public network); unset: /metrics on PORT behind ADMIN_TOKEN",
   HOST: "listen address (default 127.0.0.1; use 0.0.0.0 in a container)",
   ORG_ID: "your Port organisation id (org_…); records of any other organisation are parked",
   SINK_TOKEN: "bearer token the Kafka Connect HTTP sink sends; generate one with `openssl rand -hex 32`",
@@ -269,6 +273,7 @@ export function loadConfig(env: Env, overrides: { open?: boolean; entry?: Entry 
   return {
     host: read(env, "HOST", v.pipe(v.string(), v.trim(), v.minLength(1)), "127.0.0.1"),
     port: read(env, "PORT", intIn(0, 65535), "3000"),
+    metricsPort: optional(env, "METRICS_PORT") === null ? null : read(env, "METRICS_PORT", intIn(0, 65535), "0"),
     orgId,
     sinkToken: sinkToken ? new Secret(sinkToken) : null,
     adminToken: adminToken ? new Secret(adminToken) : null,

@@ -3,6 +3,7 @@ import { createApp } from "./app.ts";
 import type { Config } from "./config.ts";
 import type { Ledger, WorkKind } from "./ledger/ledger.ts";
 import type { Logger } from "./log.ts";
+import { createMetrics, type Metrics } from "./metrics.ts";
 import type { SinkRecord } from "./messages/index.ts";
 import { type AcceptOptions, type Acceptor, type AcceptSummary, createAcceptor } from "./pipeline/accept.ts";
 import { createExecutor, type Executor } from "./pipeline/executor.ts";
@@ -49,6 +50,8 @@ export interface ServiceDeps {
   tokenStore?: SharedTokenStore;
   /** Port's rate budget shared by the replicas (Redis): one pause, one probe and one paced timeline for all. */
   rateStore?: RateStore;
+  /** Metrics the caller already feeds (EventBridge targets); by default the service makes its own. */
+  metrics?: Metrics;
 }
 
 export interface Service {
@@ -75,6 +78,8 @@ export interface Service {
   executor: Executor;
   reporter: Reporter;
   portClient: PortClient;
+  /** Prometheus metrics (served at /metrics, or on METRICS_PORT by the entry). */
+  metrics: Metrics;
   start(): void;
   /** Stops taking requests, lets running handlers finish up to the grace time, drains what it can. */
   stop(graceMs?: number): Promise<{ unfinished: number }>;
@@ -93,8 +98,10 @@ export interface IngressStatus {
 }
 
 export function createService(deps: ServiceDeps): Service {
-  const { config, ledger, logger } = deps;
+  const { config, logger } = deps;
   const clock = deps.clock ?? Date.now;
+  const metrics = deps.metrics ?? createMetrics();
+  const ledger = timedCommits(deps.ledger, metrics);
   const owner = deps.owner ?? `portside-${crypto.randomUUID()}`;
   let shuttingDown = false;
   // Runs the acceptor has just validated, for the executor of this service only.
@@ -113,6 +120,7 @@ export function createService(deps: ServiceDeps): Service {
     ...(deps.portRetry ? { retry: deps.portRetry } : {}),
     ...(deps.tokenStore ? { tokenStore: deps.tokenStore } : {}),
     limiter,
+    onCall: (call) => metrics.portCall(call.kind, call.status),
   });
   const reporter = createReporter({
     ledger,
@@ -148,6 +156,7 @@ export function createService(deps: ServiceDeps): Service {
     maxAttempts: config.maxRunAttempts,
     secretKey: deps.port.clientSecret,
     onReports: () => reporter.notify(),
+    onRunEnded: (action, status, seconds) => metrics.runEnded(action, status, seconds),
     ...(deps.targets ? { targets: deps.targets } : {}),
     ...(deps.executorPollMs ? { pollMs: deps.executorPollMs } : {}),
     leaseMs: deps.leaseMs ?? config.leaseMs,
@@ -156,6 +165,7 @@ export function createService(deps: ServiceDeps): Service {
   const { ingest, stats } = createIngest({
     acceptor,
     logger,
+    onIngested: (source, kind, summary) => metrics.ingested(source, kind, summary),
     onCommitted: (summary) => {
       if (summary.accepted > 0) executor.notify();
       if (summary.parked > 0) reporter.notify();
@@ -168,6 +178,18 @@ export function createService(deps: ServiceDeps): Service {
   };
   const replay = (id: string) => replayDeadLetter({ ledger, ingest, acceptor }, id);
   const ingresses = new Map<string, IngressStatus>();
+  metrics.observe({
+    ledgerCounts: () => ledger.counts(),
+    rateBudget: () => limiter.snapshot().budget,
+    oldestUndeliveredAt: () => reporter.oldestUndeliveredAt(),
+    kafkaLag: () => {
+      const lag: Record<string, number> = {};
+      for (const ingress of ingresses.values()) Object.assign(lag, (ingress.state() as { lag?: Record<string, number> } | undefined)?.lag ?? {});
+      return lag;
+    },
+    knownActions: deps.registry.actions,
+    clock,
+  });
 
   const app = createApp({
     ledger,
@@ -181,6 +203,8 @@ export function createService(deps: ServiceDeps): Service {
     open: config.open,
     bodyLimitBytes: config.bodyLimitBytes,
     isShuttingDown: () => shuttingDown,
+    metrics,
+    metricsApart: config.metricsPort !== null,
   });
 
   return {
@@ -192,6 +216,7 @@ export function createService(deps: ServiceDeps): Service {
     executor,
     reporter,
     portClient,
+    metrics,
     runToIdle,
     async settle(deadlineAt) {
       const left = async () => {
@@ -217,6 +242,21 @@ export function createService(deps: ServiceDeps): Service {
       const result = await executor.stop(graceMs);
       await reporter.stop();
       return result;
+    },
+  };
+}
+
+/** The ledger with each commit timed for the metrics (the ack path's durable write). */
+function timedCommits(ledger: Ledger, metrics: Metrics): Ledger {
+  return {
+    ...ledger,
+    async commit(batch, now) {
+      const started = performance.now();
+      try {
+        return await ledger.commit(batch, now);
+      } finally {
+        metrics.ledgerCommitted((performance.now() - started) / 1000);
+      }
     },
   };
 }

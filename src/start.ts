@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { metricsRoutes } from "./app.ts";
 import { assemble, describe, openLedger, StartError } from "./assemble.ts";
 import { ConfigError, type Config, type KafkaSettings, loadConfig } from "./config.ts";
 import { demoDefaults, EMULATOR_CREDENTIALS, runDemo } from "./demo.ts";
@@ -114,6 +115,15 @@ export async function startPortside(runtime: Runtime): Promise<void> {
     { hostname: config.host, port: config.port, maxRequestBodySize: config.bodyLimitBytes + 1024 * 1024, fetch: service.app.fetch },
     "PORT",
   );
+  // METRICS_PORT: /metrics apart, for a scraper on the cluster network, with no token.
+  const metricsServer =
+    config.metricsPort === null
+      ? null
+      : await serve(
+          runtime,
+          { hostname: config.host, port: config.metricsPort, maxRequestBodySize: 64 * 1024, fetch: metricsRoutes(service.metrics).fetch },
+          "METRICS_PORT",
+        );
   service.start();
   const kafka = config.kafka ? await createKafka(config.kafka, service, logger) : null;
   const memoryLimit = limitMemory(config, runtime, logger);
@@ -138,6 +148,7 @@ export async function startPortside(runtime: Runtime): Promise<void> {
     await kafka?.stop();
     const { unfinished } = await service.stop();
     await server.stop();
+    await metricsServer?.stop();
     await emulatorServer?.stop();
     await ledger.close();
     await assembled.close();
@@ -160,6 +171,7 @@ export async function startPortside(runtime: Runtime): Promise<void> {
   }
   logger.info("portside.listening", {
     url: `http://${config.host}:${server.port}`,
+    ...(metricsServer ? { metricsUrl: `http://${config.host}:${metricsServer.port}/metrics` } : {}),
     runtime: runtime.name,
     ledger: config.ledger.type,
     handlers: registry.source,

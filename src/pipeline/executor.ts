@@ -47,6 +47,8 @@ export interface ExecutorDeps {
   secretKey: string | null;
   /** Wakes the reporter when reports were written. */
   onReports: () => void;
+  /** A run's handler (or target) ended: its action, the status Port is told (DEFERRED: the target reports), how long it took. */
+  onRunEnded?: (action: string, status: string, seconds: number) => void;
   targets?: Record<string, ExternalTargetRunner>;
   /** How often to look for work nobody announced (expired leases after a crash elsewhere). */
   pollMs?: number;
@@ -238,7 +240,10 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         );
         return;
       }
-      await finish(entry, await runReports(entry, run));
+      const startedMs = performance.now();
+      const reports = await runReports(entry, run);
+      deps.onRunEnded?.(run.action, statusOf(reports), (performance.now() - startedMs) / 1000);
+      await finish(entry, reports);
     } catch (error) {
       // portside's own failure (never the handler's, which runReports turns into a FAILURE): the run still
       // gets a status, so Port never shows it running forever and its entity lane is not held.
@@ -526,4 +531,10 @@ function signal(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
   const promise = new Promise<void>((r) => (resolve = r));
   return { promise, resolve };
+}
+
+/** The status a run's final reports give Port; DEFERRED when they give none (the target reports it later). */
+function statusOf(reports: ReportInput[]): string {
+  for (const { call } of reports) if (call.kind === "update" && call.patch.status) return call.patch.status;
+  return "DEFERRED";
 }

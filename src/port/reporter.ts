@@ -74,6 +74,11 @@ export interface Reporter {
   drainToIdle(): Promise<void>;
   /** New reports were appended: drain now instead of at the next poll. */
   notify(): void;
+  /**
+   * When this reporter first tried to deliver the oldest run's reports it has not yet got through (epoch
+   * ms); undefined when it holds none back. A run another replica took over is forgotten after 10 minutes.
+   */
+  oldestUndeliveredAt(): number | undefined;
 }
 
 type Attempt =
@@ -99,6 +104,8 @@ export function createReporter(opts: ReporterOptions): Reporter {
   let earliestRetryAtMs = Infinity;
 
   let runsInFlight = 0;
+  /** Runs whose reports did not all go out when tried: when first tried, and when last seen. */
+  const undelivered = new Map<string, { since: number; seen: number }>();
   /** Resolves the loop's wait for room when a drain finishes. */
   let roomFreed: (() => void) | undefined;
 
@@ -148,6 +155,9 @@ export function createReporter(opts: ReporterOptions): Reporter {
    * lease) so the lease never runs out mid-run and another replica cannot deliver the rest out of order.
    */
   async function deliverRun(runId: string, reports: PendingReport[], tally: DrainResult, stopStartingAtMs: number): Promise<void> {
+    const startedMs = clock();
+    const held = undelivered.get(runId);
+    undelivered.set(runId, { since: held?.since ?? startedMs, seen: startedMs });
     for (let index = 0; index < reports.length; ) {
       if (clock() > stopStartingAtMs) return;
       const delivery = nextDelivery(reports, index, maxLogBytes);
@@ -175,6 +185,7 @@ export function createReporter(opts: ReporterOptions): Reporter {
       // Keep order: nothing after a report that must be retried goes out before it.
       if (result.type === "retry") return;
     }
+    undelivered.delete(runId);
   }
 
   /**
@@ -342,6 +353,15 @@ export function createReporter(opts: ReporterOptions): Reporter {
     notify() {
       notified = true;
       wake?.();
+    },
+    oldestUndeliveredAt() {
+      let oldest: number | undefined;
+      const forgetBefore = clock() - 10 * 60_000;
+      for (const [runId, { since, seen }] of undelivered) {
+        if (seen < forgetBefore) undelivered.delete(runId);
+        else if (oldest === undefined || since < oldest) oldest = since;
+      }
+      return oldest;
     },
     start() {
       if (running) return;

@@ -4,6 +4,7 @@ import type { Ledger } from "../../src/ledger/ledger.ts";
 import { createMemoryLedger } from "../../src/ledger/memory.ts";
 import { createLogger, type Logger } from "../../src/log.ts";
 import type { ExternalTargetRunner } from "../../src/targets/external.ts";
+import { createMetrics, type Metrics } from "../../src/metrics.ts";
 import { createService, type Service } from "../../src/service.ts";
 import type { HandlerModule } from "../../src/targets/define.ts";
 import { createRegistry } from "../../src/targets/registry.ts";
@@ -50,7 +51,7 @@ export interface HarnessOptions {
   ledger?: Ledger;
   start?: boolean;
   /** Runners for non-code targets (e.g. EventBridge), built from this harness's config, ledger and logger. */
-  targets?: (deps: { config: Config; ledger: Ledger; logger: Logger }) => Record<string, ExternalTargetRunner>;
+  targets?: (deps: { config: Config; ledger: Ledger; logger: Logger; metrics: Metrics }) => Record<string, ExternalTargetRunner>;
   /** A routes file merged with `handlers`, as ROUTES does in main.ts. */
   routes?: Routes;
   leaseMs?: number;
@@ -82,11 +83,13 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
   const ledger = options.ledger ?? createMemoryLedger();
   const logs: string[] = [];
   const logger: Logger = createLogger({ level: "debug", sink: (line) => logs.push(line) });
-  const targets = options.targets?.({ config, ledger, logger }) ?? {};
+  const metrics = createMetrics();
+  const targets = options.targets?.({ config, ledger, logger, metrics }) ?? {};
   const registry = createRegistry(options.handlers ?? {}, "test-handlers.ts");
   const service = createService({
     config,
     ledger,
+    metrics,
     registry: options.routes ? mergeRoutes(registry, options.routes) : registry,
     targets,
     ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),

@@ -25,6 +25,8 @@ export interface EventBridgeTargetDeps {
   send?: SendPutEvents;
   retryPolicy?: RetryPolicy;
   lingerMs?: number;
+  /** Entries published, sent again, or given up on (the service's metrics). */
+  onEntries?: (outcome: "published" | "retried" | "parked", count: number) => void;
 }
 
 /**
@@ -46,6 +48,7 @@ export function createEventBridgeTargets(config: Config, deps: EventBridgeTarget
     retryForMs: Math.min(settings.retryForMs, Math.floor(config.handlerTimeoutMs * 0.9)),
     clock,
     logger: deps.logger,
+    ...(deps.onEntries ? { onEntries: deps.onEntries } : {}),
   });
   const runner = createEventBridgeRunner({
     publisher,

@@ -43,6 +43,8 @@ export interface PublisherDeps {
   sleep?: (ms: number) => Promise<void>;
   random?: Random;
   logger: Logger;
+  /** Counts entries as they are published, sent again, or given up on (for the metrics). */
+  onEntries?: (outcome: "published" | "retried" | "parked", count: number) => void;
 }
 
 export interface Publisher {
@@ -97,14 +99,19 @@ export function createPublisher(deps: PublisherDeps): Publisher {
             else outcomes[index] = { type: "rejected", code, message, attempts: attempt };
           }
         });
+        const settled = pending.map((index) => outcomes[index]).filter((o) => o !== undefined);
+        deps.onEntries?.("published", settled.filter((o) => o.type === "published").length);
+        deps.onEntries?.("parked", settled.length - settled.filter((o) => o.type === "published").length);
         if (retry.length === 0) return outcomes;
 
         const delayMs = backoffMs(deps.policy, attempt, deps.random);
         if (deps.clock() - started + delayMs > deps.retryForMs || attempt >= deps.policy.maxAttempts) {
           for (const r of retry) outcomes[r.index] = { type: "gave_up", code: r.code, message: r.message, attempts: attempt };
+          deps.onEntries?.("parked", retry.length);
           deps.logger.error("eventbridge.gave_up", { entries: retry.length, attempts: attempt, code: retry[0]?.code, retryForMs: deps.retryForMs });
           return outcomes;
         }
+        deps.onEntries?.("retried", retry.length);
         deps.logger.warn("eventbridge.retrying", { attempt, entries: retry.length, of: entries.length, code: retry[0]?.code, wholeCall: !answer.ok, delayMs });
         await sleep(delayMs);
         if (closed) return abandoned();
