@@ -1,11 +1,11 @@
 # portside on the official Bun image. Build from the repository root:
 #   docker build -f connectors/docker/portside.Dockerfile -t portside .
-FROM oven/bun:1.3 AS deps
+FROM oven/bun:1.4.5 AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN bun install --production --frozen-lockfile || bun install --production
 
-FROM oven/bun:1.3
+FROM oven/bun:1.4.5
 WORKDIR /app
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000 LEDGER=sqlite:/data/ledger.sqlite
 COPY --from=deps /app/node_modules ./node_modules

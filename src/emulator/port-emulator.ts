@@ -75,6 +75,9 @@ export function createPortEmulator(opts: PortEmulatorOptions = {}): PortEmulator
   const state = createEmulatorState(clock, { autoCreateRuns: opts.autoCreateRuns ?? false, strictBlueprints: opts.strictBlueprints ?? false });
   const app = new Hono<Env>();
 
+  // The container's health check (the image's HEALTHCHECK asks /healthz): the emulator's own, never a Port call.
+  app.get("/healthz", (c) => c.json({ ok: true, emulator: true }));
+
   app.use("*", async (c, next) => {
     const atMs = clock();
     const url = new URL(c.req.url);
