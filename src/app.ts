@@ -1,4 +1,6 @@
 import { Hono } from "hono";
+import { openAPIRouteHandler } from "hono-openapi";
+import { documented, HealthSchema, ReadinessSchema, refusal, reply } from "./api-schemas.ts";
 import { HTTPException } from "hono/http-exception";
 import { adminRoutes } from "./admin/routes.ts";
 import { requireBearer } from "./auth.ts";
@@ -37,41 +39,54 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
 
-  app.get("/healthz", (c) => c.json({ ok: true }));
-  app.get("/readyz", async (c) => {
-    if (deps.isShuttingDown()) return c.json({ ok: false, reason: "shutting down" }, 503);
-    for (const [name, ingress] of deps.ingresses()) if (!ingress.ready()) return c.json({ ok: false, reason: `${name} not ready` }, 503);
-    try {
-      await deps.ledger.counts();
-      return c.json({ ok: true });
-    } catch {
-      return c.json({ ok: false, reason: "ledger unavailable" }, 503);
-    }
-  });
+  app.get("/healthz", documented({ tags: ["health"], summary: "Liveness", responses: { 200: reply(HealthSchema, "The process answers") } }), (c) =>
+    c.json({ ok: true }),
+  );
+  app.get(
+    "/readyz",
+    documented({
+      tags: ["health"],
+      summary: "Readiness: the ledger answers, every running ingress is ready, not shutting down",
+      responses: { 200: reply(ReadinessSchema, "Ready"), 503: reply(ReadinessSchema, "Not ready, and why") },
+    }),
+    async (c) => {
+      if (deps.isShuttingDown()) return c.json({ ok: false, reason: "shutting down" }, 503);
+      for (const [name, ingress] of deps.ingresses()) if (!ingress.ready()) return c.json({ ok: false, reason: `${name} not ready` }, 503);
+      try {
+        await deps.ledger.counts();
+        return c.json({ ok: true });
+      } catch {
+        return c.json({ ok: false, reason: "ledger unavailable" }, 503);
+      }
+    },
+  );
 
   if (!deps.metricsApart) {
     if (deps.adminToken || deps.open) {
       app.use("/metrics", requireBearer(deps.adminToken, { realm: "metrics", variable: "ADMIN_TOKEN", who: "your scraper's Authorization header" }));
-      app.route("/", metricsRoutes(deps.metrics));
+      app.route("/", metricsRoutes(deps.metrics, deps.adminToken ? "adminToken" : null));
     } else
-      app.get("/metrics", (c) =>
-        c.json(
-          {
-            error: "metrics_disabled",
-            message:
-              "/metrics is off because ADMIN_TOKEN is not set. Set ADMIN_TOKEN (scrape with it as a bearer token) or METRICS_PORT (served apart, without a token).",
-          },
-          404,
-        ),
+      app.get(
+        "/metrics",
+        documented({ tags: ["operations"], summary: "Prometheus metrics (off)", responses: { 404: refusal("Off: set ADMIN_TOKEN or METRICS_PORT") } }),
+        (c) =>
+          c.json(
+            {
+              error: "metrics_disabled",
+              message:
+                "/metrics is off because ADMIN_TOKEN is not set. Set ADMIN_TOKEN (scrape with it as a bearer token) or METRICS_PORT (served apart, without a token).",
+            },
+            404,
+          ),
       );
   }
 
   app.use("/sink/*", requireBearer(deps.sinkToken, { realm: "sink", variable: "SINK_TOKEN", who: "the connector's Authorization header" }));
-  app.route("/sink", sinkRoutes(deps));
+  app.route("/sink", sinkRoutes({ ...deps, sinkTokenRequired: deps.sinkToken !== null }));
 
   if (deps.adminToken || deps.open) {
     app.use("/admin/*", requireBearer(deps.adminToken, { realm: "admin", variable: "ADMIN_TOKEN", who: "your Authorization header" }));
-    app.route("/admin", adminRoutes(deps));
+    app.route("/admin", adminRoutes({ ...deps, bearer: deps.adminToken ? "adminToken" : null }));
   } else {
     app.all("/admin/*", (c) =>
       c.json(
@@ -83,6 +98,8 @@ export function createApp(deps: AppDeps): Hono {
       ),
     );
   }
+
+  app.get("/openapi.json", openApiDocument(app, deps));
 
   app.notFound((c) =>
     c.json({ error: "not_found", message: "No such route. Connectors post to /sink/runs and /sink/changes; operators use /admin with ADMIN_TOKEN." }, 404),
@@ -96,8 +113,42 @@ export function createApp(deps: AppDeps): Hono {
 }
 
 /** `GET /metrics` in Prometheus's text exposition format; also the whole app on METRICS_PORT. */
-export function metricsRoutes(metrics: Metrics): Hono {
+export function metricsRoutes(metrics: Metrics, bearer: "adminToken" | null = null): Hono {
   const app = new Hono();
-  app.get("/metrics", async (c) => c.body(await metrics.registry.metrics(), 200, { "content-type": metrics.registry.contentType }));
+  app.get(
+    "/metrics",
+    documented({
+      tags: ["operations"],
+      summary: "Prometheus metrics (text exposition format)",
+      bearer,
+      responses: {
+        200: { description: "The metrics", content: { "text/plain": { schema: { type: "string" } } } },
+        ...(bearer ? { 401: refusal("No bearer token, or not ADMIN_TOKEN") } : {}),
+      },
+    }),
+    async (c) => c.body(await metrics.registry.metrics(), 200, { "content-type": metrics.registry.contentType }),
+  );
   return app;
+}
+
+/** `GET /openapi.json`: the OpenAPI 3.1 document of this app, generated from the routes' valibot schemas. */
+function openApiDocument(app: Hono, deps: AppDeps) {
+  const bearer = { type: "http" as const, scheme: "bearer" };
+  return openAPIRouteHandler(app, {
+    documentation: {
+      openapi: "3.1.0",
+      info: {
+        title: "portside",
+        version: "0.1.0",
+        description: "Runs your code for Port self-service actions and catalog changes; fed by a Kafka Connect HTTP sink.",
+      },
+      components: {
+        securitySchemes: {
+          ...(deps.sinkToken ? { sinkToken: { ...bearer, description: "SINK_TOKEN, sent by the connector" } } : {}),
+          ...(deps.adminToken ? { adminToken: { ...bearer, description: "ADMIN_TOKEN, for operators" } } : {}),
+        },
+      },
+    },
+    exclude: ["/openapi.json"],
+  });
 }

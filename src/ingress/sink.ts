@@ -4,6 +4,7 @@ import type { WorkKind } from "../ledger/ledger.ts";
 import { readBody } from "../messages/index.ts";
 import type { AcceptSummary } from "../pipeline/accept.ts";
 import type { Ingest } from "../pipeline/ingest.ts";
+import { documented, refusal, reply, SinkReplySchema } from "../api-schemas.ts";
 
 /**
  * The Kafka Connect HTTP sink ingress: `POST /sink/runs` and `POST /sink/changes`. Only HTTP lives here —
@@ -19,6 +20,8 @@ export interface SinkDeps {
   ingest: Ingest;
   bodyLimitBytes: number;
   isShuttingDown: () => boolean;
+  /** Whether the routes ask for SINK_TOKEN (said in the OpenAPI document). */
+  sinkTokenRequired: boolean;
 }
 
 /** The reply's counts, and why the first parked records were parked (at most `MAX_REASONS`). */
@@ -41,7 +44,7 @@ export function sinkRoutes(deps: SinkDeps): Hono {
       ),
   });
   const route = (kind: WorkKind, path: string, source: string) =>
-    app.post(path, limit, async (c) => {
+    app.post(path, documentation(kind, deps.sinkTokenRequired), limit, async (c) => {
       if (deps.isShuttingDown()) {
         c.header("Retry-After", "5");
         return c.json({ error: "shutting_down", message: "portside is shutting down; resend this request (nothing in it was recorded)." }, 503);
@@ -60,4 +63,25 @@ export function sinkRoutes(deps: SinkDeps): Hono {
   route("run", "/runs", "sink/runs");
   route("change", "/changes", "sink/changes");
   return app;
+}
+
+function documentation(kind: WorkKind, tokenRequired: boolean) {
+  const topic = kind === "run" ? "ORG_ID.runs" : "ORG_ID.change.log";
+  return documented({
+    tags: ["sink"],
+    summary: `Records of ${topic}, from a Kafka Connect HTTP sink`,
+    description:
+      "One JSON value, a JSON array of values, or newline-delimited values, with any Content-Type. 200 once every record is recorded (accepted, duplicate, parked or left alone); a record's content never gets a 5xx.",
+    bearer: tokenRequired ? "sinkToken" : null,
+    requestBody: {
+      required: false,
+      content: { "application/json": { schema: {} }, "application/x-ndjson": { schema: { type: "string" } }, "text/plain": { schema: { type: "string" } } },
+    },
+    responses: {
+      200: reply(SinkReplySchema, "Every record is recorded"),
+      ...(tokenRequired ? { 401: refusal("No bearer token, or not SINK_TOKEN") } : {}),
+      413: refusal("The body is larger than BODY_LIMIT_BYTES"),
+      503: refusal("Shutting down, or the ledger could not record the request: nothing was recorded, resend it"),
+    },
+  });
 }

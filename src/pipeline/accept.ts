@@ -41,7 +41,8 @@ export interface AcceptorDeps {
 }
 
 /** Why a record was left alone: it is someone else's, or nothing here handles it. */
-export type LeftAloneReason = "other_consumer" | "agent" | "unhandled_action" | "no_change_rule";
+export const LEFT_ALONE_REASONS = ["other_consumer", "agent", "unhandled_action", "no_change_rule"] as const;
+export type LeftAloneReason = (typeof LEFT_ALONE_REASONS)[number];
 
 /** What became of a number of records. */
 export interface RecordCounts {

@@ -1,0 +1,83 @@
+import { describeRoute, type DescribeRouteOptions, resolver } from "hono-openapi";
+import * as v from "valibot";
+import { LEFT_ALONE_REASONS, type LeftAloneReason } from "./pipeline/accept.ts";
+
+/**
+ * What portside's HTTP endpoints answer, as valibot schemas: the OpenAPI document (`GET /openapi.json`) is
+ * generated from them (hono-openapi with @valibot/to-json-schema), and the tests hold the answers to them.
+ */
+
+/** Every refusal: a stable code and a sentence saying what to do; never a value from the request. */
+export const ErrorSchema = v.object({ error: v.string(), message: v.string() });
+
+export const SinkReplySchema = v.object({
+  records: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  accepted: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  duplicate: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  parked: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  ignored: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  /** Why the first parked records were parked (20 at most); absent when none was. */
+  parkedReasons: v.optional(v.array(v.string())),
+});
+
+export const HealthSchema = v.object({ ok: v.literal(true) });
+export const ReadinessSchema = v.union([v.object({ ok: v.literal(true) }), v.object({ ok: v.literal(false), reason: v.string() })]);
+
+export const DeadLetterSchema = v.object({
+  id: v.string(),
+  key: v.string(),
+  kind: v.picklist(["run", "change"]),
+  reason: v.string(),
+  source: v.string(),
+  raw: v.string(),
+  rawEncoding: v.picklist(["utf8", "base64"]),
+  runId: v.nullable(v.string()),
+  parkedAt: v.number(),
+});
+
+export const DeadLetterPageSchema = v.object({ items: v.array(DeadLetterSchema), next: v.nullable(v.string()) });
+
+export const ReplayReplySchema = v.object({
+  type: v.literal("replayed"),
+  outcome: v.picklist(["accepted", "duplicate", "parked", "ignored"]),
+  removed: v.boolean(),
+  ...SinkReplySchema.entries,
+  key: v.optional(v.string()),
+});
+
+const Count = v.pipe(v.number(), v.integer(), v.minValue(0));
+const IngestCountsSchema = v.object({
+  requests: Count,
+  records: Count,
+  accepted: Count,
+  duplicate: Count,
+  parked: Count,
+  ignored: Count,
+  ignoredBy: v.object(
+    Object.fromEntries(LEFT_ALONE_REASONS.map((reason) => [reason, v.optional(Count)])) as Record<LeftAloneReason, v.OptionalSchema<typeof Count, undefined>>,
+  ),
+});
+
+export const StatsSchema = v.object({
+  ledger: v.object({
+    pendingWork: Count,
+    runningWork: Count,
+    doneWork: Count,
+    pendingReports: Count,
+    failedReports: Count,
+    deadLetters: Count,
+  }),
+  sinceStart: v.object({ ...IngestCountsSchema.entries, bySource: v.record(v.string(), IngestCountsSchema) }),
+  /** State of ingresses that run on their own (the Kafka consumer), by name. */
+  ingresses: v.record(v.string(), v.unknown()),
+});
+
+const json = (schema: v.GenericSchema, description: string) => ({ description, content: { "application/json": { schema: resolver(schema) } } });
+export const reply = json;
+export const refusal = (description: string) => json(ErrorSchema, description);
+
+/** A route's OpenAPI description; `bearer` names the security scheme when the route asks for a token. */
+export function documented(options: Omit<DescribeRouteOptions, "security"> & { bearer?: "sinkToken" | "adminToken" | null }) {
+  const { bearer, ...rest } = options;
+  return describeRoute({ ...rest, ...(bearer ? { security: [{ [bearer]: [] }] } : {}) });
+}
