@@ -9,6 +9,9 @@ import { sinkRoutes } from "./ingress/sink.ts";
 import type { Ledger } from "./ledger/ledger.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
+import type { Journal } from "./console/journal.ts";
+import type { HealthView } from "./console/pages.ts";
+import { consoleRoutes } from "./console/routes.ts";
 import type { Ingest, IngestStats } from "./pipeline/ingest.ts";
 import type { ReplayResult } from "./pipeline/replay.ts";
 import type { IngressStatus } from "./service.ts";
@@ -34,6 +37,11 @@ export interface AppDeps {
   metrics: Metrics;
   /** Metrics served apart on METRICS_PORT (then not here). */
   metricsApart: boolean;
+  journal: Journal;
+  /** The console's health panel. */
+  health: () => Promise<HealthView>;
+  /** Actions with a handler or route (the console's filter). */
+  actions: readonly string[];
 }
 
 export function createApp(deps: AppDeps): Hono {
@@ -87,6 +95,7 @@ export function createApp(deps: AppDeps): Hono {
   if (deps.adminToken || deps.open) {
     app.use("/admin/*", requireBearer(deps.adminToken, { realm: "admin", variable: "ADMIN_TOKEN", who: "your Authorization header" }));
     app.route("/admin", adminRoutes({ ...deps, bearer: deps.adminToken ? "adminToken" : null }));
+    app.route("/console", consoleRoutes(deps));
   } else {
     app.all("/admin/*", (c) =>
       c.json(
@@ -149,6 +158,7 @@ function openApiDocument(app: Hono, deps: AppDeps) {
         },
       },
     },
-    exclude: ["/openapi.json"],
+    // The console is HTML for people; the document is the machine interface.
+    exclude: ["/openapi.json", /^\/console/],
   });
 }

@@ -37,6 +37,11 @@ export function requireBearer(token: Secret | null, realm: BearerRealm): Middlew
   };
 }
 
+/** Whether `given` is the configured token, compared as `requireBearer` does (hashed, constant time). */
+export async function tokenMatches(token: Secret, given: string): Promise<boolean> {
+  return equalBytes(await digest(token.reveal()), await digest(given));
+}
+
 async function digest(text: string): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
 }

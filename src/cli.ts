@@ -6,6 +6,8 @@
  *   bun src/cli.ts dead-letters replay <id>      ingest its records again; stays parked while still refused
  *   bun src/cli.ts dead-letters replay --all     replay every parked record
  *   bun src/cli.ts dead-letters remove <id>
+ *   bun src/cli.ts runs list [--action A] [--status S] [--limit N] [--json]
+ *   bun src/cli.ts runs show <id>               one run's story
  *   bun src/cli.ts stats
  *   bun src/cli.ts <command> --help
  *
@@ -22,6 +24,14 @@ interface DeadLetterView {
   runId: string | null;
   parkedAt: number;
   raw: string;
+}
+
+interface RunView {
+  runId: string;
+  action: string | null;
+  phase: string;
+  attempts: number;
+  summary: string | null;
 }
 
 /** A failure to report as one line. */
@@ -108,6 +118,28 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
       await call("DELETE", `/dead-letters/${encodeURIComponent(id)}`);
       out(`${id}: removed`);
     });
+  const runs = program.command("runs").description("Recent and running runs, and one run's story (this portside's memory since start).");
+  runs
+    .command("list")
+    .description("Recent runs, newest first.")
+    .option("--action <action>", "only this action")
+    .option("--status <status>", "only runs in this phase: received, running, SUCCESS, FAILURE, DEFERRED")
+    .option("--limit <n>", "how many (1–1000)", "50")
+    .option("--json", "print JSON")
+    .action(async (options: { action?: string; status?: string; limit: string; json?: boolean }) => {
+      const query = new URLSearchParams({ limit: options.limit });
+      if (options.action) query.set("action", options.action);
+      if (options.status) query.set("status", options.status);
+      const items = (await call("GET", `/runs?${query}`)).items as RunView[];
+      if (options.json) out(JSON.stringify(items, null, 2));
+      else if (items.length === 0) out("no recent runs");
+      else for (const r of items) out(`${r.runId}  ${(r.action ?? "-").padEnd(16)}  ${r.phase.padEnd(8)}  attempts ${r.attempts}  ${r.summary ?? ""}`);
+    });
+  runs
+    .command("show")
+    .description("One run's story: received, started, Port's answers, how it ended.")
+    .argument("<id>", "the run id")
+    .action(async (id: string) => out(JSON.stringify(await call("GET", `/runs/${encodeURIComponent(id)}`), null, 2)));
   program
     .command("stats")
     .description("Ledger counts, and what was ingested since start.")

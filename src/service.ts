@@ -4,6 +4,8 @@ import type { Config } from "./config.ts";
 import type { Ledger, WorkKind } from "./ledger/ledger.ts";
 import type { Logger } from "./log.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
+import { createJournal, type Journal } from "./console/journal.ts";
+import { withRecentErrors } from "./console/recent-errors.ts";
 import type { SinkRecord } from "./messages/index.ts";
 import { type AcceptOptions, type Acceptor, type AcceptSummary, createAcceptor } from "./pipeline/accept.ts";
 import { createExecutor, type Executor } from "./pipeline/executor.ts";
@@ -80,6 +82,8 @@ export interface Service {
   portClient: PortClient;
   /** Prometheus metrics (served at /metrics, or on METRICS_PORT by the entry). */
   metrics: Metrics;
+  /** Recent runs' stories (GET /admin/runs, the console). */
+  journal: Journal;
   start(): void;
   /** Stops taking requests, lets running handlers finish up to the grace time, drains what it can. */
   stop(graceMs?: number): Promise<{ unfinished: number }>;
@@ -98,9 +102,13 @@ export interface IngressStatus {
 }
 
 export function createService(deps: ServiceDeps): Service {
-  const { config, logger } = deps;
+  const { config } = deps;
+  // The console shows the last warnings and errors; every line still goes to the given logger.
+  const { logger, recent: recentErrors } = withRecentErrors(deps.logger);
   const clock = deps.clock ?? Date.now;
   const metrics = deps.metrics ?? createMetrics();
+  // Recent runs' stories for operators (the console, GET /admin/runs); this process's memory only.
+  const journal = createJournal({ clock });
   const ledger = timedCommits(deps.ledger, metrics);
   const owner = deps.owner ?? `portside-${crypto.randomUUID()}`;
   let shuttingDown = false;
@@ -120,7 +128,10 @@ export function createService(deps: ServiceDeps): Service {
     ...(deps.portRetry ? { retry: deps.portRetry } : {}),
     ...(deps.tokenStore ? { tokenStore: deps.tokenStore } : {}),
     limiter,
-    onCall: (call) => metrics.portCall(call.kind, call.status),
+    onCall: (call) => {
+      metrics.portCall(call.kind, call.status);
+      if (call.runId) journal.portCall(call.runId, call.kind, call.status);
+    },
   });
   const reporter = createReporter({
     ledger,
@@ -156,7 +167,11 @@ export function createService(deps: ServiceDeps): Service {
     maxAttempts: config.maxRunAttempts,
     secretKey: deps.port.clientSecret,
     onReports: () => reporter.notify(),
-    onRunEnded: (action, status, seconds) => metrics.runEnded(action, status, seconds),
+    onRunStarted: ({ runId, action, attempt }) => journal.started(runId, action, attempt),
+    onRunEnded: ({ runId, action, status, summary, seconds }) => {
+      metrics.runEnded(action, status, seconds);
+      journal.ended(runId, action, status, summary);
+    },
     ...(deps.targets ? { targets: deps.targets } : {}),
     ...(deps.executorPollMs ? { pollMs: deps.executorPollMs } : {}),
     leaseMs: deps.leaseMs ?? config.leaseMs,
@@ -165,7 +180,10 @@ export function createService(deps: ServiceDeps): Service {
   const { ingest, stats } = createIngest({
     acceptor,
     logger,
-    onIngested: (source, kind, summary) => metrics.ingested(source, kind, summary),
+    onIngested: (source, kind, summary) => {
+      metrics.ingested(source, kind, summary);
+      if (kind === "run") for (const key of summary.acceptedKeys) journal.received(key.slice("run:".length), source);
+    },
     onCommitted: (summary) => {
       if (summary.accepted > 0) executor.notify();
       if (summary.parked > 0) reporter.notify();
@@ -205,6 +223,16 @@ export function createService(deps: ServiceDeps): Service {
     isShuttingDown: () => shuttingDown,
     metrics,
     metricsApart: config.metricsPort !== null,
+    journal,
+    actions: deps.registry.actions,
+    health: async () => ({
+      ledger: config.ledger.type,
+      counts: await ledger.counts(),
+      rateBudget: limiter.snapshot().budget,
+      oldestUndeliveredAt: reporter.oldestUndeliveredAt(),
+      recentErrors: recentErrors(),
+      now: clock(),
+    }),
   });
 
   return {
@@ -217,6 +245,7 @@ export function createService(deps: ServiceDeps): Service {
     reporter,
     portClient,
     metrics,
+    journal,
     runToIdle,
     async settle(deadlineAt) {
       const left = async () => {

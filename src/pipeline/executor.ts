@@ -47,8 +47,10 @@ export interface ExecutorDeps {
   secretKey: string | null;
   /** Wakes the reporter when reports were written. */
   onReports: () => void;
-  /** A run's handler (or target) ended: its action, the status Port is told (DEFERRED: the target reports), how long it took. */
-  onRunEnded?: (action: string, status: string, seconds: number) => void;
+  /** A run's handler (or target) is about to run. */
+  onRunStarted?: (run: { runId: string; action: string; attempt: number }) => void;
+  /** A run's handler (or target) ended: the status Port is told (DEFERRED: the target reports it), why, how long it took. */
+  onRunEnded?: (run: { runId: string; action: string; status: string; summary: string | undefined; seconds: number }) => void;
   targets?: Record<string, ExternalTargetRunner>;
   /** How often to look for work nobody announced (expired leases after a crash elsewhere). */
   pollMs?: number;
@@ -241,8 +243,10 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         return;
       }
       const startedMs = performance.now();
+      deps.onRunStarted?.({ runId: run.id, action: run.action, attempt: item.attempt });
       const reports = await runReports(entry, run);
-      deps.onRunEnded?.(run.action, statusOf(reports), (performance.now() - startedMs) / 1000);
+      const ended = endOf(reports);
+      deps.onRunEnded?.({ runId: run.id, action: run.action, ...ended, seconds: (performance.now() - startedMs) / 1000 });
       await finish(entry, reports);
     } catch (error) {
       // portside's own failure (never the handler's, which runReports turns into a FAILURE): the run still
@@ -533,8 +537,8 @@ function signal(): { promise: Promise<void>; resolve: () => void } {
   return { promise, resolve };
 }
 
-/** The status a run's final reports give Port; DEFERRED when they give none (the target reports it later). */
-function statusOf(reports: ReportInput[]): string {
-  for (const { call } of reports) if (call.kind === "update" && call.patch.status) return call.patch.status;
-  return "DEFERRED";
+/** The status (and summary) a run's final reports give Port; DEFERRED when they give none (the target reports it later). */
+function endOf(reports: ReportInput[]): { status: string; summary: string | undefined } {
+  for (const { call } of reports) if (call.kind === "update" && call.patch.status) return { status: call.patch.status, summary: call.patch.summary };
+  return { status: "DEFERRED", summary: undefined };
 }

@@ -1,6 +1,7 @@
 /**
  * `npm test` runs this first. The end-to-end tests need a JDK and Maven (a real Kafka broker and Connect
- * worker run on the JVM from Maven Central jars) and redis-server (the Redis ledger), unless
+ * worker run on the JVM from Maven Central jars), redis-server (the Redis ledger) and Chromium (the
+ * console's browser test), unless
  * KAFKA_BROKERS + KAFKA_CONNECT_URL and REDIS_URL point at running ones. Missing tools are installed
  * with apt-get when that is possible (root on Debian/Ubuntu); otherwise this says what to install.
  */
@@ -11,6 +12,8 @@ const needs: Array<{ command: string; pkg: string; unless?: string }> = [
   { command: "javac", pkg: "openjdk-17-jdk-headless", unless: "KAFKA_CONNECT_URL" },
   { command: "mvn", pkg: "maven", unless: "KAFKA_CONNECT_URL" },
   { command: "redis-server", pkg: "redis-server", unless: "REDIS_URL" },
+  // The operator console's test drives a real browser (playwright-core needs one installed).
+  { command: "chromium", pkg: "chromium", unless: "CHROMIUM" },
 ];
 const missing = needs.filter((n) => !(n.unless && process.env[n.unless]) && !has(n.command));
 if (missing.length === 0) process.exit(0);

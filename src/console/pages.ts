@@ -1,0 +1,266 @@
+import { html } from "hono/html";
+import type { HtmlEscapedString } from "hono/utils/html";
+import type { DeadLetter, LedgerCounts } from "../ledger/ledger.ts";
+import type { RunStory } from "./journal.ts";
+import type { RecentError } from "./recent-errors.ts";
+
+/**
+ * The console's pages, rendered on the server with `hono/html` (every interpolated value is escaped, so a
+ * record's bytes shown on a page stay text). No script: filters are forms, replay and delete go through a
+ * confirmation page, so the console works in any browser and under a strict content security policy.
+ */
+type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
+
+const style = `
+body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
+header{background:#1d2330;color:#fff;padding:10px 24px;display:flex;gap:24px;align-items:center}
+header a{color:#cfd8ff;text-decoration:none} header strong{font-size:16px}
+main{padding:16px 24px;max-width:1200px}
+section{background:#fff;border:1px solid #dde1e8;border-radius:6px;padding:12px 16px;margin-bottom:16px}
+h1{font-size:18px;margin:4px 0 12px} h2{font-size:15px;margin:0 0 8px}
+table{border-collapse:collapse;width:100%} th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eef0f4;vertical-align:top}
+th{font-weight:600;color:#5a6275} td.num{text-align:right}
+.SUCCESS{color:#137333;font-weight:600} .FAILURE{color:#b3261e;font-weight:600} .running,.received{color:#8a5a00} .DEFERRED{color:#3451b2}
+.figures{display:flex;gap:24px;flex-wrap:wrap} .figures div{min-width:120px} .figures b{display:block;font-size:20px}
+pre{background:#f1f3f6;padding:8px;white-space:pre-wrap;word-break:break-all;max-height:320px;overflow:auto}
+form.inline{display:inline} button{padding:4px 12px} .danger{background:#b3261e;color:#fff;border:0;border-radius:4px}
+.note{color:#5a6275} .message{padding:8px 12px;border-radius:4px;background:#e8f0fe}
+`;
+
+export function layout(title: string, body: Html, signedIn = true): Html {
+  return html`<!doctype html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8" />
+    <meta name="viewport" content="width=device-width, initial-scale=1" />
+    <title>${title} · portside console</title>
+    <style>${style}</style>
+  </head>
+  <body>
+    <header>
+      <strong>portside</strong>
+      ${signedIn ? html`<a href="/console">Runs</a><a href="/console#dead-letters">Dead letters</a><a href="/console#health">Health</a>` : ""}
+    </header>
+    <main>${body}</main>
+  </body>
+</html>`;
+}
+
+export function loginPage(problem: string | null): Html {
+  return layout(
+    "Sign in",
+    html`<section>
+      <h1>Sign in</h1>
+      <p class="note">The console is behind ADMIN_TOKEN. The token is kept in a cookie for this path only.</p>
+      ${problem ? html`<p class="message" role="alert">${problem}</p>` : ""}
+      <form method="post" action="/console/login">
+        <label>Admin token <input type="password" name="token" autocomplete="current-password" required /></label>
+        <button type="submit">Sign in</button>
+      </form>
+    </section>`,
+    false,
+  );
+}
+
+export interface HealthView {
+  ledger: string;
+  counts: LedgerCounts;
+  rateBudget: { limit: number; remaining: number } | undefined;
+  oldestUndeliveredAt: number | undefined;
+  recentErrors: RecentError[];
+  now: number;
+}
+
+const time = (ms: number | null | undefined) =>
+  ms
+    ? new Date(ms)
+        .toISOString()
+        .replace("T", " ")
+        .replace(/\.\d+Z$/, "Z")
+    : "";
+
+export function homePage(opts: {
+  runs: RunStory[];
+  filter: { action?: string; status?: string };
+  actions: string[];
+  deadLetters: DeadLetter[];
+  health: HealthView;
+  message: string | null;
+}): Html {
+  const { runs, filter, health } = opts;
+  return layout(
+    "Runs",
+    html`${opts.message ? html`<p class="message" role="status">${opts.message}</p>` : ""}
+      <section id="runs">
+        <h1>Runs</h1>
+        <form method="get" action="/console">
+          <label>Action
+            <select name="action">
+              <option value="">any</option>
+              ${opts.actions.map((a) => html`<option value="${a}" ${a === filter.action ? "selected" : ""}>${a}</option>`)}
+            </select>
+          </label>
+          <label>Status
+            <select name="status">
+              <option value="">any</option>
+              ${["running", "received", "SUCCESS", "FAILURE", "DEFERRED"].map((s) => html`<option value="${s}" ${s === filter.status ? "selected" : ""}>${s}</option>`)}
+            </select>
+          </label>
+          <button type="submit">Filter</button>
+        </form>
+        <table>
+          <thead><tr><th>Run</th><th>Action</th><th>Status</th><th>Attempts</th><th>Received</th><th>Ended</th><th>Summary</th></tr></thead>
+          <tbody>
+            ${
+              runs.length === 0
+                ? html`<tr><td colspan="7" class="note">No run yet (this process remembers its newest 1,000 runs).</td></tr>`
+                : runs.map(
+                    (r) =>
+                      html`<tr>
+                        <td><a href="/console/runs/${encodeURIComponent(r.runId)}">${r.runId}</a></td>
+                        <td>${r.action ?? ""}</td>
+                        <td class="${r.phase}">${r.phase}</td>
+                        <td class="num">${r.attempts}</td>
+                        <td>${time(r.receivedAt)}</td>
+                        <td>${time(r.endedAt)}</td>
+                        <td>${r.summary ?? ""}</td>
+                      </tr>`,
+                  )
+            }
+          </tbody>
+        </table>
+      </section>
+      <section id="dead-letters">
+        <h2>Dead letters (${health.counts.deadLetters})</h2>
+        <table>
+          <thead><tr><th>Id</th><th>Kind</th><th>Run</th><th>Source</th><th>Parked</th><th>Reason</th></tr></thead>
+          <tbody>
+            ${
+              opts.deadLetters.length === 0
+                ? html`<tr><td colspan="6" class="note">Nothing is parked.</td></tr>`
+                : opts.deadLetters.map(
+                    (d) =>
+                      html`<tr>
+                        <td><a href="/console/dead-letters/${d.id}">${d.id}</a></td>
+                        <td>${d.kind}</td>
+                        <td>${d.runId ?? ""}</td>
+                        <td>${d.source}</td>
+                        <td>${time(d.parkedAt)}</td>
+                        <td>${d.reason}</td>
+                      </tr>`,
+                  )
+            }
+          </tbody>
+        </table>
+      </section>
+      ${healthSection(health)}`,
+  );
+}
+
+function healthSection(h: HealthView): Html {
+  const c = h.counts;
+  const oldest = h.oldestUndeliveredAt === undefined ? "none" : `${Math.round((h.now - h.oldestUndeliveredAt) / 1000)} s`;
+  return html`<section id="health">
+    <h2>Health</h2>
+    <div class="figures">
+      <div>Ledger<b>${h.ledger}</b></div>
+      <div>Backlog<b>${c.pendingWork}</b>pending, ${c.runningWork} running</div>
+      <div>Outbox<b>${c.pendingReports}</b>reports to Port (oldest held: ${oldest})</div>
+      <div>Port rate budget<b>${h.rateBudget ? `${h.rateBudget.remaining} / ${h.rateBudget.limit}` : "unknown"}</b>left in the window</div>
+      <div>Failed reports<b>${c.failedReports}</b>refused by Port</div>
+    </div>
+    <h2>Recent warnings and errors</h2>
+    <table>
+      <tbody>
+        ${
+          h.recentErrors.length === 0
+            ? html`<tr><td class="note">None since start.</td></tr>`
+            : h.recentErrors.map(
+                (e) =>
+                  html`<tr><td>${time(e.at)}</td><td class="${e.level === "error" ? "FAILURE" : "running"}">${e.level}</td><td>${e.event}</td><td>${describeFields(e.fields)}</td></tr>`,
+              )
+        }
+      </tbody>
+    </table>
+  </section>`;
+}
+
+function describeFields(fields: Record<string, unknown>): string {
+  return JSON.stringify(fields, (_key, value) => (value instanceof Error ? `${value.name}: ${value.message}` : value)).slice(0, 400);
+}
+
+export function runPage(story: RunStory): Html {
+  return layout(
+    story.runId,
+    html`<section>
+      <h1>Run ${story.runId}</h1>
+      <table>
+        <tbody>
+          <tr><th>Action</th><td>${story.action ?? "(not started)"}</td></tr>
+          <tr><th>Status</th><td class="${story.phase}" id="run-status">${story.phase}</td></tr>
+          <tr><th>Summary</th><td id="run-summary">${story.summary ?? ""}</td></tr>
+          <tr><th>Attempts</th><td>${story.attempts}</td></tr>
+          <tr><th>Received</th><td>${time(story.receivedAt)} ${story.source ? html`<span class="note">from ${story.source}</span>` : ""}</td></tr>
+          <tr><th>Started</th><td>${time(story.startedAt)}</td></tr>
+          <tr><th>Ended</th><td>${time(story.endedAt)}</td></tr>
+        </tbody>
+      </table>
+    </section>
+    <section>
+      <h2>What happened</h2>
+      <table>
+        <thead><tr><th>When</th><th>What</th><th>Detail</th></tr></thead>
+        <tbody>
+          ${story.events.map((e) => html`<tr><td>${time(e.at)}</td><td>${e.what === "port" ? "Port answered" : e.what}</td><td>${e.detail}</td></tr>`)}
+        </tbody>
+      </table>
+    </section>`,
+  );
+}
+
+export function deadLetterPage(letter: DeadLetter): Html {
+  return layout(
+    `Dead letter ${letter.id}`,
+    html`<section>
+      <h1>Dead letter ${letter.id}</h1>
+      <table>
+        <tbody>
+          <tr><th>Kind</th><td>${letter.kind}</td></tr>
+          <tr><th>Run</th><td>${letter.runId ? html`<a href="/console/runs/${encodeURIComponent(letter.runId)}">${letter.runId}</a>` : "(none)"}</td></tr>
+          <tr><th>Source</th><td>${letter.source}</td></tr>
+          <tr><th>Parked</th><td>${time(letter.parkedAt)}</td></tr>
+          <tr><th>Reason</th><td id="reason">${letter.reason}</td></tr>
+        </tbody>
+      </table>
+      <h2>Record as it arrived ${letter.rawEncoding === "base64" ? html`<span class="note">(not UTF-8: shown as base64)</span>` : ""}</h2>
+      <pre>${letter.raw}</pre>
+      <p>
+        <a href="/console/dead-letters/${letter.id}/replay">Replay…</a> ·
+        <a href="/console/dead-letters/${letter.id}/delete">Delete…</a>
+      </p>
+    </section>`,
+  );
+}
+
+export function confirmPage(letter: DeadLetter, action: "replay" | "delete"): Html {
+  const what =
+    action === "replay"
+      ? "Replay: its records go through the sink's checks again and run; the dead letter is removed once they are all recorded."
+      : "Delete: the record is forgotten for good.";
+  return layout(
+    `${action === "replay" ? "Replay" : "Delete"} dead letter ${letter.id}`,
+    html`<section>
+      <h1>${action === "replay" ? "Replay" : "Delete"} dead letter ${letter.id}?</h1>
+      <p>${what}</p>
+      <p class="note">Reason it was parked: ${letter.reason}</p>
+      <form method="post" action="/console/dead-letters/${letter.id}/${action}" class="inline">
+        <button type="submit" class="${action === "delete" ? "danger" : ""}">Yes, ${action}</button>
+      </form>
+      <a href="/console/dead-letters/${letter.id}">Cancel</a>
+    </section>`,
+  );
+}
+
+export function notFoundPage(what: string): Html {
+  return layout("Not found", html`<section><h1>Not found</h1><p>${what}</p><p><a href="/console">Back to the console</a></p></section>`);
+}

@@ -1,0 +1,129 @@
+import { type Context, Hono, type MiddlewareHandler } from "hono";
+import { getCookie, setCookie, deleteCookie } from "hono/cookie";
+import { tokenMatches } from "../auth.ts";
+import type { Secret } from "../config.ts";
+import type { Ledger } from "../ledger/ledger.ts";
+import type { ReplayResult } from "../pipeline/replay.ts";
+import type { Journal, RunPhase } from "./journal.ts";
+import { RUN_PHASES } from "./journal.ts";
+import { confirmPage, deadLetterPage, homePage, type HealthView, loginPage, notFoundPage, runPage } from "./pages.ts";
+
+/**
+ * The operator console at /console: recent runs (filtered by action and status) and one run's story, the
+ * dead letters with their bytes, replay and delete behind a confirmation, and health. Behind ADMIN_TOKEN: a
+ * browser signs in once with the token, kept in an HttpOnly, SameSite=Strict cookie for /console only;
+ * a bearer header works too. Backed by the same ledger, journal and replay as /admin.
+ */
+export interface ConsoleDeps {
+  adminToken: Secret | null;
+  ledger: Ledger;
+  journal: Journal;
+  replay: (id: string) => Promise<ReplayResult>;
+  health: () => Promise<HealthView>;
+  /** Actions with a handler or route, for the filter. */
+  actions: readonly string[];
+}
+
+const COOKIE = "portside_admin";
+
+export function consoleRoutes(deps: ConsoleDeps): Hono {
+  const app = new Hono();
+
+  app.post("/login", async (c) => {
+    if (!deps.adminToken) return c.redirect("/console", 303);
+    const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
+    const token = typeof form.token === "string" ? form.token : "";
+    if (!(await tokenMatches(deps.adminToken, token))) return c.html(loginPage("That is not this portside's ADMIN_TOKEN."), 401);
+    setCookie(c, COOKIE, token, { path: "/console", httpOnly: true, sameSite: "Strict", secure: new URL(c.req.url).protocol === "https:" });
+    return c.redirect("/console", 303);
+  });
+  app.post("/logout", (c) => {
+    deleteCookie(c, COOKIE, { path: "/console" });
+    return c.redirect("/console", 303);
+  });
+
+  app.use("*", signedIn(deps.adminToken));
+
+  app.get("/", async (c) => {
+    const action = c.req.query("action") || undefined;
+    const status = c.req.query("status");
+    const phase = (RUN_PHASES as readonly string[]).includes(status ?? "") ? (status as RunPhase) : undefined;
+    const [deadLetters, health] = await Promise.all([deps.ledger.listDeadLetters({ limit: 100 }), deps.health()]);
+    return c.html(
+      homePage({
+        runs: deps.journal.list({ ...(action ? { action } : {}), ...(phase ? { phase } : {}), limit: 200 }),
+        filter: { ...(action ? { action } : {}), ...(phase ? { status: phase } : {}) },
+        actions: [...deps.actions],
+        deadLetters,
+        health,
+        message: takeFlash(c),
+      }),
+    );
+  });
+
+  app.get("/runs/:id", (c) => {
+    const story = deps.journal.get(c.req.param("id"));
+    return story ? c.html(runPage(story)) : c.html(notFoundPage("No recent run has this id (this process remembers its newest 1,000 runs)."), 404);
+  });
+
+  const letterOr404 = async (id: string) => deps.ledger.getDeadLetter(id);
+  const gone = notFoundPage("No parked record has this id (it may have been replayed or deleted).");
+
+  app.get("/dead-letters/:id", async (c) => {
+    const letter = await letterOr404(c.req.param("id"));
+    return letter ? c.html(deadLetterPage(letter)) : c.html(gone, 404);
+  });
+  for (const action of ["replay", "delete"] as const) {
+    app.get(`/dead-letters/:id/${action}`, async (c) => {
+      const letter = await letterOr404(c.req.param("id"));
+      return letter ? c.html(confirmPage(letter, action)) : c.html(gone, 404);
+    });
+  }
+  app.post("/dead-letters/:id/replay", async (c) => {
+    const id = c.req.param("id");
+    const result = await deps.replay(id);
+    if (result.type === "not_found") return c.html(gone, 404);
+    const message =
+      result.type === "still_invalid"
+        ? `Dead letter ${id} is still refused and stays parked: ${result.reason}`
+        : `Dead letter ${id} replayed: ${result.summary.accepted} accepted, ${result.summary.duplicate} duplicate, ${result.summary.parked} parked${result.removed ? "; removed" : ""}.`;
+    return flash(c, message);
+  });
+  app.post("/dead-letters/:id/delete", async (c) => {
+    const id = c.req.param("id");
+    const removed = await deps.ledger.removeDeadLetter(id);
+    return removed ? flash(c, `Dead letter ${id} deleted.`) : c.html(gone, 404);
+  });
+  return app;
+}
+
+/**
+ * What an action did, shown once on the next page (a cookie, not the URL: nobody can make the console show
+ * a sentence by sending a link).
+ */
+const FLASH = "portside_flash";
+function flash(c: Context, message: string): Response {
+  setCookie(c, FLASH, encodeURIComponent(message), { path: "/console", httpOnly: true, sameSite: "Strict", maxAge: 60 });
+  return c.redirect("/console", 303);
+}
+function takeFlash(c: Context): string | null {
+  const message = getCookie(c, FLASH);
+  if (message === undefined) return null;
+  deleteCookie(c, FLASH, { path: "/console" });
+  try {
+    return decodeURIComponent(message);
+  } catch {
+    return null;
+  }
+}
+
+/** A bearer header or the sign-in cookie with ADMIN_TOKEN; otherwise the sign-in page (401). None configured: open. */
+function signedIn(token: Secret | null): MiddlewareHandler {
+  return async (c, next) => {
+    if (!token) return next();
+    const bearer = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization")?.trim() ?? "")?.[1];
+    const given = bearer ?? getCookie(c, COOKIE);
+    if (given && (await tokenMatches(token, given))) return next();
+    return c.html(loginPage(given ? "Signed out: the token changed. Sign in again." : null), 401);
+  };
+}
