@@ -43,4 +43,14 @@ await main({
   exit: (code) => Deno.exit(code),
   residentBytes: () => Deno.memoryUsage().rss,
   ...(v8gc ? { collectGarbage: () => v8gc() } : {}),
+  onUncaught(handler) {
+    globalThis.addEventListener("unhandledrejection", (event) => {
+      event.preventDefault();
+      handler((event as Event & { reason: unknown }).reason, "rejection");
+    });
+    globalThis.addEventListener("error", (event) => {
+      event.preventDefault();
+      handler((event as Event & { error: unknown }).error, "exception");
+    });
+  },
 });

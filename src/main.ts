@@ -25,4 +25,8 @@ await main({
   exit: (code) => process.exit(code),
   residentBytes: () => process.memoryUsage.rss(),
   collectGarbage: () => Bun.gc(true),
+  onUncaught(handler) {
+    process.on("uncaughtException", (error) => handler(error, "exception"));
+    process.on("unhandledRejection", (reason) => handler(reason, "rejection"));
+  },
 });

@@ -180,9 +180,9 @@ export function createService(deps: ServiceDeps): Service {
   const { ingest, stats } = createIngest({
     acceptor,
     logger,
-    onIngested: (source, kind, summary) => {
+    onIngested: (source, kind, summary, requestId) => {
       metrics.ingested(source, kind, summary);
-      if (kind === "run") for (const key of summary.acceptedKeys) journal.received(key.slice("run:".length), source);
+      if (kind === "run") for (const key of summary.acceptedKeys) journal.received(key.slice("run:".length), source, requestId);
     },
     onCommitted: (summary) => {
       if (summary.accepted > 0) executor.notify();

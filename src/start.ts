@@ -41,6 +41,8 @@ export interface Runtime {
   residentBytes(): number;
   /** A full, synchronous garbage collection, where the runtime offers one (MEMORY_LIMIT_MB needs it). */
   collectGarbage?: () => void;
+  /** Calls `handler` for an exception nothing caught and a rejection nothing handled (instead of the runtime's own report). */
+  onUncaught(handler: (error: unknown, kind: "exception" | "rejection") => void): void;
 }
 
 export interface ServeOptions {
@@ -80,6 +82,14 @@ export async function startPortside(runtime: Runtime): Promise<void> {
   const env = demo ? { ...demoDefaults, ...runtime.env } : runtime.env;
   const config = loadConfig(env, { open: demo || flags.open === true || undefined });
   const logger = createLogger({ level: config.logLevel });
+  // Even what nothing caught is one JSON line. A rejection nobody handled (a handler's stray promise) is
+  // logged and portside goes on; an uncaught exception leaves the process in an unknown state, so it exits
+  // after the line, and the ledger recovers its work on the next start.
+  runtime.onUncaught((error, kind) => {
+    if (kind === "rejection") return logger.error("process.unhandled_rejection", { error: describe(error) });
+    logger.error("process.uncaught_exception", { error: describe(error), note: "portside exits; on the next start the ledger recovers its work" });
+    runtime.exit(1);
+  });
   announceAccess(config, logger);
 
   const registry = await loadRegistry(config, runtime, logger);

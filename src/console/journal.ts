@@ -19,6 +19,8 @@ export const RunStorySchema = v.object({
   runId: v.string(),
   action: v.nullable(v.string()),
   source: v.nullable(v.string()),
+  /** The sink request that brought it (its X-Request-Id), when it came that way. */
+  requestId: v.nullable(v.string()),
   phase: v.picklist(RUN_PHASES),
   attempts: v.pipe(v.number(), v.integer(), v.minValue(0)),
   receivedAt: v.nullable(v.number()),
@@ -41,7 +43,7 @@ export interface RunFilter {
 }
 
 export interface Journal {
-  received(runId: string, source: string): void;
+  received(runId: string, source: string, requestId?: string): void;
   started(runId: string, action: string, attempt: number): void;
   ended(runId: string, action: string, status: string, summary: string | undefined): void;
   portCall(runId: string, endpoint: string, status: number | undefined): void;
@@ -67,6 +69,7 @@ export function createJournal(opts: { capacity?: number; clock?: () => number } 
         runId,
         action: null,
         source: null,
+        requestId: null,
         phase: "received",
         attempts: 0,
         receivedAt: null,
@@ -86,12 +89,13 @@ export function createJournal(opts: { capacity?: number; clock?: () => number } 
   }
 
   return {
-    received(runId, source) {
+    received(runId, source, requestId) {
       const at = clock();
       const story = touch(runId);
       story.source = source;
+      story.requestId = requestId ?? null;
       story.receivedAt ??= at;
-      add(story, "received", `from ${source}`, at);
+      add(story, "received", requestId ? `from ${source}, request ${requestId}` : `from ${source}`, at);
     },
     started(runId, action, attempt) {
       const at = clock();

@@ -201,6 +201,7 @@ export function runPage(story: RunStory): Html {
           <tr><th>Summary</th><td id="run-summary">${story.summary ?? ""}</td></tr>
           <tr><th>Attempts</th><td>${story.attempts}</td></tr>
           <tr><th>Received</th><td>${time(story.receivedAt)} ${story.source ? html`<span class="note">from ${story.source}</span>` : ""}</td></tr>
+          <tr><th>Request</th><td id="request-id">${story.requestId ?? ""}</td></tr>
           <tr><th>Started</th><td>${time(story.startedAt)}</td></tr>
           <tr><th>Ended</th><td>${time(story.endedAt)}</td></tr>
         </tbody>

@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { requestId, type RequestIdVariables } from "hono/request-id";
 import type { WorkKind } from "../ledger/ledger.ts";
 import { readBody } from "../messages/index.ts";
 import type { AcceptSummary } from "../pipeline/accept.ts";
@@ -30,8 +31,14 @@ export function sinkReply(summary: AcceptSummary) {
   return { records, accepted, duplicate, parked, ignored, ...(parkedReasons.length > 0 ? { parkedReasons } : {}) };
 }
 
-export function sinkRoutes(deps: SinkDeps): Hono {
-  const app = new Hono();
+export function sinkRoutes(deps: SinkDeps): Hono<{ Variables: RequestIdVariables }> {
+  const app = new Hono<{ Variables: RequestIdVariables }>();
+  // Every sink request gets an id of portside's own (an incoming X-Request-Id is not read, so nothing a
+  // sender chose is repeated): answered as X-Request-Id, logged, and kept with the runs it brought.
+  app.use("*", requestId({ headerName: "" }), async (c, next) => {
+    c.header("X-Request-Id", c.get("requestId"));
+    await next();
+  });
   const limit = bodyLimit({
     maxSize: deps.bodyLimitBytes,
     onError: (c) =>
@@ -53,7 +60,7 @@ export function sinkRoutes(deps: SinkDeps): Hono {
       const body = new Uint8Array(await c.req.arrayBuffer());
       let summary: AcceptSummary;
       try {
-        summary = await deps.ingest(kind, readBody(body), source);
+        summary = await deps.ingest(kind, readBody(body), source, { requestId: c.get("requestId") });
       } catch {
         c.header("Retry-After", "1");
         return c.json({ error: "ledger_unavailable", message: "The ledger could not record this request, so nothing in it was accepted; resend it." }, 503);

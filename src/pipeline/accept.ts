@@ -79,6 +79,8 @@ export interface AcceptOptions {
    * handler failed on it), and replaying a parked change is a deliberate act. Run keys never change.
    */
   changeKeySuffix?: string;
+  /** The request that brought the records (the sink's own id for it), for logs and the run journal. */
+  requestId?: string;
 }
 
 export interface Acceptor {

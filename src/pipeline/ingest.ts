@@ -35,7 +35,7 @@ export interface IngestDeps {
   /** After each committed slice: new work for the executor, reports (of parked runs) for the reporter. */
   onCommitted: (summary: AcceptSummary) => void;
   /** After each call: what became of its records, for the metrics. */
-  onIngested?: (source: string, kind: WorkKind, summary: AcceptSummary) => void;
+  onIngested?: (source: string, kind: WorkKind, summary: AcceptSummary, requestId: string | undefined) => void;
   /** The synchronous ack mode: resolves when the accepted keys have finished (or the wait is cut short). */
   waitFor?: (keys: string[]) => Promise<void>;
   /** Records per ledger transaction (default 500). */
@@ -83,8 +83,9 @@ export function createIngest(deps: IngestDeps): { ingest: Ingest; stats(): Inges
     }
     if (slice.length > 0) await acceptSlice();
     count(source, total);
-    deps.onIngested?.(source, kind, total);
-    if (total.parked > 0) deps.logger.warn(E.parked, { source, parked: total.parked, reasons: total.parkedReasons.slice(0, 5) });
+    deps.onIngested?.(source, kind, total, options?.requestId);
+    const request = options?.requestId ? { requestId: options.requestId } : {};
+    if (total.parked > 0) deps.logger.warn(E.parked, { source, ...request, parked: total.parked, reasons: total.parkedReasons.slice(0, 5) });
     for (const action of total.unhandledActions) {
       if (loggedActions.has(action) || loggedActions.size >= MAX_LOGGED_ACTIONS) continue;
       loggedActions.add(action);
