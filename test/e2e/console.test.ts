@@ -44,10 +44,13 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function post(path: string, body: string) {
+/** Posts like a connector; says the request id portside gave the request. */
+async function post(path: string, body: string): Promise<string> {
   const res = await fetch(`${portside.url}${path}`, { method: "POST", body, headers: { authorization: `Bearer ${SINK}` } });
   expect(res.status).toBe(200);
+  return res.headers.get("x-request-id") ?? "";
 }
+let runsRequestId = "";
 
 async function stats(): Promise<{ ledger: { deadLetters: number } }> {
   return (await (await fetch(`${portside.url}/admin/stats`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { ledger: { deadLetters: number } };
@@ -55,7 +58,10 @@ async function stats(): Promise<{ ledger: { deadLetters: number } }> {
 
 test("sign in, find the failed run and its reason, replay the parked change, see it succeed", async () => {
   for (const id of ["r_console_ok", "r_console_broken"]) emulator.state.declareRun(id);
-  await post("/sink/runs", [runMessage("r_console_ok", "deploy"), runMessage("r_console_broken", "break")].map((m) => JSON.stringify(m)).join("\n"));
+  runsRequestId = await post(
+    "/sink/runs",
+    [runMessage("r_console_ok", "deploy"), runMessage("r_console_broken", "break")].map((m) => JSON.stringify(m)).join("\n"),
+  );
   const change = {
     action: "UPDATE",
     resourceType: "entity",
@@ -88,6 +94,8 @@ test("sign in, find the failed run and its reason, replay the parked change, see
   expect(await page.textContent("#run-status")).toBe("FAILURE");
   expect(await page.textContent("#run-summary")).toContain("the disk is full");
   expect(await page.textContent("main")).toContain("patchRun 200");
+  // The sink request that brought it.
+  expect(await page.textContent("#request-id")).toBe(runsRequestId);
 
   // The parked change: its reason, then replayed once the handler is fixed.
   await page.goto(`${portside.url}/console`);
@@ -132,7 +140,7 @@ test("the CLI reads the same runs: list by status, one run's story", async () =>
   expect(run.source).toBe("sink/runs");
   // Its log line reached Port before its status.
   expect(run.events.map((e) => `${e.what} ${e.detail}`)).toEqual([
-    "received from sink/runs",
+    `received from sink/runs, request ${runsRequestId}`,
     "started attempt 1",
     "ended SUCCESS: deployed r_console_ok",
     "port postLog 201",
