@@ -1,6 +1,6 @@
 import { describeRoute, type DescribeRouteOptions, resolver } from "hono-openapi";
 import * as v from "valibot";
-import { LEFT_ALONE_REASONS, type LeftAloneReason } from "./pipeline/accept.ts";
+import { LEFT_ALONE_REASONS, type LeftAloneReason, PARK_CLASSES, type ParkClass } from "./pipeline/accept.ts";
 
 /**
  * What portside's HTTP endpoints answer, as valibot schemas: the OpenAPI document (`GET /openapi.json`) is
@@ -52,6 +52,7 @@ const IngestCountsSchema = v.object({
   accepted: Count,
   duplicate: Count,
   parked: Count,
+  parkedBy: v.object(Object.fromEntries(PARK_CLASSES.map((why) => [why, v.optional(Count)])) as Record<ParkClass, v.OptionalSchema<typeof Count, undefined>>),
   ignored: Count,
   ignoredBy: v.object(
     Object.fromEntries(LEFT_ALONE_REASONS.map((reason) => [reason, v.optional(Count)])) as Record<LeftAloneReason, v.OptionalSchema<typeof Count, undefined>>,

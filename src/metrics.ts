@@ -49,6 +49,12 @@ export function createMetrics(): Metrics {
     labelNames: ["route", "kind", "outcome"] as const,
     registers,
   });
+  const parked = new Counter({
+    name: `${PREFIX}records_parked_total`,
+    help: "Records parked as dead letters, by class of reason (unreadable, invalid, other_org, signature, internal).",
+    labelNames: ["route", "reason"] as const,
+    registers,
+  });
   const ignored = new Counter({
     name: `${PREFIX}records_ignored_total`,
     help: "Records left alone (other consumers' runs and changes), by reason.",
@@ -167,6 +173,7 @@ export function createMetrics(): Metrics {
       records.inc({ ...labels, outcome: "parked" }, summary.parked);
       records.inc({ ...labels, outcome: "ignored" }, summary.ignored);
       for (const [reason, n] of Object.entries(summary.ignoredBy)) ignored.inc({ route: source, reason }, n ?? 0);
+      for (const [reason, n] of Object.entries(summary.parkedBy)) parked.inc({ route: source, reason }, n ?? 0);
     },
     ledgerCommitted: (seconds) => commit.observe(seconds),
     runEnded(name, status, seconds) {

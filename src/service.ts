@@ -140,6 +140,7 @@ export function createService(deps: ServiceDeps): Service {
     logger,
     owner,
     leaseMs: config.reportLeaseMs,
+    onDelivered: (runId, call) => journal.delivered(runId, call),
     ...(deps.outboxRetry ? { retry: deps.outboxRetry } : {}),
   });
   const acceptor: Acceptor = createAcceptor({

@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import type { PortCall } from "../port/calls.ts";
 
 /**
  * The story of recent runs, for operators (the console and `GET /admin/runs`): when each was received and
@@ -10,8 +11,8 @@ export const RUN_PHASES = ["received", "running", "SUCCESS", "FAILURE", "DEFERRE
 
 export const RunEventSchema = v.object({
   at: v.number(),
-  what: v.picklist(["received", "started", "ended", "port"]),
-  /** One line: the way in, the attempt, the status and reason, or `<endpoint> <HTTP status>`. */
+  what: v.picklist(["received", "started", "ended", "port", "log", "entity"]),
+  /** One line: the way in, the attempt, the status and reason, `<endpoint> <HTTP status>`, a log line Port took, an entity written. */
   detail: v.string(),
 });
 
@@ -47,6 +48,8 @@ export interface Journal {
   started(runId: string, action: string, attempt: number): void;
   ended(runId: string, action: string, status: string, summary: string | undefined): void;
   portCall(runId: string, endpoint: string, status: number | undefined): void;
+  /** What Port took for the run: its log lines and the entities written (linked to the run). */
+  delivered(runId: string, call: PortCall): void;
   /** Newest first. */
   list(filter?: RunFilter): RunStory[];
   get(runId: string): RunStory | undefined;
@@ -118,6 +121,16 @@ export function createJournal(opts: { capacity?: number; clock?: () => number } 
     portCall(runId, endpoint, status) {
       const story = runs.get(runId);
       if (story) add(story, "port", `${endpoint} ${status ?? "no answer"}`, clock());
+    },
+    delivered(runId, call) {
+      const story = runs.get(runId);
+      if (!story) return;
+      const at = clock();
+      if (call.kind === "log") for (const line of call.message.split("\n")) add(story, "log", line, at);
+      else if (call.kind === "entity") add(story, "entity", `${call.blueprint}/${call.entity.identifier}`, at);
+      else if (call.kind === "entityUpdate") add(story, "entity", `${call.blueprint}/${call.identifier} (updated)`, at);
+      else if (call.kind === "entityDelete") add(story, "entity", `${call.blueprint}/${call.identifier} (deleted)`, at);
+      else if (call.kind === "entityBulk") for (const e of call.entities) add(story, "entity", `${call.blueprint}/${e.identifier}`, at);
     },
     list(filter = {}) {
       const out: RunStory[] = [];

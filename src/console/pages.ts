@@ -81,7 +81,7 @@ const time = (ms: number | null | undefined) =>
 
 export function homePage(opts: {
   runs: RunStory[];
-  filter: { action?: string; status?: string };
+  filter: { action?: string; status?: string; since?: string | undefined };
   actions: string[];
   deadLetters: DeadLetter[];
   health: HealthView;
@@ -104,6 +104,16 @@ export function homePage(opts: {
             <select name="status">
               <option value="">any</option>
               ${["running", "received", "SUCCESS", "FAILURE", "DEFERRED"].map((s) => html`<option value="${s}" ${s === filter.status ? "selected" : ""}>${s}</option>`)}
+            </select>
+          </label>
+          <label>Received
+            <select name="since">
+              <option value="">any time</option>
+              ${[
+                ["15m", "in the last 15 minutes"],
+                ["1h", "in the last hour"],
+                ["24h", "in the last 24 hours"],
+              ].map(([value, label]) => html`<option value="${value}" ${value === filter.since ? "selected" : ""}>${label}</option>`)}
             </select>
           </label>
           <button type="submit">Filter</button>

@@ -26,6 +26,9 @@ export interface ConsoleDeps {
 
 const COOKIE = "portside_admin";
 
+/** The console's time filter: runs received in the last … */
+export const SINCE_WINDOWS: Record<string, number> = { "15m": 15 * 60_000, "1h": 3600_000, "24h": 24 * 3600_000 };
+
 export function consoleRoutes(deps: ConsoleDeps): Hono {
   const app = new Hono();
 
@@ -48,11 +51,13 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
     const action = c.req.query("action") || undefined;
     const status = c.req.query("status");
     const phase = (RUN_PHASES as readonly string[]).includes(status ?? "") ? (status as RunPhase) : undefined;
+    const window = SINCE_WINDOWS[c.req.query("since") ?? ""];
+    const since = window === undefined ? undefined : Date.now() - window;
     const [deadLetters, health] = await Promise.all([deps.ledger.listDeadLetters({ limit: 100 }), deps.health()]);
     return c.html(
       homePage({
-        runs: deps.journal.list({ ...(action ? { action } : {}), ...(phase ? { phase } : {}), limit: 200 }),
-        filter: { ...(action ? { action } : {}), ...(phase ? { status: phase } : {}) },
+        runs: deps.journal.list({ ...(action ? { action } : {}), ...(phase ? { phase } : {}), ...(since !== undefined ? { since } : {}), limit: 200 }),
+        filter: { ...(action ? { action } : {}), ...(phase ? { status: phase } : {}), ...(window !== undefined ? { since: c.req.query("since") } : {}) },
         actions: [...deps.actions],
         deadLetters,
         health,

@@ -44,12 +44,21 @@ export interface AcceptorDeps {
 export const LEFT_ALONE_REASONS = ["other_consumer", "agent", "unhandled_action", "no_change_rule"] as const;
 export type LeftAloneReason = (typeof LEFT_ALONE_REASONS)[number];
 
+/**
+ * Why a record was parked, by class (the reason itself is a sentence): `unreadable` (not JSON, not UTF-8,
+ * too deep, empty), `invalid` (JSON, but not a run or change portside can take), `other_org`, `signature`
+ * (refused or too late), `internal` (portside's own failure reading it).
+ */
+export const PARK_CLASSES = ["unreadable", "invalid", "other_org", "signature", "internal"] as const;
+export type ParkClass = (typeof PARK_CLASSES)[number];
+
 /** What became of a number of records. */
 export interface RecordCounts {
   records: number;
   accepted: number;
   duplicate: number;
   parked: number;
+  parkedBy: Partial<Record<ParkClass, number>>;
   /** Left alone: not executed, not reported, not stored. */
   ignored: number;
   ignoredBy: Partial<Record<LeftAloneReason, number>>;
@@ -70,7 +79,7 @@ export const MAX_REASONS = 20;
 /** What one record became before the commit. */
 export type Verdict =
   | { type: "work"; record: WorkRecord }
-  | { type: "park"; deadLetter: DeadLetterInput }
+  | { type: "park"; deadLetter: DeadLetterInput; why: ParkClass }
   | { type: "ignore"; why: LeftAloneReason; action?: string };
 
 export interface AcceptOptions {
@@ -94,6 +103,7 @@ export const emptySummary = (): AcceptSummary => ({
   accepted: 0,
   duplicate: 0,
   parked: 0,
+  parkedBy: {},
   ignored: 0,
   ignoredBy: {},
   acceptedKeys: [],
@@ -107,7 +117,7 @@ export function createAcceptor(deps: AcceptorDeps): Acceptor {
     try {
       return kind === "run" ? await judgeRun(deps, record, source) : await judgeChange(deps, record, source, options.changeKeySuffix ?? "");
     } catch {
-      return park(kind, record, source, "portside could not read this record (an internal error; see its log); parked so it can be replayed", null);
+      return park("internal", kind, record, source, "portside could not read this record (an internal error; see its log); parked so it can be replayed", null);
     }
   }
 
@@ -118,6 +128,7 @@ export function createAcceptor(deps: AcceptorDeps): Acceptor {
       summary.records = records.length;
       const verdicts = await Promise.all(records.map((r) => judge(kind, r, source, options)));
       const batch: CommitBatch = { records: [], deadLetters: [], reports: [] };
+      const parkedWhy: ParkClass[] = [];
       // The first record of this request that names a key decides it; later ones are duplicates.
       const keys = new Set<string>();
       for (const verdict of verdicts) {
@@ -134,7 +145,10 @@ export function createAcceptor(deps: AcceptorDeps): Acceptor {
         }
         if (key !== undefined) keys.add(key);
         if (verdict.type === "work") batch.records.push(verdict.record);
-        else batch.deadLetters.push(verdict.deadLetter);
+        else {
+          batch.deadLetters.push(verdict.deadLetter);
+          parkedWhy.push(verdict.why);
+        }
       }
       if (batch.records.length + batch.deadLetters.length === 0) return summary;
       const outcomes = await deps.ledger.commit(batch, deps.clock());
@@ -149,6 +163,8 @@ export function createAcceptor(deps: AcceptorDeps): Acceptor {
         if (outcomes.deadLetters[i] === "superseded") summary.duplicate++;
         else {
           summary.parked++;
+          const why = parkedWhy[i] ?? "invalid";
+          summary.parkedBy[why] = (summary.parkedBy[why] ?? 0) + 1;
           if (summary.parkedReasons.length < MAX_REASONS) summary.parkedReasons.push(letter.reason);
         }
       });
@@ -163,6 +179,7 @@ export function addCounts(into: RecordCounts, next: RecordCounts): void {
   into.accepted += next.accepted;
   into.duplicate += next.duplicate;
   into.parked += next.parked;
+  for (const [why, n] of Object.entries(next.parkedBy) as [ParkClass, number][]) into.parkedBy[why] = (into.parkedBy[why] ?? 0) + n;
   into.ignored += next.ignored;
   for (const [why, n] of Object.entries(next.ignoredBy) as [LeftAloneReason, number][]) into.ignoredBy[why] = (into.ignoredBy[why] ?? 0) + n;
 }
@@ -181,6 +198,7 @@ export function addSummary(into: AcceptSummary, next: AcceptSummary): AcceptSumm
  * (and its reports queued) only if no record named the run before, and later records naming it are duplicates.
  */
 async function park(
+  why: ParkClass,
   kind: WorkKind,
   record: SinkRecord,
   source: string,
@@ -195,7 +213,7 @@ async function park(
     deadLetter.reports = decides.reports;
     deadLetter.claims = runKey(runId);
   }
-  return { type: "park", deadLetter };
+  return { type: "park", deadLetter, why };
 }
 
 /** Dead letters are keyed by their bytes, so a connector resending a poison record parks it once. */
@@ -218,8 +236,8 @@ async function judgeRun(deps: AcceptorDeps, record: SinkRecord, source: string):
   if (!record.ok) {
     const broken = typeof record.raw === "string" ? brokenRun(record.raw, deps.orgId) : null;
     if (broken && mine(broken.action))
-      return park("run", record, source, record.error, broken.runId, { reports: rejectionReports(broken.runId, record.error) });
-    return park("run", record, source, record.error, null);
+      return park("unreadable", "run", record, source, record.error, broken.runId, { reports: rejectionReports(broken.runId, record.error) });
+    return park("unreadable", "run", record, source, record.error, null);
   }
   const audience = runAudience(record.value);
   if (!audience.ours) return { type: "ignore", why: audience.owner === "agent" ? "agent" : "other_consumer" };
@@ -233,19 +251,19 @@ async function judgeRun(deps: AcceptorDeps, record: SinkRecord, source: string):
     const orgId = getAtPath(record.value, deps.locator?.orgIdPath ?? LOCATOR_DEFAULTS.orgIdPath);
     const ours = typeof orgId !== "string" || orgId === deps.orgId;
     if (parsed.runId !== null && ours && mine(action))
-      return park("run", record, source, parsed.reason, parsed.runId, { reports: rejectionReports(parsed.runId, parsed.reason) });
-    return park("run", record, source, ours ? parsed.reason : `${parsed.reason}; and ${FOREIGN_ORG}`, parsed.runId);
+      return park("invalid", "run", record, source, parsed.reason, parsed.runId, { reports: rejectionReports(parsed.runId, parsed.reason) });
+    return park(ours ? "invalid" : "other_org", "run", record, source, ours ? parsed.reason : `${parsed.reason}; and ${FOREIGN_ORG}`, parsed.runId);
   }
   const run = parsed.run;
   // Never reported: the run belongs to another organisation, and our credentials could not report it anyway.
-  if (run.orgId !== deps.orgId) return park("run", record, source, FOREIGN_ORG, run.id);
+  if (run.orgId !== deps.orgId) return park("other_org", "run", record, source, FOREIGN_ORG, run.id);
   if (!mine(run.action)) return { type: "ignore", why: "unhandled_action", action: run.action };
   if (run.shape === "agent" && deps.signatureSecret !== null) {
     const verdict = await verifyAgentSignature(record.value as object, deps.signatureSecret, { nowMs: deps.clock(), toleranceMs: deps.signatureToleranceMs });
     if (!verdict.ok && verdict.late) {
       // Port signed it, so the run is real; too old to be trusted, so it is not executed but ended.
       const reason = `signature refused: ${verdict.reason}`;
-      return park("run", record, source, reason, run.id, {
+      return park("signature", "run", record, source, reason, run.id, {
         reports: rejectionReports(
           run.id,
           reason,
@@ -254,20 +272,20 @@ async function judgeRun(deps: AcceptorDeps, record: SinkRecord, source: string):
       });
     }
     // Not reported: a record that fails its signature cannot be trusted to name a real run.
-    if (!verdict.ok) return park("run", record, source, `signature refused: ${verdict.reason}`, run.id);
+    if (!verdict.ok) return park("signature", "run", record, source, `signature refused: ${verdict.reason}`, run.id);
   }
   deps.parsedRuns.remember(record.text, deps.locator, run);
   return { type: "work", record: { key: runKey(run.id), kind: "run", body: record.text, source, lane: deps.orderBy === "entity" ? runLane(run) : null } };
 }
 
 async function judgeChange(deps: AcceptorDeps, record: SinkRecord, source: string, keySuffix: string): Promise<Verdict> {
-  if (!record.ok) return park("change", record, source, record.error, null);
+  if (!record.ok) return park("unreadable", "change", record, source, record.error, null);
   const audience = changeAudience(record.value);
   if (!audience.ours) return { type: "ignore", why: audience.owner === "agent" ? "agent" : "other_consumer" };
   const parsed = await parseChange(record.value, record.text);
-  if (!parsed.ok) return park("change", record, source, parsed.reason, null);
+  if (!parsed.ok) return park("invalid", "change", record, source, parsed.reason, null);
   const change = parsed.change;
-  if (change.orgId !== deps.orgId) return park("change", record, source, FOREIGN_ORG, change.runId);
+  if (change.orgId !== deps.orgId) return park("other_org", "change", record, source, FOREIGN_ORG, change.runId);
   if (deps.registry.forChange(change).length === 0) return { type: "ignore", why: "no_change_rule" };
   const lane =
     deps.orderBy === "entity" && change.blueprint && change.identifier ? `change:${change.resourceType}:${change.blueprint}/${change.identifier}` : null;

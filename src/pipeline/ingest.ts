@@ -102,5 +102,5 @@ export function createIngest(deps: IngestDeps): { ingest: Ingest; stats(): Inges
 }
 
 function zero(): IngestCounts {
-  return { requests: 0, records: 0, accepted: 0, duplicate: 0, parked: 0, ignored: 0, ignoredBy: {} };
+  return { requests: 0, records: 0, accepted: 0, duplicate: 0, parked: 0, parkedBy: {}, ignored: 0, ignoredBy: {} };
 }

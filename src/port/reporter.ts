@@ -32,6 +32,8 @@ export interface ReporterOptions {
   logger: PortLogger;
   /** This replica's name in report leases. */
   owner: string;
+  /** A report Port took (for the run journal: log lines and entity links as delivered). */
+  onDelivered?: (runId: string, call: PortCall) => void;
   /** Runs claimed (and delivered concurrently) per drain (default 64). */
   batchRuns?: number;
   /**
@@ -175,8 +177,10 @@ export function createReporter(opts: ReporterOptions): Reporter {
         const outcome = toOutcome(result, nowMs);
         await ledger.settleReport(report.id, outcome, nowMs);
         logOutcome(runId, report, outcome, result);
-        if (outcome.type === "delivered") tally.delivered++;
-        else if (outcome.type === "failed") tally.failed++;
+        if (outcome.type === "delivered") {
+          tally.delivered++;
+          opts.onDelivered?.(runId, report.call);
+        } else if (outcome.type === "failed") tally.failed++;
         else {
           tally.retried++;
           earliestRetryAtMs = Math.min(earliestRetryAtMs, outcome.at);

@@ -87,6 +87,7 @@ test("sign in, find the failed run and its reason, replay the parked change, see
 
   // The failed run, found by the status filter, and why it failed.
   await page.selectOption("select[name=status]", "FAILURE");
+  await page.selectOption("select[name=since]", "15m");
   await page.click("text=Filter");
   const rows = page.locator("#runs tbody tr");
   expect(await rows.count()).toBe(1);
@@ -144,6 +145,7 @@ test("the CLI reads the same runs: list by status, one run's story", async () =>
     "started attempt 1",
     "ended SUCCESS: deployed r_console_ok",
     "port postLog 201",
+    "log deploying",
     "port patchRun 200",
   ]);
   const unknown: string[] = [];

@@ -73,6 +73,7 @@ describe("/metrics", () => {
     expect(records("parked")).toBe(1);
     expect(records("ignored")).toBe(1);
     expect(sample(text, "portside_records_ignored_total", { route: "sink/runs", reason: "unhandled_action" })).toBe(1);
+    expect(sample(text, "portside_records_parked_total", { route: "sink/runs", reason: "unreadable" })).toBe(1);
 
     expect(sample(text, "portside_runs_finished_total", { action: "deploy", status: "SUCCESS" })).toBe(2);
     expect(sample(text, "portside_runs_finished_total", { action: "break", status: "FAILURE" })).toBe(1);
