@@ -58,79 +58,106 @@ export interface Journal {
 /** Events kept per run: a run that logs thousands of lines keeps its first and last ones. */
 const MAX_EVENTS = 200;
 
+/**
+ * A story as kept: when it was received, started (its latest attempt) and ended are fields; what Port
+ * answered and took is stored flat, four slots an event (when, what, and two values that exist anyway: the
+ * endpoint and its status, the log line), and turned into sentences only when read. Every run passes
+ * through the journal, so what it allocates per run is what a burst of 100,000 runs costs in garbage.
+ */
+type Kept = Omit<RunStory, "events"> & { ev: Array<string | number | null> };
+type What = v.InferOutput<typeof RunEventSchema>["what"];
+const WHAT: readonly What[] = ["received", "started", "ended", "port", "log", "entity"];
+
 export function createJournal(opts: { capacity?: number; clock?: () => number } = {}): Journal {
   const capacity = opts.capacity ?? 1_000;
   const clock = opts.clock ?? Date.now;
-  // Insertion order is recency: a run touched again moves to the end.
-  const runs = new Map<string, RunStory>();
+  // Insertion order: the run first seen longest ago goes first when the journal is full.
+  const runs = new Map<string, Kept>();
 
-  function touch(runId: string): RunStory {
-    let story = runs.get(runId);
-    if (story) runs.delete(runId);
-    else
-      story = {
-        runId,
-        action: null,
-        source: null,
-        requestId: null,
-        phase: "received",
-        attempts: 0,
-        receivedAt: null,
-        startedAt: null,
-        endedAt: null,
-        summary: null,
-        events: [],
-      };
-    runs.set(runId, story);
+  function story(runId: string): Kept {
+    let kept = runs.get(runId);
+    if (kept) return kept;
+    kept = {
+      runId,
+      action: null,
+      source: null,
+      requestId: null,
+      phase: "received",
+      attempts: 0,
+      receivedAt: null,
+      startedAt: null,
+      endedAt: null,
+      summary: null,
+      ev: [],
+    };
+    runs.set(runId, kept);
     if (runs.size > capacity) runs.delete(runs.keys().next().value as string);
-    return story;
+    return kept;
   }
 
-  function add(story: RunStory, what: v.InferOutput<typeof RunEventSchema>["what"], detail: string, at: number) {
-    if (story.events.length >= MAX_EVENTS) story.events.splice(MAX_EVENTS / 2, 1);
-    story.events.push({ at, what, detail });
+  function add(kept: Kept, what: What, a: string | number | null, b: string | number | null, at: number) {
+    if (kept.ev.length >= MAX_EVENTS * 4) kept.ev.splice((MAX_EVENTS / 2) * 4, 4);
+    kept.ev.push(at, WHAT.indexOf(what), a, b);
   }
+
+  /** The story's events in time order: received, started and ended come from its fields, the rest from `ev`. */
+  function events(kept: Kept): RunStory["events"] {
+    const out: RunStory["events"] = [];
+    if (kept.receivedAt !== null)
+      out.push({ at: kept.receivedAt, what: "received", detail: kept.requestId ? `from ${kept.source}, request ${kept.requestId}` : `from ${kept.source}` });
+    if (kept.startedAt !== null) out.push({ at: kept.startedAt, what: "started", detail: `attempt ${kept.attempts}` });
+    if (kept.endedAt !== null) out.push({ at: kept.endedAt, what: "ended", detail: kept.summary ? `${kept.phase}: ${kept.summary}` : kept.phase });
+    for (let i = 0; i < kept.ev.length; i += 4) {
+      const [at, code, a, b] = [kept.ev[i] as number, kept.ev[i + 1] as number, kept.ev[i + 2], kept.ev[i + 3]];
+      const what = WHAT[code] ?? "log";
+      out.push({ at, what, detail: what === "port" ? `${a} ${b ?? "no answer"}` : String(a) });
+    }
+    // Stable: at equal times, the order above (received, started, ended, then as they came).
+    return out.sort((x, y) => x.at - y.at);
+  }
+
+  const view = (kept: Kept, withEvents: boolean): RunStory => {
+    const { ev: _ev, ...rest } = kept;
+    return { ...rest, events: withEvents ? events(kept) : [] };
+  };
 
   return {
     received(runId, source, requestId) {
       const at = clock();
-      const story = touch(runId);
-      story.source = source;
-      story.requestId = requestId ?? null;
-      story.receivedAt ??= at;
-      add(story, "received", requestId ? `from ${source}, request ${requestId}` : `from ${source}`, at);
+      const kept = story(runId);
+      kept.source = source;
+      kept.requestId = requestId ?? null;
+      kept.receivedAt ??= at;
     },
     started(runId, action, attempt) {
       const at = clock();
-      const story = touch(runId);
-      story.action = action;
-      story.phase = "running";
-      story.attempts = attempt;
-      story.startedAt = at;
-      add(story, "started", `attempt ${attempt}`, at);
+      const kept = story(runId);
+      kept.action = action;
+      kept.phase = "running";
+      kept.attempts = attempt;
+      kept.startedAt = at;
     },
     ended(runId, action, status, summary) {
       const at = clock();
-      const story = touch(runId);
-      story.action = action;
-      story.phase = (RUN_PHASES as readonly string[]).includes(status) ? (status as RunPhase) : "FAILURE";
-      story.endedAt = at;
-      story.summary = summary ?? null;
-      add(story, "ended", summary ? `${status}: ${summary}` : status, at);
+      const kept = story(runId);
+      kept.action = action;
+      kept.phase = (RUN_PHASES as readonly string[]).includes(status) ? (status as RunPhase) : "FAILURE";
+      kept.endedAt = at;
+      kept.summary = summary ?? null;
     },
     portCall(runId, endpoint, status) {
-      const story = runs.get(runId);
-      if (story) add(story, "port", `${endpoint} ${status ?? "no answer"}`, clock());
+      const kept = runs.get(runId);
+      if (kept) add(kept, "port", endpoint, status ?? null, clock());
     },
     delivered(runId, call) {
-      const story = runs.get(runId);
-      if (!story) return;
+      const kept = runs.get(runId);
+      if (!kept) return;
       const at = clock();
-      if (call.kind === "log") for (const line of call.message.split("\n")) add(story, "log", line, at);
-      else if (call.kind === "entity") add(story, "entity", `${call.blueprint}/${call.entity.identifier}`, at);
-      else if (call.kind === "entityUpdate") add(story, "entity", `${call.blueprint}/${call.identifier} (updated)`, at);
-      else if (call.kind === "entityDelete") add(story, "entity", `${call.blueprint}/${call.identifier} (deleted)`, at);
-      else if (call.kind === "entityBulk") for (const e of call.entities) add(story, "entity", `${call.blueprint}/${e.identifier}`, at);
+      if (call.kind === "log") for (const line of call.message.split("\n")) add(kept, "log", line, null, at);
+      else if (call.kind === "entity") add(kept, "entity", `${call.blueprint}/${call.entity.identifier}`, null, at);
+      else if (call.kind === "entityUpdate") add(kept, "entity", `${call.blueprint}/${call.identifier} (updated)`, null, at);
+      else if (call.kind === "entityDelete") add(kept, "entity", `${call.blueprint}/${call.identifier} (deleted)`, null, at);
+      else if (call.kind === "entityBulk") for (const e of call.entities) add(kept, "entity", `${call.blueprint}/${e.identifier}`, null, at);
     },
     list(filter = {}) {
       const out: RunStory[] = [];
@@ -139,14 +166,14 @@ export function createJournal(opts: { capacity?: number; clock?: () => number } 
         if (filter.action && story.action !== filter.action) continue;
         if (filter.phase && story.phase !== filter.phase) continue;
         if (filter.since !== undefined && (story.receivedAt ?? story.startedAt ?? 0) < filter.since) continue;
-        out.push({ ...story, events: [] });
+        out.push(view(story, false));
         if (out.length >= limit) break;
       }
       return out;
     },
     get: (runId) => {
-      const story = runs.get(runId);
-      return story ? structuredClone(story) : undefined;
+      const kept = runs.get(runId);
+      return kept ? view(kept, true) : undefined;
     },
   };
 }

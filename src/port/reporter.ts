@@ -158,10 +158,10 @@ export function createReporter(opts: ReporterOptions): Reporter {
    */
   async function deliverRun(runId: string, reports: PendingReport[], tally: DrainResult, stopStartingAtMs: number): Promise<void> {
     const startedMs = clock();
-    const held = undelivered.get(runId);
-    undelivered.set(runId, { since: held?.since ?? startedMs, seen: startedMs });
+    // Remembered only when something is held back (the common run goes through without a trace here).
+    const holdBack = () => undelivered.set(runId, { since: undelivered.get(runId)?.since ?? startedMs, seen: startedMs });
     for (let index = 0; index < reports.length; ) {
-      if (clock() > stopStartingAtMs) return;
+      if (clock() > stopStartingAtMs) return void holdBack();
       const delivery = nextDelivery(reports, index, maxLogBytes);
       if (!delivery) break;
       index += delivery.reports.length;
@@ -187,9 +187,9 @@ export function createReporter(opts: ReporterOptions): Reporter {
         }
       }
       // Keep order: nothing after a report that must be retried goes out before it.
-      if (result.type === "retry") return;
+      if (result.type === "retry") return void holdBack();
     }
-    undelivered.delete(runId);
+    if (undelivered.size > 0) undelivered.delete(runId);
   }
 
   /**
