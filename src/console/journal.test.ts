@@ -3,7 +3,12 @@ import { createJournal } from "./journal.ts";
 
 const clockAt = (start: number) => {
   let now = start;
-  return { clock: () => now, tick: (ms: number) => void (now += ms) };
+  return {
+    clock: () => now,
+    tick: (ms: number) => {
+      now += ms;
+    },
+  };
 };
 
 test("a run's story, in time order: received, started, what Port answered and took, ended", () => {
