@@ -135,7 +135,7 @@ export function metricsRoutes(metrics: Metrics, bearer: "adminToken" | null = nu
         ...(bearer ? { 401: refusal("No bearer token, or not ADMIN_TOKEN") } : {}),
       },
     }),
-    async (c) => c.body(await metrics.registry.metrics(), 200, { "content-type": metrics.registry.contentType }),
+    async (c) => c.body(await metrics.scrape(), 200, { "content-type": metrics.registry.contentType }),
   );
   return app;
 }

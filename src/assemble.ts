@@ -1,4 +1,4 @@
-import { type Config, redactUrl } from "./config.ts";
+import { type Config, ConfigError, redactUrl } from "./config.ts";
 import type { Ledger } from "./ledger/ledger.ts";
 import { createMemoryLedger } from "./ledger/memory.ts";
 import type { Logger } from "./log.ts";
@@ -8,7 +8,8 @@ import { createMetrics } from "./metrics.ts";
 import { createService, type Service } from "./service.ts";
 import type { RetryPolicy } from "./shared/retry.ts";
 import { createEventBridgeTargets } from "./targets/eventbridge/index.ts";
-import type { Registry } from "./targets/registry.ts";
+import { HandlerModuleError, type Registry } from "./targets/registry.ts";
+import { within } from "./shared/time.ts";
 
 /**
  * What every entry does the same way once its configuration is read: open the ledger, share Port's token
@@ -122,9 +123,14 @@ export function redisErrorLogger(logger: Logger, connection: string) {
   return (error: Error, count: number) => logger.error("redis.connection_error", { connection, errors: count, error: describe(error) });
 }
 
-export function within<T>(work: Promise<T>, ms: number, reason: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(reason)), ms)))]).finally(() => clearTimeout(timer));
+/** The one line a start-up failure ends with (Bun, Deno and the Lambda entry alike): what to fix, never a stack. */
+export function cannotStartMessage(error: unknown): string {
+  const known = error instanceof StartError || error instanceof ConfigError || error instanceof HandlerModuleError;
+  return `portside cannot start: ${known ? (error as Error).message : `unexpected error: ${describe(error)}`}`;
+}
+
+export function logCannotStart(message: string): void {
+  console.error(JSON.stringify({ t: new Date().toISOString(), level: "error", event: "portside.cannot_start", message }));
 }
 
 /** An error's message only (never its stack; for URLs, the redacted form). */

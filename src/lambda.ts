@@ -1,9 +1,9 @@
-import { assemble, describe, openLedger, StartError } from "./assemble.ts";
-import { ConfigError, loadConfig } from "./config.ts";
+import { assemble, cannotStartMessage, logCannotStart, openLedger, StartError } from "./assemble.ts";
+import { loadConfig } from "./config.ts";
 import { createLambdaIngress, type LambdaKafkaHandler } from "./ingress/lambda.ts";
 import { createLogger } from "./log.ts";
 import type { RetryPolicy } from "./shared/retry.ts";
-import { checkHandlerModule, createRegistry, emptyRegistry, HandlerModuleError, type Registry } from "./targets/registry.ts";
+import { checkHandlerModule, createRegistry, emptyRegistry, type Registry } from "./targets/registry.ts";
 import { checkRoutes, mergeRoutes } from "./targets/routes.ts";
 
 /**
@@ -76,8 +76,7 @@ function bundledRegistry(bundle: LambdaBundle): Registry {
 }
 
 function cannotStart(error: unknown): Error {
-  const known = error instanceof StartError || error instanceof ConfigError || error instanceof HandlerModuleError;
-  const message = `portside cannot start: ${known ? (error as Error).message : `unexpected error: ${describe(error)}`}`;
-  console.error(JSON.stringify({ t: new Date().toISOString(), level: "error", event: "portside.cannot_start", message }));
+  const message = cannotStartMessage(error);
+  logCannotStart(message);
   return new Error(message);
 }

@@ -13,6 +13,8 @@ export interface Metrics {
   readonly registry: Registry;
   /** Registers the gauges read at scrape time (once, by the service that owns these metrics). */
   observe(sources: MetricsSources): void;
+  /** The exposition text; the ledger's counts are read once for all the gauges that show them. */
+  scrape(): Promise<string>;
   /** One `ingest` call's outcome, per way in (`sink/runs`, `kafka/<topic>`, `lambda/<topic>`, `replay`). */
   ingested(source: string, kind: WorkKind, summary: AcceptSummary): void;
   ledgerCommitted(seconds: number): void;
@@ -41,6 +43,10 @@ export function createMetrics(): Metrics {
   const registry = new Registry();
   const registers = [registry];
   let known = new Set<string>();
+  let ledgerCounts: () => Promise<LedgerCounts> = () => Promise.reject(new Error("metrics not observed yet"));
+  /** The counts of the scrape under way, shared by its gauges. */
+  let scraping: Promise<LedgerCounts> | undefined;
+  const counts = () => (scraping ??= ledgerCounts());
   const action = (name: string) => (known.has(name) ? name : "other");
 
   const records = new Counter({
@@ -95,14 +101,22 @@ export function createMetrics(): Metrics {
 
   return {
     registry,
+    async scrape() {
+      try {
+        return await registry.metrics();
+      } finally {
+        scraping = undefined;
+      }
+    },
     observe(sources) {
       known = new Set(sources.knownActions);
+      ledgerCounts = sources.ledgerCounts;
       new Gauge({
         name: `${PREFIX}outbox_reports`,
         help: "Reports to Port not yet delivered (the outbox depth).",
         registers,
         async collect() {
-          this.set((await sources.ledgerCounts()).pendingReports);
+          this.set((await counts()).pendingReports);
         },
       });
       new Gauge({
@@ -120,7 +134,7 @@ export function createMetrics(): Metrics {
         labelNames: ["state"] as const,
         registers,
         async collect() {
-          const c = await sources.ledgerCounts();
+          const c = await counts();
           this.set({ state: "pending" }, c.pendingWork);
           this.set({ state: "running" }, c.runningWork);
           this.set({ state: "done" }, c.doneWork);
@@ -131,7 +145,7 @@ export function createMetrics(): Metrics {
         help: "Records parked in the ledger.",
         registers,
         async collect() {
-          this.set((await sources.ledgerCounts()).deadLetters);
+          this.set((await counts()).deadLetters);
         },
       });
       new Gauge({

@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { metricsRoutes } from "./app.ts";
-import { assemble, describe, openLedger, StartError } from "./assemble.ts";
-import { ConfigError, type Config, type KafkaSettings, loadConfig } from "./config.ts";
+import { assemble, cannotStartMessage, describe, logCannotStart, openLedger, StartError } from "./assemble.ts";
+import { type Config, type KafkaSettings, loadConfig } from "./config.ts";
 import { demoDefaults, EMULATOR_CREDENTIALS, runDemo } from "./demo.ts";
 import { createPortEmulator } from "./emulator/port-emulator.ts";
 import type { Ledger } from "./ledger/ledger.ts";
@@ -10,7 +10,7 @@ import { createLogger, type Logger } from "./log.ts";
 import { createMemoryLimit, type MemoryLimit } from "./memory-limit.ts";
 import type { KafkaIngress } from "./ingress/kafka.ts";
 import type { Service } from "./service.ts";
-import { emptyRegistry, HandlerModuleError, loadHandlerModule, type Registry } from "./targets/registry.ts";
+import { emptyRegistry, loadHandlerModule, type Registry } from "./targets/registry.ts";
 import { loadRoutesFile, mergeRoutes } from "./targets/routes.ts";
 
 /**
@@ -65,13 +65,7 @@ export async function main(runtime: Runtime): Promise<void> {
   try {
     await startPortside(runtime);
   } catch (error) {
-    const message =
-      error instanceof StartError || error instanceof ConfigError || error instanceof HandlerModuleError
-        ? error.message
-        : `unexpected error: ${describe(error)}`;
-    console.error(
-      JSON.stringify({ t: new Date().toISOString(), level: "error", event: "portside.cannot_start", message: `portside cannot start: ${message}` }),
-    );
+    logCannotStart(cannotStartMessage(error));
     runtime.exit(2);
   }
 }

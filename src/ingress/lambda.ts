@@ -3,9 +3,10 @@ import type { Topics } from "../config.ts";
 import type { WorkKind } from "../ledger/ledger.ts";
 import type { Logger } from "../log.ts";
 import { parseRecord, type SinkRecord } from "../messages/index.ts";
-import type { AcceptSummary } from "../pipeline/accept.ts";
+import { addCounts, emptySummary } from "../pipeline/accept.ts";
 import type { Service } from "../service.ts";
 import { fromBase64 } from "../shared/base64.ts";
+import { within } from "../shared/time.ts";
 
 /**
  * The AWS Lambda way in: one invocation of a Kafka event source mapping (Amazon MSK, `aws:kafka`, or
@@ -85,17 +86,27 @@ export function createLambdaIngress(deps: LambdaIngressDeps): LambdaKafkaHandler
     const event = readEvent(input);
     const batches = byTopic(event, kinds);
 
-    const total = { records: 0, accepted: 0, duplicate: 0, parked: 0, ignored: 0 };
+    const total = emptySummary();
     for (const { topic, kind, records } of batches) {
-      const summary = await beforeDeadline(
+      const summary = await within(
         deps.service.ingest(kind, records, `lambda/${topic}`),
-        deadlineAt,
-        "the ledger did not record the batch before the invocation's deadline",
+        deadlineAt - Date.now(),
+        "portside: the ledger did not record the batch before the invocation's deadline",
       );
-      add(total, summary);
+      addCounts(total, summary);
     }
+    const { records, accepted, duplicate, parked, ignored } = total;
     const settled = await deps.service.settle(deadlineAt);
-    const fields = { requestId: context.awsRequestId, eventSource: event.eventSource, ...total, ms: Date.now() - startedAt };
+    const fields = {
+      requestId: context.awsRequestId,
+      eventSource: event.eventSource,
+      records,
+      accepted,
+      duplicate,
+      parked,
+      ignored,
+      ms: Date.now() - startedAt,
+    };
     if (!settled.done) {
       deps.logger.warn("lambda.unfinished", { ...fields, left: settled.left });
       throw new Error(
@@ -151,22 +162,4 @@ function toSinkRecord(record: LambdaKafkaRecord): SinkRecord {
   const bytes = fromBase64(record.value);
   // Lambda always encodes values; text that is not base64 is parked as it came, never guessed at.
   return bytes ? parseRecord(bytes) : { ok: false, error: "the record's value is not base64", raw: record.value };
-}
-
-async function beforeDeadline<T>(work: Promise<T>, deadlineAt: number, reason: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`portside: ${reason}`)), Math.max(0, deadlineAt - Date.now()))));
-  try {
-    return await Promise.race([work, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function add(total: { records: number; accepted: number; duplicate: number; parked: number; ignored: number }, summary: AcceptSummary): void {
-  total.records += summary.records;
-  total.accepted += summary.accepted;
-  total.duplicate += summary.duplicate;
-  total.parked += summary.parked;
-  total.ignored += summary.ignored;
 }
