@@ -67,9 +67,18 @@ describe("splitSinkBody", () => {
       "line 2: not valid JSON",
       "line 3: not valid JSON",
     ]);
-    // A pretty-printed object is still one record, even with empty objects on lines of their own.
+    // A broken first line that reads as a whole record (it ends with `}`) before a line that does not
+    // start with `{` (its first byte is not UTF-8): still two records, not one broken "pretty" object.
+    const flipped = Buffer.concat([Buffer.from('{"a\x07:"x","b":{"c":1}}\r\n'), Buffer.from([0x80]), Buffer.from('"a":"y","b":{"c":1}}')]);
+    expect(outline(splitSinkBody(flipped)).map((r) => ("text" in r ? r.text : r.error))).toEqual([
+      "line 1: not valid JSON",
+      "line 2: not valid UTF-8; parked with its bytes as they arrived",
+    ]);
+    // A pretty-printed object is still one record, even with empty objects on lines of their own, and
+    // broken or not.
     const pretty = JSON.stringify({ a: { list: [{}, { b: 1 }] }, c: {} }, null, 2);
     expect(splitSinkBody(pretty)).toHaveLength(1);
+    expect(outline(splitSinkBody(pretty.replace('"b": 1', '"b": ')))).toEqual([{ error: "the body: not valid JSON", raw: pretty.replace('"b": 1', '"b": ') }]);
   });
 
   test("a single unparseable body is one refused record holding the raw text, and the reason never quotes it", () => {

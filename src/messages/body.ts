@@ -63,6 +63,7 @@ const CARRIAGE_RETURN = 13;
 const SPACE = 32;
 const QUOTE = 34;
 const COMMA = 44;
+const COLON = 58;
 const BACKSLASH = 92;
 const OPEN_BRACKET = 91;
 const CLOSE_BRACKET = 93;
@@ -114,16 +115,25 @@ export function scanBody(bytes: Uint8Array): Segment[] {
   // One object over the whole body that is valid JSON is one record, however it is laid out.
   const value = scanValue(bytes, first);
   if (value && value.depth <= MAX_NESTING && isJson(bytes.subarray(value.start, value.end))) return [value];
-  // Otherwise: an object that closes on the first line means newline-delimited records. A broken body may
-  // still be one pretty-printed object — unless a later line starts a record of its own at its very first
-  // column, which a pretty-printed object never does (what it nests is indented): then one broken record
-  // must not make the records after it part of one "value".
+  // Otherwise the body is broken, and it is either newline-delimited records or one broken pretty-printed
+  // object. Lines, unless the body looks laid out: its first line stops where a layout breaks a line
+  // (after `{`, `[`, `,` or `:`) and every later line is indented or starts with a closer. A record line
+  // never stops there, and one broken record must not make the records after it part of one "value"
+  // (whose run ids would then go unanswered).
+  return value && laidOut(bytes, first) ? [value] : scanLines(bytes);
+}
+
+/** Whether a body that opens at `first` has the line breaks of a pretty-printed value. */
+function laidOut(bytes: Uint8Array, first: number): boolean {
   const firstLineEnd = bytes.indexOf(LINE_FEED, first);
-  if (firstLineEnd < 0 || walk(bytes, first, firstLineEnd, true).closedAt >= 0) return scanLines(bytes);
+  if (firstLineEnd < 0) return false;
+  const [, e] = trim(bytes, first, firstLineEnd);
+  if (![OPEN_BRACE, OPEN_BRACKET, COMMA, COLON].includes(bytes[e - 1] as number)) return false;
   for (let at = firstLineEnd; at >= 0 && at + 1 < bytes.length; at = bytes.indexOf(LINE_FEED, at + 1)) {
-    if (bytes[at + 1] === OPEN_BRACE) return scanLines(bytes);
+    const c = bytes[at + 1];
+    if (!(isSpace(c) || c === CLOSE_BRACE || c === CLOSE_BRACKET)) return false;
   }
-  return value ? [value] : scanLines(bytes);
+  return true;
 }
 
 function isJson(bytes: Uint8Array): boolean {
