@@ -35,7 +35,14 @@ export interface ExecutorDeps {
   clock: () => number;
   /** Unique per process: leases are held in its name. */
   owner: string;
+  /** How many local handlers run at once. */
   concurrency: number;
+  /**
+   * How many items may wait on external targets (EventBridge) at once, besides. Such an item holds no
+   * handler slot: it waits for a PutEvents answer shared with others, so its throughput is how many wait
+   * together divided by the call's latency (default 2,048).
+   */
+  externalConcurrency?: number;
   handlerTimeoutMs: number;
   leaseMs?: number;
   locator: RunLocator | null;
@@ -76,6 +83,8 @@ export interface Executor {
 
 interface Active {
   item: ClaimedWork;
+  /** Waiting on an external target, not running a local handler (see `externalConcurrency`). */
+  external?: boolean;
   calls?: RunCalls;
   abort: AbortController;
   /** A flush of buffered calls in flight; the finish waits for it, so no call is taken twice or lost. */
@@ -100,6 +109,10 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   const ledgerRetry = deps.ledgerRetry ?? defaultLedgerRetry;
   const sleep = deps.sleep ?? realSleep;
   const active = new Map<string, Active>();
+  const externalConcurrency = deps.externalConcurrency ?? 2_048;
+  /** Items of `active` that wait on an external target; the rest hold handler slots. */
+  let external = 0;
+  const localFree = () => deps.concurrency - (active.size - external);
   const waiters = new Map<string, Array<() => void>>();
   // Keys finished lately (the last 10,000 to 20,000), so a waiter that registers just after the finish is
   // not left hanging. Two generations rather than one set trimmed from the front: deleting a Set's oldest
@@ -139,9 +152,11 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       try {
         do {
           again = false;
-          while (running && active.size < deps.concurrency) {
+          // Claims only as many as there are free handler slots: what it claims starts at once, and an item
+          // that turns out to wait on an external target gives its slot back (goExternal), so claiming goes on.
+          while (running && localFree() > 0 && external < externalConcurrency) {
             const takeExpired = Date.now() - ledgerFailedAt >= EXPIRED_GRACE_MS;
-            const items = await deps.ledger.claimWork({ owner: deps.owner, limit: deps.concurrency - active.size, leaseMs, now: deps.clock(), takeExpired });
+            const items = await deps.ledger.claimWork({ owner: deps.owner, limit: localFree(), leaseMs, now: deps.clock(), takeExpired });
             ledgerAnswered();
             if (!running) {
               // Stopped while the claim was on its way: hand the items back untouched, they were never started.
@@ -174,6 +189,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       .catch((error) => deps.logger.error(E.runInternalError, { key: item.key, error }))
       .finally(() => {
         active.delete(item.key);
+        if (entry.external) external--;
         recentlySettled.add(item.key);
         if (recentlySettled.size >= 10_000) {
           settledBefore = recentlySettled;
@@ -186,6 +202,14 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         settledNow.resolve();
         if (running) void pump();
       });
+  }
+
+  /** The item waits on an external target from now on: its handler slot is free for the next claim. */
+  function goExternal(entry: Active) {
+    if (entry.external) return;
+    entry.external = true;
+    external++;
+    if (running) void pump();
   }
 
   /**
@@ -330,6 +354,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       } else {
         const runner = deps.targets?.[route.target.kind];
         if (!runner) throw new Error(`No runner for target kind "${route.target.kind}" (action "${run.action}")`);
+        goExternal(entry);
         result = await withTimeout(runner.run(route.target, run, calls.context.log), deps.handlerTimeoutMs, entry.abort);
       }
     } catch (error) {
@@ -373,7 +398,9 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         await finish(entry, []);
         return;
       }
-      for (const route of deps.registry.forChange(change)) {
+      const routes = deps.registry.forChange(change);
+      if (routes.length > 0 && routes.every((route) => route.type !== "local")) goExternal(entry);
+      for (const route of routes) {
         try {
           if (route.type === "local") {
             await withTimeout(

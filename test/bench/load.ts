@@ -5,6 +5,8 @@
  *   closed   `connections` loops, each sending its next batch when the last was answered (max throughput)
  *   rate     open loop: a batch every 1/`batchesPerSec` s whatever is outstanding; latency is measured
  *            from the intended send time, so a stall shows up in the percentiles (no coordinated omission)
+ *   burst    `connections` loops sending `total` records as fast as they are acknowledged, then stop; says
+ *            when the first request went out (epoch ms), so an end-to-end figure can start there
  *   sustain  closed loop that also keeps (runs acknowledged − runs terminal at the emulator) under
  *            `maxBacklog`, polling the emulator's counts: the send rate settles at what the whole
  *            pipeline completes
@@ -12,10 +14,14 @@
  * as Port knows its runs before it publishes them (the emulator answers 404 for others). A loop of its own
  * keeps declared batches ready ahead of the senders, so declaring is never inside a measured request.
  */
-import { batchBody, recordFactory, type BodyForm } from "./messages.ts";
+import { batchBody, type BodyForm, type RecordKind, recordFactory } from "./messages.ts";
 
 interface Options {
-  mode: "closed" | "rate" | "sustain";
+  mode: "closed" | "rate" | "sustain" | "burst";
+  /** What the batches carry (default runs). */
+  records?: RecordKind;
+  /** burst: how many records in all. */
+  total?: number;
   urls: string[];
   path: string;
   token: string;
@@ -34,7 +40,7 @@ interface Options {
 }
 
 const o = JSON.parse(process.argv[2] ?? "{}") as Options;
-const record = recordFactory(o.orgId);
+const record = recordFactory(o.orgId, o.records ?? "run");
 let seq = 0;
 let target = 0;
 function makeBatch(): { ids: string[]; body: string } {
@@ -121,6 +127,25 @@ if (o.mode === "closed") {
     }),
   );
   Object.assign(out, { records, requests, seconds: o.durationMs / 1000, recordsPerSec: records / (o.durationMs / 1000), latencyMs: summary(latencies) });
+} else if (o.mode === "burst") {
+  const total = o.total ?? 10_000;
+  const startedAt = Date.now();
+  let sent = 0;
+  let acked = 0;
+  const latencies: number[] = [];
+  await Promise.all(
+    Array.from({ length: o.connections ?? 4 }, async () => {
+      while (sent < total) {
+        sent += o.batch;
+        const body = await nextBody();
+        const t0 = performance.now();
+        if (await post(body)) acked += o.batch;
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  const endedAt = Date.now();
+  Object.assign(out, { startedAt, endedAt, acked, recordsPerSec: acked / ((endedAt - startedAt) / 1000), latencyMs: summary(latencies) });
 } else if (o.mode === "rate") {
   const interval = 1000 / (o.batchesPerSec ?? 10);
   const latencies: number[] = [];

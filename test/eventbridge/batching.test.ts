@@ -1,4 +1,5 @@
 import { afterEach, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { parseRun } from "../../src/messages/index.ts";
 import { runEvent } from "../../src/targets/eventbridge/event.ts";
 import { eventBridge } from "../../src/targets/eventbridge/target.ts";
@@ -72,4 +73,39 @@ test("a record too large for one entry is parked with the reason and fails in Po
   expect(letters[0]).toMatchObject({ kind: "run", runId: "r_huge", source: "eventbridge" });
   expect(letters[0]?.reason).toContain("does not truncate");
   expect(JSON.parse(letters[0]?.raw ?? "null")).toEqual(big);
+});
+
+test("work waiting on EventBridge holds no handler slot: with CONCURRENCY=1, 25 changes share calls of 10; local handlers still run one at a time", async () => {
+  server = startEventBridgeServer();
+  let running = 0;
+  let most = 0;
+  h = await createHarness({
+    handlers: {
+      runs: {
+        deploy: async () => {
+          most = Math.max(most, ++running);
+          await Bun.sleep(30);
+          running--;
+        },
+      },
+      changes: [{ to: eventBridge() }],
+    },
+    env: eventBridgeEnv(server, { CONCURRENCY: "1" }),
+    targets: eventBridgeTargets({ lingerMs: 200 }),
+  });
+  const template = JSON.parse(readFileSync(new URL("../../src/messages/fixtures/changes/entity-update.json", import.meta.url), "utf8"));
+  const changes = Array.from({ length: 25 }, (_, i) => JSON.stringify({ ...template, context: { entity: `vm-${i}`, blueprint: "vm" } }));
+  const runs = ["r_local_1", "r_local_2", "r_local_3"];
+
+  const [changesSent, runsSent] = await Promise.all([
+    h.post("/sink/changes", changes.join("\n")),
+    h.post("/sink/runs", `[${runs.map((id) => JSON.stringify(runMessage(id, "deploy"))).join(",")}]`),
+  ]);
+  expect([changesSent.status, runsSent.status]).toEqual([200, 200]);
+  await h.waitUntil(() => server?.published.length === 25, "every change to be published");
+  await h.waitForTerminal(runs);
+
+  // Each change waiting for its own call would have made 25 calls of one entry.
+  expect(server.batchSizes()).toEqual([10, 10, 5]);
+  expect(most).toBe(1);
 });

@@ -1,3 +1,4 @@
+import { FetchHttpHandler } from "@smithy/fetch-http-handler";
 import {
   EventBridgeClient,
   PutEventsCommand,
@@ -169,15 +170,20 @@ export interface ClientSettings {
 
 /** The SDK client: default credential chain, region and endpoint from settings, SDK retries off. */
 export function createEventBridgeClient(settings: ClientSettings): EventBridgeClient {
+  const requestTimeout = settings.requestTimeoutMs ?? 10_000;
   return new EventBridgeClient({
     ...(settings.region ? { region: settings.region } : {}),
     ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
     ...(settings.credentials ? { credentials: settings.credentials } : {}),
     // One attempt per send: the publisher retries only what may be retried, while the lease is held.
     maxAttempts: 1,
-    requestHandler: { requestTimeout: settings.requestTimeoutMs ?? 10_000, connectionTimeout: 3_000 },
+    // On Bun and Deno the runtime's own fetch carries the calls: about a quarter less CPU per call than
+    // their emulation of node:http (test/bench/NOTES.md). On Node the SDK's default handler stays.
+    requestHandler: nativeFetch() ? new FetchHttpHandler({ requestTimeout }) : { requestTimeout, connectionTimeout: 3_000 },
   });
 }
+
+const nativeFetch = () => "Bun" in globalThis || "Deno" in globalThis;
 
 /** `SendPutEvents` over a real client. */
 export const sendWith =
