@@ -110,10 +110,14 @@ export function openSqliteLedger(open: OpenSqlite, opts: SqliteLedgerOptions): L
       fresh.done = queue.run(() => {
         if (finishing === fresh) finishing = undefined;
         const held = new Set<string>();
+        const lanes: string[] = [];
         for (const r of s.finishMany.all(JSON.stringify(fresh.items.map((i) => i.key)), fresh.now, fresh.owner)) {
           held.add(r.key);
-          if (r.lane !== null) s.promote.run(r.lane);
+          if (r.lane !== null) lanes.push(r.lane);
         }
+        // One statement for every lane that moves on (one per lane cost as much as the finish itself).
+        if (lanes.length === 1) s.promote.run(lanes[0] as string);
+        else if (lanes.length > 1) s.promoteMany.run(JSON.stringify(lanes));
         const queued: Array<[string, string]> = [];
         for (const item of fresh.items) if (held.has(item.key)) for (const r of item.reports) queued.push([r.runId, callText(r)]);
         if (queued.length > 0) {

@@ -298,6 +298,25 @@ export function ledgerContract(name: string, makeLedger: () => Promise<Ledger>, 
         expect((await ledger.claimWork({ owner: "o2", limit: 10, ...lease })).map((w) => w.key)).toEqual(["run:a3"]);
       });
 
+      test("heads of several lanes finished at once each let their own next item go, in order", async () => {
+        const ledger = await open();
+        const records = [
+          rec("run:a1", "lane:A"),
+          rec("run:b1", "lane:B"),
+          rec("run:c1", "lane:C"),
+          rec("run:a2", "lane:A"),
+          rec("run:b2", "lane:B"),
+          rec("run:a3", "lane:A"),
+        ];
+        await ledger.commit({ records, deadLetters: [], reports: [] }, T0);
+        expect((await ledger.claimWork({ owner: "o1", limit: 10, ...lease })).map((w) => w.key)).toEqual(["run:a1", "run:b1", "run:c1"]);
+        // Finished together (one moment, one owner), as an executor's finishes of one turn are.
+        expect(await Promise.all(["run:a1", "run:b1", "run:c1"].map((k) => ledger.finishWork(k, "o1", [], T0)))).toEqual([true, true, true]);
+        expect((await ledger.claimWork({ owner: "o1", limit: 10, ...lease })).map((w) => w.key)).toEqual(["run:a2", "run:b2"]);
+        expect(await Promise.all(["run:a2", "run:b2"].map((k) => ledger.finishWork(k, "o1", [], T0)))).toEqual([true, true]);
+        expect((await ledger.claimWork({ owner: "o1", limit: 10, ...lease })).map((w) => w.key)).toEqual(["run:a3"]);
+      });
+
       test("a lane head whose lease expired comes back itself; the lane does not move on", async () => {
         const ledger = await open();
         await ledger.commit({ records: [rec("run:a1", "lane:A"), rec("run:a2", "lane:A")], deadLetters: [], reports: [] }, T0);
