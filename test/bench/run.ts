@@ -9,6 +9,8 @@
  *   7 a 429 window: Port refuses every call for a while under steady load; Port calls per second during
  *     the window, and how long the reports held back take to reach Port once it is over
  *   8 /healthz latency while one hostile body (200,000 tiny bad records; unbalanced brackets) is handled
+ *   9 catalog changes fanned out to EventBridge: changes/s end to end (SQLite, Redis), call fill, a lone change
+ *  10 scaling: changes/s and runs/s against CONCURRENCY and the batch size, with portside's CPU
  * and prints a table; the full mode also writes BENCHMARKS.md at the repository root.
  *
  *   bun run bench              full (60 s sustained run; ~8 min with Kafka start)
@@ -26,6 +28,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { readConnectorFile, registerConnector } from "../../connectors/register.ts";
 import { createTopics } from "../support/kafka.ts";
+import { fanoutPhases } from "./fanout.ts";
 import { summariseProfile } from "./profile.ts";
 import { healthDuringHostileBody, manyBadRecords, strayBrackets } from "./stall.ts";
 import { procMemory, repo, runLoad, startPortside, startRedis, startScript, stopAll, track, type Proc, type PortsideProc } from "./procs.ts";
@@ -43,7 +46,7 @@ const { values: flags } = parseArgs({
   },
 });
 const short = flags.short === true;
-const phases = new Set((flags.only ?? "1,2,3,4,5,6,7,8").split(",").map((s) => Number(s.trim())));
+const phases = new Set((flags.only ?? "1,2,3,4,5,6,7,8,9,10").split(",").map((s) => Number(s.trim())));
 if (phases.has(5)) phases.add(2);
 if (phases.has(3)) phases.add(1);
 const outFile = flags.out ?? (short || flags.only ? null : join(repo, "BENCHMARKS.md"));
@@ -138,14 +141,19 @@ function sqliteLedger(): string {
   return `sqlite:${join(dir, "ledger.sqlite")}`;
 }
 
+/** What every portside of the benchmark is given: the organisation, the sink token, the Port emulator. */
+const baseEnv = () => ({
+  ORG_ID: ORG,
+  SINK_TOKEN: TOKEN,
+  PORT_API_URL: emulator.url,
+  PORT_CLIENT_ID: "emulator-client-id",
+  PORT_CLIENT_SECRET: "emulator-client-secret",
+});
+
 async function portside(ledger: string, extra: Record<string, string> = {}, cpuProfDir?: string): Promise<PortsideProc> {
   return startPortside({
     env: {
-      ORG_ID: ORG,
-      SINK_TOKEN: TOKEN,
-      PORT_API_URL: emulator.url,
-      PORT_CLIENT_ID: "emulator-client-id",
-      PORT_CLIENT_SECRET: "emulator-client-secret",
+      ...baseEnv(),
       HANDLERS: "test/bench/noop-handlers.ts",
       LEDGER: ledger,
       CONCURRENCY,
@@ -407,6 +415,11 @@ async function main() {
 
   // 8. Health checks while a hostile body is handled ------------------------------------------------------
   if (phases.has(8)) await stallPhase();
+
+  // 9, 10. Change-log fan-out to EventBridge; scaling against CONCURRENCY and batch size ---------------------
+  if (phases.has(9) || phases.has(10)) {
+    await fanoutPhases({ short, orgId: ORG, token: TOKEN, emulatorUrl: emulator.url, baseEnv: baseEnv(), sqliteLedger, row, details, fmt }, phases);
+  }
 
   // 6. Scaling on Redis, against SQLite -------------------------------------------------------------------
   if (phases.has(6)) {
