@@ -76,81 +76,58 @@ export async function fanoutPhases(ctx: FanoutContext, phases: Set<number>): Pro
   });
   let seq = 0;
 
-  /** Posts `total` changes as fast as they are acknowledged; ends when the last one is published. */
-  async function changeBurst(p: PortsideProc, total: number, batch: number): Promise<Burst> {
-    await reset();
+  /**
+   * Posts `total` records as fast as they are acknowledged and waits until `progress` says every one
+   * acknowledged is done (published, or terminal at the emulator); the figure runs from the first request.
+   */
+  async function burst(p: PortsideProc, load: Record<string, unknown>, progress: () => Promise<{ done: number; lastAt: number }>): Promise<Burst> {
     const cpu0 = p.cpu();
-    const load = await runLoad<BurstLoad>({
+    const sent = await runLoad<BurstLoad>({
       mode: "burst",
-      records: "change",
       urls: [p.url],
-      path: "/sink/changes",
       token: ctx.token,
       orgId: ctx.orgId,
       form: "array",
-      batch,
-      total,
       connections: 4,
       durationMs: 0,
-      idPrefix: `c${++seq}_`,
+      ...load,
     });
     const deadline = Date.now() + 180_000;
-    let s = await stats();
-    while (s.distinct < load.acked && Date.now() < deadline) {
+    let now = await progress();
+    while (now.done < sent.acked && Date.now() < deadline) {
       await Bun.sleep(20);
-      s = await stats();
+      now = await progress();
     }
-    const seconds = (s.lastAt - load.startedAt) / 1000;
+    const seconds = (now.lastAt - sent.startedAt) / 1000;
     return {
-      perSec: s.distinct / seconds,
-      acked: load.acked,
-      ackPerSec: load.acked / ((load.endedAt - load.startedAt) / 1000),
-      ackP99: load.latencyMs.p99,
+      perSec: now.done / seconds,
+      acked: sent.acked,
+      ackPerSec: sent.acked / ((sent.endedAt - sent.startedAt) / 1000),
+      ackP99: sent.latencyMs.p99,
       seconds,
       cpuShare: (p.cpu() - cpu0) / seconds,
-      complete: s.distinct >= load.acked,
-      errors: load.errors,
-      ...(load.lastError ? { lastError: load.lastError } : {}),
+      complete: now.done >= sent.acked,
+      errors: sent.errors,
+      ...(sent.lastError ? { lastError: sent.lastError } : {}),
     };
   }
 
-  /** Posts `total` runs of the no-op action; ends when the last one is terminal at the emulator. */
+  /** A burst of changes, every one routed to EventBridge; done when published. */
+  async function changeBurst(p: PortsideProc, total: number, batch: number): Promise<Burst> {
+    await reset();
+    return burst(p, { records: "change", path: "/sink/changes", batch, total, idPrefix: `c${++seq}_` }, async () => {
+      const s = await stats();
+      return { done: s.distinct, lastAt: s.lastAt };
+    });
+  }
+
+  /** A burst of runs of the no-op action; done when terminal at the emulator. */
   async function runBurst(p: PortsideProc, total: number, batch: number): Promise<Burst> {
     await fetch(`${ctx.emulatorUrl}/__bench/reset`, { method: "POST" });
-    const cpu0 = p.cpu();
-    const load = await runLoad<BurstLoad>({
-      mode: "burst",
-      urls: [p.url],
-      path: "/sink/runs",
-      token: ctx.token,
-      orgId: ctx.orgId,
-      form: "array",
-      batch,
-      total,
-      connections: 4,
-      durationMs: 0,
-      idPrefix: `q${++seq}_`,
-      declareUrl: ctx.emulatorUrl,
+    return burst(p, { path: "/sink/runs", batch, total, idPrefix: `q${++seq}_`, declareUrl: ctx.emulatorUrl }, async () => {
+      const e = (await (await fetch(`${ctx.emulatorUrl}/__bench/stats`)).json()) as { terminal: number; lastTerminalAt: number };
+      return { done: e.terminal, lastAt: e.lastTerminalAt };
     });
-    const emulator = async () => (await (await fetch(`${ctx.emulatorUrl}/__bench/stats`)).json()) as { terminal: number; lastTerminalAt: number };
-    const deadline = Date.now() + 180_000;
-    let e = await emulator();
-    while (e.terminal < load.acked && Date.now() < deadline) {
-      await Bun.sleep(20);
-      e = await emulator();
-    }
-    const seconds = (e.lastTerminalAt - load.startedAt) / 1000;
-    return {
-      perSec: e.terminal / seconds,
-      acked: load.acked,
-      ackPerSec: load.acked / ((load.endedAt - load.startedAt) / 1000),
-      ackP99: load.latencyMs.p99,
-      seconds,
-      cpuShare: (p.cpu() - cpu0) / seconds,
-      complete: e.terminal >= load.acked,
-      errors: load.errors,
-      ...(load.lastError ? { lastError: load.lastError } : {}),
-    };
   }
 
   /** How soon single changes, posted one at a time to an idle portside, are published (ms each). */
