@@ -185,8 +185,8 @@ export function createService(deps: ServiceDeps): Service {
       metrics.ingested(source, kind, summary);
       if (kind === "run") for (const key of summary.acceptedKeys) journal.received(key.slice("run:".length), source, requestId);
     },
-    onCommitted: (summary) => {
-      if (summary.accepted > 0) executor.notify();
+    onCommitted: (summary, kind) => {
+      if (summary.accepted > 0) executor.notify(kind);
       if (summary.parked > 0) reporter.notify();
     },
     ...(config.ackMode === "sync" ? { waitFor: (keys: string[]) => waitAll(executor, keys, 25_000) } : {}),

@@ -70,8 +70,8 @@ export interface ExecutorDeps {
 
 export interface Executor {
   start(): void;
-  /** New work was committed: look for it now. */
-  notify(): void;
+  /** New work (of this kind) was committed: look for it now. */
+  notify(kind?: ClaimedWork["kind"]): void;
   /** Resolves when the item with this key finishes in this process (used by the synchronous ack mode). */
   settled(key: string): Promise<void>;
   /** Claims and runs work until nothing is claimable and nothing runs (starts the executor if it was not). */
@@ -102,6 +102,9 @@ export const defaultLedgerRetry: RetryPolicy = { initialMs: 100, maxMs: 3_000, f
  */
 const EXPIRED_GRACE_MS = 10_000;
 
+/** How many slot-free changes one claim takes besides the free handler slots (see pump). */
+const PREFETCH = 256;
+
 export function createExecutor(deps: ExecutorDeps): Executor {
   const leaseMs = deps.leaseMs ?? 60_000;
   const pollMs = deps.pollMs ?? 1_000;
@@ -122,6 +125,8 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   let running = false;
   let pumping: Promise<void> | null = null;
   let again = false;
+  /** The last claim held changes that need no handler slot (see pump). */
+  let prefetch = false;
   let timers: Array<ReturnType<typeof setInterval>> = [];
   /** Resolved (and replaced) whenever an item settles. */
   let settledSignal = signal();
@@ -152,11 +157,14 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       try {
         do {
           again = false;
-          // Claims only as many as there are free handler slots: what it claims starts at once, and an item
-          // that turns out to wait on an external target gives its slot back (goExternal), so claiming goes on.
-          while (running && localFree() > 0 && external < externalConcurrency) {
+          // Claims as many as there are free handler slots: what it claims starts at once, and an item that
+          // turns out to wait on an external target gives its slot back (goExternal), so claiming goes on.
+          // While the backlog holds changes that need no slot at all, a claim takes up to PREFETCH of them
+          // besides (slots or none); a run claimed beyond the free slots is handed back untouched.
+          while (running && (localFree() > 0 || prefetch) && external < externalConcurrency) {
             const takeExpired = Date.now() - ledgerFailedAt >= EXPIRED_GRACE_MS;
-            const items = await deps.ledger.claimWork({ owner: deps.owner, limit: localFree(), leaseMs, now: deps.clock(), takeExpired });
+            const extra = prefetch ? Math.min(PREFETCH, externalConcurrency - external) : 0;
+            const items = await deps.ledger.claimWork({ owner: deps.owner, limit: localFree() + extra, leaseMs, now: deps.clock(), takeExpired });
             ledgerAnswered();
             if (!running) {
               // Stopped while the claim was on its way: hand the items back untouched, they were never started.
@@ -166,8 +174,19 @@ export function createExecutor(deps: ExecutorDeps): Executor {
             // A key this process still runs came back because its lease lapsed while the ledger was away; the
             // claim renewed it in our name, and the finish that is being retried will complete it.
             const fresh = items.filter((item) => !active.has(item.key));
+            prefetch = fresh.some(needsNoSlot);
             if (fresh.length === 0) break;
-            for (const item of fresh) launch(item);
+            let slots = localFree();
+            const surplus: ClaimedWork[] = [];
+            for (const item of fresh) {
+              if (needsNoSlot(item)) launch(item, true);
+              else if (slots > 0) {
+                slots--;
+                launch(item);
+              } else surplus.push(item);
+            }
+            // Never started, so no attempt is counted; retried like a finish while the ledger is away.
+            await Promise.all(surplus.map((item) => untilRecorded(item.key, () => deps.ledger.releaseWork(item.key, deps.owner))));
           }
         } while (again && running);
       } catch (error) {
@@ -181,9 +200,16 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     return pass;
   }
 
-  function launch(item: ClaimedWork) {
+  /** A change whose every route is a target (EventBridge) waits on it from the start: it needs no handler slot. */
+  const needsNoSlot = (item: ClaimedWork) => item.kind === "change" && deps.registry.changesOnlyToTargets === true;
+
+  function launch(item: ClaimedWork, waitsOnTarget = false) {
     const entry: Active = { item, abort: new AbortController() };
     active.set(item.key, entry);
+    if (waitsOnTarget) {
+      entry.external = true;
+      external++;
+    }
     const work = item.kind === "run" ? executeRun(entry) : executeChange(entry);
     work
       .catch((error) => deps.logger.error(E.runInternalError, { key: item.key, error }))
@@ -496,7 +522,9 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       startTimers();
       void pump();
     },
-    notify() {
+    notify(kind) {
+      // New changes that need no handler slot may be claimed even while every slot is taken.
+      if (kind === "change" && deps.registry.changesOnlyToTargets === true) prefetch = true;
       if (running) void pump();
     },
     settled(key) {

@@ -33,7 +33,7 @@ export interface IngestDeps {
   acceptor: Acceptor;
   logger: Logger;
   /** After each committed slice: new work for the executor, reports (of parked runs) for the reporter. */
-  onCommitted: (summary: AcceptSummary) => void;
+  onCommitted: (summary: AcceptSummary, kind: WorkKind) => void;
   /** After each call: what became of its records, for the metrics. */
   onIngested?: (source: string, kind: WorkKind, summary: AcceptSummary, requestId: string | undefined) => void;
   /** The synchronous ack mode: resolves when the accepted keys have finished (or the wait is cut short). */
@@ -72,7 +72,7 @@ export function createIngest(deps: IngestDeps): { ingest: Ingest; stats(): Inges
       }
       slice = [];
       addSummary(total, part);
-      deps.onCommitted(part);
+      deps.onCommitted(part, kind);
     };
     for (const record of records) {
       slice.push(record);

@@ -20,6 +20,8 @@ export interface Registry {
   forChange(change: Change): ChangeRoute[];
   /** Where the handlers came from, named in "no handler" failures. */
   readonly source: string;
+  /** Every change rule sends to a target such as EventBridge: no change runs local code. */
+  readonly changesOnlyToTargets?: boolean;
   readonly actions: string[];
 }
 
@@ -70,6 +72,7 @@ export function createRegistry(module: HandlerModule, source: string): Registry 
   return {
     source,
     actions: Object.keys(runs),
+    changesOnlyToTargets: changes.every((rule) => rule.handle === undefined),
     forRun(action) {
       const target = Object.hasOwn(runs, action) ? runs[action] : undefined;
       if (target === undefined) {

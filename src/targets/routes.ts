@@ -148,6 +148,7 @@ export function mergeRoutes(registry: Registry, routes: Routes): Registry {
   return {
     source,
     actions: [...registry.actions, ...routed.actions],
+    changesOnlyToTargets: registry.changesOnlyToTargets === true && routed.changesOnlyToTargets === true,
     forRun(action) {
       if (Object.hasOwn(routes.module.runs, action)) return routed.forRun(action);
       const route = registry.forRun(action);

@@ -109,3 +109,41 @@ test("work waiting on EventBridge holds no handler slot: with CONCURRENCY=1, 25 
   expect(server.batchSizes()).toEqual([10, 10, 5]);
   expect(most).toBe(1);
 });
+
+test("changes bound only for EventBridge flow while slow handlers hold every slot; a run claimed with them waits untouched for a slot", async () => {
+  server = startEventBridgeServer();
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const started: string[] = [];
+  h = await createHarness({
+    handlers: {
+      runs: {
+        deploy: async (run) => {
+          started.push(run.id);
+          await gate;
+        },
+      },
+      changes: [{ to: eventBridge() }],
+    },
+    env: eventBridgeEnv(server, { CONCURRENCY: "1" }),
+    targets: eventBridgeTargets({ lingerMs: 20 }),
+  });
+  const template = JSON.parse(readFileSync(new URL("../../src/messages/fixtures/changes/entity-update.json", import.meta.url), "utf8"));
+  const changes = (from: number) =>
+    Array.from({ length: 25 }, (_, i) => JSON.stringify({ ...template, context: { entity: `vm-${from + i}`, blueprint: "vm" } }));
+
+  await h.post("/sink/runs", JSON.stringify(runMessage("r_holds_slot", "deploy")));
+  await h.waitUntil(() => started.length === 1, "the first run to take the only slot");
+  // Accepted in this order: 25 changes, a run, 25 changes.
+  await h.post("/sink/changes", changes(0).join("\n"));
+  await h.post("/sink/runs", JSON.stringify(runMessage("r_waits", "deploy")));
+  await h.post("/sink/changes", changes(25).join("\n"));
+  await h.waitUntil(() => server?.published.length === 50, "all 50 changes to be published while the slot is taken");
+  expect(started).toEqual(["r_holds_slot"]);
+
+  release();
+  await h.waitForTerminal(["r_holds_slot", "r_waits"]);
+  // Handed back unstarted, it ran as a first attempt (a later one would have failed as interrupted).
+  expect(started).toEqual(["r_holds_slot", "r_waits"]);
+  expect(h.emulator.state.terminalStatus("r_waits")).toBe("SUCCESS");
+});
