@@ -9,7 +9,9 @@
  *   10 The same burst, and a burst of runs to the no-op handler, against CONCURRENCY and the batch size,
  *      with portside's CPU while it ran: where the limit sits.
  */
+import { rmSync } from "node:fs";
 import { type PortsideProc, runLoad, startPortside, startRedis, startScript } from "./procs.ts";
+import { summariseProfile } from "./profile.ts";
 import { recordFactory } from "./messages.ts";
 
 export interface FanoutContext {
@@ -23,6 +25,8 @@ export interface FanoutContext {
   row(id: string, measurement: string, value: string, target?: string, met?: boolean, gap?: string): void;
   details: string[];
   fmt(n: number, digits?: number): string;
+  /** Where to write a CPU profile of portside during a burst like 9a's (taken after it, apart). */
+  profileDir?: string;
 }
 
 interface PutEventsStats {
@@ -189,6 +193,17 @@ export async function fanoutPhases(ctx: FanoutContext, phases: Set<number>): Pro
       "≤ 50 ms",
       Math.max(...lone) <= 50,
     );
+    if (ctx.profileDir) {
+      rmSync(ctx.profileDir, { recursive: true, force: true });
+      p = await startPortside({ env: fanoutEnv(ctx.sqliteLedger()), cpuProfDir: ctx.profileDir });
+      const profiledBurst = await changeBurst(p, total, 100);
+      await p.stop();
+      const summary = summariseProfile(ctx.profileDir);
+      ctx.details.push(
+        `Profile of portside during a burst like 9a's (bun --cpu-prof, ${fmt(profiledBurst.perSec)} changes/s under the profiler, ${ctx.profileDir}):\n${summary}`,
+      );
+      console.log(`[bench] profile of 9:\n${summary}`);
+    }
     // 9d: Redis.
     const redis = await startRedis();
     p = await startPortside({ env: fanoutEnv(redis.url) });

@@ -55,7 +55,9 @@ export function summariseProfile(dir: string, top = 25): string {
     }
   });
   const pct = (us: number) => `${((100 * us) / total).toFixed(1)}%`;
-  const lines = [`  ${file}: ${total} samples`, "  self (share of samples):"];
+  const lines = [`  ${file}: ${total} samples`, "  by part of portside (each sample to the first part its stack is in, in this order):"];
+  for (const [part, n] of byPart(profile, byId, parent)) lines.push(`    ${pct(n).padStart(6)}  ${part}`);
+  lines.push("  self (share of samples):");
   for (const [name, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`    ${pct(us).padStart(6)}  ${name}`);
   lines.push("  inclusive (src/ functions):");
   for (const [name, us] of [...inclusive]
@@ -64,6 +66,35 @@ export function summariseProfile(dir: string, top = 25): string {
     .slice(0, top))
     lines.push(`    ${pct(us).padStart(6)}  ${name}`);
   return lines.join("\n");
+}
+
+/**
+ * Parts of portside a sample can be charged to, tried in order against the frames of its stack (a part
+ * matches when any frame's file does). Garbage collection and idle are the innermost frame's own.
+ */
+const PARTS: Array<[string, RegExp]> = [
+  ["SQLite ledger (statements, group commit)", /src\/ledger\//],
+  ["AWS SDK (PutEvents: serialise, sign, send)", /@smithy|@aws-sdk|src\/targets\/eventbridge\/publisher/],
+  ["EventBridge target (events, batching)", /src\/targets\/eventbridge\//],
+  ["executor", /src\/pipeline\/executor/],
+  ["acceptance (split, parse, validate, digest)", /src\/pipeline\/(accept|ingest)|src\/messages\//],
+  ["HTTP intake (Hono, sink)", /src\/ingress\/|src\/app\.ts|node_modules\/hono/],
+  ["reporter and Port client", /src\/port\//],
+];
+
+function byPart(profile: Profile, byId: Map<number, Node>, parent: Map<number, number>): Array<[string, number]> {
+  const counts = new Map<string, number>();
+  for (const id of profile.samples) {
+    const leaf = byId.get(id)?.callFrame.functionName ?? "";
+    let part = leaf === "(garbage collector)" || leaf === "gc" ? "garbage collection" : leaf === "(idle)" || leaf === "(program)" ? "idle" : undefined;
+    for (let cur: number | undefined = id; part === undefined && cur !== undefined; cur = parent.get(cur)) {
+      const url = byId.get(cur)?.callFrame.url ?? "";
+      part = PARTS.find(([, pattern]) => pattern.test(url))?.[0];
+    }
+    part ??= "other";
+    counts.set(part, (counts.get(part) ?? 0) + 1);
+  }
+  return [...counts].sort((a, b) => b[1] - a[1]);
 }
 
 if (import.meta.main) console.log(summariseProfile(process.argv[2] ?? join(repo, ".portside", "bench-profile")));
