@@ -144,7 +144,7 @@ export const variables = {
   LEDGER:
     "where accepted work is kept: sqlite:<path> (default sqlite:./.portside/ledger.sqlite; on AWS Lambda the default is memory), redis://[user:password@]host:port[/db] (rediss:// for TLS), or memory",
   BODY_LIMIT_BYTES: "largest sink request body in bytes (default 5242880 = 5 MiB)",
-  CONCURRENCY: "how many handlers run at once (default 16)",
+  CONCURRENCY: "how many handlers run at once (default 16); work waiting on EventBridge takes no slot",
   HANDLER_TIMEOUT_MS: "default handler time limit in ms (default 600000 = 10 min)",
   ACK_MODE: "`durable` (default: ack once recorded) or `sync` (ack once the handlers finished)",
   UNHANDLED_RUNS:
