@@ -15,8 +15,8 @@
  *
  *   bun run bench              full (60 s sustained run; ~8 min with Kafka start)
  *   bun run bench --short      CI (a few minutes): same phases, shorter; prints figures, writes no file
- *   options: --only=1,2,4,7 (phases), --out=<file>, --profile=2,9 (a CPU profile of portside during 2; of a
- *            burst of its own after 9a, so the figure itself is not profiled),
+ *   options: --only=1,2,4,7 (phases), --out=<file>, --profile=1,2,9 (a CPU profile of portside during 2; for
+ *            1 and 9, of a load of its own after the figure, so the figure itself is not profiled),
  *            --no-kafka, --concurrency=<n>
  * Every process (emulator, baseline, portside, load generators, producer) is its own; everything is on
  * loopback. Nothing here asserts on speed: the figures are printed, and targets are reported as met or not.
@@ -47,7 +47,7 @@ const { values: flags } = parseArgs({
   },
 });
 const short = flags.short === true;
-/** Phases to take a CPU profile of portside in (`--profile=2,9`). */
+/** Phases to take a CPU profile of portside in (`--profile=1,2,9`). */
 const profiled = new Set((flags.profile ?? "").split(",").filter(Boolean).map(Number));
 const phases = new Set((flags.only ?? "1,2,3,4,5,6,7,8,9,10").split(",").map((s) => Number(s.trim())));
 if (phases.has(5)) phases.add(2);
@@ -337,6 +337,17 @@ async function main() {
       );
     }
     await baseline.stop();
+    if (profiled.has(1)) {
+      // A load like 1a's on a portside of its own under the profiler, apart from the figure.
+      const profDir = join(repo, ".portside", "bench-profile-1");
+      rmSync(profDir, { recursive: true, force: true });
+      const p = await portside(sqliteLedger(), {}, profDir);
+      const r = await closed([p.url], "array", "pa_");
+      await p.stop();
+      const summary = summariseProfile(profDir);
+      details.push(`Profile of portside during an ack load like 1a's (bun --cpu-prof, ${fmt(r.recordsPerSec)} records/s under the profiler, ${profDir}):\n${summary}`);
+      log(`profile of 1:\n${summary}`);
+    }
   }
 
   // 2 + 5. Sustained completed runs/s, Port calls per run, peak RSS ---------------------------------------
