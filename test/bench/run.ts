@@ -345,7 +345,9 @@ async function main() {
       const r = await closed([p.url], "array", "pa_");
       await p.stop();
       const summary = summariseProfile(profDir);
-      details.push(`Profile of portside during an ack load like 1a's (bun --cpu-prof, ${fmt(r.recordsPerSec)} records/s under the profiler, ${profDir}):\n${summary}`);
+      details.push(
+        `Profile of portside during an ack load like 1a's (bun --cpu-prof, ${fmt(r.recordsPerSec)} records/s under the profiler, ${profDir}):\n${summary}`,
+      );
       log(`profile of 1:\n${summary}`);
     }
   }
