@@ -181,11 +181,10 @@ export function createService(deps: ServiceDeps): Service {
   const { ingest, stats } = createIngest({
     acceptor,
     logger,
-    onIngested: (source, kind, summary, requestId) => {
+    onCommitted: (summary, { kind, source, requestId }) => {
+      // Recorded before the executor hears of the slice, so a run is journalled as received before it starts.
       metrics.ingested(source, kind, summary);
       if (kind === "run") for (const key of summary.acceptedKeys) journal.received(key.slice("run:".length), source, requestId);
-    },
-    onCommitted: (summary, kind) => {
       if (summary.accepted > 0) executor.notify(kind);
       if (summary.parked > 0) reporter.notify();
     },

@@ -116,8 +116,7 @@ export function openSqliteLedger(open: OpenSqlite, opts: SqliteLedgerOptions): L
           if (r.lane !== null) lanes.push(r.lane);
         }
         // One statement for every lane that moves on (one per lane cost as much as the finish itself).
-        if (lanes.length === 1) s.promote.run(lanes[0] as string);
-        else if (lanes.length > 1) s.promoteMany.run(JSON.stringify(lanes));
+        if (lanes.length > 0) s.promote.run(JSON.stringify(lanes));
         const queued: Array<[string, string]> = [];
         for (const item of fresh.items) if (held.has(item.key)) for (const r of item.reports) queued.push([r.runId, callText(r)]);
         if (queued.length > 0) {

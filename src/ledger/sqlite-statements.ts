@@ -75,14 +75,10 @@ export function statements(db: SqliteDatabase) {
     openOutboxes: db.prepare<never, [string, number]>(
       "INSERT INTO outbox_run (run_id, due_at) SELECT value, ?2 FROM json_each(?1) WHERE true ON CONFLICT (run_id) DO NOTHING",
     ),
-    // The same for many lanes at once (?1: JSON array of lanes): the head of each that has one waiting.
-    promoteMany: db.prepare<never, [string]>(
-      `UPDATE work SET state = ${pending}
-       WHERE seq IN (SELECT (SELECT seq FROM work WHERE lane = j.value AND state <> ${done} AND state = ${waiting} ORDER BY seq LIMIT 1) FROM json_each(?1) AS j)`,
-    ),
+    // work_lane: the head of each lane (?1: JSON array of lanes) that has an item waiting goes pending.
     promote: db.prepare<never, [string]>(
       `UPDATE work SET state = ${pending}
-       WHERE seq = (SELECT seq FROM work WHERE lane = ?1 AND state <> ${done} AND state = ${waiting} ORDER BY seq LIMIT 1)`,
+       WHERE seq IN (SELECT (SELECT seq FROM work WHERE lane = j.value AND state <> ${done} AND state = ${waiting} ORDER BY seq LIMIT 1) FROM json_each(?1) AS j)`,
     ),
     // work_running (running items are few); outbox_run is scanned, which only a starting process does.
     leaseHolders: db.prepare<{ owner: string }, []>(

@@ -116,6 +116,9 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   /** Items of `active` that wait on an external target; the rest hold handler slots. */
   let external = 0;
   const localFree = () => deps.concurrency - (active.size - external);
+  /** Every change goes to targets only (EventBridge): a change waits on one from the start and needs no slot. */
+  const changesNeedNoSlot = deps.registry.changesOnlyToTargets === true;
+  const needsNoSlot = (item: ClaimedWork) => changesNeedNoSlot && item.kind === "change";
   const waiters = new Map<string, Array<() => void>>();
   // Keys finished lately (the last 10,000 to 20,000), so a waiter that registers just after the finish is
   // not left hanging. Two generations rather than one set trimmed from the front: deleting a Set's oldest
@@ -200,16 +203,10 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     return pass;
   }
 
-  /** A change whose every route is a target (EventBridge) waits on it from the start: it needs no handler slot. */
-  const needsNoSlot = (item: ClaimedWork) => item.kind === "change" && deps.registry.changesOnlyToTargets === true;
-
   function launch(item: ClaimedWork, waitsOnTarget = false) {
     const entry: Active = { item, abort: new AbortController() };
     active.set(item.key, entry);
-    if (waitsOnTarget) {
-      entry.external = true;
-      external++;
-    }
+    if (waitsOnTarget) goExternal(entry, false);
     const work = item.kind === "run" ? executeRun(entry) : executeChange(entry);
     work
       .catch((error) => deps.logger.error(E.runInternalError, { key: item.key, error }))
@@ -230,12 +227,12 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       });
   }
 
-  /** The item waits on an external target from now on: its handler slot is free for the next claim. */
-  function goExternal(entry: Active) {
+  /** The item waits on an external target from now on: its handler slot is free for the next claim (`wake`). */
+  function goExternal(entry: Active, wake = true) {
     if (entry.external) return;
     entry.external = true;
     external++;
-    if (running) void pump();
+    if (wake && running) void pump();
   }
 
   /**
@@ -524,7 +521,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     },
     notify(kind) {
       // New changes that need no handler slot may be claimed even while every slot is taken.
-      if (kind === "change" && deps.registry.changesOnlyToTargets === true) prefetch = true;
+      if (kind === "change" && changesNeedNoSlot) prefetch = true;
       if (running) void pump();
     },
     settled(key) {

@@ -32,10 +32,11 @@ export interface IngestStats extends IngestCounts {
 export interface IngestDeps {
   acceptor: Acceptor;
   logger: Logger;
-  /** After each committed slice: new work for the executor, reports (of parked runs) for the reporter. */
-  onCommitted: (summary: AcceptSummary, kind: WorkKind) => void;
-  /** After each call: what became of its records, for the metrics. */
-  onIngested?: (source: string, kind: WorkKind, summary: AcceptSummary, requestId: string | undefined) => void;
+  /**
+   * After each committed slice, before the next one is read: what became of its records (metrics, the run
+   * journal), new work for the executor, reports (of parked runs) for the reporter.
+   */
+  onCommitted: (summary: AcceptSummary, slice: { kind: WorkKind; source: string; requestId: string | undefined }) => void;
   /** The synchronous ack mode: resolves when the accepted keys have finished (or the wait is cut short). */
   waitFor?: (keys: string[]) => Promise<void>;
   /** Records per ledger transaction (default 500). */
@@ -72,7 +73,7 @@ export function createIngest(deps: IngestDeps): { ingest: Ingest; stats(): Inges
       }
       slice = [];
       addSummary(total, part);
-      deps.onCommitted(part, kind);
+      deps.onCommitted(part, { kind, source, requestId: options?.requestId });
     };
     for (const record of records) {
       slice.push(record);
@@ -83,7 +84,6 @@ export function createIngest(deps: IngestDeps): { ingest: Ingest; stats(): Inges
     }
     if (slice.length > 0) await acceptSlice();
     count(source, total);
-    deps.onIngested?.(source, kind, total, options?.requestId);
     const request = options?.requestId ? { requestId: options.requestId } : {};
     if (total.parked > 0) deps.logger.warn(E.parked, { source, ...request, parked: total.parked, reasons: total.parkedReasons.slice(0, 5) });
     for (const action of total.unhandledActions) {
