@@ -16,19 +16,19 @@ export interface BearerRealm {
  * content (no timing oracle).
  */
 export function requireBearer(token: Secret | null, realm: BearerRealm): MiddlewareHandler {
-  const expected = token ? digest(token.reveal()) : null;
+  const matches = token ? tokenCheck(token) : null;
   return async (c, next) => {
-    if (expected === null) return next();
-    const header = c.req.header("authorization") ?? "";
-    const match = /^Bearer\s+(.+)$/i.exec(header.trim());
-    if (!match?.[1] || !equalBytes(await expected, await digest(match[1]))) {
+    if (matches === null) return next();
+    const given = bearerOf(c.req.header("authorization"));
+    if (given === undefined || !(await matches(given))) {
       c.header("WWW-Authenticate", `Bearer realm="${realm.realm}"`);
       return c.json(
         {
           error: "unauthorized",
-          message: match
-            ? `The bearer token is not the one this portside expects for ${realm.realm}. Check ${realm.who} against ${realm.variable}.`
-            : `Send "Authorization: Bearer <token>" (the ${realm.variable} value).`,
+          message:
+            given !== undefined
+              ? `The bearer token is not the one this portside expects for ${realm.realm}. Check ${realm.who} against ${realm.variable}.`
+              : `Send "Authorization: Bearer <token>" (the ${realm.variable} value).`,
         },
         401,
       );
@@ -37,9 +37,13 @@ export function requireBearer(token: Secret | null, realm: BearerRealm): Middlew
   };
 }
 
-/** Whether `given` is the configured token, compared as `requireBearer` does (hashed, constant time). */
-export async function tokenMatches(token: Secret, given: string): Promise<boolean> {
-  return equalBytes(await digest(token.reveal()), await digest(given));
+/** The token of an `Authorization: Bearer <token>` header, if it is one. */
+export const bearerOf = (header: string | undefined): string | undefined => /^Bearer\s+(.+)$/i.exec(header?.trim() ?? "")?.[1];
+
+/** Whether a given string is the configured token: both hashed (the token once), compared in constant time. */
+export function tokenCheck(token: Secret): (given: string) => Promise<boolean> {
+  const expected = digest(token.reveal());
+  return async (given) => equalBytes(await expected, await digest(given));
 }
 
 async function digest(text: string): Promise<Uint8Array> {

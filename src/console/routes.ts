@@ -1,6 +1,6 @@
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { getCookie, setCookie, deleteCookie } from "hono/cookie";
-import { tokenMatches } from "../auth.ts";
+import { bearerOf, tokenCheck } from "../auth.ts";
 import type { Secret } from "../config.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import type { ReplayResult } from "../pipeline/replay.ts";
@@ -31,12 +31,13 @@ export const SINCE_WINDOWS: Record<string, number> = { "15m": 15 * 60_000, "1h":
 
 export function consoleRoutes(deps: ConsoleDeps): Hono {
   const app = new Hono();
+  const matches = deps.adminToken ? tokenCheck(deps.adminToken) : null;
 
   app.post("/login", async (c) => {
-    if (!deps.adminToken) return c.redirect("/console", 303);
+    if (!matches) return c.redirect("/console", 303);
     const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
     const token = typeof form.token === "string" ? form.token : "";
-    if (!(await tokenMatches(deps.adminToken, token))) return c.html(loginPage("That is not this portside's ADMIN_TOKEN."), 401);
+    if (!(await matches(token))) return c.html(loginPage("That is not this portside's ADMIN_TOKEN."), 401);
     setCookie(c, COOKIE, token, { path: "/console", httpOnly: true, sameSite: "Strict", secure: new URL(c.req.url).protocol === "https:" });
     return c.redirect("/console", 303);
   });
@@ -45,7 +46,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
     return c.redirect("/console", 303);
   });
 
-  app.use("*", signedIn(deps.adminToken));
+  app.use("*", signedIn(matches));
 
   app.get("/", async (c) => {
     const action = c.req.query("action") || undefined;
@@ -123,12 +124,11 @@ function takeFlash(c: Context): string | null {
 }
 
 /** A bearer header or the sign-in cookie with ADMIN_TOKEN; otherwise the sign-in page (401). None configured: open. */
-function signedIn(token: Secret | null): MiddlewareHandler {
+function signedIn(matches: ((given: string) => Promise<boolean>) | null): MiddlewareHandler {
   return async (c, next) => {
-    if (!token) return next();
-    const bearer = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization")?.trim() ?? "")?.[1];
-    const given = bearer ?? getCookie(c, COOKIE);
-    if (given && (await tokenMatches(token, given))) return next();
+    if (!matches) return next();
+    const given = bearerOf(c.req.header("authorization")) ?? getCookie(c, COOKIE);
+    if (given && (await matches(given))) return next();
     return c.html(loginPage(given ? "Signed out: the token changed. Sign in again." : null), 401);
   };
 }
