@@ -48,6 +48,8 @@ export interface Config {
   ledger: LedgerSetting;
   bodyLimitBytes: number;
   concurrency: number;
+  /** Runs and changes that may wait on EventBridge at once, besides the handler slots (a hard cap). */
+  targetConcurrency: number;
   handlerTimeoutMs: number;
   ackMode: "durable" | "sync";
   /** A run for an action with no handler or route: left to other consumers (`ignore`) or reported FAILURE (`fail`). */
@@ -145,6 +147,7 @@ export const variables = {
     "where accepted work is kept: sqlite:<path> (default sqlite:./.portside/ledger.sqlite; on AWS Lambda the default is memory), redis://[user:password@]host:port[/db] (rediss:// for TLS), or memory",
   BODY_LIMIT_BYTES: "largest sink request body in bytes (default 5242880 = 5 MiB)",
   CONCURRENCY: "how many handlers run at once (default 16); work waiting on EventBridge takes no slot",
+  TARGET_CONCURRENCY: "how many runs and changes may wait on EventBridge at once, besides the handler slots (default 2048); beyond it they wait for room",
   HANDLER_TIMEOUT_MS: "default handler time limit in ms (default 600000 = 10 min)",
   ACK_MODE: "`durable` (default: ack once recorded) or `sync` (ack once the handlers finished)",
   UNHANDLED_RUNS:
@@ -285,6 +288,7 @@ export function loadConfig(env: Env, overrides: { open?: boolean; entry?: Entry 
     ledger: loadLedger(env, entry),
     bodyLimitBytes: read(env, "BODY_LIMIT_BYTES", intIn(1024, 1024 * 1024 * 1024), String(5 * 1024 * 1024)),
     concurrency: read(env, "CONCURRENCY", intIn(1, 10_000), "16"),
+    targetConcurrency: read(env, "TARGET_CONCURRENCY", intIn(1, 100_000), "2048"),
     handlerTimeoutMs: read(env, "HANDLER_TIMEOUT_MS", intIn(1, 7 * 24 * 3600_000), "600000"),
     ackMode: read(env, "ACK_MODE", v.picklist(["durable", "sync"], "must be durable or sync"), "durable"),
     unhandledRuns: read(env, "UNHANDLED_RUNS", v.picklist(["ignore", "fail"], "must be ignore or fail"), "ignore"),

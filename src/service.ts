@@ -162,6 +162,7 @@ export function createService(deps: ServiceDeps): Service {
     clock,
     owner,
     concurrency: config.concurrency,
+    targetConcurrency: config.targetConcurrency,
     handlerTimeoutMs: config.handlerTimeoutMs,
     locator: config.locator,
     parsedRuns,

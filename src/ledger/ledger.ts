@@ -28,8 +28,9 @@ export interface Ledger {
    * Within one lane only the oldest unfinished item is eligible, and only when no item of the lane is
    * running under a live lease, so work on one entity runs in acceptance order, one at a time. With
    * `takeExpired: false`, only pending items are claimed (expired leases are left to their owners a while).
+   * With `kind`, only items of that kind are claimed; the others are not looked at and stay as they are.
    */
-  claimWork(opts: ClaimOptions & { takeExpired?: boolean }): Promise<ClaimedWork[]>;
+  claimWork(opts: WorkClaim): Promise<ClaimedWork[]>;
 
   /** Extends the leases of items `owner` still runs (a heartbeat for long handlers). */
   renewWork(keys: string[], owner: string, leaseMs: number, now: number): Promise<void>;
@@ -167,6 +168,13 @@ export interface ClaimOptions {
   limit: number;
   leaseMs: number;
   now: number;
+}
+
+export interface WorkClaim extends ClaimOptions {
+  /** Also take running items whose lease expired (default true). */
+  takeExpired?: boolean;
+  /** Only this kind of work (default: any). */
+  kind?: WorkKind;
 }
 
 export interface PendingReport extends ReportInput {

@@ -11,6 +11,7 @@ import type {
   ParkOutcome,
   PendingReport,
   ReportOutcome,
+  WorkClaim,
   WorkRecord,
 } from "./ledger.ts";
 import { callText, parseCursor, parseId, withInputChecks } from "./validate.ts";
@@ -143,9 +144,11 @@ export function createMemoryLedger(): Ledger {
       return { records, deadLetters: parked };
     },
 
-    async claimWork({ owner, limit, leaseMs, now, takeExpired = true }: ClaimOptions & { takeExpired?: boolean }): Promise<ClaimedWork[]> {
+    async claimWork({ owner, limit, leaseMs, now, takeExpired = true, kind }: WorkClaim): Promise<ClaimedWork[]> {
       alive();
-      const eligible = [...open].filter((i) => i.state === "pending" || (takeExpired && i.leaseUntil <= now));
+      const eligible = [...open].filter(
+        (i) => (kind === undefined || i.record.kind === kind) && (i.state === "pending" || (takeExpired && i.leaseUntil <= now)),
+      );
       eligible.sort((a, b) => a.seq - b.seq);
       return eligible.slice(0, limit).map((item) => {
         item.state = "running";

@@ -6,7 +6,9 @@
  * Key layout under the prefix P (see redis.ts for the why):
  *   P:seq                  HASH   counters: work, report, dl
  *   P:w:<key>              HASH   a work item: kind body source lane state attempt owner leaseUntil acceptedAt seq finishedAt
- *   P:pending              ZSET   claimable keys, score seq (acceptance order)
+ *   P:pending:<kind>       ZSET   claimable keys of one kind (run, change), score seq (acceptance order); a
+ *                                claim of any kind merges them. (P:pending, one set for both, is an earlier
+ *                                layout: claims move what is left in it to the sets of its kinds.)
  *   P:running              ZSET   claimed keys, score leaseUntil
  *   P:done                 ZSET   finished keys, score finishedAt (purge; their hashes are the dedupe memory)
  *   P:lane:<lane>          LIST   unfinished keys of a lane, head first; only the head is ever pending/running
@@ -23,6 +25,10 @@
  * Redis checks maxmemory at a script's first write and not after, so an out-of-memory Redis refuses a
  * commit whole. Inputs are validated before a script runs, so no script fails half-way on bad input.
  */
+import { WORK_KINDS } from "./ledger.ts";
+
+/** The work kinds as a Lua list. */
+const LUA_KINDS = WORK_KINDS.map((kind) => `'${kind}'`).join(", ");
 
 /** Helpers shared by the scripts that queue reports. */
 const prelude = `
@@ -74,7 +80,7 @@ for r = 1, n do
     redis.call('HSET', h, 'kind', kind, 'body', body, 'source', source, 'state', state, 'attempt', 0, 'acceptedAt', now, 'seq', seq)
     if hasLane == '1' then redis.call('HSET', h, 'lane', lane) end
     if state == 'pending' then
-      redis.call('ZADD', P .. 'pending', seq, key)
+      redis.call('ZADD', P .. 'pending:' .. kind, seq, key)
     else
       redis.call('HINCRBY', P .. 'stat', 'waiting', 1)
     end
@@ -112,24 +118,40 @@ queue_reports(i, now)
 return { out, parked }
 `;
 
-/** ARGV: P, owner, limit, leaseUntil, now, takeExpired (1/0). Returns 7 fields per item: key kind body source lane attempt acceptedAt. */
+/**
+ * ARGV: P, owner, limit, leaseUntil, now, takeExpired (1/0), kind ('' for any). Returns 7 fields per item:
+ * key kind body source lane attempt acceptedAt.
+ */
 export const claimWorkLua = `
 local P = ARGV[1]
-local owner, limit, leaseUntil, now, takeExpired = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
+local owner, limit, leaseUntil, now, takeExpired, only = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+-- Keys left in the earlier single pending set (written before an upgrade) move to their kind's set.
+local legacy = redis.call('ZRANGE', P .. 'pending', 0, 255, 'WITHSCORES')
+for j = 1, #legacy, 2 do
+  redis.call('ZADD', P .. 'pending:' .. (redis.call('HGET', P .. 'w:' .. legacy[j], 'kind') or 'run'), legacy[j + 1], legacy[j])
+  redis.call('ZREM', P .. 'pending', legacy[j])
+end
 local candidates = {}
 if takeExpired == '1' then
-  for _, key in ipairs(redis.call('ZRANGEBYSCORE', P .. 'running', '-inf', now, 'LIMIT', 0, limit)) do
-    candidates[#candidates + 1] = { tonumber(redis.call('HGET', P .. 'w:' .. key, 'seq')), key }
+  -- Expired leases are few (a crashed owner's items); with a kind, the others among them are passed over.
+  local expired = redis.call('ZRANGEBYSCORE', P .. 'running', '-inf', now, 'LIMIT', 0, only == '' and limit or -1)
+  for _, key in ipairs(expired) do
+    local f = redis.call('HMGET', P .. 'w:' .. key, 'seq', 'kind')
+    if only == '' or f[2] == only then candidates[#candidates + 1] = { tonumber(f[1]), key, f[2] } end
   end
 end
-local pending = redis.call('ZRANGE', P .. 'pending', 0, limit - 1, 'WITHSCORES')
-for j = 1, #pending, 2 do candidates[#candidates + 1] = { tonumber(pending[j + 1]), pending[j] } end
+for _, kind in ipairs({ ${LUA_KINDS} }) do
+  if only == '' or only == kind then
+    local pending = redis.call('ZRANGE', P .. 'pending:' .. kind, 0, limit - 1, 'WITHSCORES')
+    for j = 1, #pending, 2 do candidates[#candidates + 1] = { tonumber(pending[j + 1]), pending[j], kind } end
+  end
+end
 table.sort(candidates, function(a, b) return a[1] < b[1] end)
 local out = {}
 for j = 1, math.min(limit, #candidates) do
   local key = candidates[j][2]
   local h = P .. 'w:' .. key
-  redis.call('ZREM', P .. 'pending', key)
+  redis.call('ZREM', P .. 'pending:' .. candidates[j][3], key)
   local attempt = redis.call('HINCRBY', h, 'attempt', 1)
   redis.call('HSET', h, 'state', 'running', 'owner', owner, 'leaseUntil', leaseUntil)
   redis.call('ZADD', P .. 'running', leaseUntil, key)
@@ -178,8 +200,9 @@ if f[3] then
   redis.call('LREM', lane, 1, key)
   local nxt = redis.call('LINDEX', lane, 0)
   if nxt and redis.call('HGET', P .. 'w:' .. nxt, 'state') == 'waiting' then
+    local g = redis.call('HMGET', P .. 'w:' .. nxt, 'seq', 'kind')
     redis.call('HSET', P .. 'w:' .. nxt, 'state', 'pending')
-    redis.call('ZADD', P .. 'pending', redis.call('HGET', P .. 'w:' .. nxt, 'seq'), nxt)
+    redis.call('ZADD', P .. 'pending:' .. g[2], g[1], nxt)
     redis.call('HINCRBY', P .. 'stat', 'waiting', -1)
   end
 end
@@ -192,13 +215,13 @@ export const releaseWorkLua = `
 local P = ARGV[1]
 local key, owner = ARGV[2], ARGV[3]
 local h = P .. 'w:' .. key
-local f = redis.call('HMGET', h, 'state', 'owner', 'seq')
+local f = redis.call('HMGET', h, 'state', 'owner', 'seq', 'kind')
 if f[1] ~= 'running' or f[2] ~= owner then return 0 end
 redis.call('HSET', h, 'state', 'pending')
 redis.call('HDEL', h, 'owner', 'leaseUntil')
 redis.call('HINCRBY', h, 'attempt', -1)
 redis.call('ZREM', P .. 'running', key)
-redis.call('ZADD', P .. 'pending', f[3], key)
+redis.call('ZADD', P .. 'pending:' .. f[4], f[3], key)
 return 1
 `;
 
@@ -338,12 +361,12 @@ for j = 2, #ARGV do dead[ARGV[j]] = true end
 local work, runs = 0, 0
 for _, key in ipairs(redis.call('ZRANGE', P .. 'running', 0, -1)) do
   local h = P .. 'w:' .. key
-  local f = redis.call('HMGET', h, 'owner', 'seq')
+  local f = redis.call('HMGET', h, 'owner', 'seq', 'kind')
   if f[1] and dead[f[1]] then
     redis.call('HSET', h, 'state', 'pending')
     redis.call('HDEL', h, 'owner', 'leaseUntil')
     redis.call('ZREM', P .. 'running', key)
-    redis.call('ZADD', P .. 'pending', f[2], key)
+    redis.call('ZADD', P .. 'pending:' .. f[3], f[2], key)
     work = work + 1
   end
 end
@@ -383,7 +406,7 @@ export const countsLua = `
 local P = ARGV[1]
 local stat = redis.call('HMGET', P .. 'stat', 'waiting', 'pendingReports')
 return {
-  redis.call('ZCARD', P .. 'pending') + tonumber(stat[1] or '0'),
+  redis.call('ZCARD', P .. 'pending') + ${WORK_KINDS.map((kind) => `redis.call('ZCARD', P .. 'pending:${kind}')`).join(" + ")} + tonumber(stat[1] or '0'),
   redis.call('ZCARD', P .. 'running'),
   redis.call('ZCARD', P .. 'done'),
   tonumber(stat[2] or '0'),

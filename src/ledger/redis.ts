@@ -15,6 +15,7 @@ import type {
   PendingReport,
   RawEncoding,
   ReportOutcome,
+  WorkClaim,
   WorkKind,
 } from "./ledger.ts";
 import * as lua from "./redis-scripts.ts";
@@ -94,15 +95,15 @@ export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
       return { records: records.map(outcome), deadLetters: deadLetters.map(parked) };
     },
 
-    async claimWork({ owner, limit, leaseMs, now, takeExpired = true }: ClaimOptions & { takeExpired?: boolean }): Promise<ClaimedWork[]> {
+    async claimWork({ owner, limit, leaseMs, now, takeExpired = true, kind }: WorkClaim): Promise<ClaimedWork[]> {
       if (limit <= 0) return [];
-      const flat = (await call(lua.claimWorkLua, owner, limit, now + leaseMs, now, takeExpired ? "1" : "0")) as Array<string | number | null>;
+      const flat = (await call(lua.claimWorkLua, owner, limit, now + leaseMs, now, takeExpired ? "1" : "0", kind ?? "")) as Array<string | number | null>;
       const out: ClaimedWork[] = [];
       for (let i = 0; i < flat.length; i += 7) {
-        const [key, kind, body, source, lane, attempt, acceptedAt] = flat.slice(i, i + 7);
+        const [key, itemKind, body, source, lane, attempt, acceptedAt] = flat.slice(i, i + 7);
         out.push({
           key: String(key),
-          kind: kind as WorkKind,
+          kind: itemKind as WorkKind,
           body: String(body),
           source: String(source),
           lane: lane === null ? null : String(lane),

@@ -12,6 +12,7 @@ import type {
   ParkOutcome,
   PendingReport,
   ReportOutcome,
+  WorkClaim,
 } from "./ledger.ts";
 import type { SqliteDatabase } from "./sqlite-driver.ts";
 import { migrate, ReportState } from "./sqlite-schema.ts";
@@ -210,10 +211,10 @@ export function openSqliteLedger(open: OpenSqlite, opts: SqliteLedgerOptions): L
       });
     },
 
-    async claimWork({ owner, limit, leaseMs, now, takeExpired = true }: ClaimOptions & { takeExpired?: boolean }): Promise<ClaimedWork[]> {
+    async claimWork({ owner, limit, leaseMs, now, takeExpired = true, kind }: WorkClaim): Promise<ClaimedWork[]> {
       if (limit <= 0) return [];
       // Not taking expired leases: compare them with a time before any lease (-1), so none qualifies.
-      const rows = await queue.run(() => s.claim.all(owner, now + leaseMs, takeExpired ? now : -1, limit), BACKGROUND);
+      const rows = await queue.run(() => s.claim.all(owner, now + leaseMs, takeExpired ? now : -1, limit, kind ?? null), BACKGROUND);
       return rows
         .sort((a, b) => a.seq - b.seq)
         .map((r) => ({ key: r.key, kind: r.kind, body: r.body, source: r.source, lane: r.lane, attempt: r.attempt, acceptedAt: r.accepted_at }));

@@ -100,6 +100,16 @@ export const migrations: readonly Migration[] = [
     description: "dead letters keep records that are not valid UTF-8 as base64",
     statements: [`ALTER TABLE dead_letter ADD COLUMN raw_encoding TEXT NOT NULL DEFAULT 'utf8' CHECK (raw_encoding IN ('utf8', 'base64'))`],
   },
+  {
+    version: 4,
+    description: "pending work indexed by kind, so a claim can ask for one kind",
+    statements: [
+      // Replaces work_pending (seq): a claim of any kind reads each kind's range in seq order and merges them,
+      // so the ack path still writes one pending index entry per record.
+      "DROP INDEX work_pending",
+      "CREATE INDEX work_pending_kind ON work (kind, seq) WHERE state = 0",
+    ],
+  },
 ];
 
 export const schemaVersion = migrations.length;

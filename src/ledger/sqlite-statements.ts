@@ -1,5 +1,5 @@
 import type { SqliteDatabase } from "./sqlite-driver.ts";
-import type { LedgerCounts, RawEncoding, WorkKind } from "./ledger.ts";
+import { type LedgerCounts, type RawEncoding, WORK_KINDS, type WorkKind } from "./ledger.ts";
 import { ReportState, WorkState } from "./sqlite-schema.ts";
 
 /** A dead-letter row as stored. */
@@ -43,16 +43,19 @@ export function statements(db: SqliteDatabase) {
       `INSERT INTO report (run_id, call, state, due_at, created_at) VALUES (?1, ?2, ${ReportState.pending}, ?3, ?3)`,
     ),
     openOutbox: db.prepare<never, [string, number]>("INSERT INTO outbox_run (run_id, due_at) VALUES (?1, ?2) ON CONFLICT (run_id) DO NOTHING"),
-    // work_running for expired leases, work_pending for the oldest pending; both bounded by the limit.
+    // work_running for expired leases, work_pending_kind for the oldest pending of each kind (?5: one kind,
+    // or NULL for any); each bounded by the limit, merged in acceptance order.
     claim: db.prepare<
       { seq: number; key: string; kind: WorkKind; body: string; source: string; lane: string | null; attempt: number; accepted_at: number },
-      [string, number, number, number]
+      [string, number, number, number, WorkKind | null]
     >(
       `UPDATE work SET state = ${running}, owner = ?1, lease_until = ?2, attempt = attempt + 1
        WHERE seq IN (
-         SELECT seq FROM (SELECT seq FROM work WHERE state = ${running} AND lease_until <= ?3 ORDER BY lease_until LIMIT ?4)
-         UNION ALL
-         SELECT seq FROM (SELECT seq FROM work WHERE state = ${pending} ORDER BY seq LIMIT ?4)
+         SELECT seq FROM (SELECT seq FROM work WHERE state = ${running} AND lease_until <= ?3 AND (?5 IS NULL OR kind = ?5) ORDER BY lease_until LIMIT ?4)
+         ${WORK_KINDS.map(
+           (kind) => `UNION ALL
+         SELECT seq FROM (SELECT seq FROM work WHERE state = ${pending} AND kind = '${kind}' AND (?5 IS NULL OR ?5 = '${kind}') ORDER BY seq LIMIT ?4)`,
+         ).join("\n         ")}
          ORDER BY seq LIMIT ?4)
        RETURNING seq, key, kind, (SELECT body FROM work_body WHERE work_body.seq = work.seq) AS body, source, lane, attempt, accepted_at`,
     ),

@@ -38,11 +38,12 @@ export interface ExecutorDeps {
   /** How many local handlers run at once. */
   concurrency: number;
   /**
-   * How many items may wait on external targets (EventBridge) at once, besides. Such an item holds no
-   * handler slot: it waits for a PutEvents answer shared with others, so its throughput is how many wait
-   * together divided by the call's latency (default 2,048).
+   * How many items may wait on external targets (EventBridge) at once, besides — a hard cap. Such an item
+   * holds no handler slot: it waits for a PutEvents answer shared with others, so its throughput is how
+   * many wait together divided by the call's latency. An item that would go beyond it keeps its slot until
+   * one of them ends.
    */
-  externalConcurrency?: number;
+  targetConcurrency: number;
   handlerTimeoutMs: number;
   leaseMs?: number;
   locator: RunLocator | null;
@@ -83,7 +84,7 @@ export interface Executor {
 
 interface Active {
   item: ClaimedWork;
-  /** Waiting on an external target, not running a local handler (see `externalConcurrency`). */
+  /** Waiting on an external target, not running a local handler (see `targetConcurrency`). */
   external?: boolean;
   calls?: RunCalls;
   abort: AbortController;
@@ -102,8 +103,8 @@ export const defaultLedgerRetry: RetryPolicy = { initialMs: 100, maxMs: 3_000, f
  */
 const EXPIRED_GRACE_MS = 10_000;
 
-/** How many slot-free changes one claim takes besides the free handler slots (see pump). */
-const PREFETCH = 256;
+/** How many changes bound only for targets one claim takes at most (see pump). */
+const CHANGE_CLAIM = 256;
 
 export function createExecutor(deps: ExecutorDeps): Executor {
   const leaseMs = deps.leaseMs ?? 60_000;
@@ -112,13 +113,24 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   const ledgerRetry = deps.ledgerRetry ?? defaultLedgerRetry;
   const sleep = deps.sleep ?? realSleep;
   const active = new Map<string, Active>();
-  const externalConcurrency = deps.externalConcurrency ?? 2_048;
   /** Items of `active` that wait on an external target; the rest hold handler slots. */
   let external = 0;
+  /** Items that hold a slot until there is room to wait on a target (the cap was reached), first come first served. */
+  const targetQueue: Array<() => void> = [];
   const localFree = () => deps.concurrency - (active.size - external);
-  /** Every change goes to targets only (EventBridge): a change waits on one from the start and needs no slot. */
+  /** Room to wait on targets that nobody has asked for yet. */
+  const targetRoom = () => deps.targetConcurrency - external - targetQueue.length;
+  /**
+   * Every change goes to targets only (EventBridge): changes are claimed apart from the handler slots, into
+   * the room on targets, and a slot claim asks for runs only — so nothing is ever claimed that cannot start.
+   */
   const changesNeedNoSlot = deps.registry.changesOnlyToTargets === true;
-  const needsNoSlot = (item: ClaimedWork) => changesNeedNoSlot && item.kind === "change";
+  /**
+   * Such changes may be waiting in the ledger. Set at start, by a notify, by the poll (another replica may
+   * have committed them) and by a claim that came back full; cleared just before a claim of changes, so a
+   * notify that lands while that claim is on its way is not lost.
+   */
+  let changesWaiting = changesNeedNoSlot;
   const waiters = new Map<string, Array<() => void>>();
   // Keys finished lately (the last 10,000 to 20,000), so a waiter that registers just after the finish is
   // not left hanging. Two generations rather than one set trimmed from the front: deleting a Set's oldest
@@ -128,8 +140,6 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   let running = false;
   let pumping: Promise<void> | null = null;
   let again = false;
-  /** The last claim held changes that need no handler slot (see pump). */
-  let prefetch = false;
   let timers: Array<ReturnType<typeof setInterval>> = [];
   /** Resolved (and replaced) whenever an item settles. */
   let settledSignal = signal();
@@ -148,7 +158,11 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     void heartbeat();
   }
 
-  /** Claims work up to the concurrency limit; concurrent calls share one pass (and ask it to go again). */
+  /**
+   * Claims what can start now; concurrent calls share one pass (and ask it to go again). Two kinds of
+   * claim: for the free handler slots (any work, or runs only while changes need no slot), and for the
+   * room on targets (changes bound only for targets). Each asks for no more than can start at once.
+   */
   function pump(): Promise<void> {
     if (pumping) {
       again = true;
@@ -160,36 +174,25 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       try {
         do {
           again = false;
-          // Claims as many as there are free handler slots: what it claims starts at once, and an item that
-          // turns out to wait on an external target gives its slot back (goExternal), so claiming goes on.
-          // While the backlog holds changes that need no slot at all, a claim takes up to PREFETCH of them
-          // besides (slots or none); a run claimed beyond the free slots is handed back untouched.
-          while (running && (localFree() > 0 || prefetch) && external < externalConcurrency) {
-            const takeExpired = Date.now() - ledgerFailedAt >= EXPIRED_GRACE_MS;
-            const extra = prefetch ? Math.min(PREFETCH, externalConcurrency - external) : 0;
-            const items = await deps.ledger.claimWork({ owner: deps.owner, limit: localFree() + extra, leaseMs, now: deps.clock(), takeExpired });
-            ledgerAnswered();
-            if (!running) {
-              // Stopped while the claim was on its way: hand the items back untouched, they were never started.
-              for (const item of items) if (!active.has(item.key)) await deps.ledger.releaseWork(item.key, deps.owner);
-              break;
+          let claimed = true;
+          while (running && claimed) {
+            claimed = false;
+            if (localFree() > 0) {
+              const items = await claim(localFree(), changesNeedNoSlot ? "run" : undefined);
+              if (items === null) return;
+              for (const item of items) launch(item);
+              claimed = items.length > 0;
             }
-            // A key this process still runs came back because its lease lapsed while the ledger was away; the
-            // claim renewed it in our name, and the finish that is being retried will complete it.
-            const fresh = items.filter((item) => !active.has(item.key));
-            prefetch = fresh.some(needsNoSlot);
-            if (fresh.length === 0) break;
-            let slots = localFree();
-            const surplus: ClaimedWork[] = [];
-            for (const item of fresh) {
-              if (needsNoSlot(item)) launch(item, true);
-              else if (slots > 0) {
-                slots--;
-                launch(item);
-              } else surplus.push(item);
+            const room = Math.min(CHANGE_CLAIM, targetRoom());
+            if (running && changesWaiting && room > 0) {
+              changesWaiting = false;
+              const items = await claim(room, "change");
+              if (items === null) return;
+              // A full claim may have left more behind.
+              if (items.length === room) changesWaiting = true;
+              for (const item of items) launch(item, true);
+              claimed ||= items.length > 0;
             }
-            // Never started, so no attempt is counted; retried like a finish while the ledger is away.
-            await Promise.all(surplus.map((item) => untilRecorded(item.key, () => deps.ledger.releaseWork(item.key, deps.owner))));
           }
         } while (again && running);
       } catch (error) {
@@ -203,16 +206,42 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     return pass;
   }
 
+  /**
+   * One claim; the items this process does not run yet, or null when it stopped while the claim was on its
+   * way (the items are then handed back untouched: they were never started).
+   */
+  async function claim(limit: number, kind: ClaimedWork["kind"] | undefined): Promise<ClaimedWork[] | null> {
+    const takeExpired = Date.now() - ledgerFailedAt >= EXPIRED_GRACE_MS;
+    const items = await deps.ledger.claimWork({ owner: deps.owner, limit, leaseMs, now: deps.clock(), takeExpired, ...(kind ? { kind } : {}) });
+    ledgerAnswered();
+    if (!running) {
+      for (const item of items) if (!active.has(item.key)) await deps.ledger.releaseWork(item.key, deps.owner);
+      return null;
+    }
+    // A key this process still runs came back because its lease lapsed while the ledger was away; the
+    // claim renewed it in our name, and the finish that is being retried will complete it.
+    return items.filter((item) => !active.has(item.key));
+  }
+
   function launch(item: ClaimedWork, waitsOnTarget = false) {
     const entry: Active = { item, abort: new AbortController() };
     active.set(item.key, entry);
-    if (waitsOnTarget) goExternal(entry, false);
+    // Claimed into the room on targets, so there is room for it now.
+    if (waitsOnTarget) {
+      entry.external = true;
+      external++;
+    }
     const work = item.kind === "run" ? executeRun(entry) : executeChange(entry);
     work
       .catch((error) => deps.logger.error(E.runInternalError, { key: item.key, error }))
       .finally(() => {
         active.delete(item.key);
-        if (entry.external) external--;
+        if (entry.external) {
+          // Its room on targets passes to the first item waiting for some, or is free again.
+          const next = targetQueue.shift();
+          if (next) next();
+          else external--;
+        }
         recentlySettled.add(item.key);
         if (recentlySettled.size >= 10_000) {
           settledBefore = recentlySettled;
@@ -227,12 +256,17 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       });
   }
 
-  /** The item waits on an external target from now on: its handler slot is free for the next claim (`wake`). */
-  function goExternal(entry: Active, wake = true) {
+  /**
+   * The item waits on an external target from now on, and its handler slot is free for the next claim. At
+   * the cap it keeps its slot until an item waiting on a target ends and hands its room on (first come,
+   * first served), so the cap is never passed.
+   */
+  async function goExternal(entry: Active): Promise<void> {
     if (entry.external) return;
+    if (external < deps.targetConcurrency && targetQueue.length === 0) external++;
+    else await new Promise<void>((resolve) => targetQueue.push(resolve));
     entry.external = true;
-    external++;
-    if (wake && running) void pump();
+    if (running) void pump();
   }
 
   /**
@@ -377,7 +411,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       } else {
         const runner = deps.targets?.[route.target.kind];
         if (!runner) throw new Error(`No runner for target kind "${route.target.kind}" (action "${run.action}")`);
-        goExternal(entry);
+        await goExternal(entry);
         result = await withTimeout(runner.run(route.target, run, calls.context.log), deps.handlerTimeoutMs, entry.abort);
       }
     } catch (error) {
@@ -422,7 +456,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         return;
       }
       const routes = deps.registry.forChange(change);
-      if (routes.length > 0 && routes.every((route) => route.type !== "local")) goExternal(entry);
+      if (routes.length > 0 && routes.every((route) => route.type !== "local")) await goExternal(entry);
       for (const route of routes) {
         try {
           if (route.type === "local") {
@@ -496,7 +530,11 @@ export function createExecutor(deps: ExecutorDeps): Executor {
 
   function startTimers() {
     timers = [
-      setInterval(() => void pump(), pollMs),
+      setInterval(() => {
+        // Changes another replica committed (or left behind) are found here, slots full or not.
+        if (changesNeedNoSlot) changesWaiting = true;
+        void pump();
+      }, pollMs),
       setInterval(() => void heartbeat(), Math.max(10, Math.floor(leaseMs / 3))),
       setInterval(() => {
         for (const entry of active.values()) void flushLogs(entry);
@@ -520,8 +558,8 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       void pump();
     },
     notify(kind) {
-      // New changes that need no handler slot may be claimed even while every slot is taken.
-      if (kind === "change" && changesNeedNoSlot) prefetch = true;
+      // New changes that need no handler slot are claimed even while every slot is taken.
+      if (kind !== "run" && changesNeedNoSlot) changesWaiting = true;
       if (running) void pump();
     },
     settled(key) {

@@ -213,6 +213,48 @@ export function ledgerContract(name: string, makeLedger: () => Promise<Ledger>, 
         expect(await ledger.counts()).toMatchObject({ pendingWork: 0, runningWork: 3 });
       });
 
+      test("claims of one kind take only that kind, in acceptance order; the others stay pending untouched", async () => {
+        const ledger = await open();
+        const records = [rec("run:a"), rec("change:b", null, "change"), rec("run:c"), rec("change:d", "lane:D", "change"), rec("change:e", "lane:D", "change")];
+        await ledger.commit({ records, deadLetters: [], reports: [] }, T0);
+        const changes = await ledger.claimWork({ owner: "o1", limit: 10, kind: "change", ...lease });
+        // change:e waits behind change:d in its lane.
+        expect(changes.map((w) => [w.key, w.kind, w.attempt])).toEqual([
+          ["change:b", "change", 1],
+          ["change:d", "change", 1],
+        ]);
+        expect(await ledger.claimWork({ owner: "o1", limit: 10, kind: "change", ...lease })).toEqual([]);
+        expect(await ledger.counts()).toMatchObject({ pendingWork: 3, runningWork: 2 });
+        // The runs were never claimed: their first claim is their first attempt.
+        const runs = await ledger.claimWork({ owner: "o2", limit: 10, kind: "run", ...lease });
+        expect(runs.map((w) => [w.key, w.attempt])).toEqual([
+          ["run:a", 1],
+          ["run:c", 1],
+        ]);
+        expect(await ledger.finishWork("change:d", "o1", [], T0 + 1)).toBe(true);
+        expect((await ledger.claimWork({ owner: "o1", limit: 10, kind: "change", ...lease })).map((w) => w.key)).toEqual(["change:e"]);
+      });
+
+      test("a claim of one kind takes expired items of that kind only", async () => {
+        const ledger = await open();
+        await ledger.commit({ records: [rec("run:a"), rec("change:b", null, "change")], deadLetters: [], reports: [] }, T0);
+        expect(await ledger.claimWork({ owner: "o1", limit: 10, ...lease })).toHaveLength(2);
+        const later = { leaseMs: 1_000, now: T0 + 1_000 };
+        const changes = await ledger.claimWork({ owner: "o2", limit: 10, kind: "change", ...later });
+        expect(changes.map((w) => [w.key, w.attempt])).toEqual([["change:b", 2]]);
+        expect(await ledger.claimWork({ owner: "o2", limit: 10, kind: "change", ...later })).toEqual([]);
+        expect((await ledger.claimWork({ owner: "o3", limit: 10, ...later })).map((w) => [w.key, w.attempt])).toEqual([["run:a", 2]]);
+      });
+
+      test("a claim of changes never returns a run, however many runs come first", async () => {
+        const ledger = await open();
+        const runs = Array.from({ length: 300 }, (_, i) => rec(`run:${i}`));
+        await ledger.commit({ records: [...runs, rec("change:last", null, "change")], deadLetters: [], reports: [] }, T0);
+        const claimed = await ledger.claimWork({ owner: "o1", limit: 5, kind: "change", ...lease });
+        expect(claimed.map((w) => w.key)).toEqual(["change:last"]);
+        expect(await ledger.counts()).toMatchObject({ pendingWork: 300, runningWork: 1 });
+      });
+
       test("an expired lease hands the item to the next claimer as attempt 2; the old owner is refused", async () => {
         const ledger = await open();
         await claimAll(ledger, ["run:a"]);

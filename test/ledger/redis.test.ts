@@ -113,6 +113,26 @@ describe("redis ledger", () => {
     }
   });
 
+  test("work pending in the earlier single pending set (written before an upgrade) is counted and claimed by its kind", async () => {
+    const prefix = `${run}:legacy-pending`;
+    const ledger = open(prefix);
+    try {
+      await ledger.commit({ records: [rec("run:old"), rec("change:old", null, "change")], deadLetters: [], reports: [] }, T0);
+      // As an earlier portside left them: both keys in one set.
+      for (const kind of ["run", "change"]) {
+        const moved = await admin.zrange(`${prefix}:pending:${kind}`, 0, -1, "WITHSCORES");
+        await admin.del(`${prefix}:pending:${kind}`);
+        if (moved.length > 0) await admin.zadd(`${prefix}:pending`, moved[1] as string, moved[0] as string);
+      }
+      expect(await ledger.counts()).toMatchObject({ pendingWork: 2 });
+      expect((await ledger.claimWork({ owner: "o1", limit: 10, kind: "change", leaseMs: 1_000, now: T0 })).map((w) => w.key)).toEqual(["change:old"]);
+      expect((await ledger.claimWork({ owner: "o1", limit: 10, leaseMs: 1_000, now: T0 })).map((w) => [w.key, w.attempt])).toEqual([["run:old", 1]]);
+      expect(await admin.exists(`${prefix}:pending`)).toBe(0);
+    } finally {
+      await ledger.close();
+    }
+  });
+
   test("calls after close are refused", async () => {
     const ledger = open();
     await ledger.close();
