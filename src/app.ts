@@ -9,7 +9,7 @@ import { sinkRoutes } from "./ingress/sink.ts";
 import type { Ledger } from "./ledger/ledger.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
-import type { Journal } from "./console/journal.ts";
+import type { RunHistory } from "./observe/run-history.ts";
 import type { HealthView } from "./console/pages.ts";
 import { consoleRoutes } from "./console/routes.ts";
 import type { Ingest, IngestStats } from "./pipeline/ingest.ts";
@@ -37,7 +37,8 @@ export interface AppDeps {
   metrics: Metrics;
   /** Metrics served apart on METRICS_PORT (then not here). */
   metricsApart: boolean;
-  journal: Journal;
+  /** Runs' stories (GET /admin/runs, the console). */
+  history: RunHistory;
   /** The console's health panel. */
   health: () => Promise<HealthView>;
   /** Actions with a handler or route (the console's filter). */

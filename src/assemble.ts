@@ -10,6 +10,7 @@ import type { RetryPolicy } from "./shared/retry.ts";
 import { createEventBridgeTargets } from "./targets/eventbridge/index.ts";
 import { HandlerModuleError, type Registry } from "./targets/registry.ts";
 import { within } from "./shared/time.ts";
+import type { RecentWarnings } from "./observe/recent-warnings.ts";
 
 /**
  * What every entry does the same way once its configuration is read: open the ledger, share Port's token
@@ -75,6 +76,8 @@ export interface AssembleOptions {
   owner?: string;
   /** The outbox's backoff between attempts at a report (default: up to 5 minutes). */
   outboxRetry?: RetryPolicy;
+  /** What the logger taps for the console (see createLogger's `tap`). */
+  warnings?: RecentWarnings;
 }
 
 export interface Assembled {
@@ -105,6 +108,7 @@ export async function assemble(options: AssembleOptions): Promise<Assembled> {
     metrics,
     ...(options.owner ? { owner: options.owner } : {}),
     ...(options.outboxRetry ? { outboxRetry: options.outboxRetry } : {}),
+    ...(options.warnings ? { warnings: options.warnings } : {}),
     targets: createEventBridgeTargets(config, { ledger, logger, onEntries: metrics.eventBridgeEntries }),
     ...(tokenStore ? { tokenStore } : {}),
     ...(rateStore ? { rateStore } : {}),

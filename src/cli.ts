@@ -118,7 +118,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
       await call("DELETE", `/dead-letters/${encodeURIComponent(id)}`);
       out(`${id}: removed`);
     });
-  const runs = program.command("runs").description("Recent and running runs, and one run's story (this portside's memory since start).");
+  const runs = program.command("runs").description("Runs, and one run's story, from the ledger (every replica's, kept for RETENTION_HOURS).");
   runs
     .command("list")
     .description("Recent runs, newest first.")
@@ -132,7 +132,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
       if (options.status) query.set("status", options.status);
       const items = (await call("GET", `/runs?${query}`)).items as RunView[];
       if (options.json) out(JSON.stringify(items, null, 2));
-      else if (items.length === 0) out("no recent runs");
+      else if (items.length === 0) out("no runs");
       else for (const r of items) out(`${r.runId}  ${(r.action ?? "-").padEnd(16)}  ${r.phase.padEnd(8)}  attempts ${r.attempts}  ${r.summary ?? ""}`);
     });
   runs

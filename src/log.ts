@@ -23,6 +23,8 @@ export interface LoggerOptions {
   /** Where lines go; defaults to `console.log` / `console.error` by level. */
   sink?: (line: string, level: LogLevel) => void;
   now?: () => number;
+  /** Told of every line, whatever `level` lets through (the console's recent warnings listen here). */
+  tap?: (level: LogLevel, event: string, fields: LogFields) => void;
 }
 
 const defaultSink = (line: string, level: LogLevel) => {
@@ -35,6 +37,7 @@ export function createLogger(options: LoggerOptions = {}, bound: LogFields = {})
   const sink = options.sink ?? defaultSink;
   const now = options.now ?? Date.now;
   const write = (level: LogLevel, event: string, fields?: LogFields) => {
+    options.tap?.(level, event, { ...bound, ...fields });
     if (rank[level] < min) return;
     const line = { t: new Date(now()).toISOString(), level, event, ...bound, ...fields };
     sink(JSON.stringify(line, errorReplacer), level);

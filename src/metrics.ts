@@ -28,8 +28,6 @@ export interface MetricsSources {
   ledgerCounts(): Promise<LedgerCounts>;
   /** Port's rate budget as last answered (undefined before the first answer). */
   rateBudget(): { limit: number; remaining: number } | undefined;
-  /** The oldest report the reporter saw undelivered at its last look, epoch ms (undefined: none). */
-  oldestUndeliveredAt(): number | undefined;
   /** Messages behind per `topic/partition`, when the built-in Kafka consumer runs. */
   kafkaLag(): Record<string, number>;
   /** Actions with a handler or route: their own label value; every other action is `other`. */
@@ -121,11 +119,11 @@ export function createMetrics(): Metrics {
       });
       new Gauge({
         name: `${PREFIX}outbox_oldest_report_age_seconds`,
-        help: "Age of the oldest undelivered report the reporter last saw (0 when none).",
+        help: "How long the reports to Port that have waited longest have waited, held back ones included (0 when none).",
         registers,
-        collect() {
-          const at = sources.oldestUndeliveredAt();
-          this.set(at === undefined ? 0 : Math.max(0, (sources.clock() - at) / 1000));
+        async collect() {
+          const at = (await counts()).oldestHeldReportAt;
+          this.set(at === null ? 0 : Math.max(0, (sources.clock() - at) / 1000));
         },
       });
       new Gauge({

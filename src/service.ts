@@ -4,9 +4,9 @@ import type { Config } from "./config.ts";
 import type { Ledger, WorkKind } from "./ledger/ledger.ts";
 import type { Logger } from "./log.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
-import { createJournal, type Journal } from "./console/journal.ts";
-import { withRecentErrors } from "./console/recent-errors.ts";
 import type { SinkRecord } from "./messages/index.ts";
+import { createRecentWarnings, type RecentWarnings } from "./observe/recent-warnings.ts";
+import { createRunHistory, type RunHistory } from "./observe/run-history.ts";
 import { type AcceptOptions, type Acceptor, type AcceptSummary, createAcceptor } from "./pipeline/accept.ts";
 import { createExecutor, type Executor } from "./pipeline/executor.ts";
 import { createIngest, type IngestStats } from "./pipeline/ingest.ts";
@@ -54,6 +54,8 @@ export interface ServiceDeps {
   rateStore?: RateStore;
   /** Metrics the caller already feeds (EventBridge targets); by default the service makes its own. */
   metrics?: Metrics;
+  /** The recent warnings and errors the logger taps (see createLogger's `tap`), for the console. */
+  warnings?: RecentWarnings;
 }
 
 export interface Service {
@@ -82,8 +84,8 @@ export interface Service {
   portClient: PortClient;
   /** Prometheus metrics (served at /metrics, or on METRICS_PORT by the entry). */
   metrics: Metrics;
-  /** Recent runs' stories (GET /admin/runs, the console). */
-  journal: Journal;
+  /** Runs' stories from the ledger (GET /admin/runs, the console). */
+  history: RunHistory;
   start(): void;
   /** Stops taking requests, lets running handlers finish up to the grace time, drains what it can. */
   stop(graceMs?: number): Promise<{ unfinished: number }>;
@@ -103,13 +105,13 @@ export interface IngressStatus {
 
 export function createService(deps: ServiceDeps): Service {
   const { config } = deps;
-  // The console shows the last warnings and errors; every line still goes to the given logger.
-  const { logger, recent: recentErrors } = withRecentErrors(deps.logger);
+  const { logger } = deps;
+  const warnings = deps.warnings ?? createRecentWarnings();
   const clock = deps.clock ?? Date.now;
   const metrics = deps.metrics ?? createMetrics();
-  // Recent runs' stories for operators (the console, GET /admin/runs); this process's memory only.
-  const journal = createJournal({ clock });
   const ledger = timedCommits(deps.ledger, metrics);
+  // Runs' stories for operators (the console, GET /admin/runs), read from the ledger.
+  const history = createRunHistory(ledger);
   const owner = deps.owner ?? `portside-${crypto.randomUUID()}`;
   let shuttingDown = false;
   // Runs the acceptor has just validated, for the executor of this service only.
@@ -128,10 +130,7 @@ export function createService(deps: ServiceDeps): Service {
     ...(deps.portRetry ? { retry: deps.portRetry } : {}),
     ...(deps.tokenStore ? { tokenStore: deps.tokenStore } : {}),
     limiter,
-    onCall: (call) => {
-      metrics.portCall(call.kind, call.status);
-      if (call.runId) journal.portCall(call.runId, call.kind, call.status);
-    },
+    onCall: (call) => metrics.portCall(call.kind, call.status),
   });
   const reporter = createReporter({
     ledger,
@@ -140,7 +139,6 @@ export function createService(deps: ServiceDeps): Service {
     logger,
     owner,
     leaseMs: config.reportLeaseMs,
-    onDelivered: (runId, call) => journal.delivered(runId, call),
     ...(deps.outboxRetry ? { retry: deps.outboxRetry } : {}),
   });
   const acceptor: Acceptor = createAcceptor({
@@ -169,11 +167,7 @@ export function createService(deps: ServiceDeps): Service {
     maxAttempts: config.maxRunAttempts,
     secretKey: deps.port.clientSecret,
     onReports: () => reporter.notify(),
-    onRunStarted: ({ runId, action, attempt }) => journal.started(runId, action, attempt),
-    onRunEnded: ({ runId, action, status, summary, seconds }) => {
-      metrics.runEnded(action, status, seconds);
-      journal.ended(runId, action, status, summary);
-    },
+    onRunEnded: ({ action, status, seconds }) => metrics.runEnded(action, status, seconds),
     ...(deps.targets ? { targets: deps.targets } : {}),
     ...(deps.executorPollMs ? { pollMs: deps.executorPollMs } : {}),
     leaseMs: deps.leaseMs ?? config.leaseMs,
@@ -182,10 +176,8 @@ export function createService(deps: ServiceDeps): Service {
   const { ingest, stats } = createIngest({
     acceptor,
     logger,
-    onCommitted: (summary, { kind, source, requestId }) => {
-      // Recorded before the executor hears of the slice, so a run is journalled as received before it starts.
+    onCommitted: (summary, { kind, source }) => {
       metrics.ingested(source, kind, summary);
-      if (kind === "run") for (const key of summary.acceptedKeys) journal.received(key.slice("run:".length), source, requestId);
       if (summary.accepted > 0) executor.notify(kind);
       if (summary.parked > 0) reporter.notify();
     },
@@ -200,7 +192,6 @@ export function createService(deps: ServiceDeps): Service {
   metrics.observe({
     ledgerCounts: () => ledger.counts(),
     rateBudget: () => limiter.snapshot().budget,
-    oldestUndeliveredAt: () => reporter.oldestUndeliveredAt(),
     kafkaLag: () => {
       const lag: Record<string, number> = {};
       for (const ingress of ingresses.values()) Object.assign(lag, (ingress.state() as { lag?: Record<string, number> } | undefined)?.lag ?? {});
@@ -224,14 +215,13 @@ export function createService(deps: ServiceDeps): Service {
     isShuttingDown: () => shuttingDown,
     metrics,
     metricsApart: config.metricsPort !== null,
-    journal,
+    history,
     actions: deps.registry.actions,
     health: async () => ({
       ledger: config.ledger.type,
       counts: await ledger.counts(),
       rateBudget: limiter.snapshot().budget,
-      oldestUndeliveredAt: reporter.oldestUndeliveredAt(),
-      recentErrors: recentErrors(),
+      recentErrors: warnings.list(),
       now: clock(),
     }),
   });
@@ -246,7 +236,7 @@ export function createService(deps: ServiceDeps): Service {
     reporter,
     portClient,
     metrics,
-    journal,
+    history,
     runToIdle,
     async settle(deadlineAt) {
       const left = async () => {

@@ -12,6 +12,7 @@ import type { KafkaIngress } from "./ingress/kafka.ts";
 import type { Service } from "./service.ts";
 import { emptyRegistry, loadHandlerModule, type Registry } from "./targets/registry.ts";
 import { loadRoutesFile, mergeRoutes } from "./targets/routes.ts";
+import { createRecentWarnings } from "./observe/recent-warnings.ts";
 
 /**
  * Start-up, once for every runtime: flags and configuration → logger → handler module and routes →
@@ -75,7 +76,9 @@ export async function startPortside(runtime: Runtime): Promise<void> {
   const demo = flags.demo === true;
   const env = demo ? { ...demoDefaults, ...runtime.env } : runtime.env;
   const config = loadConfig(env, { open: demo || flags.open === true || undefined });
-  const logger = createLogger({ level: config.logLevel });
+  // Every warning and error reaches the console's health panel, whichever part of portside logged it.
+  const warnings = createRecentWarnings();
+  const logger = createLogger({ level: config.logLevel, tap: warnings.tap });
   // Even what nothing caught is one JSON line. A rejection nobody handled (a handler's stray promise) is
   // logged and portside goes on; an uncaught exception leaves the process in an unknown state, so it exits
   // after the line, and the ledger recovers its work on the next start.
@@ -111,7 +114,7 @@ export async function startPortside(runtime: Runtime): Promise<void> {
     logger.warn("portside.port_emulator", { url: port.baseUrl, message: "No Port credentials: reporting to the local Port EMULATOR, not to Port." });
   }
 
-  const assembled = await assemble({ config, ledger, registry, logger, port, owner, emulated: emulator !== null });
+  const assembled = await assemble({ config, ledger, registry, logger, port, owner, emulated: emulator !== null, warnings });
   const { service } = assembled;
   const server = await serve(
     runtime,

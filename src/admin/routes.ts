@@ -6,12 +6,10 @@ import type { ReplayResult } from "../pipeline/replay.ts";
 import type { IngressStatus } from "../service.ts";
 import { sinkReply } from "../ingress/sink.ts";
 import * as v from "valibot";
-import { type Journal, RUN_PHASES, RunStorySchema } from "../console/journal.ts";
+import { NO_SUCH_RUN, RUN_LIST_MAX, RUN_PHASES, RunListSchema, type RunHistory, RunStorySchema } from "../observe/run-history.ts";
 import { DeadLetterPageSchema, DeadLetterSchema, documented, ReplayReplySchema, refusal, reply, StatsSchema } from "../api-schemas.ts";
 
-const RunListSchema = v.object({ items: v.array(RunStorySchema) });
-
-/** GET /admin/runs's query, read as a journal filter. */
+/** GET /admin/runs's query, read as a run history filter. */
 const RunFilterSchema = v.object({
   action: v.optional(v.pipe(v.string(), v.minLength(1, "must not be empty"))),
   status: v.optional(v.picklist(RUN_PHASES, `must be one of ${RUN_PHASES.join(", ")}`)),
@@ -19,17 +17,18 @@ const RunFilterSchema = v.object({
   limit: v.optional(
     v.pipe(
       v.string(),
-      v.regex(/^\d{1,4}$/, "must be a number from 1 to 1000"),
+      v.regex(/^\d{1,4}$/, `must be a number from 1 to ${RUN_LIST_MAX}`),
       v.transform(Number),
       v.minValue(1, "must be at least 1"),
-      v.maxValue(1000, "must be at most 1000"),
+      v.maxValue(RUN_LIST_MAX, `must be at most ${RUN_LIST_MAX}`),
     ),
   ),
+  before: v.optional(v.pipe(v.string(), v.regex(/^\d{1,16}$/, "must be the `next` of an earlier page"))),
 });
 
 /**
- * Operator endpoints (behind ADMIN_TOKEN): recent runs, parked records and counts.
- *   GET    /admin/runs?action=&status=&since=&limit=   recent and running runs, newest first
+ * Operator endpoints (behind ADMIN_TOKEN): runs, parked records and counts.
+ *   GET    /admin/runs?action=&status=&since=&limit=&before=   runs, newest first
  *   GET    /admin/runs/:id                     one run's story
  *   GET    /admin/dead-letters?limit=&after=   list, oldest first
  *   GET    /admin/dead-letters/:id             one, with its raw bytes (`rawEncoding: "base64"` when not UTF-8)
@@ -45,7 +44,7 @@ export function adminRoutes(deps: {
   ingresses: () => ReadonlyMap<string, IngressStatus>;
   /** The security scheme the OpenAPI document names (null in open mode, where none is asked). */
   bearer: "adminToken" | null;
-  journal: Journal;
+  history: RunHistory;
 }): Hono {
   const app = new Hono();
   const { bearer } = deps;
@@ -141,21 +140,22 @@ export function adminRoutes(deps: {
     "/runs",
     documented({
       tags: ["admin"],
-      summary: "Recent and running runs, newest first (this process's memory: the newest 1,000)",
+      summary: "Runs, newest first, from the ledger (as long as RETENTION_HOURS keeps them)",
       bearer,
       parameters: [
         { name: "action", in: "query", schema: { type: "string" }, description: "Only this action" },
         { name: "status", in: "query", schema: { type: "string", enum: [...RUN_PHASES] }, description: "Only runs in this phase" },
         { name: "since", in: "query", schema: { type: "integer", minimum: 0 }, description: "Received at or after (epoch ms)" },
-        { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 1000 }, description: "At most this many (default 100)" },
+        { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: RUN_LIST_MAX }, description: "At most this many (default 100)" },
+        { name: "before", in: "query", schema: { type: "string", pattern: "^[0-9]{1,16}$" }, description: "The `next` of the previous page" },
       ],
       responses: { 200: reply(RunListSchema, "The runs, without their events"), 400: refusal("A filter that is not one"), ...unauthorized },
     }),
-    (c) => {
+    async (c) => {
       const filter = v.safeParse(RunFilterSchema, c.req.query());
       if (!filter.success) return c.json({ error: "bad_request", message: `${v.getDotPath(filter.issues[0]) ?? "query"}: ${filter.issues[0].message}` }, 400);
       const { status, ...rest } = filter.output;
-      return c.json({ items: deps.journal.list({ ...rest, ...(status ? { phase: status } : {}) }) });
+      return c.json(await deps.history.list({ ...rest, ...(status ? { phase: status } : {}) }));
     },
   );
   app.get(
@@ -165,13 +165,11 @@ export function adminRoutes(deps: {
       summary: "One run's story: received, started, Port's answers, how it ended",
       bearer,
       parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" }, description: "The run id" }],
-      responses: { 200: reply(RunStorySchema, "The run"), 404: refusal("Not among the recent runs"), ...unauthorized },
+      responses: { 200: reply(RunStorySchema, "The run"), 404: refusal("No run with this id in the ledger"), ...unauthorized },
     }),
-    (c) => {
-      const story = deps.journal.get(c.req.param("id"));
-      return story
-        ? c.json(story)
-        : c.json({ error: "not_found", message: "No recent run has this id (this process remembers its newest 1,000 runs since it started)." }, 404);
+    async (c) => {
+      const story = await deps.history.get(c.req.param("id"));
+      return story ? c.json(story) : c.json({ error: "not_found", message: NO_SUCH_RUN }, 404);
     },
   );
   app.get(

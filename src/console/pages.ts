@@ -1,8 +1,19 @@
 import { html } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
 import type { DeadLetter, LedgerCounts } from "../ledger/ledger.ts";
-import type { RunStory } from "./journal.ts";
-import type { RecentError } from "./recent-errors.ts";
+import { EVENT_EDGE_CHARS, type RunEvent, type RunStory, STORY_EDGE_EVENTS, STORY_REPORTS } from "../observe/run-history.ts";
+
+/** How the story's events read in the console. */
+const EVENT_NAMES: Record<RunEvent["what"], string> = {
+  received: "received",
+  started: "started",
+  ended: "ended",
+  port: "report to Port",
+  log: "log",
+  entity: "entity",
+  cut: "not shown",
+};
+import type { RecentWarning } from "../observe/recent-warnings.ts";
 
 /**
  * The console's pages, rendered on the server with `hono/html` (every interpolated value is escaped, so a
@@ -66,8 +77,7 @@ export interface HealthView {
   ledger: string;
   counts: LedgerCounts;
   rateBudget: { limit: number; remaining: number } | undefined;
-  oldestUndeliveredAt: number | undefined;
-  recentErrors: RecentError[];
+  recentErrors: RecentWarning[];
   now: number;
 }
 
@@ -123,7 +133,7 @@ export function homePage(opts: {
           <tbody>
             ${
               runs.length === 0
-                ? html`<tr><td colspan="7" class="note">No run yet (this process remembers its newest 1,000 runs).</td></tr>`
+                ? html`<tr><td colspan="7" class="note">No run in the ledger (finished runs are kept for RETENTION_HOURS).</td></tr>`
                 : runs.map(
                     (r) =>
                       html`<tr>
@@ -169,7 +179,7 @@ export function homePage(opts: {
 
 function healthSection(h: HealthView): Html {
   const c = h.counts;
-  const oldest = h.oldestUndeliveredAt === undefined ? "none" : `${Math.round((h.now - h.oldestUndeliveredAt) / 1000)} s`;
+  const oldest = c.oldestHeldReportAt === null ? "none" : `${Math.round((h.now - c.oldestHeldReportAt) / 1000)} s`;
   return html`<section id="health">
     <h2>Health</h2>
     <div class="figures">
@@ -219,10 +229,14 @@ export function runPage(story: RunStory): Html {
     </section>
     <section>
       <h2>What happened</h2>
+      <p class="note">
+        Long lines show their first and last ${EVENT_EDGE_CHARS} characters; a run with many reports shows its first and last ${STORY_REPORTS / 2}, and
+        a story its first and last ${STORY_EDGE_EVENTS} events.
+      </p>
       <table>
         <thead><tr><th>When</th><th>What</th><th>Detail</th></tr></thead>
         <tbody>
-          ${story.events.map((e) => html`<tr><td>${time(e.at)}</td><td>${e.what === "port" ? "Port answered" : e.what}</td><td>${e.detail}</td></tr>`)}
+          ${story.events.map((e) => html`<tr><td>${time(e.at)}</td><td>${EVENT_NAMES[e.what]}</td><td>${e.detail}</td></tr>`)}
         </tbody>
       </table>
     </section>`,

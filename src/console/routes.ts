@@ -4,20 +4,19 @@ import { bearerOf, tokenCheck } from "../auth.ts";
 import type { Secret } from "../config.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import type { ReplayResult } from "../pipeline/replay.ts";
-import type { Journal, RunPhase } from "./journal.ts";
-import { RUN_PHASES } from "./journal.ts";
+import { NO_SUCH_RUN, RUN_PHASES, type RunHistory, type RunPhase } from "../observe/run-history.ts";
 import { confirmPage, deadLetterPage, homePage, type HealthView, loginPage, notFoundPage, runPage } from "./pages.ts";
 
 /**
  * The operator console at /console: recent runs (filtered by action and status) and one run's story, the
  * dead letters with their bytes, replay and delete behind a confirmation, and health. Behind ADMIN_TOKEN: a
  * browser signs in once with the token, kept in an HttpOnly, SameSite=Strict cookie for /console only;
- * a bearer header works too. Backed by the same ledger, journal and replay as /admin.
+ * a bearer header works too. Backed by the same ledger, run history and replay as /admin.
  */
 export interface ConsoleDeps {
   adminToken: Secret | null;
   ledger: Ledger;
-  journal: Journal;
+  history: RunHistory;
   replay: (id: string) => Promise<ReplayResult>;
   health: () => Promise<HealthView>;
   /** Actions with a handler or route, for the filter. */
@@ -54,10 +53,14 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
     const phase = (RUN_PHASES as readonly string[]).includes(status ?? "") ? (status as RunPhase) : undefined;
     const window = SINCE_WINDOWS[c.req.query("since") ?? ""];
     const since = window === undefined ? undefined : Date.now() - window;
-    const [deadLetters, health] = await Promise.all([deps.ledger.listDeadLetters({ limit: 100 }), deps.health()]);
+    const [deadLetters, health, runs] = await Promise.all([
+      deps.ledger.listDeadLetters({ limit: 100 }),
+      deps.health(),
+      deps.history.list({ ...(action ? { action } : {}), ...(phase ? { phase } : {}), ...(since !== undefined ? { since } : {}), limit: 200 }),
+    ]);
     return c.html(
       homePage({
-        runs: deps.journal.list({ ...(action ? { action } : {}), ...(phase ? { phase } : {}), ...(since !== undefined ? { since } : {}), limit: 200 }),
+        runs: runs.items,
         filter: { ...(action ? { action } : {}), ...(phase ? { status: phase } : {}), ...(window !== undefined ? { since: c.req.query("since") } : {}) },
         actions: [...deps.actions],
         deadLetters,
@@ -67,9 +70,9 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
     );
   });
 
-  app.get("/runs/:id", (c) => {
-    const story = deps.journal.get(c.req.param("id"));
-    return story ? c.html(runPage(story)) : c.html(notFoundPage("No recent run has this id (this process remembers its newest 1,000 runs)."), 404);
+  app.get("/runs/:id", async (c) => {
+    const story = await deps.history.get(c.req.param("id"));
+    return story ? c.html(runPage(story)) : c.html(notFoundPage(NO_SUCH_RUN), 404);
   });
 
   const letterOr404 = async (id: string) => deps.ledger.getDeadLetter(id);

@@ -1,4 +1,4 @@
-import type { ReportInput } from "../port/calls.ts";
+import type { PortCall, ReportInput } from "../port/calls.ts";
 
 /**
  * The ledger is portside's durable memory. Everything that must survive a crash goes through it:
@@ -39,8 +39,9 @@ export interface Ledger {
    * Marks an item done and queues its final reports in one transaction. Returns false (and changes
    * nothing) when `owner` no longer holds the item, i.e. its lease expired and another owner took it.
    * (While nobody has taken it, an owner whose lease ran out still holds it and may finish or renew.)
+   * `ended` is kept for the run history: the status Port is told and why.
    */
-  finishWork(key: string, owner: string, reports: ReportInput[], now: number): Promise<boolean>;
+  finishWork(key: string, owner: string, reports: ReportInput[], now: number, ended?: WorkEnd): Promise<boolean>;
 
   /**
    * Owners that hold a live or expired lease on running work or on claimed reports. With
@@ -91,11 +92,92 @@ export interface Ledger {
    */
   purge(before: number): Promise<{ work: number; reports: number }>;
 
+  /**
+   * The run history, newest accepted first: runs as the ledger holds them (no bodies), filtered, from any
+   * replica and across restarts, for as long as retention keeps them. `before` is the `seq` of the last
+   * run of the previous page. At most `scanLimit` runs are looked at per call (filters that match rarely
+   * end early; the page then says where to go on).
+   */
+  listRuns(query: RunQuery): Promise<RunPage>;
+
+  /** One run with what was reported for it, in queue order (at most `reportLimit` reports: the first and the last halves). */
+  getRun(runId: string, opts?: { reportLimit?: number }): Promise<RunHistory | undefined>;
+
   counts(): Promise<LedgerCounts>;
   close(): Promise<void>;
 }
 
+/** How a run ended, as kept in the history: the status Port is told (DEFERRED: a target reports it) and the summary. */
+export interface WorkEnd {
+  status: string;
+  summary: string | null;
+}
+
+export const RUN_STATES = ["pending", "running", "done"] as const;
+export type RunState = (typeof RUN_STATES)[number];
+
+export interface RunQuery {
+  action?: string;
+  /** Pending or running work by state; finished runs by the status they ended with. */
+  state?: RunState;
+  status?: string;
+  /** Accepted at or after (epoch ms). */
+  since?: number;
+  limit: number;
+  before?: number;
+  /** How many runs one call looks at, at most (default 10,000). */
+  scanLimit?: number;
+}
+
+/** A run in the history. */
+export interface RunRecord {
+  runId: string;
+  /** Acceptance order; the `before` cursor. */
+  seq: number;
+  action: string | null;
+  source: string;
+  requestId: string | null;
+  state: RunState;
+  attempt: number;
+  acceptedAt: number;
+  /** When its latest attempt started. */
+  startedAt: number | null;
+  finishedAt: number | null;
+  status: string | null;
+  summary: string | null;
+}
+
+export interface RunPage {
+  runs: RunRecord[];
+  /** Where the next page starts (`before`), when there may be more. */
+  next: number | null;
+}
+
+/** A report about a run as the history shows it. */
+export interface ReportRecord {
+  call: PortCall;
+  state: "pending" | "delivered" | "failed";
+  attempts: number;
+  createdAt: number;
+  settledAt: number | null;
+  /** Port's last refusal (kept after a later delivery), or why it failed for good. */
+  error: string | null;
+}
+
+export interface RunHistory extends RunRecord {
+  reports: ReportRecord[];
+  /** Reports left out of `reports` (between the halves). */
+  reportsNotShown: number;
+}
+
 export const WORK_KINDS = ["run", "change"] as const;
+
+/** The work key of a run. */
+export const runKey = (runId: string): string => `run:${runId}`;
+/** The run id in a run's work key; null for any other key. */
+export const runIdOfKey = (key: string): string | null => (key.startsWith("run:") ? key.slice(4) : null);
+/** How a run that was parked (a dead letter decides its key) ends in the history. */
+export const parkedEnd = (reason: string): WorkEnd => ({ status: "FAILURE", summary: `parked: ${reason}` });
 export type WorkKind = (typeof WORK_KINDS)[number];
 
 /** One record as accepted: the key it is deduplicated on and the bytes handlers will read. */
@@ -109,6 +191,9 @@ export interface WorkRecord {
   source: string;
   /** Ordering lane (e.g. `entity:<blueprint>/<identifier>`); null runs unordered. */
   lane: string | null;
+  /** For the run history: the action a run is for, and the request that brought it. */
+  action?: string;
+  requestId?: string;
 }
 
 export interface ClaimedWork extends WorkRecord {
@@ -196,4 +281,6 @@ export interface LedgerCounts {
   pendingReports: number;
   failedReports: number;
   deadLetters: number;
+  /** Since when the run whose reports have waited longest has had undelivered reports (epoch ms; null: none). */
+  oldestHeldReportAt: number | null;
 }

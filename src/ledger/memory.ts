@@ -11,9 +11,17 @@ import type {
   ParkOutcome,
   PendingReport,
   ReportOutcome,
+  ReportRecord,
+  RunHistory,
+  RunPage,
+  RunQuery,
+  RunRecord,
   WorkClaim,
+  WorkEnd,
   WorkRecord,
 } from "./ledger.ts";
+import { parkedEnd, runIdOfKey, runKey } from "./ledger.ts";
+import { headAndTail, pageRuns } from "./history.ts";
 import { callText, parseCursor, parseId, withInputChecks } from "./validate.ts";
 
 /**
@@ -33,10 +41,13 @@ export function createMemoryLedger(): Ledger {
     leaseUntil: number;
     acceptedAt: number;
     finishedAt: number;
+    startedAt: number | null;
+    ended: WorkEnd | null;
   }
   interface Report {
     seq: number;
     runId: string;
+    createdAt: number;
     /** Kept as JSON text, as the durable stores do, so callers never share objects with the ledger. */
     call: string;
     state: "pending" | "delivered" | "failed";
@@ -52,6 +63,8 @@ export function createMemoryLedger(): Ledger {
     owner: string | null;
     /** Seq of the last report handed out under the current lease; settling it ends the lease. */
     claimedTo: number;
+    /** When the run's reports started to wait (the outbox was opened). */
+    since: number;
   }
 
   const items = new Map<string, Item>();
@@ -60,6 +73,10 @@ export function createMemoryLedger(): Ledger {
   /** Unfinished items per lane, head first. */
   const lanes = new Map<string, Item[]>();
   const reports = new Map<number, Report>();
+  /** Every report of a run, settled or not, in queue order (the run history); purged with the reports. */
+  const reportsOfRun = new Map<string, Report[]>();
+  /** Run items in acceptance order (the run history). */
+  let runItems: Item[] = [];
   const outboxes = new Map<string, Outbox>();
   const deadLetters = new Map<number, DeadLetter>();
   /** Keys of the parked dead letters, to their seq: a key is free again once its dead letter is removed. */
@@ -75,16 +92,59 @@ export function createMemoryLedger(): Ledger {
 
   function queueReports(list: ReportInput[], now: number): void {
     for (const r of list) {
-      const report: Report = { seq: ++reportSeq, runId: r.runId, call: callText(r), state: "pending", attempts: 0, dueAt: now, settledAt: 0, error: null };
+      const report: Report = {
+        seq: ++reportSeq,
+        runId: r.runId,
+        createdAt: now,
+        call: callText(r),
+        state: "pending",
+        attempts: 0,
+        dueAt: now,
+        settledAt: 0,
+        error: null,
+      };
       reports.set(report.seq, report);
+      const ofRun = reportsOfRun.get(r.runId);
+      if (ofRun) ofRun.push(report);
+      else reportsOfRun.set(r.runId, [report]);
       const outbox = outboxes.get(r.runId);
       if (outbox) outbox.pending.push(report);
-      else outboxes.set(r.runId, { pending: [report], leaseUntil: 0, owner: null, claimedTo: 0 });
+      else outboxes.set(r.runId, { pending: [report], leaseUntil: 0, owner: null, claimedTo: 0, since: now });
     }
   }
 
   function claimed(item: Item): ClaimedWork {
-    return { ...item.record, attempt: item.attempt, acceptedAt: item.acceptedAt };
+    const { key, kind, body, source, lane } = item.record;
+    return { key, kind, body, source, lane, attempt: item.attempt, acceptedAt: item.acceptedAt };
+  }
+
+  function runRecord(item: Item): RunRecord {
+    const { record } = item;
+    return {
+      runId: runIdOfKey(record.key) ?? record.key,
+      seq: item.seq,
+      action: record.action ?? null,
+      source: record.source,
+      requestId: record.requestId ?? null,
+      state: item.state === "waiting" ? "pending" : item.state,
+      attempt: item.attempt,
+      acceptedAt: item.acceptedAt,
+      startedAt: item.startedAt,
+      finishedAt: item.state === "done" ? item.finishedAt : null,
+      status: item.ended?.status ?? null,
+      summary: item.ended?.summary ?? null,
+    };
+  }
+
+  function reportRecord(r: Report): ReportRecord {
+    return {
+      call: JSON.parse(r.call) as PortCall,
+      state: r.state,
+      attempts: r.attempts,
+      createdAt: r.createdAt,
+      settledAt: r.state === "pending" ? null : r.settledAt,
+      error: r.error,
+    };
   }
 
   /** The item's lane moves on: the next waiting item becomes claimable. */
@@ -114,7 +174,18 @@ export function createMemoryLedger(): Ledger {
       alive();
       const records = batch.records.map((record): CommitOutcome => {
         if (items.has(record.key)) return "duplicate";
-        const item: Item = { seq: ++workSeq, record: { ...record }, state: "pending", attempt: 0, owner: null, leaseUntil: 0, acceptedAt: now, finishedAt: 0 };
+        const item: Item = {
+          seq: ++workSeq,
+          record: { ...record },
+          state: "pending",
+          attempt: 0,
+          owner: null,
+          leaseUntil: 0,
+          acceptedAt: now,
+          finishedAt: 0,
+          startedAt: null,
+          ended: null,
+        };
         if (record.lane !== null) {
           const queue = lanes.get(record.lane);
           if (queue) {
@@ -124,6 +195,7 @@ export function createMemoryLedger(): Ledger {
         }
         items.set(record.key, item);
         if (item.state === "pending") open.add(item);
+        if (record.kind === "run") runItems.push(item);
         return "accepted";
       });
       const parked = batch.deadLetters.map(({ reports: letterReports, claims, rawEncoding, ...d }): ParkOutcome => {
@@ -132,7 +204,21 @@ export function createMemoryLedger(): Ledger {
         if (claims !== undefined) {
           // The key is decided: remembered as finished work (no body; never claimable), purged like any.
           const record: WorkRecord = { key: claims, kind: d.kind, body: "", source: d.source, lane: null };
-          items.set(claims, { seq: ++workSeq, record, state: "done", attempt: 0, owner: null, leaseUntil: 0, acceptedAt: now, finishedAt: now });
+          const ended = d.kind === "run" ? parkedEnd(d.reason) : null;
+          const item: Item = {
+            seq: ++workSeq,
+            record,
+            state: "done",
+            attempt: 0,
+            owner: null,
+            leaseUntil: 0,
+            acceptedAt: now,
+            finishedAt: now,
+            startedAt: null,
+            ended,
+          };
+          items.set(claims, item);
+          if (d.kind === "run") runItems.push(item);
         }
         const seq = ++deadLetterSeq;
         deadLetters.set(seq, { ...d, rawEncoding: rawEncoding ?? "utf8", id: String(seq), parkedAt: now });
@@ -155,6 +241,7 @@ export function createMemoryLedger(): Ledger {
         item.owner = owner;
         item.leaseUntil = now + leaseMs;
         item.attempt += 1;
+        item.startedAt = now;
         return claimed(item);
       });
     },
@@ -167,10 +254,11 @@ export function createMemoryLedger(): Ledger {
       }
     },
 
-    async finishWork(key: string, owner: string, list: ReportInput[], now: number): Promise<boolean> {
+    async finishWork(key: string, owner: string, list: ReportInput[], now: number, ended?: WorkEnd): Promise<boolean> {
       alive();
       const item = items.get(key);
       if (item?.state !== "running" || item.owner !== owner) return false;
+      item.ended = ended ?? null;
       item.state = "done";
       item.owner = null;
       item.leaseUntil = 0;
@@ -268,7 +356,8 @@ export function createMemoryLedger(): Ledger {
       } else {
         report.state = outcome.type;
         report.settledAt = now;
-        report.error = outcome.type === "failed" ? outcome.error : null;
+        // A delivery keeps Port's last refusal (the history shows what it took to get through).
+        if (outcome.type === "failed") report.error = outcome.error;
         outbox.pending.splice(outbox.pending.indexOf(report), 1);
         if (report.seq >= outbox.claimedTo) endLease(outbox);
         if (outbox.pending.length === 0) outboxes.delete(report.runId);
@@ -314,18 +403,57 @@ export function createMemoryLedger(): Ledger {
           work += 1;
         }
       }
+      if (work > 0) runItems = runItems.filter((item) => items.get(item.record.key) === item);
       for (const [seq, report] of reports) {
         if (report.state !== "pending" && report.settledAt < before) {
           reports.delete(seq);
           settled += 1;
         }
       }
+      if (settled > 0) {
+        for (const [runId, list] of reportsOfRun) {
+          const kept = list.filter((r) => reports.get(r.seq) === r);
+          if (kept.length === 0) reportsOfRun.delete(runId);
+          else if (kept.length < list.length) reportsOfRun.set(runId, kept);
+        }
+      }
       return { work, reports: settled };
+    },
+
+    async listRuns(query: RunQuery): Promise<RunPage> {
+      alive();
+      return pageRuns(query, async (before, n) => {
+        const out: RunRecord[] = [];
+        for (let i = runItems.length - 1; i >= 0 && out.length < n; i--) {
+          const item = runItems[i] as Item;
+          if (before === undefined || item.seq < before) out.push(runRecord(item));
+        }
+        return out;
+      });
+    },
+
+    async getRun(runId: string, opts: { reportLimit?: number } = {}): Promise<RunHistory | undefined> {
+      alive();
+      const item = items.get(runKey(runId));
+      if (item?.record.kind !== "run") return undefined;
+      const list = reportsOfRun.get(runId) ?? [];
+      const { head, tail, notShown } = headAndTail(list.length, opts.reportLimit);
+      const shown = [...list.slice(0, head), ...(tail > 0 ? list.slice(-tail) : [])];
+      return { ...runRecord(item), reports: shown.map(reportRecord), reportsNotShown: notShown };
     },
 
     async counts(): Promise<LedgerCounts> {
       alive();
-      const c: LedgerCounts = { pendingWork: 0, runningWork: 0, doneWork: 0, pendingReports: 0, failedReports: 0, deadLetters: deadLetters.size };
+      const c: LedgerCounts = {
+        pendingWork: 0,
+        runningWork: 0,
+        doneWork: 0,
+        pendingReports: 0,
+        failedReports: 0,
+        deadLetters: deadLetters.size,
+        oldestHeldReportAt: null,
+      };
+      for (const outbox of outboxes.values()) if (c.oldestHeldReportAt === null || outbox.since < c.oldestHeldReportAt) c.oldestHeldReportAt = outbox.since;
       for (const item of items.values()) {
         if (item.state === "running") c.runningWork += 1;
         else if (item.state === "done") c.doneWork += 1;

@@ -5,7 +5,9 @@
  *
  * Key layout under the prefix P (see redis.ts for the why):
  *   P:seq                  HASH   counters: work, report, dl
- *   P:w:<key>              HASH   a work item: kind body source lane state attempt owner leaseUntil acceptedAt seq finishedAt
+ *   P:w:<key>              HASH   a work item: kind body source lane state attempt owner leaseUntil acceptedAt seq finishedAt,
+ *                                and for the run history action requestId startedAt status summary
+ *   P:runs                 ZSET   run keys, score seq (the run history, newest last; purged with the work)
  *   P:pending:<kind>       ZSET   claimable keys of one kind (run, change), score seq (acceptance order); a
  *                                claim of any kind merges them. (P:pending, one set for both, is an earlier
  *                                layout: claims move what is left in it to the sets of its kinds.)
@@ -16,6 +18,8 @@
  *   P:r:<id>               HASH   a report: runId call state attempts due created settledAt error
  *   P:rq:<runId>           ZSET   undelivered report ids of a run, score id (queue order)
  *   P:rrun:<runId>         HASH   the run's outbox: due (of its head report), lease, owner, claimedTo
+ *   P:rsince               ZSET   runIds with undelivered reports, score: since when they wait (the oldest held report)
+ *   P:rh:<runId>           ZSET   every report id of a run, settled or not, score id (the run history; purged with the reports)
  *   P:rready               ZSET   runIds with undelivered reports, score max(due, lease): ready when <= now
  *   P:rowned               SET    runIds whose outbox has an owner (a live or expired reporter lease)
  *   P:rdelivered/rfailed   ZSET   settled report ids, score settledAt (purge, failed count)
@@ -42,9 +46,11 @@ local function queue_reports(i, now)
     local id = redis.call('HINCRBY', P .. 'seq', 'report', 1)
     redis.call('HSET', P .. 'r:' .. id, 'runId', runId, 'call', call, 'state', 'pending', 'attempts', 0, 'due', now, 'created', now)
     redis.call('ZADD', P .. 'rq:' .. runId, id, id)
+    redis.call('ZADD', P .. 'rh:' .. runId, id, id)
     if redis.call('EXISTS', P .. 'rrun:' .. runId) == 0 then
       redis.call('HSET', P .. 'rrun:' .. runId, 'due', now, 'lease', 0, 'claimedTo', 0)
       redis.call('ZADD', P .. 'rready', now, runId)
+      redis.call('ZADD', P .. 'rsince', now, runId)
     end
   end
   if n > 0 then redis.call('HINCRBY', P .. 'stat', 'pendingReports', n) end
@@ -56,7 +62,7 @@ end
 `;
 
 /**
- * ARGV: P, now, n, n×(key kind body source hasLane lane), d, d×(key kind reason source raw rawEncoding
+ * ARGV: P, now, n, n×(key kind body source hasLane lane action requestId), d, d×(key kind reason source raw rawEncoding
  * hasRunId runId claims reports), reports. Returns {1/0 per record, 1/0/2 per dead letter: parked,
  * duplicate, superseded}. A dead letter's own reports are queued only when it is newly parked. A non-empty
  * `claims` key is decided by the dead letter: superseded when its work hash exists, else written as done work.
@@ -69,7 +75,8 @@ i = i + 1
 local out = {}
 for r = 1, n do
   local key, kind, body, source, hasLane, lane = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
-  i = i + 6
+  local action, requestId = ARGV[i + 6], ARGV[i + 7]
+  i = i + 8
   local h = P .. 'w:' .. key
   if redis.call('EXISTS', h) == 1 then
     out[r] = 0
@@ -79,6 +86,9 @@ for r = 1, n do
     if hasLane == '1' and redis.call('RPUSH', P .. 'lane:' .. lane, key) > 1 then state = 'waiting' end
     redis.call('HSET', h, 'kind', kind, 'body', body, 'source', source, 'state', state, 'attempt', 0, 'acceptedAt', now, 'seq', seq)
     if hasLane == '1' then redis.call('HSET', h, 'lane', lane) end
+    if action ~= '' then redis.call('HSET', h, 'action', action) end
+    if requestId ~= '' then redis.call('HSET', h, 'requestId', requestId) end
+    if kind == 'run' then redis.call('ZADD', P .. 'runs', seq, key) end
     if state == 'pending' then
       redis.call('ZADD', P .. 'pending:' .. kind, seq, key)
     else
@@ -103,6 +113,10 @@ for l = 1, d do
       local seq = redis.call('HINCRBY', P .. 'seq', 'work', 1)
       redis.call('HSET', P .. 'w:' .. claims, 'kind', ARGV[i + 1], 'body', '', 'source', ARGV[i + 3], 'state', 'done', 'attempt', 0, 'acceptedAt', now, 'seq', seq, 'finishedAt', now)
       redis.call('ZADD', P .. 'done', now, claims)
+      if ARGV[i + 1] == 'run' then
+        redis.call('HSET', P .. 'w:' .. claims, 'status', 'FAILURE', 'summary', 'parked: ' .. ARGV[i + 2])
+        redis.call('ZADD', P .. 'runs', seq, claims)
+      end
     end
     local id = redis.call('HINCRBY', P .. 'seq', 'dl', 1)
     local h = P .. 'dl:' .. id
@@ -153,7 +167,7 @@ for j = 1, math.min(limit, #candidates) do
   local h = P .. 'w:' .. key
   redis.call('ZREM', P .. 'pending:' .. candidates[j][3], key)
   local attempt = redis.call('HINCRBY', h, 'attempt', 1)
-  redis.call('HSET', h, 'state', 'running', 'owner', owner, 'leaseUntil', leaseUntil)
+  redis.call('HSET', h, 'state', 'running', 'owner', owner, 'leaseUntil', leaseUntil, 'startedAt', now)
   redis.call('ZADD', P .. 'running', leaseUntil, key)
   local f = redis.call('HMGET', h, 'kind', 'body', 'source', 'lane', 'acceptedAt')
   out[#out + 1] = key
@@ -183,7 +197,7 @@ return 0
 `;
 
 /**
- * ARGV: P, key, owner, now, reports. Returns 1 when finished, 0 when `owner` does not hold the item.
+ * ARGV: P, key, owner, now, status, summary ('' for none), reports. Returns 1 when finished, 0 when `owner` does not hold the item.
  * A finished item keeps its hash (the dedupe memory) but drops its body: nothing reads it again.
  */
 export const finishWorkLua = `${prelude}
@@ -193,6 +207,7 @@ local f = redis.call('HMGET', h, 'state', 'owner', 'lane')
 if f[1] ~= 'running' or f[2] ~= owner then return 0 end
 redis.call('HSET', h, 'state', 'done', 'finishedAt', now)
 redis.call('HDEL', h, 'owner', 'leaseUntil', 'body')
+if ARGV[5] ~= '' then redis.call('HSET', h, 'status', ARGV[5], 'summary', ARGV[6]) end
 redis.call('ZREM', P .. 'running', key)
 redis.call('ZADD', P .. 'done', now, key)
 if f[3] then
@@ -206,7 +221,7 @@ if f[3] then
     redis.call('HINCRBY', P .. 'stat', 'waiting', -1)
   end
 end
-queue_reports(5, now)
+queue_reports(7, now)
 return 1
 `;
 
@@ -297,6 +312,7 @@ if not head then
   redis.call('DEL', rr)
   redis.call('SREM', P .. 'rowned', runId)
   redis.call('ZREM', P .. 'rready', runId)
+  redis.call('ZREM', P .. 'rsince', runId)
 else
   local due = redis.call('HGET', P .. 'r:' .. head, 'due')
   redis.call('HSET', rr, 'due', due)
@@ -393,6 +409,12 @@ local before, chunk = '(' .. ARGV[2], tonumber(ARGV[3])
 local function purge(set, item)
   local ids = redis.call('ZRANGEBYSCORE', P .. set, '-inf', before, 'LIMIT', 0, chunk)
   for _, id in ipairs(ids) do
+    if item == 'w:' then
+      redis.call('ZREM', P .. 'runs', id)
+    else
+      local runId = redis.call('HGET', P .. 'r:' .. id, 'runId')
+      if runId then redis.call('ZREM', P .. 'rh:' .. runId, id) end
+    end
     redis.call('DEL', P .. item .. id)
     redis.call('ZREM', P .. set, id)
   end
@@ -401,9 +423,15 @@ end
 return { purge('done', 'w:'), purge('rdelivered', 'r:') + purge('rfailed', 'r:') }
 `;
 
-/** ARGV: P. Returns pendingWork runningWork doneWork pendingReports failedReports deadLetters. */
+/** ARGV: P. Returns pendingWork runningWork doneWork pendingReports failedReports deadLetters oldestHeldReportAt (false: none). */
 export const countsLua = `
 local P = ARGV[1]
+-- Runs whose reports waited before their waiting was kept (an earlier layout): since their head's due time.
+if redis.call('ZCARD', P .. 'rsince') < redis.call('ZCARD', P .. 'rready') then
+  for _, runId in ipairs(redis.call('ZRANGE', P .. 'rready', 0, -1)) do
+    redis.call('ZADD', P .. 'rsince', 'NX', redis.call('HGET', P .. 'rrun:' .. runId, 'due') or 0, runId)
+  end
+end
 local stat = redis.call('HMGET', P .. 'stat', 'waiting', 'pendingReports')
 return {
   redis.call('ZCARD', P .. 'pending') + ${WORK_KINDS.map((kind) => `redis.call('ZCARD', P .. 'pending:${kind}')`).join(" + ")} + tonumber(stat[1] or '0'),
@@ -412,5 +440,6 @@ return {
   tonumber(stat[2] or '0'),
   redis.call('ZCARD', P .. 'rfailed'),
   redis.call('ZCARD', P .. 'dls'),
+  redis.call('ZRANGE', P .. 'rsince', 0, 0, 'WITHSCORES')[2] or false,
 }
 `;

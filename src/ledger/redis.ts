@@ -16,8 +16,10 @@ import type {
   RawEncoding,
   ReportOutcome,
   WorkClaim,
+  WorkEnd,
   WorkKind,
 } from "./ledger.ts";
+import { redisHistory } from "./redis-history.ts";
 import * as lua from "./redis-scripts.ts";
 import { callText, parseCursor, parseId, withInputChecks } from "./validate.ts";
 
@@ -82,7 +84,7 @@ export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
   return withInputChecks({
     async commit(batch: CommitBatch, now: number): Promise<CommitResult> {
       const args: Array<string | number> = [now, batch.records.length];
-      for (const r of batch.records) args.push(r.key, r.kind, r.body, r.source, r.lane === null ? "0" : "1", r.lane ?? "");
+      for (const r of batch.records) args.push(r.key, r.kind, r.body, r.source, r.lane === null ? "0" : "1", r.lane ?? "", r.action ?? "", r.requestId ?? "");
       args.push(batch.deadLetters.length);
       for (const d of batch.deadLetters) {
         args.push(d.key, d.kind, d.reason, d.source, d.raw, d.rawEncoding ?? "utf8", d.runId === null ? "0" : "1", d.runId ?? "", d.claims ?? "");
@@ -118,8 +120,8 @@ export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
       if (keys.length > 0) await call(lua.renewWorkLua, owner, now + leaseMs, ...keys);
     },
 
-    async finishWork(key: string, owner: string, reports: ReportInput[], now: number): Promise<boolean> {
-      return (await call(lua.finishWorkLua, key, owner, now, ...reportArgs(reports))) === 1;
+    async finishWork(key: string, owner: string, reports: ReportInput[], now: number, ended?: WorkEnd): Promise<boolean> {
+      return (await call(lua.finishWorkLua, key, owner, now, ended?.status ?? "", ended?.summary ?? "", ...reportArgs(reports))) === 1;
     },
 
     async leaseHolders(): Promise<string[]> {
@@ -230,9 +232,22 @@ export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
     },
 
     async counts(): Promise<LedgerCounts> {
-      const [pendingWork = 0, runningWork = 0, doneWork = 0, pendingReports = 0, failedReports = 0, deadLetters = 0] = (await call(lua.countsLua)) as number[];
-      return { pendingWork, runningWork, doneWork, pendingReports, failedReports, deadLetters };
+      const [pendingWork = 0, runningWork = 0, doneWork = 0, pendingReports = 0, failedReports = 0, deadLetters = 0, oldest] = (await call(
+        lua.countsLua,
+      )) as Array<number | string | null>;
+      const n = Number;
+      return {
+        pendingWork: n(pendingWork),
+        runningWork: n(runningWork),
+        doneWork: n(doneWork),
+        pendingReports: n(pendingReports),
+        failedReports: n(failedReports),
+        deadLetters: n(deadLetters),
+        oldestHeldReportAt: oldest === null || oldest === undefined ? null : n(oldest),
+      };
     },
+
+    ...redisHistory(call),
 
     async close(): Promise<void> {
       if (closed) return;

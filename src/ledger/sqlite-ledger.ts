@@ -13,7 +13,10 @@ import type {
   PendingReport,
   ReportOutcome,
   WorkClaim,
+  WorkEnd,
 } from "./ledger.ts";
+import { parkedEnd } from "./ledger.ts";
+import { sqliteHistory } from "./sqlite-history.ts";
 import type { SqliteDatabase } from "./sqlite-driver.ts";
 import { migrate, ReportState } from "./sqlite-schema.ts";
 import { statements, type DeadLetterRow, type Statements } from "./sqlite-statements.ts";
@@ -73,6 +76,7 @@ export function openSqliteLedger(open: OpenSqlite, opts: SqliteLedgerOptions): L
   }
   const queue = createGroupCommit(db);
   const s = statements(db);
+  const history = sqliteHistory(db, queue);
   let closed = false;
 
   function queueReports(reports: ReportInput[], now: number): void {
@@ -95,16 +99,15 @@ export function openSqliteLedger(open: OpenSqlite, opts: SqliteLedgerOptions): L
    * call order. Each caller learns whether it still held its item, as from a finish of its own. A key
    * already in the batch (never, from one executor) starts a batch of its own.
    */
-  let finishing:
-    | { owner: string; now: number; items: Array<{ key: string; reports: ReportInput[] }>; keys: Set<string>; done: Promise<Set<string>> }
-    | undefined;
-  async function finishTogether(key: string, owner: string, reports: ReportInput[], now: number): Promise<boolean> {
+  type Finish = { key: string; reports: ReportInput[]; ended: WorkEnd | undefined };
+  let finishing: { owner: string; now: number; items: Finish[]; keys: Set<string>; done: Promise<Set<string>> } | undefined;
+  async function finishTogether(key: string, owner: string, reports: ReportInput[], now: number, ended: WorkEnd | undefined): Promise<boolean> {
     let batch = finishing;
     if (!batch || batch.owner !== owner || batch.now !== now || batch.keys.has(key)) {
       const fresh = {
         owner,
         now,
-        items: [] as Array<{ key: string; reports: ReportInput[] }>,
+        items: [] as Finish[],
         keys: new Set<string>(),
         done: Promise.resolve(new Set<string>()),
       };
@@ -112,7 +115,8 @@ export function openSqliteLedger(open: OpenSqlite, opts: SqliteLedgerOptions): L
         if (finishing === fresh) finishing = undefined;
         const held = new Set<string>();
         const lanes: string[] = [];
-        for (const r of s.finishMany.all(JSON.stringify(fresh.items.map((i) => i.key)), fresh.now, fresh.owner)) {
+        const ends = fresh.items.map((i) => [i.key, i.ended?.status ?? null, i.ended?.summary ?? null]);
+        for (const r of s.finishMany.all(JSON.stringify(ends), fresh.now, fresh.owner)) {
           held.add(r.key);
           if (r.lane !== null) lanes.push(r.lane);
         }
@@ -129,7 +133,7 @@ export function openSqliteLedger(open: OpenSqlite, opts: SqliteLedgerOptions): L
       finishing = fresh;
       batch = fresh;
     }
-    batch.items.push({ key, reports });
+    batch.items.push({ key, reports, ended });
     batch.keys.add(key);
     return (await batch.done).has(key);
   }
@@ -193,7 +197,7 @@ export function openSqliteLedger(open: OpenSqlite, opts: SqliteLedgerOptions): L
     async commit(batch: CommitBatch, now: number): Promise<CommitResult> {
       return queue.run(() => {
         const records = batch.records.map((r): CommitOutcome => {
-          const inserted = s.insertWork.run(r.key, r.kind, r.source, r.lane, now);
+          const inserted = s.insertWork.run(r.key, r.kind, r.source, r.lane, now, r.action ?? null, r.requestId ?? null);
           if (inserted.changes === 0) return "duplicate";
           s.insertBody.run(Number(inserted.lastInsertRowid), r.body);
           return "accepted";
@@ -202,7 +206,10 @@ export function openSqliteLedger(open: OpenSqlite, opts: SqliteLedgerOptions): L
           if (d.claims !== undefined && s.workExists.get(d.claims)) return "superseded";
           if (s.insertDeadLetter.run(d.key, d.kind, d.reason, d.source, d.raw, d.rawEncoding ?? "utf8", d.runId, now).changes === 0) return "duplicate";
           // A decided key is finished work without a body: a duplicate for every later record.
-          if (d.claims !== undefined) s.insertDecided.run(d.claims, d.kind, d.source, now);
+          if (d.claims !== undefined) {
+            const end = d.kind === "run" ? parkedEnd(d.reason) : null;
+            s.insertDecided.run(d.claims, d.kind, d.source, now, end?.status ?? null, end?.summary ?? null);
+          }
           queueReports(d.reports ?? [], now);
           return "accepted";
         });
@@ -214,7 +221,7 @@ export function openSqliteLedger(open: OpenSqlite, opts: SqliteLedgerOptions): L
     async claimWork({ owner, limit, leaseMs, now, takeExpired = true, kind }: WorkClaim): Promise<ClaimedWork[]> {
       if (limit <= 0) return [];
       // Not taking expired leases: compare them with a time before any lease (-1), so none qualifies.
-      const rows = await queue.run(() => s.claim.all(owner, now + leaseMs, takeExpired ? now : -1, limit, kind ?? null), BACKGROUND);
+      const rows = await queue.run(() => s.claim.all(owner, now + leaseMs, takeExpired ? now : -1, limit, kind ?? null, now), BACKGROUND);
       return rows
         .sort((a, b) => a.seq - b.seq)
         .map((r) => ({ key: r.key, kind: r.kind, body: r.body, source: r.source, lane: r.lane, attempt: r.attempt, acceptedAt: r.accepted_at }));
@@ -227,8 +234,8 @@ export function openSqliteLedger(open: OpenSqlite, opts: SqliteLedgerOptions): L
       }, BACKGROUND);
     },
 
-    async finishWork(key: string, owner: string, reports: ReportInput[], now: number): Promise<boolean> {
-      return finishTogether(key, owner, reports, now);
+    async finishWork(key: string, owner: string, reports: ReportInput[], now: number, ended?: WorkEnd): Promise<boolean> {
+      return finishTogether(key, owner, reports, now, ended);
     },
 
     async leaseHolders(): Promise<string[]> {
@@ -330,6 +337,9 @@ export function openSqliteLedger(open: OpenSqlite, opts: SqliteLedgerOptions): L
       const reports = (await purgeAll(s.purgeDelivered, before)) + (await purgeAll(s.purgeFailed, before));
       return { work, reports };
     },
+
+    listRuns: history.listRuns,
+    getRun: history.getRun,
 
     async counts(): Promise<LedgerCounts> {
       const c = await queue.run(() => s.counts.get());

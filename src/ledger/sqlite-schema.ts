@@ -110,6 +110,23 @@ export const migrations: readonly Migration[] = [
       "CREATE INDEX work_pending_kind ON work (kind, seq) WHERE state = 0",
     ],
   },
+  {
+    version: 5,
+    description: "the run history: what a run is for, where it came from, when it started, how it ended; reports by run",
+    statements: [
+      "ALTER TABLE work ADD COLUMN action TEXT",
+      "ALTER TABLE work ADD COLUMN request_id TEXT",
+      "ALTER TABLE work ADD COLUMN started_at INTEGER",
+      "ALTER TABLE work ADD COLUMN status TEXT",
+      "ALTER TABLE work ADD COLUMN summary TEXT",
+      // Every report of a run, settled or not: a run's story.
+      "CREATE INDEX report_run ON report (run_id, seq)",
+      // When a run's reports started to wait: the oldest held report is the smallest.
+      "ALTER TABLE outbox_run ADD COLUMN since INTEGER NOT NULL DEFAULT 0",
+      "UPDATE outbox_run SET since = coalesce((SELECT min(created_at) FROM report WHERE report.run_id = outbox_run.run_id AND state = 0), due_at)",
+      "CREATE INDEX outbox_run_since ON outbox_run (since)",
+    ],
+  },
 ];
 
 export const schemaVersion = migrations.length;

@@ -22,11 +22,11 @@ export function statements(db: SqliteDatabase) {
   const { pending, running, done, waiting } = WorkState;
   return {
     // work_lane: is any item of this lane unfinished? Then the new one waits behind it.
-    insertWork: db.prepare<never, [string, WorkKind, string, string | null, number]>(
-      `INSERT INTO work (key, kind, source, lane, state, accepted_at)
+    insertWork: db.prepare<never, [string, WorkKind, string, string | null, number, string | null, string | null]>(
+      `INSERT INTO work (key, kind, source, lane, state, accepted_at, action, request_id)
        VALUES (?1, ?2, ?3, ?4,
          CASE WHEN ?4 IS NOT NULL AND EXISTS (SELECT 1 FROM work WHERE lane = ?4 AND state <> ${done}) THEN ${waiting} ELSE ${pending} END,
-         ?5)
+         ?5, ?6, ?7)
        ON CONFLICT (key) DO NOTHING`,
     ),
     insertBody: db.prepare<never, [number, string]>("INSERT INTO work_body (seq, body) VALUES (?1, ?2)"),
@@ -36,20 +36,21 @@ export function statements(db: SqliteDatabase) {
     ),
     workExists: db.prepare<{ one: number }, [string]>("SELECT 1 AS one FROM work WHERE key = ?1"),
     // A key decided by a parked record: finished at once, no body, never claimable; purged like other done work.
-    insertDecided: db.prepare<never, [string, WorkKind, string, number]>(
-      `INSERT INTO work (key, kind, source, lane, state, accepted_at, finished_at) VALUES (?1, ?2, ?3, NULL, ${done}, ?4, ?4) ON CONFLICT (key) DO NOTHING`,
+    insertDecided: db.prepare<never, [string, WorkKind, string, number, string | null, string | null]>(
+      `INSERT INTO work (key, kind, source, lane, state, accepted_at, finished_at, status, summary) VALUES (?1, ?2, ?3, NULL, ${done}, ?4, ?4, ?5, ?6)
+       ON CONFLICT (key) DO NOTHING`,
     ),
     insertReport: db.prepare<never, [string, string, number]>(
       `INSERT INTO report (run_id, call, state, due_at, created_at) VALUES (?1, ?2, ${ReportState.pending}, ?3, ?3)`,
     ),
-    openOutbox: db.prepare<never, [string, number]>("INSERT INTO outbox_run (run_id, due_at) VALUES (?1, ?2) ON CONFLICT (run_id) DO NOTHING"),
+    openOutbox: db.prepare<never, [string, number]>("INSERT INTO outbox_run (run_id, due_at, since) VALUES (?1, ?2, ?2) ON CONFLICT (run_id) DO NOTHING"),
     // work_running for expired leases, work_pending_kind for the oldest pending of each kind (?5: one kind,
     // or NULL for any); each bounded by the limit, merged in acceptance order.
     claim: db.prepare<
       { seq: number; key: string; kind: WorkKind; body: string; source: string; lane: string | null; attempt: number; accepted_at: number },
-      [string, number, number, number, WorkKind | null]
+      [string, number, number, number, WorkKind | null, number]
     >(
-      `UPDATE work SET state = ${running}, owner = ?1, lease_until = ?2, attempt = attempt + 1
+      `UPDATE work SET state = ${running}, owner = ?1, lease_until = ?2, attempt = attempt + 1, started_at = ?6
        WHERE seq IN (
          SELECT seq FROM (SELECT seq FROM work WHERE state = ${running} AND lease_until <= ?3 AND (?5 IS NULL OR kind = ?5) ORDER BY lease_until LIMIT ?4)
          ${WORK_KINDS.map(
@@ -64,10 +65,10 @@ export function statements(db: SqliteDatabase) {
       `UPDATE work SET state = ${done}, finished_at = ?1, owner = NULL, lease_until = 0
        WHERE key = ?2 AND state = ${running} AND owner = ?3 RETURNING lane`,
     ),
-    // The same for many keys of one owner (?1: JSON array of keys); returns the keys it finished.
+    // Many keys of one owner at once (?1: JSON array of [key, status, summary]); returns the keys it finished.
     finishMany: db.prepare<{ key: string; lane: string | null }, [string, number, string]>(
-      `UPDATE work SET state = ${done}, finished_at = ?2, owner = NULL, lease_until = 0
-       WHERE key IN (SELECT value FROM json_each(?1)) AND state = ${running} AND owner = ?3 RETURNING key, lane`,
+      `UPDATE work SET state = ${done}, finished_at = ?2, owner = NULL, lease_until = 0, status = j.value ->> 1, summary = j.value ->> 2
+       FROM json_each(?1) AS j WHERE work.key = j.value ->> 0 AND state = ${running} AND owner = ?3 RETURNING key, lane`,
     ),
     // ?1: JSON array of [run_id, call] in queue order.
     insertReports: db.prepare<never, [string, number]>(
@@ -76,7 +77,7 @@ export function statements(db: SqliteDatabase) {
     ),
     // ?1: JSON array of run ids.
     openOutboxes: db.prepare<never, [string, number]>(
-      "INSERT INTO outbox_run (run_id, due_at) SELECT value, ?2 FROM json_each(?1) WHERE true ON CONFLICT (run_id) DO NOTHING",
+      "INSERT INTO outbox_run (run_id, due_at, since) SELECT value, ?2, ?2 FROM json_each(?1) WHERE true ON CONFLICT (run_id) DO NOTHING",
     ),
     // work_lane: the head of each lane (?1: JSON array of lanes) that has an item waiting goes pending.
     promote: db.prepare<never, [string]>(
@@ -123,7 +124,7 @@ export function statements(db: SqliteDatabase) {
     ),
     // Settles many delivered reports at once (?1: JSON array of seqs); returns the runs they belong to.
     markDelivered: db.prepare<{ run_id: string; seq: number }, [string, number]>(
-      `UPDATE report SET state = ${ReportState.delivered}, attempts = attempts + 1, settled_at = ?2, error = NULL
+      `UPDATE report SET state = ${ReportState.delivered}, attempts = attempts + 1, settled_at = ?2
        WHERE seq IN (SELECT value FROM json_each(?1)) AND state = ${ReportState.pending} RETURNING run_id, seq`,
     ),
     // The outbox rows of the runs in ?1 (JSON array) that have no undelivered report left.
@@ -168,7 +169,8 @@ export function statements(db: SqliteDatabase) {
          (SELECT count(*) FROM work WHERE state = ${done}) AS doneWork,
          (SELECT count(*) FROM report WHERE state = ${ReportState.pending}) AS pendingReports,
          (SELECT count(*) FROM report WHERE state = ${ReportState.failed}) AS failedReports,
-         (SELECT count(*) FROM dead_letter) AS deadLetters`,
+         (SELECT count(*) FROM dead_letter) AS deadLetters,
+         (SELECT min(since) FROM outbox_run) AS oldestHeldReportAt`,
     ),
   };
 }

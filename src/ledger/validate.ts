@@ -53,10 +53,14 @@ export function withInputChecks(store: Ledger): Ledger {
       time(leaseMs, "leaseMs");
       return store.renewWork(keys, owner, leaseMs, now);
     },
-    async finishWork(key, owner, list, now) {
+    async finishWork(key, owner, list, now, ended) {
       time(now, "now");
       reports(list);
-      return store.finishWork(key, owner, list, now);
+      if (ended !== undefined) {
+        text(ended.status, "ended.status", false);
+        if (ended.summary !== null) text(ended.summary, "ended.summary");
+      }
+      return store.finishWork(key, owner, list, now, ended);
     },
     leaseHolders: () => store.leaseHolders(),
     async expireLeases(owners, now) {
@@ -98,6 +102,15 @@ export function withInputChecks(store: Ledger): Ledger {
       time(before, "before");
       return store.purge(before);
     },
+    async listRuns(query) {
+      if (query.before !== undefined) time(query.before, "before");
+      if (query.since !== undefined) time(query.since, "since");
+      return store.listRuns({ ...query, limit: count(query.limit), ...(query.scanLimit !== undefined ? { scanLimit: count(query.scanLimit) } : {}) });
+    },
+    async getRun(runId, opts = {}) {
+      text(runId, "runId", false);
+      return store.getRun(runId, opts.reportLimit === undefined ? {} : { reportLimit: count(opts.reportLimit) });
+    },
     counts: () => store.counts(),
     close: () => store.close(),
   };
@@ -135,6 +148,8 @@ function record(r: WorkRecord, i: number): void {
   text(r.body, `${at}.body`);
   text(r.source, `${at}.source`);
   if (r.lane !== null) text(r.lane, `${at}.lane`);
+  if (r.action !== undefined) text(r.action, `${at}.action`);
+  if (r.requestId !== undefined) text(r.requestId, `${at}.requestId`);
 }
 
 function reports(list: ReportInput[], field = "reports"): void {

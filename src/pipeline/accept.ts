@@ -1,4 +1,4 @@
-import type { CommitBatch, DeadLetterInput, Ledger, WorkKind, WorkRecord } from "../ledger/ledger.ts";
+import { type CommitBatch, type DeadLetterInput, type Ledger, runKey, type WorkKind, type WorkRecord } from "../ledger/ledger.ts";
 import { changeAudience, runAudience } from "../messages/audience.ts";
 import { brokenRun, parseChange, parseRun, type RunLocator, type SinkRecord, sha256Hex, verifyAgentSignature } from "../messages/index.ts";
 import { getAtPath } from "../messages/json.ts";
@@ -88,7 +88,7 @@ export interface AcceptOptions {
    * handler failed on it), and replaying a parked change is a deliberate act. Run keys never change.
    */
   changeKeySuffix?: string;
-  /** The request that brought the records (the sink's own id for it), for logs and the run journal. */
+  /** The request that brought the records (the sink's own id for it), for logs and the run history. */
   requestId?: string;
 }
 
@@ -144,7 +144,7 @@ export function createAcceptor(deps: AcceptorDeps): Acceptor {
           continue;
         }
         if (key !== undefined) keys.add(key);
-        if (verdict.type === "work") batch.records.push(verdict.record);
+        if (verdict.type === "work") batch.records.push(options.requestId === undefined ? verdict.record : { ...verdict.record, requestId: options.requestId });
         else {
           batch.deadLetters.push(verdict.deadLetter);
           parkedWhy.push(verdict.why);
@@ -275,7 +275,10 @@ async function judgeRun(deps: AcceptorDeps, record: SinkRecord, source: string):
     if (!verdict.ok) return park("signature", "run", record, source, `signature refused: ${verdict.reason}`, run.id);
   }
   deps.parsedRuns.remember(record.text, deps.locator, run);
-  return { type: "work", record: { key: runKey(run.id), kind: "run", body: record.text, source, lane: deps.orderBy === "entity" ? runLane(run) : null } };
+  return {
+    type: "work",
+    record: { key: runKey(run.id), kind: "run", body: record.text, source, lane: deps.orderBy === "entity" ? runLane(run) : null, action: run.action },
+  };
 }
 
 async function judgeChange(deps: AcceptorDeps, record: SinkRecord, source: string, keySuffix: string): Promise<Verdict> {
@@ -291,8 +294,6 @@ async function judgeChange(deps: AcceptorDeps, record: SinkRecord, source: strin
     deps.orderBy === "entity" && change.blueprint && change.identifier ? `change:${change.resourceType}:${change.blueprint}/${change.identifier}` : null;
   return { type: "work", record: { key: `change:${change.digest}${keySuffix}`, kind: "change", body: record.text, source, lane } };
 }
-
-export const runKey = (runId: string) => `run:${runId}`;
 
 /** Runs on one entity run one at a time, in the order they were accepted; CREATE runs have no entity yet. */
 function runLane(run: Run): string | null {

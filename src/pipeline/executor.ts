@@ -1,4 +1,4 @@
-import type { ClaimedWork, Ledger } from "../ledger/ledger.ts";
+import { type ClaimedWork, type Ledger, runIdOfKey, type WorkEnd } from "../ledger/ledger.ts";
 import { LedgerInputError } from "../ledger/validate.ts";
 import type { Logger } from "../log.ts";
 import { parseChange, parseRun, type RunLocator } from "../messages/index.ts";
@@ -55,10 +55,8 @@ export interface ExecutorDeps {
   secretKey: string | null;
   /** Wakes the reporter when reports were written. */
   onReports: () => void;
-  /** A run's handler (or target) is about to run. */
-  onRunStarted?: (run: { runId: string; action: string; attempt: number }) => void;
-  /** A run's handler (or target) ended: the status Port is told (DEFERRED: the target reports it), why, how long it took. */
-  onRunEnded?: (run: { runId: string; action: string; status: string; summary: string | undefined; seconds: number }) => void;
+  /** A run's handler (or target) ended, or portside failed it: the status Port is told (DEFERRED: the target reports it), why, how long it took. */
+  onRunEnded?: (run: { runId: string; action: string; status: string; summary: string | null; seconds: number }) => void;
   targets?: Record<string, ExternalTargetRunner>;
   /** How often to look for work nobody announced (expired leases after a crash elsewhere). */
   pollMs?: number;
@@ -278,7 +276,9 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     await entry.flushing;
     const buffered = entry.calls?.take() ?? [];
     const all = [...buffered.filter((r) => isEntityCall(r.call)), ...buffered.filter((r) => !isEntityCall(r.call)), ...reports];
-    const held = await untilRecorded(entry.item.key, () => deps.ledger.finishWork(entry.item.key, deps.owner, all, deps.clock()));
+    // A run's history keeps how it ended: the status its final reports give Port.
+    const ended = entry.item.kind === "run" ? endOf(reports) : undefined;
+    const held = await untilRecorded(entry.item.key, () => deps.ledger.finishWork(entry.item.key, deps.owner, all, deps.clock(), ended));
     if (!held) deps.logger.warn(E.leaseLost, { key: entry.item.key, note: "another owner took this item after our lease expired; its result was dropped" });
     if (all.length > 0) deps.onReports();
   }
@@ -307,11 +307,12 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   async function executeRun(entry: Active) {
     const { item } = entry;
     let run: Run | undefined;
+    let startedMs = performance.now();
     try {
       run = readRun(item);
       if (!run) {
         // Still ended in Port, by the id in its key: the record no longer says what to run.
-        const runId = runIdOfKey(item.key);
+        const runId = addressableRunId(item.key);
         await finish(
           entry,
           runId
@@ -323,24 +324,22 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         );
         return;
       }
-      const startedMs = performance.now();
-      deps.onRunStarted?.({ runId: run.id, action: run.action, attempt: item.attempt });
+      startedMs = performance.now();
       const reports = await runReports(entry, run);
-      const ended = endOf(reports);
-      deps.onRunEnded?.({ runId: run.id, action: run.action, ...ended, seconds: (performance.now() - startedMs) / 1000 });
+      deps.onRunEnded?.({ runId: run.id, action: run.action, ...endOf(reports), seconds: (performance.now() - startedMs) / 1000 });
       await finish(entry, reports);
     } catch (error) {
       // portside's own failure (never the handler's, which runReports turns into a FAILURE): the run still
-      // gets a status, so Port never shows it running forever and its entity lane is not held.
+      // gets a status, so Port never shows it running forever and its entity lane is not held; and it is
+      // counted and kept as ended like any other.
       deps.logger.error(E.runInternalError, { key: item.key, error });
-      const runId = run?.id ?? runIdOfKey(item.key);
+      const runId = run?.id ?? addressableRunId(item.key);
       entry.calls?.take();
-      await finish(
-        entry,
-        runId
-          ? failure(runId, "portside hit an internal error while running this; see portside's log (run.internal_error) and re-trigger the action from Port.")
-          : [],
-      );
+      const reports = runId
+        ? failure(runId, "portside hit an internal error while running this; see portside's log (run.internal_error) and re-trigger the action from Port.")
+        : [];
+      if (run) deps.onRunEnded?.({ runId: run.id, action: run.action, ...endOf(reports), seconds: (performance.now() - startedMs) / 1000 });
+      await finish(entry, reports);
     }
   }
 
@@ -355,10 +354,10 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     return undefined;
   }
 
-  /** The run id in a run's ledger key (`run:<id>`), when Port can address it. */
-  const runIdOfKey = (key: string): string | null => {
-    const id = key.startsWith("run:") ? key.slice(4) : "";
-    return ADDRESSABLE_RUN_ID.test(id) ? id : null;
+  /** The run id in a run's ledger key, when Port can address it. */
+  const addressableRunId = (key: string): string | null => {
+    const id = runIdOfKey(key);
+    return id !== null && ADDRESSABLE_RUN_ID.test(id) ? id : null;
   };
 
   /** Runs the handler (or external target) and says what Port is to be told. */
@@ -628,7 +627,7 @@ function signal(): { promise: Promise<void>; resolve: () => void } {
 }
 
 /** The status (and summary) a run's final reports give Port; DEFERRED when they give none (the target reports it later). */
-function endOf(reports: ReportInput[]): { status: string; summary: string | undefined } {
-  for (const { call } of reports) if (call.kind === "update" && call.patch.status) return { status: call.patch.status, summary: call.patch.summary };
-  return { status: "DEFERRED", summary: undefined };
+function endOf(reports: ReportInput[]): WorkEnd {
+  for (const { call } of reports) if (call.kind === "update" && call.patch.status) return { status: call.patch.status, summary: call.patch.summary ?? null };
+  return { status: "DEFERRED", summary: null };
 }

@@ -33,8 +33,8 @@ export interface IngestDeps {
   acceptor: Acceptor;
   logger: Logger;
   /**
-   * After each committed slice, before the next one is read: what became of its records (metrics, the run
-   * journal), new work for the executor, reports (of parked runs) for the reporter.
+   * After each committed slice, before the next one is read: what became of its records (metrics),
+   * new work for the executor, reports (of parked runs) for the reporter.
    */
   onCommitted: (summary: AcceptSummary, slice: { kind: WorkKind; source: string; requestId: string | undefined }) => void;
   /** The synchronous ack mode: resolves when the accepted keys have finished (or the wait is cut short). */

@@ -32,8 +32,6 @@ export interface ReporterOptions {
   logger: PortLogger;
   /** This replica's name in report leases. */
   owner: string;
-  /** A report Port took (for the run journal: log lines and entity links as delivered). */
-  onDelivered?: (runId: string, call: PortCall) => void;
   /** Runs claimed (and delivered concurrently) per drain (default 64). */
   batchRuns?: number;
   /**
@@ -76,11 +74,6 @@ export interface Reporter {
   drainToIdle(): Promise<void>;
   /** New reports were appended: drain now instead of at the next poll. */
   notify(): void;
-  /**
-   * When this reporter first tried to deliver the oldest run's reports it has not yet got through (epoch
-   * ms); undefined when it holds none back. A run another replica took over is forgotten after 10 minutes.
-   */
-  oldestUndeliveredAt(): number | undefined;
 }
 
 type Attempt =
@@ -106,8 +99,6 @@ export function createReporter(opts: ReporterOptions): Reporter {
   let earliestRetryAtMs = Infinity;
 
   let runsInFlight = 0;
-  /** Runs whose reports did not all go out when tried: when first tried, and when last seen. */
-  const undelivered = new Map<string, { since: number; seen: number }>();
   /** Resolves the loop's wait for room when a drain finishes. */
   let roomFreed: (() => void) | undefined;
 
@@ -157,11 +148,8 @@ export function createReporter(opts: ReporterOptions): Reporter {
    * lease) so the lease never runs out mid-run and another replica cannot deliver the rest out of order.
    */
   async function deliverRun(runId: string, reports: PendingReport[], tally: DrainResult, stopStartingAtMs: number): Promise<void> {
-    const startedMs = clock();
-    // Remembered only when something is held back (the common run goes through without a trace here).
-    const holdBack = () => undelivered.set(runId, { since: undelivered.get(runId)?.since ?? startedMs, seen: startedMs });
     for (let index = 0; index < reports.length; ) {
-      if (clock() > stopStartingAtMs) return void holdBack();
+      if (clock() > stopStartingAtMs) return;
       const delivery = nextDelivery(reports, index, maxLogBytes);
       if (!delivery) break;
       index += delivery.reports.length;
@@ -177,19 +165,16 @@ export function createReporter(opts: ReporterOptions): Reporter {
         const outcome = toOutcome(result, nowMs);
         await ledger.settleReport(report.id, outcome, nowMs);
         logOutcome(runId, report, outcome, result);
-        if (outcome.type === "delivered") {
-          tally.delivered++;
-          opts.onDelivered?.(runId, report.call);
-        } else if (outcome.type === "failed") tally.failed++;
+        if (outcome.type === "delivered") tally.delivered++;
+        else if (outcome.type === "failed") tally.failed++;
         else {
           tally.retried++;
           earliestRetryAtMs = Math.min(earliestRetryAtMs, outcome.at);
         }
       }
       // Keep order: nothing after a report that must be retried goes out before it.
-      if (result.type === "retry") return void holdBack();
+      if (result.type === "retry") return;
     }
-    if (undelivered.size > 0) undelivered.delete(runId);
   }
 
   /**
@@ -357,15 +342,6 @@ export function createReporter(opts: ReporterOptions): Reporter {
     notify() {
       notified = true;
       wake?.();
-    },
-    oldestUndeliveredAt() {
-      let oldest: number | undefined;
-      const forgetBefore = clock() - 10 * 60_000;
-      for (const [runId, { since, seen }] of undelivered) {
-        if (seen < forgetBefore) undelivered.delete(runId);
-        else if (oldest === undefined || since < oldest) oldest = since;
-      }
-      return oldest;
     },
     start() {
       if (running) return;

@@ -94,7 +94,7 @@ test("sign in, find the failed run and its reason, replay the parked change, see
   await page.click("text=r_console_broken");
   expect(await page.textContent("#run-status")).toBe("FAILURE");
   expect(await page.textContent("#run-summary")).toContain("the disk is full");
-  expect(await page.textContent("main")).toContain("patchRun 200");
+  expect(await page.textContent("main")).toContain("status delivered");
   // The sink request that brought it.
   expect(await page.textContent("#request-id")).toBe(runsRequestId);
 
@@ -144,11 +144,11 @@ test("the CLI reads the same runs: list by status, one run's story", async () =>
     `received from sink/runs, request ${runsRequestId}`,
     "started attempt 1",
     "ended SUCCESS: deployed r_console_ok",
-    "port postLog 201",
+    "port logs delivered",
     "log deploying",
-    "port patchRun 200",
+    "port status delivered",
   ]);
   const unknown: string[] = [];
   expect(await runCli(["runs", "show", "r_nobody"], env, (l) => unknown.push(l))).toBe(1);
-  expect(unknown).toEqual(["error 404: No recent run has this id (this process remembers its newest 1,000 runs since it started)."]);
+  expect(unknown).toEqual(["error 404: No run has this id in the ledger (finished runs are kept for RETENTION_HOURS)."]);
 });

@@ -61,6 +61,23 @@ describe("what a handler returns", () => {
     expect(summaryOf("r_hostile")).not.toContain("exploded");
     expect(summaryOf("r_after")).toBe("next ran");
   });
+  test("a run ended by portside's own failure is seen ending: counted as finished, and its story says FAILURE, not running", async () => {
+    const hostile = {
+      get summary(): string {
+        throw new Error("getter exploded");
+      },
+    };
+    h = await createHarness({ handlers: { runs: { deploy: () => hostile as never } } });
+    await h.post("/sink/runs", body(runMessage("r_getter")));
+    await h.waitForTerminal(["r_getter"]);
+    await h.waitUntil(async () => (await h.service.history.get("r_getter"))?.phase === "FAILURE", "the run's story to end");
+    const story = await h.service.history.get("r_getter");
+    expect(story).toMatchObject({ phase: "FAILURE", attempts: 1 });
+    expect(story?.summary).toContain("portside hit an internal error");
+    expect((await h.service.history.list({ phase: "running" })).items).toEqual([]);
+    const metrics = await h.service.metrics.scrape();
+    expect(metrics).toContain('portside_runs_finished_total{action="deploy",status="FAILURE"} 1');
+  });
 });
 
 describe("re-runs after interruption", () => {

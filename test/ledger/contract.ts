@@ -1,6 +1,7 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import type { DeadLetterInput, Ledger, PendingReport, WorkKind, WorkRecord } from "../../src/ledger/ledger.ts";
 import type { ReportInput } from "../../src/port/calls.ts";
+import { historyContract } from "./contract-history.ts";
 
 /**
  * The one behaviour every ledger shares. `memory.test.ts`, `sqlite.test.ts` and `redis.test.ts` run it
@@ -72,6 +73,8 @@ export function ledgerContract(name: string, makeLedger: () => Promise<Ledger>, 
       return ledger.claimWork({ owner, limit: keys.length, ...lease });
     }
 
+    historyContract(open);
+
     describe("commit", () => {
       test("accepts new keys and recognises duplicates across and within batches", async () => {
         const ledger = await open();
@@ -112,7 +115,15 @@ export function ledgerContract(name: string, makeLedger: () => Promise<Ledger>, 
         expect(reports).toEqual([
           { id: expect.any(String), runId: "r_bad", call: { kind: "update", patch: { status: "FAILURE", summary: "FAILURE summary" } }, attempts: 0 },
         ]);
-        expect(await ledger.counts()).toEqual({ pendingWork: 1, runningWork: 0, doneWork: 0, pendingReports: 1, failedReports: 0, deadLetters: 1 });
+        expect(await ledger.counts()).toEqual({
+          pendingWork: 1,
+          runningWork: 0,
+          doneWork: 0,
+          pendingReports: 1,
+          failedReports: 0,
+          deadLetters: 1,
+          oldestHeldReportAt: T0,
+        });
       });
 
       test("returns one outcome per record and one per dead letter, in order", async () => {
@@ -194,7 +205,15 @@ export function ledgerContract(name: string, makeLedger: () => Promise<Ledger>, 
         await expect(ledger.commit({ records: [rec("run:a")], deadLetters: [poison(1, "r1"), badReport], reports: [] }, T0)).rejects.toThrow(
           /deadLetters\[1\]\.reports\[0\]/,
         );
-        expect(await ledger.counts()).toEqual({ pendingWork: 0, runningWork: 0, doneWork: 0, pendingReports: 0, failedReports: 0, deadLetters: 0 });
+        expect(await ledger.counts()).toEqual({
+          pendingWork: 0,
+          runningWork: 0,
+          doneWork: 0,
+          pendingReports: 0,
+          failedReports: 0,
+          deadLetters: 0,
+          oldestHeldReportAt: null,
+        });
         expect(await ledger.commit({ records: [rec("run:a")], deadLetters: [], reports: [] }, T0)).toEqual({ records: ["accepted"], deadLetters: [] });
       });
     });
@@ -693,7 +712,15 @@ export function ledgerContract(name: string, makeLedger: () => Promise<Ledger>, 
       await ledger.claimWork({ owner: "o1", limit: 1, ...lease });
       const [r] = await ledger.claimReports({ owner: "x", limit: 1, ...lease });
       await ledger.settleReport(r?.id ?? "", { type: "failed", error: "no" }, T0);
-      expect(await ledger.counts()).toEqual({ pendingWork: 2, runningWork: 1, doneWork: 1, pendingReports: 2, failedReports: 1, deadLetters: 1 });
+      expect(await ledger.counts()).toEqual({
+        pendingWork: 2,
+        runningWork: 1,
+        doneWork: 1,
+        pendingReports: 2,
+        failedReports: 1,
+        deadLetters: 1,
+        oldestHeldReportAt: T0,
+      });
     });
 
     describe("concurrency", () => {

@@ -45,7 +45,15 @@ describe("sqlite ledger on disk", () => {
 
     const second = open(path);
     try {
-      expect(await second.counts()).toEqual({ pendingWork: 2, runningWork: 1, doneWork: 1, pendingReports: 2, failedReports: 0, deadLetters: 0 });
+      expect(await second.counts()).toEqual({
+        pendingWork: 2,
+        runningWork: 1,
+        doneWork: 1,
+        pendingReports: 2,
+        failedReports: 0,
+        deadLetters: 0,
+        oldestHeldReportAt: T0,
+      });
       expect(await second.claimWork({ owner: "o2", limit: 10, leaseMs: 1_000, now: T0 + 999 }).then((w) => w.map((i) => i.key))).toEqual(["run:l1"]);
       const again = await second.claimWork({ owner: "o2", limit: 10, leaseMs: 1_000, now: T0 + 1_000 });
       expect(again.map((w) => [w.key, w.attempt])).toEqual([["run:a", 2]]);

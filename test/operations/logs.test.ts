@@ -24,7 +24,7 @@ describe("request ids", () => {
     expect(id).toMatch(UUID);
     const again = await h.post("/sink/runs", JSON.stringify(runMessage("r_req_2")));
     expect(again.headers.get("x-request-id")).not.toBe(id);
-    expect(h.service.journal.get("r_req_1")?.requestId).toBe(id);
+    expect((await h.service.history.get("r_req_1"))?.requestId).toBe(id);
     const parked = h.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.event === "ingest.parked");
     expect(parked).toMatchObject({ source: "sink/runs", requestId: id, parked: 1 });
     expect(h.logs.join("\n")).not.toContain("sender-chosen-id");

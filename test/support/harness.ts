@@ -5,6 +5,7 @@ import { createMemoryLedger } from "../../src/ledger/memory.ts";
 import { createLogger, type Logger } from "../../src/log.ts";
 import type { ExternalTargetRunner } from "../../src/targets/external.ts";
 import { createMetrics, type Metrics } from "../../src/metrics.ts";
+import { createRecentWarnings } from "../../src/observe/recent-warnings.ts";
 import { createService, type Service } from "../../src/service.ts";
 import type { HandlerModule } from "../../src/targets/define.ts";
 import { createRegistry } from "../../src/targets/registry.ts";
@@ -82,7 +83,8 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
   const emulator = options.emulator ?? createPortEmulator(credentials);
   const ledger = options.ledger ?? createMemoryLedger();
   const logs: string[] = [];
-  const logger: Logger = createLogger({ level: "debug", sink: (line) => logs.push(line) });
+  const warnings = createRecentWarnings();
+  const logger: Logger = createLogger({ level: "debug", sink: (line) => logs.push(line), tap: warnings.tap });
   const metrics = createMetrics();
   const targets = options.targets?.({ config, ledger, logger, metrics }) ?? {};
   const registry = createRegistry(options.handlers ?? {}, "test-handlers.ts");
@@ -94,6 +96,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     targets,
     ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),
     logger,
+    warnings,
     port: { baseUrl: "http://port.emulator", ...credentials },
     fetch: async (input, init) => emulator.app.request(input instanceof Request ? input : String(input), init),
     executorPollMs: 20,

@@ -1,0 +1,111 @@
+import type { PortCall } from "../port/calls.ts";
+import { headAndTail, pageRuns } from "./history.ts";
+import { type ReportRecord, type RunHistory, type RunPage, type RunQuery, type RunRecord, type RunState, runKey } from "./ledger.ts";
+
+/** The run history of the Redis ledger: runs newest first from P:runs, a run's reports from P:rh:<runId>. */
+
+const RUN_FIELDS = ["kind", "action", "source", "requestId", "state", "attempt", "acceptedAt", "startedAt", "finishedAt", "status", "summary", "seq"];
+const REPORT_FIELDS = ["call", "state", "attempts", "created", "settledAt", "error"];
+const fields = (list: string[]) => list.map((f) => `'${f}'`).join(", ");
+
+/** ARGV: P, before (exclusive; '+inf' for the newest), n. Returns the key and the run fields of each run, newest first. */
+const runsBeforeLua = `
+local P = ARGV[1]
+local out = {}
+for _, key in ipairs(redis.call('ZREVRANGEBYSCORE', P .. 'runs', ARGV[2], '-inf', 'LIMIT', 0, tonumber(ARGV[3]))) do
+  out[#out + 1] = key
+  local f = redis.call('HMGET', P .. 'w:' .. key, ${fields(RUN_FIELDS)})
+  for k = 1, ${RUN_FIELDS.length} do out[#out + 1] = f[k] end
+end
+return out
+`;
+
+/** ARGV: P, runId. How many reports the run has (settled or not). */
+const reportCountLua = "return redis.call('ZCARD', ARGV[1] .. 'rh:' .. ARGV[2])";
+
+/**
+ * ARGV: P, key, runId, head, tail. Returns {run fields, report fields of the first \`head\` and the last
+ * \`tail\` reports}, or an empty list when there is no such run.
+ */
+const runLua = `
+local P = ARGV[1]
+local f = redis.call('HMGET', P .. 'w:' .. ARGV[2], ${fields(RUN_FIELDS)})
+if f[1] ~= 'run' then return {} end
+local rh = P .. 'rh:' .. ARGV[3]
+local head, tail = tonumber(ARGV[4]), tonumber(ARGV[5])
+local ids = head > 0 and redis.call('ZRANGE', rh, 0, head - 1) or {}
+if tail > 0 then for _, id in ipairs(redis.call('ZRANGE', rh, -tail, -1)) do ids[#ids + 1] = id end end
+local reports = {}
+for _, id in ipairs(ids) do
+  local r = redis.call('HMGET', P .. 'r:' .. id, ${fields(REPORT_FIELDS)})
+  for k = 1, ${REPORT_FIELDS.length} do reports[#reports + 1] = r[k] end
+end
+return { f, reports }
+`;
+
+type Call = (script: string, ...args: Array<string | number>) => Promise<unknown>;
+type Field = string | null;
+
+export function redisHistory(call: Call) {
+  return {
+    listRuns(query: RunQuery): Promise<RunPage> {
+      return pageRuns(query, async (before, n) => {
+        const flat = (await call(runsBeforeLua, before === undefined ? "+inf" : `(${before}`, n)) as Field[];
+        const out: RunRecord[] = [];
+        const width = RUN_FIELDS.length + 1;
+        for (let i = 0; i < flat.length; i += width) {
+          const run = runRecord(String(flat[i]), flat.slice(i + 1, i + width));
+          if (run) out.push(run);
+        }
+        return out;
+      });
+    },
+
+    async getRun(runId: string, opts: { reportLimit?: number } = {}): Promise<RunHistory | undefined> {
+      // The count decides the halves (a report queued in between only moves the tail by one).
+      const { head, tail, notShown } = headAndTail(Number(await call(reportCountLua, runId)), opts.reportLimit);
+      const answer = (await call(runLua, runKey(runId), runId, head, tail)) as [Field[], Field[]] | [];
+      if (answer.length === 0) return undefined;
+      const [f, flat] = answer;
+      const run = runRecord(runKey(runId), f);
+      if (!run) return undefined;
+      const reports: ReportRecord[] = [];
+      for (let i = 0; i < flat.length; i += REPORT_FIELDS.length) reports.push(reportRecord(flat.slice(i, i + REPORT_FIELDS.length)));
+      return { ...run, reports, reportsNotShown: notShown };
+    },
+  };
+}
+
+const STATE_OF: Record<string, RunState> = { pending: "pending", waiting: "pending", running: "running", done: "done" };
+const num = (f: Field | undefined): number | null => (f === null || f === undefined ? null : Number(f));
+
+function runRecord(key: string, f: Field[]): RunRecord | undefined {
+  const [kind, action, source, requestId, state, attempt, acceptedAt, startedAt, finishedAt, status, summary, seq] = f;
+  if (kind !== "run") return undefined;
+  return {
+    runId: key.slice(runKey("").length),
+    seq: Number(seq),
+    action: action ?? null,
+    source: source ?? "",
+    requestId: requestId ?? null,
+    state: STATE_OF[state ?? ""] ?? "pending",
+    attempt: Number(attempt ?? 0),
+    acceptedAt: Number(acceptedAt),
+    startedAt: num(startedAt),
+    finishedAt: state === "done" ? num(finishedAt) : null,
+    status: status ?? null,
+    summary: summary ?? null,
+  };
+}
+
+function reportRecord(f: Field[]): ReportRecord {
+  const [callJson, state, attempts, created, settledAt, error] = f;
+  return {
+    call: JSON.parse(String(callJson)) as PortCall,
+    state: state === "delivered" || state === "failed" ? state : "pending",
+    attempts: Number(attempts ?? 0),
+    createdAt: Number(created),
+    settledAt: state === "delivered" || state === "failed" ? num(settledAt) : null,
+    error: error ?? null,
+  };
+}

@@ -1,0 +1,101 @@
+import type { PortCall } from "../port/calls.ts";
+import type { GroupCommit } from "./group-commit.ts";
+import { headAndTail, pageRuns } from "./history.ts";
+import { type ReportRecord, type RunHistory, type RunPage, type RunQuery, type RunRecord, type RunState, runKey } from "./ledger.ts";
+import type { SqliteDatabase } from "./sqlite-driver.ts";
+import { ReportState, WorkState } from "./sqlite-schema.ts";
+
+/** The run history of the SQLite ledger: runs read newest first from the work table, reports by run. */
+
+interface RunRow {
+  seq: number;
+  key: string;
+  action: string | null;
+  source: string;
+  request_id: string | null;
+  state: number;
+  attempt: number;
+  accepted_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  status: string | null;
+  summary: string | null;
+}
+
+interface ReportRow {
+  call: string;
+  state: number;
+  attempts: number;
+  created_at: number;
+  settled_at: number | null;
+  error: string | null;
+}
+
+const RUN_COLUMNS = "seq, key, action, source, request_id, state, attempt, accepted_at, started_at, finished_at, status, summary";
+const REPORT_COLUMNS = "call, state, attempts, created_at, settled_at, error";
+
+export function sqliteHistory(db: SqliteDatabase, queue: GroupCommit) {
+  // The primary key, read backwards; changes in between are passed over.
+  const runsBefore = db.prepare<RunRow, [number, number]>(`SELECT ${RUN_COLUMNS} FROM work WHERE seq < ?1 AND kind = 'run' ORDER BY seq DESC LIMIT ?2`);
+  const run = db.prepare<RunRow, [string]>(`SELECT ${RUN_COLUMNS} FROM work WHERE key = ?1 AND kind = 'run'`);
+  // report_run, from either end.
+  const reportCount = db.prepare<{ n: number }, [string]>("SELECT count(*) AS n FROM report WHERE run_id = ?1");
+  const firstReports = db.prepare<ReportRow, [string, number]>(`SELECT ${REPORT_COLUMNS} FROM report WHERE run_id = ?1 ORDER BY seq LIMIT ?2`);
+  const lastReports = db.prepare<ReportRow, [string, number]>(`SELECT ${REPORT_COLUMNS} FROM report WHERE run_id = ?1 ORDER BY seq DESC LIMIT ?2`);
+
+  return {
+    listRuns(query: RunQuery): Promise<RunPage> {
+      return pageRuns(query, async (before, n) => (await queue.run(() => runsBefore.all(before ?? Number.MAX_SAFE_INTEGER, n))).map(runRecord));
+    },
+
+    async getRun(runId: string, opts: { reportLimit?: number } = {}): Promise<RunHistory | undefined> {
+      return queue.run(() => {
+        const row = run.get(runKey(runId));
+        if (!row) return undefined;
+        const { head, tail, notShown } = headAndTail(reportCount.get(runId)?.n ?? 0, opts.reportLimit);
+        const rows = [...firstReports.all(runId, head), ...lastReports.all(runId, tail).reverse()];
+        return { ...runRecord(row), reports: rows.map(reportRecord), reportsNotShown: notShown };
+      });
+    },
+  };
+}
+
+const STATE_OF: Record<number, RunState> = {
+  [WorkState.pending]: "pending",
+  [WorkState.waiting]: "pending",
+  [WorkState.running]: "running",
+  [WorkState.done]: "done",
+};
+const REPORT_STATE_OF: Record<number, ReportRecord["state"]> = {
+  [ReportState.pending]: "pending",
+  [ReportState.delivered]: "delivered",
+  [ReportState.failed]: "failed",
+};
+
+function runRecord(r: RunRow): RunRecord {
+  return {
+    runId: r.key.slice(runKey("").length),
+    seq: r.seq,
+    action: r.action,
+    source: r.source,
+    requestId: r.request_id,
+    state: STATE_OF[r.state] ?? "pending",
+    attempt: r.attempt,
+    acceptedAt: r.accepted_at,
+    startedAt: r.started_at,
+    finishedAt: r.state === WorkState.done ? r.finished_at : null,
+    status: r.status,
+    summary: r.summary,
+  };
+}
+
+function reportRecord(r: ReportRow): ReportRecord {
+  return {
+    call: JSON.parse(r.call) as PortCall,
+    state: REPORT_STATE_OF[r.state] ?? "pending",
+    attempts: r.attempts,
+    createdAt: r.created_at,
+    settledAt: r.settled_at,
+    error: r.error,
+  };
+}

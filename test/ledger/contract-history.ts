@@ -1,0 +1,222 @@
+import { describe, expect, test } from "bun:test";
+import type { Ledger, RunRecord, WorkRecord } from "../../src/ledger/ledger.ts";
+import type { ReportInput } from "../../src/port/calls.ts";
+
+/**
+ * The run history every ledger serves (`listRuns`, `getRun`, `counts().oldestHeldReportAt`): the same runs
+ * from any replica and after a restart, kept as long as retention keeps the rest. Part of the ledger
+ * contract (test/ledger/contract.ts).
+ */
+const T0 = 1_700_000_000_000;
+const lease = { leaseMs: 1_000 };
+
+const run = (id: string, action: string, requestId?: string): WorkRecord => ({
+  key: `run:${id}`,
+  kind: "run",
+  body: JSON.stringify({ id }),
+  source: "sink/runs",
+  lane: null,
+  action,
+  ...(requestId ? { requestId } : {}),
+});
+const log = (runId: string, message: string): ReportInput => ({ runId, call: { kind: "log", message } });
+const status = (runId: string, s: "SUCCESS" | "FAILURE", summary: string): ReportInput => ({ runId, call: { kind: "update", patch: { status: s, summary } } });
+const ids = (runs: RunRecord[]) => runs.map((r) => r.runId);
+
+export function historyContract(open: () => Promise<Ledger>): void {
+  describe("run history", () => {
+    test("runs newest first, with how each came, started and ended; changes are not runs", async () => {
+      const ledger = await open();
+      await ledger.commit({ records: [run("r1", "deploy", "req-1"), run("r2", "break")], deadLetters: [], reports: [] }, T0);
+      await ledger.commit(
+        { records: [{ key: "change:c", kind: "change", body: "{}", source: "sink/changes", lane: null }, run("r3", "deploy")], deadLetters: [], reports: [] },
+        T0 + 5,
+      );
+      await ledger.claimWork({ owner: "o1", limit: 2, now: T0 + 10, ...lease });
+      await ledger.finishWork("run:r1", "o1", [status("r1", "SUCCESS", "done")], T0 + 20, { status: "SUCCESS", summary: "done" });
+      await ledger.finishWork("run:r2", "o1", [], T0 + 21, { status: "FAILURE", summary: "the disk is full" });
+
+      const page = await ledger.listRuns({ limit: 10 });
+      expect(page.next).toBeNull();
+      expect(page.runs.map(({ seq: _seq, ...r }) => r)).toEqual([
+        {
+          runId: "r3",
+          action: "deploy",
+          source: "sink/runs",
+          requestId: null,
+          state: "pending",
+          attempt: 0,
+          acceptedAt: T0 + 5,
+          startedAt: null,
+          finishedAt: null,
+          status: null,
+          summary: null,
+        },
+        {
+          runId: "r2",
+          action: "break",
+          source: "sink/runs",
+          requestId: null,
+          state: "done",
+          attempt: 1,
+          acceptedAt: T0,
+          startedAt: T0 + 10,
+          finishedAt: T0 + 21,
+          status: "FAILURE",
+          summary: "the disk is full",
+        },
+        {
+          runId: "r1",
+          action: "deploy",
+          source: "sink/runs",
+          requestId: "req-1",
+          state: "done",
+          attempt: 1,
+          acceptedAt: T0,
+          startedAt: T0 + 10,
+          finishedAt: T0 + 20,
+          status: "SUCCESS",
+          summary: "done",
+        },
+      ]);
+      await ledger.claimWork({ owner: "o2", limit: 10, now: T0 + 30, ...lease });
+      expect((await ledger.getRun("r3"))?.state).toBe("running");
+    });
+
+    test("filtered by action, state, status and time; paged with `before`", async () => {
+      const ledger = await open();
+      for (let i = 0; i < 6; i++) await ledger.commit({ records: [run(`r${i}`, i % 2 === 0 ? "deploy" : "break")], deadLetters: [], reports: [] }, T0 + i);
+      await ledger.claimWork({ owner: "o1", limit: 2, now: T0 + 10, ...lease });
+      await ledger.finishWork("run:r0", "o1", [], T0 + 11, { status: "SUCCESS", summary: null });
+
+      expect(ids((await ledger.listRuns({ limit: 10, action: "deploy" })).runs)).toEqual(["r4", "r2", "r0"]);
+      expect(ids((await ledger.listRuns({ limit: 10, state: "running" })).runs)).toEqual(["r1"]);
+      expect(ids((await ledger.listRuns({ limit: 10, state: "pending" })).runs)).toEqual(["r5", "r4", "r3", "r2"]);
+      expect(ids((await ledger.listRuns({ limit: 10, status: "SUCCESS" })).runs)).toEqual(["r0"]);
+      expect(ids((await ledger.listRuns({ limit: 10, since: T0 + 4 })).runs)).toEqual(["r5", "r4"]);
+
+      const first = await ledger.listRuns({ limit: 2 });
+      expect(ids(first.runs)).toEqual(["r5", "r4"]);
+      const second = await ledger.listRuns({ limit: 2, before: first.next ?? 0 });
+      expect(ids(second.runs)).toEqual(["r3", "r2"]);
+      // A scan that ends before the page is full says where to go on.
+      const short = await ledger.listRuns({ limit: 10, action: "nobody", scanLimit: 3 });
+      expect(short.runs).toEqual([]);
+      expect(ids((await ledger.listRuns({ limit: 10, before: short.next ?? 0 })).runs)).toEqual(["r2", "r1", "r0"]);
+    });
+
+    test("one run with its reports in queue order and their fate; Port's last refusal is kept after a delivery", async () => {
+      const ledger = await open();
+      await ledger.commit({ records: [run("r1", "deploy")], deadLetters: [], reports: [] }, T0);
+      await ledger.claimWork({ owner: "o1", limit: 1, now: T0, ...lease });
+      await ledger.appendReports([log("r1", "deploying")], T0 + 1);
+      await ledger.finishWork("run:r1", "o1", [status("r1", "SUCCESS", "deployed")], T0 + 2, { status: "SUCCESS", summary: "deployed" });
+      const [first] = await ledger.claimReports({ owner: "rep", limit: 10, now: T0 + 3, ...lease });
+      await ledger.settleReport(first?.id ?? "", { type: "retry", at: T0 + 4, error: "Port answered 429: slow down" }, T0 + 3);
+      const again = await ledger.claimReports({ owner: "rep", limit: 10, now: T0 + 5, ...lease });
+      await ledger.settleReport(again[0]?.id ?? "", { type: "delivered" }, T0 + 6);
+
+      const history = await ledger.getRun("r1");
+      expect(history).toMatchObject({ runId: "r1", state: "done", status: "SUCCESS", summary: "deployed", reportsNotShown: 0 });
+      expect(history?.reports).toEqual([
+        {
+          call: { kind: "log", message: "deploying" },
+          state: "delivered",
+          attempts: 2,
+          createdAt: T0 + 1,
+          settledAt: T0 + 6,
+          error: "Port answered 429: slow down",
+        },
+        {
+          call: { kind: "update", patch: { status: "SUCCESS", summary: "deployed" } },
+          state: "pending",
+          attempts: 0,
+          createdAt: T0 + 2,
+          settledAt: null,
+          error: null,
+        },
+      ]);
+      expect(await ledger.getRun("r_nobody")).toBeUndefined();
+      expect(await ledger.getRun("c")).toBeUndefined();
+    });
+
+    test("a run with many reports shows its first and last ones and how many were left out", async () => {
+      const ledger = await open();
+      await ledger.commit({ records: [run("r1", "chatty")], deadLetters: [], reports: [] }, T0);
+      await ledger.appendReports(
+        Array.from({ length: 300 }, (_, i) => log("r1", `line ${i}`)),
+        T0,
+      );
+      const history = await ledger.getRun("r1", { reportLimit: 10 });
+      expect(history?.reportsNotShown).toBe(290);
+      expect(history?.reports.map((r) => (r.call.kind === "log" ? r.call.message : ""))).toEqual([
+        "line 0",
+        "line 1",
+        "line 2",
+        "line 3",
+        "line 4",
+        "line 295",
+        "line 296",
+        "line 297",
+        "line 298",
+        "line 299",
+      ]);
+    });
+
+    test("a parked run is in the history, ended FAILURE with the reason it was parked", async () => {
+      const ledger = await open();
+      const letter = {
+        key: "parked:run:1",
+        kind: "run" as const,
+        reason: "inputs.version: must be a string",
+        source: "sink/runs",
+        raw: "{}",
+        runId: "r_bad",
+        claims: "run:r_bad",
+      };
+      await ledger.commit({ records: [], deadLetters: [letter], reports: [] }, T0);
+      expect((await ledger.listRuns({ limit: 10 })).runs.map(({ seq: _seq, ...r }) => r)).toEqual([
+        {
+          runId: "r_bad",
+          action: null,
+          source: "sink/runs",
+          requestId: null,
+          state: "done",
+          attempt: 0,
+          acceptedAt: T0,
+          startedAt: null,
+          finishedAt: T0,
+          status: "FAILURE",
+          summary: "parked: inputs.version: must be a string",
+        },
+      ]);
+    });
+
+    test("purge forgets a run's history with the rest", async () => {
+      const ledger = await open();
+      await ledger.commit({ records: [run("r_old", "deploy"), run("r_new", "deploy")], deadLetters: [], reports: [] }, T0);
+      await ledger.claimWork({ owner: "o1", limit: 2, now: T0, ...lease });
+      await ledger.finishWork("run:r_old", "o1", [status("r_old", "SUCCESS", "ok")], T0 + 1, { status: "SUCCESS", summary: "ok" });
+      const [report] = await ledger.claimReports({ owner: "rep", limit: 10, now: T0 + 1, ...lease });
+      await ledger.settleReport(report?.id ?? "", { type: "delivered" }, T0 + 2);
+      await ledger.purge(T0 + 10);
+      expect(ids((await ledger.listRuns({ limit: 10 })).runs)).toEqual(["r_new"]);
+      expect(await ledger.getRun("r_old")).toBeUndefined();
+    });
+
+    test("the oldest held report: since when the run waiting longest has had undelivered reports, held-back ones included", async () => {
+      const ledger = await open();
+      expect((await ledger.counts()).oldestHeldReportAt).toBeNull();
+      await ledger.appendReports([log("r1", "a")], T0);
+      await ledger.appendReports([log("r2", "b")], T0 + 5);
+      expect((await ledger.counts()).oldestHeldReportAt).toBe(T0);
+      // Held for later (Port asked to wait): still held.
+      const [a] = await ledger.claimReports({ owner: "rep", limit: 1, limitRuns: 1, now: T0 + 10, ...lease });
+      await ledger.settleReport(a?.id ?? "", { type: "retry", at: T0 + 60_000, error: "Port answered 429" }, T0 + 10);
+      expect((await ledger.counts()).oldestHeldReportAt).toBe(T0);
+      const again = (await ledger.claimReports({ owner: "rep", limit: 10, now: T0 + 60_000, ...lease })).find((r) => r.runId === "r1");
+      await ledger.settleReport(again?.id ?? "", { type: "delivered" }, T0 + 60_001);
+      expect((await ledger.counts()).oldestHeldReportAt).toBe(T0 + 5);
+    });
+  });
+}
