@@ -24,6 +24,8 @@ export interface Config {
   sinkToken: Secret | null;
   /** Token for /admin endpoints; null turns /admin off (except in open mode, where it needs no token). */
   adminToken: Secret | null;
+  /** How long a console session lasts after signing in with ADMIN_TOKEN. */
+  consoleSessionMs: number;
   open: boolean;
   portApiUrl: string;
   /** Null when no Port credentials are configured (only allowed in open mode: the emulator stands in). */
@@ -121,6 +123,7 @@ export const variables = {
   SINK_TOKEN: "bearer token the Kafka Connect HTTP sink sends; generate one with `openssl rand -hex 32`",
   ADMIN_TOKEN:
     "bearer token for /admin endpoints (dead letters, replay, stats), at least 16 characters and not the SINK_TOKEN; without it /admin is off (open mode aside)",
+  CONSOLE_SESSION_HOURS: "how long a console session lasts after signing in with ADMIN_TOKEN, in hours (default 8)",
   PORTSIDE_OPEN: "set to `true` to run without SINK_TOKEN, for local use only",
   PORTSIDE_ALLOW_HTTP:
     "`true`: PORT_API_URL and EVENTBRIDGE_ENDPOINT may be plain http:// URLs to hosts other than this machine (an emulator or LocalStack in another container); default false: https://, or http:// to a loopback host only",
@@ -258,6 +261,7 @@ export function loadConfig(env: Env, overrides: { open?: boolean; entry?: Entry 
     orgId,
     sinkToken: sinkToken ? new Secret(sinkToken) : null,
     adminToken: adminToken ? new Secret(adminToken) : null,
+    consoleSessionMs: read(env, "CONSOLE_SESSION_HOURS", intIn(1, 24 * 30), "8") * 3600_000,
     open,
     portApiUrl,
     portCredentials: clientId && clientSecret ? { clientId, clientSecret: new Secret(clientSecret) } : null,

@@ -225,6 +225,7 @@ export function createService(deps: ServiceDeps): Service {
     metricsApart: config.metricsPort !== null,
     journal,
     actions: deps.registry.actions,
+    consoleSessionMs: config.consoleSessionMs,
     health: async () => ({
       ledger: config.ledger.type,
       counts: await ledger.counts(),
