@@ -108,9 +108,9 @@ export const emptyRegistry = (): Registry => createRegistry({}, "no handler modu
 
 /**
  * Imports a handler module by path (works on Bun and Deno) and checks it. An import still going after
- * `importTimeoutMs` (a top-level await that never settles) fails the start naming the module.
+ * `importTimeoutMs` (HANDLERS_IMPORT_TIMEOUT_MS; a top-level await that never settles) fails the start naming the module.
  */
-export async function loadHandlerModule(path: string, importTimeoutMs = 30_000): Promise<Registry> {
+export async function loadHandlerModule(path: string, importTimeoutMs: number): Promise<Registry> {
   const url = path.startsWith("file:") ? path : new URL(path, `file://${cwd()}/`).href;
   const late = `HANDLERS: importing ${path} did not finish within ${importTimeoutMs} ms (a top-level await that never settles?); fix the module, or raise HANDLERS_IMPORT_TIMEOUT_MS if it needs longer to start`;
   let imported: { default?: unknown };
