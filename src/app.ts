@@ -43,6 +43,8 @@ export interface AppDeps {
   health: () => Promise<HealthView>;
   /** Actions with a handler or route (the console's filter). */
   actions: readonly string[];
+  /** How long a console session lasts (CONSOLE_SESSION_HOURS). */
+  consoleSessionMs: number;
 }
 
 export function createApp(deps: AppDeps): Hono {

@@ -60,8 +60,12 @@ describe("loadConfig", () => {
 
   test("names the variable and the fix; never shows a secret", () => {
     expect(refusal({ ...base, ORG_ID: "" }).message).toStartWith("ORG_ID: is not set.");
-    expect(refusal({ ...base, PORT: "http" })).toEqual({ variable: "PORT", message: 'PORT: must be a whole number (got "http"). listen port (default 3000).' });
+    expect(refusal({ ...base, PORT: "http" })).toEqual({ variable: "PORT", message: "PORT: must be a whole number. listen port (default 3000)." });
     expect(refusal({ ...base, ACK_MODE: "later" }).message).toContain("must be durable or sync");
+    // Not even a value that is no secret is repeated: a secret pasted into the wrong variable would be.
+    expect(refusal({ ...base, CONCURRENCY: "hunter2-pasted-here" }).message).toBe(
+      "CONCURRENCY: must be a whole number. how many handlers run at once (default 16); work waiting on EventBridge takes no slot.",
+    );
     expect(refusal({ ...base, PORT_CLIENT_SECRET: "" }).variable).toBe("PORT_CLIENT_SECRET");
     const short = refusal({ ...base, SINK_TOKEN: "short-secret" });
     expect(short.variable).toBe("SINK_TOKEN");

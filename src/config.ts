@@ -1,5 +1,7 @@
 import * as v from "valibot";
+import { httpUrlProblem, redactUrl, redisUrlProblem } from "./config-urls.ts";
 import type { LogLevel } from "./log.ts";
+import { Secret } from "./shared/secret.ts";
 
 /**
  * All of portside's settings come from the environment, are read once at start-up and validated here.
@@ -7,25 +9,8 @@ import type { LogLevel } from "./log.ts";
  * that printing the config (or an error holding it) never shows them.
  */
 
-/** A secret value that prints as `[redacted]` in logs, JSON and string interpolation. */
-export class Secret {
-  readonly #value: string;
-  constructor(value: string) {
-    this.#value = value;
-  }
-  reveal(): string {
-    return this.#value;
-  }
-  toString(): string {
-    return "[redacted]";
-  }
-  toJSON(): string {
-    return "[redacted]";
-  }
-  [Symbol.for("nodejs.util.inspect.custom")](): string {
-    return "[redacted]";
-  }
-}
+export { Secret };
+export { redactUrl };
 
 export type LedgerSetting = { type: "sqlite"; path: string } | { type: "redis"; url: Secret } | { type: "memory" };
 
@@ -39,11 +24,15 @@ export interface Config {
   sinkToken: Secret | null;
   /** Token for /admin endpoints; null turns /admin off (except in open mode, where it needs no token). */
   adminToken: Secret | null;
+  /** How long a console session lasts after signing in with ADMIN_TOKEN. */
+  consoleSessionMs: number;
   open: boolean;
   portApiUrl: string;
   /** Null when no Port credentials are configured (only allowed in open mode: the emulator stands in). */
   portCredentials: { clientId: string; clientSecret: Secret } | null;
   handlersPath: string | null;
+  /** How long importing the handler module may take before the start fails naming it. */
+  handlersImportTimeoutMs: number;
   routesPath: string | null;
   ledger: LedgerSetting;
   bodyLimitBytes: number;
@@ -136,12 +125,16 @@ export const variables = {
   SINK_TOKEN: "bearer token the Kafka Connect HTTP sink sends; generate one with `openssl rand -hex 32`",
   ADMIN_TOKEN:
     "bearer token for /admin endpoints (dead letters, replay, stats), at least 16 characters and not the SINK_TOKEN; without it /admin is off (open mode aside)",
+  CONSOLE_SESSION_HOURS: "how long a console session lasts after signing in with ADMIN_TOKEN, in hours (default 8)",
   PORTSIDE_OPEN: "set to `true` to run without SINK_TOKEN, for local use only",
+  PORTSIDE_ALLOW_HTTP:
+    "`true`: PORT_API_URL and EVENTBRIDGE_ENDPOINT may be plain http:// URLs to hosts other than this machine (an emulator or LocalStack in another container); default false: https://, or http:// to a loopback host only",
   PORT_API_URL:
     "Port API base URL: https://api.port.io (EU, the default), https://api.us.port.io (US); the older https://api.getport.io and https://api.us.getport.io work too",
   PORT_CLIENT_ID: "Port client id (Port → Credentials)",
   PORT_CLIENT_SECRET: "Port client secret (Port → Credentials); also verifies signed agent-style messages",
   HANDLERS: "path of your handler module (TypeScript), e.g. ./handlers.ts",
+  HANDLERS_IMPORT_TIMEOUT_MS: "how long importing the handler module may take, top-level awaits included, before the start fails naming it (default 30000)",
   ROUTES: "path of an EventBridge routes file (JSON or YAML), e.g. ./routes.json; see src/targets/eventbridge/README.md",
   LEDGER:
     "where accepted work is kept: sqlite:<path> (default sqlite:./.portside/ledger.sqlite; on AWS Lambda the default is memory), redis://[user:password@]host:port[/db] (rediss:// for TLS), or memory",
@@ -213,10 +206,8 @@ function read<T>(env: Env, name: VariableName, schema: v.GenericSchema<string, T
   const raw = env[name];
   const value = raw === undefined || raw === "" ? fallback : raw;
   const result = v.safeParse(schema, value);
-  if (!result.success) {
-    const shown = name.includes("SECRET") || name.includes("TOKEN") || name.includes("PASSWORD") ? "" : ` (got "${value}")`;
-    throw new ConfigError(name, `${result.issues[0]?.message ?? "invalid"}${shown}`);
-  }
+  // The refusal names the variable and what it takes, never the value (it may be a secret set in the wrong place).
+  if (!result.success) throw new ConfigError(name, result.issues[0]?.message ?? "invalid");
   return result.output;
 }
 
@@ -254,17 +245,8 @@ export function loadConfig(env: Env, overrides: { open?: boolean; entry?: Entry 
   }
   if (!clientId && !open) throw new ConfigError("PORT_CLIENT_ID", "is not set, so portside cannot report to Port; set PORT_CLIENT_ID and PORT_CLIENT_SECRET");
 
-  const portApiUrl = read(
-    env,
-    "PORT_API_URL",
-    v.pipe(
-      v.string(),
-      v.trim(),
-      v.url("must be a URL"),
-      v.transform((s) => s.replace(/\/+$/, "")),
-    ),
-    "https://api.port.io",
-  );
+  const allowHttp = read(env, "PORTSIDE_ALLOW_HTTP", bool, "false");
+  const portApiUrl = endpointUrl(env, "PORT_API_URL", allowHttp, "https://api.port.io")?.replace(/\/+$/, "") ?? "";
 
   const runIdPath = optional(env, "RUN_ID_PATH");
   const actionPath = optional(env, "ACTION_PATH");
@@ -280,10 +262,12 @@ export function loadConfig(env: Env, overrides: { open?: boolean; entry?: Entry 
     orgId,
     sinkToken: sinkToken ? new Secret(sinkToken) : null,
     adminToken: adminToken ? new Secret(adminToken) : null,
+    consoleSessionMs: read(env, "CONSOLE_SESSION_HOURS", intIn(1, 24 * 30), "8") * 3600_000,
     open,
     portApiUrl,
     portCredentials: clientId && clientSecret ? { clientId, clientSecret: new Secret(clientSecret) } : null,
     handlersPath: optional(env, "HANDLERS"),
+    handlersImportTimeoutMs: read(env, "HANDLERS_IMPORT_TIMEOUT_MS", intIn(1, 3600_000), "30000"),
     routesPath: optional(env, "ROUTES"),
     ledger: loadLedger(env, entry),
     bodyLimitBytes: read(env, "BODY_LIMIT_BYTES", intIn(1024, 1024 * 1024 * 1024), String(5 * 1024 * 1024)),
@@ -332,22 +316,21 @@ export function loadConfig(env: Env, overrides: { open?: boolean; entry?: Entry 
         v.pipe(v.string(), v.trim(), v.minLength(1, "must not be empty"), v.maxLength(256, "must be at most 256 characters")),
         "portside",
       ),
-      endpoint: read(
-        env,
-        "EVENTBRIDGE_ENDPOINT",
-        v.pipe(
-          v.string(),
-          v.trim(),
-          v.check((s) => s === "" || URL.canParse(s), "must be a URL"),
-          v.transform((s) => s || null),
-        ),
-        "",
-      ),
+      endpoint: endpointUrl(env, "EVENTBRIDGE_ENDPOINT", allowHttp, ""),
       maxRequestBytes: read(env, "EVENTBRIDGE_MAX_REQUEST_BYTES", intIn(1024, 1024 * 1024), String(256 * 1024)),
       putEventsPerSecond: read(env, "EVENTBRIDGE_PUT_EVENTS_PER_SECOND", intIn(1, 100_000), "400"),
       retryForMs: read(env, "EVENTBRIDGE_RETRY_FOR_MS", intIn(0, 24 * 3600_000), "300000"),
     },
   };
+}
+
+/** An http(s) URL portside calls (null when unset without a default); refused without repeating the value. */
+function endpointUrl(env: Env, name: "PORT_API_URL" | "EVENTBRIDGE_ENDPOINT", allowHttp: boolean, fallback: string): string | null {
+  const value = env[name]?.trim() || fallback;
+  if (value === "") return null;
+  const problem = httpUrlProblem(value, allowHttp);
+  if (problem) throw new ConfigError(name, problem);
+  return value;
 }
 
 const bool = v.pipe(
@@ -418,18 +401,7 @@ function parseLedger(value: string): LedgerSetting {
 
 /** A Redis URL the client can use; refusals show it with its credentials redacted. */
 function checkRedisUrl(text: string): string {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new ConfigError("LEDGER", `"${redactUrl(text)}" is not a valid URL`);
-  }
-  if (url.hostname === "") throw new ConfigError("LEDGER", `"${redactUrl(text)}" names no host`);
-  if (url.port !== "" && !/^\d+$/.test(url.port)) throw new ConfigError("LEDGER", `"${redactUrl(text)}" has an invalid port`);
-  if (url.pathname !== "" && url.pathname !== "/" && !/^\/\d+$/.test(url.pathname))
-    throw new ConfigError("LEDGER", `"${redactUrl(text)}": the path must be a database number, e.g. /0`);
+  const problem = redisUrlProblem(text);
+  if (problem) throw new ConfigError("LEDGER", problem);
   return text;
 }
-
-/** The URL with anything between `//` and the last `@` of its authority replaced, so no password is shown. */
-export const redactUrl = (text: string): string => text.replace(/\/\/[^/]*@/, "//[redacted]@");

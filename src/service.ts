@@ -217,6 +217,7 @@ export function createService(deps: ServiceDeps): Service {
     metricsApart: config.metricsPort !== null,
     history,
     actions: deps.registry.actions,
+    consoleSessionMs: config.consoleSessionMs,
     health: async () => ({
       ledger: config.ledger.type,
       counts: await ledger.counts(),

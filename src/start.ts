@@ -228,7 +228,7 @@ function announceAccess(config: Config, logger: Logger): void {
 }
 
 async function loadRegistry(config: Config, runtime: Runtime, logger: Logger): Promise<Registry> {
-  let registry = config.handlersPath ? await loadHandlerModule(config.handlersPath) : emptyRegistry();
+  let registry = config.handlersPath ? await loadHandlerModule(config.handlersPath, config.handlersImportTimeoutMs) : emptyRegistry();
   // ROUTES: EventBridge routing without code, merged with the handler module (RoutesError is a HandlerModuleError).
   if (config.routesPath) {
     const routes = await loadRoutesFile(config.routesPath, { readText: runtime.readText, ...(runtime.parseYaml ? { parseYaml: runtime.parseYaml } : {}) });

@@ -17,12 +17,14 @@ import type { RecentWarning } from "../observe/recent-warnings.ts";
 
 /**
  * The console's pages, rendered on the server with `hono/html` (every interpolated value is escaped, so a
- * record's bytes shown on a page stay text). No script: filters are forms, replay and delete go through a
- * confirmation page, so the console works in any browser and under a strict content security policy.
+ * record's bytes shown on a page stay text). No script and no inline style: filters are forms, replay and
+ * delete go through a confirmation page, the stylesheet is served at /console/style.css, so the console works
+ * in any browser and under its strict content security policy (guards.ts).
  */
 type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
 
-const style = `
+/** The console's stylesheet, served at /console/style.css (the policy allows no inline style). */
+export const CONSOLE_STYLE = `
 body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
 header{background:#1d2330;color:#fff;padding:10px 24px;display:flex;gap:24px;align-items:center}
 header a{color:#cfd8ff;text-decoration:none} header strong{font-size:16px}
@@ -45,12 +47,17 @@ export function layout(title: string, body: Html, signedIn = true): Html {
     <meta charset="utf-8" />
     <meta name="viewport" content="width=device-width, initial-scale=1" />
     <title>${title} · portside console</title>
-    <style>${style}</style>
+    <link rel="stylesheet" href="/console/style.css" />
   </head>
   <body>
     <header>
       <strong>portside</strong>
-      ${signedIn ? html`<a href="/console">Runs</a><a href="/console#dead-letters">Dead letters</a><a href="/console#health">Health</a>` : ""}
+      ${
+        signedIn
+          ? html`<a href="/console">Runs</a><a href="/console#dead-letters">Dead letters</a><a href="/console#health">Health</a>
+              <form method="post" action="/console/logout" class="inline"><button type="submit">Sign out</button></form>`
+          : ""
+      }
     </header>
     <main>${body}</main>
   </body>
@@ -62,7 +69,7 @@ export function loginPage(problem: string | null): Html {
     "Sign in",
     html`<section>
       <h1>Sign in</h1>
-      <p class="note">The console is behind ADMIN_TOKEN. The token is kept in a cookie for this path only.</p>
+      <p class="note">The console is behind ADMIN_TOKEN. Signing in starts a session, kept in a cookie for the console only; the token itself is not stored.</p>
       ${problem ? html`<p class="message" role="alert">${problem}</p>` : ""}
       <form method="post" action="/console/login">
         <label>Admin token <input type="password" name="token" autocomplete="current-password" required /></label>
@@ -284,6 +291,11 @@ export function confirmPage(letter: DeadLetter, action: "replay" | "delete"): Ht
       <a href="/console/dead-letters/${letter.id}">Cancel</a>
     </section>`,
   );
+}
+
+/** A request the console refused to act on, and why (not signed in: it cannot show the console's links). */
+export function refusedPage(why: string): Html {
+  return layout("Refused", html`<section><h1>Refused</h1><p role="alert">${why}</p><p><a href="/console">Back to the console</a></p></section>`, false);
 }
 
 export function notFoundPage(what: string): Html {

@@ -1,20 +1,29 @@
 import { type Context, Hono, type MiddlewareHandler } from "hono";
-import { getCookie, setCookie, deleteCookie } from "hono/cookie";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { bearerOf, tokenCheck } from "../auth.ts";
 import type { Secret } from "../config.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import type { ReplayResult } from "../pipeline/replay.ts";
 import { NO_SUCH_RUN, RUN_PHASES, type RunHistory, type RunPhase } from "../observe/run-history.ts";
-import { confirmPage, deadLetterPage, homePage, type HealthView, loginPage, notFoundPage, runPage } from "./pages.ts";
+import { consoleHeaders, createSignInThrottle, isHttps, isLocal, sameOriginPosts } from "./guards.ts";
+import { CONSOLE_STYLE, confirmPage, deadLetterPage, homePage, type HealthView, loginPage, notFoundPage, refusedPage, runPage } from "./pages.ts";
+import { type ConsoleSessions, createConsoleSessions } from "./session.ts";
 
 /**
  * The operator console at /console: recent runs (filtered by action and status) and one run's story, the
  * dead letters with their bytes, replay and delete behind a confirmation, and health. Behind ADMIN_TOKEN: a
- * browser signs in once with the token, kept in an HttpOnly, SameSite=Strict cookie for /console only;
- * a bearer header works too. Backed by the same ledger, run history and replay as /admin.
+ * browser signs in once with the token and gets a session (session.ts) — an HttpOnly, SameSite=Strict cookie
+ * for /console only, Secure unless portside was started open for local use, expiring after
+ * CONSOLE_SESSION_HOURS; a bearer header with the token works too. Every answer carries a strict content
+ * security policy, every form post must come from a console page, and sign-in is throttled (guards.ts).
+ * Backed by the same ledger, run history and replay as /admin.
  */
 export interface ConsoleDeps {
   adminToken: Secret | null;
+  /** Started open for local use: the session cookie is Secure only over HTTPS. */
+  open: boolean;
+  /** How long a console session lasts. */
+  consoleSessionMs: number;
   ledger: Ledger;
   history: RunHistory;
   replay: (id: string) => Promise<ReplayResult>;
@@ -23,7 +32,12 @@ export interface ConsoleDeps {
   actions: readonly string[];
 }
 
-const COOKIE = "portside_admin";
+const COOKIE = "portside_session";
+/** The cookie that held ADMIN_TOKEN itself before sessions; removed when a browser still sends it. */
+const OLD_COOKIE = "portside_admin";
+
+const NOT_HTTPS =
+  "Sign in over HTTPS: the session cookie is Secure, so a browser keeps it only over HTTPS (behind a TLS proxy, which sets X-Forwarded-Proto) or from this machine (http://127.0.0.1). For a console over plain http, start portside open for local use (PORTSIDE_OPEN=true).";
 
 /** The console's time filter: runs received in the last … */
 export const SINCE_WINDOWS: Record<string, number> = { "15m": 15 * 60_000, "1h": 3600_000, "24h": 24 * 3600_000 };
@@ -31,21 +45,50 @@ export const SINCE_WINDOWS: Record<string, number> = { "15m": 15 * 60_000, "1h":
 export function consoleRoutes(deps: ConsoleDeps): Hono {
   const app = new Hono();
   const matches = deps.adminToken ? tokenCheck(deps.adminToken) : null;
+  const sessions = deps.adminToken ? createConsoleSessions(deps.adminToken, deps.consoleSessionMs) : null;
+  const throttle = createSignInThrottle();
+  const secure = (c: Context) => !deps.open || isHttps(c);
+  const fromElsewhere = sameOriginPosts((c) =>
+    c.html(
+      refusedPage(
+        "This form came from another site (or from a page opened from one), so portside did not act on it. Open the console at its own address and try again.",
+      ),
+      403,
+    ),
+  );
 
-  app.post("/login", async (c) => {
-    if (!matches) return c.redirect("/console", 303);
+  app.use("*", consoleHeaders());
+  app.get("/style.css", (c) => c.body(CONSOLE_STYLE, 200, { "content-type": "text/css; charset=utf-8", "cache-control": "max-age=3600" }));
+
+  app.post("/login", fromElsewhere, async (c) => {
+    if (!matches || !sessions) return c.redirect("/console", 303);
+    const waitMs = throttle.wait();
+    if (waitMs > 0) {
+      const seconds = Math.ceil(waitMs / 1000);
+      c.header("Retry-After", String(seconds));
+      return c.html(loginPage(`Too many sign-in attempts with a wrong token: try again in ${seconds} s.`), 429);
+    }
+    if (secure(c) && !isHttps(c) && !isLocal(c)) return c.html(loginPage(NOT_HTTPS), 400);
     const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
     const token = typeof form.token === "string" ? form.token : "";
-    if (!(await matches(token))) return c.html(loginPage("That is not this portside's ADMIN_TOKEN."), 401);
-    setCookie(c, COOKIE, token, { path: "/console", httpOnly: true, sameSite: "Strict", secure: new URL(c.req.url).protocol === "https:" });
+    if (!(await matches(token))) {
+      throttle.failed();
+      return c.html(loginPage("That is not this portside's ADMIN_TOKEN."), 401);
+    }
+    const maxAge = Math.floor(sessions.lifetimeMs / 1000);
+    setCookie(c, COOKIE, await sessions.issue(), { path: "/console", httpOnly: true, sameSite: "Strict", secure: secure(c), maxAge });
     return c.redirect("/console", 303);
   });
-  app.post("/logout", (c) => {
-    deleteCookie(c, COOKIE, { path: "/console" });
+  app.post("/logout", fromElsewhere, async (c) => {
+    const session = getCookie(c, COOKIE);
+    if (session && sessions) await sessions.end(session);
+    deleteCookie(c, COOKIE, { path: "/console", secure: secure(c) });
     return c.redirect("/console", 303);
   });
 
-  app.use("*", signedIn(matches));
+  app.use("*", signedIn(matches, sessions));
+  // After the sign-in check, so a post without a session is answered with the sign-in page.
+  app.on("POST", "*", fromElsewhere);
 
   app.get("/", async (c) => {
     const action = c.req.query("action") || undefined;
@@ -96,12 +139,12 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
       result.type === "still_invalid"
         ? `Dead letter ${id} is still refused and stays parked: ${result.reason}`
         : `Dead letter ${id} replayed: ${result.summary.accepted} accepted, ${result.summary.duplicate} duplicate, ${result.summary.parked} parked${result.removed ? "; removed" : ""}.`;
-    return flash(c, message);
+    return flash(c, message, secure(c));
   });
   app.post("/dead-letters/:id/delete", async (c) => {
     const id = c.req.param("id");
     const removed = await deps.ledger.removeDeadLetter(id);
-    return removed ? flash(c, `Dead letter ${id} deleted.`) : c.html(gone, 404);
+    return removed ? flash(c, `Dead letter ${id} deleted.`, secure(c)) : c.html(gone, 404);
   });
   return app;
 }
@@ -111,8 +154,8 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
  * a sentence by sending a link).
  */
 const FLASH = "portside_flash";
-function flash(c: Context, message: string): Response {
-  setCookie(c, FLASH, encodeURIComponent(message), { path: "/console", httpOnly: true, sameSite: "Strict", maxAge: 60 });
+function flash(c: Context, message: string, secure: boolean): Response {
+  setCookie(c, FLASH, encodeURIComponent(message), { path: "/console", httpOnly: true, sameSite: "Strict", secure, maxAge: 60 });
   return c.redirect("/console", 303);
 }
 function takeFlash(c: Context): string | null {
@@ -126,12 +169,14 @@ function takeFlash(c: Context): string | null {
   }
 }
 
-/** A bearer header or the sign-in cookie with ADMIN_TOKEN; otherwise the sign-in page (401). None configured: open. */
-function signedIn(matches: ((given: string) => Promise<boolean>) | null): MiddlewareHandler {
+/** A bearer header with ADMIN_TOKEN or a live session cookie; otherwise the sign-in page (401). No token configured: open. */
+function signedIn(matches: ((given: string) => Promise<boolean>) | null, sessions: ConsoleSessions | null): MiddlewareHandler {
   return async (c, next) => {
-    if (!matches) return next();
-    const given = bearerOf(c.req.header("authorization")) ?? getCookie(c, COOKIE);
-    if (given && (await matches(given))) return next();
-    return c.html(loginPage(given ? "Signed out: the token changed. Sign in again." : null), 401);
+    if (!matches || !sessions) return next();
+    if (getCookie(c, OLD_COOKIE) !== undefined) deleteCookie(c, OLD_COOKIE, { path: "/console" });
+    const bearer = bearerOf(c.req.header("authorization"));
+    const session = bearer === undefined ? getCookie(c, COOKIE) : undefined;
+    if (bearer !== undefined ? await matches(bearer) : session !== undefined && (await sessions.valid(session))) return next();
+    return c.html(loginPage(session !== undefined ? "Your session has ended (it expired, you signed out, or ADMIN_TOKEN changed). Sign in again." : null), 401);
   };
 }

@@ -18,6 +18,9 @@ import type { ParsedRuns } from "./parsed-runs.ts";
  * consumer's, or for an action nobody here handles); nothing runs here. Handlers run later from the
  * ledger, so a slow handler never holds the sender's request open.
  *
+ * `parked` counts the dead letters this request wrote, so the reply and the ledger agree; a record whose
+ * dead letter is there already is a duplicate.
+ *
  * One run id, one outcome: the first record that names a run id decides it. A record parked with a
  * FAILURE report for its run id claims that id in the ledger as a valid run would, so a later record with
  * the same id — valid or not — is a duplicate and Port hears of the run once.
@@ -159,8 +162,9 @@ export function createAcceptor(deps: AcceptorDeps): Acceptor {
         } else summary.duplicate++;
       });
       batch.deadLetters.forEach((letter, i) => {
-        // A resent poison record counts as parked again, though the ledger keeps (and reports) it once.
-        if (outcomes.deadLetters[i] === "superseded") summary.duplicate++;
+        // Parked means a dead letter written now: a poison record parked before (resent, or twice in this
+        // request) is a duplicate, as is one whose run id was decided before (superseded).
+        if (outcomes.deadLetters[i] !== "accepted") summary.duplicate++;
         else {
           summary.parked++;
           const why = parkedWhy[i] ?? "invalid";

@@ -3,7 +3,7 @@ import { LedgerInputError } from "../ledger/validate.ts";
 import type { Logger } from "../log.ts";
 import { parseChange, parseRun, type RunLocator } from "../messages/index.ts";
 import { ADDRESSABLE_RUN_ID } from "../messages/run-schemas.ts";
-import { decryptSecretInputs } from "../messages/secrets.ts";
+import { decryptSecretInputs, notDecrypted } from "../messages/secrets.ts";
 import type { Run } from "../messages/views.ts";
 import { isEntityCall, type ReportInput } from "../port/calls.ts";
 import { finalReports } from "../port/run-kinds.ts";
@@ -383,8 +383,9 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         `portside started this run ${item.attempt - 1} times and every attempt was interrupted (a crash, a kill or a lost lease), so it gave up (MAX_RUN_ATTEMPTS=${deps.maxAttempts}). Check what the handler did, then re-trigger the action from Port.`,
       );
     }
-    // Secret inputs are decrypted here, in memory only: the ledger and every log keep the encrypted form.
-    const secrets = await decryptSecretInputs(run, deps.secretKey);
+    // Secret inputs are decrypted here, in memory only, for local code only (a target gets them as they
+    // arrived): the ledger and every log keep the encrypted form, and what the run sends on is redacted.
+    const secrets = route.type === "local" ? await decryptSecretInputs(run, deps.secretKey) : notDecrypted(run);
     if (!secrets.ok) {
       log.warn(E.runFailed, { reason: secrets.reason });
       return failure(run.id, secrets.reason);
@@ -395,6 +396,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       signal: entry.abort.signal,
       flushAt: 100,
       onFull: () => void flushLogs(entry),
+      redact: secrets.redact,
     });
     entry.calls = calls;
     log.info(E.runStarted, { attempt: item.attempt });
@@ -417,7 +419,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       const message =
         error instanceof TimeoutError
           ? `Handler for "${run.action}" timed out after ${error.timeoutMs} ms`
-          : `Handler for "${run.action}" failed: ${describeThrown(error)}`;
+          : `Handler for "${run.action}" failed: ${secrets.redact.text(describeThrown(error))}`;
       log.warn(E.runFailed, { reason: message });
       return failure(run.id, message);
     }
@@ -425,7 +427,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       log.info(E.runDeferred);
       return [];
     }
-    const verdict = resultToPatch(result, run.action);
+    const verdict = resultToPatch(result, run.action, secrets.redact);
     if (!verdict.ok) {
       log.warn(E.runInvalidResult, { reason: verdict.reason });
       return failure(run.id, verdict.reason);

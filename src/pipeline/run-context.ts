@@ -1,5 +1,6 @@
 import * as v from "valibot";
 import { formatIssues } from "../messages/issues.ts";
+import { noRedaction, type Redactor } from "../messages/redact.ts";
 import type { Run } from "../messages/views.ts";
 import {
   BULK_ENTITIES_MAX,
@@ -28,6 +29,10 @@ import type { RunContext } from "../targets/define.ts";
  * Arguments are checked when the handler calls, against the same schemas the ledger holds calls to, so a
  * bad one fails the handler with a TypeError naming the method and the field — never quoting the value —
  * instead of surfacing later as a report Port refused.
+ *
+ * Decrypted secret inputs never enter the buffer: every text of a call (log lines, entities' titles,
+ * properties and relations, keys included) is redacted as the handler calls (see messages/redact.ts); a
+ * blueprint or entity identifier that holds a secret cannot be written under a label, so that call throws.
  */
 export interface RunCalls {
   context: RunContext;
@@ -44,14 +49,26 @@ export interface RunContextOptions {
   /** Called when the buffer holds `flushAt` calls, so the owner can write them out early. */
   onFull: () => void;
   flushAt: number;
+  /** Hides the run's decrypted secret inputs (default: nothing to hide). */
+  redact?: Redactor;
 }
 
 export function createRunContext(options: RunContextOptions): RunCalls {
   const { run } = options;
+  const redact = options.redact ?? noRedaction;
   let pending: ReportInput[] = [];
   const push = (...calls: PortCall[]) => {
-    for (const call of calls) pending.push({ runId: run.id, call });
+    for (const call of calls) pending.push({ runId: run.id, call: redactCall(call, redact) });
     if (pending.length >= options.flushAt) options.onFull();
+  };
+  /** A name Port files the write under: one holding a secret input cannot be sent, redacted or not. */
+  const name = (method: string, argument: string, value: string | undefined) => {
+    if (value !== undefined && redact.active && redact.text(value) !== value)
+      throw new TypeError(`${method}: ${argument}: holds the value of a secret input, which portside never sends to Port`);
+  };
+  const names = (method: string, blueprint: string, identifiers: Array<[string, string | undefined]>) => {
+    name(method, "blueprint", blueprint);
+    for (const [argument, identifier] of identifiers) name(method, argument, identifier);
   };
   const context: RunContext = {
     ...run,
@@ -62,37 +79,51 @@ export function createRunContext(options: RunContextOptions): RunCalls {
     },
     async upsertEntity(blueprint: string, entity: EntityInput, opts?: EntityWriteOptions) {
       const method = "upsertEntity";
-      push({
-        kind: "entity",
+      const call = {
+        kind: "entity" as const,
         blueprint: check(method, "blueprint", BlueprintIdSchema, blueprint),
         entity: check(method, "entity", EntityInputSchema, entity),
         ...check(method, "options", EntityWriteOptionsSchema, opts ?? {}),
-      });
+      };
+      names(method, call.blueprint, [["entity.identifier", call.entity.identifier]]);
+      push(call);
     },
     async updateEntity(blueprint: string, identifier: string, patch: EntityPatch, opts?: EntityWriteOptions) {
       const method = "updateEntity";
-      push({
-        kind: "entityUpdate",
+      const call = {
+        kind: "entityUpdate" as const,
         blueprint: check(method, "blueprint", BlueprintIdSchema, blueprint),
         identifier: check(method, "identifier", EntityIdentifierSchema, identifier),
         patch: check(method, "patch", EntityPatchSchema, patch),
         ...check(method, "options", EntityWriteOptionsSchema, opts ?? {}),
-      });
+      };
+      names(method, call.blueprint, [
+        ["identifier", call.identifier],
+        ["patch.identifier", call.patch.identifier],
+      ]);
+      push(call);
     },
     async deleteEntity(blueprint: string, identifier: string, opts?: EntityDeleteOptions) {
       const method = "deleteEntity";
-      push({
-        kind: "entityDelete",
+      const call = {
+        kind: "entityDelete" as const,
         blueprint: check(method, "blueprint", BlueprintIdSchema, blueprint),
         identifier: check(method, "identifier", EntityIdentifierSchema, identifier),
         ...check(method, "options", EntityDeleteOptionsSchema, opts ?? {}),
-      });
+      };
+      names(method, call.blueprint, [["identifier", call.identifier]]);
+      push(call);
     },
     async upsertEntities(blueprint: string, entities: EntityInput[], opts?: EntityWriteOptions) {
       const method = "upsertEntities";
       const bp = check(method, "blueprint", BlueprintIdSchema, blueprint);
       const list = check(method, "entities", v.array(EntityInputSchema), entities);
       const options = check(method, "options", EntityWriteOptionsSchema, opts ?? {});
+      names(
+        method,
+        bp,
+        list.map((e, i) => [`entities.${i}.identifier`, e.identifier]),
+      );
       // Port takes at most 20 entities per bulk request: longer lists go as several, in order.
       const calls: PortCall[] = [];
       for (let i = 0; i < list.length; i += BULK_ENTITIES_MAX) {
@@ -112,6 +143,25 @@ export function createRunContext(options: RunContextOptions): RunCalls {
       pending = [...calls, ...pending];
     },
   };
+}
+
+/** A call's text redacted: its log line, and the values of its entities' fields (their own keys, and the call's, kept). */
+function redactCall(call: PortCall, redact: Redactor): PortCall {
+  if (!redact.active) return call;
+  const fields = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).map(([k, value]) => [k, redact.value(value)])) as T;
+  switch (call.kind) {
+    case "log":
+      return { ...call, message: redact.text(call.message) };
+    case "entity":
+      return { ...call, entity: fields(call.entity) };
+    case "entityUpdate":
+      return { ...call, patch: fields(call.patch) };
+    case "entityBulk":
+      return { ...call, entities: call.entities.map(fields) };
+    default:
+      // A delete holds names only, checked by the caller.
+      return call;
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 import * as v from "valibot";
 import { CHANGE_ACTIONS, CHANGE_RESOURCE_TYPES } from "../messages/schemas.ts";
 import type { Change } from "../messages/views.ts";
+import { within } from "../shared/time.ts";
 import { matchesChange, type ChangeRule, type ExternalTarget, type HandlerModule, type RunHandler } from "./define.ts";
 
 /**
@@ -105,14 +106,18 @@ export function createRegistry(module: HandlerModule, source: string): Registry 
 /** The registry used when no handler module is configured: every run fails saying how to add one. */
 export const emptyRegistry = (): Registry => createRegistry({}, "no handler module (set HANDLERS)");
 
-/** Imports a handler module by path (works on Bun and Deno) and checks it. */
-export async function loadHandlerModule(path: string): Promise<Registry> {
+/**
+ * Imports a handler module by path (works on Bun and Deno) and checks it. An import still going after
+ * `importTimeoutMs` (HANDLERS_IMPORT_TIMEOUT_MS; a top-level await that never settles) fails the start naming the module.
+ */
+export async function loadHandlerModule(path: string, importTimeoutMs: number): Promise<Registry> {
   const url = path.startsWith("file:") ? path : new URL(path, `file://${cwd()}/`).href;
+  const late = `HANDLERS: importing ${path} did not finish within ${importTimeoutMs} ms (a top-level await that never settles?); fix the module, or raise HANDLERS_IMPORT_TIMEOUT_MS if it needs longer to start`;
   let imported: { default?: unknown };
   try {
-    imported = await import(url);
+    imported = await within(import(url), importTimeoutMs, late);
   } catch (error) {
-    throw new HandlerModuleError(`HANDLERS: could not import ${path}: ${describeImportError(error)}`);
+    throw new HandlerModuleError(error instanceof Error && error.message === late ? late : `HANDLERS: could not import ${path}: ${describeImportError(error)}`);
   }
   return createRegistry(checkHandlerModule(imported.default, path), path);
 }

@@ -8,6 +8,7 @@
  */
 import * as v from "valibot";
 import { formatIssues } from "../messages/issues.ts";
+import { noRedaction, type Redactor } from "../messages/redact.ts";
 import { type RunPatch, RunPatchSchema } from "../port/calls.ts";
 import { truncate } from "../shared/text.ts";
 
@@ -20,11 +21,11 @@ const HandlerResultSchema = v.object(RunPatchSchema.entries);
 export type FinalPatch = RunPatch & { status: "SUCCESS" | "FAILURE" };
 export type ResultVerdict = { ok: true; patch: FinalPatch } | { ok: false; reason: string };
 
-/** Turns whatever a handler returned into the run's final patch, or says which field is wrong. */
-export function resultToPatch(value: unknown, action: string): ResultVerdict {
+/** Turns whatever a handler returned into the run's final patch (its text redacted), or says which field is wrong. */
+export function resultToPatch(value: unknown, action: string, redact: Redactor = noRedaction): ResultVerdict {
   if (value === null || typeof value !== "object" || Array.isArray(value)) return { ok: true, patch: { status: "SUCCESS" } };
   const checked = v.safeParse(HandlerResultSchema, value);
-  if (!checked.success) return { ok: false, reason: `Handler for "${action}" returned an invalid result: ${formatIssues(checked.issues)}` };
-  const { status, summary, ...rest } = checked.output;
+  if (!checked.success) return { ok: false, reason: `Handler for "${action}" returned an invalid result: ${redact.text(formatIssues(checked.issues))}` };
+  const { status, summary, ...rest } = redact.value(checked.output);
   return { ok: true, patch: { ...rest, ...(summary !== undefined ? { summary: truncate(summary, SUMMARY_MAX) } : {}), status: status ?? "SUCCESS" } };
 }

@@ -1,6 +1,7 @@
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
+import { loadConfig } from "../../src/config.ts";
 import { createPortEmulator } from "../../src/emulator/port-emulator.ts";
 
 /**
@@ -33,4 +34,19 @@ test("no health check in the compose file needs curl", () => {
   const checks = Object.entries(compose.services).flatMap(([name, s]) => (s.healthcheck?.test ? [[name, s.healthcheck.test.join(" ")]] : []));
   expect(checks.length).toBeGreaterThan(0);
   expect(checks.filter(([, command]) => /\bcurl\b/.test(command ?? ""))).toEqual([]);
+});
+
+test("portside's settings in the compose file pass its configuration check (the emulator's http:// URL included)", () => {
+  const compose = parse(read("docker-compose.yml")) as { services: Record<string, { environment?: Record<string, string> }> };
+  // As compose fills them in: `${NAME:-default}` → the default; `${NAME:?message}` → a value the user must set.
+  const env = Object.fromEntries(
+    Object.entries(compose.services.portside?.environment ?? {}).map(([name, value]) => [
+      name,
+      String(value)
+        .replace(/\$\{\w+:-([^}]*)\}/g, "$1")
+        .replace(/\$\{\w+:\?[^}]*\}/g, "a-sink-token-0123456789abcdef"),
+    ]),
+  );
+  expect(env.PORT_API_URL).toBe("http://port-emulator:5050");
+  expect(() => loadConfig(env)).not.toThrow();
 });

@@ -76,3 +76,22 @@ test("the example routes file alone (no handlers) sends every create_vm run and 
   expect(harness.emulator.state.runs.get("r_unrouted")?.summary).toContain(`No handler or route for action "deploy"`);
   expect(harness.emulator.state.runs.get("r_unrouted")?.summary).toContain(examplePath);
 });
+
+test("a run routed to EventBridge is published with its secret inputs as they arrived: portside never decrypts them, so cannot fail on them", async () => {
+  const eb = startEventBridgeServer();
+  server = eb;
+  const routes = await loadRoutesFile(examplePath, { readText: (path) => Bun.file(path).text(), parseYaml: (text) => Bun.YAML.parse(text) });
+  // The harness's client secret is too short to decrypt anything, and these values are no ciphertext anyway.
+  const harness = await createHarness({ routes, env: eventBridgeEnv(eb), targets: eventBridgeTargets() });
+  h = harness;
+  const secretRun = (id: string, pw: unknown) => {
+    const message = runMessage(id, "create_vm", { inputs: { cpu: 2, pw } });
+    return JSON.stringify({ ...message, payload: { ...message.payload, censoredProperties: ["pw"] } });
+  };
+  await harness.post("/sink/runs", [secretRun("r_route_secret", "bm90IGNpcGhlcnRleHQ="), secretRun("r_route_secret_object", { nested: true })].join("\n"));
+  await harness.waitUntil(() => eb.published.length === 2 || harness.emulator.state.ended("r_route_secret"), "both runs on the bus", 4_000);
+  expect(harness.emulator.state.runs.get("r_route_secret")?.summary).toBeUndefined();
+  const published = Object.fromEntries(eb.published.map((e) => [keyOf(e), (e.detail as unknown as RunDetail).run.inputs]));
+  expect(published).toEqual({ r_route_secret: { cpu: 2, pw: "bm90IGNpcGhlcnRleHQ=" }, r_route_secret_object: { cpu: 2, pw: { nested: true } } });
+  for (const id of ["r_route_secret", "r_route_secret_object"]) expect(harness.emulator.state.runs.get(id)?.status).toBe("IN_PROGRESS");
+});

@@ -21,7 +21,8 @@ describe("a deeply nested record", () => {
     for (let attempt = 0; attempt < 2; attempt++) {
       const res = await h.post("/sink/runs", body);
       expect(res.status).toBe(200);
-      expect(await res.json()).toMatchObject({ records: 3, parked: 1, accepted: attempt === 0 ? 2 : 0, duplicate: attempt === 0 ? 0 : 2 });
+      // The resend's copy of the nested record is parked already: a duplicate, like the runs.
+      expect(await res.json()).toMatchObject({ records: 3, parked: attempt === 0 ? 1 : 0, accepted: attempt === 0 ? 2 : 0, duplicate: attempt === 0 ? 0 : 3 });
     }
     await h.waitForTerminal(["r_deep_a", "r_deep_b"]);
     const [letter] = await letters();

@@ -57,6 +57,13 @@ function expectOneLineFailure(result: { code: number | null; output: string }, e
   for (const secret of secrets) expect(result.output).not.toContain(secret);
 }
 
+/** Exit code 2 and, as the last line, exactly `message`; nothing of `hidden` anywhere. */
+function expectExactFailure(result: { code: number | null; output: string }, message: string, hidden: string[] = []) {
+  expectOneLineFailure(result, message, hidden);
+  const last = JSON.parse(result.output.trim().split("\n").at(-1) ?? "{}") as { message?: string };
+  expect(last.message).toBe(message);
+}
+
 describe("start-up failures", () => {
   test("a malformed Redis URL: one line, the password redacted", async () => {
     expectOneLineFailure(await start({ ...base, LEDGER: "redis://user:PASSWORD-123@" }), "LEDGER:", ["PASSWORD-123"]);
@@ -89,6 +96,50 @@ describe("start-up failures", () => {
     const path = join(dir, "routes.json");
     writeFileSync(path, JSON.stringify({ runs: { create_vm: { status: "eventually" } } }));
     expectOneLineFailure(await start({ ...base, ROUTES: path }), `${path}: $.runs.create_vm.status`);
+  });
+
+  test("a handler module whose top-level await never settles: one line naming the module, after HANDLERS_IMPORT_TIMEOUT_MS", async () => {
+    const path = join(dir, "hanging-handlers.ts");
+    writeFileSync(path, "setInterval(() => {}, 1_000);\nawait new Promise(() => {});\nexport default { runs: {} };\n");
+    const started = Date.now();
+    const result = await start({ ...base, HANDLERS: path, HANDLERS_IMPORT_TIMEOUT_MS: "500" });
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expectExactFailure(
+      result,
+      `portside cannot start: HANDLERS: importing ${path} did not finish within 500 ms (a top-level await that never settles?); fix the module, or raise HANDLERS_IMPORT_TIMEOUT_MS if it needs longer to start`,
+    );
+  });
+
+  describe("URLs portside calls: http(s) only, and plain http only to this machine unless PORTSIDE_ALLOW_HTTP=true", () => {
+    const portApi =
+      "PORT_API_URL: must be an https:// URL (http:// only to a loopback host such as 127.0.0.1, or with PORTSIDE_ALLOW_HTTP=true). Port API base URL: https://api.port.io (EU, the default), https://api.us.port.io (US); the older https://api.getport.io and https://api.us.getport.io work too.";
+    const endpoint =
+      "EVENTBRIDGE_ENDPOINT: must be an https:// URL (http:// only to a loopback host such as 127.0.0.1, or with PORTSIDE_ALLOW_HTTP=true). EventBridge endpoint URL for local work, e.g. http://127.0.0.1:4566 (the SDK also reads AWS_ENDPOINT_URL_EVENTBRIDGE).";
+    for (const [variable, value, line] of [
+      ["PORT_API_URL", "javascript:alert(document.cookie)", portApi],
+      ["PORT_API_URL", "file:///etc/passwd", portApi],
+      ["PORT_API_URL", "http://port-api.internal.example", portApi],
+      ["PORT_API_URL", "not a url at all", portApi],
+      ["EVENTBRIDGE_ENDPOINT", "ftp://events.example.com/", endpoint],
+      ["EVENTBRIDGE_ENDPOINT", "http://localstack.internal:4566", endpoint],
+    ] as const) {
+      test(`${variable}=${value}: refused in one line that never shows the value`, async () => {
+        const result = await start({ ...base, [variable]: value });
+        expectExactFailure(result, `portside cannot start: ${line}`, [value]);
+      });
+    }
+
+    test("http:// to a loopback host starts; to another host with PORTSIDE_ALLOW_HTTP=true it starts too", async () => {
+      const envs: Record<string, string>[] = [
+        { PORT_API_URL: "http://127.0.0.1:5050", EVENTBRIDGE_ENDPOINT: "http://localhost:4566" },
+        { PORT_API_URL: "http://[::1]:5050" },
+        { PORT_API_URL: "http://port-emulator:5050", EVENTBRIDGE_ENDPOINT: "http://localstack:4566", PORTSIDE_ALLOW_HTTP: "true" },
+      ];
+      for (const env of envs) {
+        const { output } = await start({ ...base, ...env }, /portside\.listening/);
+        expect(output).toContain("portside.listening");
+      }
+    });
   });
 
   test("a bad setting: one line naming the variable", async () => {

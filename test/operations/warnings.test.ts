@@ -24,7 +24,7 @@ test("warnings from start-up and from the EventBridge target reach the console's
   const routes = join(dir, "routes.json");
   writeFileSync(routes, JSON.stringify({ defaults: { bus: "portside-test" }, runs: { create_vm: {} } }));
   eventBridge.failNextCalls(1_000, 500);
-  portside = await startPortside({
+  const started = await startPortside({
     ORG_ID: "org_warnings",
     PORTSIDE_OPEN: "true",
     ADMIN_TOKEN: ADMIN,
@@ -37,11 +37,12 @@ test("warnings from start-up and from the EventBridge target reach the console's
     // Quiet output: the panel is fed whatever the log level lets through.
     LOG_LEVEL: "error",
   });
-  const res = await fetch(`${portside.url}/sink/runs`, { method: "POST", body: JSON.stringify(runMessage("r_warn", "create_vm", { orgId: "org_warnings" })) });
+  portside = started;
+  const res = await fetch(`${started.url}/sink/runs`, { method: "POST", body: JSON.stringify(runMessage("r_warn", "create_vm", { orgId: "org_warnings" })) });
   expect(res.status).toBe(200);
 
   const panel = async () => {
-    const page = await (await fetch(`${portside.url}/console`, { headers: { authorization: `Bearer ${ADMIN}` } })).text();
+    const page = await (await fetch(`${started.url}/console`, { headers: { authorization: `Bearer ${ADMIN}` } })).text();
     return page.slice(page.indexOf('id="health"'));
   };
   const deadline = Date.now() + 20_000;

@@ -189,4 +189,30 @@ describe("secret inputs", () => {
     const everywhere = [...h.logs, JSON.stringify(h.emulator.state.calls), JSON.stringify(await h.ledger.listDeadLetters()), ...written].join("\n");
     expect(everywhere).not.toContain(clear);
   });
+
+  test("an entity write filed under a secret (its identifier or blueprint) fails the handler naming the field; text elsewhere is redacted", async () => {
+    const clear = "Zq9xW7vB-Kp3mN8rT";
+    h = await createHarness({
+      env: { PORT_CLIENT_SECRET: SECRET },
+      handlers: {
+        runs: {
+          deploy: async (run) => {
+            await run.upsertEntity("service", { identifier: "svc", relations: { owner: `team-${String(run.inputs.password)}` } });
+            await run.upsertEntities("service", [{ identifier: "ok" }, { identifier: `svc-${String(run.inputs.password)}` }]);
+          },
+        },
+      },
+    });
+    const message = runMessage("r_secret_identifier", "deploy", { inputs: { password: encrypt(clear) } });
+    message.payload = { ...message.payload, censoredProperties: ["password"] } as typeof message.payload;
+    await h.post("/sink/runs", body(message));
+    await h.waitForTerminal(["r_secret_identifier"]);
+    expect(h.emulator.state.runs.get("r_secret_identifier")).toMatchObject({
+      status: "FAILURE",
+      summary: 'Handler for "deploy" failed: upsertEntities: entities.1.identifier: holds the value of a secret input, which portside never sends to Port',
+    });
+    // The first write went, its relation redacted (Port may refuse it: it names no entity); the bulk write did not.
+    const entityCalls = h.emulator.state.calls.filter((c) => c.runId === "r_secret_identifier" && c.endpoint !== "patchRun" && c.endpoint !== "postLog");
+    expect(JSON.stringify(entityCalls.map((c) => c.body))).toBe('[{"identifier":"svc","relations":{"owner":"team-[secret input password]"}}]');
+  });
 });

@@ -133,3 +133,25 @@ describe("trouble a resend can cure", () => {
     await h.waitForTerminal(["r_retry_me"]);
   });
 });
+
+describe("the reply's parked count", () => {
+  test("is the number of dead letters written: a poison record resent, or twice in one request, is a duplicate", async () => {
+    h = await createHarness({ handlers: ok });
+    const deadLetters = async () => (await h.ledger.counts()).deadLetters;
+    const poisonRun = JSON.stringify({ ...runMessage("r_poison_count"), payload: { properties: "not an object" } });
+    const body = ["{not json", "{not json", poisonRun, JSON.stringify(runMessage("r_fine_count"))].join("\n");
+
+    const first = (await (await h.post("/sink/runs", body)).json()) as Record<string, unknown>;
+    expect(first).toMatchObject({ records: 4, accepted: 1, parked: 2, duplicate: 1 });
+    expect(first.parkedReasons).toHaveLength(2);
+    expect(await deadLetters()).toBe(2);
+
+    // The connector resends the batch: nothing new is written, so nothing is parked.
+    const resend = (await (await h.post("/sink/runs", body)).json()) as Record<string, unknown>;
+    expect(resend).toMatchObject({ records: 4, accepted: 0, parked: 0, duplicate: 4 });
+    expect(resend.parkedReasons).toBeUndefined();
+    expect(await deadLetters()).toBe(2);
+    const stats = (await (await h.admin("/stats")).json()) as { sinceStart: { parked: number; duplicate: number } };
+    expect(stats.sinceStart).toMatchObject({ parked: 2, duplicate: 5 });
+  });
+});

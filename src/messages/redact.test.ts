@@ -1,0 +1,99 @@
+import { describe, expect, test } from "bun:test";
+import { createRedactor, noRedaction } from "./redact.ts";
+
+/** What redaction must do, the slow way: every stretch covered by a piece (4+) of a value becomes the label. */
+function naive(text: string, values: string[], label: string): string {
+  const covered = new Array<boolean>(text.length).fill(false);
+  for (let j = 0; j < text.length; j++) {
+    let longest = 0;
+    for (let len = 4; j + len <= text.length; len++) {
+      if (!values.some((v) => v.includes(text.slice(j, j + len)))) break;
+      longest = len;
+    }
+    for (let k = j; k < j + longest; k++) covered[k] = true;
+  }
+  let out = "";
+  for (let i = 0; i < text.length; i++) {
+    if (!covered[i]) out += text[i];
+    else if (i === 0 || !covered[i - 1]) out += label;
+  }
+  return out;
+}
+
+describe("createRedactor", () => {
+  const pw = "hunter2-Zq9xW7vB";
+  const r = createRedactor({ pw });
+
+  test("the value and any piece of it of 4+ characters become [secret input NAME]", () => {
+    expect(r.text(`bad pw ${pw}`)).toBe("bad pw [secret input pw]");
+    expect(r.text(`${pw}${pw} and ${pw}`)).toBe("[secret input pw] and [secret input pw]");
+    // Bun's own JSON.parse error quotes the part it stopped at.
+    let message = "";
+    try {
+      JSON.parse(pw);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain("hunter2");
+    expect(r.text(message)).toBe('JSON Parse error: Unexpected identifier "[secret input pw]"');
+    expect(r.text("prefix hunt suffix; Zq9x")).toBe("prefix [secret input pw] suffix; [secret input pw]");
+    // Three characters of it are not a piece.
+    expect(r.text("hun ter Zq9")).toBe("hun ter Zq9");
+  });
+
+  test("text without any piece comes back as the same string", () => {
+    const text = "nothing to see here ".repeat(100);
+    expect(r.text(text)).toBe(text);
+    expect(noRedaction.text(pw)).toBe(pw);
+    expect(noRedaction.active).toBe(false);
+    expect(createRedactor({}).active).toBe(false);
+  });
+
+  test("several inputs: each stretch is labelled with the input it came from", () => {
+    const two = createRedactor({ pw, token: "tok_Q1w2E3r4" });
+    expect(two.text(`a=${pw} b=tok_Q1w2E3r4 c=hunter2`)).toBe("a=[secret input pw] b=[secret input token] c=[secret input pw]");
+  });
+
+  test("an object input is covered by its leaves, not by the pieces of its JSON text", () => {
+    const creds = createRedactor({ creds: { user: "svc-deployer", token: "abc", pin: 482913, list: ["k3y-one"] } });
+    expect(creds.text('the user "svc-deployer" has token abc (not abcd), pin 482913, key k3y-one')).toBe(
+      'the user "[secret input creds]" has token [secret input creds] (not abcd), pin [secret input creds], key [secret input creds]',
+    );
+    expect(creds.text('{"user":')).toBe('{"user":');
+  });
+
+  test("value() redacts every string of a JSON value, keys included, and leaves other values alone", () => {
+    const entity = { identifier: "svc", title: `svc ${pw}`, properties: { [pw]: true, n: 3, nested: [{ note: `x${pw.slice(2, 9)}y` }], none: null } };
+    expect(r.value(entity) as unknown).toEqual({
+      identifier: "svc",
+      title: "svc [secret input pw]",
+      properties: { "[secret input pw]": true, n: 3, nested: [{ note: "x[secret input pw]y" }], none: null },
+    });
+  });
+
+  test("matches the slow definition on random texts and values, periodic ones included", () => {
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const word = (alphabet: string, n: number) => Array.from({ length: n }, () => alphabet[rand(alphabet.length)]).join("");
+    for (let round = 0; round < 400; round++) {
+      const alphabet = round % 2 === 0 ? "ab" : "abcd";
+      const values = Array.from({ length: 1 + rand(3) }, () => word(alphabet, 4 + rand(12)));
+      const text = word(alphabet + "xy", rand(80));
+      expect(createRedactor({ pw: values }).text(text)).toBe(naive(text, values, "[secret input pw]"));
+    }
+  });
+
+  test("linear in the text: a 4 MB log against a long periodic secret takes well under a second", () => {
+    const secret = "ab".repeat(2_000);
+    const long = createRedactor({ pw: secret });
+    const text = `${"abababax".repeat(250_000)}${"ab".repeat(250_000)}`;
+    const started = performance.now();
+    const out = long.text(text);
+    expect(performance.now() - started).toBeLessThan(1_500);
+    expect(out).not.toContain("abab");
+    expect(out.endsWith("x[secret input pw]")).toBe(true);
+  });
+});
