@@ -4,6 +4,7 @@ import type { WorkKind } from "../ledger/ledger.ts";
 import type { Logger } from "../log.ts";
 import { parseRecord, type SinkRecord } from "../messages/index.ts";
 import { addCounts, emptySummary } from "../pipeline/accept.ts";
+import type { Retention } from "../assemble.ts";
 import type { Service } from "../service.ts";
 import { fromBase64 } from "../shared/base64.ts";
 import { within } from "../shared/time.ts";
@@ -18,7 +19,9 @@ import { within } from "../shared/time.ts";
  *   - the ledger unavailable, or work and reports not finished before a deadline taken from the
  *     invocation's remaining time (Port unreachable, a slow handler): the invocation throws, and the event
  *     source delivers the batch again. With a shared ledger (Redis) the redelivered records are duplicates
- *     and what is left is finished; with the memory ledger only a warm instance remembers them.
+ *     and what is left is finished; with the memory ledger only a warm instance remembers them;
+ *   - once done, the ledger's retention runs when due (`Retention`, shared with the service's timer), so a
+ *     warm instance forgets what is older than RETENTION_HOURS / DEAD_LETTER_RETENTION_HOURS.
  */
 
 /** One record as Lambda hands it over: `value` and `key` base64, headers as byte arrays. */
@@ -65,6 +68,8 @@ export interface LambdaIngressDeps {
   service: Pick<Service, "ingest" | "settle">;
   topics: Topics;
   logger: Logger;
+  /** The ledger's retention, run after an invocation whose batch is done (while its time lasts). */
+  retention?: Pick<Retention, "purgeIfDue">;
   /** Time kept back from the invocation's remaining time to end it cleanly (default: a tenth, 0.5–10 s). */
   reserveMs?: (remainingMs: number) => number;
 }
@@ -115,6 +120,8 @@ export function createLambdaIngress(deps: LambdaIngressDeps): LambdaKafkaHandler
       );
     }
     deps.logger.info("lambda.invocation", fields);
+    // Errors are logged by the retention itself; a purge that outlasts the invocation goes on in the next one.
+    if (deps.retention) await within(deps.retention.purgeIfDue(), deadlineAt - Date.now(), "purge").catch(() => undefined);
     return { batchItemFailures: [] };
   };
 }

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { createRetention } from "../../src/assemble.ts";
 import { ConfigError, loadConfig } from "../../src/config.ts";
 import { createLambdaIngress, type LambdaContext, LambdaEventError, type LambdaKafkaEvent } from "../../src/ingress/lambda.ts";
 import { createLogger } from "../../src/log.ts";
@@ -114,6 +115,33 @@ describe("the AWS Lambda ingress", () => {
       expect(await handle(batch, context(10_000))).toEqual({ batchItemFailures: [] });
       expect(h.emulator.state.terminalStatus("r_lam_late")).toBe("SUCCESS");
       expect(h.service.stats().duplicate).toBe(1);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  test("a warm instance purges its ledger: what is older than RETENTION_HOURS goes after the next invocation", async () => {
+    let now = Date.now();
+    const h = await createHarness({
+      start: false,
+      clock: () => now,
+      env: { RETENTION_HOURS: "1", DEAD_LETTER_RETENTION_HOURS: "1" },
+      handlers: { runs: { deploy: async () => ({ summary: "done" }) } },
+    });
+    try {
+      const logger = createLogger({ level: "error", sink: () => {} });
+      const retention = createRetention({ ledger: h.ledger, config: h.config, logger, clock: () => now });
+      emulator = h.emulator;
+      const handle = createLambdaIngress({ service: h.service, topics: h.config.topics, logger, retention });
+      await handle(event([JSON.stringify(runMessage("r_old_1")), JSON.stringify(runMessage("r_old_2")), "{not json"]), context());
+      expect(await h.ledger.counts()).toMatchObject({ doneWork: 2, deadLetters: 1 });
+      // Purged at most every 15 minutes, and only what is older than the retention.
+      now += 30 * 60_000;
+      await handle(event([JSON.stringify(runMessage("r_new"))]), context());
+      expect(await h.ledger.counts()).toMatchObject({ doneWork: 3, deadLetters: 1 });
+      now += 2 * 3600_000;
+      await handle(event([JSON.stringify(runMessage("r_newer"))]), context());
+      expect(await h.ledger.counts()).toMatchObject({ doneWork: 1, deadLetters: 0 });
     } finally {
       await h.stop();
     }
