@@ -7,7 +7,7 @@ import { createMetrics, type Metrics } from "./metrics.ts";
 import { createJournal, type Journal } from "./console/journal.ts";
 import { withRecentErrors } from "./console/recent-errors.ts";
 import type { SinkRecord } from "./messages/index.ts";
-import { type AcceptOptions, type Acceptor, type AcceptSummary, createAcceptor } from "./pipeline/accept.ts";
+import { type AcceptOptions, type Acceptor, type AcceptSummary, createAcceptor, runKey } from "./pipeline/accept.ts";
 import { createExecutor, type Executor } from "./pipeline/executor.ts";
 import { createIngest, type IngestStats } from "./pipeline/ingest.ts";
 import { createParsedRuns } from "./pipeline/parsed-runs.ts";
@@ -68,11 +68,13 @@ export interface Service {
   /** Runs the executor and then the reporter until nothing is due. */
   runToIdle(): Promise<void>;
   /**
-   * Runs the executor and the reporter until the ledger holds no pending work and no undelivered report
-   * (reports backing off are waited for), or until `deadlineAt` (epoch ms): a Lambda invocation returns
-   * only once its runs are reported to Port. Says what was left when the deadline came first.
+   * Runs the executor and the reporter until the work of `keys` is finished and the reports of their runs
+   * are delivered (reports backing off are waited for), or until `deadlineAt` (epoch ms): a Lambda
+   * invocation returns only once its own runs are reported to Port. Other work does not hold it up (a
+   * handler that hangs delays only its own run), and the reports of every finished run go out meanwhile.
+   * Says what of its own was left when the deadline came first.
    */
-  settle(deadlineAt: number): Promise<SettleResult>;
+  settle(deadlineAt: number, keys: readonly string[]): Promise<SettleResult>;
   /** What was ingested since start, in all and per source. */
   stats(): IngestStats;
   /** Makes a running ingress (e.g. the Kafka consumer) part of /readyz and /admin/stats. */
@@ -91,8 +93,8 @@ export interface Service {
 
 export interface SettleResult {
   done: boolean;
-  /** Accepted work not yet started, handlers of this process still running, reports not yet delivered. */
-  left: { pendingWork: number; running: number; pendingReports: number };
+  /** Of the keys settled: work not finished, runs with reports not delivered; and handlers running in this process. */
+  left: { unfinished: number; undelivered: number; running: number };
 }
 
 /** What an ingress that runs on its own (not per request) tells the service. */
@@ -247,19 +249,39 @@ export function createService(deps: ServiceDeps): Service {
     metrics,
     journal,
     runToIdle,
-    async settle(deadlineAt) {
-      const left = async () => {
-        const counts = await ledger.counts();
-        return { pendingWork: counts.pendingWork, running: executor.active, pendingReports: counts.pendingReports };
-      };
+    async settle(deadlineAt, keys) {
+      const runIds = keys.filter((key) => key.startsWith(RUN_KEY)).map((key) => key.slice(RUN_KEY.length));
+      let open = { keys: [...keys], runIds };
+      const left = () => ({ unfinished: open.keys.length, undelivered: open.runIds.length, running: executor.active });
+      // The executor runs until nothing is claimable and nothing runs (a hung handler keeps it running, and
+      // it goes on claiming new work meanwhile); started again, at most every POLL_MS, while keys are open.
+      let executing: Promise<void> | undefined;
+      let startedAt = 0;
+      let failure: { error: unknown } | undefined;
       for (;;) {
+        if (!executing && Date.now() - startedAt >= SETTLE_POLL_MS) {
+          startedAt = Date.now();
+          executing = executor.runToIdle().then(
+            () => {
+              executing = undefined;
+            },
+            (error: unknown) => {
+              failure = { error };
+            },
+          );
+        }
+        if (failure) throw failure.error;
         const remaining = deadlineAt - Date.now();
         // Cut short at the deadline; what runs on is left in the ledger (leases end, the retry takes it).
-        if (remaining <= 0 || !(await finishesWithin(runToIdle(), remaining))) return { done: false, left: await left() };
-        const now = await left();
-        if (now.pendingWork + now.running + now.pendingReports === 0) return { done: true, left: now };
-        // Reports backing off (Port unreachable, 429) or work leased elsewhere: look again shortly.
-        await new Promise((resolve) => setTimeout(resolve, Math.min(100, Math.max(0, deadlineAt - Date.now()))));
+        if (remaining <= 0) return { done: false, left: left() };
+        // Every finished run's reports go out, whatever still runs.
+        if (!(await finishesWithin(reporter.drainToIdle(), remaining))) return { done: false, left: left() };
+        // Both in one read: a run's work is finished in the same transaction that queues its reports.
+        open = await ledger.unsettled(open.keys, runIds);
+        if (open.keys.length + open.runIds.length === 0) return { done: true, left: left() };
+        // Work finishing (its reports to drain), reports backing off, work leased elsewhere: look again shortly.
+        const wait = Math.min(SETTLE_POLL_MS, Math.max(0, deadlineAt - Date.now()));
+        await Promise.race([executing ?? never, new Promise((resolve) => setTimeout(resolve, wait))]);
       }
     },
     start() {
@@ -274,6 +296,11 @@ export function createService(deps: ServiceDeps): Service {
     },
   };
 }
+
+/** How often `settle` looks at its keys again while they are open (and at most how often it restarts the executor). */
+const SETTLE_POLL_MS = 50;
+const RUN_KEY = runKey("");
+const never = new Promise<void>(() => {});
 
 /** The ledger with each commit timed for the metrics (the ack path's durable write). */
 function timedCommits(ledger: Ledger, metrics: Metrics): Ledger {

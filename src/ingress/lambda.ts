@@ -16,10 +16,12 @@ import { within } from "../shared/time.ts";
  *
  *   - every record is recorded by the ledger first; a record of any content is parked there (FAILURE
  *     reported when it has a run id), so a poison record never fails the invocation or blocks its partition;
- *   - the ledger unavailable, or work and reports not finished before a deadline taken from the
- *     invocation's remaining time (Port unreachable, a slow handler): the invocation throws, and the event
- *     source delivers the batch again. With a shared ledger (Redis) the redelivered records are duplicates
- *     and what is left is finished; with the memory ledger only a warm instance remembers them;
+ *   - the ledger unavailable, or the batch's own work and reports not finished before a deadline taken
+ *     from the invocation's remaining time (Port unreachable, a slow handler): the invocation throws, and
+ *     the event source delivers the batch again. With a shared ledger (Redis) the redelivered records are
+ *     duplicates and what is left is finished; with the memory ledger only a warm instance remembers them.
+ *     Only the batch's own records count: a handler of an earlier invocation that still runs (or hangs)
+ *     on this warm instance holds up no later invocation, and the reports of every finished run go out;
  *   - once done, the ledger's retention runs when due (`Retention`, shared with the service's timer), so a
  *     warm instance forgets what is older than RETENTION_HOURS / DEAD_LETTER_RETENTION_HOURS.
  */
@@ -92,6 +94,7 @@ export function createLambdaIngress(deps: LambdaIngressDeps): LambdaKafkaHandler
     const batches = byTopic(event, kinds);
 
     const total = emptySummary();
+    const keys: string[] = [];
     for (const { topic, kind, records } of batches) {
       const summary = await within(
         deps.service.ingest(kind, records, `lambda/${topic}`),
@@ -99,9 +102,10 @@ export function createLambdaIngress(deps: LambdaIngressDeps): LambdaKafkaHandler
         "portside: the ledger did not record the batch before the invocation's deadline",
       );
       addCounts(total, summary);
+      keys.push(...summary.keys);
     }
     const { records, accepted, duplicate, parked, ignored } = total;
-    const settled = await deps.service.settle(deadlineAt);
+    const settled = await deps.service.settle(deadlineAt, keys);
     const fields = {
       requestId: context.awsRequestId,
       eventSource: event.eventSource,
@@ -115,8 +119,9 @@ export function createLambdaIngress(deps: LambdaIngressDeps): LambdaKafkaHandler
     if (!settled.done) {
       deps.logger.warn("lambda.unfinished", { ...fields, left: settled.left });
       throw new Error(
-        `portside: not finished before the invocation's deadline (${settled.left.pendingWork} records waiting, ${settled.left.running} handlers running, ` +
-          `${settled.left.pendingReports} reports to Port undelivered); the event source delivers the batch again and what is left is finished then`,
+        `portside: not finished before the invocation's deadline (${settled.left.unfinished} of its records unfinished, ` +
+          `${settled.left.undelivered} of its runs with reports to Port undelivered, ${settled.left.running} handlers running on this instance); ` +
+          "the event source delivers the batch again and what is left is finished then",
       );
     }
     deps.logger.info("lambda.invocation", fields);

@@ -67,6 +67,12 @@ export interface RecordCounts {
 export interface AcceptSummary extends RecordCounts {
   /** Ledger keys of the records accepted by this request (in order). */
   acceptedKeys: string[];
+  /**
+   * The work keys this request's records stand for, whatever became of them: accepted, duplicates of
+   * work the ledger holds, and run keys decided by parked records (in order). A caller that waits for its
+   * own records to be done (a Lambda invocation) waits for these.
+   */
+  keys: string[];
   /** Why parked records were parked, in order: the first `MAX_REASONS` of them. */
   parkedReasons: string[];
   /** Actions of runs left alone for want of a handler (each once). */
@@ -107,6 +113,7 @@ export const emptySummary = (): AcceptSummary => ({
   ignored: 0,
   ignoredBy: {},
   acceptedKeys: [],
+  keys: [],
   parkedReasons: [],
   unhandledActions: [],
 });
@@ -143,7 +150,10 @@ export function createAcceptor(deps: AcceptorDeps): Acceptor {
           summary.duplicate++;
           continue;
         }
-        if (key !== undefined) keys.add(key);
+        if (key !== undefined) {
+          keys.add(key);
+          summary.keys.push(key);
+        }
         if (verdict.type === "work") batch.records.push(verdict.record);
         else {
           batch.deadLetters.push(verdict.deadLetter);
@@ -188,6 +198,7 @@ export function addCounts(into: RecordCounts, next: RecordCounts): void {
 export function addSummary(into: AcceptSummary, next: AcceptSummary): AcceptSummary {
   addCounts(into, next);
   for (const key of next.acceptedKeys) into.acceptedKeys.push(key);
+  for (const key of next.keys) into.keys.push(key);
   for (const reason of next.parkedReasons) if (into.parkedReasons.length < MAX_REASONS) into.parkedReasons.push(reason);
   for (const action of next.unhandledActions) if (!into.unhandledActions.includes(action)) into.unhandledActions.push(action);
   return into;

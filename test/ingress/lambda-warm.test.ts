@@ -5,7 +5,7 @@ import { getRedis } from "../support/redis.ts";
 /**
  * A warm AWS Lambda instance over many invocations (test/support/lambda-warm.ts runs the real entry in a
  * process of its own, which reports its resident size after each invocation): its ledger is purged as the
- * service's is.
+ * service's is, and a handler that hangs holds up only its own batch.
  */
 const repo = new URL("../..", import.meta.url).pathname;
 const ORG = "org_warm";
@@ -82,4 +82,20 @@ test("a warm instance on a Redis ledger purges it: keys stay few over 5,000 runs
     await redis.flushdb();
     await redis.quit();
   }
+}, 120_000);
+
+test("a handler that hangs fails only its own invocation: every later one finishes, with memory flat", async () => {
+  const seen = await warmInstance(10, 400, { WARM_HANG: "1", WARM_REMAINING_MS: "3000" });
+  const [hung, ...later] = seen;
+  expect(hung).toMatchObject({ i: -1, ok: false });
+  // Before: each later invocation waited for the hung handler and threw ("1 handlers running, … undelivered").
+  expect(later.filter((s) => !s.ok)).toEqual([]);
+  expect(hung?.error).toMatch(/\(1 of its records unfinished/);
+  expect(later).toHaveLength(10);
+  const [early, late] = [later[1] as Invocation, later.at(-1) as Invocation];
+  console.log(
+    `[memory] warm Lambda with a hung handler, 4,000 runs after it: resident ${early.rssMb} → ${late.rssMb} MB; live heap ${early.heapMb} → ${late.heapMb} MB`,
+  );
+  // Runs are remembered for RETENTION_HOURS (~1.7 MB per 1,000): what grows is that and nothing of the hung run's.
+  expect(late.rssMb - early.rssMb).toBeLessThan(25);
 }, 120_000);
