@@ -2,6 +2,7 @@ import type { CommitBatch, DeadLetterInput, Ledger, WorkKind, WorkRecord } from 
 import { changeAudience, runAudience } from "../messages/audience.ts";
 import { brokenRun, parseChange, parseRun, type RunLocator, type SinkRecord, sha256Hex, verifyAgentSignature } from "../messages/index.ts";
 import { getAtPath } from "../messages/json.ts";
+import { isActionId } from "../messages/run-schemas.ts";
 import { LOCATOR_DEFAULTS } from "../messages/locator.ts";
 import type { Run } from "../messages/views.ts";
 import type { ReportInput } from "../port/calls.ts";
@@ -255,8 +256,9 @@ async function judgeRun(deps: AcceptorDeps, record: SinkRecord, source: string):
   const parsed = parseRun(record.value, deps.locator ? { locator: deps.locator } : {});
   if (!parsed.ok) {
     const action = getAtPath(record.value, deps.locator?.actionPath ?? "action");
-    // A broken run of an action nobody here handles is another consumer's to deal with.
-    if (deps.unhandledRuns === "ignore" && typeof action === "string" && !mine(action)) return { type: "ignore", why: "unhandled_action", action };
+    // A broken run of an action nobody here handles is another consumer's to deal with. A value that is no
+    // action identifier (2 MB of text, say) names no one's action: it is parked, never kept or logged.
+    if (deps.unhandledRuns === "ignore" && isActionId(action) && !mine(action)) return { type: "ignore", why: "unhandled_action", action };
     // Reported to Port only when the record is of a shape portside knows, for one of its actions, and does
     // not name another organisation.
     const orgId = getAtPath(record.value, deps.locator?.orgIdPath ?? LOCATOR_DEFAULTS.orgIdPath);
