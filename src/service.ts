@@ -197,6 +197,24 @@ export function createService(deps: ServiceDeps): Service {
     await reporter.drainToIdle();
   };
   const replay = (id: string) => replayDeadLetter({ ledger, ingest, acceptor }, id);
+  /**
+   * `settle`'s executor: runs until nothing is claimable and nothing runs. One for the process, shared by
+   * the settles of successive invocations: a hung handler keeps it running (it claims new work meanwhile
+   * when told of it), and it is started again once it went idle: at once for a new settle, else at most
+   * every SETTLE_POLL_MS (its keys may be leased elsewhere: nothing to claim).
+   */
+  let executing: Promise<void> | undefined;
+  let executingSince = 0;
+  const runExecutor = (now: boolean) => {
+    if (executing || (!now && Date.now() - executingSince < SETTLE_POLL_MS)) return;
+    executingSince = Date.now();
+    executing = executor
+      .runToIdle()
+      .catch((error: unknown) => logger.error("executor.failed", { error }))
+      .finally(() => {
+        executing = undefined;
+      });
+  };
   const ingresses = new Map<string, IngressStatus>();
   metrics.observe({
     ledgerCounts: () => ledger.counts(),
@@ -253,24 +271,8 @@ export function createService(deps: ServiceDeps): Service {
       const runIds = keys.filter((key) => key.startsWith(RUN_KEY)).map((key) => key.slice(RUN_KEY.length));
       let open = { keys: [...keys], runIds };
       const left = () => ({ unfinished: open.keys.length, undelivered: open.runIds.length, running: executor.active });
-      // The executor runs until nothing is claimable and nothing runs (a hung handler keeps it running, and
-      // it goes on claiming new work meanwhile); started again, at most every POLL_MS, while keys are open.
-      let executing: Promise<void> | undefined;
-      let startedAt = 0;
-      let failure: { error: unknown } | undefined;
-      for (;;) {
-        if (!executing && Date.now() - startedAt >= SETTLE_POLL_MS) {
-          startedAt = Date.now();
-          executing = executor.runToIdle().then(
-            () => {
-              executing = undefined;
-            },
-            (error: unknown) => {
-              failure = { error };
-            },
-          );
-        }
-        if (failure) throw failure.error;
+      for (let first = true; ; first = false) {
+        runExecutor(first);
         const remaining = deadlineAt - Date.now();
         // Cut short at the deadline; what runs on is left in the ledger (leases end, the retry takes it).
         if (remaining <= 0) return { done: false, left: left() };
