@@ -23,19 +23,24 @@ export const SinkReplySchema = v.object({
 export const HealthSchema = v.object({ ok: v.literal(true) });
 export const ReadinessSchema = v.union([v.object({ ok: v.literal(true) }), v.object({ ok: v.literal(false), reason: v.string() })]);
 
-export const DeadLetterSchema = v.object({
+/** A dead letter in a list: never the record's bytes (a page costs the same whatever was parked), only their size. */
+export const DeadLetterSummarySchema = v.strictObject({
   id: v.string(),
   key: v.string(),
   kind: v.picklist(["run", "change"]),
   reason: v.string(),
   source: v.string(),
-  raw: v.string(),
   rawEncoding: v.picklist(["utf8", "base64"]),
+  /** Bytes of the record as it arrived. */
+  size: v.pipe(v.number(), v.integer(), v.minValue(0)),
   runId: v.nullable(v.string()),
   parkedAt: v.number(),
 });
 
-export const DeadLetterPageSchema = v.object({ items: v.array(DeadLetterSchema), next: v.nullable(v.string()) });
+/** One dead letter with its bytes: `raw` is the record's text, or base64 of its bytes when they are not UTF-8. */
+export const DeadLetterSchema = v.object({ ...DeadLetterSummarySchema.entries, raw: v.string() });
+
+export const DeadLetterPageSchema = v.object({ items: v.array(DeadLetterSummarySchema), next: v.nullable(v.string()) });
 
 export const ReplayReplySchema = v.object({
   type: v.literal("replayed"),

@@ -82,6 +82,8 @@ export interface AssembleOptions {
 
 export interface Assembled {
   service: Service;
+  /** The ledger's retention, the same for every entry (see `createRetention`). */
+  retention: Retention;
   /** Closes what `assemble` opened beside the ledger (the shared token and rate stores). */
   close(): Promise<void>;
 }
@@ -115,9 +117,56 @@ export async function assemble(options: AssembleOptions): Promise<Assembled> {
   });
   return {
     service,
+    retention: createRetention({ ledger, config, logger }),
     async close() {
       await tokenStore?.close();
       await rateStore?.close();
+    },
+  };
+}
+
+/** How often the ledger is purged: the service's timer, and at most this often on AWS Lambda. */
+export const PURGE_EVERY_MS = 15 * 60_000;
+
+export interface Retention {
+  /** Purges now; never throws (a failure is logged, and the next purge tries again). */
+  purge(): Promise<void>;
+  /** Purges when the last purge began `PURGE_EVERY_MS` ago or more (or never ran), and none is running. */
+  purgeIfDue(): Promise<void>;
+}
+
+/**
+ * What the ledger forgets, for every entry (the service's timer in start.ts, each Lambda invocation):
+ * finished work and settled reports after RETENTION_HOURS (the dedupe window), dead letters after
+ * DEAD_LETTER_RETENTION_HOURS. Nothing else in the ledger grows without bound.
+ */
+export function createRetention(deps: { ledger: Ledger; config: Config; logger: Logger; clock?: () => number }): Retention {
+  const clock = deps.clock ?? Date.now;
+  let lastAt: number | undefined;
+  let running: Promise<void> | undefined;
+  const purge = async () => {
+    const now = clock();
+    lastAt = now;
+    try {
+      const purged = await deps.ledger.purge(now - deps.config.retentionMs);
+      const deadLetters = await deps.ledger.purgeDeadLetters(now - deps.config.deadLetterRetentionMs);
+      if (purged.work + purged.reports + deadLetters > 0) deps.logger.info("ledger.purged", { ...purged, deadLetters });
+    } catch (error) {
+      deps.logger.error("ledger.purge_failed", { error });
+    }
+  };
+  const once = () => {
+    running ??= purge().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+  return {
+    purge: once,
+    async purgeIfDue() {
+      if (running) return running;
+      if (lastAt !== undefined && clock() - lastAt < PURGE_EVERY_MS) return;
+      return once();
     },
   };
 }

@@ -15,16 +15,12 @@
  * one line and exit code 1 (2 for a usage error); never a stack trace.
  */
 import { Command, CommanderError } from "commander";
+import * as v from "valibot";
+import { DeadLetterSummarySchema } from "./api-schemas.ts";
 
-interface DeadLetterView {
-  id: string;
-  kind: string;
-  reason: string;
-  source: string;
-  runId: string | null;
-  parkedAt: number;
-  raw: string;
-}
+/** A dead letter as the list answers it (GET /admin/dead-letters): no bytes, their size. */
+type DeadLetterView = v.InferOutput<typeof DeadLetterSummarySchema>;
+const PageSchema = v.object({ items: v.array(v.looseObject(DeadLetterSummarySchema.entries)), next: v.nullable(v.string()) });
 
 interface RunView {
   runId: string;
@@ -70,6 +66,23 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     return body;
   };
 
+  /** One page of the dead-letter list, as the list answers it. */
+  const page = async (path: string): Promise<{ items: DeadLetterView[]; next: string | null }> => {
+    const parsed = v.safeParse(PageSchema, await call("GET", path));
+    if (!parsed.success) throw new CliError("portside answered the dead-letter list in a form this CLI does not know; is PORTSIDE_URL right?");
+    return parsed.output;
+  };
+  /** Every parked record's id, page by page (a page holds ids and reasons, never the records' bytes). */
+  const allIds = async (): Promise<string[]> => {
+    const ids: string[] = [];
+    for (let next: string | null = null; ; ) {
+      const answer = await page(`/dead-letters?limit=1000${next ? `&after=${next}` : ""}`);
+      ids.push(...answer.items.map((l) => l.id));
+      next = answer.next;
+      if (!next) return ids;
+    }
+  };
+
   const letters = program.command("dead-letters").description("List, inspect, replay and remove parked records.");
   letters
     .command("list")
@@ -79,10 +92,14 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .action(async (options: { limit: string; json?: boolean }) => {
       const limit = Number(options.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new CliError("--limit must be a whole number from 1 to 1000");
-      const items = (await call("GET", `/dead-letters?limit=${limit}`)).items as DeadLetterView[];
+      const { items } = await page(`/dead-letters?limit=${limit}`);
       if (options.json) out(JSON.stringify(items, null, 2));
       else if (items.length === 0) out("no parked records");
-      else for (const l of items) out(`${l.id}  ${new Date(l.parkedAt).toISOString()}  ${l.kind.padEnd(6)}  ${l.runId ?? "-"}  ${l.source}  ${l.reason}`);
+      else
+        for (const l of items)
+          out(
+            `${l.id}  ${new Date(l.parkedAt).toISOString()}  ${l.kind.padEnd(6)}  ${String(l.size).padStart(9)} B  ${l.runId ?? "-"}  ${l.source}  ${l.reason}`,
+          );
     });
   letters
     .command("show")
@@ -96,7 +113,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     .option("--all", "replay every parked record")
     .action(async (id: string | undefined, options: { all?: boolean }) => {
       if (!id && !options.all) throw new CliError("replay needs an id or --all");
-      const ids = options.all ? ((await call("GET", "/dead-letters?limit=1000")).items as DeadLetterView[]).map((l) => l.id) : [id as string];
+      const ids = options.all ? await allIds() : [id as string];
       if (ids.length === 0) throw new CliError("nothing is parked");
       let failures = 0;
       for (const one of ids) {

@@ -28,6 +28,7 @@ describe("loadConfig", () => {
     });
     expect(config.ledger).toEqual({ type: "sqlite", path: "./.portside/ledger.sqlite" });
     expect(config.retentionMs).toBe(168 * 3600_000);
+    expect(config.deadLetterRetentionMs).toBe(336 * 3600_000);
     expect(config).toMatchObject({ unhandledRuns: "ignore", maxRunAttempts: 3 });
     // The connector's token does not administer portside: without ADMIN_TOKEN, /admin is off.
     expect(config.adminToken).toBeNull();

@@ -47,6 +47,8 @@ export interface Config {
   maxRunAttempts: number;
   /** How long finished runs and dedupe keys are remembered: the dedupe window. */
   retentionMs: number;
+  /** How long a dead letter is kept (then forgotten, its key free again). */
+  deadLetterRetentionMs: number;
   shutdownGraceMs: number;
   /** The soft memory limit: above it, full collections (at most a quarter of the time); 0 is off. */
   memoryLimitBytes: number;
@@ -147,6 +149,7 @@ export const variables = {
     "`ignore` (default: runs of actions with no handler or route are left to other consumers of the topic) or `fail` (reported FAILURE, for when portside is the only consumer)",
   MAX_RUN_ATTEMPTS: "how many times a run marked rerunOnInterrupt may start when its attempts keep being interrupted, before it ends FAILURE (default 3)",
   RETENTION_HOURS: "how long finished runs and dedupe keys are kept (default 168 = 7 days)",
+  DEAD_LETTER_RETENTION_HOURS: "how long a parked record (dead letter) is kept before it is forgotten (default 336 = 14 days)",
   SHUTDOWN_GRACE_MS: "how long running handlers may finish after SIGTERM (default 25000)",
   REPORT_LEASE_MS:
     "how long a replica's claim on a run's undelivered reports lasts (default 120000; it must outlast one Port call with its retries): after a replica dies, its claimed reports are sent by another this long later",
@@ -278,6 +281,7 @@ export function loadConfig(env: Env, overrides: { open?: boolean; entry?: Entry 
     unhandledRuns: read(env, "UNHANDLED_RUNS", v.picklist(["ignore", "fail"], "must be ignore or fail"), "ignore"),
     maxRunAttempts: read(env, "MAX_RUN_ATTEMPTS", intIn(1, 100), "3"),
     retentionMs: read(env, "RETENTION_HOURS", intIn(1, 24 * 365), "168") * 3600_000,
+    deadLetterRetentionMs: read(env, "DEAD_LETTER_RETENTION_HOURS", intIn(1, 24 * 365 * 5), "336") * 3600_000,
     shutdownGraceMs: read(env, "SHUTDOWN_GRACE_MS", intIn(0, 3600_000), "25000"),
     memoryLimitBytes: read(env, "MEMORY_LIMIT_MB", intIn(0, 1024 * 1024), "128") * 1024 * 1024,
     leaseMs: read(env, "LEASE_MS", intIn(1_000, 3600_000), "60000"),

@@ -56,7 +56,7 @@ async function boot(bundle: LambdaBundle): Promise<LambdaKafkaHandler> {
     });
   const credentials = config.portCredentials;
   if (!credentials) throw new StartError("PORT_CLIENT_ID: is not set, so portside cannot report to Port");
-  const { service } = await assemble({
+  const { service, retention } = await assemble({
     config,
     ledger,
     registry,
@@ -65,7 +65,7 @@ async function boot(bundle: LambdaBundle): Promise<LambdaKafkaHandler> {
     outboxRetry: lambdaOutboxRetry,
   });
   logger.info("portside.lambda_ready", { ledger: config.ledger.type, handlers: registry.source, actions: registry.actions, topics: config.topics });
-  return createLambdaIngress({ service, topics: config.topics, logger });
+  return createLambdaIngress({ service, topics: config.topics, logger, retention });
 }
 
 function bundledRegistry(bundle: LambdaBundle): Registry {

@@ -1,7 +1,7 @@
 import type { Hono } from "hono";
 import { createApp } from "./app.ts";
 import type { Config } from "./config.ts";
-import type { Ledger, WorkKind } from "./ledger/ledger.ts";
+import { type Ledger, runIdOfKey, type WorkKind } from "./ledger/ledger.ts";
 import type { Logger } from "./log.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import type { SinkRecord } from "./messages/index.ts";
@@ -70,11 +70,13 @@ export interface Service {
   /** Runs the executor and then the reporter until nothing is due. */
   runToIdle(): Promise<void>;
   /**
-   * Runs the executor and the reporter until the ledger holds no pending work and no undelivered report
-   * (reports backing off are waited for), or until `deadlineAt` (epoch ms): a Lambda invocation returns
-   * only once its runs are reported to Port. Says what was left when the deadline came first.
+   * Runs the executor and the reporter until the work of `keys` is finished and the reports of their runs
+   * are delivered (reports backing off are waited for), or until `deadlineAt` (epoch ms): a Lambda
+   * invocation returns only once its own runs are reported to Port. Other work does not hold it up (a
+   * handler that hangs delays only its own run), and the reports of every finished run go out meanwhile.
+   * Says what of its own was left when the deadline came first.
    */
-  settle(deadlineAt: number): Promise<SettleResult>;
+  settle(deadlineAt: number, keys: readonly string[]): Promise<SettleResult>;
   /** What was ingested since start, in all and per source. */
   stats(): IngestStats;
   /** Makes a running ingress (e.g. the Kafka consumer) part of /readyz and /admin/stats. */
@@ -93,8 +95,8 @@ export interface Service {
 
 export interface SettleResult {
   done: boolean;
-  /** Accepted work not yet started, handlers of this process still running, reports not yet delivered. */
-  left: { pendingWork: number; running: number; pendingReports: number };
+  /** Of the keys settled: work not finished, runs with reports not delivered; and handlers running in this process. */
+  left: { unfinished: number; undelivered: number; running: number };
 }
 
 /** What an ingress that runs on its own (not per request) tells the service. */
@@ -188,6 +190,24 @@ export function createService(deps: ServiceDeps): Service {
     await reporter.drainToIdle();
   };
   const replay = (id: string) => replayDeadLetter({ ledger, ingest, acceptor }, id);
+  /**
+   * `settle`'s executor: runs until nothing is claimable and nothing runs. One for the process, shared by
+   * the settles of successive invocations: a hung handler keeps it running (it claims new work meanwhile
+   * when told of it), and it is started again once it went idle: at once for a new settle, else at most
+   * every SETTLE_POLL_MS (its keys may be leased elsewhere: nothing to claim).
+   */
+  let executing: Promise<void> | undefined;
+  let executingSince = 0;
+  const runExecutor = (now: boolean) => {
+    if (executing || (!now && Date.now() - executingSince < SETTLE_POLL_MS)) return;
+    executingSince = Date.now();
+    executing = executor
+      .runToIdle()
+      .catch((error: unknown) => logger.error("executor.failed", { error }))
+      .finally(() => {
+        executing = undefined;
+      });
+  };
   const ingresses = new Map<string, IngressStatus>();
   metrics.observe({
     ledgerCounts: () => ledger.counts(),
@@ -239,19 +259,23 @@ export function createService(deps: ServiceDeps): Service {
     metrics,
     history,
     runToIdle,
-    async settle(deadlineAt) {
-      const left = async () => {
-        const counts = await ledger.counts();
-        return { pendingWork: counts.pendingWork, running: executor.active, pendingReports: counts.pendingReports };
-      };
-      for (;;) {
+    async settle(deadlineAt, keys) {
+      const runIds = keys.map(runIdOfKey).filter((id) => id !== null);
+      let open = { keys: [...keys], runIds };
+      const left = () => ({ unfinished: open.keys.length, undelivered: open.runIds.length, running: executor.active });
+      for (let first = true; ; first = false) {
+        runExecutor(first);
         const remaining = deadlineAt - Date.now();
         // Cut short at the deadline; what runs on is left in the ledger (leases end, the retry takes it).
-        if (remaining <= 0 || !(await finishesWithin(runToIdle(), remaining))) return { done: false, left: await left() };
-        const now = await left();
-        if (now.pendingWork + now.running + now.pendingReports === 0) return { done: true, left: now };
-        // Reports backing off (Port unreachable, 429) or work leased elsewhere: look again shortly.
-        await new Promise((resolve) => setTimeout(resolve, Math.min(100, Math.max(0, deadlineAt - Date.now()))));
+        if (remaining <= 0) return { done: false, left: left() };
+        // Every finished run's reports go out, whatever still runs.
+        if (!(await finishesWithin(reporter.drainToIdle(), remaining))) return { done: false, left: left() };
+        // Both in one read: a run's work is finished in the same transaction that queues its reports.
+        open = await ledger.unsettled(open.keys, runIds);
+        if (open.keys.length + open.runIds.length === 0) return { done: true, left: left() };
+        // Work finishing (its reports to drain), reports backing off, work leased elsewhere: look again shortly.
+        const wait = Math.min(SETTLE_POLL_MS, Math.max(0, deadlineAt - Date.now()));
+        await Promise.race([executing ?? never, new Promise((resolve) => setTimeout(resolve, wait))]);
       }
     },
     start() {
@@ -266,6 +290,10 @@ export function createService(deps: ServiceDeps): Service {
     },
   };
 }
+
+/** How often `settle` looks at its keys again while they are open (and at most how often it restarts the executor). */
+const SETTLE_POLL_MS = 50;
+const never = new Promise<void>(() => {});
 
 /** The ledger with each commit timed for the metrics (the ack path's durable write). */
 function timedCommits(ledger: Ledger, metrics: Metrics): Ledger {

@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { metricsRoutes } from "./app.ts";
-import { assemble, cannotStartMessage, describe, logCannotStart, openLedger, StartError } from "./assemble.ts";
+import { assemble, cannotStartMessage, describe, logCannotStart, openLedger, PURGE_EVERY_MS, StartError } from "./assemble.ts";
 import { type Config, type KafkaSettings, loadConfig } from "./config.ts";
 import { demoDefaults, EMULATOR_CREDENTIALS, runDemo } from "./demo.ts";
 import { createPortEmulator } from "./emulator/port-emulator.ts";
@@ -135,14 +135,7 @@ export async function startPortside(runtime: Runtime): Promise<void> {
   const kafka = config.kafka ? await createKafka(config.kafka, service, logger) : null;
   const memoryLimit = limitMemory(config, runtime, logger);
 
-  const purge = setInterval(async () => {
-    try {
-      const purged = await ledger.purge(Date.now() - config.retentionMs);
-      if (purged.work + purged.reports > 0) logger.info("ledger.purged", purged);
-    } catch (error) {
-      logger.error("ledger.purge_failed", { error });
-    }
-  }, 15 * 60_000);
+  const purge = setInterval(() => void assembled.retention.purge(), PURGE_EVERY_MS);
 
   let stopping = false;
   const shutdown = async (signal: string) => {

@@ -30,7 +30,7 @@ const RunFilterSchema = v.object({
  * Operator endpoints (behind ADMIN_TOKEN): runs, parked records and counts.
  *   GET    /admin/runs?action=&status=&since=&limit=&before=   runs, newest first
  *   GET    /admin/runs/:id                     one run's story
- *   GET    /admin/dead-letters?limit=&after=   list, oldest first
+ *   GET    /admin/dead-letters?limit=&after=   list, oldest first, without the records' bytes (their size)
  *   GET    /admin/dead-letters/:id             one, with its raw bytes (`rawEncoding: "base64"` when not UTF-8)
  *   POST   /admin/dead-letters/:id/replay      ingest its records again (see pipeline/replay.ts)
  *   DELETE /admin/dead-letters/:id             forget it
@@ -61,7 +61,7 @@ export function adminRoutes(deps: {
     "/dead-letters",
     documented({
       tags: ["admin"],
-      summary: "Parked records, oldest first",
+      summary: "Parked records, oldest first, without their bytes (read one for them)",
       bearer,
       parameters: [
         { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 1000 }, description: "Page size (default 100)" },

@@ -1,6 +1,7 @@
 import { html } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
-import type { DeadLetter, LedgerCounts } from "../ledger/ledger.ts";
+import type { DeadLetter, DeadLetterSummary, LedgerCounts } from "../ledger/ledger.ts";
+import type { RecentWarning } from "../observe/recent-warnings.ts";
 import { EVENT_EDGE_CHARS, type RunEvent, type RunStory, STORY_EDGE_EVENTS, STORY_REPORTS } from "../observe/run-history.ts";
 
 /** How the story's events read in the console. */
@@ -13,7 +14,6 @@ const EVENT_NAMES: Record<RunEvent["what"], string> = {
   entity: "entity",
   cut: "not shown",
 };
-import type { RecentWarning } from "../observe/recent-warnings.ts";
 
 /**
  * The console's pages, rendered on the server with `hono/html` (every interpolated value is escaped, so a
@@ -100,7 +100,9 @@ export function homePage(opts: {
   runs: RunStory[];
   filter: { action?: string; status?: string; since?: string | undefined };
   actions: string[];
-  deadLetters: DeadLetter[];
+  deadLetters: DeadLetterSummary[];
+  /** The id the next page of dead letters starts after; null on the last page. */
+  moreLetters: string | null;
   health: HealthView;
   message: string | null;
 }): Html {
@@ -160,11 +162,11 @@ export function homePage(opts: {
       <section id="dead-letters">
         <h2>Dead letters (${health.counts.deadLetters})</h2>
         <table>
-          <thead><tr><th>Id</th><th>Kind</th><th>Run</th><th>Source</th><th>Parked</th><th>Reason</th></tr></thead>
+          <thead><tr><th>Id</th><th>Kind</th><th>Run</th><th>Source</th><th>Parked</th><th>Size</th><th>Reason</th></tr></thead>
           <tbody>
             ${
               opts.deadLetters.length === 0
-                ? html`<tr><td colspan="6" class="note">Nothing is parked.</td></tr>`
+                ? html`<tr><td colspan="7" class="note">Nothing is parked.</td></tr>`
                 : opts.deadLetters.map(
                     (d) =>
                       html`<tr>
@@ -173,12 +175,14 @@ export function homePage(opts: {
                         <td>${d.runId ?? ""}</td>
                         <td>${d.source}</td>
                         <td>${time(d.parkedAt)}</td>
+                        <td class="num">${bytes(d.size)}</td>
                         <td>${d.reason}</td>
                       </tr>`,
                   )
             }
           </tbody>
         </table>
+        ${opts.moreLetters ? html`<p><a href="/console?letters=${opts.moreLetters}#dead-letters">Later dead letters →</a></p>` : ""}
       </section>
       ${healthSection(health)}`,
   );
@@ -250,7 +254,13 @@ export function runPage(story: RunStory): Html {
   );
 }
 
+/** How much of a record its page shows; the whole is a download. */
+export const PREVIEW_CHARS = 64 * 1024;
+
+const bytes = (n: number) => (n < 1024 ? `${n} B` : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 / 1024).toFixed(1)} MiB`);
+
 export function deadLetterPage(letter: DeadLetter): Html {
+  const cut = letter.raw.length > PREVIEW_CHARS;
   return layout(
     `Dead letter ${letter.id}`,
     html`<section>
@@ -262,11 +272,14 @@ export function deadLetterPage(letter: DeadLetter): Html {
           <tr><th>Source</th><td>${letter.source}</td></tr>
           <tr><th>Parked</th><td>${time(letter.parkedAt)}</td></tr>
           <tr><th>Reason</th><td id="reason">${letter.reason}</td></tr>
+          <tr><th>Size</th><td>${bytes(letter.size)}</td></tr>
         </tbody>
       </table>
       <h2>Record as it arrived ${letter.rawEncoding === "base64" ? html`<span class="note">(not UTF-8: shown as base64)</span>` : ""}</h2>
-      <pre>${letter.raw}</pre>
+      <pre>${cut ? `${letter.raw.slice(0, PREVIEW_CHARS)}…` : letter.raw}</pre>
+      ${cut ? html`<p class="note">Only the first ${PREVIEW_CHARS.toLocaleString("en")} characters are shown: download the record for all of it.</p>` : ""}
       <p>
+        <a href="/console/dead-letters/${letter.id}/raw">Download the record</a> ·
         <a href="/console/dead-letters/${letter.id}/replay">Replay…</a> ·
         <a href="/console/dead-letters/${letter.id}/delete">Delete…</a>
       </p>
@@ -274,7 +287,7 @@ export function deadLetterPage(letter: DeadLetter): Html {
   );
 }
 
-export function confirmPage(letter: DeadLetter, action: "replay" | "delete"): Html {
+export function confirmPage(letter: DeadLetterSummary, action: "replay" | "delete"): Html {
   const what =
     action === "replay"
       ? "Replay: its records go through the sink's checks again and run; the dead letter is removed once they are all recorded."

@@ -2,16 +2,19 @@ import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { bearerOf, tokenCheck } from "../auth.ts";
 import type { Secret } from "../config.ts";
-import type { Ledger } from "../ledger/ledger.ts";
+import type { DeadLetterSummary, Ledger } from "../ledger/ledger.ts";
+import { parseId } from "../ledger/validate.ts";
 import type { ReplayResult } from "../pipeline/replay.ts";
 import { NO_SUCH_RUN, RUN_PHASES, type RunHistory, type RunPhase } from "../observe/run-history.ts";
+import { fromBase64 } from "../shared/base64.ts";
 import { consoleHeaders, createSignInThrottle, isHttps, isLocal, sameOriginPosts } from "./guards.ts";
 import { CONSOLE_STYLE, confirmPage, deadLetterPage, homePage, type HealthView, loginPage, notFoundPage, refusedPage, runPage } from "./pages.ts";
 import { type ConsoleSessions, createConsoleSessions } from "./session.ts";
 
 /**
- * The operator console at /console: recent runs (filtered by action and status) and one run's story, the
- * dead letters with their bytes, replay and delete behind a confirmation, and health. Behind ADMIN_TOKEN: a
+ * The operator console at /console: runs (filtered by action and status) and one run's story, the dead
+ * letters (a page at a time, without their bytes; one letter's page shows the start of its record and offers
+ * the whole as a download), replay and delete behind a confirmation, and health. Behind ADMIN_TOKEN: a
  * browser signs in once with the token and gets a session (session.ts) — an HttpOnly, SameSite=Strict cookie
  * for /console only, Secure unless portside was started open for local use, expiring after
  * CONSOLE_SESSION_HOURS; a bearer header with the token works too. Every answer carries a strict content
@@ -96,8 +99,10 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
     const phase = (RUN_PHASES as readonly string[]).includes(status ?? "") ? (status as RunPhase) : undefined;
     const window = SINCE_WINDOWS[c.req.query("since") ?? ""];
     const since = window === undefined ? undefined : Date.now() - window;
+    const lettersAfter = c.req.query("letters");
+    const after = lettersAfter !== undefined && parseId(lettersAfter) !== undefined ? lettersAfter : undefined;
     const [deadLetters, health, runs] = await Promise.all([
-      deps.ledger.listDeadLetters({ limit: 100 }),
+      deps.ledger.listDeadLetters({ limit: LETTERS_PER_PAGE, ...(after ? { after } : {}) }),
       deps.health(),
       deps.history.list({ ...(action ? { action } : {}), ...(phase ? { phase } : {}), ...(since !== undefined ? { since } : {}), limit: 200 }),
     ]);
@@ -107,6 +112,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
         filter: { ...(action ? { action } : {}), ...(phase ? { status: phase } : {}), ...(window !== undefined ? { since: c.req.query("since") } : {}) },
         actions: [...deps.actions],
         deadLetters,
+        moreLetters: deadLetters.length === LETTERS_PER_PAGE ? (deadLetters.at(-1)?.id ?? null) : null,
         health,
         message: takeFlash(c),
       }),
@@ -118,16 +124,27 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
     return story ? c.html(runPage(story)) : c.html(notFoundPage(NO_SUCH_RUN), 404);
   });
 
-  const letterOr404 = async (id: string) => deps.ledger.getDeadLetter(id);
   const gone = notFoundPage("No parked record has this id (it may have been replayed or deleted).");
 
+  // The one page that reads a record's bytes, and only this letter's.
   app.get("/dead-letters/:id", async (c) => {
-    const letter = await letterOr404(c.req.param("id"));
+    const letter = await deps.ledger.getDeadLetter(c.req.param("id"));
     return letter ? c.html(deadLetterPage(letter)) : c.html(gone, 404);
+  });
+  // The whole record as it arrived, as a download (never rendered by the browser).
+  app.get("/dead-letters/:id/raw", async (c) => {
+    const letter = await deps.ledger.getDeadLetter(c.req.param("id"));
+    if (!letter) return c.html(gone, 404);
+    const bytes = letter.rawEncoding === "base64" ? (fromBase64(letter.raw) ?? new Uint8Array(0)) : letter.raw;
+    return c.body(bytes, 200, {
+      "content-type": letter.rawEncoding === "base64" ? "application/octet-stream" : "text/plain; charset=utf-8",
+      "content-disposition": `attachment; filename="dead-letter-${letter.id}.${letter.rawEncoding === "base64" ? "bin" : "txt"}"`,
+      "x-content-type-options": "nosniff",
+    });
   });
   for (const action of ["replay", "delete"] as const) {
     app.get(`/dead-letters/:id/${action}`, async (c) => {
-      const letter = await letterOr404(c.req.param("id"));
+      const letter = await summaryOf(deps.ledger, c.req.param("id"));
       return letter ? c.html(confirmPage(letter, action)) : c.html(gone, 404);
     });
   }
@@ -147,6 +164,17 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
     return removed ? flash(c, `Dead letter ${id} deleted.`, secure(c)) : c.html(gone, 404);
   });
   return app;
+}
+
+/** Dead letters on one page of the console (the next page starts after the last one shown). */
+const LETTERS_PER_PAGE = 100;
+
+/** One dead letter without its bytes: the list's page of one that starts just before it. */
+async function summaryOf(ledger: Ledger, id: string): Promise<DeadLetterSummary | undefined> {
+  const seq = parseId(id);
+  if (seq === undefined) return undefined;
+  const [letter] = await ledger.listDeadLetters(seq > 1 ? { limit: 1, after: String(seq - 1) } : { limit: 1 });
+  return letter?.id === id ? letter : undefined;
 }
 
 /**

@@ -4,6 +4,7 @@ import type { WorkKind } from "../ledger/ledger.ts";
 import type { Logger } from "../log.ts";
 import { parseRecord, type SinkRecord } from "../messages/index.ts";
 import { addCounts, emptySummary } from "../pipeline/accept.ts";
+import type { Retention } from "../assemble.ts";
 import type { Service } from "../service.ts";
 import { fromBase64 } from "../shared/base64.ts";
 import { within } from "../shared/time.ts";
@@ -15,10 +16,14 @@ import { within } from "../shared/time.ts";
  *
  *   - every record is recorded by the ledger first; a record of any content is parked there (FAILURE
  *     reported when it has a run id), so a poison record never fails the invocation or blocks its partition;
- *   - the ledger unavailable, or work and reports not finished before a deadline taken from the
- *     invocation's remaining time (Port unreachable, a slow handler): the invocation throws, and the event
- *     source delivers the batch again. With a shared ledger (Redis) the redelivered records are duplicates
- *     and what is left is finished; with the memory ledger only a warm instance remembers them.
+ *   - the ledger unavailable, or the batch's own work and reports not finished before a deadline taken
+ *     from the invocation's remaining time (Port unreachable, a slow handler): the invocation throws, and
+ *     the event source delivers the batch again. With a shared ledger (Redis) the redelivered records are
+ *     duplicates and what is left is finished; with the memory ledger only a warm instance remembers them.
+ *     Only the batch's own records count: a handler of an earlier invocation that still runs (or hangs)
+ *     on this warm instance holds up no later invocation, and the reports of every finished run go out;
+ *   - once done, the ledger's retention runs when due (`Retention`, shared with the service's timer), so a
+ *     warm instance forgets what is older than RETENTION_HOURS / DEAD_LETTER_RETENTION_HOURS.
  */
 
 /** One record as Lambda hands it over: `value` and `key` base64, headers as byte arrays. */
@@ -65,6 +70,8 @@ export interface LambdaIngressDeps {
   service: Pick<Service, "ingest" | "settle">;
   topics: Topics;
   logger: Logger;
+  /** The ledger's retention, run after an invocation whose batch is done (while its time lasts). */
+  retention?: Pick<Retention, "purgeIfDue">;
   /** Time kept back from the invocation's remaining time to end it cleanly (default: a tenth, 0.5–10 s). */
   reserveMs?: (remainingMs: number) => number;
 }
@@ -87,6 +94,7 @@ export function createLambdaIngress(deps: LambdaIngressDeps): LambdaKafkaHandler
     const batches = byTopic(event, kinds);
 
     const total = emptySummary();
+    const keys: string[] = [];
     for (const { topic, kind, records } of batches) {
       const summary = await within(
         deps.service.ingest(kind, records, `lambda/${topic}`),
@@ -94,9 +102,10 @@ export function createLambdaIngress(deps: LambdaIngressDeps): LambdaKafkaHandler
         "portside: the ledger did not record the batch before the invocation's deadline",
       );
       addCounts(total, summary);
+      keys.push(...summary.keys);
     }
     const { records, accepted, duplicate, parked, ignored } = total;
-    const settled = await deps.service.settle(deadlineAt);
+    const settled = await deps.service.settle(deadlineAt, keys);
     const fields = {
       requestId: context.awsRequestId,
       eventSource: event.eventSource,
@@ -110,11 +119,14 @@ export function createLambdaIngress(deps: LambdaIngressDeps): LambdaKafkaHandler
     if (!settled.done) {
       deps.logger.warn("lambda.unfinished", { ...fields, left: settled.left });
       throw new Error(
-        `portside: not finished before the invocation's deadline (${settled.left.pendingWork} records waiting, ${settled.left.running} handlers running, ` +
-          `${settled.left.pendingReports} reports to Port undelivered); the event source delivers the batch again and what is left is finished then`,
+        `portside: not finished before the invocation's deadline (${settled.left.unfinished} of its records unfinished, ` +
+          `${settled.left.undelivered} of its runs with reports to Port undelivered, ${settled.left.running} handlers running on this instance); ` +
+          "the event source delivers the batch again and what is left is finished then",
       );
     }
     deps.logger.info("lambda.invocation", fields);
+    // Errors are logged by the retention itself; a purge that outlasts the invocation goes on in the next one.
+    if (deps.retention) await within(deps.retention.purgeIfDue(), deadlineAt - Date.now(), "purge").catch(() => undefined);
     return { batchItemFailures: [] };
   };
 }

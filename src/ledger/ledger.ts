@@ -80,11 +80,18 @@ export interface Ledger {
 
   /**
    * Oldest first, `limit` (default 100) at a time; `after` is the last id of the previous page. Ids (of
-   * dead letters and reports) are decimal sequence numbers as text, never reused.
+   * dead letters and reports) are decimal sequence numbers as text, never reused. A list carries no
+   * record's bytes, only their size: a page costs the same whatever was parked.
    */
-  listDeadLetters(opts?: { limit?: number; after?: string }): Promise<DeadLetter[]>;
+  listDeadLetters(opts?: { limit?: number; after?: string }): Promise<DeadLetterSummary[]>;
+  /** One dead letter with its bytes: the only read that loads a parked record. */
   getDeadLetter(id: string): Promise<DeadLetter | undefined>;
   removeDeadLetter(id: string): Promise<boolean>;
+  /**
+   * Forgets dead letters parked before `before`, as `removeDeadLetter` does (their keys are free again).
+   * Dead letters are never forgotten otherwise. Returns how many went.
+   */
+  purgeDeadLetters(before: number): Promise<number>;
 
   /**
    * Forgets work finished, and reports delivered or failed, before `before`. The dedupe window ends
@@ -105,6 +112,13 @@ export interface Ledger {
 
   counts(): Promise<LedgerCounts>;
   close(): Promise<void>;
+
+  /**
+   * Of `keys`, those of unfinished work (pending, waiting or running), and of `runIds`, those with
+   * undelivered reports; each in the order given. Lets a caller judge its own records done (a Lambda
+   * invocation), whatever else the ledger holds. Unknown keys and runs count as settled.
+   */
+  unsettled(keys: string[], runIds: string[]): Promise<{ keys: string[]; runIds: string[] }>;
 }
 
 /** How a run ended, as kept in the history: the status Port is told (DEFERRED: a target reports it) and the summary. */
@@ -223,10 +237,17 @@ export interface DeadLetterInput {
 
 export type RawEncoding = "utf8" | "base64";
 
-export interface DeadLetter extends Omit<DeadLetterInput, "reports" | "claims" | "rawEncoding"> {
+/** A dead letter as lists show it: everything but the record's bytes. */
+export interface DeadLetterSummary extends Omit<DeadLetterInput, "reports" | "claims" | "rawEncoding" | "raw"> {
   id: string;
   rawEncoding: RawEncoding;
+  /** Bytes of the record as it arrived (for `base64`, the bytes it encodes). */
+  size: number;
   parkedAt: number;
+}
+
+export interface DeadLetter extends DeadLetterSummary {
+  raw: string;
 }
 
 export interface CommitBatch {

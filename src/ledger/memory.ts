@@ -6,6 +6,7 @@ import type {
   CommitOutcome,
   CommitResult,
   DeadLetter,
+  DeadLetterSummary,
   Ledger,
   LedgerCounts,
   ParkOutcome,
@@ -22,7 +23,7 @@ import type {
 } from "./ledger.ts";
 import { parkedEnd, runIdOfKey, runKey } from "./ledger.ts";
 import { headAndTail, pageRuns } from "./history.ts";
-import { callText, parseCursor, parseId, withInputChecks } from "./validate.ts";
+import { callText, parseCursor, parseId, rawSize, withInputChecks } from "./validate.ts";
 
 /**
  * A ledger held in this process's memory. NOT DURABLE: a restart forgets every accepted run, every
@@ -221,7 +222,7 @@ export function createMemoryLedger(): Ledger {
           if (d.kind === "run") runItems.push(item);
         }
         const seq = ++deadLetterSeq;
-        deadLetters.set(seq, { ...d, rawEncoding: rawEncoding ?? "utf8", id: String(seq), parkedAt: now });
+        deadLetters.set(seq, { ...d, rawEncoding: rawEncoding ?? "utf8", size: rawSize(d.raw, rawEncoding), id: String(seq), parkedAt: now });
         parkedKeys.set(d.key, seq);
         queueReports(letterReports ?? [], now);
         return "accepted";
@@ -364,14 +365,16 @@ export function createMemoryLedger(): Ledger {
       }
     },
 
-    async listDeadLetters(opts: { limit?: number; after?: string } = {}): Promise<DeadLetter[]> {
+    async listDeadLetters(opts: { limit?: number; after?: string } = {}): Promise<DeadLetterSummary[]> {
       alive();
       const after = parseCursor(opts.after);
       const limit = opts.limit ?? 0;
-      const out: DeadLetter[] = [];
+      const out: DeadLetterSummary[] = [];
       for (const [seq, letter] of deadLetters) {
         if (out.length >= limit) break;
-        if (seq > after) out.push({ ...letter });
+        if (seq <= after) continue;
+        const { raw: _raw, ...summary } = letter;
+        out.push(summary);
       }
       return out;
     },
@@ -391,6 +394,18 @@ export function createMemoryLedger(): Ledger {
       deadLetters.delete(seq);
       parkedKeys.delete(letter.key);
       return true;
+    },
+
+    async purgeDeadLetters(before: number): Promise<number> {
+      alive();
+      let purged = 0;
+      for (const [seq, letter] of deadLetters) {
+        if (letter.parkedAt >= before) continue;
+        deadLetters.delete(seq);
+        if (parkedKeys.get(letter.key) === seq) parkedKeys.delete(letter.key);
+        purged += 1;
+      }
+      return purged;
     },
 
     async purge(before: number): Promise<{ work: number; reports: number }> {
@@ -468,6 +483,15 @@ export function createMemoryLedger(): Ledger {
 
     async close(): Promise<void> {
       closed = true;
+    },
+
+    async unsettled(keys: string[], runIds: string[]): Promise<{ keys: string[]; runIds: string[] }> {
+      alive();
+      const open = (key: string) => {
+        const state = items.get(key)?.state;
+        return state !== undefined && state !== "done";
+      };
+      return { keys: keys.filter(open), runIds: runIds.filter((runId) => outboxes.has(runId)) };
     },
   });
 }

@@ -23,8 +23,9 @@
  *   P:rready               ZSET   runIds with undelivered reports, score max(due, lease): ready when <= now
  *   P:rowned               SET    runIds whose outbox has an owner (a live or expired reporter lease)
  *   P:rdelivered/rfailed   ZSET   settled report ids, score settledAt (purge, failed count)
- *   P:dl:<id>              HASH   a dead letter: key kind reason source raw rawEncoding runId parkedAt; P:dls ZSET ids, score id (listing order)
+ *   P:dl:<id>              HASH   a dead letter: key kind reason source raw rawEncoding size runId parkedAt; P:dls ZSET ids, score id (listing order)
  *   P:dlkeys               HASH   dedupe key -> id of each parked dead letter (removing the letter frees the key)
+ * (the scripts that read and forget dead letters are in redis-dead-letters.ts)
  *
  * Redis checks maxmemory at a script's first write and not after, so an out-of-memory Redis refuses a
  * commit whole. Inputs are validated before a script runs, so no script fails half-way on bad input.
@@ -63,7 +64,7 @@ end
 
 /**
  * ARGV: P, now, n, n×(key kind body source hasLane lane action requestId), d, d×(key kind reason source raw rawEncoding
- * hasRunId runId claims reports), reports. Returns {1/0 per record, 1/0/2 per dead letter: parked,
+ * hasRunId runId claims size reports), reports. Returns {1/0 per record, 1/0/2 per dead letter: parked,
  * duplicate, superseded}. A dead letter's own reports are queued only when it is newly parked. A non-empty
  * `claims` key is decided by the dead letter: superseded when its work hash exists, else written as done work.
  */
@@ -104,10 +105,10 @@ for l = 1, d do
   local key, claims = ARGV[i], ARGV[i + 8]
   if claims ~= '' and redis.call('EXISTS', P .. 'w:' .. claims) == 1 then
     parked[l] = 2
-    i = skip_reports(i + 9)
+    i = skip_reports(i + 10)
   elseif redis.call('HEXISTS', P .. 'dlkeys', key) == 1 then
     parked[l] = 0
-    i = skip_reports(i + 9)
+    i = skip_reports(i + 10)
   else
     if claims ~= '' then
       local seq = redis.call('HINCRBY', P .. 'seq', 'work', 1)
@@ -120,12 +121,12 @@ for l = 1, d do
     end
     local id = redis.call('HINCRBY', P .. 'seq', 'dl', 1)
     local h = P .. 'dl:' .. id
-    redis.call('HSET', h, 'key', key, 'kind', ARGV[i + 1], 'reason', ARGV[i + 2], 'source', ARGV[i + 3], 'raw', ARGV[i + 4], 'rawEncoding', ARGV[i + 5], 'parkedAt', now)
+    redis.call('HSET', h, 'key', key, 'kind', ARGV[i + 1], 'reason', ARGV[i + 2], 'source', ARGV[i + 3], 'raw', ARGV[i + 4], 'rawEncoding', ARGV[i + 5], 'size', ARGV[i + 9], 'parkedAt', now)
     if ARGV[i + 6] == '1' then redis.call('HSET', h, 'runId', ARGV[i + 7]) end
     redis.call('HSET', P .. 'dlkeys', key, id)
     redis.call('ZADD', P .. 'dls', id, id)
     parked[l] = 1
-    i = queue_reports(i + 9, now)
+    i = queue_reports(i + 10, now)
   end
 end
 queue_reports(i, now)
@@ -322,29 +323,21 @@ return 1
 `;
 
 /**
- * ARGV: P, after (exclusive), limit. Returns 9 fields per letter: id key kind reason source raw
- * rawEncoding runId parkedAt (key and rawEncoding are nil for letters parked before they were kept).
+ * ARGV: P, n, n keys, run ids. Returns {keys of unfinished work, run ids with undelivered reports}, each
+ * in the order given.
  */
-export const listDeadLettersLua = `
+export const unsettledLua = `
 local P = ARGV[1]
-local out = {}
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'dls', '(' .. ARGV[2], '+inf', 'LIMIT', 0, tonumber(ARGV[3]))) do
-  local f = redis.call('HMGET', P .. 'dl:' .. id, 'key', 'kind', 'reason', 'source', 'raw', 'rawEncoding', 'runId', 'parkedAt')
-  out[#out + 1] = id
-  for k = 1, 8 do out[#out + 1] = f[k] end
+local n = tonumber(ARGV[2])
+local keys, runs = {}, {}
+for j = 3, 2 + n do
+  local state = redis.call('HGET', P .. 'w:' .. ARGV[j], 'state')
+  if state and state ~= 'done' then keys[#keys + 1] = ARGV[j] end
 end
-return out
-`;
-
-/** ARGV: P, id. Frees the letter's dedupe key. */
-export const removeDeadLetterLua = `
-local P = ARGV[1]
-local h = P .. 'dl:' .. ARGV[2]
-local key = redis.call('HGET', h, 'key')
-if redis.call('DEL', h) == 0 then return 0 end
-redis.call('ZREM', P .. 'dls', ARGV[2])
-if key and redis.call('HGET', P .. 'dlkeys', key) == ARGV[2] then redis.call('HDEL', P .. 'dlkeys', key) end
-return 1
+for j = 3 + n, #ARGV do
+  if redis.call('EXISTS', P .. 'rrun:' .. ARGV[j]) == 1 then runs[#runs + 1] = ARGV[j] end
+end
+return { keys, runs }
 `;
 
 /**

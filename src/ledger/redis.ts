@@ -9,6 +9,7 @@ import type {
   CommitOutcome,
   CommitResult,
   DeadLetter,
+  DeadLetterSummary,
   Ledger,
   LedgerCounts,
   ParkOutcome,
@@ -19,9 +20,10 @@ import type {
   WorkEnd,
   WorkKind,
 } from "./ledger.ts";
+import * as dl from "./redis-dead-letters.ts";
 import { redisHistory } from "./redis-history.ts";
 import * as lua from "./redis-scripts.ts";
-import { callText, parseCursor, parseId, withInputChecks } from "./validate.ts";
+import { callText, parseCursor, parseId, rawSize, withInputChecks } from "./validate.ts";
 
 export type RedisLedgerOptions = ({ url: string; onConnectionError?: (error: Error, count: number) => void } | { client: Redis }) & {
   /** Every key of this ledger starts with `<prefix>:`; ledgers with different prefixes share a Redis safely. */
@@ -87,7 +89,8 @@ export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
       for (const r of batch.records) args.push(r.key, r.kind, r.body, r.source, r.lane === null ? "0" : "1", r.lane ?? "", r.action ?? "", r.requestId ?? "");
       args.push(batch.deadLetters.length);
       for (const d of batch.deadLetters) {
-        args.push(d.key, d.kind, d.reason, d.source, d.raw, d.rawEncoding ?? "utf8", d.runId === null ? "0" : "1", d.runId ?? "", d.claims ?? "");
+        const encoding = d.rawEncoding ?? "utf8";
+        args.push(d.key, d.kind, d.reason, d.source, d.raw, encoding, d.runId === null ? "0" : "1", d.runId ?? "", d.claims ?? "", rawSize(d.raw, encoding));
         args.push(...reportArgs(d.reports ?? []));
       }
       args.push(...reportArgs(batch.reports));
@@ -164,24 +167,24 @@ export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
       }
     },
 
-    async listDeadLetters(o: { limit?: number; after?: string } = {}): Promise<DeadLetter[]> {
+    async listDeadLetters(o: { limit?: number; after?: string } = {}): Promise<DeadLetterSummary[]> {
       const after = parseCursor(o.after);
       const limit = o.limit ?? 0;
       if (limit <= 0) return [];
-      const flat = (await call(lua.listDeadLettersLua, after, limit)) as Array<string | null>;
-      const out: DeadLetter[] = [];
+      const flat = (await call(dl.listDeadLettersLua, after, limit)) as Array<string | number | null>;
+      const out: DeadLetterSummary[] = [];
       for (let i = 0; i < flat.length; i += 9) {
-        const [id, key, kind, reason, source, raw, rawEncoding, runId, parkedAt] = flat.slice(i, i + 9);
+        const [id, key, kind, reason, source, rawEncoding, size, runId, parkedAt] = flat.slice(i, i + 9);
         if (kind === null || kind === undefined) continue;
         out.push({
           id: String(id),
-          key: key ?? legacyKey(String(id)),
+          key: key === null || key === undefined ? legacyKey(String(id)) : String(key),
           kind: kind as WorkKind,
           reason: String(reason),
           source: String(source),
-          raw: String(raw),
-          rawEncoding: encoding(rawEncoding),
-          runId: runId ?? null,
+          rawEncoding: encoding(rawEncoding === null ? null : String(rawEncoding)),
+          size: Number(size),
+          runId: runId === null || runId === undefined ? null : String(runId),
           parkedAt: Number(parkedAt),
         });
       }
@@ -191,7 +194,7 @@ export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
     async getDeadLetter(id: string): Promise<DeadLetter | undefined> {
       if (parseId(id) === undefined) return undefined;
       alive();
-      const [key, kind, reason, source, raw, rawEncoding, runId, parkedAt] = await redis.hmget(
+      const [key, kind, reason, source, raw, rawEncoding, size, runId, parkedAt] = await redis.hmget(
         `${P}dl:${id}`,
         "key",
         "kind",
@@ -199,6 +202,7 @@ export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
         "source",
         "raw",
         "rawEncoding",
+        "size",
         "runId",
         "parkedAt",
       );
@@ -211,6 +215,8 @@ export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
         source: source ?? "",
         raw: raw ?? "",
         rawEncoding: encoding(rawEncoding),
+        // Letters parked before sizes were kept are text: their size is that of the stored text.
+        size: size === null || size === undefined ? rawSize(raw ?? "") : Number(size),
         runId: runId ?? null,
         parkedAt: Number(parkedAt),
       };
@@ -218,7 +224,16 @@ export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
 
     async removeDeadLetter(id: string): Promise<boolean> {
       if (parseId(id) === undefined) return false;
-      return (await call(lua.removeDeadLetterLua, id)) === 1;
+      return (await call(dl.removeDeadLetterLua, id)) === 1;
+    },
+
+    async purgeDeadLetters(before: number): Promise<number> {
+      let total = 0;
+      for (;;) {
+        const n = Number(await call(dl.purgeDeadLettersLua, before, purgeChunk));
+        total += n;
+        if (n < purgeChunk) return total;
+      }
     },
 
     async purge(before: number): Promise<{ work: number; reports: number }> {
@@ -253,6 +268,11 @@ export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
       if (closed) return;
       closed = true;
       if (owned) await redis.quit();
+    },
+
+    async unsettled(keys: string[], runIds: string[]): Promise<{ keys: string[]; runIds: string[] }> {
+      const [open = [], runs = []] = (await call(lua.unsettledLua, keys.length, ...keys, ...runIds)) as string[][];
+      return { keys: open.map(String), runIds: runs.map(String) };
     },
   });
 }

@@ -7,6 +7,7 @@ import type {
   CommitOutcome,
   CommitResult,
   DeadLetter,
+  DeadLetterSummary,
   Ledger,
   LedgerCounts,
   ParkOutcome,
@@ -20,7 +21,7 @@ import { sqliteHistory } from "./sqlite-history.ts";
 import type { SqliteDatabase } from "./sqlite-driver.ts";
 import { migrate, ReportState } from "./sqlite-schema.ts";
 import { statements, type DeadLetterRow, type Statements } from "./sqlite-statements.ts";
-import { callText, parseCursor, parseId, withInputChecks } from "./validate.ts";
+import { callText, parseCursor, parseId, rawSize, withInputChecks } from "./validate.ts";
 
 /** Work the group commit may gather longer under load: no sender is waiting for it (see group-commit.ts). */
 const BACKGROUND = { background: true } as const;
@@ -204,7 +205,10 @@ export function openSqliteLedger(open: OpenSqlite, opts: SqliteLedgerOptions): L
         });
         const deadLetters = batch.deadLetters.map((d): ParkOutcome => {
           if (d.claims !== undefined && s.workExists.get(d.claims)) return "superseded";
-          if (s.insertDeadLetter.run(d.key, d.kind, d.reason, d.source, d.raw, d.rawEncoding ?? "utf8", d.runId, now).changes === 0) return "duplicate";
+          const encoding = d.rawEncoding ?? "utf8";
+          const parked = s.insertDeadLetter.run(d.key, d.kind, d.reason, d.source, rawSize(d.raw, encoding), encoding, d.runId, now);
+          if (parked.changes === 0) return "duplicate";
+          s.insertDeadLetterRaw.run(Number(parked.lastInsertRowid), d.raw);
           // A decided key is finished work without a body: a duplicate for every later record.
           if (d.claims !== undefined) {
             const end = d.kind === "run" ? parkedEnd(d.reason) : null;
@@ -313,7 +317,7 @@ export function openSqliteLedger(open: OpenSqlite, opts: SqliteLedgerOptions): L
       }, BACKGROUND);
     },
 
-    async listDeadLetters(o: { limit?: number; after?: string } = {}): Promise<DeadLetter[]> {
+    async listDeadLetters(o: { limit?: number; after?: string } = {}): Promise<DeadLetterSummary[]> {
       const after = parseCursor(o.after);
       const rows = await queue.run(() => s.listDeadLetters.all(after, o.limit ?? 0));
       return rows.map(deadLetter);
@@ -323,13 +327,17 @@ export function openSqliteLedger(open: OpenSqlite, opts: SqliteLedgerOptions): L
       const seq = parseId(id);
       if (seq === undefined) return undefined;
       const row = await queue.run(() => s.getDeadLetter.get(seq));
-      return row ? deadLetter(row) : undefined;
+      return row ? { ...deadLetter(row), raw: row.raw } : undefined;
     },
 
     async removeDeadLetter(id: string): Promise<boolean> {
       const seq = parseId(id);
       if (seq === undefined) return false;
       return queue.run(() => s.removeDeadLetter.run(seq).changes === 1);
+    },
+
+    async purgeDeadLetters(before: number): Promise<number> {
+      return purgeAll(s.purgeDeadLetters, before);
     },
 
     async purge(before: number): Promise<{ work: number; reports: number }> {
@@ -354,18 +362,25 @@ export function openSqliteLedger(open: OpenSqlite, opts: SqliteLedgerOptions): L
       db.exec("PRAGMA optimize");
       db.close();
     },
+
+    async unsettled(keys: string[], runIds: string[]): Promise<{ keys: string[]; runIds: string[] }> {
+      return queue.run(() => ({
+        keys: s.unsettledWork.all(JSON.stringify(keys)).map((r) => r.key),
+        runIds: s.unsettledRuns.all(JSON.stringify(runIds)).map((r) => r.run_id),
+      }));
+    },
   });
 }
 
-function deadLetter(r: DeadLetterRow): DeadLetter {
+function deadLetter(r: DeadLetterRow): DeadLetterSummary {
   return {
     id: String(r.seq),
     key: r.key,
     kind: r.kind,
     reason: r.reason,
     source: r.source,
-    raw: r.raw,
     rawEncoding: r.raw_encoding,
+    size: r.size,
     runId: r.run_id,
     parkedAt: r.parked_at,
   };

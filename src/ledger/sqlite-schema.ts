@@ -127,6 +127,24 @@ export const migrations: readonly Migration[] = [
       "CREATE INDEX outbox_run_since ON outbox_run (since)",
     ],
   },
+  {
+    version: 6,
+    description: "dead letters keep their bytes apart, with their size; a retention index",
+    statements: [
+      // As work_body: listing reads small rows, never a record's (possibly megabytes of) bytes.
+      `CREATE TABLE dead_letter_raw (seq INTEGER PRIMARY KEY, raw TEXT NOT NULL) STRICT`,
+      `INSERT INTO dead_letter_raw (seq, raw) SELECT seq, raw FROM dead_letter`,
+      // Bytes as they arrived: UTF-8 text as stored, base64 by what it encodes (as rawSize in validate.ts).
+      `ALTER TABLE dead_letter ADD COLUMN size INTEGER NOT NULL DEFAULT 0`,
+      `UPDATE dead_letter SET size = CASE raw_encoding
+         WHEN 'base64' THEN length(raw) * 3 / 4 - (CASE WHEN raw LIKE '%==' THEN 2 WHEN raw LIKE '%=' THEN 1 ELSE 0 END)
+         ELSE length(CAST(raw AS BLOB)) END`,
+      `ALTER TABLE dead_letter DROP COLUMN raw`,
+      `CREATE TRIGGER dead_letter_raw_purge AFTER DELETE ON dead_letter BEGIN DELETE FROM dead_letter_raw WHERE seq = old.seq; END`,
+      // purgeDeadLetters: the letters parked before the cut.
+      `CREATE INDEX dead_letter_parked ON dead_letter (parked_at)`,
+    ],
+  },
 ];
 
 export const schemaVersion = migrations.length;

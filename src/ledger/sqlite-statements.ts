@@ -2,15 +2,15 @@ import type { SqliteDatabase } from "./sqlite-driver.ts";
 import { type LedgerCounts, type RawEncoding, WORK_KINDS, type WorkKind } from "./ledger.ts";
 import { ReportState, WorkState } from "./sqlite-schema.ts";
 
-/** A dead-letter row as stored. */
+/** A dead-letter row as stored (its bytes live apart, in dead_letter_raw). */
 export interface DeadLetterRow {
   seq: number;
   key: string;
   kind: WorkKind;
   reason: string;
   source: string;
-  raw: string;
   raw_encoding: RawEncoding;
+  size: number;
   run_id: string | null;
   parked_at: number;
 }
@@ -31,9 +31,10 @@ export function statements(db: SqliteDatabase) {
     ),
     insertBody: db.prepare<never, [number, string]>("INSERT INTO work_body (seq, body) VALUES (?1, ?2)"),
     // dead_letter_key: a key whose dead letter is still parked is a duplicate (no change, no id).
-    insertDeadLetter: db.prepare<never, [string, WorkKind, string, string, string, RawEncoding, string | null, number]>(
-      "INSERT INTO dead_letter (key, kind, reason, source, raw, raw_encoding, run_id, parked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (key) DO NOTHING",
+    insertDeadLetter: db.prepare<never, [string, WorkKind, string, string, number, RawEncoding, string | null, number]>(
+      "INSERT INTO dead_letter (key, kind, reason, source, size, raw_encoding, run_id, parked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (key) DO NOTHING",
     ),
+    insertDeadLetterRaw: db.prepare<never, [number, string]>("INSERT INTO dead_letter_raw (seq, raw) VALUES (?1, ?2)"),
     workExists: db.prepare<{ one: number }, [string]>("SELECT 1 AS one FROM work WHERE key = ?1"),
     // A key decided by a parked record: finished at once, no body, never claimable; purged like other done work.
     insertDecided: db.prepare<never, [string, WorkKind, string, number, string | null, string | null]>(
@@ -147,12 +148,24 @@ export function statements(db: SqliteDatabase) {
       `UPDATE report SET state = ?2, attempts = attempts + 1, settled_at = ?3, error = ?4 WHERE seq = ?1 AND state = ${ReportState.pending} RETURNING run_id`,
     ),
     listDeadLetters: db.prepare<DeadLetterRow, [number, number]>(
-      "SELECT seq, key, kind, reason, source, raw, raw_encoding, run_id, parked_at FROM dead_letter WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+      "SELECT seq, key, kind, reason, source, raw_encoding, size, run_id, parked_at FROM dead_letter WHERE seq > ?1 ORDER BY seq LIMIT ?2",
     ),
-    getDeadLetter: db.prepare<DeadLetterRow, [number]>(
-      "SELECT seq, key, kind, reason, source, raw, raw_encoding, run_id, parked_at FROM dead_letter WHERE seq = ?1",
+    getDeadLetter: db.prepare<DeadLetterRow & { raw: string }, [number]>(
+      `SELECT d.seq, key, kind, reason, source, raw_encoding, size, run_id, parked_at, r.raw
+       FROM dead_letter AS d JOIN dead_letter_raw AS r ON r.seq = d.seq WHERE d.seq = ?1`,
     ),
     removeDeadLetter: db.prepare<never, [number]>("DELETE FROM dead_letter WHERE seq = ?1"),
+    // dead_letter_parked; the trigger takes their bytes.
+    purgeDeadLetters: db.prepare<never, [number, number]>(
+      "DELETE FROM dead_letter WHERE seq IN (SELECT seq FROM dead_letter WHERE parked_at < ?1 ORDER BY parked_at LIMIT ?2)",
+    ),
+    // ?1 (JSON array of keys): those of unfinished work; ?2 (JSON array of run ids): those with undelivered reports.
+    unsettledWork: db.prepare<{ key: string }, [string]>(
+      `SELECT j.value AS key FROM json_each(?1) AS j WHERE EXISTS (SELECT 1 FROM work WHERE work.key = j.value AND state <> ${done}) ORDER BY j.key`,
+    ),
+    unsettledRuns: db.prepare<{ run_id: string }, [string]>(
+      "SELECT j.value AS run_id FROM json_each(?1) AS j WHERE EXISTS (SELECT 1 FROM outbox_run WHERE outbox_run.run_id = j.value) ORDER BY j.key",
+    ),
     purgeDone: db.prepare<never, [number, number]>(`DELETE FROM work WHERE seq IN (SELECT seq FROM work WHERE state = ${done} AND finished_at < ?1 LIMIT ?2)`),
     purgeDelivered: db.prepare<never, [number, number]>(
       `DELETE FROM report WHERE seq IN (SELECT seq FROM report WHERE state = ${ReportState.delivered} AND settled_at < ?1 LIMIT ?2)`,

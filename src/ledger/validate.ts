@@ -98,6 +98,10 @@ export function withInputChecks(store: Ledger): Ledger {
     },
     getDeadLetter: (id) => store.getDeadLetter(id),
     removeDeadLetter: (id) => store.removeDeadLetter(id),
+    async purgeDeadLetters(before) {
+      time(before, "before");
+      return store.purgeDeadLetters(before);
+    },
     async purge(before) {
       time(before, "before");
       return store.purge(before);
@@ -113,7 +117,20 @@ export function withInputChecks(store: Ledger): Ledger {
     },
     counts: () => store.counts(),
     close: () => store.close(),
+    async unsettled(keys, runIds) {
+      texts(keys, "keys");
+      texts(runIds, "runIds");
+      if (keys.length + runIds.length === 0) return { keys: [], runIds: [] };
+      return store.unsettled(keys, runIds);
+    },
   };
+}
+
+function texts(list: unknown, field: string): void {
+  if (!Array.isArray(list)) throw new LedgerInputError(`${field} must be an array of strings`, field);
+  list.forEach((item, i) => {
+    text(item, `${field}[${i}]`, false);
+  });
 }
 
 function claim(opts: ClaimOptions): ClaimOptions {
@@ -188,3 +205,25 @@ export function parseCursor(after: string | undefined): number {
 
 /** What every store keeps of a report's call. */
 export const callText = (r: ReportInput): string => JSON.stringify(r.call);
+
+/**
+ * The size of a parked record in bytes, as it arrived: UTF-8 text is measured without encoding it again,
+ * base64 by the bytes it encodes. Every store keeps it, so listing never reads the record.
+ */
+export function rawSize(raw: string, encoding: "utf8" | "base64" = "utf8"): number {
+  if (encoding === "base64") {
+    const padding = raw.endsWith("==") ? 2 : raw.endsWith("=") ? 1 : 0;
+    return Math.max(0, Math.floor((raw.length * 3) / 4) - padding);
+  }
+  let bytes = 0;
+  for (let i = 0; i < raw.length; i++) {
+    const code = raw.charCodeAt(i);
+    if (code < 0x80) bytes += 1;
+    else if (code < 0x800) bytes += 2;
+    else if (code >= 0xd800 && code < 0xdc00 && i + 1 < raw.length && (raw.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}

@@ -22,8 +22,27 @@ export const RunIdSchema = v.pipe(
         : "Port cannot address this run id: expected letters, digits, '_', '-' or '.', starting with a letter or digit, at most 200 characters",
   ),
 );
-/** Handlers are looked up by the action identifier. */
-export const ActionIdSchema = v.pipe(v.string(), v.nonEmpty("expected an action identifier, got an empty string"));
+/**
+ * Action identifiers as Port allows them: letters, digits and `@_.:\/=-` (Port's API refuses others), and
+ * short — at most `ACTION_ID_MAX` characters (Port documents no length for actions; blueprint identifiers
+ * are at most 30). Handlers are looked up, logged and counted by it, so a longer one is refused, and a
+ * refusal never repeats it: it says what was expected and how long the value was.
+ */
+export const ACTION_ID_MAX = 100;
+const ACTION_ID = new RegExp(`^[A-Za-z0-9@_.:\\\\/=-]{1,${ACTION_ID_MAX}}$`);
+export const isActionId = (value: unknown): value is string => typeof value === "string" && ACTION_ID.test(value);
+export const ActionIdSchema = v.pipe(
+  v.string(),
+  v.check(
+    (id: string) => isActionId(id),
+    (issue) => {
+      const id = issue.input as string;
+      if (id === "") return "expected an action identifier, got an empty string";
+      const what = id.length > ACTION_ID_MAX ? `one of ${id.length.toLocaleString("en")} characters` : "one with other characters";
+      return `expected a Port action identifier (letters, digits and @_.:\\/=-, at most ${ACTION_ID_MAX} characters), got ${what}`;
+    },
+  ),
+);
 
 /**
  * `payload.action`: the whole action definition (older messages) or only `{invocationMethod, trigger}`.

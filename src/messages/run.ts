@@ -13,7 +13,7 @@ import { describeValue, formatIssues } from "./issues.ts";
 import { getAtPath, isPlainObject } from "./json.ts";
 import type { RunLocator } from "./locator.ts";
 import { extractCustomRun } from "./locator.ts";
-import { ADDRESSABLE_RUN_ID, AgentRunSchema, LegacyRunSchema, TemplateRunSchema } from "./run-schemas.ts";
+import { ADDRESSABLE_RUN_ID, AgentRunSchema, isActionId, LegacyRunSchema, TemplateRunSchema } from "./run-schemas.ts";
 import type { LegacyRunMessage, TemplateRunMessage } from "./run-schemas.ts";
 import { type PortTrigger, type PortUserMessage, RUN_OPERATIONS } from "./schemas.ts";
 import type { PortEntity, PortUser, Run, RunOperation } from "./views.ts";
@@ -180,7 +180,7 @@ function digRunId(message: Record<string, unknown>, locator?: RunLocator): strin
 export function brokenRun(text: string, orgId: string): { runId: string; action: string } | null {
   const runId = onlyValue(text, /"runId"\s*:\s*"([^"\\]{1,200})"/g);
   const action = onlyValue(text, /"action"\s*:\s*"([^"\\]{1,200})"/g);
-  if (runId === null || action === null || !ADDRESSABLE_RUN_ID.test(runId)) return null;
+  if (runId === null || action === null || !ADDRESSABLE_RUN_ID.test(runId) || !isActionId(action)) return null;
   if (/"agent"\s*:\s*(true|"true")/.test(text)) return null;
   if (/"invocationMethod"\s*:\s*\{[^{}]*"type"\s*:\s*"(?!KAFKA")/i.test(text)) return null;
   for (const match of text.matchAll(/"orgId"\s*:\s*"([^"\\]*)"/g)) if (match[1] !== orgId) return null;

@@ -2,6 +2,7 @@ import { type CommitBatch, type DeadLetterInput, type Ledger, runKey, type WorkK
 import { changeAudience, runAudience } from "../messages/audience.ts";
 import { brokenRun, parseChange, parseRun, type RunLocator, type SinkRecord, sha256Hex, verifyAgentSignature } from "../messages/index.ts";
 import { getAtPath } from "../messages/json.ts";
+import { isActionId } from "../messages/run-schemas.ts";
 import { LOCATOR_DEFAULTS } from "../messages/locator.ts";
 import type { Run } from "../messages/views.ts";
 import type { ReportInput } from "../port/calls.ts";
@@ -70,6 +71,12 @@ export interface RecordCounts {
 export interface AcceptSummary extends RecordCounts {
   /** Ledger keys of the records accepted by this request (in order). */
   acceptedKeys: string[];
+  /**
+   * The work keys this request's records stand for, whatever became of them: accepted, duplicates of
+   * work the ledger holds, and run keys decided by parked records (in order). A caller that waits for its
+   * own records to be done (a Lambda invocation) waits for these.
+   */
+  keys: string[];
   /** Why parked records were parked, in order: the first `MAX_REASONS` of them. */
   parkedReasons: string[];
   /** Actions of runs left alone for want of a handler (each once). */
@@ -110,6 +117,7 @@ export const emptySummary = (): AcceptSummary => ({
   ignored: 0,
   ignoredBy: {},
   acceptedKeys: [],
+  keys: [],
   parkedReasons: [],
   unhandledActions: [],
 });
@@ -146,7 +154,10 @@ export function createAcceptor(deps: AcceptorDeps): Acceptor {
           summary.duplicate++;
           continue;
         }
-        if (key !== undefined) keys.add(key);
+        if (key !== undefined) {
+          keys.add(key);
+          summary.keys.push(key);
+        }
         if (verdict.type === "work") batch.records.push(options.requestId === undefined ? verdict.record : { ...verdict.record, requestId: options.requestId });
         else {
           batch.deadLetters.push(verdict.deadLetter);
@@ -192,6 +203,7 @@ export function addCounts(into: RecordCounts, next: RecordCounts): void {
 export function addSummary(into: AcceptSummary, next: AcceptSummary): AcceptSummary {
   addCounts(into, next);
   for (const key of next.acceptedKeys) into.acceptedKeys.push(key);
+  for (const key of next.keys) into.keys.push(key);
   for (const reason of next.parkedReasons) if (into.parkedReasons.length < MAX_REASONS) into.parkedReasons.push(reason);
   for (const action of next.unhandledActions) if (!into.unhandledActions.includes(action)) into.unhandledActions.push(action);
   return into;
@@ -248,8 +260,9 @@ async function judgeRun(deps: AcceptorDeps, record: SinkRecord, source: string):
   const parsed = parseRun(record.value, deps.locator ? { locator: deps.locator } : {});
   if (!parsed.ok) {
     const action = getAtPath(record.value, deps.locator?.actionPath ?? "action");
-    // A broken run of an action nobody here handles is another consumer's to deal with.
-    if (deps.unhandledRuns === "ignore" && typeof action === "string" && !mine(action)) return { type: "ignore", why: "unhandled_action", action };
+    // A broken run of an action nobody here handles is another consumer's to deal with. A value that is no
+    // action identifier (2 MB of text, say) names no one's action: it is parked, never kept or logged.
+    if (deps.unhandledRuns === "ignore" && isActionId(action) && !mine(action)) return { type: "ignore", why: "unhandled_action", action };
     // Reported to Port only when the record is of a shape portside knows, for one of its actions, and does
     // not name another organisation.
     const orgId = getAtPath(record.value, deps.locator?.orgIdPath ?? LOCATOR_DEFAULTS.orgIdPath);

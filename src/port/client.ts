@@ -17,12 +17,12 @@ import { PORT_ENDPOINTS, type PortEndpoint } from "./endpoints.ts";
 import { isPortError, isRateLimited, PortApiError, PortPausedError } from "./errors.ts";
 import type { PortError } from "./errors.ts";
 import type { ExchangeRequest, FetchFn } from "./http.ts";
-import { exchange, isRecord, toApiError } from "./http.ts";
+import { exchange, isRecord, PORT_ECHO_REPLY_MAX_BYTES, toApiError } from "./http.ts";
 import type { Random, RetryPolicy } from "../shared/retry.ts";
 import { canRetry, defaultRetryPolicy, fitsInProcess, retryDelay } from "../shared/retry.ts";
 import { type CallPriority, createPortRateLimiter, type PortRateLimiter, RateLimitWait } from "./rate-limit.ts";
 import { isNodeRun } from "./run-kinds.ts";
-import { createTokenCache } from "./token.ts";
+import { createTokenCache, issuedToken } from "./token.ts";
 import type { SharedTokenStore } from "./token.ts";
 
 /** A kind of HTTP call to Port (src/port/endpoints.ts). */
@@ -190,11 +190,7 @@ export function createPortClient(opts: PortClientOptions): PortClient {
         false,
         "status", // every other call needs it
       );
-      if (!isRecord(body) || typeof body.accessToken !== "string") {
-        throw new Error("Port's token endpoint answered without an accessToken; check the base URL points at Port's API");
-      }
-      const expiresInS = typeof body.expiresIn === "number" ? body.expiresIn : 3 * 3600;
-      return { accessToken: body.accessToken, expiresInS };
+      return issuedToken(body);
     },
   });
 
@@ -342,7 +338,7 @@ export function createPortClient(opts: PortClientOptions): PortClient {
       });
       const body = await request(
         "upsertEntities",
-        { method: "POST", path: `${entities(blueprint)}/bulk?${query}`, body: { entities: list }, runId: o?.runId },
+        { method: "POST", path: `${entities(blueprint)}/bulk?${query}`, body: { entities: list }, runId: o?.runId, maxReplyBytes: PORT_ECHO_REPLY_MAX_BYTES },
         true,
       );
       const parsed = v.safeParse(BulkAnswerSchema, body ?? {});
@@ -363,7 +359,8 @@ export function createPortClient(opts: PortClientOptions): PortClient {
     async getRun(runId) {
       const node = isNodeRun(runId);
       // Asked to settle a terminal status (the reporter's already-terminated check): as urgent as the status.
-      const body = await request(node ? "getNodeRun" : "getRun", { method: "GET", path: node ? nodeRun(runId) : actionRun(runId), runId }, true, "status");
+      const path = node ? nodeRun(runId) : actionRun(runId);
+      const body = await request(node ? "getNodeRun" : "getRun", { method: "GET", path, runId, maxReplyBytes: PORT_ECHO_REPLY_MAX_BYTES }, true, "status");
       const nested = isRecord(body) ? (node ? (body.nodeRun ?? body.run) : body.run) : undefined;
       const run = isRecord(nested) ? nested : body;
       if (!isRecord(run) || typeof run.status !== "string") {

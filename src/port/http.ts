@@ -1,9 +1,23 @@
 /**
  * One HTTP exchange with Port: build the request, bound it with a timeout, read the answer, and turn a
  * failure into a typed error. No retries here (see `client.ts`), so every path is easy to test.
+ *
+ * An answer is read up to a cap and the rest cancelled unread: whatever Port (or something in between)
+ * sends back, one call holds at most `maxReplyBytes` of it.
  */
+import { truncate } from "../shared/text.ts";
 import { PortApiError, PortNetworkError, PortTimeoutError } from "./errors.ts";
 import { serverDelayMs } from "../shared/retry.ts";
+
+/** The most of an answer read by default (Port's answers to the calls portside makes are a few hundred bytes). */
+export const PORT_REPLY_MAX_BYTES = 64 * 1024;
+/**
+ * The most of an answer that echoes what portside sent (a run with its inputs, a bulk write's entities)
+ * read: Port takes request bodies of up to 1 MiB, so its echo fits in twice that.
+ */
+export const PORT_ECHO_REPLY_MAX_BYTES = 2 * 1024 * 1024;
+/** The most of Port's own words (its `message`, or the text of an answer that is not JSON) an error keeps. */
+export const PORT_MESSAGE_MAX = 500;
 
 export type FetchFn = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
@@ -15,13 +29,17 @@ export interface ExchangeRequest {
   /** Bearer token; absent only for the token endpoint. */
   token?: string | undefined;
   runId?: string | undefined;
+  /** The most of the answer read (default `PORT_REPLY_MAX_BYTES`). */
+  maxReplyBytes?: number;
 }
 
 export interface ExchangeResponse {
   status: number;
   headers: Headers;
-  /** Parsed JSON, or the raw text when the body is not JSON, or undefined when empty. */
+  /** Parsed JSON, or the raw text when the body is not JSON (or was cut), or undefined when empty. */
   body: unknown;
+  /** The answer was longer than the cap: `body` is its start, as text. */
+  truncated: boolean;
 }
 
 export interface ExchangeDeps {
@@ -49,8 +67,8 @@ export async function exchange(deps: ExchangeDeps, req: ExchangeRequest): Promis
       signal,
     );
     // Reading the body is under the same signal: a server that stalls mid-body times out too.
-    const text = await untilAborted(res.text(), signal);
-    return { status: res.status, headers: res.headers, body: parseBody(text) };
+    const { text, truncated } = await untilAborted(readCapped(res, req.maxReplyBytes ?? PORT_REPLY_MAX_BYTES), signal);
+    return { status: res.status, headers: res.headers, body: truncated ? text : parseBody(text), truncated };
   } catch (err) {
     if (signal.aborted || isTimeout(err)) throw new PortTimeoutError({ ...ctx, timeoutMs: deps.timeoutMs, cause: err });
     throw new PortNetworkError({ ...ctx, cause: err });
@@ -63,11 +81,13 @@ export function toApiError(res: ExchangeResponse, req: ExchangeRequest, nowMs: n
   let code: string | undefined;
   let portMessage: string | undefined;
   if (isRecord(body)) {
-    if (typeof body.error === "string") code = body.error;
-    if (typeof body.message === "string") portMessage = body.message;
+    if (typeof body.error === "string") code = truncate(body.error, 100);
+    if (typeof body.message === "string") portMessage = truncate(body.message, PORT_MESSAGE_MAX);
   } else if (typeof body === "string" && body.length > 0) {
-    portMessage = body.length > 500 ? `${body.slice(0, 500)}…` : body;
+    portMessage = truncate(body, PORT_MESSAGE_MAX);
   }
+  if (res.truncated)
+    portMessage = `${portMessage ?? ""} (the answer was longer than ${req.maxReplyBytes ?? PORT_REPLY_MAX_BYTES} bytes: the rest was not read)`.trimStart();
   return new PortApiError({
     status: res.status,
     code,
@@ -80,6 +100,39 @@ export function toApiError(res: ExchangeResponse, req: ExchangeRequest, nowMs: n
 }
 
 export const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
+
+/**
+ * The answer's text, read chunk by chunk up to `max` bytes; past that the rest is cancelled unread (the
+ * connection is not drained), and the answer marked cut.
+ */
+async function readCapped(res: Response, max: number): Promise<{ text: string; truncated: boolean }> {
+  if (!res.body) return { text: "", truncated: false };
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let truncated = false;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (size + value.byteLength > max) {
+      chunks.push(value.subarray(0, max - size));
+      size = max;
+      truncated = true;
+      void reader.cancel().catch(() => undefined);
+      break;
+    }
+    chunks.push(value);
+    size += value.byteLength;
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  // A cut in the middle of a character leaves a replacement character at the end, nothing worse.
+  return { text: new TextDecoder().decode(bytes), truncated };
+}
 
 function parseBody(text: string): unknown {
   if (text.length === 0) return undefined;

@@ -19,6 +19,7 @@
  * store and take the new token. A lock whose holder died expires by itself. Times in the store are epoch ms:
  * keep replica clocks in sync.
  */
+import * as v from "valibot";
 import type { PortLogger } from "./deps.ts";
 import type { Clock, Sleep } from "../shared/time.ts";
 import { PortEvents, silentLogger } from "./deps.ts";
@@ -28,6 +29,33 @@ export interface IssuedToken {
   accessToken: string;
   /** Lifetime as Port states it (`expiresIn`, seconds). */
   expiresInS: number;
+}
+
+/**
+ * The longest access token taken. Port's are JWTs of about a kilobyte; the token goes out in the header of
+ * every call (and into the shared store), so an answer with a longer one is not used.
+ */
+export const ACCESS_TOKEN_MAX_CHARS = 16 * 1024;
+
+/** What portside reads of the token endpoint's answer (`{ok, accessToken, expiresIn, tokenType}`). */
+const TokenAnswerSchema = v.looseObject({
+  accessToken: v.pipe(v.string(), v.nonEmpty(), v.maxLength(ACCESS_TOKEN_MAX_CHARS)),
+  expiresIn: v.optional(v.unknown()),
+});
+
+/** The token in the token endpoint's answer; an Error saying what is wrong (never the answer itself) otherwise. */
+export function issuedToken(answer: unknown): IssuedToken {
+  const parsed = v.safeParse(TokenAnswerSchema, answer);
+  if (!parsed.success) {
+    const tooLong = typeof (answer as { accessToken?: unknown } | null)?.accessToken === "string";
+    throw new Error(
+      tooLong
+        ? `Port's token endpoint answered an accessToken longer than ${ACCESS_TOKEN_MAX_CHARS} characters; check PORT_API_URL points at Port's API`
+        : "Port's token endpoint answered without an accessToken; check the base URL points at Port's API",
+    );
+  }
+  const { accessToken, expiresIn } = parsed.output;
+  return { accessToken, expiresInS: typeof expiresIn === "number" && Number.isFinite(expiresIn) ? expiresIn : 3 * 3600 };
 }
 
 export interface TokenCache {

@@ -166,7 +166,18 @@ describe("Port → Kafka → Connect HTTP sink → portside → Port", () => {
     expect(emulator.state.runs.get("r_bad_shape")?.summary).toContain("payload");
 
     const res = await fetch(`${portside.url}/admin/dead-letters`, { headers: { authorization: `Bearer ${ADMIN}` } });
-    const { items } = (await res.json()) as { items: { raw: string; reason: string; source: string }[] };
+    const list = (await res.json()) as { items: { id: string }[] };
+    // The list carries no record's bytes: each letter is read on its own.
+    const items = await Promise.all(
+      list.items.map(
+        async ({ id }) =>
+          (await (await fetch(`${portside.url}/admin/dead-letters/${id}`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as {
+            raw: string;
+            reason: string;
+            source: string;
+          },
+      ),
+    );
     const truncated = items.find((l) => l.raw.includes("r_poison"));
     expect(truncated?.source).toBe("sink/runs");
     expect(truncated?.reason).toContain("JSON");

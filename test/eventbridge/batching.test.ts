@@ -72,7 +72,7 @@ test("a record too large for one entry is parked with the reason and fails in Po
   expect(letters).toHaveLength(1);
   expect(letters[0]).toMatchObject({ kind: "run", runId: "r_huge", source: "eventbridge" });
   expect(letters[0]?.reason).toContain("does not truncate");
-  expect(JSON.parse(letters[0]?.raw ?? "null")).toEqual(big);
+  expect(JSON.parse((await h.ledger.getDeadLetter(letters[0]?.id ?? ""))?.raw ?? "null")).toEqual(big);
 });
 
 test("work waiting on EventBridge holds no handler slot: with CONCURRENCY=1, 25 changes share calls of 10; local handlers still run one at a time", async () => {

@@ -63,7 +63,7 @@ test("a permanent entry error (MalformedDetail) is parked with AWS's code and me
     runId: "r_malformed",
     reason: "EventBridge bus portside-test rejected the event: MalformedDetail: Detail is malformed.",
   });
-  expect(JSON.parse(letters[0]?.raw ?? "null")).toEqual(runMessage("r_malformed", "create_vm"));
+  expect(JSON.parse((await h.ledger.getDeadLetter(letters[0]?.id ?? ""))?.raw ?? "null")).toEqual(runMessage("r_malformed", "create_vm"));
 });
 
 test("a change EventBridge refuses is parked once, with its source and the record, and reports nothing to Port", async () => {
@@ -78,7 +78,7 @@ test("a change EventBridge refuses is parked once, with its source and the recor
   const letters = await h.ledger.listDeadLetters();
   expect(letters).toHaveLength(1);
   expect(letters[0]).toMatchObject({ kind: "change", source: "sink/changes" });
-  expect(JSON.parse(letters[0]?.raw ?? "null")).toEqual(JSON.parse(record));
+  expect(JSON.parse((await h.ledger.getDeadLetter(letters[0]?.id ?? ""))?.raw ?? "null")).toEqual(JSON.parse(record));
   expect(letters[0]?.reason).toContain("InvalidArgument: Parameter Resources is not valid.");
   expect(h.emulator.state.calls.filter((c) => c.endpoint !== "token")).toEqual([]);
 });

@@ -10,8 +10,12 @@ afterEach(async () => h?.stop());
 
 const ok = { runs: { deploy: async () => ({ summary: "done" }) } };
 const run = (id: string) => JSON.stringify(runMessage(id));
-type Letter = { reason: string; raw: string; rawEncoding: string; runId: string | null };
-const letters = async () => ((await (await h.admin("/dead-letters")).json()) as { items: Letter[] }).items;
+type Letter = { id: string; reason: string; raw: string; rawEncoding: string; runId: string | null };
+/** Every parked record with its bytes: the list, then each letter (the list carries no bytes). */
+const letters = async () => {
+  const { items } = (await (await h.admin("/dead-letters")).json()) as { items: { id: string }[] };
+  return Promise.all(items.map(async ({ id }) => (await (await h.admin(`/dead-letters/${id}`)).json()) as Letter));
+};
 
 describe("a deeply nested record", () => {
   test("is parked with its bytes, the rest of the batch is accepted, and a resend is answered 200 again", async () => {

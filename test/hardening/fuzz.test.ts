@@ -209,11 +209,14 @@ for (const seed of seeds) {
             headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
           })
         ).json()) as {
-          items: { id: string; raw: string; rawEncoding: string; source: string }[];
+          items: { id: string; source: string }[];
           next: string | null;
         };
-        for (const letter of page.items.filter((l) => l.source.startsWith("sink/"))) {
+        for (const { id } of page.items.filter((l) => l.source.startsWith("sink/"))) {
           parked++;
+          const letter = (await (
+            await harness.service.app.request(`/admin/dead-letters/${id}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+          ).json()) as { raw: string; rawEncoding: string };
           const bytes = letter.rawEncoding === "base64" ? Buffer.from(letter.raw, "base64") : Buffer.from(letter.raw, "utf8");
           expect(sent.has(bytes.toString("hex"))).toBe(true);
         }

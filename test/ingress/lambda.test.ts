@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { createRetention } from "../../src/assemble.ts";
 import { ConfigError, loadConfig } from "../../src/config.ts";
 import { createLambdaIngress, type LambdaContext, LambdaEventError, type LambdaKafkaEvent } from "../../src/ingress/lambda.ts";
 import { createLogger } from "../../src/log.ts";
@@ -107,13 +108,82 @@ describe("the AWS Lambda ingress", () => {
       const batch = event([JSON.stringify(runMessage("r_lam_late"))]);
       const thrown = await handle(batch, context(1_000)).catch((error: Error) => error);
       expect(thrown).toBeInstanceOf(Error);
-      expect((thrown as Error).message).toMatch(/^portside: not finished before the invocation's deadline \(0 records waiting, 0 handlers running, 1 reports/);
+      expect((thrown as Error).message).toMatch(
+        /^portside: not finished before the invocation's deadline \(0 of its records unfinished, 1 of its runs with reports to Port undelivered, 0 handlers running/,
+      );
       expect(h.emulator.state.terminalStatus("r_lam_late")).toBeUndefined();
       h.emulator.state.faults.length = 0;
       await Bun.sleep(150); // the outbox's backoff in the harness is at most 100 ms
       expect(await handle(batch, context(10_000))).toEqual({ batchItemFailures: [] });
       expect(h.emulator.state.terminalStatus("r_lam_late")).toBe("SUCCESS");
       expect(h.service.stats().duplicate).toBe(1);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  test("a handler that hangs holds up only its own batch: later invocations finish and report their runs", async () => {
+    let release = () => {};
+    const hanging = new Promise<void>((resolve) => (release = resolve));
+    const h = await createHarness({
+      start: false,
+      handlers: {
+        runs: {
+          hang: async () => {
+            await hanging;
+            return { summary: "at last" };
+          },
+          deploy: async () => ({ summary: "done" }),
+        },
+      },
+    });
+    try {
+      const handle = lambdaOver(h, 100);
+      const hung = event([JSON.stringify(runMessage("r_hangs", "hang"))]);
+      const thrown = await handle(hung, context(600)).catch((error: Error) => error);
+      expect((thrown as Error).message).toMatch(
+        /\(1 of its records unfinished, 0 of its runs with reports to Port undelivered, 1 handlers running on this instance\)/,
+      );
+      // Later invocations on the same warm instance: their own runs are done and reported at once.
+      for (const id of ["r_after_hang_1", "r_after_hang_2"]) {
+        const started = Date.now();
+        expect(await handle(event([JSON.stringify(runMessage(id))]), context(20_000))).toEqual({ batchItemFailures: [] });
+        expect(Date.now() - started).toBeLessThan(2_000);
+        expect(h.emulator.state.terminalStatus(id)).toBe("SUCCESS");
+      }
+      // The hung batch delivered again is still not done; once its handler ends, it is.
+      expect(await handle(hung, context(400)).catch((error: Error) => error.message)).toMatch(/1 of its records unfinished/);
+      release();
+      expect(await handle(hung, context(20_000))).toEqual({ batchItemFailures: [] });
+      expect(h.emulator.state.terminalStatus("r_hangs")).toBe("SUCCESS");
+    } finally {
+      release();
+      await h.stop();
+    }
+  });
+
+  test("a warm instance purges its ledger: what is older than RETENTION_HOURS goes after the next invocation", async () => {
+    let now = Date.now();
+    const h = await createHarness({
+      start: false,
+      clock: () => now,
+      env: { RETENTION_HOURS: "1", DEAD_LETTER_RETENTION_HOURS: "1" },
+      handlers: { runs: { deploy: async () => ({ summary: "done" }) } },
+    });
+    try {
+      const logger = createLogger({ level: "error", sink: () => {} });
+      const retention = createRetention({ ledger: h.ledger, config: h.config, logger, clock: () => now });
+      emulator = h.emulator;
+      const handle = createLambdaIngress({ service: h.service, topics: h.config.topics, logger, retention });
+      await handle(event([JSON.stringify(runMessage("r_old_1")), JSON.stringify(runMessage("r_old_2")), "{not json"]), context());
+      expect(await h.ledger.counts()).toMatchObject({ doneWork: 2, deadLetters: 1 });
+      // Purged at most every 15 minutes, and only what is older than the retention.
+      now += 30 * 60_000;
+      await handle(event([JSON.stringify(runMessage("r_new"))]), context());
+      expect(await h.ledger.counts()).toMatchObject({ doneWork: 3, deadLetters: 1 });
+      now += 2 * 3600_000;
+      await handle(event([JSON.stringify(runMessage("r_newer"))]), context());
+      expect(await h.ledger.counts()).toMatchObject({ doneWork: 1, deadLetters: 0 });
     } finally {
       await h.stop();
     }

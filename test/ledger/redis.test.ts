@@ -96,13 +96,13 @@ describe("redis ledger", () => {
         kind: "run" as const,
         reason: "old",
         source: "sink/runs",
-        raw: "{}",
         rawEncoding: "utf8" as const,
+        size: 2,
         runId: null,
         parkedAt: T0,
       };
       expect(await ledger.listDeadLetters()).toEqual([old]);
-      expect(await ledger.getDeadLetter("1")).toEqual(old);
+      expect(await ledger.getDeadLetter("1")).toEqual({ ...old, raw: "{}" });
       const again = { key: "legacy:1", kind: "run" as const, reason: "new", source: "sink/runs", raw: "{}", runId: null };
       expect((await ledger.commit({ records: [], deadLetters: [again], reports: [] }, T0 + 1)).deadLetters).toEqual(["accepted"]);
       expect(await ledger.removeDeadLetter("1")).toBe(true);

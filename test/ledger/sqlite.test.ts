@@ -121,6 +121,41 @@ describe("sqlite ledger on disk", () => {
     }
   });
 
+  test("migration 4 moves dead letters' bytes apart, with their size; purging a letter takes its bytes", async () => {
+    const path = fresh();
+    const v3 = new Database(path, { create: true, strict: true });
+    migrate(bunDatabase(v3), migrations.slice(0, 3));
+    const park = v3.prepare(
+      "INSERT INTO dead_letter (key, kind, reason, source, raw, raw_encoding, run_id, parked_at) VALUES (?1, 'run', 'old', 'sink/runs', ?2, ?3, NULL, ?4)",
+    );
+    park.run("parked:run:1", "ünïcode ✓ 😀", "utf8", T0);
+    park.run("parked:run:2", "AAEC/w==", "base64", T0 + 1);
+    park.run("parked:run:3", "AAECAw==".slice(0, 6), "base64", T0 + 2);
+    v3.close();
+
+    const ledger = open(path);
+    try {
+      const list = await ledger.listDeadLetters();
+      expect(list.map((d) => [d.id, d.size, d.rawEncoding])).toEqual([
+        ["1", new TextEncoder().encode("ünïcode ✓ 😀").length, "utf8"],
+        ["2", 4, "base64"],
+        ["3", 4, "base64"],
+      ]);
+      expect((await ledger.getDeadLetter("1"))?.raw).toBe("ünïcode ✓ 😀");
+      expect(await ledger.purgeDeadLetters(T0 + 1)).toBe(1);
+    } finally {
+      await ledger.close();
+    }
+    const db = new Database(path, { readonly: true });
+    try {
+      const columns = (db.query("PRAGMA table_info(dead_letter)").all() as { name: string }[]).map((c) => c.name);
+      expect(columns).not.toContain("raw");
+      expect(db.query("SELECT seq FROM dead_letter_raw ORDER BY seq").all()).toEqual([{ seq: 2 }, { seq: 3 }]);
+    } finally {
+      db.close();
+    }
+  });
+
   test("a database written by a newer portside is refused, with what to do", () => {
     const path = fresh();
     const db = new Database(path, { create: true });

@@ -60,6 +60,8 @@ export interface HarnessOptions {
   owner?: string;
   /** The Port emulator to report to: a restarted process reports to the same Port (and its runs). Default: a new one. */
   emulator?: PortEmulator;
+  /** The service's clock (default: the real one). */
+  clock?: () => number;
 }
 
 /** Backoff small enough for tests that make Port fail many times in a row. */
@@ -103,6 +105,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     portRetry: fastRetry,
     outboxRetry: { ...fastRetry, maxAttempts: Infinity },
     ...(options.owner ? { owner: options.owner } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
   });
   if (options.start !== false) service.start();
 
