@@ -23,6 +23,7 @@
  */
 import type { PortLogger } from "./deps.ts";
 import { silentLogger } from "./deps.ts";
+import { type Budget, readBudget } from "./rate-headers.ts";
 import { createMemoryRateStore, type RateStore } from "./rate-store.ts";
 import { serverDelayMs } from "../shared/retry.ts";
 import type { Clock, Sleep } from "../shared/time.ts";
@@ -59,13 +60,6 @@ export interface RateLimitSnapshot {
   waiting: number;
   inFlight: number;
   budget: Budget | undefined;
-}
-
-export interface Budget {
-  limit: number;
-  remaining: number;
-  /** When the window resets, epoch ms. */
-  resetAtMs: number;
 }
 
 export interface RateLimiterOptions {
@@ -393,21 +387,4 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
     },
     snapshot: () => ({ pausedUntilMs, needProbe, waiting: queue.length, inFlight, budget: budget ? { ...budget } : undefined }),
   };
-}
-
-/**
- * The window as an answer states it: `x-ratelimit-limit`, `-remaining` and `-reset` (epoch seconds when
- * above 1e9, else seconds from `nowMs`). Undefined when any is missing or not a number.
- */
-export function readBudget(headers: Headers, nowMs: number): Budget | undefined {
-  const number = (name: string) => {
-    const raw = headers.get(name)?.trim();
-    return raw && /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : undefined;
-  };
-  const limit = number("x-ratelimit-limit");
-  const remaining = number("x-ratelimit-remaining");
-  const reset = number("x-ratelimit-reset");
-  if (limit === undefined || remaining === undefined || reset === undefined) return undefined;
-  const resetAtMs = reset > 1e9 ? reset * 1000 : nowMs + reset * 1000;
-  return { limit, remaining, resetAtMs };
 }
