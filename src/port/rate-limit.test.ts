@@ -204,6 +204,19 @@ describe("rate limiter: replicas sharing a store", () => {
     expect(r.granted).toHaveLength(4);
   });
 
+  test("a replica that was just told all is well still holds its next call once another meets a 429", async () => {
+    const store = createMemoryRateStore();
+    const t = timeline();
+    const [a, b] = [limiter(t, { store }), limiter(t, { store })];
+    (await b.acquire({ priority: "normal", maxWaitMs: 0 })).answered(200, budget(t.now(), 1_000, 900, 60));
+    (await a.acquire({ priority: "normal", maxWaitMs: 0 })).answered(429, refused(5));
+    await settle();
+    const r = recorder(t);
+    await Promise.all([r.take(b, "b1", "normal", 0), r.take(b, "b2", "status", 0)]);
+    expect(r.names()).toEqual([]);
+    expect(r.rejected.map((x) => (x.error as RateLimitWait).retryAfterMs)).toEqual([5_000, 5_000]);
+  });
+
   test("paced calls of both take turns on one timeline", async () => {
     const { t, a, b } = replicas();
     for (const l of [a, b]) (await l.acquire({ priority: "normal", maxWaitMs: 0 })).answered(200, budget(t.now(), 100, 10, 10));

@@ -15,8 +15,9 @@
  * - **Terminal statuses first.** Waiting calls are served in priority order: `status` (terminal statuses,
  *   the checks that go with them, the token) before `normal` (logs, entities).
  * - **Replicas** share the pause, the probe and the paced timeline through a `RateStore` (Redis in
- *   production); each reads the shared pause at most once a `syncMs`, so calls pay nothing for it while
- *   nothing is wrong.
+ *   production). A replica reads the shared pause before it lets a call go (the calls asking at the same
+ *   moment share one read), so a 429 answered to another replica holds its next call too: a view up to a
+ *   second old let a replica send everything it had into a window another had already been refused in.
  *
  * Time and waiting are dependencies (tests drive them). The limiter's own sense of time never runs behind
  * the waits it has made, so an injected sleep that does not move the clock cannot make it spin.
@@ -78,7 +79,7 @@ export interface RateLimiterOptions {
   pauseBaseMs?: number;
   /** …up to this (default 60 s). */
   pauseMaxMs?: number;
-  /** How often a replica reads the shared pause (default 1 s). */
+  /** How old this replica's view of the shared pause may be when it lets a call go (default 0: read first). */
   syncMs?: number;
   /** How often waiting calls look again while a probe is out (default 50 ms). */
   pollMs?: number;
@@ -113,7 +114,7 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
   const reserveShare = opts.reserveShare ?? 0.05;
   const pauseBaseMs = opts.pauseBaseMs ?? 1_000;
   const pauseMaxMs = opts.pauseMaxMs ?? 60_000;
-  const syncMs = opts.syncMs ?? 1_000;
+  const syncMs = opts.syncMs ?? 0;
   const pollMs = opts.pollMs ?? 50;
   const probeTtlMs = opts.probeTtlMs ?? 30_000;
 
@@ -129,6 +130,7 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
   let pumping = false;
   let again = false;
   let lastSyncMs = Number.NEGATIVE_INFINITY;
+  let syncFailedUntilMs = 0;
   let syncing: Promise<void> | undefined;
   let pacingLogged = false;
   /** The limiter's time never runs behind the waits it made (see the module comment). */
@@ -206,10 +208,14 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
 
   // ---- the replicas' shared pause ------------------------------------------------------------------------
 
-  /** Reads the shared pause (at most once a `syncMs` unless forced): adopts a pause set elsewhere, and notices one lifted. */
+  /**
+   * Reads the shared pause (unless the last read is younger than `syncMs`; a read under way is shared):
+   * adopts a pause set elsewhere, and notices one lifted. After a failed read the store is left alone for a
+   * second, so a store that is down costs neither a read nor a log line per call.
+   */
   function sync(force = false): Promise<void> {
     if (syncing) return syncing;
-    if (!force && now() - lastSyncMs < syncMs) return Promise.resolve();
+    if (now() < syncFailedUntilMs || (!force && now() - lastSyncMs < syncMs)) return Promise.resolve();
     lastSyncMs = now();
     syncing = store
       .pausedUntil()
@@ -232,7 +238,10 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
         }
         needProbe = true;
       })
-      .catch((error: unknown) => storeFailed("pausedUntil", error))
+      .catch((error: unknown) => {
+        syncFailedUntilMs = now() + 1_000;
+        storeFailed("pausedUntil", error);
+      })
       .finally(() => {
         syncing = undefined;
       });
@@ -348,7 +357,7 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
       if (p.kind === "hold") {
         // Nothing left but the statuses' reserve: normal calls wait for the reset (or are turned away).
         turnAway(p.untilMs, head.priority);
-        if (queue.length > 0 && queue[0] === head) await wait(Math.min(p.untilMs - at, Math.max(pollMs, syncMs)));
+        if (queue.length > 0 && queue[0] === head) await wait(Math.min(p.untilMs - at, Math.max(pollMs, 1_000)));
         continue;
       }
       const slotMs = await store.takeSlot(at, p.intervalMs).catch((error: unknown) => {
@@ -371,14 +380,15 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
   }
 
   return {
-    acquire({ priority, maxWaitMs }) {
+    async acquire({ priority, maxWaitMs }) {
+      // What the other replicas know first: a pause one of them was just told of holds this call too.
+      await sync();
       const at = now();
-      void sync();
-      if (at < pausedUntilMs && pausedUntilMs - at > maxWaitMs) return Promise.reject(new RateLimitWait(pausedUntilMs - at));
+      if (at < pausedUntilMs && pausedUntilMs - at > maxWaitMs) throw new RateLimitWait(pausedUntilMs - at);
       // Nothing queued, nothing paused, budget not short: go at once.
       if (queue.length === 0 && at >= pausedUntilMs && !needProbe && pace(priority, at).kind === "free") {
         inFlight++;
-        return Promise.resolve(makePermit(false));
+        return makePermit(false);
       }
       return new Promise<Permit>((resolve, reject) => {
         enqueue({ priority, deadlineMs: at + maxWaitMs, resolve, reject });
