@@ -25,12 +25,13 @@
 import type { PortLogger } from "./deps.ts";
 import { silentLogger } from "./deps.ts";
 import { type Budget, readBudget } from "./rate-headers.ts";
+import { type CallPriority, type Pace, paceOf } from "./rate-pace.ts";
 import { createMemoryRateStore, type RateStore } from "./rate-store.ts";
 import { serverDelayMs } from "../shared/retry.ts";
 import type { Clock, Sleep } from "../shared/time.ts";
 import { realSleep } from "../shared/time.ts";
 
-export type CallPriority = "status" | "normal";
+export type { CallPriority };
 
 /** The right to send one call. Say how it ended, exactly once. */
 export interface Permit {
@@ -250,19 +251,11 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
 
   // ---- the queue -----------------------------------------------------------------------------------------
 
-  type Pace = { kind: "free" } | { kind: "hold"; untilMs: number } | { kind: "paced"; intervalMs: number };
-
-  /** How the budget lets a call of `priority` go now. */
+  /** How the budget lets a call of `priority` go now; says once when pacing starts. */
   function pace(priority: CallPriority, at: number): Pace {
-    if (!budget || at >= budget.resetAtMs) return { kind: "free" };
-    const left = Math.max(0, budget.remaining - inFlight);
-    const reserve = Math.max(1, Math.ceil(budget.limit * reserveShare));
-    const paceBelow = Math.max(reserve + 1, Math.ceil(budget.limit * paceBelowShare));
-    if (left > paceBelow) {
-      pacingLogged = false;
-      return { kind: "free" };
-    }
-    if (!pacingLogged) {
+    const p = paceOf(budget, { priority, at, inFlight, reserveShare, paceBelowShare });
+    if (p.kind === "free") pacingLogged = false;
+    else if (!pacingLogged && budget) {
       pacingLogged = true;
       logger.info(RateEvents.pacing, {
         remaining: budget.remaining,
@@ -271,10 +264,7 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
         message: "Port's budget is short: pacing calls to its reset, statuses first",
       });
     }
-    const timeLeftMs = budget.resetAtMs - at;
-    const usable = priority === "status" ? left : left - reserve;
-    if (usable <= 0) return { kind: "hold", untilMs: budget.resetAtMs };
-    return { kind: "paced", intervalMs: timeLeftMs / usable };
+    return p;
   }
 
   function enqueue(waiter: Waiter) {
