@@ -182,6 +182,74 @@ describe("rate limiter: 429", () => {
   });
 });
 
+describe("rate limiter: one call first when what it knows is stale", () => {
+  const plenty = (t: ReturnType<typeof timeline>) => budget(t.now(), 1_000, 900, 60);
+
+  test("after a quiet spell one call goes; the others wait for its answer, then go together", async () => {
+    const t = timeline();
+    const l = limiter(t);
+    (await l.acquire({ priority: "normal", maxWaitMs: 0 })).answered(200, plenty(t));
+    t.advance(1_500);
+    const r = recorder(t);
+    const all = Promise.all([r.take(l, "a"), r.take(l, "b"), r.take(l, "c")]);
+    for (let i = 0; i < 5; i++) await settle();
+    expect(r.names()).toEqual(["a"]);
+    r.permit("a").answered(200, plenty(t));
+    await all;
+    expect(r.names()).toEqual(["a", "b", "c"]);
+  });
+
+  test("when that first call meets a 429, the others wait out the pause and one probes", async () => {
+    const t = timeline();
+    const l = limiter(t);
+    const r = recorder(t);
+    const all = Promise.all([r.take(l, "a"), r.take(l, "b"), r.take(l, "c")]);
+    await settle();
+    expect(r.names()).toEqual(["a"]); // a new limiter knows nothing yet
+    const refusedAt = t.now() - T0;
+    r.permit("a").answered(429, refused(1));
+    for (let i = 0; i < 10; i++) await settle();
+    expect(r.names()).toEqual(["a", "b"]);
+    expect(r.granted[1]?.atMs).toBeGreaterThanOrEqual(refusedAt + 1_000);
+    r.permit("b").answered(200, plenty(t));
+    await all;
+    expect(r.names()).toEqual(["a", "b", "c"]);
+  });
+
+  test("while calls keep being answered, nothing waits", async () => {
+    const t = timeline();
+    const l = limiter(t);
+    (await l.acquire({ priority: "normal", maxWaitMs: 0 })).answered(200, plenty(t));
+    t.advance(500);
+    const permits = await Promise.all([0, 1, 2].map(() => l.acquire({ priority: "normal", maxWaitMs: 0 })));
+    expect(permits).toHaveLength(3);
+    expect(t.sleeps).toEqual([]);
+  });
+
+  test("a call that may not wait for the first one's answer goes at its deadline; it is not turned away", async () => {
+    const t = timeline();
+    const l = limiter(t);
+    const first = await l.acquire({ priority: "normal", maxWaitMs: 0 });
+    const second = await l.acquire({ priority: "normal", maxWaitMs: 20 });
+    expect(t.now() - T0).toBe(20);
+    first.answered(200, plenty(t));
+    second.answered(200, plenty(t));
+  });
+
+  test("when the budget's own hold ends at its reset, one call goes first and the others wait for its answer", async () => {
+    const t = timeline();
+    const l = limiter(t);
+    (await l.acquire({ priority: "normal", maxWaitMs: 0 })).answered(200, budget(t.now(), 100, 0, 5));
+    const r = recorder(t);
+    const all = Promise.all([r.take(l, "a"), r.take(l, "b"), r.take(l, "c")]);
+    for (let i = 0; i < 20; i++) await settle();
+    expect(r.granted.map((g) => `${g.name}@${g.atMs}`)).toEqual(["a@5000"]);
+    r.permit("a").answered(200, budget(t.now(), 100, 99, 300));
+    await all;
+    expect(r.names()).toEqual(["a", "b", "c"]);
+  });
+});
+
 describe("rate limiter: replicas sharing a store", () => {
   function replicas(store: RateStore = createMemoryRateStore()) {
     const t = timeline();

@@ -12,6 +12,10 @@
  *   that grows with each refused probe. Then one call goes as a probe, and the others follow only once it
  *   was answered without a 429. A call that would wait longer than it may (`maxWaitMs`) is not sent: it
  *   fails at once with `PortPausedError`, and the reporter reschedules it for the end of the pause.
+ * - **One call first whenever what the limiter knows is stale**: after a quiet spell (nothing in flight,
+ *   nothing heard for `quietMs`; a new process too) and when the budget's own hold ends, one call goes and
+ *   the others wait for its answer. Calls sent at once on stale knowledge are all refused when Port has
+ *   begun refusing meanwhile: 200 reports due together were 200 calls into a window of 429s.
  * - **Terminal statuses first.** Waiting calls are served in priority order: `status` (terminal statuses,
  *   the checks that go with them, the token) before `normal` (logs, entities).
  * - **Replicas** share the pause, the probe and the paced timeline through a `RateStore` (Redis in
@@ -84,6 +88,8 @@ export interface RateLimiterOptions {
   syncMs?: number;
   /** How often waiting calls look again while a probe is out (default 50 ms). */
   pollMs?: number;
+  /** Nothing in flight and nothing heard from Port for this long: the next call goes first, alone (default 1 s). */
+  quietMs?: number;
   /** Lifetime of the shared probe lock: longer than a call's timeout (default 30 s). */
   probeTtlMs?: number;
 }
@@ -118,6 +124,7 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
   const syncMs = opts.syncMs ?? 0;
   const pollMs = opts.pollMs ?? 50;
   const probeTtlMs = opts.probeTtlMs ?? 30_000;
+  const quietMs = opts.quietMs ?? 1_000;
 
   const queue: Waiter[] = [];
   let inFlight = 0;
@@ -126,6 +133,11 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
   /** A pause has been set and no probe has been answered since: the next call must be a probe. */
   let needProbe = false;
   let probeInFlight = false;
+  /** The next call goes alone and the rest wait for its answer (after a quiet spell, or the budget's hold). */
+  let oneFirst = false;
+  let firstInFlight = false;
+  /** When Port last answered (or a call last failed to get an answer). */
+  let lastHeardMs = Number.NEGATIVE_INFINITY;
   /** 429s in a row to probes (or to calls while nothing was paused): the backoff's exponent. */
   let refusedInARow = 0;
   let pumping = false;
@@ -168,13 +180,19 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
     store.pause(until).catch((error: unknown) => storeFailed("pause", error));
   }
 
-  function makePermit(probe: boolean): Permit {
+  /** `probe`: the shared probe after a pause; `first`: the call that goes alone while the rest wait for it. */
+  type Kind = "call" | "probe" | "first";
+
+  function makePermit(kind: Kind): Permit {
+    const probe = kind === "probe";
     let settled = false;
     const settle = () => {
       if (settled) return false;
       settled = true;
       inFlight--;
+      lastHeardMs = now();
       if (probe) probeInFlight = false;
+      if (kind === "first") firstInFlight = false;
       return true;
     };
     return {
@@ -182,6 +200,8 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
         if (!settle()) return;
         const atMs = now();
         observe(headers, atMs);
+        // An answer to the call sent first is what the others waited for (a 429 pauses them all below).
+        if (kind !== "call") oneFirst = false;
         if (status === 429) {
           if (probe || !needProbe) refusedInARow++;
           // Port's word when it gives one (Retry-After, else the reset); without it, a backoff that grows with each refused probe.
@@ -273,11 +293,18 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
     queue.splice(after === -1 ? queue.length : after, 0, waiter);
   }
 
-  function dispatch(waiter: Waiter, probe: boolean) {
-    queue.splice(queue.indexOf(waiter), 1);
+  /** The permit for a call let go now: the one sent first when what is known is stale. */
+  function grant(kind: Kind): Permit {
+    if (kind === "call" && !firstInFlight && (oneFirst || (inFlight === 0 && now() - lastHeardMs > quietMs))) kind = "first";
+    if (kind === "first") oneFirst = firstInFlight = true;
+    if (kind === "probe") probeInFlight = true;
     inFlight++;
-    if (probe) probeInFlight = true;
-    waiter.resolve(makePermit(probe));
+    return makePermit(kind);
+  }
+
+  function dispatch(waiter: Waiter, kind: Kind) {
+    queue.splice(queue.indexOf(waiter), 1);
+    waiter.resolve(grant(kind));
   }
 
   /** Waiters that cannot be served before `untilMs` within their wait are told when to come back. */
@@ -329,7 +356,7 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
           return true;
         });
         if (mine) {
-          if (queue.includes(head)) dispatch(head, true);
+          if (queue.includes(head)) dispatch(head, "probe");
           else await store.releaseProbe(owner).catch(() => undefined);
           continue;
         }
@@ -341,11 +368,16 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
       }
       const p = pace(head.priority, at);
       if (p.kind === "free") {
-        dispatch(head, false);
+        // While the call sent first is out the rest wait for its answer, each no longer than it may wait:
+        // this is caution, not Port's word, so a call is never turned away for it.
+        if (firstInFlight && head.deadlineMs > at) await wait(Math.min(pollMs, head.deadlineMs - at));
+        else dispatch(head, "call");
         continue;
       }
       if (p.kind === "hold") {
-        // Nothing left but the statuses' reserve: normal calls wait for the reset (or are turned away).
+        // Nothing left but the statuses' reserve: normal calls wait for the reset (or are turned away), and
+        // when the hold ends one call goes first.
+        oneFirst = true;
         turnAway(p.untilMs, head.priority);
         if (queue.length > 0 && queue[0] === head) await wait(Math.min(p.untilMs - at, Math.max(pollMs, 1_000)));
         continue;
@@ -365,7 +397,7 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
         // A 429 answered meanwhile takes precedence over the slot.
         if (now() < pausedUntilMs || needProbe) continue;
       }
-      if (queue.includes(head)) dispatch(head, false);
+      if (queue.includes(head)) dispatch(head, "call");
     }
   }
 
@@ -376,10 +408,7 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
       const at = now();
       if (at < pausedUntilMs && pausedUntilMs - at > maxWaitMs) throw new RateLimitWait(pausedUntilMs - at);
       // Nothing queued, nothing paused, budget not short: go at once.
-      if (queue.length === 0 && at >= pausedUntilMs && !needProbe && pace(priority, at).kind === "free") {
-        inFlight++;
-        return makePermit(false);
-      }
+      if (queue.length === 0 && at >= pausedUntilMs && !needProbe && !firstInFlight && pace(priority, at).kind === "free") return grant("call");
       return new Promise<Permit>((resolve, reject) => {
         enqueue({ priority, deadlineMs: at + maxWaitMs, resolve, reject });
         void pump();
