@@ -285,6 +285,25 @@ describe("rate limiter: replicas sharing a store", () => {
     expect(r.rejected.map((x) => (x.error as RateLimitWait).retryAfterMs)).toEqual([5_000, 5_000]);
   });
 
+  test("a probe lock taken just after another replica's probe met a 429 does not probe into the pause it moved", async () => {
+    const t = timeline();
+    const shared = createMemoryRateStore({ clock: t.clock });
+    await shared.pause(T0 + 1_000);
+    // The other replica's probe is refused at the moment this one takes the lock: it moved the pause on
+    // and released the lock, after this replica had last read the pause.
+    const store: RateStore = {
+      ...shared,
+      tryProbe: async (owner, ttlMs) => {
+        await shared.pause(T0 + 2_000);
+        return shared.tryProbe(owner, ttlMs);
+      },
+    };
+    const l = limiter(t, { store });
+    const r = recorder(t);
+    await r.take(l, "probe");
+    expect(r.granted.map((g) => g.atMs)).toEqual([2_000]);
+  });
+
   test("paced calls of both take turns on one timeline", async () => {
     const { t, a, b } = replicas();
     for (const l of [a, b]) (await l.acquire({ priority: "normal", maxWaitMs: 0 })).answered(200, budget(t.now(), 100, 10, 10));

@@ -230,12 +230,13 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
   // ---- the replicas' shared pause ------------------------------------------------------------------------
 
   /**
-   * Reads the shared pause (unless the last read is younger than `syncMs`; a read under way is shared):
+   * Reads the shared pause (unless the last read is younger than `syncMs`; a read under way is shared, or
+   * when `force`d, waited for and followed by a new one):
    * adopts a pause set elsewhere, and notices one lifted. After a failed read the store is left alone for a
    * second, so a store that is down costs neither a read nor a log line per call.
    */
   function sync(force = false): Promise<void> {
-    if (syncing) return syncing;
+    if (syncing) return force ? syncing.then(() => sync(true)) : syncing;
     if (now() < syncFailedUntilMs || (!force && now() - lastSyncMs < syncMs)) return Promise.resolve();
     lastSyncMs = now();
     syncing = store
@@ -356,7 +357,10 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
           return true;
         });
         if (mine) {
-          if (queue.includes(head)) dispatch(head, "probe");
+          // The lock is free as soon as the last probe was answered, and a 429 to it may have moved the
+          // pause a moment before: look at the pause again before probing.
+          await sync(true);
+          if (needProbe && now() >= pausedUntilMs && queue.includes(head)) dispatch(head, "probe");
           else await store.releaseProbe(owner).catch(() => undefined);
           continue;
         }
