@@ -30,6 +30,7 @@ import type { PortLogger } from "./deps.ts";
 import { silentLogger } from "./deps.ts";
 import { type Budget, readBudget } from "./rate-headers.ts";
 import { type CallPriority, type Pace, paceOf } from "./rate-pace.ts";
+import { enqueue, expiring, remove, type Waiter } from "./rate-queue.ts";
 import { createMemoryRateStore, type RateStore } from "./rate-store.ts";
 import { serverDelayMs } from "../shared/retry.ts";
 import type { Clock, Sleep } from "../shared/time.ts";
@@ -102,15 +103,6 @@ export const RateEvents = {
   storeFailed: "port.rate.store_failed",
 } as const;
 
-interface Waiter {
-  priority: CallPriority;
-  deadlineMs: number;
-  resolve(permit: Permit): void;
-  reject(error: Error): void;
-}
-
-const RANK: Record<CallPriority, number> = { status: 0, normal: 1 };
-
 export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLimiter {
   const clock = opts.clock ?? Date.now;
   const sleep = opts.sleep ?? realSleep;
@@ -126,7 +118,7 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
   const probeTtlMs = opts.probeTtlMs ?? 30_000;
   const quietMs = opts.quietMs ?? 1_000;
 
-  const queue: Waiter[] = [];
+  const queue: Waiter<Permit>[] = [];
   let inFlight = 0;
   let budget: Budget | undefined;
   let pausedUntilMs = 0;
@@ -288,12 +280,6 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
     return p;
   }
 
-  function enqueue(waiter: Waiter) {
-    // Status calls ahead of normal ones; first come, first served within a priority.
-    const after = queue.findIndex((queued) => RANK[queued.priority] > RANK[waiter.priority]);
-    queue.splice(after === -1 ? queue.length : after, 0, waiter);
-  }
-
   /** The permit for a call let go now: the one sent first when what is known is stale. */
   function grant(kind: Kind): Permit {
     if (kind === "call" && !firstInFlight && (oneFirst || (inFlight === 0 && now() - lastHeardMs > quietMs))) kind = "first";
@@ -303,20 +289,15 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
     return makePermit(kind);
   }
 
-  function dispatch(waiter: Waiter, kind: Kind) {
-    queue.splice(queue.indexOf(waiter), 1);
+  function dispatch(waiter: Waiter<Permit>, kind: Kind) {
+    remove(queue, waiter);
     waiter.resolve(grant(kind));
   }
 
   /** Waiters that cannot be served before `untilMs` within their wait are told when to come back. */
   function turnAway(untilMs: number, only?: CallPriority) {
     const at = now();
-    for (const waiter of [...queue]) {
-      if ((only === undefined || waiter.priority === only) && waiter.deadlineMs < untilMs) {
-        queue.splice(queue.indexOf(waiter), 1);
-        waiter.reject(new RateLimitWait(Math.max(0, untilMs - at)));
-      }
-    }
+    for (const waiter of expiring(queue, untilMs, only)) waiter.reject(new RateLimitWait(Math.max(0, untilMs - at)));
   }
 
   /** Serves the queue in order until it is empty or must wait; one pass at a time. */
@@ -393,7 +374,7 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
       at = now();
       if (slotMs > at) {
         if (head.deadlineMs < slotMs) {
-          queue.splice(queue.indexOf(head), 1);
+          remove(queue, head);
           head.reject(new RateLimitWait(slotMs - at));
           continue;
         }
@@ -414,7 +395,7 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
       // Nothing queued, nothing paused, budget not short: go at once.
       if (queue.length === 0 && at >= pausedUntilMs && !needProbe && !firstInFlight && pace(priority, at).kind === "free") return grant("call");
       return new Promise<Permit>((resolve, reject) => {
-        enqueue({ priority, deadlineMs: at + maxWaitMs, resolve, reject });
+        enqueue(queue, { priority, deadlineMs: at + maxWaitMs, resolve, reject });
         void pump();
       });
     },
