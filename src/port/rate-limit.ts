@@ -28,7 +28,7 @@
  */
 import type { PortLogger } from "./deps.ts";
 import { silentLogger } from "./deps.ts";
-import { type Budget, readBudget } from "./rate-headers.ts";
+import { type Budget, capWarning, defaultMaxPortWaitMs, readBudget, waitCappedEvent } from "./rate-headers.ts";
 import { type CallPriority, type Pace, paceOf } from "./rate-pace.ts";
 import { enqueue, expiring, remove, type Waiter } from "./rate-queue.ts";
 import { createMemoryRateStore, type RateStore } from "./rate-store.ts";
@@ -59,6 +59,8 @@ export interface PortRateLimiter {
   acquire(opts: { priority: CallPriority; maxWaitMs: number }): Promise<Permit>;
   /** What the limiter knows now, for logs and tests. */
   snapshot(): RateLimitSnapshot;
+  /** The longest wait taken from Port's numbers (`Retry-After`, `x-ratelimit-reset`); the client reads them with it too. */
+  readonly maxPortWaitMs: number;
 }
 
 export interface RateLimitSnapshot {
@@ -74,6 +76,8 @@ export interface RateLimiterOptions {
   sleep?: Sleep;
   /** Shared with the other replicas; default: this process only. */
   store?: RateStore;
+  /** Port's `Retry-After` and `x-ratelimit-reset` are taken up to this (default `defaultMaxPortWaitMs`, 5 min). */
+  maxPortWaitMs?: number;
   /** This process's name in the shared probe lock (default: random). */
   owner?: string;
   logger?: PortLogger;
@@ -101,6 +105,7 @@ export const RateEvents = {
   resumed: "port.rate.resumed",
   pacing: "port.rate.pacing",
   storeFailed: "port.rate.store_failed",
+  waitCapped: waitCappedEvent,
 } as const;
 
 export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLimiter {
@@ -117,6 +122,8 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
   const pollMs = opts.pollMs ?? 50;
   const probeTtlMs = opts.probeTtlMs ?? 30_000;
   const quietMs = opts.quietMs ?? 1_000;
+  const maxPortWaitMs = opts.maxPortWaitMs ?? defaultMaxPortWaitMs;
+  const warnIfCapped = capWarning(logger, maxPortWaitMs);
 
   const queue: Waiter<Permit>[] = [];
   let inFlight = 0;
@@ -154,7 +161,7 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
   // ---- what the answers say ----------------------------------------------------------------------------
 
   function observe(headers: Headers, atMs: number) {
-    const next = readBudget(headers, atMs);
+    const next = readBudget(headers, atMs, maxPortWaitMs);
     if (!next) return;
     // Answers of one window arrive out of order: there, the lowest remaining is the truest. An answer naming
     // another window (a new one, or a 429's own reset) replaces what was known.
@@ -192,12 +199,13 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
         if (!settle()) return;
         const atMs = now();
         observe(headers, atMs);
+        warnIfCapped(headers, atMs);
         // An answer to the call sent first is what the others waited for (a 429 pauses them all below).
         if (kind !== "call") oneFirst = false;
         if (status === 429) {
           if (probe || !needProbe) refusedInARow++;
           // Port's word when it gives one (Retry-After, else the reset); without it, a backoff that grows with each refused probe.
-          const serverMs = serverDelayMs(headers, atMs);
+          const serverMs = serverDelayMs(headers, atMs, maxPortWaitMs);
           const backoffMs = Math.min(pauseMaxMs, pauseBaseMs * 2 ** Math.max(0, refusedInARow - 1));
           pauseFor(serverMs ?? backoffMs, probe ? "probe refused" : "429");
           if (probe) store.releaseProbe(owner).catch((error: unknown) => storeFailed("releaseProbe", error));
@@ -399,6 +407,7 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
         void pump();
       });
     },
+    maxPortWaitMs,
     snapshot: () => ({ pausedUntilMs, needProbe, waiting: queue.length, inFlight, budget: budget ? { ...budget } : undefined }),
   };
 }
