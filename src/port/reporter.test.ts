@@ -201,6 +201,17 @@ describe("reporter: failures", () => {
     expect(sleeps).toEqual([]);
   });
 
+  test("a run held for later is counted as undelivered until it is due, however far off (the outbox-age gauge)", async () => {
+    const { reporter, state, append, now, advance } = setup({ maxDelayMs: 30 * 60_000 });
+    append(log("r_held", "one"), done("r_held"));
+    state.rateLimitNext(1, 20 * 60);
+    const triedAt = now();
+    await reporter.drainOnce();
+    expect(reporter.oldestUndeliveredAt()).toBe(triedAt);
+    advance(15 * 60_000); // not tried again: it is due in 20 minutes
+    expect(reporter.oldestUndeliveredAt()).toBe(triedAt);
+  });
+
   test("a permanent 4xx is recorded with Port's message and the run goes on to its terminal status", async () => {
     const { reporter, ledger, state, append } = setup();
     append(entity("r_1", "svc-1", { colour: "red" }), log("r_1", "after"), done("r_1", "FAILURE"));

@@ -81,7 +81,8 @@ export interface Reporter {
   notify(): void;
   /**
    * When this reporter first tried to deliver the oldest run's reports it has not yet got through (epoch
-   * ms); undefined when it holds none back. A run another replica took over is forgotten after 10 minutes.
+   * ms); undefined when it holds none back. A run held for later counts until it is due; one another replica
+   * took over is forgotten 10 minutes after it was last tried or due.
    */
   oldestUndeliveredAt(): number | undefined;
 }
@@ -110,7 +111,7 @@ export function createReporter(opts: ReporterOptions): Reporter {
   let earliestRetryAtMs = Infinity;
 
   let runsInFlight = 0;
-  /** Runs whose reports did not all go out when tried: when first tried, and when last seen. */
+  /** Runs whose reports did not all go out when tried: when first tried, and when last seen or due again if later. */
   const undelivered = new Map<string, { since: number; seen: number }>();
   /** Resolves the loop's wait for room when a drain finishes. */
   let roomFreed: (() => void) | undefined;
@@ -163,7 +164,7 @@ export function createReporter(opts: ReporterOptions): Reporter {
   async function deliverRun(runId: string, reports: PendingReport[], tally: DrainResult, stopStartingAtMs: number): Promise<void> {
     const startedMs = clock();
     // Remembered only when something is held back (the common run goes through without a trace here).
-    const holdBack = () => undelivered.set(runId, { since: undelivered.get(runId)?.since ?? startedMs, seen: startedMs });
+    const holdBack = (untilMs = startedMs) => undelivered.set(runId, { since: undelivered.get(runId)?.since ?? startedMs, seen: Math.max(startedMs, untilMs) });
     for (let index = 0; index < reports.length; ) {
       if (clock() > stopStartingAtMs) return void holdBack();
       const delivery = nextDelivery(reports, index, maxLogBytes);
@@ -177,8 +178,8 @@ export function createReporter(opts: ReporterOptions): Reporter {
         index = reports.length;
       }
       const nowMs = clock();
+      const outcome = toOutcome(result, nowMs);
       for (const report of settling) {
-        const outcome = toOutcome(result, nowMs);
         await ledger.settleReport(report.id, outcome, nowMs);
         logOutcome(runId, report, outcome, result);
         if (outcome.type === "delivered") {
@@ -191,7 +192,7 @@ export function createReporter(opts: ReporterOptions): Reporter {
         }
       }
       // Keep order: nothing after a report that must be retried goes out before it.
-      if (result.type === "retry") return void holdBack();
+      if (outcome.type === "retry") return void holdBack(outcome.at);
     }
     if (undelivered.size > 0) undelivered.delete(runId);
   }
