@@ -6,8 +6,7 @@
  * - **Pacing before Port refuses.** Every answer's `x-ratelimit-limit/-remaining/-reset` say what is left of
  *   the window. While plenty is left, calls go at once. Once it falls below a share of the limit
  *   (`paceBelowShare`), what is left is spread over the time to the reset, and a reserve (`reserveShare`) is
- *   kept for terminal statuses. `x-ratelimit-reset` is read as epoch seconds when above 1e9, else as
- *   seconds from now: Port's sources disagree.
+ *   kept for terminal statuses. Port's resets and waits are taken up to `maxPortWaitMs` (rate-headers.ts).
  * - **A 429 pauses everything** until its Retry-After (or the reset) has passed; without either, for a backoff
  *   that grows with each refused probe. Then one call goes as a probe, and the others follow only once it
  *   was answered without a 429. A call that would wait longer than it may (`maxWaitMs`) is not sent: it
