@@ -34,6 +34,18 @@ describe("loadConfig", () => {
     expect(config.adminToken).toBeNull();
   });
 
+  test("PORT_MAX_WAIT_MS: 5 min by default, never to half of REPORT_LEASE_MS or beyond", () => {
+    expect(loadConfig({ ...base, REPORT_LEASE_MS: "900000" }).portMaxWaitMs).toBe(300_000);
+    // The default gives way to a shorter lease (the default one: 2 min).
+    expect(loadConfig(base).portMaxWaitMs).toBe(60_000);
+    expect(loadConfig({ ...base, PORT_MAX_WAIT_MS: "2000" }).portMaxWaitMs).toBe(2_000);
+    expect(refusal({ ...base, PORT_MAX_WAIT_MS: "90000" })).toEqual({
+      variable: "PORT_MAX_WAIT_MS",
+      message: expect.stringContaining("PORT_MAX_WAIT_MS: is 90000, more than half of REPORT_LEASE_MS (60000); lower it, or raise REPORT_LEASE_MS."),
+    });
+    expect(refusal({ ...base, PORT_MAX_WAIT_MS: "soon" }).variable).toBe("PORT_MAX_WAIT_MS");
+  });
+
   test("ADMIN_TOKEN is its own secret: long enough and not the SINK_TOKEN", () => {
     expect(loadConfig({ ...base, ADMIN_TOKEN: "admin-token-0123456789" }).adminToken?.reveal()).toBe("admin-token-0123456789");
     expect(refusal({ ...base, ADMIN_TOKEN: base.SINK_TOKEN })).toEqual({ variable: "ADMIN_TOKEN", message: expect.stringContaining("same as SINK_TOKEN") });

@@ -1,6 +1,7 @@
 import * as v from "valibot";
 import { httpUrlProblem, redactUrl, redisUrlProblem } from "./config-urls.ts";
 import type { LogLevel } from "./log.ts";
+import { defaultMaxPortWaitMs } from "./port/rate-headers.ts";
 import { Secret } from "./shared/secret.ts";
 
 /**
@@ -56,6 +57,8 @@ export interface Config {
   leaseMs: number;
   /** Lease on a run's claimed reports: longer than one Port call with its in-process retries. */
   reportLeaseMs: number;
+  /** The longest wait taken from Port's `Retry-After` / `x-ratelimit-reset`, and the latest a report is put off; at most half the report lease. */
+  portMaxWaitMs: number;
   /** Where the run id and action identifier live in custom payload templates (dot paths). */
   locator: { runIdPath: string; actionPath: string } | null;
   orderBy: "entity" | "none";
@@ -153,6 +156,7 @@ export const variables = {
   SHUTDOWN_GRACE_MS: "how long running handlers may finish after SIGTERM (default 25000)",
   REPORT_LEASE_MS:
     "how long a replica's claim on a run's undelivered reports lasts (default 120000; it must outlast one Port call with its retries): after a replica dies, its claimed reports are sent by another this long later",
+  PORT_MAX_WAIT_MS: `the longest wait portside takes from Port's Retry-After and x-ratelimit-reset, and the latest it puts a report off to (default ${defaultMaxPortWaitMs} = ${defaultMaxPortWaitMs / 60_000} min, and at most half of REPORT_LEASE_MS); a longer ask from Port is logged once as a warning`,
   LEASE_MS:
     "how long a replica's claim on a running item lasts without a heartbeat (default 60000): after a replica on another host dies, its running items are taken over this long later",
   MEMORY_LIMIT_MB: "soft memory limit in MB (default 128; 0 turns it off): above it, portside runs full garbage collections, at most a quarter of the time",
@@ -258,6 +262,7 @@ export function loadConfig(env: Env, overrides: { open?: boolean; entry?: Entry 
   }
 
   const topics = loadTopics(env, orgId);
+  const reportLeaseMs = read(env, "REPORT_LEASE_MS", intIn(1_000, 3600_000), "120000");
   return {
     host: read(env, "HOST", v.pipe(v.string(), v.trim(), v.minLength(1)), "127.0.0.1"),
     port: read(env, "PORT", intIn(0, 65535), "3000"),
@@ -285,7 +290,8 @@ export function loadConfig(env: Env, overrides: { open?: boolean; entry?: Entry 
     shutdownGraceMs: read(env, "SHUTDOWN_GRACE_MS", intIn(0, 3600_000), "25000"),
     memoryLimitBytes: read(env, "MEMORY_LIMIT_MB", intIn(0, 1024 * 1024), "128") * 1024 * 1024,
     leaseMs: read(env, "LEASE_MS", intIn(1_000, 3600_000), "60000"),
-    reportLeaseMs: read(env, "REPORT_LEASE_MS", intIn(1_000, 3600_000), "120000"),
+    reportLeaseMs,
+    portMaxWaitMs: loadPortMaxWait(env, reportLeaseMs),
     locator: runIdPath && actionPath ? { runIdPath, actionPath } : null,
     orderBy: read(env, "ORDER_BY", v.picklist(["entity", "none"], "must be entity or none"), "entity"),
     signatureToleranceMs: read(env, "SIGNATURE_TOLERANCE_MS", intIn(0, 24 * 3600_000), "300000"),
@@ -334,6 +340,19 @@ function endpointUrl(env: Env, name: "PORT_API_URL" | "EVENTBRIDGE_ENDPOINT", al
   if (value === "") return null;
   const problem = httpUrlProblem(value, allowHttp);
   if (problem) throw new ConfigError(name, problem);
+  return value;
+}
+
+/**
+ * Port's numbers are taken up to PORT_MAX_WAIT_MS, and never to half the report lease or beyond: the
+ * reporter starts deliveries until half its lease, so a wait honoured then still ends inside the lease. The
+ * default gives way to a short lease; a value set above it is refused.
+ */
+function loadPortMaxWait(env: Env, reportLeaseMs: number): number {
+  const ceiling = Math.floor(reportLeaseMs / 2);
+  if (optional(env, "PORT_MAX_WAIT_MS") === null) return Math.min(defaultMaxPortWaitMs, ceiling);
+  const value = read(env, "PORT_MAX_WAIT_MS", intIn(100, 24 * 3600_000), String(defaultMaxPortWaitMs));
+  if (value > ceiling) throw new ConfigError("PORT_MAX_WAIT_MS", "must be at most half of REPORT_LEASE_MS; lower it, or raise REPORT_LEASE_MS");
   return value;
 }
 

@@ -120,7 +120,13 @@ export function createService(deps: ServiceDeps): Service {
   const parsedRuns = createParsedRuns();
 
   // One budget for every Port call of this process (and, through the store, of every replica).
-  const limiter = createPortRateLimiter({ clock, logger, owner, ...(deps.rateStore ? { store: deps.rateStore } : {}) });
+  const limiter = createPortRateLimiter({
+    clock,
+    logger,
+    owner,
+    maxPortWaitMs: config.portMaxWaitMs,
+    ...(deps.rateStore ? { store: deps.rateStore } : {}),
+  });
   const portClient = createPortClient({
     baseUrl: deps.port.baseUrl,
     clientId: deps.port.clientId,
@@ -141,6 +147,7 @@ export function createService(deps: ServiceDeps): Service {
     logger,
     owner,
     leaseMs: config.reportLeaseMs,
+    maxDelayMs: config.portMaxWaitMs,
     ...(deps.outboxRetry ? { retry: deps.outboxRetry } : {}),
   });
   const acceptor: Acceptor = createAcceptor({

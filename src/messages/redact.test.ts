@@ -81,7 +81,7 @@ describe("createRedactor", () => {
     for (let round = 0; round < 400; round++) {
       const alphabet = round % 2 === 0 ? "ab" : "abcd";
       const values = Array.from({ length: 1 + rand(3) }, () => word(alphabet, 4 + rand(12)));
-      const text = word(alphabet + "xy", rand(80));
+      const text = word(`${alphabet}xy`, rand(80));
       expect(createRedactor({ pw: values }).text(text)).toBe(naive(text, values, "[secret input pw]"));
     }
   });

@@ -226,7 +226,7 @@ export function createPortClient(opts: PortClientOptions): PortClient {
           return res.body;
         }
         headers = res.headers;
-        error = toApiError(res, req, clock());
+        error = toApiError(res, req, clock(), limiter.maxPortWaitMs);
       } catch (err) {
         if (!isPortError(err)) throw err;
         error = err;
@@ -242,7 +242,7 @@ export function createPortClient(opts: PortClientOptions): PortClient {
         continue;
       }
       if (!error.retriable || !canRetry(policy, attempt)) throw fail(error);
-      const { delayMs, source } = retryDelay(policy, attempt, { headers, nowMs: clock(), random: opts.random });
+      const { delayMs, source } = retryDelay(policy, attempt, { headers, nowMs: clock(), random: opts.random, maxServerMs: limiter.maxPortWaitMs });
       if (!fitsInProcess(policy, delayMs)) throw fail(error);
       logger.warn(PortEvents.callRetry, {
         runId: req.runId,

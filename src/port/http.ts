@@ -75,8 +75,8 @@ export async function exchange(deps: ExchangeDeps, req: ExchangeRequest): Promis
   }
 }
 
-/** Builds the typed error for a non-2xx answer, keeping Port's `error` code and `message`. */
-export function toApiError(res: ExchangeResponse, req: ExchangeRequest, nowMs: number): PortApiError {
+/** Builds the typed error for a non-2xx answer, keeping Port's `error` code and `message`, and the wait it asked for (at most `maxWaitMs`). */
+export function toApiError(res: ExchangeResponse, req: ExchangeRequest, nowMs: number, maxWaitMs: number): PortApiError {
   const body = res.body;
   let code: string | undefined;
   let portMessage: string | undefined;
@@ -95,7 +95,7 @@ export function toApiError(res: ExchangeResponse, req: ExchangeRequest, nowMs: n
     method: req.method,
     path: req.path,
     runId: req.runId,
-    retryAfterMs: serverDelayMs(res.headers, nowMs),
+    retryAfterMs: serverDelayMs(res.headers, nowMs, maxWaitMs),
   });
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { createPortRateLimiter, type Permit, type PortRateLimiter, RateLimitWait, type RateLimiterOptions, readBudget } from "./rate-limit.ts";
+import { createPortRateLimiter, type Permit, type PortRateLimiter, RateLimitWait, type RateLimiterOptions } from "./rate-limit.ts";
 import { createMemoryRateStore, type RateStore } from "./rate-store.ts";
 
 const T0 = 1_700_000_000_000;
@@ -86,13 +86,6 @@ describe("rate limiter: pacing from the budget headers", () => {
     expect(inWindow[0]).toBe(0);
     for (let i = 1; i < inWindow.length; i++) expect(inWindow[i]! - inWindow[i - 1]!).toBeGreaterThanOrEqual(2_000);
     expect(times[5]).toBe(10_000); // the sixth waits for the reset
-  });
-
-  test("x-ratelimit-reset is read as epoch seconds above 1e9, else as seconds from now", () => {
-    expect(readBudget(headers({ "x-ratelimit-limit": 10, "x-ratelimit-remaining": 3, "x-ratelimit-reset": 1_700_000_030 }), T0)?.resetAtMs).toBe(T0 + 30_000);
-    expect(readBudget(headers({ "x-ratelimit-limit": 10, "x-ratelimit-remaining": 3, "x-ratelimit-reset": 30 }), T0)?.resetAtMs).toBe(T0 + 30_000);
-    expect(readBudget(headers({ "x-ratelimit-limit": 10, "x-ratelimit-remaining": 3 }), T0)).toBeUndefined();
-    expect(readBudget(headers({ "x-ratelimit-limit": "x", "x-ratelimit-remaining": 3, "x-ratelimit-reset": 3 }), T0)).toBeUndefined();
   });
 
   test("seconds-from-now resets pace the same way", async () => {
@@ -189,6 +182,74 @@ describe("rate limiter: 429", () => {
   });
 });
 
+describe("rate limiter: one call first when what it knows is stale", () => {
+  const plenty = (t: ReturnType<typeof timeline>) => budget(t.now(), 1_000, 900, 60);
+
+  test("after a quiet spell one call goes; the others wait for its answer, then go together", async () => {
+    const t = timeline();
+    const l = limiter(t);
+    (await l.acquire({ priority: "normal", maxWaitMs: 0 })).answered(200, plenty(t));
+    t.advance(1_500);
+    const r = recorder(t);
+    const all = Promise.all([r.take(l, "a"), r.take(l, "b"), r.take(l, "c")]);
+    for (let i = 0; i < 5; i++) await settle();
+    expect(r.names()).toEqual(["a"]);
+    r.permit("a").answered(200, plenty(t));
+    await all;
+    expect(r.names()).toEqual(["a", "b", "c"]);
+  });
+
+  test("when that first call meets a 429, the others wait out the pause and one probes", async () => {
+    const t = timeline();
+    const l = limiter(t);
+    const r = recorder(t);
+    const all = Promise.all([r.take(l, "a"), r.take(l, "b"), r.take(l, "c")]);
+    await settle();
+    expect(r.names()).toEqual(["a"]); // a new limiter knows nothing yet
+    const refusedAt = t.now() - T0;
+    r.permit("a").answered(429, refused(1));
+    for (let i = 0; i < 10; i++) await settle();
+    expect(r.names()).toEqual(["a", "b"]);
+    expect(r.granted[1]?.atMs).toBeGreaterThanOrEqual(refusedAt + 1_000);
+    r.permit("b").answered(200, plenty(t));
+    await all;
+    expect(r.names()).toEqual(["a", "b", "c"]);
+  });
+
+  test("while calls keep being answered, nothing waits", async () => {
+    const t = timeline();
+    const l = limiter(t);
+    (await l.acquire({ priority: "normal", maxWaitMs: 0 })).answered(200, plenty(t));
+    t.advance(500);
+    const permits = await Promise.all([0, 1, 2].map(() => l.acquire({ priority: "normal", maxWaitMs: 0 })));
+    expect(permits).toHaveLength(3);
+    expect(t.sleeps).toEqual([]);
+  });
+
+  test("a call that may not wait for the first one's answer goes at its deadline; it is not turned away", async () => {
+    const t = timeline();
+    const l = limiter(t);
+    const first = await l.acquire({ priority: "normal", maxWaitMs: 0 });
+    const second = await l.acquire({ priority: "normal", maxWaitMs: 20 });
+    expect(t.now() - T0).toBe(20);
+    first.answered(200, plenty(t));
+    second.answered(200, plenty(t));
+  });
+
+  test("when the budget's own hold ends at its reset, one call goes first and the others wait for its answer", async () => {
+    const t = timeline();
+    const l = limiter(t);
+    (await l.acquire({ priority: "normal", maxWaitMs: 0 })).answered(200, budget(t.now(), 100, 0, 5));
+    const r = recorder(t);
+    const all = Promise.all([r.take(l, "a"), r.take(l, "b"), r.take(l, "c")]);
+    for (let i = 0; i < 20; i++) await settle();
+    expect(r.granted.map((g) => `${g.name}@${g.atMs}`)).toEqual(["a@5000"]);
+    r.permit("a").answered(200, budget(t.now(), 100, 99, 300));
+    await all;
+    expect(r.names()).toEqual(["a", "b", "c"]);
+  });
+});
+
 describe("rate limiter: replicas sharing a store", () => {
   function replicas(store: RateStore = createMemoryRateStore()) {
     const t = timeline();
@@ -209,6 +270,38 @@ describe("rate limiter: replicas sharing a store", () => {
     r.granted[0]?.permit.answered(200, new Headers());
     await all;
     expect(r.granted).toHaveLength(4);
+  });
+
+  test("a replica that was just told all is well still holds its next call once another meets a 429", async () => {
+    const store = createMemoryRateStore();
+    const t = timeline();
+    const [a, b] = [limiter(t, { store }), limiter(t, { store })];
+    (await b.acquire({ priority: "normal", maxWaitMs: 0 })).answered(200, budget(t.now(), 1_000, 900, 60));
+    (await a.acquire({ priority: "normal", maxWaitMs: 0 })).answered(429, refused(5));
+    await settle();
+    const r = recorder(t);
+    await Promise.all([r.take(b, "b1", "normal", 0), r.take(b, "b2", "status", 0)]);
+    expect(r.names()).toEqual([]);
+    expect(r.rejected.map((x) => (x.error as RateLimitWait).retryAfterMs)).toEqual([5_000, 5_000]);
+  });
+
+  test("a probe lock taken just after another replica's probe met a 429 does not probe into the pause it moved", async () => {
+    const t = timeline();
+    const shared = createMemoryRateStore({ clock: t.clock });
+    await shared.pause(T0 + 1_000);
+    // The other replica's probe is refused at the moment this one takes the lock: it moved the pause on
+    // and released the lock, after this replica had last read the pause.
+    const store: RateStore = {
+      ...shared,
+      tryProbe: async (owner, ttlMs) => {
+        await shared.pause(T0 + 2_000);
+        return shared.tryProbe(owner, ttlMs);
+      },
+    };
+    const l = limiter(t, { store });
+    const r = recorder(t);
+    await r.take(l, "probe");
+    expect(r.granted.map((g) => g.atMs)).toEqual([2_000]);
   });
 
   test("paced calls of both take turns on one timeline", async () => {

@@ -6,29 +6,36 @@
  * - **Pacing before Port refuses.** Every answer's `x-ratelimit-limit/-remaining/-reset` say what is left of
  *   the window. While plenty is left, calls go at once. Once it falls below a share of the limit
  *   (`paceBelowShare`), what is left is spread over the time to the reset, and a reserve (`reserveShare`) is
- *   kept for terminal statuses. `x-ratelimit-reset` is read as epoch seconds when above 1e9, else as
- *   seconds from now: Port's sources disagree.
+ *   kept for terminal statuses. Port's resets and waits are taken up to `maxPortWaitMs` (rate-headers.ts).
  * - **A 429 pauses everything** until its Retry-After (or the reset) has passed; without either, for a backoff
  *   that grows with each refused probe. Then one call goes as a probe, and the others follow only once it
  *   was answered without a 429. A call that would wait longer than it may (`maxWaitMs`) is not sent: it
  *   fails at once with `PortPausedError`, and the reporter reschedules it for the end of the pause.
+ * - **One call first whenever what the limiter knows is stale**: after a quiet spell (nothing in flight,
+ *   nothing heard for `quietMs`; a new process too) and when the budget's own hold ends, one call goes and
+ *   the others wait for its answer. Calls sent at once on stale knowledge are all refused when Port has
+ *   begun refusing meanwhile: 200 reports due together were 200 calls into a window of 429s.
  * - **Terminal statuses first.** Waiting calls are served in priority order: `status` (terminal statuses,
  *   the checks that go with them, the token) before `normal` (logs, entities).
  * - **Replicas** share the pause, the probe and the paced timeline through a `RateStore` (Redis in
- *   production); each reads the shared pause at most once a `syncMs`, so calls pay nothing for it while
- *   nothing is wrong.
+ *   production). A replica reads the shared pause before it lets a call go (the calls asking at the same
+ *   moment share one read), so a 429 answered to another replica holds its next call too: a view up to a
+ *   second old let a replica send everything it had into a window another had already been refused in.
  *
  * Time and waiting are dependencies (tests drive them). The limiter's own sense of time never runs behind
  * the waits it has made, so an injected sleep that does not move the clock cannot make it spin.
  */
 import type { PortLogger } from "./deps.ts";
 import { silentLogger } from "./deps.ts";
+import { type Budget, capWarning, defaultMaxPortWaitMs, readBudget, waitCappedEvent } from "./rate-headers.ts";
+import { type CallPriority, type Pace, paceOf } from "./rate-pace.ts";
+import { enqueue, expiring, remove, type Waiter } from "./rate-queue.ts";
 import { createMemoryRateStore, type RateStore } from "./rate-store.ts";
 import { serverDelayMs } from "../shared/retry.ts";
 import type { Clock, Sleep } from "../shared/time.ts";
 import { realSleep } from "../shared/time.ts";
 
-export type CallPriority = "status" | "normal";
+export type { CallPriority };
 
 /** The right to send one call. Say how it ended, exactly once. */
 export interface Permit {
@@ -51,6 +58,8 @@ export interface PortRateLimiter {
   acquire(opts: { priority: CallPriority; maxWaitMs: number }): Promise<Permit>;
   /** What the limiter knows now, for logs and tests. */
   snapshot(): RateLimitSnapshot;
+  /** The longest wait taken from Port's numbers (`Retry-After`, `x-ratelimit-reset`); the client reads them with it too. */
+  readonly maxPortWaitMs: number;
 }
 
 export interface RateLimitSnapshot {
@@ -61,18 +70,13 @@ export interface RateLimitSnapshot {
   budget: Budget | undefined;
 }
 
-export interface Budget {
-  limit: number;
-  remaining: number;
-  /** When the window resets, epoch ms. */
-  resetAtMs: number;
-}
-
 export interface RateLimiterOptions {
   clock?: Clock;
   sleep?: Sleep;
   /** Shared with the other replicas; default: this process only. */
   store?: RateStore;
+  /** Port's `Retry-After` and `x-ratelimit-reset` are taken up to this (default `defaultMaxPortWaitMs`, 5 min). */
+  maxPortWaitMs?: number;
   /** This process's name in the shared probe lock (default: random). */
   owner?: string;
   logger?: PortLogger;
@@ -84,10 +88,12 @@ export interface RateLimiterOptions {
   pauseBaseMs?: number;
   /** …up to this (default 60 s). */
   pauseMaxMs?: number;
-  /** How often a replica reads the shared pause (default 1 s). */
+  /** How old this replica's view of the shared pause may be when it lets a call go (default 0: read first). */
   syncMs?: number;
   /** How often waiting calls look again while a probe is out (default 50 ms). */
   pollMs?: number;
+  /** Nothing in flight and nothing heard from Port for this long: the next call goes first, alone (default 1 s). */
+  quietMs?: number;
   /** Lifetime of the shared probe lock: longer than a call's timeout (default 30 s). */
   probeTtlMs?: number;
 }
@@ -98,16 +104,8 @@ export const RateEvents = {
   resumed: "port.rate.resumed",
   pacing: "port.rate.pacing",
   storeFailed: "port.rate.store_failed",
+  waitCapped: waitCappedEvent,
 } as const;
-
-interface Waiter {
-  priority: CallPriority;
-  deadlineMs: number;
-  resolve(permit: Permit): void;
-  reject(error: Error): void;
-}
-
-const RANK: Record<CallPriority, number> = { status: 0, normal: 1 };
 
 export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLimiter {
   const clock = opts.clock ?? Date.now;
@@ -119,22 +117,31 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
   const reserveShare = opts.reserveShare ?? 0.05;
   const pauseBaseMs = opts.pauseBaseMs ?? 1_000;
   const pauseMaxMs = opts.pauseMaxMs ?? 60_000;
-  const syncMs = opts.syncMs ?? 1_000;
+  const syncMs = opts.syncMs ?? 0;
   const pollMs = opts.pollMs ?? 50;
   const probeTtlMs = opts.probeTtlMs ?? 30_000;
+  const quietMs = opts.quietMs ?? 1_000;
+  const maxPortWaitMs = opts.maxPortWaitMs ?? defaultMaxPortWaitMs;
+  const warnIfCapped = capWarning(logger, maxPortWaitMs);
 
-  const queue: Waiter[] = [];
+  const queue: Waiter<Permit>[] = [];
   let inFlight = 0;
   let budget: Budget | undefined;
   let pausedUntilMs = 0;
   /** A pause has been set and no probe has been answered since: the next call must be a probe. */
   let needProbe = false;
   let probeInFlight = false;
+  /** The next call goes alone and the rest wait for its answer (after a quiet spell, or the budget's hold). */
+  let oneFirst = false;
+  let firstInFlight = false;
+  /** When Port last answered (or a call last failed to get an answer). */
+  let lastHeardMs = Number.NEGATIVE_INFINITY;
   /** 429s in a row to probes (or to calls while nothing was paused): the backoff's exponent. */
   let refusedInARow = 0;
   let pumping = false;
   let again = false;
   let lastSyncMs = Number.NEGATIVE_INFINITY;
+  let syncFailedUntilMs = 0;
   let syncing: Promise<void> | undefined;
   let pacingLogged = false;
   /** The limiter's time never runs behind the waits it made (see the module comment). */
@@ -153,7 +160,7 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
   // ---- what the answers say ----------------------------------------------------------------------------
 
   function observe(headers: Headers, atMs: number) {
-    const next = readBudget(headers, atMs);
+    const next = readBudget(headers, atMs, maxPortWaitMs);
     if (!next) return;
     // Answers of one window arrive out of order: there, the lowest remaining is the truest. An answer naming
     // another window (a new one, or a 429's own reset) replaces what was known.
@@ -171,13 +178,19 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
     store.pause(until).catch((error: unknown) => storeFailed("pause", error));
   }
 
-  function makePermit(probe: boolean): Permit {
+  /** `probe`: the shared probe after a pause; `first`: the call that goes alone while the rest wait for it. */
+  type Kind = "call" | "probe" | "first";
+
+  function makePermit(kind: Kind): Permit {
+    const probe = kind === "probe";
     let settled = false;
     const settle = () => {
       if (settled) return false;
       settled = true;
       inFlight--;
+      lastHeardMs = now();
       if (probe) probeInFlight = false;
+      if (kind === "first") firstInFlight = false;
       return true;
     };
     return {
@@ -185,10 +198,13 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
         if (!settle()) return;
         const atMs = now();
         observe(headers, atMs);
+        warnIfCapped(headers, atMs);
+        // An answer to the call sent first is what the others waited for (a 429 pauses them all below).
+        if (kind !== "call") oneFirst = false;
         if (status === 429) {
           if (probe || !needProbe) refusedInARow++;
           // Port's word when it gives one (Retry-After, else the reset); without it, a backoff that grows with each refused probe.
-          const serverMs = serverDelayMs(headers, atMs);
+          const serverMs = serverDelayMs(headers, atMs, maxPortWaitMs);
           const backoffMs = Math.min(pauseMaxMs, pauseBaseMs * 2 ** Math.max(0, refusedInARow - 1));
           pauseFor(serverMs ?? backoffMs, probe ? "probe refused" : "429");
           if (probe) store.releaseProbe(owner).catch((error: unknown) => storeFailed("releaseProbe", error));
@@ -212,10 +228,15 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
 
   // ---- the replicas' shared pause ------------------------------------------------------------------------
 
-  /** Reads the shared pause (at most once a `syncMs` unless forced): adopts a pause set elsewhere, and notices one lifted. */
+  /**
+   * Reads the shared pause (unless the last read is younger than `syncMs`; a read under way is shared, or
+   * when `force`d, waited for and followed by a new one):
+   * adopts a pause set elsewhere, and notices one lifted. After a failed read the store is left alone for a
+   * second, so a store that is down costs neither a read nor a log line per call.
+   */
   function sync(force = false): Promise<void> {
-    if (syncing) return syncing;
-    if (!force && now() - lastSyncMs < syncMs) return Promise.resolve();
+    if (syncing) return force ? syncing.then(() => sync(true)) : syncing;
+    if (now() < syncFailedUntilMs || (!force && now() - lastSyncMs < syncMs)) return Promise.resolve();
     lastSyncMs = now();
     syncing = store
       .pausedUntil()
@@ -238,7 +259,10 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
         }
         needProbe = true;
       })
-      .catch((error: unknown) => storeFailed("pausedUntil", error))
+      .catch((error: unknown) => {
+        syncFailedUntilMs = now() + 1_000;
+        storeFailed("pausedUntil", error);
+      })
       .finally(() => {
         syncing = undefined;
       });
@@ -247,19 +271,11 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
 
   // ---- the queue -----------------------------------------------------------------------------------------
 
-  type Pace = { kind: "free" } | { kind: "hold"; untilMs: number } | { kind: "paced"; intervalMs: number };
-
-  /** How the budget lets a call of `priority` go now. */
+  /** How the budget lets a call of `priority` go now; says once when pacing starts. */
   function pace(priority: CallPriority, at: number): Pace {
-    if (!budget || at >= budget.resetAtMs) return { kind: "free" };
-    const left = Math.max(0, budget.remaining - inFlight);
-    const reserve = Math.max(1, Math.ceil(budget.limit * reserveShare));
-    const paceBelow = Math.max(reserve + 1, Math.ceil(budget.limit * paceBelowShare));
-    if (left > paceBelow) {
-      pacingLogged = false;
-      return { kind: "free" };
-    }
-    if (!pacingLogged) {
+    const p = paceOf(budget, { priority, at, inFlight, reserveShare, paceBelowShare });
+    if (p.kind === "free") pacingLogged = false;
+    else if (!pacingLogged && budget) {
       pacingLogged = true;
       logger.info(RateEvents.pacing, {
         remaining: budget.remaining,
@@ -268,34 +284,27 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
         message: "Port's budget is short: pacing calls to its reset, statuses first",
       });
     }
-    const timeLeftMs = budget.resetAtMs - at;
-    const usable = priority === "status" ? left : left - reserve;
-    if (usable <= 0) return { kind: "hold", untilMs: budget.resetAtMs };
-    return { kind: "paced", intervalMs: timeLeftMs / usable };
+    return p;
   }
 
-  function enqueue(waiter: Waiter) {
-    // Status calls ahead of normal ones; first come, first served within a priority.
-    const after = queue.findIndex((queued) => RANK[queued.priority] > RANK[waiter.priority]);
-    queue.splice(after === -1 ? queue.length : after, 0, waiter);
-  }
-
-  function dispatch(waiter: Waiter, probe: boolean) {
-    queue.splice(queue.indexOf(waiter), 1);
+  /** The permit for a call let go now: the one sent first when what is known is stale. */
+  function grant(kind: Kind): Permit {
+    if (kind === "call" && !firstInFlight && (oneFirst || (inFlight === 0 && now() - lastHeardMs > quietMs))) kind = "first";
+    if (kind === "first") oneFirst = firstInFlight = true;
+    if (kind === "probe") probeInFlight = true;
     inFlight++;
-    if (probe) probeInFlight = true;
-    waiter.resolve(makePermit(probe));
+    return makePermit(kind);
+  }
+
+  function dispatch(waiter: Waiter<Permit>, kind: Kind) {
+    remove(queue, waiter);
+    waiter.resolve(grant(kind));
   }
 
   /** Waiters that cannot be served before `untilMs` within their wait are told when to come back. */
   function turnAway(untilMs: number, only?: CallPriority) {
     const at = now();
-    for (const waiter of [...queue]) {
-      if ((only === undefined || waiter.priority === only) && waiter.deadlineMs < untilMs) {
-        queue.splice(queue.indexOf(waiter), 1);
-        waiter.reject(new RateLimitWait(Math.max(0, untilMs - at)));
-      }
-    }
+    for (const waiter of expiring(queue, untilMs, only)) waiter.reject(new RateLimitWait(Math.max(0, untilMs - at)));
   }
 
   /** Serves the queue in order until it is empty or must wait; one pass at a time. */
@@ -336,7 +345,10 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
           return true;
         });
         if (mine) {
-          if (queue.includes(head)) dispatch(head, true);
+          // The lock is free as soon as the last probe was answered, and a 429 to it may have moved the
+          // pause a moment before: look at the pause again before probing.
+          await sync(true);
+          if (needProbe && now() >= pausedUntilMs && queue.includes(head)) dispatch(head, "probe");
           else await store.releaseProbe(owner).catch(() => undefined);
           continue;
         }
@@ -348,13 +360,18 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
       }
       const p = pace(head.priority, at);
       if (p.kind === "free") {
-        dispatch(head, false);
+        // While the call sent first is out the rest wait for its answer, each no longer than it may wait:
+        // this is caution, not Port's word, so a call is never turned away for it.
+        if (firstInFlight && head.deadlineMs > at) await wait(Math.min(pollMs, head.deadlineMs - at));
+        else dispatch(head, "call");
         continue;
       }
       if (p.kind === "hold") {
-        // Nothing left but the statuses' reserve: normal calls wait for the reset (or are turned away).
+        // Nothing left but the statuses' reserve: normal calls wait for the reset (or are turned away), and
+        // when the hold ends one call goes first.
+        oneFirst = true;
         turnAway(p.untilMs, head.priority);
-        if (queue.length > 0 && queue[0] === head) await wait(Math.min(p.untilMs - at, Math.max(pollMs, syncMs)));
+        if (queue.length > 0 && queue[0] === head) await wait(Math.min(p.untilMs - at, Math.max(pollMs, 1_000)));
         continue;
       }
       const slotMs = await store.takeSlot(at, p.intervalMs).catch((error: unknown) => {
@@ -364,7 +381,7 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
       at = now();
       if (slotMs > at) {
         if (head.deadlineMs < slotMs) {
-          queue.splice(queue.indexOf(head), 1);
+          remove(queue, head);
           head.reject(new RateLimitWait(slotMs - at));
           continue;
         }
@@ -372,42 +389,24 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
         // A 429 answered meanwhile takes precedence over the slot.
         if (now() < pausedUntilMs || needProbe) continue;
       }
-      if (queue.includes(head)) dispatch(head, false);
+      if (queue.includes(head)) dispatch(head, "call");
     }
   }
 
   return {
-    acquire({ priority, maxWaitMs }) {
+    async acquire({ priority, maxWaitMs }) {
+      // What the other replicas know first: a pause one of them was just told of holds this call too.
+      await sync();
       const at = now();
-      void sync();
-      if (at < pausedUntilMs && pausedUntilMs - at > maxWaitMs) return Promise.reject(new RateLimitWait(pausedUntilMs - at));
+      if (at < pausedUntilMs && pausedUntilMs - at > maxWaitMs) throw new RateLimitWait(pausedUntilMs - at);
       // Nothing queued, nothing paused, budget not short: go at once.
-      if (queue.length === 0 && at >= pausedUntilMs && !needProbe && pace(priority, at).kind === "free") {
-        inFlight++;
-        return Promise.resolve(makePermit(false));
-      }
+      if (queue.length === 0 && at >= pausedUntilMs && !needProbe && !firstInFlight && pace(priority, at).kind === "free") return grant("call");
       return new Promise<Permit>((resolve, reject) => {
-        enqueue({ priority, deadlineMs: at + maxWaitMs, resolve, reject });
+        enqueue(queue, { priority, deadlineMs: at + maxWaitMs, resolve, reject });
         void pump();
       });
     },
+    maxPortWaitMs,
     snapshot: () => ({ pausedUntilMs, needProbe, waiting: queue.length, inFlight, budget: budget ? { ...budget } : undefined }),
   };
-}
-
-/**
- * The window as an answer states it: `x-ratelimit-limit`, `-remaining` and `-reset` (epoch seconds when
- * above 1e9, else seconds from `nowMs`). Undefined when any is missing or not a number.
- */
-export function readBudget(headers: Headers, nowMs: number): Budget | undefined {
-  const number = (name: string) => {
-    const raw = headers.get(name)?.trim();
-    return raw && /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : undefined;
-  };
-  const limit = number("x-ratelimit-limit");
-  const remaining = number("x-ratelimit-remaining");
-  const reset = number("x-ratelimit-reset");
-  if (limit === undefined || remaining === undefined || reset === undefined) return undefined;
-  const resetAtMs = reset > 1e9 ? reset * 1000 : nowMs + reset * 1000;
-  return { limit, remaining, resetAtMs };
 }

@@ -21,6 +21,7 @@ import type { PortLogger } from "./deps.ts";
 import type { Clock } from "../shared/time.ts";
 import { PortEvents } from "./deps.ts";
 import { isRateLimited, isRetriable, PortApiError, PortPausedError } from "./errors.ts";
+import { defaultMaxPortWaitMs } from "./rate-headers.ts";
 import type { Random, RetryPolicy } from "../shared/retry.ts";
 import { backoffMs, defaultOutboxRetryPolicy } from "../shared/retry.ts";
 import { truncate } from "../shared/text.ts";
@@ -53,6 +54,8 @@ export interface ReporterOptions {
   maxReportsPerClaim?: number;
   /** Cap on one coalesced log message (default 512 KiB). */
   maxLogBytes?: number;
+  /** The latest a retry is put off to, from now, whatever Port asked (default `defaultMaxPortWaitMs`, 5 min). */
+  maxDelayMs?: number;
   random?: Random;
 }
 
@@ -91,6 +94,7 @@ export function createReporter(opts: ReporterOptions): Reporter {
   const pollIntervalMs = opts.pollIntervalMs ?? 1_000;
   const maxReportsPerClaim = opts.maxReportsPerClaim ?? batchRuns * 100;
   const maxLogBytes = opts.maxLogBytes ?? defaultMaxLogBytes;
+  const maxDelayMs = opts.maxDelayMs ?? defaultMaxPortWaitMs;
   const inFlight = new Set<Promise<unknown>>();
   let running = false;
   let loop: Promise<void> | undefined;
@@ -161,8 +165,8 @@ export function createReporter(opts: ReporterOptions): Reporter {
         index = reports.length;
       }
       const nowMs = clock();
+      const outcome = toOutcome(result, nowMs);
       for (const report of settling) {
-        const outcome = toOutcome(result, nowMs);
         await ledger.settleReport(report.id, outcome, nowMs);
         logOutcome(runId, report, outcome, result);
         if (outcome.type === "delivered") tally.delivered++;
@@ -256,7 +260,7 @@ export function createReporter(opts: ReporterOptions): Reporter {
   function toOutcome(result: Attempt, nowMs: number): ReportOutcome {
     if (result.type === "delivered") return { type: "delivered" };
     if (result.type === "failed") return { type: "failed", error: result.error };
-    return { type: "retry", at: nowMs + result.delayMs, error: result.error };
+    return { type: "retry", at: nowMs + Math.min(result.delayMs, maxDelayMs), error: result.error };
   }
 
   function logOutcome(runId: string, report: PendingReport, outcome: ReportOutcome, result: Attempt): void {

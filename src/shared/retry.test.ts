@@ -45,6 +45,13 @@ describe("serverDelayMs", () => {
     expect(serverDelayMs(new Headers({ "x-ratelimit-remaining": "0", "x-ratelimit-reset": "30" }), NOW_MS)).toBe(30_000);
   });
 
+  test("at most the given bound, however far off the server says", () => {
+    expect(serverDelayMs(new Headers({ "retry-after": "315360000" }), NOW_MS, 300_000)).toBe(300_000);
+    expect(serverDelayMs(new Headers({ "x-ratelimit-remaining": "0", "x-ratelimit-reset": "4102444800" }), NOW_MS, 300_000)).toBe(300_000);
+    expect(serverDelayMs(new Headers({ "retry-after": "3" }), NOW_MS, 300_000)).toBe(3_000);
+    expect(retryDelay(policy, 1, { nowMs: NOW_MS, headers: new Headers({ "retry-after": "315360000" }), maxServerMs: 300_000 }).delayMs).toBe(300_000);
+  });
+
   test("Retry-After wins over rate-limit headers; garbage is ignored", () => {
     const h = new Headers({ "retry-after": "2", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "99" });
     expect(serverDelayMs(h, NOW_MS)).toBe(2_000);

@@ -39,19 +39,29 @@ export function backoffMs(policy: RetryPolicy, attempt: number, random: Random =
 }
 
 /**
- * The wait the server asked for, if any, in ms from `nowMs`:
+ * The wait the server asked for, if any, in ms from `nowMs`, and at most `maxMs`:
  * - `Retry-After` as delta seconds or an HTTP date;
  * - otherwise, when `x-ratelimit-remaining` is 0, the time until `x-ratelimit-reset` (epoch seconds; small
  *   values are read as seconds from now, the convention some gateways use).
  * Returns undefined when the headers say nothing usable.
  */
-export function serverDelayMs(headers: Headers, nowMs: number): number | undefined {
+export function serverDelayMs(headers: Headers, nowMs: number, maxMs = Number.POSITIVE_INFINITY): number | undefined {
+  const asked = askedDelayMs(headers, nowMs);
+  return asked === undefined ? undefined : Math.min(asked, maxMs);
+}
+
+/** `Retry-After` alone, in ms from `nowMs` (delta seconds or an HTTP date); undefined when absent or unreadable. */
+function retryAfterMs(headers: Headers, nowMs: number): number | undefined {
   const retryAfter = headers.get("retry-after")?.trim();
-  if (retryAfter) {
-    if (/^\d+(\.\d+)?$/.test(retryAfter)) return Math.ceil(Number(retryAfter) * 1000);
-    const dateMs = Date.parse(retryAfter);
-    if (!Number.isNaN(dateMs)) return Math.max(0, dateMs - nowMs);
-  }
+  if (!retryAfter) return undefined;
+  if (/^\d+(\.\d+)?$/.test(retryAfter)) return Math.ceil(Number(retryAfter) * 1000);
+  const dateMs = Date.parse(retryAfter);
+  return Number.isNaN(dateMs) ? undefined : Math.max(0, dateMs - nowMs);
+}
+
+function askedDelayMs(headers: Headers, nowMs: number): number | undefined {
+  const retryAfter = retryAfterMs(headers, nowMs);
+  if (retryAfter !== undefined) return retryAfter;
   const remaining = headers.get("x-ratelimit-remaining")?.trim();
   const reset = headers.get("x-ratelimit-reset")?.trim();
   if (remaining !== undefined && Number(remaining) === 0 && reset && /^\d+(\.\d+)?$/.test(reset)) {
@@ -70,12 +80,16 @@ export interface RetryDelay {
 }
 
 /**
- * The wait before the next try: the server's request when it made one, else jittered backoff.
- * A server-requested wait is honoured as given, never shortened by the cap — callers decide whether to
- * sleep that long in process or reschedule (see `fitsInProcess`).
+ * The wait before the next try: the server's request when it made one (up to `maxServerMs`), else jittered
+ * backoff. A server-requested wait is not shortened by the policy's cap — callers decide whether to sleep
+ * that long in process or reschedule (see `fitsInProcess`).
  */
-export function retryDelay(policy: RetryPolicy, attempt: number, opts: { headers?: Headers; nowMs: number; random?: Random }): RetryDelay {
-  const server = opts.headers ? serverDelayMs(opts.headers, opts.nowMs) : undefined;
+export function retryDelay(
+  policy: RetryPolicy,
+  attempt: number,
+  opts: { headers?: Headers; nowMs: number; random?: Random; maxServerMs?: number },
+): RetryDelay {
+  const server = opts.headers ? serverDelayMs(opts.headers, opts.nowMs, opts.maxServerMs) : undefined;
   if (server !== undefined) return { delayMs: server, source: "server" };
   return { delayMs: backoffMs(policy, attempt, opts.random), source: "backoff" };
 }

@@ -31,7 +31,7 @@ async function start(): Promise<ConnectForTests> {
     return { url: worker.url, via: "jvm", brokers: kafka.brokers };
   } catch (error) {
     throw new Error(
-      `NO KAFKA CONNECT FOR TESTS: ${error instanceof Error ? error.message : String(error)}\n` + "Fix it, or point KAFKA_CONNECT_URL at a running worker.",
+      `NO KAFKA CONNECT FOR TESTS: ${error instanceof Error ? error.message : String(error)}\nFix it, or point KAFKA_CONNECT_URL at a running worker.`,
     );
   }
 }

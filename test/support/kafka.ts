@@ -41,7 +41,7 @@ async function start(): Promise<KafkaForTests> {
   } catch (error) {
     problems.push(`JVM broker: ${message(error)}`);
   }
-  throw new Error(`NO KAFKA FOR TESTS. Tried:\n- ${problems.join("\n- ")}\n` + "Fix one of them, or point KAFKA_BROKERS=host:port at a running broker.");
+  throw new Error(`NO KAFKA FOR TESTS. Tried:\n- ${problems.join("\n- ")}\nFix one of them, or point KAFKA_BROKERS=host:port at a running broker.`);
 }
 
 async function startContainer(): Promise<KafkaForTests> {
