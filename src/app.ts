@@ -14,7 +14,7 @@ import type { HealthView } from "./console/pages.ts";
 import { consoleRoutes } from "./console/routes.ts";
 import type { Ingest, IngestStats } from "./pipeline/ingest.ts";
 import type { ReplayResult } from "./pipeline/replay.ts";
-import type { IngressStatus } from "./service.ts";
+import type { IngressName, IngressStatus } from "./service.ts";
 
 /**
  * portside's HTTP surface as a Hono app built on Web standards only: it runs on Bun (the product
@@ -26,7 +26,7 @@ export interface AppDeps {
   replay: (deadLetterId: string) => Promise<ReplayResult>;
   stats: () => IngestStats;
   /** Ingresses running on their own (the Kafka consumer): part of readiness and stats. */
-  ingresses: () => ReadonlyMap<string, IngressStatus>;
+  ingresses: () => ReadonlyMap<IngressName, IngressStatus>;
   logger: Logger;
   sinkToken: Secret | null;
   /** Null: /admin is off, unless `open` (local use), where it needs no token. */

@@ -3,7 +3,7 @@ import { createApp } from "./app.ts";
 import type { Config } from "./config.ts";
 import type { Ledger, WorkKind } from "./ledger/ledger.ts";
 import type { Logger } from "./log.ts";
-import { createMetrics, type Metrics } from "./metrics.ts";
+import { createMetrics, type Metrics, type PartitionLag } from "./metrics.ts";
 import { createJournal, type Journal } from "./console/journal.ts";
 import { withRecentErrors } from "./console/recent-errors.ts";
 import type { SinkRecord } from "./messages/index.ts";
@@ -75,8 +75,11 @@ export interface Service {
   settle(deadlineAt: number): Promise<SettleResult>;
   /** What was ingested since start, in all and per source. */
   stats(): IngestStats;
-  /** Makes a running ingress (e.g. the Kafka consumer) part of /readyz and /admin/stats. */
-  attachIngress(name: string, status: IngressStatus): void;
+  /**
+   * Makes a running ingress part of /readyz, /admin/stats and the lag metrics. One the configuration
+   * turns on (KAFKA_BROKERS: `kafka`) is expected from the start: not ready until it is attached and ready.
+   */
+  attachIngress(name: IngressName, status: IngressStatus): void;
   executor: Executor;
   reporter: Reporter;
   portClient: PortClient;
@@ -95,11 +98,21 @@ export interface SettleResult {
   left: { pendingWork: number; running: number; pendingReports: number };
 }
 
-/** What an ingress that runs on its own (not per request) tells the service. */
+/** The ways in that run on their own (not per request). */
+export type IngressName = "kafka";
+
+/** What an ingress that runs on its own tells the service. */
 export interface IngressStatus {
+  /** Consuming (or with nothing to consume): /readyz. */
   ready(): boolean;
+  /** For /admin/stats. */
   state(): unknown;
+  /** Lag per partition held while consuming, for the metrics. */
+  lag(): PartitionLag[];
 }
+
+/** Stands for a configured ingress until the entry attaches it. */
+const notStarted: IngressStatus = { ready: () => false, state: () => ({ status: "not_started" }), lag: () => [] };
 
 export function createService(deps: ServiceDeps): Service {
   const { config } = deps;
@@ -195,16 +208,12 @@ export function createService(deps: ServiceDeps): Service {
     await reporter.drainToIdle();
   };
   const replay = (id: string) => replayDeadLetter({ ledger, ingest, acceptor }, id);
-  const ingresses = new Map<string, IngressStatus>();
+  const ingresses = new Map<IngressName, IngressStatus>(config.kafka ? [["kafka", notStarted]] : []);
   metrics.observe({
     ledgerCounts: () => ledger.counts(),
     rateBudget: () => limiter.snapshot().budget,
     oldestUndeliveredAt: () => reporter.oldestUndeliveredAt(),
-    kafkaLag: () => {
-      const lag: Record<string, number> = {};
-      for (const ingress of ingresses.values()) Object.assign(lag, (ingress.state() as { lag?: Record<string, number> } | undefined)?.lag ?? {});
-      return lag;
-    },
+    kafkaLag: () => [...ingresses.values()].flatMap((ingress) => ingress.lag()),
     knownActions: deps.registry.actions,
     clock,
   });

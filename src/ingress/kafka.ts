@@ -3,7 +3,9 @@ import type { KafkaSettings } from "../config.ts";
 import type { WorkKind } from "../ledger/ledger.ts";
 import type { Logger } from "../log.ts";
 import { parseRecord } from "../messages/index.ts";
+import type { PartitionLag } from "../metrics.ts";
 import type { Ingest } from "../pipeline/ingest.ts";
+import type { IngressStatus } from "../service.ts";
 import { backoffMs, type RetryPolicy } from "../shared/retry.ts";
 import { createKafka, type KafkaConnection, readCa } from "../shared/kafka.ts";
 
@@ -16,6 +18,7 @@ import { createKafka, type KafkaConnection, readCa } from "../shared/kafka.ts";
  *     of the batch (ack means safe). A redelivery after a rebalance or a crash is deduplicated by the ledger.
  *   - The ledger unavailable: the partition is paused and read again from the same offset after a backoff;
  *     nothing is skipped. A record of any content is parked by `ingest`, so it never blocks its partition.
+ *   - Lag is exported only while consuming, and only for the partitions held (pruned at every assignment).
  *   - A group member that gets no partitions (others hold them all) says so; it keeps serving HTTP.
  *   - `stop()` leaves the group (no session-timeout stall for the other members).
  */
@@ -36,13 +39,13 @@ export interface KafkaIngressState {
   groupId: string;
   /** Partitions assigned to this member, by topic. */
   assigned: Record<string, number[]>;
-  /** Messages behind the end of each partition, as of its last fetch (`topic/partition`). */
+  /** Messages behind the end of each partition held, as of its last fetch (`topic/partition`); empty unless consuming. */
   lag: Record<string, number>;
   /** Partitions paused because the ledger was unavailable. */
   paused: string[];
 }
 
-export interface KafkaIngress {
+export interface KafkaIngress extends IngressStatus {
   start(): Promise<void>;
   stop(): Promise<void>;
   state(): KafkaIngressState;
@@ -58,7 +61,8 @@ export function createKafkaIngress(deps: KafkaIngressDeps): KafkaIngress {
   const topics = new Map<string, WorkKind>();
   if (settings.runsTopic) topics.set(settings.runsTopic, "run");
   if (settings.changesTopic) topics.set(settings.changesTopic, "change");
-  const state: KafkaIngressState = { status: "starting", groupId: settings.groupId, assigned: {}, lag: {}, paused: [] };
+  const state: Omit<KafkaIngressState, "lag"> = { status: "starting", groupId: settings.groupId, assigned: {}, paused: [] };
+  const lag = new Map<string, PartitionLag>();
   /** Consecutive ledger failures per partition, for the backoff. */
   const failures = new Map<string, number>();
   const resumeTimers = new Set<ReturnType<typeof setTimeout>>();
@@ -79,7 +83,7 @@ export function createKafkaIngress(deps: KafkaIngressDeps): KafkaIngress {
     const kind = topics.get(batch.topic);
     if (!kind || batch.isEmpty() || !isRunning() || isStale()) return;
     const where = `${batch.topic}/${batch.partition}`;
-    state.lag[where] = Number(batch.offsetLag());
+    lag.set(where, { topic: batch.topic, partition: batch.partition, messages: Number(batch.offsetLag()) });
     // A record is its message's value; a tombstone (no value) is an empty record, parked as such.
     const records = batch.messages.map((message) => parseRecord(message.value ?? new Uint8Array(0)));
     try {
@@ -113,7 +117,7 @@ export function createKafkaIngress(deps: KafkaIngressDeps): KafkaIngress {
     for (const message of batch.messages) resolveOffset(message.offset);
     // Committed after the ledger commit: a crash before this line means a redelivery, which dedupes.
     await consumer?.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
-    state.lag[where] = Math.max(0, Number(batch.highWatermark) - Number(last) - 1);
+    lag.set(where, { topic: batch.topic, partition: batch.partition, messages: Math.max(0, Number(batch.highWatermark) - Number(last) - 1) });
     await heartbeat();
   }
 
@@ -134,6 +138,9 @@ export function createKafkaIngress(deps: KafkaIngressDeps): KafkaIngress {
       consumer = c;
       c.on(c.events.GROUP_JOIN, ({ payload }) => {
         state.assigned = Object.fromEntries(Object.entries(payload.memberAssignment).filter(([topic]) => topics.has(topic)));
+        // Lag only of partitions held: one that moved to another member is that member's to export.
+        const holding = new Set(Object.entries(state.assigned).flatMap(([topic, list]) => list.map((p) => `${topic}/${p}`)));
+        for (const where of lag.keys()) if (!holding.has(where)) lag.delete(where);
         const partitions = Object.values(state.assigned).reduce((n, list) => n + list.length, 0);
         state.status = partitions === 0 ? "idle_member" : "consuming";
         if (partitions === 0) {
@@ -145,7 +152,10 @@ export function createKafkaIngress(deps: KafkaIngressDeps): KafkaIngress {
       });
       c.on(c.events.CRASH, ({ payload }) => {
         logger.error("kafka.crashed", { groupId: settings.groupId, restart: payload.restart, error: payload.error });
-        if (!payload.restart) state.status = "crashed";
+        if (!payload.restart) {
+          state.status = "crashed";
+          lag.clear();
+        }
       });
       await c.connect();
       try {
@@ -167,8 +177,13 @@ export function createKafkaIngress(deps: KafkaIngressDeps): KafkaIngress {
       // Leaves the group at once, so the others take the partitions over without waiting for a session timeout.
       await consumer?.disconnect();
       state.status = "stopped";
+      lag.clear();
     },
-    state: () => structuredClone(state),
+    state: () => ({
+      ...structuredClone(state),
+      lag: state.status === "consuming" ? Object.fromEntries([...lag].map(([where, l]) => [where, l.messages])) : {},
+    }),
     ready: () => state.status === "consuming" || state.status === "idle_member",
+    lag: () => (state.status === "consuming" ? [...lag.values()] : []),
   };
 }

@@ -1,0 +1,128 @@
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { randomBytes } from "node:crypto";
+import { Kafka, logLevel, type Producer } from "kafkajs";
+import type { KafkaSettings } from "../../src/config.ts";
+import { createKafkaIngress, type KafkaIngress } from "../../src/ingress/kafka.ts";
+import { createLogger } from "../../src/log.ts";
+import { createHarness, type Harness, ORG, runMessage } from "../support/harness.ts";
+import { createTopics, getKafka } from "../support/kafka.ts";
+
+/**
+ * The built-in consumer heals itself (in process, on the tests' broker, which these tests never stop): a
+ * member exports lag only for the partitions it holds; /readyz waits for the consumer.
+ */
+let brokers: string[];
+let producer: Producer;
+const open: Array<{ stop(): Promise<void> }> = [];
+
+beforeAll(async () => {
+  brokers = (await getKafka()).brokers;
+  producer = new Kafka({ brokers, clientId: "recovery-tests", logLevel: logLevel.NOTHING }).producer();
+  await producer.connect();
+}, 120_000);
+
+afterEach(async () => {
+  for (const item of open.splice(0).reverse()) await item.stop();
+});
+
+afterAll(async () => {
+  await producer?.disconnect();
+});
+
+interface Member {
+  ingress: KafkaIngress;
+  h: Harness;
+  executed: string[];
+  /** The log lines of this member whose event is `event`, parsed. */
+  lines(event: string): Array<Record<string, unknown>>;
+}
+
+/** A portside in process (memory ledger, Port emulator) with the built-in consumer on `topic`, started. */
+async function member(topic: string, groupId: string, settings: Partial<KafkaSettings> = {}, env: Record<string, string> = {}): Promise<Member> {
+  const executed: string[] = [];
+  const h = await createHarness({ handlers: { runs: { deploy: async (run) => void executed.push(run.id) } }, env });
+  const ingress = createKafkaIngress({
+    settings: {
+      brokers,
+      groupId,
+      runsTopic: topic,
+      changesTopic: null,
+      sasl: null,
+      ssl: false,
+      caFile: null,
+      fromBeginning: true,
+      ...settings,
+    },
+    ingest: h.service.ingest,
+    logger: createLogger({ level: "debug", sink: (line) => h.logs.push(line) }),
+  });
+  h.service.attachIngress("kafka", ingress);
+  open.push({ stop: () => h.stop() }, { stop: () => ingress.stop() });
+  await ingress.start();
+  const lines = (event: string) => h.logs.filter((l) => l.includes(`"event":"${event}"`)).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { ingress, h, executed, lines };
+}
+
+const names = () => {
+  const tag = randomBytes(4).toString("hex");
+  return { topic: `${ORG}.runs.heal-${tag}`, groupId: `${ORG}.heal-${tag}`, tag };
+};
+
+async function produce(topic: string, ids: string[], emulators: Harness[], partition?: number): Promise<void> {
+  for (const h of emulators) for (const id of ids) h.emulator.state.declareRun(id);
+  await producer.send({
+    topic,
+    acks: -1,
+    messages: ids.map((id) => ({ value: JSON.stringify(runMessage(id)), ...(partition === undefined ? {} : { partition }) })),
+  });
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: () => string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
+    await Bun.sleep(25);
+  }
+}
+
+const lagSeries = async (m: Member) => (await m.h.service.metrics.scrape()).split("\n").filter((l) => l.startsWith("portside_kafka_consumer_lag{"));
+const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}_${i}`);
+
+describe("the built-in consumer heals itself", () => {
+  test("a rebalance: each member exports lag only for the partitions it holds", async () => {
+    const { topic, groupId, tag } = names();
+    await createTopics(brokers, [topic], 2);
+    const a = await member(topic, groupId);
+    await produce(topic, ids(`r_lag0_${tag}`, 2), [a.h], 0);
+    await produce(topic, ids(`r_lag1_${tag}`, 2), [a.h], 1);
+    await until(
+      () => Object.keys(a.ingress.state().lag).length === 2,
+      () => "lag of both partitions",
+    );
+    const b = await member(topic, groupId);
+    const held = (m: Member) => (m.ingress.state().assigned[topic] ?? []).map((p) => `${topic}/${p}`);
+    await until(
+      () => held(a).length === 1 && held(b).length === 1,
+      () => `one partition each (a: ${held(a)}, b: ${held(b)})`,
+    );
+    await produce(topic, ids(`r_lagb0_${tag}`, 2), [a.h, b.h], 0);
+    await produce(topic, ids(`r_lagb1_${tag}`, 2), [a.h, b.h], 1);
+    await until(
+      () => Object.keys(b.ingress.state().lag).length === 1,
+      () => "b's lag",
+    );
+    expect(Object.keys(a.ingress.state().lag)).toEqual(held(a));
+    expect(Object.keys(b.ingress.state().lag)).toEqual(held(b));
+    expect(await lagSeries(a)).toHaveLength(1);
+    expect(await lagSeries(a)).toEqual([expect.stringContaining(`partition="${held(a)[0]?.split("/").at(-1)}"`)]);
+  }, 60_000);
+});
+
+test("with KAFKA_BROKERS set, /readyz answers 503 until the consumer is attached and consuming", async () => {
+  const h = await createHarness({ env: { KAFKA_BROKERS: "127.0.0.1:9" } });
+  open.push({ stop: () => h.stop() });
+  const res = await h.service.app.request("/readyz");
+  expect(res.status).toBe(503);
+  expect(await res.json()).toEqual({ ok: false, reason: "kafka not ready" });
+  expect((await h.service.app.request("/healthz")).status).toBe(200);
+});
