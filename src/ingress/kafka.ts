@@ -20,7 +20,8 @@ import { createKafka, type KafkaConnection, readCa } from "../shared/kafka.ts";
  *     nothing is skipped. A record of any content is parked by `ingest`, so it never blocks its partition.
  *   - Lag is exported only while consuming, and only for the partitions held (pruned at every assignment).
  *   - A group member that gets no partitions (others hold them all) says so; it keeps serving HTTP.
- *   - `stop()` leaves the group (no session-timeout stall for the other members).
+ *   - `stop()` leaves the group (no session-timeout stall for the other members). A member that vanished
+ *     without leaving holds its partitions until KAFKA_SESSION_TIMEOUT_MS (10 s) has passed.
  */
 export interface KafkaIngressDeps {
   settings: KafkaSettings;
@@ -126,10 +127,11 @@ export function createKafkaIngress(deps: KafkaIngressDeps): KafkaIngress {
       const kafka = createKafka(await connection(), logger);
       // maxWaitTimeInMs bounds how long a fetch waits for new records, and so how long a stop waits for the fetch.
       // Fetches of at most 1 MB (256 KB a partition): a batch is held in memory until the ledger has it.
+      // Heartbeats every quarter of the session timeout (kafkajs and Kafka want under a third).
       const c = kafka.consumer({
         groupId: settings.groupId,
-        sessionTimeout: 30_000,
-        heartbeatInterval: 3_000,
+        sessionTimeout: settings.sessionTimeoutMs,
+        heartbeatInterval: Math.floor(settings.sessionTimeoutMs / 4),
         maxWaitTimeInMs: 500,
         maxBytes: 1 << 20,
         maxBytesPerPartition: 256 << 10,

@@ -51,6 +51,7 @@ async function member(topic: string, groupId: string, settings: Partial<KafkaSet
       ssl: false,
       caFile: null,
       fromBeginning: true,
+      sessionTimeoutMs: 6_000,
       ...settings,
     },
     ingest: h.service.ingest,
