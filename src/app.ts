@@ -47,8 +47,19 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
 
-  app.get("/healthz", documented({ tags: ["health"], summary: "Liveness", responses: { 200: reply(HealthSchema, "The process answers") } }), (c) =>
-    c.json({ ok: true }),
+  app.get(
+    "/healthz",
+    documented({
+      tags: ["health"],
+      summary: "Liveness: the process answers, and no running ingress failed in a way only a restart may cure",
+      responses: { 200: reply(HealthSchema, "Alive"), 503: reply(HealthSchema, "Restart me, and why") },
+    }),
+    (c) => {
+      for (const [name, ingress] of deps.ingresses()) {
+        if (!ingress.live()) return c.json({ ok: false, reason: `${name} has not recovered; restart portside` }, 503);
+      }
+      return c.json({ ok: true });
+    },
   );
   app.get(
     "/readyz",

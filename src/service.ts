@@ -76,7 +76,7 @@ export interface Service {
   /** What was ingested since start, in all and per source. */
   stats(): IngestStats;
   /**
-   * Makes a running ingress part of /readyz, /admin/stats and the lag metrics. One the configuration
+   * Makes a running ingress part of /readyz, /healthz, /admin/stats and the lag metrics. One the configuration
    * turns on (KAFKA_BROKERS: `kafka`) is expected from the start: not ready until it is attached and ready.
    */
   attachIngress(name: IngressName, status: IngressStatus): void;
@@ -105,6 +105,8 @@ export type IngressName = "kafka";
 export interface IngressStatus {
   /** Consuming (or with nothing to consume): /readyz. */
   ready(): boolean;
+  /** False when it failed in a way only a restart of the process may cure: /healthz. */
+  live(): boolean;
   /** For /admin/stats. */
   state(): unknown;
   /** Lag per partition held while consuming, for the metrics. */
@@ -112,7 +114,7 @@ export interface IngressStatus {
 }
 
 /** Stands for a configured ingress until the entry attaches it. */
-const notStarted: IngressStatus = { ready: () => false, state: () => ({ status: "not_started" }), lag: () => [] };
+const notStarted: IngressStatus = { ready: () => false, live: () => true, state: () => ({ status: "not_started" }), lag: () => [] };
 
 export function createService(deps: ServiceDeps): Service {
   const { config } = deps;

@@ -9,7 +9,10 @@ import { createTopics } from "../support/kafka.ts";
 import { emulatorEnv, type PortsideProcess, startPortside } from "../support/portside-process.ts";
 
 /**
- * The built-in consumer of a real portside process after portside was killed, against a broker of its own.
+ * The built-in consumer of a real portside process against a real broker that stops answering (its JVM
+ * paused with SIGSTOP for longer than the session timeout, then resumed with SIGCONT) and after portside
+ * itself was killed. These tests stop the broker, so they start one of their own (never KAFKA_BROKERS,
+ * never the broker other test files share).
  */
 const ADMIN = "recovery-admin-token-000000";
 const emulator = createPortEmulator({});
@@ -74,8 +77,57 @@ const finished = (ids: string[], timeoutMs: number) =>
     timeoutMs,
   );
 const status = async (p: PortsideProcess, path: string) => (await fetch(`${p.url}${path}`)).status;
+const lagSeries = async (p: PortsideProcess) =>
+  (await (await fetch(`${p.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })).text())
+    .split("\n")
+    .filter((l) => l.startsWith("portside_kafka_consumer_lag{"));
 
-describe("the built-in consumer when portside goes away", () => {
+describe("the built-in consumer when the broker or portside goes away", () => {
+  test("the broker paused longer than the session timeout: not ready and no lag series while it cannot consume; a lone member resumes by itself", async () => {
+    const o = await organisation({ KAFKA_SESSION_TIMEOUT_MS: "6000" });
+    const p = await o.start();
+    await until(
+      async () => (await status(p, "/readyz")) === 200,
+      () => "ready",
+      30_000,
+    );
+    const before = o.ids("pause_before", 10);
+    await o.produce(before);
+    await finished(before, 30_000);
+    expect((await lagSeries(p)).length).toBeGreaterThan(0);
+
+    process.kill(broker.pid, "SIGSTOP");
+    const pausedAt = Date.now();
+    try {
+      await until(
+        async () => (await status(p, "/readyz")) === 503,
+        () => "/readyz to turn 503 while the broker is paused",
+        12_000,
+      );
+      expect(await lagSeries(p)).toEqual([]);
+      expect(await status(p, "/healthz")).toBe(200);
+      // Longer than the session timeout: the broker forgets the member when it wakes up.
+      await Bun.sleep(Math.max(0, pausedAt + 9_000 - Date.now()));
+    } finally {
+      process.kill(broker.pid, "SIGCONT");
+    }
+
+    const after = o.ids("pause_after", 20);
+    await o.produce(after);
+    await finished(after, 45_000);
+    await until(
+      async () => (await status(p, "/readyz")) === 200,
+      () => "ready again",
+      10_000,
+    );
+    expect(await status(p, "/healthz")).toBe(200);
+    const out = p.output.join("");
+    expect(out).toContain('"event":"kafka.stalled"');
+    // A heartbeat refused by the coordinator is not the ledger's failure.
+    expect(out).not.toContain('"event":"kafka.paused"');
+    await p.stop();
+  }, 120_000);
+
   test("kill -9 and restart with the default session timeout: the new process consumes within about 10 s", async () => {
     const o = await organisation();
     const first = await o.start();

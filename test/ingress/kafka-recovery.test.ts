@@ -5,11 +5,14 @@ import type { KafkaSettings } from "../../src/config.ts";
 import { createKafkaIngress, type KafkaIngress } from "../../src/ingress/kafka.ts";
 import { createLogger } from "../../src/log.ts";
 import { createHarness, type Harness, ORG, runMessage } from "../support/harness.ts";
+import { allowStarts, crashNextBatch, failStarts } from "../support/kafka-faults.ts";
 import { createTopics, getKafka } from "../support/kafka.ts";
 
 /**
- * The built-in consumer heals itself (in process, on the tests' broker, which these tests never stop): a
- * member exports lag only for the partitions it holds; /readyz waits for the consumer.
+ * The built-in consumer heals itself (in process, on the tests' broker, which these tests never stop):
+ * a crash kafkajs does not restart from is followed by a new consumer, and by a failing /healthz when that
+ * keeps failing; a member exports lag only for the partitions it holds; /readyz waits for the consumer.
+ * The broker paused and portside killed are in test/e2e/direct-recovery.test.ts, on a broker of its own.
  */
 let brokers: string[];
 let producer: Producer;
@@ -52,6 +55,7 @@ async function member(topic: string, groupId: string, settings: Partial<KafkaSet
       caFile: null,
       fromBeginning: true,
       sessionTimeoutMs: 6_000,
+      recoveryTimeoutMs: 120_000,
       ...settings,
     },
     ingest: h.service.ingest,
@@ -86,10 +90,74 @@ async function until(check: () => boolean | Promise<boolean>, what: () => string
   }
 }
 
+const missing = (m: Member, ids: string[]) => ids.filter((id) => !m.executed.includes(id));
+const waitExecuted = (m: Member, ids: string[], timeoutMs?: number) =>
+  until(
+    () => missing(m, ids).length === 0,
+    () => `${missing(m, ids).length} of ${ids.length} runs (e.g. ${missing(m, ids).slice(0, 3).join(", ")})`,
+    timeoutMs,
+  );
 const lagSeries = async (m: Member) => (await m.h.service.metrics.scrape()).split("\n").filter((l) => l.startsWith("portside_kafka_consumer_lag{"));
 const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}_${i}`);
 
 describe("the built-in consumer heals itself", () => {
+  test("a crash kafkajs does not restart from: a new consumer is made (with backoff) and consumes; meanwhile it is not ready and exports no lag", async () => {
+    const { topic, groupId, tag } = names();
+    await createTopics(brokers, [topic], 1);
+    const m = await member(topic, groupId);
+    const before = ids(`r_crash_before_${tag}`, 5);
+    await produce(topic, before, [m.h]);
+    await waitExecuted(m, before);
+    expect(await lagSeries(m)).toHaveLength(1);
+
+    crashNextBatch(groupId);
+    const after = ids(`r_crash_after_${tag}`, 20);
+    await produce(topic, after, [m.h]);
+    const crashes = () => m.lines("kafka.crashed").filter((l) => l.restart === false);
+    await until(
+      () => crashes().length > 0,
+      () => "the crash",
+    );
+    expect(crashes()[0]).toMatchObject({ level: "error", error: { name: "KafkaJSNonRetriableError" } });
+    // Not consuming: not ready, and no lag series that would stay frozen at its last value.
+    expect(m.ingress.ready()).toBe(false);
+    expect((await m.h.service.app.request("/readyz")).status).toBe(503);
+    expect(await lagSeries(m)).toEqual([]);
+
+    await waitExecuted(m, after);
+    expect(m.ingress.ready()).toBe(true);
+    expect(m.ingress.state().status).toBe("consuming");
+    expect(m.lines("kafka.recovering")[0]).toMatchObject({ level: "warn", attempt: 1 });
+    expect(m.lines("kafka.recovered")).toHaveLength(1);
+    expect((await m.h.service.app.request("/healthz")).status).toBe(200);
+  }, 60_000);
+
+  test("while a new consumer keeps failing, /healthz answers 503 once KAFKA_RECOVERY_TIMEOUT_MS passed (so the orchestrator restarts portside), and 200 once one consumes", async () => {
+    const { topic, groupId, tag } = names();
+    await createTopics(brokers, [topic], 1);
+    const m = await member(topic, groupId, { recoveryTimeoutMs: 2_000 });
+    failStarts(groupId);
+    crashNextBatch(groupId);
+    const runs = ids(`r_fail_${tag}`, 5);
+    await produce(topic, runs, [m.h]);
+    const started = Date.now();
+    await until(
+      async () => (await m.h.service.app.request("/healthz")).status === 503,
+      () => "/healthz to fail",
+      15_000,
+    );
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_900);
+    const health = await (await m.h.service.app.request("/healthz")).json();
+    expect(health).toMatchObject({ ok: false, reason: expect.stringContaining("kafka") });
+    expect(m.lines("kafka.recovery_failed")).toHaveLength(1);
+    expect(m.lines("kafka.recovering").length).toBeGreaterThanOrEqual(2);
+
+    allowStarts(groupId);
+    await waitExecuted(m, runs, 40_000);
+    expect((await m.h.service.app.request("/healthz")).status).toBe(200);
+    expect(m.ingress.ready()).toBe(true);
+  }, 90_000);
+
   test("a rebalance: each member exports lag only for the partitions it holds", async () => {
     const { topic, groupId, tag } = names();
     await createTopics(brokers, [topic], 2);

@@ -116,7 +116,7 @@ describe("/metrics", () => {
       { topic: `${ORG}.runs`, partition: 0, messages: 7 },
       { topic: `${ORG}.runs`, partition: 1, messages: 0 },
     ];
-    h.service.attachIngress("kafka", { ready: () => true, state: () => ({}), lag: () => lag });
+    h.service.attachIngress("kafka", { ready: () => true, live: () => true, state: () => ({}), lag: () => lag });
     const text = await scrape(h);
     expect(sample(text, "portside_kafka_consumer_lag", { topic: `${ORG}.runs`, partition: "0" })).toBe(7);
     expect(sample(text, "portside_kafka_consumer_lag", { topic: `${ORG}.runs`, partition: "1" })).toBe(0);
