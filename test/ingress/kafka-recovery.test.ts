@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
-import { Kafka, logLevel, type Producer } from "kafkajs";
+import { type Admin, Kafka, logLevel, type Producer } from "kafkajs";
 import type { KafkaSettings } from "../../src/config.ts";
 import { createKafkaIngress, type KafkaIngress } from "../../src/ingress/kafka.ts";
 import { createLogger } from "../../src/log.ts";
@@ -11,17 +11,21 @@ import { createTopics, getKafka } from "../support/kafka.ts";
 /**
  * The built-in consumer heals itself (in process, on the tests' broker, which these tests never stop):
  * a crash kafkajs does not restart from is followed by a new consumer, and by a failing /healthz when that
- * keeps failing; a member exports lag only for the partitions it holds; /readyz waits for the consumer.
- * The broker paused and portside killed are in test/e2e/direct-recovery.test.ts, on a broker of its own.
+ * keeps failing; a recreated topic is read from its beginning, and says so; a member exports lag only for
+ * the partitions it holds; /readyz waits for the consumer. The broker paused and portside killed are in
+ * test/e2e/direct-recovery.test.ts, on a broker of its own.
  */
 let brokers: string[];
 let producer: Producer;
+let admin: Admin;
 const open: Array<{ stop(): Promise<void> }> = [];
 
 beforeAll(async () => {
   brokers = (await getKafka()).brokers;
-  producer = new Kafka({ brokers, clientId: "recovery-tests", logLevel: logLevel.NOTHING }).producer();
-  await producer.connect();
+  const kafka = new Kafka({ brokers, clientId: "recovery-tests", logLevel: logLevel.NOTHING });
+  producer = kafka.producer();
+  admin = kafka.admin();
+  await Promise.all([producer.connect(), admin.connect()]);
 }, 120_000);
 
 afterEach(async () => {
@@ -29,7 +33,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await producer?.disconnect();
+  await Promise.all([producer?.disconnect(), admin?.disconnect()]);
 });
 
 interface Member {
@@ -156,6 +160,53 @@ describe("the built-in consumer heals itself", () => {
     await waitExecuted(m, runs, 40_000);
     expect((await m.h.service.app.request("/healthz")).status).toBe(200);
     expect(m.ingress.ready()).toBe(true);
+  }, 90_000);
+
+  test("a topic deleted and recreated: what is produced to it before the group joins again is read from the beginning, with a warning; a new group starts at the end and says so", async () => {
+    const { topic, groupId, tag } = names();
+    await createTopics(brokers, [topic], 1);
+    const old = ids(`r_old_${tag}`, 3);
+    await produce(topic, old, []);
+    const m = await member(topic, groupId, { fromBeginning: false });
+    // Where "the end" is depends on when the member looked: runs are produced until one of them ran.
+    const probes: string[] = [];
+    await until(
+      async () => {
+        if (m.executed.some((id) => probes.includes(id))) return true;
+        probes.push(`r_probe_${tag}_${probes.length}`);
+        await produce(topic, probes.slice(-1), [m.h]);
+        await Bun.sleep(200);
+        return false;
+      },
+      () => "a run produced after the start to be consumed",
+    );
+    // A new group (KAFKA_FROM_BEGINNING=false) starts at the end: what was there before is not run.
+    expect(m.executed.filter((id) => old.includes(id))).toEqual([]);
+
+    await admin.deleteTopics({ topics: [topic], timeout: 10_000 });
+    await until(
+      async () => !(await admin.listTopics()).includes(topic),
+      () => "the topic to go",
+    );
+    await until(
+      async () => admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true }).catch(() => false),
+      () => "the topic to be created again",
+    );
+    const again = ids(`r_again_${tag}`, 30);
+    await produce(topic, again, [m.h]);
+    // kafkajs retries the fetches of the missing topic with a growing backoff: the new one may wait a while.
+    await waitExecuted(m, again, 60_000);
+
+    const starts = m.lines("kafka.no_committed_offset");
+    expect(starts[0]).toMatchObject({ level: "warn", topic, partitions: [0], startsAt: "end" });
+    // Which line depends on the interleaving: the consumer joins again or, after its failed fetches, reads the
+    // new topic from its old position (then its start is settled again before that batch is used); the
+    // group's offsets of the old topic are gone (read from the beginning), or not yet (past the new topic's
+    // end; or a fetch out of range that went back). Either way one warning says it is read again from 0.
+    const after = [...starts.slice(1), ...m.lines("kafka.offsets_reset")];
+    expect(after.length).toBeGreaterThan(0);
+    for (const line of after) expect(line).toMatchObject({ level: "warn", message: expect.stringContaining("deleted and created again") });
+    expect(after.some((l) => l.startsAt === "beginning" || l.to === "0")).toBe(true);
   }, 90_000);
 
   test("a rebalance: each member exports lag only for the partitions it holds", async () => {
