@@ -27,7 +27,7 @@ import { createSupervisor } from "./kafka-supervisor.ts";
  *     ready: it holds no partitions to serve); lag is exported only then, and only for partitions held.
  *   - A group member that gets no partitions (others hold them all) says so; it keeps serving HTTP.
  *   - `stop()` leaves the group (no session-timeout stall for the other members). A member that vanished
- *     without leaving holds its partitions until KAFKA_SESSION_TIMEOUT_MS (10 s) has passed.
+ *     without leaving holds its partitions until KAFKA_SESSION_TIMEOUT_MS has passed.
  */
 export interface KafkaIngressDeps {
   settings: KafkaSettings;
