@@ -20,8 +20,8 @@ export const SinkReplySchema = v.object({
   parkedReasons: v.optional(v.array(v.string())),
 });
 
-export const HealthSchema = v.object({ ok: v.literal(true) });
 export const ReadinessSchema = v.union([v.object({ ok: v.literal(true) }), v.object({ ok: v.literal(false), reason: v.string() })]);
+export const HealthSchema = ReadinessSchema;
 
 /** A dead letter in a list: never the record's bytes (a page costs the same whatever was parked), only their size. */
 export const DeadLetterSummarySchema = v.strictObject({

@@ -14,7 +14,7 @@ import type { HealthView } from "./console/pages.ts";
 import { consoleRoutes } from "./console/routes.ts";
 import type { Ingest, IngestStats } from "./pipeline/ingest.ts";
 import type { ReplayResult } from "./pipeline/replay.ts";
-import type { IngressStatus } from "./service.ts";
+import type { IngressName, IngressStatus } from "./service.ts";
 
 /**
  * portside's HTTP surface as a Hono app built on Web standards only: it runs on Bun (the product
@@ -26,7 +26,7 @@ export interface AppDeps {
   replay: (deadLetterId: string) => Promise<ReplayResult>;
   stats: () => IngestStats;
   /** Ingresses running on their own (the Kafka consumer): part of readiness and stats. */
-  ingresses: () => ReadonlyMap<string, IngressStatus>;
+  ingresses: () => ReadonlyMap<IngressName, IngressStatus>;
   logger: Logger;
   sinkToken: Secret | null;
   /** Null: /admin is off, unless `open` (local use), where it needs no token. */
@@ -50,8 +50,19 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
 
-  app.get("/healthz", documented({ tags: ["health"], summary: "Liveness", responses: { 200: reply(HealthSchema, "The process answers") } }), (c) =>
-    c.json({ ok: true }),
+  app.get(
+    "/healthz",
+    documented({
+      tags: ["health"],
+      summary: "Liveness: the process answers, and no running ingress failed in a way only a restart may cure",
+      responses: { 200: reply(HealthSchema, "Alive"), 503: reply(HealthSchema, "Restart me, and why") },
+    }),
+    (c) => {
+      for (const [name, ingress] of deps.ingresses()) {
+        if (!ingress.live()) return c.json({ ok: false, reason: `${name} has not recovered; restart portside` }, 503);
+      }
+      return c.json({ ok: true });
+    },
   );
   app.get(
     "/readyz",

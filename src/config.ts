@@ -101,6 +101,10 @@ export interface KafkaSettings {
   caFile: string | null;
   /** A group with no committed offsets starts at the beginning of the topics instead of their end. */
   fromBeginning: boolean;
+  /** How long the broker waits for a silent member before giving its partitions to others (heartbeats every quarter of it). */
+  sessionTimeoutMs: number;
+  /** How long the consumer may stay down (crashed, stalled) before /healthz answers 503. */
+  recoveryTimeoutMs: number;
 }
 
 export interface EventBridgeSettings {
@@ -183,6 +187,10 @@ export const variables = {
   KAFKA_SSL: "`true` or `false`: TLS to the brokers (default true when KAFKA_USERNAME is set or KAFKA_BROKERS=port, else false)",
   KAFKA_CA_FILE: "PEM file of the CA that signed the brokers' certificates, when it is not a public one",
   KAFKA_FROM_BEGINNING: "`true`: a new consumer group starts at the beginning of the topics (default false: at their end, so old runs are not executed)",
+  KAFKA_SESSION_TIMEOUT_MS:
+    "how long the brokers wait for a member that went silent (killed, cut off) before its partitions go to another member or to its own restart, in ms (default 10000; heartbeats go every quarter of it); the brokers accept group.min.session.timeout.ms to group.max.session.timeout.ms, 6000 to 1800000 by default",
+  KAFKA_RECOVERY_TIMEOUT_MS:
+    "how long the built-in consumer may stay down (crashed and not back, or no answer from the brokers) before /healthz answers 503 so the orchestrator restarts portside, in ms (default 120000); it keeps trying meanwhile",
 } as const;
 
 export type VariableName = keyof typeof variables;
@@ -411,6 +419,8 @@ function loadKafka(env: Env, orgId: string, topics: Topics): KafkaSettings | nul
     ssl: read(env, "KAFKA_SSL", bool, sasl || list === "port" ? "true" : "false"),
     caFile: optional(env, "KAFKA_CA_FILE"),
     fromBeginning: read(env, "KAFKA_FROM_BEGINNING", bool, "false"),
+    sessionTimeoutMs: read(env, "KAFKA_SESSION_TIMEOUT_MS", intIn(6_000, 1_800_000), "10000"),
+    recoveryTimeoutMs: read(env, "KAFKA_RECOVERY_TIMEOUT_MS", intIn(1_000, 24 * 3600_000), "120000"),
   };
 }
 

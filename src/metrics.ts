@@ -23,13 +23,20 @@ export interface Metrics {
   eventBridgeEntries(outcome: "published" | "retried" | "parked", count: number): void;
 }
 
+/** How far a consumer is behind on one partition it holds: messages between its position and the end. */
+export interface PartitionLag {
+  topic: string;
+  partition: number;
+  messages: number;
+}
+
 /** What is read at scrape time. */
 export interface MetricsSources {
   ledgerCounts(): Promise<LedgerCounts>;
   /** Port's rate budget as last answered (undefined before the first answer). */
   rateBudget(): { limit: number; remaining: number } | undefined;
-  /** Messages behind per `topic/partition`, when the built-in Kafka consumer runs. */
-  kafkaLag(): Record<string, number>;
+  /** Messages behind per partition the built-in Kafka consumer holds, while it consumes (else none). */
+  kafkaLag(): PartitionLag[];
   /** Actions with a handler or route: their own label value; every other action is `other`. */
   knownActions: readonly string[];
   clock: () => number;
@@ -166,15 +173,12 @@ export function createMetrics(): Metrics {
       });
       new Gauge({
         name: `${PREFIX}kafka_consumer_lag`,
-        help: "Messages behind the end of each partition the built-in consumer holds, as of its last fetch.",
+        help: "Messages behind the end of each partition the built-in consumer holds, as of its last fetch; none while it is not consuming.",
         labelNames: ["topic", "partition"] as const,
         registers,
         collect() {
           this.reset();
-          for (const [where, lag] of Object.entries(sources.kafkaLag())) {
-            const cut = where.lastIndexOf("/");
-            this.set({ topic: where.slice(0, cut), partition: where.slice(cut + 1) }, lag);
-          }
+          for (const { topic, partition, messages } of sources.kafkaLag()) this.set({ topic, partition: String(partition) }, messages);
         },
       });
     },

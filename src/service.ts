@@ -3,7 +3,7 @@ import { createApp } from "./app.ts";
 import type { Config } from "./config.ts";
 import { type Ledger, runIdOfKey, type WorkKind } from "./ledger/ledger.ts";
 import type { Logger } from "./log.ts";
-import { createMetrics, type Metrics } from "./metrics.ts";
+import { createMetrics, type Metrics, type PartitionLag } from "./metrics.ts";
 import type { SinkRecord } from "./messages/index.ts";
 import { createRecentWarnings, type RecentWarnings } from "./observe/recent-warnings.ts";
 import { createRunHistory, type RunHistory } from "./observe/run-history.ts";
@@ -79,8 +79,11 @@ export interface Service {
   settle(deadlineAt: number, keys: readonly string[]): Promise<SettleResult>;
   /** What was ingested since start, in all and per source. */
   stats(): IngestStats;
-  /** Makes a running ingress (e.g. the Kafka consumer) part of /readyz and /admin/stats. */
-  attachIngress(name: string, status: IngressStatus): void;
+  /**
+   * Makes a running ingress part of /readyz, /healthz, /admin/stats and the lag metrics. One the configuration
+   * turns on (KAFKA_BROKERS: `kafka`) is expected from the start: not ready until it is attached and ready.
+   */
+  attachIngress(name: IngressName, status: IngressStatus): void;
   executor: Executor;
   reporter: Reporter;
   portClient: PortClient;
@@ -99,11 +102,23 @@ export interface SettleResult {
   left: { unfinished: number; undelivered: number; running: number };
 }
 
-/** What an ingress that runs on its own (not per request) tells the service. */
+/** The ways in that run on their own (not per request). */
+export type IngressName = "kafka";
+
+/** What an ingress that runs on its own tells the service. */
 export interface IngressStatus {
+  /** Consuming (or with nothing to consume): /readyz. */
   ready(): boolean;
+  /** False when it failed in a way only a restart of the process may cure: /healthz. */
+  live(): boolean;
+  /** For /admin/stats. */
   state(): unknown;
+  /** Lag per partition held while consuming, for the metrics. */
+  lag(): PartitionLag[];
 }
+
+/** Stands for a configured ingress until the entry attaches it. */
+const notStarted: IngressStatus = { ready: () => false, live: () => true, state: () => ({ status: "not_started" }), lag: () => [] };
 
 export function createService(deps: ServiceDeps): Service {
   const { config } = deps;
@@ -215,15 +230,11 @@ export function createService(deps: ServiceDeps): Service {
         executing = undefined;
       });
   };
-  const ingresses = new Map<string, IngressStatus>();
+  const ingresses = new Map<IngressName, IngressStatus>(config.kafka ? [["kafka", notStarted]] : []);
   metrics.observe({
     ledgerCounts: () => ledger.counts(),
     rateBudget: () => limiter.snapshot().budget,
-    kafkaLag: () => {
-      const lag: Record<string, number> = {};
-      for (const ingress of ingresses.values()) Object.assign(lag, (ingress.state() as { lag?: Record<string, number> } | undefined)?.lag ?? {});
-      return lag;
-    },
+    kafkaLag: () => [...ingresses.values()].flatMap((ingress) => ingress.lag()),
     knownActions: deps.registry.actions,
     clock,
   });

@@ -35,6 +35,8 @@ export interface Broker {
   /** The SASL_SSL listener, when `sasl` was asked for. */
   sasl?: SaslListener;
   logFile: string;
+  /** The broker JVM's process id (tests pause it with SIGSTOP and resume it with SIGCONT). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -80,8 +82,9 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
   const failed = (reason: string) => new Error(`Kafka broker did not start: ${reason}\nlog: ${logFile}\n${tail(logFile)}\n${tail(consoleFile, 5)}`);
 
   // 22 chars of base64url over 16 bytes is the cluster id format StorageTool expects; making it
-  // here saves a JVM start (`random-uuid`).
-  const clusterId = randomBytes(16).toString("base64url");
+  // here saves a JVM start (`random-uuid`). One starting with "-" would be read as an option (1 in 64).
+  let clusterId = randomBytes(16).toString("base64url");
+  while (clusterId.startsWith("-")) clusterId = randomBytes(16).toString("base64url");
   const scramUsers = (options.sasl?.users ?? []).flatMap((u) => ["--add-scram", `SCRAM-SHA-512=[name=${u.name},password=${u.password}]`]);
   await runJava({
     libDir,
@@ -116,7 +119,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     await stopJava(child, 2_000);
     throw failed(error instanceof Error ? error.message : String(error));
   }
-  return { brokers, ...(sasl ? { sasl: sasl.listener } : {}), logFile, stop };
+  return { brokers, ...(sasl ? { sasl: sasl.listener } : {}), logFile, pid: child.pid ?? 0, stop };
 }
 
 /**

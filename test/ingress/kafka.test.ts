@@ -21,7 +21,18 @@ ingressContract("Kafka consumer", async (h) => {
   const admin = kafka.admin();
   await Promise.all([producer.connect(), admin.connect()]);
   const ingress = createKafkaIngress({
-    settings: { brokers, groupId, runsTopic: topic, changesTopic: null, sasl: null, ssl: false, caFile: null, fromBeginning: true },
+    settings: {
+      brokers,
+      groupId,
+      runsTopic: topic,
+      changesTopic: null,
+      sasl: null,
+      ssl: false,
+      caFile: null,
+      fromBeginning: true,
+      sessionTimeoutMs: 6_000,
+      recoveryTimeoutMs: 120_000,
+    },
     ingest: h.service.ingest,
     logger: createLogger({ level: "debug", sink: (line) => h.logs.push(line) }),
     retry: { initialMs: 50, maxMs: 200, factor: 2, maxAttempts: Infinity },

@@ -112,7 +112,11 @@ describe("/metrics", () => {
 
   test("consumer lag per partition, from a running ingress's state", async () => {
     h = await createHarness();
-    h.service.attachIngress("kafka", { ready: () => true, state: () => ({ lag: { [`${ORG}.runs/0`]: 7, [`${ORG}.runs/1`]: 0 } }) });
+    const lag = [
+      { topic: `${ORG}.runs`, partition: 0, messages: 7 },
+      { topic: `${ORG}.runs`, partition: 1, messages: 0 },
+    ];
+    h.service.attachIngress("kafka", { ready: () => true, live: () => true, state: () => ({}), lag: () => lag });
     const text = await scrape(h);
     expect(sample(text, "portside_kafka_consumer_lag", { topic: `${ORG}.runs`, partition: "0" })).toBe(7);
     expect(sample(text, "portside_kafka_consumer_lag", { topic: `${ORG}.runs`, partition: "1" })).toBe(0);
