@@ -11,6 +11,7 @@ import { createEventBridgeTargets } from "./targets/eventbridge/index.ts";
 import { HandlerModuleError, type Registry } from "./targets/registry.ts";
 import { within } from "./shared/time.ts";
 import type { RecentWarnings } from "./observe/recent-warnings.ts";
+import { describeError } from "./shared/errors.ts";
 
 /**
  * What every entry does the same way once its configuration is read: open the ledger, share Port's token
@@ -188,6 +189,6 @@ export function logCannotStart(message: string): void {
 
 /** An error's message only (never its stack; for URLs, the redacted form). */
 export function describe(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = describeError(error);
   return redactUrl(message.split("\n")[0] ?? message);
 }

@@ -17,6 +17,7 @@
 import { Command, CommanderError } from "commander";
 import * as v from "valibot";
 import { DeadLetterSummarySchema } from "./api-schemas.ts";
+import { describeError } from "./shared/errors.ts";
 
 /** A dead letter as the list answers it (GET /admin/dead-letters): no bytes, their size. */
 type DeadLetterView = v.InferOutput<typeof DeadLetterSummarySchema>;
@@ -122,7 +123,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
           out(`${one}: replayed (${String(body.outcome)})${body.removed === false ? ", kept parked" : ""}`);
         } catch (error) {
           failures++;
-          out(`${one}: ${error instanceof Error ? error.message : String(error)}`);
+          out(`${one}: ${describeError(error)}`);
         }
       }
       if (failures > 0) throw new CliError(`${failures} of ${ids.length} not replayed`);
@@ -167,7 +168,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
-    out(error instanceof CliError ? error.message : `error: ${error instanceof Error ? error.message : String(error)}`);
+    out(error instanceof CliError ? error.message : `error: ${describeError(error)}`);
     return 1;
   }
 }

@@ -2,7 +2,7 @@ import { assemble, cannotStartMessage, logCannotStart, openLedger, StartError } 
 import { loadConfig } from "./config.ts";
 import { createLambdaIngress, type LambdaKafkaHandler } from "./ingress/lambda.ts";
 import { createLogger } from "./log.ts";
-import type { RetryPolicy } from "./shared/retry.ts";
+import { retryPolicies } from "./shared/retry.ts";
 import { checkHandlerModule, createRegistry, emptyRegistry, type Registry } from "./targets/registry.ts";
 import { checkRoutes, mergeRoutes } from "./targets/routes.ts";
 
@@ -30,7 +30,6 @@ export interface LambdaBundle {
  * Reports that cannot be delivered are tried again at most every 10 s while an invocation lasts (the
  * service's backoff grows to minutes, which would outlast an invocation and its retry).
  */
-const lambdaOutboxRetry: RetryPolicy = { initialMs: 250, maxMs: 10_000, factor: 2, maxAttempts: Infinity };
 
 export function createLambdaHandler(bundle: LambdaBundle = {}): LambdaKafkaHandler {
   let ready: Promise<LambdaKafkaHandler> | undefined;
@@ -62,7 +61,7 @@ async function boot(bundle: LambdaBundle): Promise<LambdaKafkaHandler> {
     registry,
     logger,
     port: { baseUrl: config.portApiUrl, clientId: credentials.clientId, clientSecret: credentials.clientSecret.reveal() },
-    outboxRetry: lambdaOutboxRetry,
+    outboxRetry: retryPolicies.lambdaOutbox,
   });
   logger.info("portside.lambda_ready", { ledger: config.ledger.type, handlers: registry.source, actions: registry.actions, topics: config.topics });
   return createLambdaIngress({ service, topics: config.topics, logger, retention });

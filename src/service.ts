@@ -21,6 +21,7 @@ import type { SharedTokenStore } from "./port/token.ts";
 import type { RetryPolicy } from "./shared/retry.ts";
 import type { ExternalTargetRunner } from "./targets/external.ts";
 import type { Registry } from "./targets/registry.ts";
+import { settlesWithin } from "./shared/time.ts";
 
 /**
  * One portside instance: ingest → ledger → executor → reporter → Port, and the HTTP app over it. It holds
@@ -287,13 +288,13 @@ export function createService(deps: ServiceDeps): Service {
         // Cut short at the deadline; what runs on is left in the ledger (leases end, the retry takes it).
         if (remaining <= 0) return { done: false, left: left() };
         // Every finished run's reports go out, whatever still runs.
-        if (!(await finishesWithin(reporter.drainToIdle(), remaining))) return { done: false, left: left() };
+        if (!(await settlesWithin(reporter.drainToIdle(), remaining))) return { done: false, left: left() };
         // Both in one read: a run's work is finished in the same transaction that queues its reports.
         open = await ledger.unsettled(open.keys, runIds);
         if (open.keys.length + open.runIds.length === 0) return { done: true, left: left() };
         // Work finishing (its reports to drain), reports backing off, work leased elsewhere: look again shortly.
         const wait = Math.min(SETTLE_POLL_MS, Math.max(0, deadlineAt - Date.now()));
-        await Promise.race([executing ?? never, new Promise((resolve) => setTimeout(resolve, wait))]);
+        await settlesWithin(executing ?? never, wait);
       }
     },
     start() {
@@ -328,20 +329,10 @@ function timedCommits(ledger: Ledger, metrics: Metrics): Ledger {
   };
 }
 
-/** True when `work` settles within `ms`; false when the time ran out first (the work goes on). */
-async function finishesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const done = await Promise.race([work.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]);
-  clearTimeout(timer);
-  return done;
-}
-
 /**
  * Waits for the handlers of `keys` in the synchronous ack mode, but no longer than `maxMs`: the records
  * are already durable, and connectors give up on a request after ~30 s and resend the whole batch.
  */
 async function waitAll(executor: Executor, keys: string[], maxMs: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([Promise.all(keys.map((k) => executor.settled(k))), new Promise((r) => (timer = setTimeout(r, maxMs)))]);
-  clearTimeout(timer);
+  await settlesWithin(Promise.all(keys.map((k) => executor.settled(k))), maxMs);
 }

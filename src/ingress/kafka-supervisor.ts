@@ -1,5 +1,5 @@
 import type { Logger } from "../log.ts";
-import { backoffMs, type RetryPolicy } from "../shared/retry.ts";
+import { backoffMs, type RetryPolicy, retryPolicies } from "../shared/retry.ts";
 
 /**
  * Keeps the built-in consumer coming back (src/ingress/kafka.ts says what the consumer does; this says when
@@ -45,14 +45,13 @@ export interface Supervisor {
   stop(): Promise<void>;
 }
 
-const defaultBackoff: RetryPolicy = { initialMs: 1_000, maxMs: 30_000, factor: 2, maxAttempts: Infinity };
 /** The shortest wait before a new consumer, whatever the jitter drew: a crash loop must not spin. */
 const MIN_DELAY_MS = 500;
 
 export function createSupervisor(deps: SupervisorDeps): Supervisor {
   const { groupId, logger } = deps;
   const clock = deps.clock ?? Date.now;
-  const backoff = deps.backoff ?? defaultBackoff;
+  const backoff = deps.backoff ?? retryPolicies.kafkaConsumer;
   let phase: "starting" | "up" | "stalled" | "down" = "starting";
   /** When the consumer went down or stalled (undefined while up). */
   let downSince: number | undefined;

@@ -6,7 +6,7 @@ import { parseRecord } from "../messages/index.ts";
 import type { PartitionLag } from "../metrics.ts";
 import type { Ingest } from "../pipeline/ingest.ts";
 import type { IngressStatus } from "../service.ts";
-import { backoffMs, type RetryPolicy } from "../shared/retry.ts";
+import { backoffMs, type RetryPolicy, retryPolicies } from "../shared/retry.ts";
 import { createKafka, type KafkaConnection, readCa } from "../shared/kafka.ts";
 import { createStartPositions } from "./kafka-offsets.ts";
 import { createSupervisor } from "./kafka-supervisor.ts";
@@ -58,7 +58,6 @@ export interface KafkaIngress extends IngressStatus {
   state(): KafkaIngressState;
 }
 
-const defaultRetry: RetryPolicy = { initialMs: 200, maxMs: 10_000, factor: 2, maxAttempts: Infinity };
 /** Errors of a commit or offset fetch made while the group rebalances: the next assignment settles anew. */
 const REBALANCING = new Set(["REBALANCE_IN_PROGRESS", "ILLEGAL_GENERATION", "UNKNOWN_MEMBER_ID", "NOT_COORDINATOR_FOR_GROUP"]);
 
@@ -76,7 +75,7 @@ interface Generation {
 export function createKafkaIngress(deps: KafkaIngressDeps): KafkaIngress {
   const { settings, logger } = deps;
   const { groupId } = settings;
-  const retry = deps.retry ?? defaultRetry;
+  const retry = deps.retry ?? retryPolicies.kafkaBatch;
   const topics = new Map<string, WorkKind>();
   if (settings.runsTopic) topics.set(settings.runsTopic, "run");
   if (settings.changesTopic) topics.set(settings.changesTopic, "change");

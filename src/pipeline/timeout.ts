@@ -1,3 +1,5 @@
+import { within } from "../shared/time.ts";
+
 /** Thrown when a handler runs past its time limit. */
 export class TimeoutError extends Error {
   override name = "TimeoutError";
@@ -11,13 +13,9 @@ export class TimeoutError extends Error {
  * handler can notice (JavaScript cannot stop a promise; the signal is the polite way to ask).
  */
 export function withTimeout<T>(work: Promise<T>, timeoutMs: number, abort: AbortController): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const error = new TimeoutError(timeoutMs);
-      abort.abort(error);
-      reject(error);
-    }, timeoutMs);
+  return within(work, timeoutMs, () => {
+    const error = new TimeoutError(timeoutMs);
+    abort.abort(error);
+    return error;
   });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

@@ -19,7 +19,7 @@ import type { PortError } from "./errors.ts";
 import type { ExchangeRequest, FetchFn } from "./http.ts";
 import { exchange, isRecord, PORT_ECHO_REPLY_MAX_BYTES, toApiError } from "./http.ts";
 import type { Random, RetryPolicy } from "../shared/retry.ts";
-import { canRetry, defaultRetryPolicy, fitsInProcess, retryDelay } from "../shared/retry.ts";
+import { canRetry, fitsInProcess, retryDelay, retryPolicies } from "../shared/retry.ts";
 import { type CallPriority, createPortRateLimiter, type PortRateLimiter, RateLimitWait } from "./rate-limit.ts";
 import { isNodeRun } from "./run-kinds.ts";
 import { createTokenCache, issuedToken } from "./token.ts";
@@ -174,7 +174,7 @@ export function createPortClient(opts: PortClientOptions): PortClient {
   const clock = opts.clock ?? Date.now;
   const sleep = opts.sleep ?? realSleep;
   const logger = opts.logger ?? silentLogger;
-  const policy = opts.retry ?? defaultRetryPolicy;
+  const policy = opts.retry ?? retryPolicies.portCall;
   const deps = { fetch: opts.fetch, baseUrl: opts.baseUrl.replace(/\/+$/, ""), timeoutMs: opts.timeoutMs };
   const limiter = opts.limiter ?? createPortRateLimiter({ clock, sleep, logger });
   const calls = Object.fromEntries(PORT_ENDPOINTS.map((kind) => [kind, 0])) as Record<PortCallKind, number>;

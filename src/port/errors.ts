@@ -4,6 +4,7 @@
  * the message, so logs stay structured. Nothing here ever sees the access token or the client secret:
  * errors are built from the response and the request line only.
  */
+import { describeError } from "../shared/errors.ts";
 
 interface CallContext {
   method: string;
@@ -67,7 +68,7 @@ export class PortNetworkError extends Error {
   readonly retryAfterMs: number | undefined = undefined;
 
   constructor(init: CallContext & { cause?: unknown; message?: string }) {
-    super(init.message ?? `Port could not be reached: ${describeCause(init.cause)}`, { cause: init.cause });
+    super(init.message ?? `Port could not be reached: ${describeError(init.cause)}`, { cause: init.cause });
     this.method = init.method;
     this.path = init.path;
     this.runId = init.runId;
@@ -118,8 +119,3 @@ export const isRateLimited = (err: unknown): boolean => err instanceof PortPause
 
 /** Unknown errors (programmer errors, bugs) are not retried: retrying cannot fix them. */
 export const isRetriable = (err: unknown): boolean => isPortError(err) && err.retriable;
-
-function describeCause(cause: unknown): string {
-  if (cause instanceof Error) return cause.message || cause.name;
-  return String(cause);
-}

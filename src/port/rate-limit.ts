@@ -34,6 +34,8 @@ import { createMemoryRateStore, type RateStore } from "./rate-store.ts";
 import { serverDelayMs } from "../shared/retry.ts";
 import type { Clock, Sleep } from "../shared/time.ts";
 import { realSleep } from "../shared/time.ts";
+import { describeError } from "../shared/errors.ts";
+import { serial } from "../shared/promises.ts";
 
 export type { CallPriority };
 
@@ -138,8 +140,6 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
   let lastHeardMs = Number.NEGATIVE_INFINITY;
   /** 429s in a row to probes (or to calls while nothing was paused): the backoff's exponent. */
   let refusedInARow = 0;
-  let pumping = false;
-  let again = false;
   let lastSyncMs = Number.NEGATIVE_INFINITY;
   let syncFailedUntilMs = 0;
   let syncing: Promise<void> | undefined;
@@ -154,7 +154,7 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
   };
 
   function storeFailed(step: string, error: unknown) {
-    logger.warn(RateEvents.storeFailed, { step, error: error instanceof Error ? error.message : String(error) });
+    logger.warn(RateEvents.storeFailed, { step, error: describeError(error) });
   }
 
   // ---- what the answers say ----------------------------------------------------------------------------
@@ -308,21 +308,8 @@ export function createPortRateLimiter(opts: RateLimiterOptions = {}): PortRateLi
   }
 
   /** Serves the queue in order until it is empty or must wait; one pass at a time. */
-  async function pump(): Promise<void> {
-    if (pumping) {
-      again = true;
-      return;
-    }
-    pumping = true;
-    try {
-      do {
-        again = false;
-        await serve();
-      } while (again);
-    } finally {
-      pumping = false;
-    }
-  }
+  const pumping = serial(serve);
+  const pump = () => pumping.run();
 
   async function serve(): Promise<void> {
     for (let head = queue[0]; head !== undefined; head = queue[0]) {

@@ -23,7 +23,7 @@ import { PortEvents } from "./deps.ts";
 import { isRateLimited, isRetriable, PortApiError, PortPausedError } from "./errors.ts";
 import { defaultMaxPortWaitMs } from "./rate-headers.ts";
 import type { Random, RetryPolicy } from "../shared/retry.ts";
-import { backoffMs, defaultOutboxRetryPolicy } from "../shared/retry.ts";
+import { backoffMs, retryPolicies } from "../shared/retry.ts";
 import { truncate } from "../shared/text.ts";
 
 export interface ReporterOptions {
@@ -44,7 +44,7 @@ export interface ReporterOptions {
   /** Lease on claimed reports; must outlast one delivery including the client's in-process retries (default 2 min). */
   leaseMs?: number;
   /**
-   * Outbox schedule for retriable failures (default `defaultOutboxRetryPolicy`). `maxAttempts` is ignored:
+   * Outbox schedule for retriable failures (default `retryPolicies.outbox`). `maxAttempts` is ignored:
    * a report is never dropped for Port being slow or down, or the terminal status would be lost.
    */
   retry?: RetryPolicy;
@@ -90,7 +90,7 @@ export function createReporter(opts: ReporterOptions): Reporter {
   const batchRuns = opts.batchRuns ?? 64;
   const maxRunsInFlight = Math.max(batchRuns, opts.maxRunsInFlight ?? 256);
   const leaseMs = opts.leaseMs ?? 120_000;
-  const retry = opts.retry ?? defaultOutboxRetryPolicy;
+  const retry = opts.retry ?? retryPolicies.outbox;
   const pollIntervalMs = opts.pollIntervalMs ?? 1_000;
   const maxReportsPerClaim = opts.maxReportsPerClaim ?? batchRuns * 100;
   const maxLogBytes = opts.maxLogBytes ?? defaultMaxLogBytes;

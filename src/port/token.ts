@@ -24,6 +24,7 @@ import type { PortLogger } from "./deps.ts";
 import type { Clock, Sleep } from "../shared/time.ts";
 import { PortEvents, silentLogger } from "./deps.ts";
 import { realSleep } from "../shared/time.ts";
+import { describeError } from "../shared/errors.ts";
 
 export interface IssuedToken {
   accessToken: string;
@@ -201,14 +202,14 @@ export function createTokenCache(opts: TokenCacheOptions): TokenCache {
       const token = await refresh();
       if (cached && cached !== before) {
         const entry = cached;
-        await store.put(entry).catch((error: unknown) => logger.warn(tokenStoreFailed, { step: "put", error: describe(error) }));
+        await store.put(entry).catch((error: unknown) => logger.warn(tokenStoreFailed, { step: "put", error: describeError(error) }));
       }
       return token;
     }
 
     /** The store failed: behave as without one, and remember the old token for the fallback. */
     function fallback(step: string, error: unknown, last: SharedTokenEntry | null): Promise<string> {
-      logger.warn(tokenStoreFailed, { step, error: describe(error), message: "fetching a token without the shared store" });
+      logger.warn(tokenStoreFailed, { step, error: describeError(error), message: "fetching a token without the shared store" });
       if (usable(last) && clock() < last.expiresAtMs && (!cached || cached.expiresAtMs < last.expiresAtMs)) adopt(last);
       return fetchAndShare();
     }
@@ -238,7 +239,7 @@ export function createTokenCache(opts: TokenCacheOptions): TokenCache {
             if (usable(again) && clock() < again.refreshAtMs) return adopt(again);
             return await fetchAndShare();
           } finally {
-            await store.unlock(owner).catch((error: unknown) => logger.warn(tokenStoreFailed, { step: "unlock", error: describe(error) }));
+            await store.unlock(owner).catch((error: unknown) => logger.warn(tokenStoreFailed, { step: "unlock", error: describeError(error) }));
           }
         }
         if (clock() - startedMs >= maxWaitMs) {
@@ -249,10 +250,6 @@ export function createTokenCache(opts: TokenCacheOptions): TokenCache {
       }
     })();
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /**

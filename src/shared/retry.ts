@@ -16,14 +16,28 @@ export interface RetryPolicy {
   maxAttempts: number;
 }
 
-/** Port calls in production: a few quick retries in process; longer outages go back to the outbox with a later due time. */
-export const defaultRetryPolicy: RetryPolicy = { initialMs: 200, maxMs: 10_000, factor: 2, maxAttempts: 4 };
+/** Every retry schedule portside keeps, by what it retries: one table, so they can be read side by side. */
+export const retryPolicies = {
+  /** One Port call in process: a few quick tries; a longer outage goes back to the outbox with a later due time. */
+  portCall: { initialMs: 200, maxMs: 10_000, factor: 2, maxAttempts: 4 },
+  /** The outbox between attempts at a report: Port may be down for minutes (the cap is also PORT_MAX_WAIT_MS's). */
+  outbox: { initialMs: 1_000, maxMs: 5 * 60_000, factor: 2, maxAttempts: Infinity },
+  /** The outbox on AWS Lambda, where an invocation waits for its reports: short waits. */
+  lambdaOutbox: { initialMs: 250, maxMs: 10_000, factor: 2, maxAttempts: Infinity },
+  /** A finished item written while the ledger is away: quick at first, then every few seconds. */
+  ledgerWrite: { initialMs: 100, maxMs: 3_000, factor: 2, maxAttempts: Infinity },
+  /** A Kafka batch the ledger could not take: its partitions pause and the batch is tried again. */
+  kafkaBatch: { initialMs: 200, maxMs: 10_000, factor: 2, maxAttempts: Infinity },
+  /** A new Kafka consumer after one that kafkajs will not restart. */
+  kafkaConsumer: { initialMs: 1_000, maxMs: 30_000, factor: 2, maxAttempts: Infinity },
+  /** EventBridge entries throttled or failed, sent again until the run's time limit. */
+  eventBridge: { initialMs: 100, maxMs: 10_000, factor: 2, maxAttempts: Infinity },
+  /** Near-zero waits so tests exercise every retry path without waiting. */
+  test: { initialMs: 1, maxMs: 5, factor: 2, maxAttempts: 4 },
+} as const satisfies Record<string, RetryPolicy>;
 
-/** The reporter's outbox schedule (Port): slower growth is not needed, but the cap is higher (Port may be down for minutes). */
-export const defaultOutboxRetryPolicy: RetryPolicy = { initialMs: 1_000, maxMs: 5 * 60_000, factor: 2, maxAttempts: Infinity };
-
-/** Near-zero waits so tests exercise every retry path without waiting. */
-export const testRetryPolicy: RetryPolicy = { initialMs: 1, maxMs: 5, factor: 2, maxAttempts: 4 };
+/** The tests' schedule (`retryPolicies.test`), by the name the tests import. */
+export const testRetryPolicy: RetryPolicy = retryPolicies.test;
 
 export type Random = () => number;
 

@@ -3,6 +3,7 @@ import { CHANGE_ACTIONS, CHANGE_RESOURCE_TYPES } from "../messages/schemas.ts";
 import type { Change } from "../messages/views.ts";
 import { within } from "../shared/time.ts";
 import { matchesChange, type ChangeRule, type ExternalTarget, type HandlerModule, type RunHandler } from "./define.ts";
+import { describeError } from "../shared/errors.ts";
 
 /**
  * The registry answers "what runs for this action / this change?" from the handler module (and, later,
@@ -140,7 +141,7 @@ export function describeImportError(error: unknown): string {
     const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : "";
     return `${at}${first.message ?? String(first)}${more}`;
   }
-  const message = error instanceof Error ? error.message : String(error);
+  const message = describeError(error);
   const lines = message.split("\n").map((line) => line.trim());
   const at = lines.find((line) => line.startsWith("at "));
   return at && at !== lines[0] ? `${lines[0]} (${at})` : (lines[0] ?? message);

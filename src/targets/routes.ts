@@ -3,6 +3,7 @@ import { CHANGE_ACTIONS, CHANGE_RESOURCE_TYPES } from "../messages/schemas.ts";
 import type { ChangeRule, HandlerModule } from "./define.ts";
 import { describeIssue, eventBridge, EventBridgeOptionsSchema, type EventBridgeTarget } from "./eventbridge/target.ts";
 import { createRegistry, emptyRegistry, HandlerModuleError, type Registry } from "./registry.ts";
+import { describeError } from "../shared/errors.ts";
 
 /**
  * The routes file: EventBridge routing without code. A team that only fans runs and changes out to a bus
@@ -80,7 +81,7 @@ export async function loadRoutesFile(path: string, io: RoutesIO): Promise<Routes
   try {
     text = await io.readText(path);
   } catch (error) {
-    throw new RoutesError(`ROUTES: could not read ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new RoutesError(`ROUTES: could not read ${path}: ${describeError(error)}`);
   }
   return parseRoutes(text, path, io.parseYaml ? { parseYaml: io.parseYaml } : {});
 }
@@ -95,7 +96,7 @@ export function parseRoutes(text: string, source: string, opts: { parseYaml?: (t
     else throw new RoutesError(`${source}: YAML routes files are not read here; write the routes as JSON instead`);
   } catch (error) {
     if (error instanceof RoutesError) throw error;
-    throw new RoutesError(`${source}: not valid ${yaml ? "YAML" : "JSON"}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new RoutesError(`${source}: not valid ${yaml ? "YAML" : "JSON"}: ${describeError(error)}`);
   }
   return checkRoutes(value, source);
 }

@@ -1,7 +1,7 @@
 import type { Config } from "../../config.ts";
 import type { Ledger } from "../../ledger/ledger.ts";
 import type { Logger } from "../../log.ts";
-import type { RetryPolicy } from "../../shared/retry.ts";
+import { type RetryPolicy, retryPolicies } from "../../shared/retry.ts";
 import { createEventBridgeClient, createPublisher, sendWith, type ClientSettings, type SendPutEvents } from "./publisher.ts";
 import { createTokenBucket } from "./rate-limit.ts";
 import { createEventBridgeRunner, type EventBridgeRunner } from "./runner.ts";
@@ -13,7 +13,6 @@ export { changeDetailType, entryBytes, runDetailType, type ChangeDetail, type Ru
 export { EventBridgeDeliveryError, publishedLine, type EventBridgeRunner } from "./runner.ts";
 
 /** Backoff for throttled entries: quick at first, capped so a long throttle is probed every 10 s. */
-export const defaultEventBridgeRetryPolicy: RetryPolicy = { initialMs: 100, maxMs: 10_000, factor: 2, maxAttempts: Infinity };
 
 export interface EventBridgeTargetDeps {
   ledger: Ledger;
@@ -43,7 +42,7 @@ export function createEventBridgeTargets(config: Config, deps: EventBridgeTarget
   const publisher = createPublisher({
     send,
     limiter: createTokenBucket({ ratePerSecond: settings.putEventsPerSecond, clock, sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) }),
-    policy: deps.retryPolicy ?? defaultEventBridgeRetryPolicy,
+    policy: deps.retryPolicy ?? retryPolicies.eventBridge,
     // Give up before the executor's handler timeout would, so the run fails with EventBridge's own reason.
     retryForMs: Math.min(settings.retryForMs, Math.floor(config.handlerTimeoutMs * 0.9)),
     clock,
