@@ -1,6 +1,7 @@
 import { describeRoute, type DescribeRouteOptions, resolver } from "hono-openapi";
 import * as v from "valibot";
 import { LEFT_ALONE_REASONS, type LeftAloneReason, PARK_CLASSES, type ParkClass } from "./pipeline/accept.ts";
+import { RECORD_OUTCOMES } from "./pipeline/accept.ts";
 
 /**
  * What portside's HTTP endpoints answer, as valibot schemas: the OpenAPI document (`GET /openapi.json`) is
@@ -44,7 +45,7 @@ export const DeadLetterPageSchema = v.object({ items: v.array(DeadLetterSummaryS
 
 export const ReplayReplySchema = v.object({
   type: v.literal("replayed"),
-  outcome: v.picklist(["accepted", "duplicate", "parked", "ignored"]),
+  outcome: v.picklist(RECORD_OUTCOMES),
   removed: v.boolean(),
   ...SinkReplySchema.entries,
   key: v.optional(v.string()),

@@ -3,10 +3,12 @@ import { createApp } from "./app.ts";
 import type { Config } from "./config.ts";
 import { type Ledger, runIdOfKey, type WorkKind } from "./ledger/ledger.ts";
 import type { Logger } from "./log.ts";
-import { createMetrics, type Metrics, type PartitionLag } from "./metrics.ts";
 import type { SinkRecord } from "./messages/index.ts";
+import { createFeed, type Feed } from "./observe/events.ts";
+import { createMetrics, type Metrics } from "./observe/metrics.ts";
 import { createRecentWarnings, type RecentWarnings } from "./observe/recent-warnings.ts";
 import { createRunHistory, type RunHistory } from "./observe/run-history.ts";
+import { createStatus, type IngressName, type IngressStatus, notStarted, type Status } from "./observe/status.ts";
 import { type AcceptOptions, type Acceptor, type AcceptSummary, createAcceptor } from "./pipeline/accept.ts";
 import { createExecutor, type Executor } from "./pipeline/executor.ts";
 import { createIngest, type IngestStats } from "./pipeline/ingest.ts";
@@ -53,8 +55,8 @@ export interface ServiceDeps {
   tokenStore?: SharedTokenStore;
   /** Port's rate budget shared by the replicas (Redis): one pause, one probe and one paced timeline for all. */
   rateStore?: RateStore;
-  /** Metrics the caller already feeds (EventBridge targets); by default the service makes its own. */
-  metrics?: Metrics;
+  /** The event feed the caller's parts already emit into (EventBridge targets); by default the service makes its own. */
+  feed?: Feed;
   /** The recent warnings and errors the logger taps (see createLogger's `tap`), for the console. */
   warnings?: RecentWarnings;
 }
@@ -103,31 +105,16 @@ export interface SettleResult {
   left: { unfinished: number; undelivered: number; running: number };
 }
 
-/** The ways in that run on their own (not per request). */
-export type IngressName = "kafka";
-
-/** What an ingress that runs on its own tells the service. */
-export interface IngressStatus {
-  /** Consuming (or with nothing to consume): /readyz. */
-  ready(): boolean;
-  /** False when it failed in a way only a restart of the process may cure: /healthz. */
-  live(): boolean;
-  /** For /admin/stats. */
-  state(): unknown;
-  /** Lag per partition held while consuming, for the metrics. */
-  lag(): PartitionLag[];
-}
-
-/** Stands for a configured ingress until the entry attaches it. */
-const notStarted: IngressStatus = { ready: () => false, live: () => true, state: () => ({ status: "not_started" }), lag: () => [] };
-
 export function createService(deps: ServiceDeps): Service {
   const { config } = deps;
   const { logger } = deps;
   const warnings = deps.warnings ?? createRecentWarnings();
   const clock = deps.clock ?? Date.now;
-  const metrics = deps.metrics ?? createMetrics();
-  const ledger = timedCommits(deps.ledger, metrics);
+  // What happens is emitted once into the feed; the metrics listen.
+  const feed = deps.feed ?? createFeed();
+  const metrics = createMetrics();
+  metrics.listen(feed, deps.registry.actions);
+  const ledger = timedCommits(deps.ledger, feed);
   // Runs' stories for operators (the console, GET /admin/runs), read from the ledger.
   const history = createRunHistory(ledger);
   const owner = deps.owner ?? `portside-${crypto.randomUUID()}`;
@@ -154,7 +141,7 @@ export function createService(deps: ServiceDeps): Service {
     ...(deps.portRetry ? { retry: deps.portRetry } : {}),
     ...(deps.tokenStore ? { tokenStore: deps.tokenStore } : {}),
     limiter,
-    onCall: (call) => metrics.portCall(call.kind, call.status),
+    onCall: (call) => feed.emit("portCall", { endpoint: call.kind, status: call.status }),
   });
   const reporter = createReporter({
     ledger,
@@ -192,7 +179,7 @@ export function createService(deps: ServiceDeps): Service {
     maxAttempts: config.maxRunAttempts,
     secretKey: deps.port.clientSecret,
     onReports: () => reporter.notify(),
-    onRunEnded: ({ action, status, seconds }) => metrics.runEnded(action, status, seconds),
+    onRunEnded: ({ runId, action, status, seconds }) => feed.emit("runEnded", { runId, action, status, seconds }),
     ...(deps.targets ? { targets: deps.targets } : {}),
     ...(deps.executorPollMs ? { pollMs: deps.executorPollMs } : {}),
     leaseMs: deps.leaseMs ?? config.leaseMs,
@@ -202,7 +189,7 @@ export function createService(deps: ServiceDeps): Service {
     acceptor,
     logger,
     onCommitted: (summary, { kind, source }) => {
-      metrics.ingested(source, kind, summary);
+      feed.emit("ingested", { source, kind, summary });
       if (summary.accepted > 0) executor.notify(kind);
       if (summary.parked > 0) reporter.notify();
     },
@@ -232,13 +219,17 @@ export function createService(deps: ServiceDeps): Service {
       });
   };
   const ingresses = new Map<IngressName, IngressStatus>(config.kafka ? [["kafka", notStarted]] : []);
-  metrics.observe({
+  // One snapshot of how this portside is doing, for the gauges, /readyz, /healthz, /admin/stats and the console.
+  const status = createStatus({
+    ledgerKind: config.ledger.type,
     ledgerCounts: () => ledger.counts(),
     rateBudget: () => limiter.snapshot().budget,
-    kafkaLag: () => [...ingresses.values()].flatMap((ingress) => ingress.lag()),
-    knownActions: deps.registry.actions,
+    ingresses,
+    warnings,
+    shuttingDown: () => shuttingDown,
     clock,
   });
+  metrics.observe(status);
 
   const app = createApp({
     ledger,
@@ -314,8 +305,8 @@ export function createService(deps: ServiceDeps): Service {
 const SETTLE_POLL_MS = 50;
 const never = new Promise<void>(() => {});
 
-/** The ledger with each commit timed for the metrics (the ack path's durable write). */
-function timedCommits(ledger: Ledger, metrics: Metrics): Ledger {
+/** The ledger with each commit timed (the ack path's durable write). */
+function timedCommits(ledger: Ledger, feed: Feed): Ledger {
   return {
     ...ledger,
     async commit(batch, now) {
@@ -323,7 +314,7 @@ function timedCommits(ledger: Ledger, metrics: Metrics): Ledger {
       try {
         return await ledger.commit(batch, now);
       } finally {
-        metrics.ledgerCommitted((performance.now() - started) / 1000);
+        feed.emit("committed", { seconds: (performance.now() - started) / 1000 });
       }
     },
   };

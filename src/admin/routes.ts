@@ -8,6 +8,7 @@ import { sinkReply } from "../ingress/sink.ts";
 import * as v from "valibot";
 import { NO_SUCH_RUN, RUN_LIST_MAX, RUN_PHASES, RunListSchema, type RunHistory, RunStorySchema } from "../observe/run-history.ts";
 import { DeadLetterPageSchema, DeadLetterSchema, documented, ReplayReplySchema, refusal, reply, StatsSchema } from "../api-schemas.ts";
+import { RECORD_OUTCOMES } from "../pipeline/accept.ts";
 
 /** GET /admin/runs's query, read as a run history filter. */
 const RunFilterSchema = v.object({
@@ -112,7 +113,7 @@ export function adminRoutes(deps: {
       if (result.type === "still_invalid")
         return c.json({ error: "still_invalid", message: `The record is still refused and stays parked: ${result.reason}` }, 422);
       const { summary, removed } = result;
-      const outcome = summary.accepted > 0 ? "accepted" : summary.duplicate > 0 ? "duplicate" : summary.parked > 0 ? "parked" : "ignored";
+      const outcome = RECORD_OUTCOMES.find((o) => summary[o] > 0) ?? "ignored";
       return c.json({
         type: "replayed",
         outcome,

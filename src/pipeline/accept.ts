@@ -56,15 +56,17 @@ export type LeftAloneReason = (typeof LEFT_ALONE_REASONS)[number];
 export const PARK_CLASSES = ["unreadable", "invalid", "other_org", "signature", "internal"] as const;
 export type ParkClass = (typeof PARK_CLASSES)[number];
 
+/**
+ * What can become of a record, each exactly one: accepted (new work), a duplicate (of work the ledger
+ * holds), parked (a dead letter), or ignored (left alone: not executed, not reported, not stored).
+ */
+export const RECORD_OUTCOMES = ["accepted", "duplicate", "parked", "ignored"] as const;
+export type RecordOutcome = (typeof RECORD_OUTCOMES)[number];
+
 /** What became of a number of records. */
-export interface RecordCounts {
+export interface RecordCounts extends Record<RecordOutcome, number> {
   records: number;
-  accepted: number;
-  duplicate: number;
-  parked: number;
   parkedBy: Partial<Record<ParkClass, number>>;
-  /** Left alone: not executed, not reported, not stored. */
-  ignored: number;
   ignoredBy: Partial<Record<LeftAloneReason, number>>;
 }
 
@@ -108,14 +110,16 @@ export interface Acceptor {
   judge(kind: WorkKind, record: SinkRecord, source: string, options?: AcceptOptions): Promise<Verdict>;
 }
 
-export const emptySummary = (): AcceptSummary => ({
+/** No records yet. */
+export const zeroCounts = (): RecordCounts => ({
   records: 0,
-  accepted: 0,
-  duplicate: 0,
-  parked: 0,
+  ...(Object.fromEntries(RECORD_OUTCOMES.map((outcome) => [outcome, 0])) as Record<RecordOutcome, number>),
   parkedBy: {},
-  ignored: 0,
   ignoredBy: {},
+});
+
+export const emptySummary = (): AcceptSummary => ({
+  ...zeroCounts(),
   acceptedKeys: [],
   keys: [],
   parkedReasons: [],
@@ -191,11 +195,8 @@ export function createAcceptor(deps: AcceptorDeps): Acceptor {
 /** Adds the counts of `next` to `into`. */
 export function addCounts(into: RecordCounts, next: RecordCounts): void {
   into.records += next.records;
-  into.accepted += next.accepted;
-  into.duplicate += next.duplicate;
-  into.parked += next.parked;
+  for (const outcome of RECORD_OUTCOMES) into[outcome] += next[outcome];
   for (const [why, n] of Object.entries(next.parkedBy) as [ParkClass, number][]) into.parkedBy[why] = (into.parkedBy[why] ?? 0) + n;
-  into.ignored += next.ignored;
   for (const [why, n] of Object.entries(next.ignoredBy) as [LeftAloneReason, number][]) into.ignoredBy[why] = (into.ignoredBy[why] ?? 0) + n;
 }
 

@@ -2,7 +2,7 @@ import type { WorkKind } from "../ledger/ledger.ts";
 import type { Logger } from "../log.ts";
 import type { SinkRecord } from "../messages/index.ts";
 import { yieldToEventLoop } from "../shared/time.ts";
-import { type AcceptOptions, type Acceptor, type AcceptSummary, addCounts, addSummary, emptySummary, type RecordCounts } from "./accept.ts";
+import { type AcceptOptions, type Acceptor, type AcceptSummary, addCounts, addSummary, emptySummary, type RecordCounts, zeroCounts } from "./accept.ts";
 import { PipelineEvents as E } from "./events.ts";
 
 /**
@@ -102,5 +102,5 @@ export function createIngest(deps: IngestDeps): { ingest: Ingest; stats(): Inges
 }
 
 function zero(): IngestCounts {
-  return { requests: 0, records: 0, accepted: 0, duplicate: 0, parked: 0, parkedBy: {}, ignored: 0, ignoredBy: {} };
+  return { requests: 0, ...zeroCounts() };
 }

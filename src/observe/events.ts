@@ -1,0 +1,49 @@
+import type { WorkKind } from "../ledger/ledger.ts";
+import type { AcceptSummary } from "../pipeline/accept.ts";
+
+/**
+ * What happens in the pipeline, as typed events: the service emits each step once, and whoever watches
+ * (the metrics) subscribes. The pipeline never knows who listens; a listener that throws is cut off from
+ * that event, never from the pipeline.
+ */
+export interface ObservedEvents {
+  /** One `ingest` slice committed, per way in (`sink/runs`, `kafka/<topic>`, `lambda/<topic>`, `replay`): what became of its records. */
+  ingested: { source: string; kind: WorkKind; summary: AcceptSummary };
+  /** One ledger commit, the ack path's durable write. */
+  committed: { seconds: number };
+  /** A run's handler (or target) ended, or portside failed it: the status Port is told (DEFERRED: the target reports it). */
+  runEnded: { runId: string; action: string; status: string; seconds: number };
+  /** A call to Port, by endpoint, and its HTTP status (undefined: no answer). */
+  portCall: { endpoint: string; status: number | undefined };
+  /** EventBridge entries published, sent again, or given up on. */
+  eventBridgeEntries: { outcome: "published" | "retried" | "parked"; count: number };
+}
+
+export type ObservedEvent = keyof ObservedEvents;
+
+export interface Feed {
+  emit<K extends ObservedEvent>(name: K, event: ObservedEvents[K]): void;
+  /** Listens to one kind of event; returns the way to stop. */
+  on<K extends ObservedEvent>(name: K, listener: (event: ObservedEvents[K]) => void): () => void;
+}
+
+export function createFeed(): Feed {
+  const listeners = new Map<ObservedEvent, Set<(event: never) => void>>();
+  return {
+    emit(name, event) {
+      for (const listener of listeners.get(name) ?? []) {
+        try {
+          (listener as (event: ObservedEvents[typeof name]) => void)(event);
+        } catch {
+          // A watcher's bug must not fail the run or request it watches.
+        }
+      }
+    },
+    on(name, listener) {
+      const set = listeners.get(name) ?? new Set();
+      set.add(listener as (event: never) => void);
+      listeners.set(name, set);
+      return () => void set.delete(listener as (event: never) => void);
+    },
+  };
+}
