@@ -4,7 +4,7 @@ import { createMemoryLedger } from "./ledger/memory.ts";
 import type { Logger } from "./log.ts";
 import type { RateStore } from "./port/rate-store.ts";
 import type { SharedTokenStore } from "./port/token.ts";
-import { createMetrics } from "./metrics.ts";
+import { createFeed } from "./observe/events.ts";
 import { createService, type Service } from "./service.ts";
 import type { RetryPolicy } from "./shared/retry.ts";
 import { createEventBridgeTargets } from "./targets/eventbridge/index.ts";
@@ -101,18 +101,19 @@ export async function assemble(options: AssembleOptions): Promise<Assembled> {
     tokenStore = createRedisTokenStore({ url: config.ledger.url.reveal(), prefix: "portside", onConnectionError: redisErrorLogger(logger, "token_store") });
     rateStore = createRedisRateStore({ url: config.ledger.url.reveal(), prefix: "portside", onConnectionError: redisErrorLogger(logger, "rate_store") });
   }
-  const metrics = createMetrics();
+  // EventBridge counts what it publishes into the service's feed.
+  const feed = createFeed();
   const service = createService({
     config,
     ledger,
     registry: options.registry,
     logger,
     port: options.port,
-    metrics,
+    feed,
     ...(options.owner ? { owner: options.owner } : {}),
     ...(options.outboxRetry ? { outboxRetry: options.outboxRetry } : {}),
     ...(options.warnings ? { warnings: options.warnings } : {}),
-    targets: createEventBridgeTargets(config, { ledger, logger, onEntries: metrics.eventBridgeEntries }),
+    targets: createEventBridgeTargets(config, { ledger, logger, onEntries: (outcome, count) => feed.emit("eventBridgeEntries", { outcome, count }) }),
     ...(tokenStore ? { tokenStore } : {}),
     ...(rateStore ? { rateStore } : {}),
   });

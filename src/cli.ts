@@ -16,7 +16,7 @@
  */
 import { Command, CommanderError } from "commander";
 import * as v from "valibot";
-import { DeadLetterSummarySchema } from "./api-schemas.ts";
+import { DeadLetterSummarySchema } from "./http/schemas.ts";
 import { describeError } from "./shared/errors.ts";
 
 /** A dead letter as the list answers it (GET /admin/dead-letters): no bytes, their size. */

@@ -3,6 +3,7 @@ import { httpUrlProblem, redactUrl, redisUrlProblem } from "./config-urls.ts";
 import type { LogLevel } from "./log.ts";
 import { defaultMaxPortWaitMs } from "./port/rate-headers.ts";
 import { Secret } from "./shared/secret.ts";
+import { firstIssue } from "./messages/issues.ts";
 
 /**
  * All of portside's settings come from the environment, are read once at start-up and validated here.
@@ -222,7 +223,7 @@ function read<T>(env: Env, name: VariableName, schema: v.GenericSchema<string, T
   const value = raw === undefined || raw === "" ? fallback : raw;
   const result = v.safeParse(schema, value);
   // The refusal names the variable and what it takes, never the value (it may be a secret set in the wrong place).
-  if (!result.success) throw new ConfigError(name, result.issues[0]?.message ?? "invalid");
+  if (!result.success) throw new ConfigError(name, firstIssue(result.issues).message);
   return result.output;
 }
 

@@ -1,5 +1,5 @@
 import type { Hono } from "hono";
-import { createApp } from "./app.ts";
+import { createApp } from "./http/app.ts";
 import type { Config } from "./config.ts";
 import { type Ledger, runIdOfKey, type WorkKind } from "./ledger/ledger.ts";
 import type { Logger } from "./log.ts";
@@ -8,7 +8,7 @@ import { createFeed, type Feed } from "./observe/events.ts";
 import { createMetrics, type Metrics } from "./observe/metrics.ts";
 import { createRecentWarnings, type RecentWarnings } from "./observe/recent-warnings.ts";
 import { createRunHistory, type RunHistory } from "./observe/run-history.ts";
-import { createStatus, type IngressName, type IngressStatus, notStarted, type Status } from "./observe/status.ts";
+import { createStatus, type IngressName, type IngressStatus, notStarted } from "./observe/status.ts";
 import { type AcceptOptions, type Acceptor, type AcceptSummary, createAcceptor } from "./pipeline/accept.ts";
 import { createExecutor, type Executor } from "./pipeline/executor.ts";
 import { createIngest, type IngestStats } from "./pipeline/ingest.ts";
@@ -236,7 +236,7 @@ export function createService(deps: ServiceDeps): Service {
     ingest,
     replay,
     stats,
-    ingresses: () => ingresses,
+    status,
     logger,
     sinkToken: config.sinkToken,
     adminToken: config.adminToken,
@@ -248,13 +248,6 @@ export function createService(deps: ServiceDeps): Service {
     history,
     actions: deps.registry.actions,
     consoleSessionMs: config.consoleSessionMs,
-    health: async () => ({
-      ledger: config.ledger.type,
-      counts: await ledger.counts(),
-      rateBudget: limiter.snapshot().budget,
-      recentErrors: warnings.list(),
-      now: clock(),
-    }),
   });
 
   return {

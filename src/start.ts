@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { metricsRoutes } from "./app.ts";
+import { metricsRoutes } from "./http/app.ts";
 import { assemble, cannotStartMessage, describe, logCannotStart, openLedger, PURGE_EVERY_MS, StartError } from "./assemble.ts";
 import { type Config, type KafkaSettings, loadConfig } from "./config.ts";
 import { demoDefaults, EMULATOR_CREDENTIALS, runDemo } from "./demo.ts";

@@ -8,6 +8,7 @@ import type { Retention } from "../assemble.ts";
 import type { Service } from "../service.ts";
 import { fromBase64 } from "../shared/base64.ts";
 import { within } from "../shared/time.ts";
+import { firstIssue } from "../messages/issues.ts";
 
 /**
  * The AWS Lambda way in: one invocation of a Kafka event source mapping (Amazon MSK, `aws:kafka`, or
@@ -134,11 +135,10 @@ export function createLambdaIngress(deps: LambdaIngressDeps): LambdaKafkaHandler
 function readEvent(input: unknown): LambdaKafkaEvent {
   const result = v.safeParse(LambdaKafkaEventSchema, input);
   if (result.success) return result.output;
-  const issue = result.issues[0];
-  const where = issue ? v.getDotPath(issue) : null;
+  const { path: where, message } = firstIssue(result.issues);
   // Names the field, never its value.
   throw new LambdaEventError(
-    `portside: this invocation is not a Kafka event from an MSK or self-managed Kafka event source (${where ?? "the event"} ${issue?.message ?? "is invalid"}); point the function at a Kafka trigger`,
+    `portside: this invocation is not a Kafka event from an MSK or self-managed Kafka event source (${where ?? "the event"} ${message}); point the function at a Kafka trigger`,
   );
 }
 

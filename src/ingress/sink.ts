@@ -5,7 +5,8 @@ import type { WorkKind } from "../ledger/ledger.ts";
 import { readBody } from "../messages/index.ts";
 import type { AcceptSummary } from "../pipeline/accept.ts";
 import type { Ingest } from "../pipeline/ingest.ts";
-import { documented, refusal, reply, SinkReplySchema } from "../api-schemas.ts";
+import { refusals, refuse } from "../http/refusals.ts";
+import { documented, reply, SinkReplySchema } from "../http/schemas.ts";
 
 /**
  * The Kafka Connect HTTP sink ingress: `POST /sink/runs` and `POST /sink/changes`. Only HTTP lives here —
@@ -41,29 +42,22 @@ export function sinkRoutes(deps: SinkDeps): Hono<{ Variables: RequestIdVariables
   });
   const limit = bodyLimit({
     maxSize: deps.bodyLimitBytes,
-    onError: (c) =>
-      c.json(
-        {
-          error: "body_too_large",
-          message: `The request body is larger than ${deps.bodyLimitBytes} bytes (BODY_LIMIT_BYTES). Lower the connector's batch size (e.g. batch.max.size) or raise BODY_LIMIT_BYTES.`,
-        },
-        413,
+    onError: () =>
+      refuse(
+        "body_too_large",
+        `The request body is larger than ${deps.bodyLimitBytes} bytes (BODY_LIMIT_BYTES). Lower the connector's batch size (e.g. batch.max.size) or raise BODY_LIMIT_BYTES.`,
       ),
   });
   const route = (kind: WorkKind, path: string, source: string) =>
     app.post(path, documentation(kind, deps.sinkTokenRequired), limit, async (c) => {
-      if (deps.isShuttingDown()) {
-        c.header("Retry-After", "5");
-        return c.json({ error: "shutting_down", message: "portside is shutting down; resend this request (nothing in it was recorded)." }, 503);
-      }
+      if (deps.isShuttingDown()) refuse("shutting_down");
       // Bytes, not text: a record that is not valid UTF-8 is parked as it arrived, never rewritten.
       const body = new Uint8Array(await c.req.arrayBuffer());
       let summary: AcceptSummary;
       try {
         summary = await deps.ingest(kind, readBody(body), source, { requestId: c.get("requestId") });
       } catch {
-        c.header("Retry-After", "1");
-        return c.json({ error: "ledger_unavailable", message: "The ledger could not record this request, so nothing in it was accepted; resend it." }, 503);
+        refuse("ledger_unavailable");
       }
       return c.json(sinkReply(summary), 200);
     });
@@ -86,9 +80,7 @@ function documentation(kind: WorkKind, tokenRequired: boolean) {
     },
     responses: {
       200: reply(SinkReplySchema, "Every record is recorded"),
-      ...(tokenRequired ? { 401: refusal("No bearer token, or not SINK_TOKEN") } : {}),
-      413: refusal("The body is larger than BODY_LIMIT_BYTES"),
-      503: refusal("Shutting down, or the ledger could not record the request: nothing was recorded, resend it"),
+      ...refusals(tokenRequired && "unauthorized", "body_too_large", "shutting_down", "ledger_unavailable"),
     },
   });
 }

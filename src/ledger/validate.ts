@@ -1,6 +1,7 @@
 import * as v from "valibot";
 import { PORT_CALL_KINDS, PortCallSchema, type ReportInput } from "../port/calls.ts";
 import { type ClaimOptions, type Ledger, type ReportOutcome, WORK_KINDS, type WorkRecord } from "./ledger.ts";
+import { firstIssue } from "../messages/issues.ts";
 
 /**
  * Input the ledger refuses before writing anything: a programmer error in the caller, never cured by
@@ -175,10 +176,9 @@ function reports(list: ReportInput[], field = "reports"): void {
     text(r.runId, `${field}[${i}].runId`, false);
     const checked = v.safeParse(PortCallSchema, r.call);
     if (!checked.success) {
-      const issue = checked.issues[0];
-      const path = issue ? v.getDotPath(issue) : null;
+      const { path, message } = firstIssue(checked.issues);
       throw new LedgerInputError(
-        `${field}[${i}].call${path ? `.${path}` : ""}: ${issue?.message ?? "invalid"} (a call is one of: ${PORT_CALL_KINDS.join(", ")})`,
+        `${field}[${i}].call${path ? `.${path}` : ""}: ${message} (a call is one of: ${PORT_CALL_KINDS.join(", ")})`,
         `${field}[${i}].call`,
       );
     }

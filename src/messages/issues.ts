@@ -6,6 +6,12 @@
  */
 import * as v from "valibot";
 
+/** The first issue of a failed parse: where (its dot path, null at the top) and valibot's or the schema's message. */
+export function firstIssue(issues: readonly Issue[] | undefined): { path: string | null; message: string } {
+  const issue = issues?.[0];
+  return { path: issue ? v.getDotPath(issue) : null, message: issue?.message ?? "is invalid" };
+}
+
 /** How many issues a reason lists before it says "and N more". */
 const MAX_LISTED = 3;
 

@@ -67,7 +67,10 @@ const GAUGES: readonly GaugeRow[] = [
     name: "kafka_consumer_lag",
     help: "Messages behind the end of each partition the built-in consumer holds, as of its last fetch; none while it is not consuming.",
     labelNames: ["topic", "partition"],
-    read: (s) => s.ingresses.flatMap((i) => i.lag.map(({ topic, partition, messages }): [Record<string, string>, number] => [{ topic, partition: String(partition) }, messages])),
+    read: (s) =>
+      s.ingresses.flatMap((i) =>
+        i.lag.map(({ topic, partition, messages }): [Record<string, string>, number] => [{ topic, partition: String(partition) }, messages]),
+      ),
   },
 ];
 

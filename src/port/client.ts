@@ -24,6 +24,7 @@ import { type CallPriority, createPortRateLimiter, type PortRateLimiter, RateLim
 import { isNodeRun } from "./run-kinds.ts";
 import { createTokenCache, issuedToken } from "./token.ts";
 import type { SharedTokenStore } from "./token.ts";
+import { firstIssue } from "../messages/issues.ts";
 
 /** A kind of HTTP call to Port (src/port/endpoints.ts). */
 export type PortCallKind = PortEndpoint;
@@ -349,10 +350,8 @@ export function createPortClient(opts: PortClientOptions): PortClient {
       const body = await request("kafkaCredentials", { method: "GET", path: "/v1/kafka-credentials" }, true);
       const parsed = v.safeParse(KafkaCredentialsSchema, body);
       if (!parsed.success) {
-        const issue = parsed.issues[0];
-        throw new Error(
-          `Port's answer to GET /v1/kafka-credentials is not brokers and credentials (${issue ? v.getDotPath(issue) : "?"} ${issue?.message ?? ""}); check PORT_API_URL`,
-        );
+        const { path, message } = firstIssue(parsed.issues);
+        throw new Error(`Port's answer to GET /v1/kafka-credentials is not brokers and credentials (${path ?? "?"} ${message}); check PORT_API_URL`);
       }
       return parsed.output.credentials;
     },

@@ -4,6 +4,7 @@ import type { Change } from "../messages/views.ts";
 import { within } from "../shared/time.ts";
 import { matchesChange, type ChangeRule, type ExternalTarget, type HandlerModule, type RunHandler } from "./define.ts";
 import { describeError } from "../shared/errors.ts";
+import { firstIssue } from "../messages/issues.ts";
 
 /**
  * The registry answers "what runs for this action / this change?" from the handler module (and, later,
@@ -59,10 +60,9 @@ export class HandlerModuleError extends Error {
 export function checkHandlerModule(value: unknown, source: string): HandlerModule {
   const result = v.safeParse(moduleSchema, value);
   if (!result.success) {
-    const issue = result.issues[0];
-    const where = issue ? v.getDotPath(issue) : null;
+    const { path: where, message } = firstIssue(result.issues);
     throw new HandlerModuleError(
-      `${source}: ${where ? `default export .${where}` : "default export"} ${issue?.message ?? "is invalid"}. Export { runs: { <action>: async (run) => … }, changes: [{ match, handle }] }.`,
+      `${source}: ${where ? `default export .${where}` : "default export"} ${message}. Export { runs: { <action>: async (run) => … }, changes: [{ match, handle }] }.`,
     );
   }
   return value as HandlerModule;

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import * as v from "valibot";
-import { DeadLetterPageSchema, DeadLetterSchema, ErrorSchema, ReplayReplySchema, SinkReplySchema, StatsSchema } from "../../src/api-schemas.ts";
+import { DeadLetterPageSchema, DeadLetterSchema, ErrorSchema, ReplayReplySchema, SinkReplySchema, StatsSchema } from "../../src/http/schemas.ts";
 import { createHarness, type Harness, runMessage } from "../support/harness.ts";
 
 /**

@@ -1,6 +1,6 @@
 import type { Config } from "../../src/config.ts";
 import type { Ledger } from "../../src/ledger/ledger.ts";
-import type { Metrics } from "../../src/metrics.ts";
+import type { Feed } from "../../src/observe/events.ts";
 import type { Logger } from "../../src/log.ts";
 import { createEventBridgeTargets } from "../../src/targets/eventbridge/index.ts";
 
@@ -166,11 +166,11 @@ export const eventBridgeEnv = (server: EventBridgeServer, extra: Record<string, 
 /** The harness's `targets` option: the real runner and SDK, dummy credentials, millisecond backoff. */
 export const eventBridgeTargets =
   (opts: { lingerMs?: number } = {}) =>
-  (deps: { config: Config; ledger: Ledger; logger: Logger; metrics?: Metrics }) =>
+  (deps: { config: Config; ledger: Ledger; logger: Logger; feed?: Feed }) =>
     createEventBridgeTargets(deps.config, {
       ledger: deps.ledger,
       logger: deps.logger,
-      ...(deps.metrics ? { onEntries: deps.metrics.eventBridgeEntries } : {}),
+      ...(deps.feed ? { onEntries: (outcome, count) => deps.feed?.emit("eventBridgeEntries", { outcome, count }) } : {}),
       credentials: { accessKeyId: "AKIDPORTSIDETEST", secretAccessKey: "portside-test-secret" },
       retryPolicy: { initialMs: 1, maxMs: 5, factor: 2, maxAttempts: Infinity },
       lingerMs: opts.lingerMs ?? 20,

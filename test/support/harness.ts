@@ -4,7 +4,7 @@ import type { Ledger } from "../../src/ledger/ledger.ts";
 import { createMemoryLedger } from "../../src/ledger/memory.ts";
 import { createLogger, type Logger } from "../../src/log.ts";
 import type { ExternalTargetRunner } from "../../src/targets/external.ts";
-import { createMetrics, type Metrics } from "../../src/metrics.ts";
+import { createFeed, type Feed } from "../../src/observe/events.ts";
 import { createRecentWarnings } from "../../src/observe/recent-warnings.ts";
 import { createService, type Service } from "../../src/service.ts";
 import type { HandlerModule } from "../../src/targets/define.ts";
@@ -52,7 +52,7 @@ export interface HarnessOptions {
   ledger?: Ledger;
   start?: boolean;
   /** Runners for non-code targets (e.g. EventBridge), built from this harness's config, ledger and logger. */
-  targets?: (deps: { config: Config; ledger: Ledger; logger: Logger; metrics: Metrics }) => Record<string, ExternalTargetRunner>;
+  targets?: (deps: { config: Config; ledger: Ledger; logger: Logger; feed: Feed }) => Record<string, ExternalTargetRunner>;
   /** A routes file merged with `handlers`, as ROUTES does in main.ts. */
   routes?: Routes;
   leaseMs?: number;
@@ -87,13 +87,13 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
   const logs: string[] = [];
   const warnings = createRecentWarnings();
   const logger: Logger = createLogger({ level: "debug", sink: (line) => logs.push(line), tap: warnings.tap });
-  const metrics = createMetrics();
-  const targets = options.targets?.({ config, ledger, logger, metrics }) ?? {};
+  const feed = createFeed();
+  const targets = options.targets?.({ config, ledger, logger, feed }) ?? {};
   const registry = createRegistry(options.handlers ?? {}, "test-handlers.ts");
   const service = createService({
     config,
     ledger,
-    metrics,
+    feed,
     registry: options.routes ? mergeRoutes(registry, options.routes) : registry,
     targets,
     ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),

@@ -1,15 +1,16 @@
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
-import { bearerOf, tokenCheck } from "../auth.ts";
-import type { Secret } from "../config.ts";
-import type { DeadLetterSummary, Ledger } from "../ledger/ledger.ts";
-import { parseId } from "../ledger/validate.ts";
-import type { ReplayResult } from "../pipeline/replay.ts";
-import { NO_SUCH_RUN, RUN_PHASES, type RunHistory, type RunPhase } from "../observe/run-history.ts";
-import { fromBase64 } from "../shared/base64.ts";
+import { accessCheck, requireAccess, tokenCheck } from "../auth.ts";
+import type { Secret } from "../../config.ts";
+import type { DeadLetterSummary, Ledger } from "../../ledger/ledger.ts";
+import { parseId } from "../../ledger/validate.ts";
+import type { ReplayResult } from "../../pipeline/replay.ts";
+import { NO_SUCH_RUN, RUN_PHASES, type RunHistory, type RunPhase } from "../../observe/run-history.ts";
+import { fromBase64 } from "../../shared/base64.ts";
 import { consoleHeaders, createSignInThrottle, isHttps, isLocal, sameOriginPosts } from "./guards.ts";
-import { CONSOLE_STYLE, confirmPage, deadLetterPage, homePage, type HealthView, loginPage, notFoundPage, refusedPage, runPage } from "./pages.ts";
+import { CONSOLE_STYLE, confirmPage, deadLetterPage, homePage, loginPage, notFoundPage, refusedPage, runPage } from "./pages.ts";
 import { type ConsoleSessions, createConsoleSessions } from "./session.ts";
+import type { Status } from "../../observe/status.ts";
 
 /**
  * The operator console at /console: runs (filtered by action and status) and one run's story, the dead
@@ -30,7 +31,7 @@ export interface ConsoleDeps {
   ledger: Ledger;
   history: RunHistory;
   replay: (id: string) => Promise<ReplayResult>;
-  health: () => Promise<HealthView>;
+  status: Status;
   /** Actions with a handler or route, for the filter. */
   actions: readonly string[];
 }
@@ -89,7 +90,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
     return c.redirect("/console", 303);
   });
 
-  app.use("*", signedIn(matches, sessions));
+  app.use("*", signedIn(deps.adminToken, sessions));
   // After the sign-in check, so a post without a session is answered with the sign-in page.
   app.on("POST", "*", fromElsewhere);
 
@@ -103,7 +104,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
     const after = lettersAfter !== undefined && parseId(lettersAfter) !== undefined ? lettersAfter : undefined;
     const [deadLetters, health, runs] = await Promise.all([
       deps.ledger.listDeadLetters({ limit: LETTERS_PER_PAGE, ...(after ? { after } : {}) }),
-      deps.health(),
+      deps.status.snapshot(),
       deps.history.list({ ...(action ? { action } : {}), ...(phase ? { phase } : {}), ...(since !== undefined ? { since } : {}), limit: 200 }),
     ]);
     return c.html(
@@ -197,14 +198,14 @@ function takeFlash(c: Context): string | null {
   }
 }
 
-/** A bearer header with ADMIN_TOKEN or a live session cookie; otherwise the sign-in page (401). No token configured: open. */
-function signedIn(matches: ((given: string) => Promise<boolean>) | null, sessions: ConsoleSessions | null): MiddlewareHandler {
+/** A bearer header with ADMIN_TOKEN or a live session cookie (auth.ts's one check); otherwise the sign-in page (401). */
+function signedIn(adminToken: Secret | null, sessions: ConsoleSessions | null): MiddlewareHandler {
+  const check = accessCheck(adminToken, sessions ? { read: (c) => getCookie(c, COOKIE), valid: (value) => sessions.valid(value) } : undefined);
+  const refused = requireAccess(check, (c, why) =>
+    c.html(loginPage(why === "ended" ? "Your session has ended (it expired, you signed out, or ADMIN_TOKEN changed). Sign in again." : null), 401),
+  );
   return async (c, next) => {
-    if (!matches || !sessions) return next();
     if (getCookie(c, OLD_COOKIE) !== undefined) deleteCookie(c, OLD_COOKIE, { path: "/console" });
-    const bearer = bearerOf(c.req.header("authorization"));
-    const session = bearer === undefined ? getCookie(c, COOKIE) : undefined;
-    if (bearer !== undefined ? await matches(bearer) : session !== undefined && (await sessions.valid(session))) return next();
-    return c.html(loginPage(session !== undefined ? "Your session has ended (it expired, you signed out, or ADMIN_TOKEN changed). Sign in again." : null), 401);
+    return refused(c, next);
   };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { Secret } from "../shared/secret.ts";
+import { Secret } from "../../shared/secret.ts";
 import { createSignInThrottle } from "./guards.ts";
 import { createConsoleSessions } from "./session.ts";
 

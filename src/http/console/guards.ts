@@ -2,7 +2,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { csrf } from "hono/csrf";
 import { HTTPException } from "hono/http-exception";
 import { secureHeaders } from "hono/secure-headers";
-import { isLoopback } from "../config-urls.ts";
+import { isLoopback } from "../../config-urls.ts";
 
 /**
  * What keeps the console's pages to themselves: a content security policy that lets a page load only the

@@ -1,7 +1,7 @@
 import { describeRoute, type DescribeRouteOptions, resolver } from "hono-openapi";
 import * as v from "valibot";
-import { LEFT_ALONE_REASONS, type LeftAloneReason, PARK_CLASSES, type ParkClass } from "./pipeline/accept.ts";
-import { RECORD_OUTCOMES } from "./pipeline/accept.ts";
+import { LEFT_ALONE_REASONS, type LeftAloneReason, PARK_CLASSES, type ParkClass } from "../pipeline/accept.ts";
+import { RECORD_OUTCOMES } from "../pipeline/accept.ts";
 
 /**
  * What portside's HTTP endpoints answer, as valibot schemas: the OpenAPI document (`GET /openapi.json`) is
@@ -81,7 +81,8 @@ export const StatsSchema = v.object({
 
 const json = (schema: v.GenericSchema, description: string) => ({ description, content: { "application/json": { schema: resolver(schema) } } });
 export const reply = json;
-export const refusal = (description: string) => json(ErrorSchema, description);
+/** A refusal's OpenAPI entry (routes take theirs from refusals.ts's table). */
+export const refusalDoc = (description: string) => json(ErrorSchema, description);
 
 /** A route's OpenAPI description; `bearer` names the security scheme when the route asks for a token. */
 export function documented(options: Omit<DescribeRouteOptions, "security"> & { bearer?: "sinkToken" | "adminToken" | null }) {

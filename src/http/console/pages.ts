@@ -1,8 +1,8 @@
 import { html } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
-import type { DeadLetter, DeadLetterSummary, LedgerCounts } from "../ledger/ledger.ts";
-import type { RecentWarning } from "../observe/recent-warnings.ts";
-import { EVENT_EDGE_CHARS, type RunEvent, type RunStory, STORY_EDGE_EVENTS, STORY_REPORTS } from "../observe/run-history.ts";
+import type { DeadLetter, DeadLetterSummary } from "../../ledger/ledger.ts";
+import { EVENT_EDGE_CHARS, type RunEvent, type RunStory, STORY_EDGE_EVENTS, STORY_REPORTS } from "../../observe/run-history.ts";
+import type { StatusSnapshot } from "../../observe/status.ts";
 
 /** How the story's events read in the console. */
 const EVENT_NAMES: Record<RunEvent["what"], string> = {
@@ -80,14 +80,6 @@ export function loginPage(problem: string | null): Html {
   );
 }
 
-export interface HealthView {
-  ledger: string;
-  counts: LedgerCounts;
-  rateBudget: { limit: number; remaining: number } | undefined;
-  recentErrors: RecentWarning[];
-  now: number;
-}
-
 const time = (ms: number | null | undefined) =>
   ms
     ? new Date(ms)
@@ -103,7 +95,7 @@ export function homePage(opts: {
   deadLetters: DeadLetterSummary[];
   /** The id the next page of dead letters starts after; null on the last page. */
   moreLetters: string | null;
-  health: HealthView;
+  health: StatusSnapshot;
   message: string | null;
 }): Html {
   const { runs, filter, health } = opts;
@@ -160,7 +152,7 @@ export function homePage(opts: {
         </table>
       </section>
       <section id="dead-letters">
-        <h2>Dead letters (${health.counts.deadLetters})</h2>
+        <h2>Dead letters (${health.ledger.counts.deadLetters})</h2>
         <table>
           <thead><tr><th>Id</th><th>Kind</th><th>Run</th><th>Source</th><th>Parked</th><th>Size</th><th>Reason</th></tr></thead>
           <tbody>
@@ -188,13 +180,13 @@ export function homePage(opts: {
   );
 }
 
-function healthSection(h: HealthView): Html {
-  const c = h.counts;
+function healthSection(h: StatusSnapshot): Html {
+  const c = h.ledger.counts;
   const oldest = c.oldestHeldReportAt === null ? "none" : `${Math.round((h.now - c.oldestHeldReportAt) / 1000)} s`;
   return html`<section id="health">
     <h2>Health</h2>
     <div class="figures">
-      <div>Ledger<b>${h.ledger}</b></div>
+      <div>Ledger<b>${h.ledger.kind}</b></div>
       <div>Backlog<b>${c.pendingWork}</b>pending, ${c.runningWork} running</div>
       <div>Outbox<b>${c.pendingReports}</b>reports to Port (oldest held: ${oldest})</div>
       <div>Port rate budget<b>${h.rateBudget ? `${h.rateBudget.remaining} / ${h.rateBudget.limit}` : "unknown"}</b>left in the window</div>
@@ -204,9 +196,9 @@ function healthSection(h: HealthView): Html {
     <table>
       <tbody>
         ${
-          h.recentErrors.length === 0
+          h.recentWarnings.length === 0
             ? html`<tr><td class="note">None since start.</td></tr>`
-            : h.recentErrors.map(
+            : h.recentWarnings.map(
                 (e) =>
                   html`<tr><td>${time(e.at)}</td><td class="${e.level === "error" ? "FAILURE" : "running"}">${e.level}</td><td>${e.event}</td><td>${describeFields(e.fields)}</td></tr>`,
               )

@@ -1,5 +1,5 @@
-import type { Secret } from "../config.ts";
-import { fromBase64Url, toBase64Url } from "../shared/base64.ts";
+import type { Secret } from "../../config.ts";
+import { fromBase64Url, toBase64Url } from "../../shared/base64.ts";
 
 /**
  * Console sessions. Signing in with ADMIN_TOKEN gives the browser a session value, not the token: it says

@@ -1,20 +1,24 @@
 import { Hono } from "hono";
 import type { Ledger } from "../ledger/ledger.ts";
-import { LedgerInputError } from "../ledger/validate.ts";
 import type { IngestStats } from "../pipeline/ingest.ts";
 import type { ReplayResult } from "../pipeline/replay.ts";
-import type { IngressStatus } from "../service.ts";
 import { sinkReply } from "../ingress/sink.ts";
 import * as v from "valibot";
-import { NO_SUCH_RUN, RUN_LIST_MAX, RUN_PHASES, RunListSchema, type RunHistory, RunStorySchema } from "../observe/run-history.ts";
-import { DeadLetterPageSchema, DeadLetterSchema, documented, ReplayReplySchema, refusal, reply, StatsSchema } from "../api-schemas.ts";
+import { validator } from "hono-openapi";
+import { firstIssue } from "../messages/issues.ts";
+import { RUN_LIST_MAX, RUN_PHASES, RunListSchema, type RunHistory, RunStorySchema } from "../observe/run-history.ts";
+import type { Status } from "../observe/status.ts";
+import { refusals, refuse } from "./refusals.ts";
+import { DeadLetterPageSchema, DeadLetterSchema, documented, ReplayReplySchema, reply, StatsSchema } from "./schemas.ts";
 import { RECORD_OUTCOMES } from "../pipeline/accept.ts";
 
-/** GET /admin/runs's query, read as a run history filter. */
+/** GET /admin/runs's query, read as a run history filter: validated and documented from this one schema. */
 const RunFilterSchema = v.object({
-  action: v.optional(v.pipe(v.string(), v.minLength(1, "must not be empty"))),
-  status: v.optional(v.picklist(RUN_PHASES, `must be one of ${RUN_PHASES.join(", ")}`)),
-  since: v.optional(v.pipe(v.string(), v.regex(/^\d{1,16}$/, "must be epoch milliseconds"), v.transform(Number))),
+  action: v.optional(v.pipe(v.string(), v.minLength(1, "must not be empty"), v.description("Only this action"))),
+  status: v.optional(v.pipe(v.picklist(RUN_PHASES, `must be one of ${RUN_PHASES.join(", ")}`), v.description("Only runs in this phase"))),
+  since: v.optional(
+    v.pipe(v.string(), v.regex(/^\d{1,16}$/, "must be epoch milliseconds"), v.description("Received at or after (epoch ms)"), v.transform(Number)),
+  ),
   limit: v.optional(
     v.pipe(
       v.string(),
@@ -24,7 +28,7 @@ const RunFilterSchema = v.object({
       v.maxValue(RUN_LIST_MAX, `must be at most ${RUN_LIST_MAX}`),
     ),
   ),
-  before: v.optional(v.pipe(v.string(), v.regex(/^\d{1,16}$/, "must be the `next` of an earlier page"))),
+  before: v.optional(v.pipe(v.string(), v.regex(/^\d{1,16}$/, "must be the `next` of an earlier page"), v.description("The `next` of the previous page"))),
 });
 
 /**
@@ -42,22 +46,17 @@ export function adminRoutes(deps: {
   ledger: Ledger;
   replay: (id: string) => Promise<ReplayResult>;
   stats: () => IngestStats;
-  ingresses: () => ReadonlyMap<string, IngressStatus>;
+  status: Status;
   /** The security scheme the OpenAPI document names (null in open mode, where none is asked). */
   bearer: "adminToken" | null;
   history: RunHistory;
 }): Hono {
   const app = new Hono();
   const { bearer } = deps;
-  const unauthorized: Record<number, ReturnType<typeof refusal>> = bearer ? { 401: refusal("No bearer token, or not ADMIN_TOKEN") } : {};
+  const unauthorized = bearer && "unauthorized";
   const idParam = [
     { name: "id", in: "path" as const, required: true, schema: { type: "string" as const, pattern: "^[1-9][0-9]{0,15}$" }, description: "A dead letter's id" },
   ];
-  const notFound = { error: "not_found", message: "No parked record has this id (list them with GET /admin/dead-letters)." };
-  app.onError((error, c) => {
-    if (error instanceof LedgerInputError) return c.json({ error: "bad_request", message: `${error.field}: ${error.message}` }, 400);
-    throw error;
-  });
   app.get(
     "/dead-letters",
     documented({
@@ -68,7 +67,7 @@ export function adminRoutes(deps: {
         { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 1000 }, description: "Page size (default 100)" },
         { name: "after", in: "query", schema: { type: "string" }, description: "The last id of the previous page" },
       ],
-      responses: { 200: reply(DeadLetterPageSchema, "A page of dead letters"), 400: refusal("`after` is not an id"), ...unauthorized },
+      responses: { 200: reply(DeadLetterPageSchema, "A page of dead letters"), ...refusals("bad_request", unauthorized) },
     }),
     async (c) => {
       const limit = Math.min(Math.max(Number(c.req.query("limit") ?? 100) || 100, 1), 1000);
@@ -84,12 +83,9 @@ export function adminRoutes(deps: {
       summary: "One parked record, with its bytes",
       bearer,
       parameters: idParam,
-      responses: { 200: reply(DeadLetterSchema, "The dead letter"), 400: refusal("Not an id"), 404: refusal("No such dead letter"), ...unauthorized },
+      responses: { 200: reply(DeadLetterSchema, "The dead letter"), ...refusals("bad_request", "no_dead_letter", unauthorized) },
     }),
-    async (c) => {
-      const letter = await deps.ledger.getDeadLetter(c.req.param("id"));
-      return letter ? c.json(letter) : c.json(notFound, 404);
-    },
+    async (c) => c.json((await deps.ledger.getDeadLetter(c.req.param("id"))) ?? refuse("no_dead_letter")),
   );
   app.post(
     "/dead-letters/:id/replay",
@@ -100,18 +96,13 @@ export function adminRoutes(deps: {
       parameters: idParam,
       responses: {
         200: reply(ReplayReplySchema, "Replayed"),
-        400: refusal("Not an id"),
-        404: refusal("No such dead letter"),
-        422: refusal("Still refused: it stays parked"),
-        503: refusal("The ledger could not record it"),
-        ...unauthorized,
+        ...refusals("bad_request", "no_dead_letter", "still_invalid", "ledger_unavailable", unauthorized),
       },
     }),
     async (c) => {
       const result = await deps.replay(c.req.param("id"));
-      if (result.type === "not_found") return c.json(notFound, 404);
-      if (result.type === "still_invalid")
-        return c.json({ error: "still_invalid", message: `The record is still refused and stays parked: ${result.reason}` }, 422);
+      if (result.type === "not_found") refuse("no_dead_letter");
+      if (result.type === "still_invalid") refuse("still_invalid", `The record is still refused and stays parked: ${result.reason}`);
       const { summary, removed } = result;
       const outcome = RECORD_OUTCOMES.find((o) => summary[o] > 0) ?? "ignored";
       return c.json({
@@ -130,12 +121,9 @@ export function adminRoutes(deps: {
       summary: "Forget a parked record",
       bearer,
       parameters: idParam,
-      responses: { 204: { description: "Forgotten" }, 400: refusal("Not an id"), 404: refusal("No such dead letter"), ...unauthorized },
+      responses: { 204: { description: "Forgotten" }, ...refusals("bad_request", "no_dead_letter", unauthorized) },
     }),
-    async (c) => {
-      const removed = await deps.ledger.removeDeadLetter(c.req.param("id"));
-      return removed ? c.body(null, 204) : c.json(notFound, 404);
-    },
+    async (c) => ((await deps.ledger.removeDeadLetter(c.req.param("id"))) ? c.body(null, 204) : refuse("no_dead_letter")),
   );
   app.get(
     "/runs",
@@ -143,19 +131,16 @@ export function adminRoutes(deps: {
       tags: ["admin"],
       summary: "Runs, newest first, from the ledger (as long as RETENTION_HOURS keeps them)",
       bearer,
-      parameters: [
-        { name: "action", in: "query", schema: { type: "string" }, description: "Only this action" },
-        { name: "status", in: "query", schema: { type: "string", enum: [...RUN_PHASES] }, description: "Only runs in this phase" },
-        { name: "since", in: "query", schema: { type: "integer", minimum: 0 }, description: "Received at or after (epoch ms)" },
-        { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: RUN_LIST_MAX }, description: "At most this many (default 100)" },
-        { name: "before", in: "query", schema: { type: "string", pattern: "^[0-9]{1,16}$" }, description: "The `next` of the previous page" },
-      ],
-      responses: { 200: reply(RunListSchema, "The runs, without their events"), 400: refusal("A filter that is not one"), ...unauthorized },
+      responses: { 200: reply(RunListSchema, "The runs, without their events"), ...refusals("bad_request", unauthorized) },
+    }),
+    validator("query", RunFilterSchema, (result) => {
+      if (!result.success) {
+        const { path, message } = firstIssue(result.error as never);
+        refuse("bad_request", `${path ?? "query"}: ${message}`);
+      }
     }),
     async (c) => {
-      const filter = v.safeParse(RunFilterSchema, c.req.query());
-      if (!filter.success) return c.json({ error: "bad_request", message: `${v.getDotPath(filter.issues[0]) ?? "query"}: ${filter.issues[0].message}` }, 400);
-      const { status, ...rest } = filter.output;
+      const { status, ...rest } = c.req.valid("query");
       return c.json(await deps.history.list({ ...rest, ...(status ? { phase: status } : {}) }));
     },
   );
@@ -166,12 +151,9 @@ export function adminRoutes(deps: {
       summary: "One run's story: received, started, Port's answers, how it ended",
       bearer,
       parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" }, description: "The run id" }],
-      responses: { 200: reply(RunStorySchema, "The run"), 404: refusal("No run with this id in the ledger"), ...unauthorized },
+      responses: { 200: reply(RunStorySchema, "The run"), ...refusals("no_run", unauthorized) },
     }),
-    async (c) => {
-      const story = await deps.history.get(c.req.param("id"));
-      return story ? c.json(story) : c.json({ error: "not_found", message: NO_SUCH_RUN }, 404);
-    },
+    async (c) => c.json((await deps.history.get(c.req.param("id"))) ?? refuse("no_run")),
   );
   app.get(
     "/stats",
@@ -179,14 +161,16 @@ export function adminRoutes(deps: {
       tags: ["admin"],
       summary: "Ledger counts, what was ingested since start, the state of running ingresses",
       bearer,
-      responses: { 200: reply(StatsSchema, "The figures"), ...unauthorized },
+      responses: { 200: reply(StatsSchema, "The figures"), ...refusals(unauthorized) },
     }),
-    async (c) =>
-      c.json({
-        ledger: await deps.ledger.counts(),
+    async (c) => {
+      const snapshot = await deps.status.snapshot();
+      return c.json({
+        ledger: snapshot.ledger.counts,
         sinceStart: deps.stats(),
-        ingresses: Object.fromEntries([...deps.ingresses()].map(([name, ingress]) => [name, ingress.state()])),
-      }),
+        ingresses: Object.fromEntries(snapshot.ingresses.map(({ name, state }) => [name, state])),
+      });
+    },
   );
   return app;
 }

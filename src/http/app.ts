@@ -1,20 +1,21 @@
 import { Hono } from "hono";
 import { openAPIRouteHandler } from "hono-openapi";
-import { documented, HealthSchema, ReadinessSchema, refusal, reply } from "./api-schemas.ts";
 import { HTTPException } from "hono/http-exception";
-import { adminRoutes } from "./admin/routes.ts";
+import { documented, HealthSchema, ReadinessSchema, reply } from "./schemas.ts";
+import { adminRoutes } from "./admin.ts";
 import { requireBearer } from "./auth.ts";
-import type { Secret } from "./config.ts";
-import { sinkRoutes } from "./ingress/sink.ts";
-import type { Ledger } from "./ledger/ledger.ts";
-import type { Logger } from "./log.ts";
-import type { Metrics } from "./metrics.ts";
-import type { RunHistory } from "./observe/run-history.ts";
-import type { HealthView } from "./console/pages.ts";
+import type { Secret } from "../config.ts";
+import { sinkRoutes } from "../ingress/sink.ts";
+import type { Ledger } from "../ledger/ledger.ts";
+import { LedgerInputError } from "../ledger/validate.ts";
+import type { Logger } from "../log.ts";
+import type { Metrics } from "../observe/metrics.ts";
+import type { RunHistory } from "../observe/run-history.ts";
 import { consoleRoutes } from "./console/routes.ts";
-import type { Ingest, IngestStats } from "./pipeline/ingest.ts";
-import type { ReplayResult } from "./pipeline/replay.ts";
-import type { IngressName, IngressStatus } from "./service.ts";
+import type { Ingest, IngestStats } from "../pipeline/ingest.ts";
+import type { ReplayResult } from "../pipeline/replay.ts";
+import type { Status } from "../observe/status.ts";
+import { refusalResponse, refusals, refuse } from "./refusals.ts";
 
 /**
  * portside's HTTP surface as a Hono app built on Web standards only: it runs on Bun (the product
@@ -25,8 +26,8 @@ export interface AppDeps {
   ingest: Ingest;
   replay: (deadLetterId: string) => Promise<ReplayResult>;
   stats: () => IngestStats;
-  /** Ingresses running on their own (the Kafka consumer): part of readiness and stats. */
-  ingresses: () => ReadonlyMap<IngressName, IngressStatus>;
+  /** How this portside is doing: /healthz, /readyz, /admin/stats, the console's health panel. */
+  status: Status;
   logger: Logger;
   sinkToken: Secret | null;
   /** Null: /admin is off, unless `open` (local use), where it needs no token. */
@@ -39,8 +40,6 @@ export interface AppDeps {
   metricsApart: boolean;
   /** Runs' stories (GET /admin/runs, the console). */
   history: RunHistory;
-  /** The console's health panel. */
-  health: () => Promise<HealthView>;
   /** Actions with a handler or route (the console's filter). */
   actions: readonly string[];
   /** How long a console session lasts (CONSOLE_SESSION_HOURS). */
@@ -58,10 +57,8 @@ export function createApp(deps: AppDeps): Hono {
       responses: { 200: reply(HealthSchema, "Alive"), 503: reply(HealthSchema, "Restart me, and why") },
     }),
     (c) => {
-      for (const [name, ingress] of deps.ingresses()) {
-        if (!ingress.live()) return c.json({ ok: false, reason: `${name} has not recovered; restart portside` }, 503);
-      }
-      return c.json({ ok: true });
+      const verdict = deps.status.liveness();
+      return c.json(verdict, verdict.ok ? 200 : 503);
     },
   );
   app.get(
@@ -72,14 +69,8 @@ export function createApp(deps: AppDeps): Hono {
       responses: { 200: reply(ReadinessSchema, "Ready"), 503: reply(ReadinessSchema, "Not ready, and why") },
     }),
     async (c) => {
-      if (deps.isShuttingDown()) return c.json({ ok: false, reason: "shutting down" }, 503);
-      for (const [name, ingress] of deps.ingresses()) if (!ingress.ready()) return c.json({ ok: false, reason: `${name} not ready` }, 503);
-      try {
-        await deps.ledger.counts();
-        return c.json({ ok: true });
-      } catch {
-        return c.json({ ok: false, reason: "ledger unavailable" }, 503);
-      }
+      const verdict = await deps.status.readiness();
+      return c.json(verdict, verdict.ok ? 200 : 503);
     },
   );
 
@@ -88,18 +79,8 @@ export function createApp(deps: AppDeps): Hono {
       app.use("/metrics", requireBearer(deps.adminToken, { realm: "metrics", variable: "ADMIN_TOKEN", who: "your scraper's Authorization header" }));
       app.route("/", metricsRoutes(deps.metrics, deps.adminToken ? "adminToken" : null));
     } else
-      app.get(
-        "/metrics",
-        documented({ tags: ["operations"], summary: "Prometheus metrics (off)", responses: { 404: refusal("Off: set ADMIN_TOKEN or METRICS_PORT") } }),
-        (c) =>
-          c.json(
-            {
-              error: "metrics_disabled",
-              message:
-                "/metrics is off because ADMIN_TOKEN is not set. Set ADMIN_TOKEN (scrape with it as a bearer token) or METRICS_PORT (served apart, without a token).",
-            },
-            404,
-          ),
+      app.get("/metrics", documented({ tags: ["operations"], summary: "Prometheus metrics (off)", responses: refusals("metrics_disabled") }), () =>
+        refuse("metrics_disabled"),
       );
   }
 
@@ -111,26 +92,18 @@ export function createApp(deps: AppDeps): Hono {
     app.route("/admin", adminRoutes({ ...deps, bearer: deps.adminToken ? "adminToken" : null }));
     app.route("/console", consoleRoutes(deps));
   } else {
-    app.all("/admin/*", (c) =>
-      c.json(
-        {
-          error: "admin_disabled",
-          message: "The admin endpoints are off because ADMIN_TOKEN is not set. Set ADMIN_TOKEN (not the SINK_TOKEN) and restart portside to use them.",
-        },
-        404,
-      ),
-    );
+    app.all("/admin/*", () => refuse("admin_disabled"));
   }
 
   app.get("/openapi.json", openApiDocument(app, deps));
 
-  app.notFound((c) =>
-    c.json({ error: "not_found", message: "No such route. Connectors post to /sink/runs and /sink/changes; operators use /admin with ADMIN_TOKEN." }, 404),
-  );
+  app.notFound(() => refusalResponse("not_found"));
+  // The one place a refusal becomes an answer: every route raises its refusals (refusals.ts).
   app.onError((error, c) => {
     if (error instanceof HTTPException) return error.getResponse();
+    if (error instanceof LedgerInputError) return refusalResponse("bad_request", `${error.field}: ${error.message}`);
     deps.logger.error("http.unhandled", { path: new URL(c.req.url).pathname, error });
-    return c.json({ error: "internal", message: "portside hit an unexpected error; nothing in this request was acknowledged, so resend it." }, 500);
+    return refusalResponse("internal");
   });
   return app;
 }
@@ -146,10 +119,10 @@ export function metricsRoutes(metrics: Metrics, bearer: "adminToken" | null = nu
       bearer,
       responses: {
         200: { description: "The metrics", content: { "text/plain": { schema: { type: "string" } } } },
-        ...(bearer ? { 401: refusal("No bearer token, or not ADMIN_TOKEN") } : {}),
+        ...refusals(bearer && "unauthorized"),
       },
     }),
-    async (c) => c.body(await metrics.scrape(), 200, { "content-type": metrics.registry.contentType }),
+    async (c) => c.body(await metrics.scrape(), 200, { "content-type": metrics.contentType }),
   );
   return app;
 }
