@@ -54,7 +54,7 @@ try {
   writeFileSync(
     entry,
     [
-      `import { createLambdaHandler } from ${JSON.stringify(join(root, "src/lambda.ts"))};`,
+      `import { createLambdaHandler } from ${JSON.stringify(join(root, "src/entry/lambda.ts"))};`,
       handlersPath ? `import * as handlers from ${spec(handlersPath)};` : "",
       "export const handler = createLambdaHandler({",
       handlersPath ? `  handlers, handlersSource: ${JSON.stringify(relative(process.cwd(), resolve(handlersPath)))},` : "",

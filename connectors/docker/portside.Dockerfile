@@ -19,4 +19,4 @@ EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s CMD bun -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 # SIGTERM → stop taking requests, let running handlers finish (SHUTDOWN_GRACE_MS), keep the rest in the ledger.
 STOPSIGNAL SIGTERM
-CMD ["bun", "src/main.ts"]
+CMD ["bun", "src/entry/main.ts"]

@@ -85,7 +85,7 @@ async function runStack() {
   // The stack's own broker is the only Kafka portside sees: KAFKA_* settings from the calling shell (another
   // cluster's brokers or credentials) would start a second consumer, or point this one elsewhere.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("KAFKA_")));
-  const portside = Bun.spawn([process.execPath, "src/main.ts"], {
+  const portside = Bun.spawn([process.execPath, "src/entry/main.ts"], {
     cwd: repo,
     env: {
       ...inherited,

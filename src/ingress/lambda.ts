@@ -4,7 +4,7 @@ import type { WorkKind } from "../ledger/ledger.ts";
 import type { Logger } from "../log.ts";
 import { parseRecord, type SinkRecord } from "../messages/index.ts";
 import { addCounts, emptySummary } from "../pipeline/accept.ts";
-import type { Retention } from "../assemble.ts";
+import type { Retention } from "../entry/assemble.ts";
 import type { Service } from "../service.ts";
 import { fromBase64 } from "../shared/base64.ts";
 import { within } from "../shared/time.ts";

@@ -99,7 +99,7 @@ export async function startPortside(options: PortsideOptions): Promise<PortsideP
   const port = await freePort();
   const output: string[] = [];
   const prof = options.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`, "--cpu-prof-md"] : [];
-  const proc = Bun.spawn([bun, ...(options.bunFlags ?? []), ...prof, "src/main.ts"], {
+  const proc = Bun.spawn([bun, ...(options.bunFlags ?? []), ...prof, "src/entry/main.ts"], {
     cwd: repo,
     env: {
       PATH: process.env.PATH ?? "",

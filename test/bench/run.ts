@@ -92,7 +92,7 @@ const SUSTAIN_CONNECTIONS = 4;
 const RATE_WINDOW_LOAD = { batch: 10, batchesPerSec: 20 };
 const MAX_BACKLOG = 10_000;
 const CONCURRENCY = flags.concurrency ?? "256";
-/** Flags for the portside processes' bun, e.g. `--bun-flags=--smol` (none by default: as `bun src/main.ts`). */
+/** Flags for the portside processes' bun, e.g. `--bun-flags=--smol` (none by default: as `bun src/entry/main.ts`). */
 const BUN_FLAGS = (flags["bun-flags"] ?? "").split(" ").filter(Boolean);
 const KAFKA_PARTITIONS = 3;
 const ORG = `org_bench_${randomBytes(3).toString("hex")}`;
@@ -798,7 +798,7 @@ the explanations come from \`test/bench/NOTES.md\`.
 - **Date:** ${started.toISOString()}
 - **Machine:** ${host.cores} cores, ${host.model}, ${fmt(host.memGiB, 1)} GiB RAM, Linux ${host.kernel}; shared and noisy (load average at start ${host.load}); everything on loopback
 - **Software:** Bun ${host.bun}; portside at ${host.commit}
-- **Setup:** portside as \`bun src/main.ts\` (LOG_LEVEL=warn, CONCURRENCY=${CONCURRENCY}, HANDLERS=test/bench/noop-handlers.ts), SQLite ledger (WAL, synchronous=FULL) on ext4 unless said otherwise; the Port emulator, the baseline server and the load generators are separate Bun processes; runs are Port's legacy CREATE run messages (~550 bytes), 100 per request.
+- **Setup:** portside as \`bun src/entry/main.ts\` (LOG_LEVEL=warn, CONCURRENCY=${CONCURRENCY}, HANDLERS=test/bench/noop-handlers.ts), SQLite ledger (WAL, synchronous=FULL) on ext4 unless said otherwise; the Port emulator, the baseline server and the load generators are separate Bun processes; runs are Port's legacy CREATE run messages (~550 bytes), 100 per request.
 
 ${table()}
 

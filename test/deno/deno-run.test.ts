@@ -10,7 +10,7 @@ import { freePort, waitForHttp } from "../support/net.ts";
 import { getRedis } from "../support/redis.ts";
 
 /**
- * `deno run src/deno.ts` does what `npm start` does: portside on Deno 2 (from the `deno` npm package) as a
+ * `deno run src/entry/deno.ts` does what `npm start` does: portside on Deno 2 (from the `deno` npm package) as a
  * real process, over real sockets — the SQLite ledger on node:sqlite (durable across a restart), the Redis
  * ledger, a YAML routes file publishing to the PutEvents test server, open mode with the Port emulator,
  * and the same one-line configuration errors as on Bun.
@@ -52,7 +52,7 @@ const portEnv = () => ({
   PORT_CLIENT_SECRET: "emulator-client-secret",
 });
 
-const denoArgs = ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-write", "--allow-sys", "src/deno.ts"];
+const denoArgs = ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-write", "--allow-sys", "src/entry/deno.ts"];
 
 async function startDeno(env: Record<string, string>, flags: string[] = []): Promise<DenoPortside> {
   const port = await freePort();
@@ -183,7 +183,7 @@ describe("portside on Deno", () => {
         const line = stderr.split("\n").find((l) => l.includes("portside.cannot_start"));
         return { code: await child.exited, message: line ? (JSON.parse(line) as { message: string }).message : stderr };
       };
-      const [onDeno, onBun] = await Promise.all([run([`${repo}node_modules/.bin/deno`, ...denoArgs]), run(["bun", "src/main.ts"])]);
+      const [onDeno, onBun] = await Promise.all([run([`${repo}node_modules/.bin/deno`, ...denoArgs]), run(["bun", "src/entry/main.ts"])]);
       expect(onDeno.code).toBe(2);
       expect(onDeno).toEqual(onBun);
       expect(onDeno.message).toMatch(/^portside cannot start: (SINK_TOKEN|LEDGER|KAFKA_GROUP_ID): /);

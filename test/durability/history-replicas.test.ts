@@ -1,6 +1,6 @@
 import { afterAll, expect, test } from "bun:test";
 import Redis from "ioredis";
-import { runCli } from "../../src/cli.ts";
+import { runCli } from "../../src/entry/cli.ts";
 import { createPortEmulator } from "../../src/emulator/port-emulator.ts";
 import { ORG, runMessage, SINK_TOKEN } from "../support/harness.ts";
 import { deliverBatch, emulatorEnv, startPortside, type PortsideProcess } from "../support/portside-process.ts";

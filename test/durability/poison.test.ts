@@ -2,7 +2,7 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runCli } from "../../src/cli.ts";
+import { runCli } from "../../src/entry/cli.ts";
 import { createSqliteLedger } from "../../src/ledger/sqlite.ts";
 import { ADMIN_TOKEN, createHarness, ORG, runMessage, type Harness } from "../support/harness.ts";
 

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Browser, chromium } from "playwright-core";
-import { runCli } from "../../src/cli.ts";
+import { runCli } from "../../src/entry/cli.ts";
 import { createPortEmulator } from "../../src/emulator/port-emulator.ts";
 import { chromiumPath } from "../support/chromium.ts";
 import { ORG, runMessage } from "../support/harness.ts";

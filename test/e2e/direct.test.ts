@@ -119,7 +119,7 @@ describe("the built-in Kafka consumer", () => {
       });
 
       // The wrong password: one line naming what to check, exit code 2, the password nowhere.
-      const wrong = Bun.spawn([process.execPath, "src/main.ts"], {
+      const wrong = Bun.spawn([process.execPath, "src/entry/main.ts"], {
         cwd: new URL("../..", import.meta.url).pathname,
         env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: "0", ...base, KAFKA_PASSWORD: "not-the-password" },
         stdout: "pipe",

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runCli } from "../../src/cli.ts";
+import { runCli } from "../../src/entry/cli.ts";
 import { freePort } from "../support/net.ts";
 
 /**
@@ -23,9 +23,9 @@ const base = {
   LEDGER: "memory",
 };
 
-/** Runs `bun src/main.ts` until it exits (or `untilLine` appears, then stops it). */
+/** Runs `bun src/entry/main.ts` until it exits (or `untilLine` appears, then stops it). */
 async function start(env: Record<string, string>, untilLine?: RegExp): Promise<{ code: number | null; output: string }> {
-  const proc = Bun.spawn([process.execPath, "src/main.ts"], {
+  const proc = Bun.spawn([process.execPath, "src/entry/main.ts"], {
     cwd: repo,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", PORT: String(await freePort()), ...env },
     stdout: "pipe",
@@ -164,7 +164,7 @@ describe("the start line", () => {
 });
 
 describe("the soft memory limit", () => {
-  test("bun src/main.ts applies MEMORY_LIMIT_MB: a limit below what the process needs is collected for, then reported", async () => {
+  test("bun src/entry/main.ts applies MEMORY_LIMIT_MB: a limit below what the process needs is collected for, then reported", async () => {
     const { code, output } = await start({ ...base, MEMORY_LIMIT_MB: "1" }, /memory\.over_limit/);
     const line = JSON.parse(output.split("\n").find((l) => l.includes("memory.over_limit")) ?? "{}") as Record<string, unknown>;
     expect(line).toMatchObject({ level: "warn", limitMb: 1 });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { createRetention } from "../../src/assemble.ts";
+import { createRetention } from "../../src/entry/assemble.ts";
 import { ConfigError, loadConfig } from "../../src/config.ts";
 import { createLambdaIngress, type LambdaContext, LambdaEventError, type LambdaKafkaEvent } from "../../src/ingress/lambda.ts";
 import { createLogger } from "../../src/log.ts";

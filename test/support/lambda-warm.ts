@@ -1,5 +1,5 @@
 /**
- * One warm AWS Lambda instance of portside (the entry `src/lambda.ts` exports), invoked again and again in
+ * One warm AWS Lambda instance of portside (the entry `src/entry/lambda.ts` exports), invoked again and again in
  * this process, for tests that measure it from outside (test/ingress/lambda-warm.test.ts):
  *
  *   bun test/support/lambda-warm.ts <invocations> <runs per invocation>
@@ -19,7 +19,7 @@ let offset = 0;
 // Before portside is loaded: its clocks are taken from Date.now when it starts.
 Date.now = () => realNow() + offset;
 
-const { createLambdaHandler } = await import("../../src/lambda.ts");
+const { createLambdaHandler } = await import("../../src/entry/lambda.ts");
 const { defineHandlers } = await import("../../src/targets/define.ts");
 
 const [invocations = 1, perInvocation = 1] = process.argv.slice(2).map(Number);

@@ -1,7 +1,7 @@
 import { freePort, waitForHttp } from "./net.ts";
 
 /**
- * portside as a real Bun process (`src/main.ts`), for tests that kill it, restart it, or run several.
+ * portside as a real Bun process (`src/entry/main.ts`), for tests that kill it, restart it, or run several.
  * Output is kept in memory so a failing test can show it.
  */
 const repo = new URL("../..", import.meta.url).pathname;
@@ -33,7 +33,7 @@ export interface PortsideProcess {
 export async function startPortside(env: Record<string, string>, options: { port?: number; startTimeoutMs?: number } = {}): Promise<PortsideProcess> {
   const port = options.port ?? (await freePort());
   const output: string[] = [];
-  const proc = Bun.spawn([process.execPath, "src/main.ts"], {
+  const proc = Bun.spawn([process.execPath, "src/entry/main.ts"], {
     cwd: repo,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "warn", ...env },
     stdout: "pipe",

@@ -1,23 +1,23 @@
 /**
  * Operator command line for a running portside, over its authenticated /admin endpoints.
  *
- *   bun src/cli.ts dead-letters list [--limit N] [--json]
- *   bun src/cli.ts dead-letters show <id>
- *   bun src/cli.ts dead-letters replay <id>      ingest its records again; stays parked while still refused
- *   bun src/cli.ts dead-letters replay --all     replay every parked record
- *   bun src/cli.ts dead-letters remove <id>
- *   bun src/cli.ts runs list [--action A] [--status S] [--limit N] [--json]
- *   bun src/cli.ts runs show <id>               one run's story
- *   bun src/cli.ts stats
- *   bun src/cli.ts <command> --help
+ *   bun src/entry/cli.ts dead-letters list [--limit N] [--json]
+ *   bun src/entry/cli.ts dead-letters show <id>
+ *   bun src/entry/cli.ts dead-letters replay <id>      ingest its records again; stays parked while still refused
+ *   bun src/entry/cli.ts dead-letters replay --all     replay every parked record
+ *   bun src/entry/cli.ts dead-letters remove <id>
+ *   bun src/entry/cli.ts runs list [--action A] [--status S] [--limit N] [--json]
+ *   bun src/entry/cli.ts runs show <id>               one run's story
+ *   bun src/entry/cli.ts stats
+ *   bun src/entry/cli.ts <command> --help
  *
  * PORTSIDE_URL (default http://127.0.0.1:3000) or --url says where; ADMIN_TOKEN says as whom. Failures are
  * one line and exit code 1 (2 for a usage error); never a stack trace.
  */
 import { Command, CommanderError } from "commander";
 import * as v from "valibot";
-import { DeadLetterSummarySchema } from "./http/schemas.ts";
-import { describeError } from "./shared/errors.ts";
+import { DeadLetterSummarySchema } from "../http/schemas.ts";
+import { describeError } from "../shared/errors.ts";
 
 /** A dead letter as the list answers it (GET /admin/dead-letters): no bytes, their size. */
 type DeadLetterView = v.InferOutput<typeof DeadLetterSummarySchema>;

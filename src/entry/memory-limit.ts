@@ -1,4 +1,4 @@
-import type { Logger } from "./log.ts";
+import type { Logger } from "../log.ts";
 
 /**
  * A soft memory limit (MEMORY_LIMIT_MB), in the spirit of Go's GOMEMLIMIT. Under a burst most of

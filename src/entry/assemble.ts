@@ -1,17 +1,17 @@
-import { type Config, ConfigError, redactUrl } from "./config.ts";
-import type { Ledger } from "./ledger/ledger.ts";
-import { createMemoryLedger } from "./ledger/memory.ts";
-import type { Logger } from "./log.ts";
-import type { RateStore } from "./port/rate-store.ts";
-import type { SharedTokenStore } from "./port/token.ts";
-import { createFeed } from "./observe/events.ts";
-import { createService, type Service } from "./service.ts";
-import type { RetryPolicy } from "./shared/retry.ts";
-import { createEventBridgeTargets } from "./targets/eventbridge/index.ts";
-import { HandlerModuleError, type Registry } from "./targets/registry.ts";
-import { within } from "./shared/time.ts";
-import type { RecentWarnings } from "./observe/recent-warnings.ts";
-import { describeError } from "./shared/errors.ts";
+import { type Config, ConfigError, redactUrl } from "../config.ts";
+import type { Ledger } from "../ledger/ledger.ts";
+import { createMemoryLedger } from "../ledger/memory.ts";
+import type { Logger } from "../log.ts";
+import type { RateStore } from "../port/rate-store.ts";
+import type { SharedTokenStore } from "../port/token.ts";
+import { createFeed } from "../observe/events.ts";
+import { createService, type Service } from "../service.ts";
+import type { RetryPolicy } from "../shared/retry.ts";
+import { createEventBridgeTargets } from "../targets/eventbridge/index.ts";
+import { HandlerModuleError, type Registry } from "../targets/registry.ts";
+import { within } from "../shared/time.ts";
+import type { RecentWarnings } from "../observe/recent-warnings.ts";
+import { describeError } from "../shared/errors.ts";
 
 /**
  * What every entry does the same way once its configuration is read: open the ledger, share Port's token
@@ -50,7 +50,7 @@ export async function openLedger(config: Config, runtime: LedgerOpener, logger: 
       }
     }
     case "redis": {
-      const { createRedisLedger } = await import("./ledger/redis.ts");
+      const { createRedisLedger } = await import("../ledger/redis.ts");
       const shown = redactUrl(setting.url.reveal());
       const ledger = createRedisLedger({ url: setting.url.reveal(), onConnectionError: redisErrorLogger(logger, "ledger") });
       // Reachable now, or the start fails with one line (instead of the first request failing later).
@@ -96,8 +96,8 @@ export async function assemble(options: AssembleOptions): Promise<Assembled> {
   let tokenStore: (SharedTokenStore & { close(): Promise<void> }) | undefined;
   let rateStore: (RateStore & { close(): Promise<void> }) | undefined;
   if (config.ledger.type === "redis" && !options.emulated) {
-    const { createRedisTokenStore } = await import("./port/token-store-redis.ts");
-    const { createRedisRateStore } = await import("./port/rate-store-redis.ts");
+    const { createRedisTokenStore } = await import("../port/token-store-redis.ts");
+    const { createRedisRateStore } = await import("../port/rate-store-redis.ts");
     tokenStore = createRedisTokenStore({ url: config.ledger.url.reveal(), prefix: "portside", onConnectionError: redisErrorLogger(logger, "token_store") });
     rateStore = createRedisRateStore({ url: config.ledger.url.reveal(), prefix: "portside", onConnectionError: redisErrorLogger(logger, "rate_store") });
   }

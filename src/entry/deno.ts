@@ -1,5 +1,5 @@
 /**
- * Deno entry (`deno run --allow-net --allow-env --allow-read --allow-write --allow-sys src/deno.ts [--open | --demo]`):
+ * Deno entry (`deno run --allow-net --allow-env --allow-read --allow-write --allow-sys src/entry/deno.ts [--open | --demo]`):
  * what Deno supplies to the shared start-up (`start.ts`): the SQLite ledger on `node:sqlite` (the same
  * file format as on Bun), `Deno.serve`, YAML routes files (the `yaml` package), signals, memory size.
  */
@@ -30,7 +30,7 @@ await main({
   env: Deno.env.toObject(),
   async openSqlite(path) {
     mkdirSync(dirname(path), { recursive: true });
-    const { createNodeSqliteLedger } = await import("./ledger/sqlite-node.ts");
+    const { createNodeSqliteLedger } = await import("../ledger/sqlite-node.ts");
     return createNodeSqliteLedger({ path });
   },
   readText: (path) => Deno.readTextFile(path),

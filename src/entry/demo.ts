@@ -1,8 +1,8 @@
-import deployFixture from "./messages/fixtures/runs/legacy-day2.json" with { type: "json" };
-import createVmFixture from "./messages/fixtures/runs/legacy-create.json" with { type: "json" };
-import vmUpdateFixture from "./messages/fixtures/changes/entity-update.json" with { type: "json" };
-import type { PortEmulatorState } from "./emulator/port-emulator.ts";
-import type { Logger } from "./log.ts";
+import deployFixture from "../messages/fixtures/runs/legacy-day2.json" with { type: "json" };
+import createVmFixture from "../messages/fixtures/runs/legacy-create.json" with { type: "json" };
+import vmUpdateFixture from "../messages/fixtures/changes/entity-update.json" with { type: "json" };
+import type { PortEmulatorState } from "../emulator/port-emulator.ts";
+import type { Logger } from "../log.ts";
 
 /**
  * `npm run demo`: portside on its embedded defaults (SQLite ledger, example handlers, the local Port
@@ -14,7 +14,7 @@ export const EMULATOR_CREDENTIALS = { clientId: "emulator-client-id", clientSecr
 
 export const demoDefaults: Record<string, string> = {
   ORG_ID: "org_portside_demo",
-  HANDLERS: new URL("./examples/handlers.ts", import.meta.url).pathname,
+  HANDLERS: new URL("../examples/handlers.ts", import.meta.url).pathname,
   LEDGER: "sqlite:./.portside/demo.sqlite",
 };
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { createLogger } from "./log.ts";
+import { createLogger } from "../log.ts";
 import { createMemoryLimit } from "./memory-limit.ts";
 
 const MB = 1024 * 1024;

@@ -1,18 +1,18 @@
 import { parseArgs } from "node:util";
-import { metricsRoutes } from "./http/app.ts";
+import { metricsRoutes } from "../http/app.ts";
 import { assemble, cannotStartMessage, describe, logCannotStart, openLedger, PURGE_EVERY_MS, StartError } from "./assemble.ts";
-import { type Config, type KafkaSettings, loadConfig } from "./config.ts";
+import { type Config, type KafkaSettings, loadConfig } from "../config.ts";
 import { demoDefaults, EMULATOR_CREDENTIALS, runDemo } from "./demo.ts";
-import { createPortEmulator } from "./emulator/port-emulator.ts";
-import type { Ledger } from "./ledger/ledger.ts";
-import { processOwner, recoverDeadOwners } from "./ledger/owners.ts";
-import { createLogger, type Logger } from "./log.ts";
+import { createPortEmulator } from "../emulator/port-emulator.ts";
+import type { Ledger } from "../ledger/ledger.ts";
+import { processOwner, recoverDeadOwners } from "../ledger/owners.ts";
+import { createLogger, type Logger } from "../log.ts";
 import { createMemoryLimit, type MemoryLimit } from "./memory-limit.ts";
-import type { KafkaIngress } from "./ingress/kafka.ts";
-import type { Service } from "./service.ts";
-import { emptyRegistry, loadHandlerModule, type Registry } from "./targets/registry.ts";
-import { loadRoutesFile, mergeRoutes } from "./targets/routes.ts";
-import { createRecentWarnings } from "./observe/recent-warnings.ts";
+import type { KafkaIngress } from "../ingress/kafka.ts";
+import type { Service } from "../service.ts";
+import { emptyRegistry, loadHandlerModule, type Registry } from "../targets/registry.ts";
+import { loadRoutesFile, mergeRoutes } from "../targets/routes.ts";
+import { createRecentWarnings } from "../observe/recent-warnings.ts";
 
 /**
  * Start-up, once for every runtime: flags and configuration → logger → handler module and routes →
@@ -198,7 +198,7 @@ function limitMemory(config: Config, runtime: Runtime, logger: Logger): MemoryLi
 
 /** The built-in Kafka consumer, when KAFKA_BROKERS is set: a way in beside the HTTP sink (started by the caller). */
 async function createKafka(settings: KafkaSettings, service: Service, logger: Logger): Promise<KafkaIngress> {
-  const { createKafkaIngress } = await import("./ingress/kafka.ts");
+  const { createKafkaIngress } = await import("../ingress/kafka.ts");
   // KAFKA_BROKERS=port: the brokers and credentials come from Port's API, with portside's Port token.
   const ingress = createKafkaIngress({ settings, ingest: service.ingest, logger, resolveConnection: () => service.portClient.kafkaCredentials() });
   service.attachIngress("kafka", ingress);

@@ -1,5 +1,5 @@
 /**
- * Bun entry (`bun src/main.ts [--open | --demo]`): what Bun supplies to the shared start-up (`start.ts`):
+ * Bun entry (`bun src/entry/main.ts [--open | --demo]`): what Bun supplies to the shared start-up (`start.ts`):
  * the SQLite ledger on `bun:sqlite`, `Bun.serve`, YAML routes files, signals, memory size and collection.
  */
 import { mkdirSync } from "node:fs";
@@ -12,7 +12,7 @@ await main({
   env: process.env,
   async openSqlite(path) {
     mkdirSync(dirname(path), { recursive: true });
-    const { createSqliteLedger } = await import("./ledger/sqlite.ts");
+    const { createSqliteLedger } = await import("../ledger/sqlite.ts");
     return createSqliteLedger({ path });
   },
   readText: (path) => Bun.file(path).text(),

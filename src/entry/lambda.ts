@@ -1,10 +1,10 @@
 import { assemble, cannotStartMessage, logCannotStart, openLedger, StartError } from "./assemble.ts";
-import { loadConfig } from "./config.ts";
-import { createLambdaIngress, type LambdaKafkaHandler } from "./ingress/lambda.ts";
-import { createLogger } from "./log.ts";
-import { retryPolicies } from "./shared/retry.ts";
-import { checkHandlerModule, createRegistry, emptyRegistry, type Registry } from "./targets/registry.ts";
-import { checkRoutes, mergeRoutes } from "./targets/routes.ts";
+import { loadConfig } from "../config.ts";
+import { createLambdaIngress, type LambdaKafkaHandler } from "../ingress/lambda.ts";
+import { createLogger } from "../log.ts";
+import { retryPolicies } from "../shared/retry.ts";
+import { checkHandlerModule, createRegistry, emptyRegistry, type Registry } from "../targets/registry.ts";
+import { checkRoutes, mergeRoutes } from "../targets/routes.ts";
 
 /**
  * The AWS Lambda entry: what the built function (`npm run build:lambda`) exports as `handler`. The handler
