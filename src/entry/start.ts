@@ -132,7 +132,7 @@ export async function startPortside(runtime: Runtime): Promise<void> {
           "METRICS_PORT",
         );
   service.start();
-  const kafka = config.kafka ? await createKafka(config.kafka, service, logger) : null;
+  const kafka = config.kafka ? await kafkaIngressFor(config.kafka, service, logger) : null;
   const memoryLimit = limitMemory(config, runtime, logger);
 
   const purge = setInterval(() => void assembled.retention.purge(), PURGE_EVERY_MS);
@@ -197,7 +197,7 @@ function limitMemory(config: Config, runtime: Runtime, logger: Logger): MemoryLi
 }
 
 /** The built-in Kafka consumer, when KAFKA_BROKERS is set: a way in beside the HTTP sink (started by the caller). */
-async function createKafka(settings: KafkaSettings, service: Service, logger: Logger): Promise<KafkaIngress> {
+async function kafkaIngressFor(settings: KafkaSettings, service: Service, logger: Logger): Promise<KafkaIngress> {
   const { createKafkaIngress } = await import("../ingress/kafka.ts");
   // KAFKA_BROKERS=port: the brokers and credentials come from Port's API, with portside's Port token.
   const ingress = createKafkaIngress({ settings, ingest: service.ingest, logger, resolveConnection: () => service.portClient.kafkaCredentials() });

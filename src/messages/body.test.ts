@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { MAX_NESTING, parseRecord, splitSinkBody } from "./body.ts";
+import { MAX_NESTING, parseRecord, readBody } from "./body.ts";
+
+const splitSinkBody = (body: string | Uint8Array) => [...readBody(body)];
 import type { SinkRecord } from "./body.ts";
 
 const fixture = (name: string): string => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8");

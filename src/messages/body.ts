@@ -88,7 +88,6 @@ export function* readBody(body: string | Uint8Array): Generator<SinkRecord, void
 }
 
 /** All records of a body at once. */
-export const splitSinkBody = (body: string | Uint8Array): SinkRecord[] => [...readBody(body)];
 
 /** One record on its own (a Kafka message value): parsed, or refused with its bytes. */
 export function parseRecord(value: string | Uint8Array): SinkRecord {

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as v from "valibot";
-import { splitSinkBody } from "./body.ts";
+import { readBody } from "./body.ts";
 import { ChangeSchema, parseChange } from "./change.ts";
 import type { ParseChangeResult } from "./change.ts";
 import type { Change } from "./views.ts";
@@ -180,7 +180,7 @@ describe("digest", () => {
     const bodies = [JSON.stringify(message, null, 2), `[${compact}]`, `${compact}\r\n`, `\n${compact}\n\n`, JSON.stringify(compact)];
     const digests = new Set<string>();
     for (const body of bodies) {
-      const [record] = splitSinkBody(body);
+      const [record] = [...readBody(body)];
       if (!record?.ok) throw new Error("expected a parsed record");
       const result = await parseChange(record.value, record.text);
       if (!result.ok) throw new Error(result.reason);

@@ -1,5 +1,5 @@
 /** Message handling: sink bodies → records → validated, normalised runs and changes; Port signatures. */
-export { MAX_NESTING, parseRecord, readBody, splitSinkBody } from "./body.ts";
+export { MAX_NESTING, parseRecord, readBody } from "./body.ts";
 export type { RawRecord, SinkRecord } from "./body.ts";
 export { brokenRun, parseRun } from "./run.ts";
 export type { ParseRunOptions, ParseRunResult } from "./run.ts";

@@ -79,8 +79,8 @@ export type EntityDeleteOptions = v.InferOutput<typeof EntityDeleteOptionsSchema
  * Levels of a workflow node run's log lines. Action run logs have none: Port shows their lines as they
  * are, so the level only matters for node runs (absent means INFO).
  */
-export const LOG_LEVELS = ["DEBUG", "INFO", "WARN", "ERROR"] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+export const RUN_LOG_LEVELS = ["DEBUG", "INFO", "WARN", "ERROR"] as const;
+export type RunLogLevel = (typeof RUN_LOG_LEVELS)[number];
 
 /**
  * The Port client sends a call to the endpoint of the run's kind (see `run-kinds.ts`): an action run's
@@ -88,7 +88,7 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
  */
 export const PortCallSchema = v.variant("kind", [
   /** A line in the run's log. Consecutive logs of one run may be sent as one call. */
-  v.strictObject({ kind: v.literal("log"), message: v.string(), level: v.optional(v.picklist(LOG_LEVELS)) }),
+  v.strictObject({ kind: v.literal("log"), message: v.string(), level: v.optional(v.picklist(RUN_LOG_LEVELS)) }),
   /** The run's status (terminal when `status` is set) and, for action runs, its summary, link and labels. */
   v.strictObject({ kind: v.literal("update"), patch: RunPatchSchema }),
   /** `POST /v1/blueprints/{blueprint}/entities?upsert=true&merge=true&run_id={runId}`. */

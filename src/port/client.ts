@@ -8,10 +8,11 @@
  * `tokenStore`, replicas share that token, so they fetch one per deployment.
  */
 import * as v from "valibot";
-import type { EntityDeleteOptions, EntityInput, EntityPatch, EntityWriteOptions, LogLevel, RunPatch } from "./calls.ts";
+import type { EntityDeleteOptions, EntityInput, EntityPatch, EntityWriteOptions, RunLogLevel, RunPatch } from "./calls.ts";
 import type { PortLogger } from "./deps.ts";
 import type { Clock, Sleep } from "../shared/time.ts";
-import { PortEvents, silentLogger } from "./deps.ts";
+import { PortEvents } from "./deps.ts";
+import { silentLogger } from "../log.ts";
 import { realSleep } from "../shared/time.ts";
 import { PORT_ENDPOINTS, type PortEndpoint } from "./endpoints.ts";
 import { isPortError, isRateLimited, PortApiError, PortPausedError } from "./errors.ts";
@@ -27,11 +28,10 @@ import type { SharedTokenStore } from "./token.ts";
 import { firstIssue } from "../messages/issues.ts";
 
 /** A kind of HTTP call to Port (src/port/endpoints.ts). */
-export type PortCallKind = PortEndpoint;
 
 /** Emitted once per HTTP request sent (retries included), for metrics and benchmarks. */
 export interface PortCallEvent {
-  kind: PortCallKind;
+  kind: PortEndpoint;
   method: string;
   path: string;
   runId: string | undefined;
@@ -49,7 +49,7 @@ export interface RunLog {
   /** Action runs only. */
   statusLabel?: string;
   /** Workflow node runs only (default INFO); action run logs have no level. */
-  level?: LogLevel;
+  level?: RunLogLevel;
 }
 
 /**
@@ -72,7 +72,7 @@ export interface PortClient {
   patchRun(runId: string, patch: RunPatch): Promise<void>;
   postLog(runId: string, log: RunLog): Promise<void>;
   /** Several lines in one call: joined into one message for an action run, separate leveled entries for a node run. */
-  postLogs(runId: string, lines: readonly { message: string; level?: LogLevel }[]): Promise<void>;
+  postLogs(runId: string, lines: readonly { message: string; level?: RunLogLevel }[]): Promise<void>;
   /**
    * Entity writes. `runId` links the entity to an action run. Port's entity endpoints take action run ids
    * only, so a workflow node run's entity is written without a link rather than with a `run_id` Port
@@ -93,7 +93,7 @@ export interface PortClient {
    */
   kafkaCredentials(): Promise<KafkaCredentials>;
   /** HTTP requests sent so far, per kind (retries and token fetches included). */
-  readonly calls: Readonly<Record<PortCallKind, number>>;
+  readonly calls: Readonly<Record<PortEndpoint, number>>;
 }
 
 export const KafkaCredentialsSchema = v.object({
@@ -178,7 +178,7 @@ export function createPortClient(opts: PortClientOptions): PortClient {
   const policy = opts.retry ?? retryPolicies.portCall;
   const deps = { fetch: opts.fetch, baseUrl: opts.baseUrl.replace(/\/+$/, ""), timeoutMs: opts.timeoutMs };
   const limiter = opts.limiter ?? createPortRateLimiter({ clock, sleep, logger });
-  const calls = Object.fromEntries(PORT_ENDPOINTS.map((kind) => [kind, 0])) as Record<PortCallKind, number>;
+  const calls = Object.fromEntries(PORT_ENDPOINTS.map((kind) => [kind, 0])) as Record<PortEndpoint, number>;
 
   const tokens = createTokenCache({
     clock,
@@ -200,7 +200,7 @@ export function createPortClient(opts: PortClientOptions): PortClient {
    * and through its store for every replica); `priority` lets terminal statuses go ahead when the budget is
    * short. A 429 pauses the limiter, so the next try waits there rather than in a sleep of its own.
    */
-  async function request(kind: PortCallKind, req: ExchangeRequest, auth: boolean, priority: CallPriority = "normal"): Promise<unknown> {
+  async function request(kind: PortEndpoint, req: ExchangeRequest, auth: boolean, priority: CallPriority = "normal"): Promise<unknown> {
     let attempt = 0;
     let reauthorised = false;
     for (;;) {
@@ -282,7 +282,7 @@ export function createPortClient(opts: PortClientOptions): PortClient {
   const nodeRun = (runId: string) => `/v1/workflows/nodes/runs/${enc(runId)}`;
   const entities = (blueprint: string) => `/v1/blueprints/${enc(blueprint)}/entities`;
 
-  async function postNodeLogs(runId: string, lines: readonly { message: string; level?: LogLevel }[]): Promise<void> {
+  async function postNodeLogs(runId: string, lines: readonly { message: string; level?: RunLogLevel }[]): Promise<void> {
     const logs = lines.map((line) => ({ level: line.level ?? "INFO", message: line.message }));
     await request("postNodeLog", { method: "POST", path: `${nodeRun(runId)}/logs`, body: { logs }, runId }, true);
   }

@@ -4,7 +4,7 @@
  * must not spend it; the joined body stays well under Port's 1 MiB request limit.
  */
 import type { PendingReport } from "../ledger/ledger.ts";
-import type { LogLevel } from "./calls.ts";
+import type { RunLogLevel } from "./calls.ts";
 
 /** Default cap on one coalesced log message, measured as JSON-encoded UTF-8 (half of Port's 1 MiB limit). */
 export const defaultMaxLogBytes = 512 * 1024;
@@ -17,7 +17,7 @@ export const jsonBytes = (text: string): number => encoder.encode(JSON.stringify
 /** One line of a coalesced log delivery, with the level a workflow node run shows it at. */
 export interface LogLine {
   message: string;
-  level: LogLevel;
+  level: RunLogLevel;
 }
 
 /**
@@ -37,7 +37,7 @@ export function nextDelivery(reports: readonly PendingReport[], start: number, m
 
   const group: PendingReport[] = [first];
   const parts: string[] = [truncateToBytes(first.call.message, maxBytes)];
-  const levels: LogLevel[] = [first.call.level ?? "INFO"];
+  const levels: RunLogLevel[] = [first.call.level ?? "INFO"];
   let usedBytes = jsonBytes(parts[0] ?? "");
   for (let i = start + 1; i < reports.length; i++) {
     const next = reports[i];

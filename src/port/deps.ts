@@ -26,10 +26,3 @@ export const PortEvents = {
   reporterClaimFailed: "port.reporter.claim_failed",
   reporterCrashed: "port.reporter.crashed",
 } as const;
-
-export const silentLogger: PortLogger = {
-  debug: () => {},
-  info: () => {},
-  warn: () => {},
-  error: () => {},
-};

@@ -26,7 +26,7 @@
  * the waits it has made, so an injected sleep that does not move the clock cannot make it spin.
  */
 import type { PortLogger } from "./deps.ts";
-import { silentLogger } from "./deps.ts";
+import { silentLogger } from "../log.ts";
 import { type Budget, capWarning, defaultMaxPortWaitMs, readBudget, waitCappedEvent } from "./rate-headers.ts";
 import { type CallPriority, type Pace, paceOf } from "./rate-pace.ts";
 import { enqueue, expiring, remove, type Waiter } from "./rate-queue.ts";

@@ -22,7 +22,8 @@
 import * as v from "valibot";
 import type { PortLogger } from "./deps.ts";
 import type { Clock, Sleep } from "../shared/time.ts";
-import { PortEvents, silentLogger } from "./deps.ts";
+import { PortEvents } from "./deps.ts";
+import { silentLogger } from "../log.ts";
 import { realSleep } from "../shared/time.ts";
 import { describeError } from "../shared/errors.ts";
 

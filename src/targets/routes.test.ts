@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import type { Change } from "../messages/views.ts";
 import { createRegistry, emptyRegistry, HandlerModuleError } from "./registry.ts";
-import { checkRoutes, loadRoutesFile, mergeHandlerModules, mergeRoutes, parseRoutes, RoutesError } from "./routes.ts";
+import { checkRoutes, loadRoutesFile, mergeRoutes, parseRoutes, RoutesError } from "./routes.ts";
 
 const change = (blueprint: string, action: Change["action"] = "UPDATE") => ({ blueprint, action, resourceType: "entity" }) as Change;
 
@@ -70,16 +70,12 @@ describe("merging with a handler module", () => {
     expect(registry.forRun("create_vm")).toEqual({ type: "external", target: { kind: "eventbridge", rerunOnInterrupt: true }, rerunOnInterrupt: true });
     expect(registry.forChange(change("microservice")).map((r) => r.type)).toEqual(["local", "external"]);
     expect(registry.forChange(change("vm"))).toEqual([]);
-    const merged = mergeHandlerModules(module, "handlers.ts", routes);
-    expect(Object.keys(merged.runs ?? {})).toEqual(["deploy", "create_vm"]);
-    expect(merged.changes).toHaveLength(2);
   });
 
   test("an action claimed by both is a start-up error naming both sources", () => {
     const module = { runs: { create_vm: handle } };
     const message = '"create_vm" has both a handler in handlers.ts (runs) and a route in routes.json ($.runs); remove one of them';
     expect(() => mergeRoutes(createRegistry(module, "handlers.ts"), routes)).toThrow(message);
-    expect(() => mergeHandlerModules(module, "handlers.ts", routes)).toThrow(message);
     // main.ts reports it like any other handler-module problem.
     expect(() => mergeRoutes(createRegistry(module, "handlers.ts"), routes)).toThrow(HandlerModuleError);
   });

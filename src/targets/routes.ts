@@ -1,6 +1,6 @@
 import * as v from "valibot";
 import { CHANGE_ACTIONS, CHANGE_RESOURCE_TYPES } from "../messages/schemas.ts";
-import type { ChangeRule, HandlerModule } from "./define.ts";
+import type { ChangeRule } from "./define.ts";
 import { describeIssue, eventBridge, EventBridgeOptionsSchema, type EventBridgeTarget } from "./eventbridge/target.ts";
 import { createRegistry, emptyRegistry, HandlerModuleError, type Registry } from "./registry.ts";
 import { describeError } from "../shared/errors.ts";
@@ -130,15 +130,9 @@ function checkConflicts(actions: string[], moduleSource: string, routes: Routes)
   }
 }
 
-/** The handler module with the routes added: module rules for changes run first, then the routes'. */
-export function mergeHandlerModules(module: HandlerModule, moduleSource: string, routes: Routes): HandlerModule {
-  checkConflicts(Object.keys(module.runs ?? {}), moduleSource, routes);
-  return { runs: { ...module.runs, ...routes.module.runs }, changes: [...(module.changes ?? []), ...routes.module.changes] };
-}
-
 /**
- * The same merge over an already loaded registry (what `loadHandlerModule` returns), for the entry point.
- * With no handler module configured, the routes stand alone.
+ * The handler module's registry (what `loadHandlerModule` returns) with the routes added: module rules for
+ * changes run first, then the routes'. With no handler module configured, the routes stand alone.
  */
 export function mergeRoutes(registry: Registry, routes: Routes): Registry {
   checkConflicts(registry.actions, registry.source, routes);

@@ -1,9 +1,9 @@
 /**
  * The baseline of the ack benchmark: a tiny server that does only what every sink request needs before
- * the ledger, with the same code portside runs — `splitSinkBody` and `parseRun` — and answers 200 with the
+ * the ledger, with the same code portside runs — `readBody` and `parseRun` — and answers 200 with the
  * counts. No auth, no ledger, no framework. `bun test/bench/baseline.ts <port>`; prints `ready <port>`.
  */
-import { parseRun, splitSinkBody } from "../../src/messages/index.ts";
+import { parseRun, readBody } from "../../src/messages/index.ts";
 
 const server = Bun.serve({
   hostname: "127.0.0.1",
@@ -11,7 +11,7 @@ const server = Bun.serve({
   maxRequestBodySize: 6 * 1024 * 1024,
   async fetch(req) {
     if (req.method !== "POST") return new Response("ok");
-    const records = splitSinkBody(new Uint8Array(await req.arrayBuffer()));
+    const records = [...readBody(new Uint8Array(await req.arrayBuffer()))];
     let valid = 0;
     let invalid = 0;
     for (const record of records) {

@@ -1,7 +1,7 @@
 import { afterEach, expect, test } from "bun:test";
 import type { Ledger } from "../../src/ledger/ledger.ts";
 import { createMemoryLedger } from "../../src/ledger/memory.ts";
-import { splitSinkBody } from "../../src/messages/index.ts";
+import { readBody } from "../../src/messages/index.ts";
 import { createHarness, runMessage, type Harness } from "../support/harness.ts";
 
 let harnesses: Harness[] = [];
@@ -152,7 +152,7 @@ test("runToIdle: a service that was never started ingests, runs and reports ever
   const h = await make({ start: false, handlers: { runs: { deploy: async (run) => void ran.push(run.id) } } });
   const ids = Array.from({ length: 40 }, (_, i) => `r_idle_${i}`);
   for (const id of ids) h.emulator.state.declareRun(id); // ingested directly, not through h.post, which would declare them
-  const summary = await h.service.ingest("run", splitSinkBody(ids.map((id) => JSON.stringify(runMessage(id))).join("\n")), "test");
+  const summary = await h.service.ingest("run", readBody(ids.map((id) => JSON.stringify(runMessage(id))).join("\n")), "test");
   expect(summary).toMatchObject({ records: 40, accepted: 40 });
   await h.service.runToIdle();
   // Nothing waits for a timer: when runToIdle returns, every run ran once and Port has its status.
