@@ -1,7 +1,7 @@
 import * as v from "valibot";
 import { httpUrlProblem, redactUrl, redisUrlProblem } from "./config-urls.ts";
 import type { LogLevel } from "./log.ts";
-import { defaultMaxPortWaitMs } from "./port/rate-headers.ts";
+import { SETTINGS, type SettingValue, type VariableName, variables } from "./config-settings.ts";
 import { Secret } from "./shared/secret.ts";
 import { firstIssue } from "./messages/issues.ts";
 
@@ -13,6 +13,7 @@ import { firstIssue } from "./messages/issues.ts";
 
 export { Secret };
 export { redactUrl };
+export { type VariableName, variables };
 
 export type LedgerSetting = { type: "sqlite"; path: string } | { type: "redis"; url: Secret } | { type: "memory" };
 
@@ -125,77 +126,6 @@ export interface EventBridgeSettings {
   retryForMs: number;
 }
 
-/** What each variable means and how to fix it, used in error messages and the README. */
-export const variables = {
-  PORT: "listen port (default 3000)",
-  METRICS_PORT:
-    "serve Prometheus metrics (/metrics) on this port instead, without a token (keep it off the public network); unset: /metrics on PORT behind ADMIN_TOKEN",
-  HOST: "listen address (default 127.0.0.1; use 0.0.0.0 in a container)",
-  ORG_ID: "your Port organisation id (org_…); records of any other organisation are parked",
-  SINK_TOKEN: "bearer token the Kafka Connect HTTP sink sends; generate one with `openssl rand -hex 32`",
-  ADMIN_TOKEN:
-    "bearer token for /admin endpoints (dead letters, replay, stats), at least 16 characters and not the SINK_TOKEN; without it /admin is off (open mode aside)",
-  CONSOLE_SESSION_HOURS: "how long a console session lasts after signing in with ADMIN_TOKEN, in hours (default 8)",
-  PORTSIDE_OPEN: "set to `true` to run without SINK_TOKEN, for local use only",
-  PORTSIDE_ALLOW_HTTP:
-    "`true`: PORT_API_URL and EVENTBRIDGE_ENDPOINT may be plain http:// URLs to hosts other than this machine (an emulator or LocalStack in another container); default false: https://, or http:// to a loopback host only",
-  PORT_API_URL:
-    "Port API base URL: https://api.port.io (EU, the default), https://api.us.port.io (US); the older https://api.getport.io and https://api.us.getport.io work too",
-  PORT_CLIENT_ID: "Port client id (Port → Credentials)",
-  PORT_CLIENT_SECRET: "Port client secret (Port → Credentials); also verifies signed agent-style messages",
-  HANDLERS: "path of your handler module (TypeScript), e.g. ./handlers.ts",
-  HANDLERS_IMPORT_TIMEOUT_MS: "how long importing the handler module may take, top-level awaits included, before the start fails naming it (default 30000)",
-  ROUTES: "path of an EventBridge routes file (JSON or YAML), e.g. ./routes.json; see src/targets/eventbridge/README.md",
-  LEDGER:
-    "where accepted work is kept: sqlite:<path> (default sqlite:./.portside/ledger.sqlite; on AWS Lambda the default is memory), redis://[user:password@]host:port[/db] (rediss:// for TLS), or memory",
-  BODY_LIMIT_BYTES: "largest sink request body in bytes (default 5242880 = 5 MiB)",
-  CONCURRENCY: "how many handlers run at once (default 16); work waiting on EventBridge takes no slot",
-  TARGET_CONCURRENCY: "how many runs and changes may wait on EventBridge at once, besides the handler slots (default 2048); beyond it they wait for room",
-  HANDLER_TIMEOUT_MS: "default handler time limit in ms (default 600000 = 10 min)",
-  ACK_MODE: "`durable` (default: ack once recorded) or `sync` (ack once the handlers finished)",
-  UNHANDLED_RUNS:
-    "`ignore` (default: runs of actions with no handler or route are left to other consumers of the topic) or `fail` (reported FAILURE, for when portside is the only consumer)",
-  MAX_RUN_ATTEMPTS: "how many times a run marked rerunOnInterrupt may start when its attempts keep being interrupted, before it ends FAILURE (default 3)",
-  RETENTION_HOURS: "how long finished runs and dedupe keys are kept (default 168 = 7 days)",
-  DEAD_LETTER_RETENTION_HOURS: "how long a parked record (dead letter) is kept before it is forgotten (default 336 = 14 days)",
-  SHUTDOWN_GRACE_MS: "how long running handlers may finish after SIGTERM (default 25000)",
-  REPORT_LEASE_MS:
-    "how long a replica's claim on a run's undelivered reports lasts (default 120000; it must outlast one Port call with its retries): after a replica dies, its claimed reports are sent by another this long later",
-  PORT_MAX_WAIT_MS: `the longest wait portside takes from Port's Retry-After and x-ratelimit-reset, and the latest it puts a report off to (default ${defaultMaxPortWaitMs} = ${defaultMaxPortWaitMs / 60_000} min, and at most half of REPORT_LEASE_MS); a longer ask from Port is logged once as a warning`,
-  LEASE_MS:
-    "how long a replica's claim on a running item lasts without a heartbeat (default 60000): after a replica on another host dies, its running items are taken over this long later",
-  MEMORY_LIMIT_MB: "soft memory limit in MB (default 128; 0 turns it off): above it, portside runs full garbage collections, at most a quarter of the time",
-  RUN_ID_PATH: "dot path of the run id in a custom payload template, e.g. meta.runId",
-  ACTION_PATH: "dot path of the action identifier in a custom payload template, e.g. meta.action",
-  ORDER_BY: "`entity` (default: runs on one entity run one at a time, in order) or `none`",
-  SIGNATURE_TOLERANCE_MS: "freshness window for signed messages in ms (default 300000 = 5 min)",
-  LOG_LEVEL: "debug, info (default), warn or error",
-  AWS_REGION: "AWS region for EventBridge, e.g. eu-west-1 (default: the AWS SDK's own lookup); credentials come from the SDK's default provider chain",
-  EVENTBRIDGE_BUS: "event bus (name or ARN) for EventBridge targets that name none (default `default`)",
-  EVENTBRIDGE_SOURCE: "`Source` of events for EventBridge targets that name none (default `portside`)",
-  EVENTBRIDGE_ENDPOINT: "EventBridge endpoint URL for local work, e.g. http://127.0.0.1:4566 (the SDK also reads AWS_ENDPOINT_URL_EVENTBRIDGE)",
-  EVENTBRIDGE_MAX_REQUEST_BYTES: "largest PutEvents request in bytes (default 262144 = 256 KB; up to 1048576 on buses that allow 1 MiB)",
-  EVENTBRIDGE_PUT_EVENTS_PER_SECOND:
-    "PutEvents calls per second this instance may make (default 400, the lowest regional quota; divide your quota by the number of replicas)",
-  EVENTBRIDGE_RETRY_FOR_MS: "how long a throttled event is retried before it is parked (default 300000 = 5 min; capped at 90% of HANDLER_TIMEOUT_MS)",
-  KAFKA_BROKERS:
-    "turns on the built-in Kafka consumer: comma-separated host:port list, or `port` to ask Port's API for the brokers and credentials of your organisation (as Port's agent does)",
-  KAFKA_GROUP_ID: "consumer group of the built-in consumer (default ORG_ID.portside); must start with `ORG_ID.`, which Port's brokers require",
-  KAFKA_RUNS_TOPIC: "runs topic the built-in consumer or the Lambda function reads (default ORG_ID.runs); `off` to read none",
-  KAFKA_CHANGES_TOPIC: "change-log topic the built-in consumer or the Lambda function reads (default ORG_ID.change.log); `off` to read none",
-  KAFKA_USERNAME: "SASL/SCRAM-SHA-512 user for the brokers (Port's cluster); with KAFKA_PASSWORD",
-  KAFKA_PASSWORD: "SASL/SCRAM-SHA-512 password for the brokers; with KAFKA_USERNAME",
-  KAFKA_SSL: "`true` or `false`: TLS to the brokers (default true when KAFKA_USERNAME is set or KAFKA_BROKERS=port, else false)",
-  KAFKA_CA_FILE: "PEM file of the CA that signed the brokers' certificates, when it is not a public one",
-  KAFKA_FROM_BEGINNING: "`true`: a new consumer group starts at the beginning of the topics (default false: at their end, so old runs are not executed)",
-  KAFKA_SESSION_TIMEOUT_MS:
-    "how long the brokers wait for a member that went silent (killed, cut off) before its partitions go to another member or to its own restart, in ms (default 10000; heartbeats go every quarter of it); the brokers accept group.min.session.timeout.ms to group.max.session.timeout.ms, 6000 to 1800000 by default",
-  KAFKA_RECOVERY_TIMEOUT_MS:
-    "how long the built-in consumer may stay down (crashed and not back, or no answer from the brokers) before /healthz answers 503 so the orchestrator restarts portside, in ms (default 120000); it keeps trying meanwhile",
-} as const;
-
-export type VariableName = keyof typeof variables;
-
 export class ConfigError extends Error {
   override name = "ConfigError";
   constructor(
@@ -208,20 +138,12 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
-const intIn = (min: number, max: number) =>
-  v.pipe(
-    v.string(),
-    v.trim(),
-    v.regex(/^\d+$/, "must be a whole number"),
-    v.transform(Number),
-    v.minValue(min, `must be at least ${min}`),
-    v.maxValue(max, `must be at most ${max}`),
-  );
-
-function read<T>(env: Env, name: VariableName, schema: v.GenericSchema<string, T>, fallback: string): T {
+/** A variable's value by its setting (SETTINGS): its schema over the text given, else over its default (or `fallback`). */
+function read<K extends VariableName>(env: Env, name: K, fallback?: string): SettingValue<K> {
   const raw = env[name];
-  const value = raw === undefined || raw === "" ? fallback : raw;
-  const result = v.safeParse(schema, value);
+  const setting = SETTINGS[name];
+  const value = raw === undefined || raw === "" ? (fallback ?? setting.default ?? "") : raw;
+  const result = v.safeParse(setting.schema as v.GenericSchema<string, SettingValue<K>>, value);
   // The refusal names the variable and what it takes, never the value (it may be a secret set in the wrong place).
   if (!result.success) throw new ConfigError(name, firstIssue(result.issues).message);
   return result.output;
@@ -235,8 +157,7 @@ const optional = (env: Env, name: VariableName): string | null => {
 /** Reads and validates the configuration. Throws `ConfigError` naming the first bad variable. */
 export function loadConfig(env: Env, overrides: { open?: boolean; entry?: Entry } = {}): Config {
   const entry = overrides.entry ?? "service";
-  const open =
-    overrides.open ?? read(env, "PORTSIDE_OPEN", v.picklist(["true", "false", "1", "0"], "must be true or false"), "false").match(/^(true|1)$/) !== null;
+  const open = overrides.open ?? read(env, "PORTSIDE_OPEN");
   if (open && entry === "lambda")
     throw new ConfigError(
       "PORTSIDE_OPEN",
@@ -261,8 +182,8 @@ export function loadConfig(env: Env, overrides: { open?: boolean; entry?: Entry 
   }
   if (!clientId && !open) throw new ConfigError("PORT_CLIENT_ID", "is not set, so portside cannot report to Port; set PORT_CLIENT_ID and PORT_CLIENT_SECRET");
 
-  const allowHttp = read(env, "PORTSIDE_ALLOW_HTTP", bool, "false");
-  const portApiUrl = endpointUrl(env, "PORT_API_URL", allowHttp, "https://api.port.io")?.replace(/\/+$/, "") ?? "";
+  const allowHttp = read(env, "PORTSIDE_ALLOW_HTTP");
+  const portApiUrl = endpointUrl(env, "PORT_API_URL", allowHttp)?.replace(/\/+$/, "") ?? "";
 
   const runIdPath = optional(env, "RUN_ID_PATH");
   const actionPath = optional(env, "ACTION_PATH");
@@ -271,81 +192,57 @@ export function loadConfig(env: Env, overrides: { open?: boolean; entry?: Entry 
   }
 
   const topics = loadTopics(env, orgId);
-  const reportLeaseMs = read(env, "REPORT_LEASE_MS", intIn(1_000, 3600_000), "120000");
+  const reportLeaseMs = read(env, "REPORT_LEASE_MS");
   return {
-    host: read(env, "HOST", v.pipe(v.string(), v.trim(), v.minLength(1)), "127.0.0.1"),
-    port: read(env, "PORT", intIn(0, 65535), "3000"),
-    metricsPort: optional(env, "METRICS_PORT") === null ? null : read(env, "METRICS_PORT", intIn(0, 65535), "0"),
+    host: read(env, "HOST"),
+    port: read(env, "PORT"),
+    metricsPort: optional(env, "METRICS_PORT") === null ? null : read(env, "METRICS_PORT"),
     orgId,
     sinkToken: sinkToken ? new Secret(sinkToken) : null,
     adminToken: adminToken ? new Secret(adminToken) : null,
-    consoleSessionMs: read(env, "CONSOLE_SESSION_HOURS", intIn(1, 24 * 30), "8") * 3600_000,
+    consoleSessionMs: read(env, "CONSOLE_SESSION_HOURS"),
     open,
     portApiUrl,
     portCredentials: clientId && clientSecret ? { clientId, clientSecret: new Secret(clientSecret) } : null,
     handlersPath: optional(env, "HANDLERS"),
-    handlersImportTimeoutMs: read(env, "HANDLERS_IMPORT_TIMEOUT_MS", intIn(1, 3600_000), "30000"),
+    handlersImportTimeoutMs: read(env, "HANDLERS_IMPORT_TIMEOUT_MS"),
     routesPath: optional(env, "ROUTES"),
     ledger: loadLedger(env, entry),
-    bodyLimitBytes: read(env, "BODY_LIMIT_BYTES", intIn(1024, 1024 * 1024 * 1024), String(5 * 1024 * 1024)),
-    concurrency: read(env, "CONCURRENCY", intIn(1, 10_000), "16"),
-    targetConcurrency: read(env, "TARGET_CONCURRENCY", intIn(1, 100_000), "2048"),
-    handlerTimeoutMs: read(env, "HANDLER_TIMEOUT_MS", intIn(1, 7 * 24 * 3600_000), "600000"),
-    ackMode: read(env, "ACK_MODE", v.picklist(["durable", "sync"], "must be durable or sync"), "durable"),
-    unhandledRuns: read(env, "UNHANDLED_RUNS", v.picklist(["ignore", "fail"], "must be ignore or fail"), "ignore"),
-    maxRunAttempts: read(env, "MAX_RUN_ATTEMPTS", intIn(1, 100), "3"),
-    retentionMs: read(env, "RETENTION_HOURS", intIn(1, 24 * 365), "168") * 3600_000,
-    deadLetterRetentionMs: read(env, "DEAD_LETTER_RETENTION_HOURS", intIn(1, 24 * 365 * 5), "336") * 3600_000,
-    shutdownGraceMs: read(env, "SHUTDOWN_GRACE_MS", intIn(0, 3600_000), "25000"),
-    memoryLimitBytes: read(env, "MEMORY_LIMIT_MB", intIn(0, 1024 * 1024), "128") * 1024 * 1024,
-    leaseMs: read(env, "LEASE_MS", intIn(1_000, 3600_000), "60000"),
+    bodyLimitBytes: read(env, "BODY_LIMIT_BYTES"),
+    concurrency: read(env, "CONCURRENCY"),
+    targetConcurrency: read(env, "TARGET_CONCURRENCY"),
+    handlerTimeoutMs: read(env, "HANDLER_TIMEOUT_MS"),
+    ackMode: read(env, "ACK_MODE"),
+    unhandledRuns: read(env, "UNHANDLED_RUNS"),
+    maxRunAttempts: read(env, "MAX_RUN_ATTEMPTS"),
+    retentionMs: read(env, "RETENTION_HOURS"),
+    deadLetterRetentionMs: read(env, "DEAD_LETTER_RETENTION_HOURS"),
+    shutdownGraceMs: read(env, "SHUTDOWN_GRACE_MS"),
+    memoryLimitBytes: read(env, "MEMORY_LIMIT_MB"),
+    leaseMs: read(env, "LEASE_MS"),
     reportLeaseMs,
     portMaxWaitMs: loadPortMaxWait(env, reportLeaseMs),
     locator: runIdPath && actionPath ? { runIdPath, actionPath } : null,
-    orderBy: read(env, "ORDER_BY", v.picklist(["entity", "none"], "must be entity or none"), "entity"),
-    signatureToleranceMs: read(env, "SIGNATURE_TOLERANCE_MS", intIn(0, 24 * 3600_000), "300000"),
-    logLevel: read(env, "LOG_LEVEL", v.picklist(["debug", "info", "warn", "error"], "must be debug, info, warn or error"), "info"),
+    orderBy: read(env, "ORDER_BY"),
+    signatureToleranceMs: read(env, "SIGNATURE_TOLERANCE_MS"),
+    logLevel: read(env, "LOG_LEVEL"),
     topics,
     kafka: loadKafka(env, orgId, topics),
     eventBridge: {
-      region: read(
-        env,
-        "AWS_REGION",
-        v.pipe(
-          v.string(),
-          v.trim(),
-          v.regex(/^$|^[a-z]{2}(-[a-z]+)+-\d+$/, "must look like eu-west-1"),
-          v.transform((s) => s || null),
-        ),
-        "",
-      ),
-      bus: read(
-        env,
-        "EVENTBRIDGE_BUS",
-        v.pipe(
-          v.string(),
-          v.trim(),
-          v.regex(/^(arn:aws[\w-]*:events:[a-z]{2}-[a-z]+-[\w-]+:\d{12}:event-bus\/)?[.\-_A-Za-z0-9]+$/, "must be a bus name or event-bus ARN"),
-        ),
-        "default",
-      ),
-      source: read(
-        env,
-        "EVENTBRIDGE_SOURCE",
-        v.pipe(v.string(), v.trim(), v.minLength(1, "must not be empty"), v.maxLength(256, "must be at most 256 characters")),
-        "portside",
-      ),
-      endpoint: endpointUrl(env, "EVENTBRIDGE_ENDPOINT", allowHttp, ""),
-      maxRequestBytes: read(env, "EVENTBRIDGE_MAX_REQUEST_BYTES", intIn(1024, 1024 * 1024), String(256 * 1024)),
-      putEventsPerSecond: read(env, "EVENTBRIDGE_PUT_EVENTS_PER_SECOND", intIn(1, 100_000), "400"),
-      retryForMs: read(env, "EVENTBRIDGE_RETRY_FOR_MS", intIn(0, 24 * 3600_000), "300000"),
+      region: read(env, "AWS_REGION"),
+      bus: read(env, "EVENTBRIDGE_BUS"),
+      source: read(env, "EVENTBRIDGE_SOURCE"),
+      endpoint: endpointUrl(env, "EVENTBRIDGE_ENDPOINT", allowHttp),
+      maxRequestBytes: read(env, "EVENTBRIDGE_MAX_REQUEST_BYTES"),
+      putEventsPerSecond: read(env, "EVENTBRIDGE_PUT_EVENTS_PER_SECOND"),
+      retryForMs: read(env, "EVENTBRIDGE_RETRY_FOR_MS"),
     },
   };
 }
 
 /** An http(s) URL portside calls (null when unset without a default); refused without repeating the value. */
-function endpointUrl(env: Env, name: "PORT_API_URL" | "EVENTBRIDGE_ENDPOINT", allowHttp: boolean, fallback: string): string | null {
-  const value = env[name]?.trim() || fallback;
+function endpointUrl(env: Env, name: "PORT_API_URL" | "EVENTBRIDGE_ENDPOINT", allowHttp: boolean): string | null {
+  const value = env[name]?.trim() || (SETTINGS[name].default ?? "");
   if (value === "") return null;
   const problem = httpUrlProblem(value, allowHttp);
   if (problem) throw new ConfigError(name, problem);
@@ -359,22 +256,15 @@ function endpointUrl(env: Env, name: "PORT_API_URL" | "EVENTBRIDGE_ENDPOINT", al
  */
 function loadPortMaxWait(env: Env, reportLeaseMs: number): number {
   const ceiling = Math.floor(reportLeaseMs / 2);
-  if (optional(env, "PORT_MAX_WAIT_MS") === null) return Math.min(defaultMaxPortWaitMs, ceiling);
-  const value = read(env, "PORT_MAX_WAIT_MS", intIn(100, 24 * 3600_000), String(defaultMaxPortWaitMs));
+  if (optional(env, "PORT_MAX_WAIT_MS") === null) return Math.min(read(env, "PORT_MAX_WAIT_MS"), ceiling);
+  const value = read(env, "PORT_MAX_WAIT_MS");
   if (value > ceiling) throw new ConfigError("PORT_MAX_WAIT_MS", "must be at most half of REPORT_LEASE_MS; lower it, or raise REPORT_LEASE_MS");
   return value;
 }
 
-const bool = v.pipe(
-  v.string(),
-  v.trim(),
-  v.picklist(["true", "false", "1", "0"], "must be true or false"),
-  v.transform((s) => s === "true" || s === "1"),
-);
-
 function loadTopics(env: Env, orgId: string): Topics {
   const topic = (name: "KAFKA_RUNS_TOPIC" | "KAFKA_CHANGES_TOPIC", fallback: string) => {
-    const value = read(env, name, v.pipe(v.string(), v.trim(), v.regex(/^[A-Za-z0-9._-]{1,249}$/, "must be a Kafka topic name or off")), fallback);
+    const value = read(env, name, fallback);
     return value === "off" ? null : value;
   };
   return { runs: topic("KAFKA_RUNS_TOPIC", `${orgId}.runs`), changes: topic("KAFKA_CHANGES_TOPIC", `${orgId}.change.log`) };
@@ -382,7 +272,7 @@ function loadTopics(env: Env, orgId: string): Topics {
 
 /** On Lambda there is no SQLite and no disk that outlives the function: memory (the default there) or Redis. */
 function loadLedger(env: Env, entry: Entry): LedgerSetting {
-  const ledger = parseLedger(read(env, "LEDGER", v.string(), entry === "lambda" ? "memory" : "sqlite:./.portside/ledger.sqlite"));
+  const ledger = parseLedger(read(env, "LEDGER", entry === "lambda" ? "memory" : undefined));
   if (entry === "lambda" && ledger.type === "sqlite")
     throw new ConfigError("LEDGER", "cannot be SQLite on AWS Lambda (no lasting disk); use redis://… to deduplicate redelivered batches, or memory");
   return ledger;
@@ -399,7 +289,7 @@ function loadKafka(env: Env, orgId: string, topics: Topics): KafkaSettings | nul
           .map((b) => b.trim())
           .filter(Boolean);
   if (list !== "port" && list.some((b) => !/^[^\s:/]+:\d{1,5}$/.test(b))) throw new ConfigError("KAFKA_BROKERS", "must be host:port[,host:port…] or port");
-  const groupId = read(env, "KAFKA_GROUP_ID", v.pipe(v.string(), v.trim(), v.minLength(1, "must not be empty")), `${orgId}.portside`);
+  const groupId = read(env, "KAFKA_GROUP_ID", `${orgId}.portside`);
   if (!groupId.startsWith(`${orgId}.`)) {
     throw new ConfigError("KAFKA_GROUP_ID", `must start with "${orgId}." (ORG_ID and a dot): Port's brokers refuse any other consumer group`);
   }
@@ -417,11 +307,11 @@ function loadKafka(env: Env, orgId: string, topics: Topics): KafkaSettings | nul
     runsTopic,
     changesTopic,
     sasl,
-    ssl: read(env, "KAFKA_SSL", bool, sasl || list === "port" ? "true" : "false"),
+    ssl: read(env, "KAFKA_SSL", sasl || list === "port" ? "true" : "false"),
     caFile: optional(env, "KAFKA_CA_FILE"),
-    fromBeginning: read(env, "KAFKA_FROM_BEGINNING", bool, "false"),
-    sessionTimeoutMs: read(env, "KAFKA_SESSION_TIMEOUT_MS", intIn(6_000, 1_800_000), "10000"),
-    recoveryTimeoutMs: read(env, "KAFKA_RECOVERY_TIMEOUT_MS", intIn(1_000, 24 * 3600_000), "120000"),
+    fromBeginning: read(env, "KAFKA_FROM_BEGINNING"),
+    sessionTimeoutMs: read(env, "KAFKA_SESSION_TIMEOUT_MS"),
+    recoveryTimeoutMs: read(env, "KAFKA_RECOVERY_TIMEOUT_MS"),
   };
 }
 
