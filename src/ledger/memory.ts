@@ -12,7 +12,6 @@ import type {
   ParkOutcome,
   PendingReport,
   ReportOutcome,
-  ReportRecord,
   RunHistory,
   RunPage,
   RunQuery,
@@ -21,9 +20,11 @@ import type {
   WorkEnd,
   WorkRecord,
 } from "./ledger.ts";
-import { parkedEnd, runIdOfKey, runKey } from "./ledger.ts";
+import { parkedEnd, runKey } from "./ledger.ts";
 import { headAndTail, pageRuns } from "./history.ts";
-import { callText, parseCursor, parseId, rawSize, withInputChecks } from "./validate.ts";
+import { callText, parseId, withInputChecks } from "./validate.ts";
+import { createMemoryDeadLetters } from "./memory-dead-letters.ts";
+import { claimed, type Item, type Outbox, type Report, reportRecord, runRecord } from "./memory-records.ts";
 
 /**
  * A ledger held in this process's memory. NOT DURABLE: a restart forgets every accepted run, every
@@ -32,42 +33,6 @@ import { callText, parseCursor, parseId, rawSize, withInputChecks } from "./vali
  * pass `test/ledger/contract.ts`). Web-standard JavaScript only, so it runs on Bun, Deno and Node.
  */
 export function createMemoryLedger(): Ledger {
-  type State = "pending" | "waiting" | "running" | "done";
-  interface Item {
-    seq: number;
-    record: WorkRecord;
-    state: State;
-    attempt: number;
-    owner: string | null;
-    leaseUntil: number;
-    acceptedAt: number;
-    finishedAt: number;
-    startedAt: number | null;
-    ended: WorkEnd | null;
-  }
-  interface Report {
-    seq: number;
-    runId: string;
-    createdAt: number;
-    /** Kept as JSON text, as the durable stores do, so callers never share objects with the ledger. */
-    call: string;
-    state: "pending" | "delivered" | "failed";
-    attempts: number;
-    dueAt: number;
-    settledAt: number;
-    error: string | null;
-  }
-  /** The outbox of one run: its undelivered reports in order, and the lease of the reporter on it. */
-  interface Outbox {
-    pending: Report[];
-    leaseUntil: number;
-    owner: string | null;
-    /** Seq of the last report handed out under the current lease; settling it ends the lease. */
-    claimedTo: number;
-    /** When the run's reports started to wait (the outbox was opened). */
-    since: number;
-  }
-
   const items = new Map<string, Item>();
   /** Pending and running items: the only ones a claim can take (waiting items sit behind a lane head). */
   const open = new Set<Item>();
@@ -79,12 +44,9 @@ export function createMemoryLedger(): Ledger {
   /** Run items in acceptance order (the run history). */
   let runItems: Item[] = [];
   const outboxes = new Map<string, Outbox>();
-  const deadLetters = new Map<number, DeadLetter>();
-  /** Keys of the parked dead letters, to their seq: a key is free again once its dead letter is removed. */
-  const parkedKeys = new Map<string, number>();
+  const deadLetters = createMemoryDeadLetters();
   let workSeq = 0;
   let reportSeq = 0;
-  let deadLetterSeq = 0;
   let closed = false;
 
   function alive(): void {
@@ -112,40 +74,6 @@ export function createMemoryLedger(): Ledger {
       if (outbox) outbox.pending.push(report);
       else outboxes.set(r.runId, { pending: [report], leaseUntil: 0, owner: null, claimedTo: 0, since: now });
     }
-  }
-
-  function claimed(item: Item): ClaimedWork {
-    const { key, kind, body, source, lane } = item.record;
-    return { key, kind, body, source, lane, attempt: item.attempt, acceptedAt: item.acceptedAt };
-  }
-
-  function runRecord(item: Item): RunRecord {
-    const { record } = item;
-    return {
-      runId: runIdOfKey(record.key) ?? record.key,
-      seq: item.seq,
-      action: record.action ?? null,
-      source: record.source,
-      requestId: record.requestId ?? null,
-      state: item.state === "waiting" ? "pending" : item.state,
-      attempt: item.attempt,
-      acceptedAt: item.acceptedAt,
-      startedAt: item.startedAt,
-      finishedAt: item.state === "done" ? item.finishedAt : null,
-      status: item.ended?.status ?? null,
-      summary: item.ended?.summary ?? null,
-    };
-  }
-
-  function reportRecord(r: Report): ReportRecord {
-    return {
-      call: JSON.parse(r.call) as PortCall,
-      state: r.state,
-      attempts: r.attempts,
-      createdAt: r.createdAt,
-      settledAt: r.state === "pending" ? null : r.settledAt,
-      error: r.error,
-    };
   }
 
   /** The item's lane moves on: the next waiting item becomes claimable. */
@@ -199,9 +127,10 @@ export function createMemoryLedger(): Ledger {
         if (record.kind === "run") runItems.push(item);
         return "accepted";
       });
-      const parked = batch.deadLetters.map(({ reports: letterReports, claims, rawEncoding, ...d }): ParkOutcome => {
+      const parked = batch.deadLetters.map((d): ParkOutcome => {
+        const { claims } = d;
         if (claims !== undefined && items.has(claims)) return "superseded";
-        if (parkedKeys.has(d.key)) return "duplicate";
+        if (deadLetters.isParked(d.key)) return "duplicate";
         if (claims !== undefined) {
           // The key is decided: remembered as finished work (no body; never claimable), purged like any.
           const record: WorkRecord = { key: claims, kind: d.kind, body: "", source: d.source, lane: null };
@@ -221,10 +150,8 @@ export function createMemoryLedger(): Ledger {
           items.set(claims, item);
           if (d.kind === "run") runItems.push(item);
         }
-        const seq = ++deadLetterSeq;
-        deadLetters.set(seq, { ...d, rawEncoding: rawEncoding ?? "utf8", size: rawSize(d.raw, rawEncoding), id: String(seq), parkedAt: now });
-        parkedKeys.set(d.key, seq);
-        queueReports(letterReports ?? [], now);
+        deadLetters.park(d, now);
+        queueReports(d.reports ?? [], now);
         return "accepted";
       });
       queueReports(batch.reports, now);
@@ -367,45 +294,22 @@ export function createMemoryLedger(): Ledger {
 
     async listDeadLetters(opts: { limit?: number; after?: string } = {}): Promise<DeadLetterSummary[]> {
       alive();
-      const after = parseCursor(opts.after);
-      const limit = opts.limit ?? 0;
-      const out: DeadLetterSummary[] = [];
-      for (const [seq, letter] of deadLetters) {
-        if (out.length >= limit) break;
-        if (seq <= after) continue;
-        const { raw: _raw, ...summary } = letter;
-        out.push(summary);
-      }
-      return out;
+      return deadLetters.list(opts);
     },
 
     async getDeadLetter(id: string): Promise<DeadLetter | undefined> {
       alive();
-      const seq = parseId(id);
-      const letter = seq === undefined ? undefined : deadLetters.get(seq);
-      return letter && { ...letter };
+      return deadLetters.get(id);
     },
 
     async removeDeadLetter(id: string): Promise<boolean> {
       alive();
-      const seq = parseId(id);
-      const letter = seq === undefined ? undefined : deadLetters.get(seq);
-      if (seq === undefined || !letter) return false;
-      deadLetters.delete(seq);
-      parkedKeys.delete(letter.key);
-      return true;
+      return deadLetters.remove(id);
     },
 
     async purgeDeadLetters(before: number): Promise<number> {
       alive();
-      let purged = 0;
-      for (const [seq, letter] of deadLetters) {
-        if (letter.parkedAt >= before) continue;
-        deadLetters.delete(seq);
-        if (parkedKeys.get(letter.key) === seq) parkedKeys.delete(letter.key);
-        purged += 1;
-      }
-      return purged;
+      return deadLetters.purge(before);
     },
 
     async purge(before: number): Promise<{ work: number; reports: number }> {

@@ -23,6 +23,7 @@ import type {
 import * as dl from "./redis-dead-letters.ts";
 import { redisHistory } from "./redis-history.ts";
 import * as lua from "./redis-scripts.ts";
+import * as upkeep from "./redis-upkeep.ts";
 import { callText, parseCursor, parseId, rawSize, withInputChecks } from "./validate.ts";
 
 export type RedisLedgerOptions = ({ url: string; onConnectionError?: (error: Error, count: number) => void } | { client: Redis }) & {
@@ -128,13 +129,13 @@ export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
     },
 
     async leaseHolders(): Promise<string[]> {
-      const owners = (await call(lua.leaseHoldersLua)) as string[];
+      const owners = (await call(upkeep.leaseHoldersLua)) as string[];
       return owners.map(String).sort();
     },
 
     async expireLeases(owners: string[], _now: number): Promise<{ work: number; reports: number }> {
       if (owners.length === 0) return { work: 0, reports: 0 };
-      const [work = 0, reports = 0] = (await call(lua.expireLeasesLua, ...owners)) as number[];
+      const [work = 0, reports = 0] = (await call(upkeep.expireLeasesLua, ...owners)) as number[];
       return { work, reports };
     },
 
@@ -239,7 +240,7 @@ export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
     async purge(before: number): Promise<{ work: number; reports: number }> {
       const total = { work: 0, reports: 0 };
       for (;;) {
-        const [work = 0, reports = 0] = (await call(lua.purgeLua, before, purgeChunk)) as number[];
+        const [work = 0, reports = 0] = (await call(upkeep.purgeLua, before, purgeChunk)) as number[];
         total.work += work;
         total.reports += reports;
         if (work < purgeChunk && reports < purgeChunk) return total;
@@ -248,7 +249,7 @@ export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
 
     async counts(): Promise<LedgerCounts> {
       const [pendingWork = 0, runningWork = 0, doneWork = 0, pendingReports = 0, failedReports = 0, deadLetters = 0, oldest] = (await call(
-        lua.countsLua,
+        upkeep.countsLua,
       )) as Array<number | string | null>;
       const n = Number;
       return {

@@ -80,55 +80,40 @@ export function createMetrics(): Metrics {
   /** The snapshot of the scrape under way, shared by its gauges. */
   let scraping: Promise<StatusSnapshot> | undefined;
 
-  const records = new Counter({
-    name: `${PREFIX}records_total`,
-    help: `Records received by a way in, by what became of them (${RECORD_OUTCOMES.join(", ")}).`,
-    labelNames: ["route", "kind", "outcome"] as const,
-    registers,
-  });
-  const parked = new Counter({
-    name: `${PREFIX}records_parked_total`,
-    help: "Records parked as dead letters, by class of reason (unreadable, invalid, other_org, signature, internal).",
-    labelNames: ["route", "reason"] as const,
-    registers,
-  });
-  const ignored = new Counter({
-    name: `${PREFIX}records_ignored_total`,
-    help: "Records left alone (other consumers' runs and changes), by reason.",
-    labelNames: ["route", "reason"] as const,
-    registers,
-  });
-  const commit = new Histogram({
-    name: `${PREFIX}ledger_commit_seconds`,
-    help: "Time to commit one batch of records to the ledger.",
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers,
-  });
-  const runs = new Counter({
-    name: `${PREFIX}runs_finished_total`,
-    help: "Runs that ended, by action and the status reported to Port (DEFERRED: left to the target to report).",
-    labelNames: ["action", "status"] as const,
-    registers,
-  });
-  const handlerSeconds = new Histogram({
-    name: `${PREFIX}handler_duration_seconds`,
-    help: "How long a run's handler (or target) took, by action.",
-    labelNames: ["action"] as const,
-    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900],
-    registers,
-  });
-  const portCalls = new Counter({
-    name: `${PREFIX}port_calls_total`,
-    help: "Calls to Port's API, by endpoint and HTTP status (0: no answer).",
-    labelNames: ["endpoint", "status"] as const,
-    registers,
-  });
-  const eventBridge = new Counter({
-    name: `${PREFIX}eventbridge_entries_total`,
-    help: "EventBridge entries published, sent again after a throttle or failure, or given up on (parked).",
-    labelNames: ["outcome"] as const,
-    registers,
-  });
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    new Counter({ name: `${PREFIX}${name}`, help, labelNames, registers });
+  const histogram = <L extends string>(name: string, help: string, buckets: number[], labelNames: readonly L[] = []) =>
+    new Histogram({ name: `${PREFIX}${name}`, help, buckets, labelNames, registers });
+
+  const records = counter("records_total", `Records received by a way in, by what became of them (${RECORD_OUTCOMES.join(", ")}).`, [
+    "route",
+    "kind",
+    "outcome",
+  ]);
+  const parked = counter("records_parked_total", "Records parked as dead letters, by class of reason (unreadable, invalid, other_org, signature, internal).", [
+    "route",
+    "reason",
+  ]);
+  const ignored = counter("records_ignored_total", "Records left alone (other consumers' runs and changes), by reason.", ["route", "reason"]);
+  const commit = histogram(
+    "ledger_commit_seconds",
+    "Time to commit one batch of records to the ledger.",
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+  );
+  const runs = counter("runs_finished_total", "Runs that ended, by action and the status reported to Port (DEFERRED: left to the target to report).", [
+    "action",
+    "status",
+  ]);
+  const handlerSeconds = histogram(
+    "handler_duration_seconds",
+    "How long a run's handler (or target) took, by action.",
+    [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900],
+    ["action"],
+  );
+  const portCalls = counter("port_calls_total", "Calls to Port's API, by endpoint and HTTP status (0: no answer).", ["endpoint", "status"]);
+  const eventBridge = counter("eventbridge_entries_total", "EventBridge entries published, sent again after a throttle or failure, or given up on (parked).", [
+    "outcome",
+  ]);
 
   return {
     contentType: registry.contentType,

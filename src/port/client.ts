@@ -171,6 +171,10 @@ function entityQuery(params: Record<string, string | boolean | undefined>): stri
 /** The `run_id` an entity call may carry: an action run's; a node run's is not one Port's entity endpoints take. */
 const linkableRunId = (runId: string | undefined): string | undefined => (runId === undefined || isNodeRun(runId) ? undefined : runId);
 
+/** The query of an entity upsert, one or many: merged into what Port has, linked to the run. */
+const upsertQuery = (o: EntityWriteOptions & { runId?: string } = {}): string =>
+  entityQuery({ upsert: true, merge: true, run_id: linkableRunId(o.runId), create_missing_related_entities: o.createMissingRelatedEntities });
+
 export function createPortClient(opts: PortClientOptions): PortClient {
   const clock = opts.clock ?? Date.now;
   const sleep = opts.sleep ?? realSleep;
@@ -310,12 +314,7 @@ export function createPortClient(opts: PortClientOptions): PortClient {
       await request("postLog", { method: "POST", path: `${actionRun(runId)}/logs`, body: { message }, runId }, true);
     },
     async upsertEntity(blueprint, entity, o) {
-      const query = entityQuery({
-        upsert: true,
-        merge: true,
-        run_id: linkableRunId(o?.runId),
-        create_missing_related_entities: o?.createMissingRelatedEntities,
-      });
+      const query = upsertQuery(o);
       await request("upsertEntity", { method: "POST", path: `${entities(blueprint)}?${query}`, body: entity, runId: o?.runId }, true);
     },
     async updateEntity(blueprint, identifier, patch, o) {
@@ -331,12 +330,7 @@ export function createPortClient(opts: PortClientOptions): PortClient {
       await request("deleteEntity", { method: "DELETE", path: `${entities(blueprint)}/${enc(identifier)}?${query}`, runId: o?.runId }, true);
     },
     async upsertEntities(blueprint, list, o) {
-      const query = entityQuery({
-        upsert: true,
-        merge: true,
-        run_id: linkableRunId(o?.runId),
-        create_missing_related_entities: o?.createMissingRelatedEntities,
-      });
+      const query = upsertQuery(o);
       const body = await request(
         "upsertEntities",
         { method: "POST", path: `${entities(blueprint)}/bulk?${query}`, body: { entities: list }, runId: o?.runId, maxReplyBytes: PORT_ECHO_REPLY_MAX_BYTES },

@@ -1,8 +1,7 @@
-import type { Redis } from "ioredis";
-import { connectRedis } from "../shared/redis.ts";
+import { type RedisSource, redisOf } from "../shared/redis.ts";
 import type { RateStore } from "./rate-store.ts";
 
-export type RedisRateStoreOptions = ({ url: string; onConnectionError?: (error: Error, count: number) => void } | { client: Redis }) & {
+export type RedisRateStoreOptions = RedisSource & {
   /** Keys are `<prefix>:port-rate-pause`, `-probe` and `-slot` (default prefix `portside`, as the ledger's). */
   prefix?: string;
 };
@@ -45,10 +44,7 @@ return string.format("%.0f", slot)`;
  * the paced timeline, each changed by one Lua script so concurrent replicas cannot interleave.
  */
 export function createRedisRateStore(opts: RedisRateStoreOptions): RedisRateStore {
-  const owned = "url" in opts;
-  const redis = owned
-    ? connectRedis(opts.url, { maxRetriesPerRequest: 2, ...(opts.onConnectionError ? { onError: opts.onConnectionError } : {}) })
-    : opts.client;
+  const { redis, owned } = redisOf(opts, { maxRetriesPerRequest: 2 });
   const prefix = opts.prefix ?? "portside";
   const pauseKey = `${prefix}:port-rate-pause`;
   const probeKey = `${prefix}:port-rate-probe`;

@@ -1,9 +1,8 @@
-import type { Redis } from "ioredis";
-import { connectRedis } from "../shared/redis.ts";
+import { type RedisSource, redisOf } from "../shared/redis.ts";
 import type { Clock } from "../shared/time.ts";
 import type { SharedTokenEntry, SharedTokenStore } from "./token.ts";
 
-export type RedisTokenStoreOptions = ({ url: string; onConnectionError?: (error: Error, count: number) => void } | { client: Redis }) & {
+export type RedisTokenStoreOptions = RedisSource & {
   /** Keys are `<prefix>:port-token` and `<prefix>:port-token-lock` (default prefix `portside`, as the ledger's). */
   prefix?: string;
   /** Used to turn the token's expiry (epoch ms) into its Redis TTL. */
@@ -31,10 +30,7 @@ const UNLOCK = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call(
  * to it (network, AUTH/ACL, TLS with rediss://) as for the ledger. portside never logs the token.
  */
 export function createRedisTokenStore(opts: RedisTokenStoreOptions): RedisTokenStore {
-  const owned = "url" in opts;
-  const redis = owned
-    ? connectRedis(opts.url, { maxRetriesPerRequest: 2, ...(opts.onConnectionError ? { onError: opts.onConnectionError } : {}) })
-    : opts.client;
+  const { redis, owned } = redisOf(opts, { maxRetriesPerRequest: 2 });
   const prefix = opts.prefix ?? "portside";
   const tokenKey = `${prefix}:port-token`;
   const lockKey = `${prefix}:port-token-lock`;

@@ -27,3 +27,12 @@ export function connectRedis(url: string, options: RedisConnectionOptions = {}):
   });
   return redis;
 }
+
+/** Where a store's Redis comes from: a URL it connects to (and closes), or a client the caller owns. */
+export type RedisSource = { url: string; onConnectionError?: (error: Error, count: number) => void } | { client: Redis };
+
+/** The store's connection for `source`, and whether the store owns it (opened it, so closes it). */
+export function redisOf(source: RedisSource, options: RedisOptions = {}): { redis: Redis; owned: boolean } {
+  if (!("url" in source)) return { redis: source.client, owned: false };
+  return { redis: connectRedis(source.url, { ...options, ...(source.onConnectionError ? { onError: source.onConnectionError } : {}) }), owned: true };
+}
