@@ -17,19 +17,11 @@
 import { Command, CommanderError } from "commander";
 import * as v from "valibot";
 import { DeadLetterSummarySchema } from "../http/schemas.ts";
+import { RunListSchema } from "../observe/run-history.ts";
 import { describeError } from "../shared/errors.ts";
 
-/** A dead letter as the list answers it (GET /admin/dead-letters): no bytes, their size. */
-type DeadLetterView = v.InferOutput<typeof DeadLetterSummarySchema>;
+/** The answers the CLI reads, as the endpoints' own schemas say (fields added later are let through). */
 const PageSchema = v.object({ items: v.array(v.looseObject(DeadLetterSummarySchema.entries)), next: v.nullable(v.string()) });
-
-interface RunView {
-  runId: string;
-  action: string | null;
-  phase: string;
-  attempts: number;
-  summary: string | null;
-}
 
 /** A failure to report as one line. */
 class CliError extends Error {}
@@ -67,12 +59,14 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     return body;
   };
 
-  /** One page of the dead-letter list, as the list answers it. */
-  const page = async (path: string): Promise<{ items: DeadLetterView[]; next: string | null }> => {
-    const parsed = v.safeParse(PageSchema, await call("GET", path));
-    if (!parsed.success) throw new CliError("portside answered the dead-letter list in a form this CLI does not know; is PORTSIDE_URL right?");
+  /** An answer read by its schema: what it says, typed, or one line saying it is not what portside answers. */
+  const read = async <T>(schema: v.GenericSchema<unknown, T>, path: string, what: string): Promise<T> => {
+    const parsed = v.safeParse(schema, await call("GET", path));
+    if (!parsed.success) throw new CliError(`portside answered ${what} in a form this CLI does not know; is PORTSIDE_URL right?`);
     return parsed.output;
   };
+  /** One page of the dead-letter list, as the list answers it. */
+  const page = (path: string) => read(PageSchema, path, "the dead-letter list");
   /** Every parked record's id, page by page (a page holds ids and reasons, never the records' bytes). */
   const allIds = async (): Promise<string[]> => {
     const ids: string[] = [];
@@ -148,7 +142,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
       const query = new URLSearchParams({ limit: options.limit });
       if (options.action) query.set("action", options.action);
       if (options.status) query.set("status", options.status);
-      const items = (await call("GET", `/runs?${query}`)).items as RunView[];
+      const { items } = await read(RunListSchema, `/runs?${query}`, "the run list");
       if (options.json) out(JSON.stringify(items, null, 2));
       else if (items.length === 0) out("no runs");
       else for (const r of items) out(`${r.runId}  ${(r.action ?? "-").padEnd(16)}  ${r.phase.padEnd(8)}  attempts ${r.attempts}  ${r.summary ?? ""}`);

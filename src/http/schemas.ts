@@ -2,6 +2,7 @@ import { describeRoute, type DescribeRouteOptions, resolver } from "hono-openapi
 import * as v from "valibot";
 import { LEFT_ALONE_REASONS, type LeftAloneReason, PARK_CLASSES, type ParkClass } from "../pipeline/accept.ts";
 import { RECORD_OUTCOMES } from "../pipeline/accept.ts";
+import { LedgerCountsSchema } from "../ledger/ledger.ts";
 
 /**
  * What portside's HTTP endpoints answer, as valibot schemas: the OpenAPI document (`GET /openapi.json`) is
@@ -66,14 +67,7 @@ const IngestCountsSchema = v.object({
 });
 
 export const StatsSchema = v.object({
-  ledger: v.object({
-    pendingWork: Count,
-    runningWork: Count,
-    doneWork: Count,
-    pendingReports: Count,
-    failedReports: Count,
-    deadLetters: Count,
-  }),
+  ledger: LedgerCountsSchema,
   sinceStart: v.object({ ...IngestCountsSchema.entries, bySource: v.record(v.string(), IngestCountsSchema) }),
   /** State of ingresses that run on their own (the Kafka consumer), by name. */
   ingresses: v.record(v.string(), v.unknown()),

@@ -1,3 +1,4 @@
+import * as v from "valibot";
 import type { PortCall, ReportInput } from "../port/calls.ts";
 
 /**
@@ -295,13 +296,18 @@ export type ReportOutcome =
   /** Port refused it for good (4xx other than 429); kept with Port's message, later reports go on. */
   | { type: "failed"; error: string };
 
-export interface LedgerCounts {
-  pendingWork: number;
-  runningWork: number;
-  doneWork: number;
-  pendingReports: number;
-  failedReports: number;
-  deadLetters: number;
+const Count = v.pipe(v.number(), v.integer(), v.minValue(0));
+
+/** What the ledger holds, counted (its type, and the answer /admin/stats documents). */
+export const LedgerCountsSchema = v.object({
+  pendingWork: Count,
+  runningWork: Count,
+  doneWork: Count,
+  pendingReports: Count,
+  failedReports: Count,
+  deadLetters: Count,
   /** Since when the run whose reports have waited longest has had undelivered reports (epoch ms; null: none). */
-  oldestHeldReportAt: number | null;
-}
+  oldestHeldReportAt: v.nullable(v.number()),
+});
+
+export type LedgerCounts = v.InferOutput<typeof LedgerCountsSchema>;
