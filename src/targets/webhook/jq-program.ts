@@ -100,3 +100,42 @@ function problem(result: { stderr: string; exitCode: number }): string {
   const line = result.stderr.split("\n").find((l) => l.trim().length > 0) ?? "compile error";
   return line.length > 300 ? `${line.slice(0, 299)}…` : line;
 }
+
+/** A condition: a boolean as it is, or a jq program whose first output must be exactly `true`. */
+export type Condition = boolean | string;
+
+/** Which of several candidates applies (-1: none), and the values of its fields. */
+export interface FirstMatch extends FieldsOutcome {
+  index: number;
+}
+
+const conditionProgram = (condition: Condition): string => (typeof condition === "boolean" ? String(condition) : `(${agentField(condition)} == true)`);
+
+/**
+ * The first candidate whose condition holds, and its fields' values, in ONE jq program:
+ * `if C0 then [0, [F…]] elif C1 then [1, [F…]] … else [-1, []] end`. Falls back to condition by condition,
+ * then field by field, when that program fails as a whole.
+ */
+export async function evaluateFirstMatch(
+  jq: JqEngine,
+  candidates: readonly { condition: Condition; fields: readonly string[] }[],
+  input: unknown,
+  env: Readonly<Record<string, string>>,
+): Promise<FirstMatch> {
+  if (candidates.length === 0) return { index: -1, values: [], problems: [] };
+  const branches = candidates.map((c, i) => `${conditionProgram(c.condition)} then [${i}, [${c.fields.map(agentField).join(",\n")}]]`);
+  const program = `${ENV_PRELUDE}if ${branches.join("\nelif ")}\nelse [-1, []] end`;
+  const result = await jq.run(input, program, { [ENV_VAR]: env });
+  const pair = readArray(result, 2);
+  const index = pair?.[0];
+  const values = pair?.[1];
+  if (typeof index === "number" && Array.isArray(values) && (index === -1 ? values.length === 0 : values.length === candidates[index]?.fields.length)) {
+    return { index, values, problems: [] };
+  }
+  for (const [i, candidate] of candidates.entries()) {
+    const holds =
+      typeof candidate.condition === "boolean" ? candidate.condition : (await evaluateFields(jq, [candidate.condition], input, env)).values[0] === true;
+    if (holds) return { index: i, ...(await evaluateFields(jq, candidate.fields, input, env)) };
+  }
+  return { index: -1, values: [], problems: [] };
+}
