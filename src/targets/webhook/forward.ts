@@ -19,8 +19,8 @@ export const DEFAULT_WEBHOOK_TIMEOUT_S = 30;
 /** Three tries in all, 0.5 s then up to 1 s apart (full jitter), never more than 10 s. */
 export const defaultForwardRetryPolicy: RetryPolicy = { initialMs: 500, maxMs: 10_000, factor: 2, maxAttempts: 3 };
 
-/** The most of an answer read (1 MiB); the rest is cancelled unread. */
-export const DEFAULT_ANSWER_MAX_BYTES = 1024 * 1024;
+/** The most of an answer read (512 KiB, so the stored response fits in Port's 1 MiB request limit); the rest is cancelled unread. */
+export const DEFAULT_ANSWER_MAX_BYTES = 512 * 1024;
 
 export interface ForwardOptions {
   fetch: FetchFn;
