@@ -11,9 +11,12 @@
 
 import { PORT_ENDPOINTS, type PortEndpoint } from "../port/endpoints.ts";
 
-/** The endpoints the emulator answers, named as portside's client names its calls (src/port/endpoints.ts). */
-export type EmulatorEndpoint = PortEndpoint;
-export const EMULATOR_ENDPOINTS = PORT_ENDPOINTS;
+/**
+ * The endpoints the emulator answers, named as portside's client names its calls (src/port/endpoints.ts),
+ * plus Port's endpoints portside never calls but tests do (`executeAction`: someone triggers an action).
+ */
+export const EMULATOR_ENDPOINTS = [...PORT_ENDPOINTS, "executeAction"] as const;
+export type EmulatorEndpoint = PortEndpoint | "executeAction";
 
 /** Workflow node run ids start with this; any other id is an action run's (`r_…`, older `run_…`). */
 export const NODE_RUN_PREFIX = "wfnr_";
@@ -42,9 +45,41 @@ export interface EmulatedLog {
   atMs: number;
 }
 
+/**
+ * Where a run waiting for an execution agent stands (action runs whose invocation has `agent: true`, and
+ * queued node runs): claimed by whom and until when, and whether an agent acknowledged it.
+ */
+export interface AgentClaim {
+  installationId: string | null;
+  /** Hidden from other claimers until then (epoch ms); offered again after it, unless acknowledged. */
+  claimedUntilMs: number | null;
+  /** Acknowledged: never offered again. */
+  acked: boolean;
+}
+
+/** The invocation a run was created with, its body rendered (a polled run's `payload`). */
+export interface RunPayload {
+  type: string;
+  url?: string;
+  agent?: boolean;
+  synchronized?: boolean;
+  method?: string;
+  headers?: Record<string, unknown>;
+  body?: unknown;
+}
+
 export interface EmulatedRun {
   id: string;
   status: EmulatedRunStatus;
+  /** Runs created by triggering a declared action (`POST /v1/actions/{id}/runs`) carry these. */
+  action?: { identifier: string; title?: string; blueprint?: string };
+  properties?: Record<string, unknown>;
+  entity?: { identifier: string } | null;
+  payload?: RunPayload;
+  /** Present while (and after) the run waits for an execution agent. */
+  agentClaim?: AgentClaim;
+  /** A synchronized webhook's answer, as stored by `PATCH /v1/actions/runs/{id}/response`. */
+  response?: unknown;
   statusLabel?: string;
   link?: string | string[];
   summary?: string;
@@ -64,6 +99,9 @@ export type NodeRunResult = "SUCCESS" | "FAILED" | "CANCELLED";
 export interface EmulatedNodeRun {
   id: string;
   status: "IN_PROGRESS" | "COMPLETED";
+  /** The node's invocation (`type`, `url`, `method`, `agent`, `synchronized`, `body`…) when queued for an agent. */
+  config?: Record<string, unknown>;
+  agentClaim?: AgentClaim;
   result?: NodeRunResult;
   output?: Record<string, unknown>;
   logs: { level: NodeRunLogLevel; message: string; atMs: number }[];
@@ -108,6 +146,9 @@ export interface RateBudget {
 /** Port's last published figure (15,000 requests per 5 minutes, removed from its docs since); tests set their own. */
 export const DEFAULT_RATE_BUDGET: RateBudget = { limit: 15_000, periodS: 300, whenExceeded: "throttle", throttleMs: 1_000, resetAs: "epoch" };
 
+/** How long a claim lasts unless a test sets `claimLeaseMs`. */
+export const DEFAULT_CLAIM_LEASE_MS = 60_000;
+
 /** A canned answer for the next matching calls. */
 export interface Fault {
   remaining: number;
@@ -145,6 +186,12 @@ export interface PortEmulatorState {
   rateLimit: RateBudget;
   /** Every call until this time (epoch ms) is answered 429 (see `refuseFor`); 0 when not refusing. */
   refusingUntilMs: number;
+  /** How long a claim hides a run from other claimers (Port's value is not published; default 60 s). */
+  claimLeaseMs: number;
+  /** Action definitions, by identifier (see port-emulator-actions.ts). */
+  readonly actions: Map<string, EmulatedAction>;
+  /** What `PATCH /v1/organization` set (Port's agent sets `settings.portAgentStreamerName`). */
+  readonly organization: { settings: Record<string, unknown> };
 
   /** The next `count` calls (to `endpoint`, or any) answer `status` (default 503). */
   failNext(count: number, status?: number, opts?: { endpoint?: EmulatorEndpoint }): void;
@@ -194,6 +241,17 @@ export interface PortEmulatorState {
   spendBudget(): { used: number; remaining: number; resetAtMs: number; exceeded: boolean };
 }
 
+/**
+ * An action the tests or the demo declare (Port's action definition, the part the emulator uses): how its
+ * runs are invoked. `invocationMethod.body`, when given, is the template rendered with the run's inputs.
+ */
+export interface EmulatedAction {
+  identifier: string;
+  title?: string;
+  blueprint?: string;
+  invocationMethod: RunPayload;
+}
+
 export function createEmulatorState(clock: () => number, opts: { autoCreateRuns?: boolean; strictBlueprints?: boolean } = {}): PortEmulatorState {
   const calls: RecordedCall[] = [];
   const runs = new Map<string, EmulatedRun>();
@@ -232,6 +290,9 @@ export function createEmulatorState(clock: () => number, opts: { autoCreateRuns?
     kafkaCredentials: null,
     rateLimit: { ...DEFAULT_RATE_BUDGET },
     refusingUntilMs: 0,
+    claimLeaseMs: DEFAULT_CLAIM_LEASE_MS,
+    actions: new Map(),
+    organization: { settings: {} },
     failNext(count, status = 503, opts) {
       faults.push({ remaining: count, status, ...(opts?.endpoint ? { endpoint: opts.endpoint } : {}) });
     },

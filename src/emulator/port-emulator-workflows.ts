@@ -10,6 +10,7 @@
 import type { Context, Hono } from "hono";
 import { type Env, refuse } from "./port-emulator-http.ts";
 import { checkNodeRunLogs, checkNodeRunPatch } from "./port-emulator-rules.ts";
+import { agentFields } from "./port-emulator-polling.ts";
 import type { EmulatedNodeRun, PortEmulatorState } from "./port-emulator-state.ts";
 
 export function registerWorkflowRoutes(app: Hono<Env>, { state, clock }: { state: PortEmulatorState; clock: () => number }): void {
@@ -48,9 +49,10 @@ export function registerWorkflowRoutes(app: Hono<Env>, { state, clock }: { state
 }
 
 export function inspectNodeRun(run: EmulatedNodeRun) {
-  const { logs, createdAtMs, updatedAtMs, endedAtMs, ...rest } = run;
+  const { logs, createdAtMs, updatedAtMs, endedAtMs, agentClaim, ...rest } = run;
   return {
     ...rest,
+    ...agentFields(agentClaim),
     identifier: run.id,
     createdAt: new Date(createdAtMs).toISOString(),
     updatedAt: new Date(updatedAtMs).toISOString(),

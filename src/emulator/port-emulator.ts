@@ -9,7 +9,9 @@
  * throttled or refused (port-emulator-limits.ts). Tests can queue failures, 429s, 429 windows and latency,
  * and inspect every call.
  *
- * Workflow node runs (`wfnr_…`) have routes of their own (port-emulator-workflows.ts).
+ * Workflow node runs (`wfnr_…`) have routes of their own (port-emulator-workflows.ts). Runs created by
+ * triggering a declared action, the organisation's settings and stored run responses are in
+ * port-emulator-actions.ts; the execution agent's claim/ack polling in port-emulator-polling.ts.
  *
  * Routes under `/emulator/` are the emulator's own, not Port's: `POST /emulator/runs` declares runs (what
  * Port does when someone triggers an action), `GET /emulator/runs` lists them with their logs and linked
@@ -20,7 +22,9 @@
 import { Hono } from "hono";
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { registerActionRoutes } from "./port-emulator-actions.ts";
 import { registerEntityRoutes } from "./port-emulator-entities.ts";
+import { agentFields, registerPollingRoutes } from "./port-emulator-polling.ts";
 import { inspectNodeRun, registerWorkflowRoutes } from "./port-emulator-workflows.ts";
 import { decideLimit, resetHeader } from "./port-emulator-limits.ts";
 import { type Env, isObject, refuse } from "./port-emulator-http.ts";
@@ -174,6 +178,10 @@ export function createPortEmulator(opts: PortEmulatorOptions = {}): PortEmulator
     return c.json({ ok: true, accessToken, expiresIn: tokenLifetimeS, tokenType: "Bearer" });
   });
 
+  // Before the `/v1/actions/runs/:runId` routes: `/v1/actions/runs/ack` would match those too.
+  registerPollingRoutes(app, { state, clock });
+  registerActionRoutes(app, { state, clock });
+
   const runNotFound = (c: Context<Env>, runId: string) => refuse(c, 404, "not_found", `Action run with identifier "${runId}" was not found`);
 
   // The run as Port returns it, plus (an emulator addition, for inspection) its logs and linked entities.
@@ -270,9 +278,10 @@ function inspect(run: EmulatedRun) {
 }
 
 function view(run: EmulatedRun) {
-  const { logs: _logs, linkedEntities: _linked, createdAtMs, updatedAtMs, endedAtMs, ...rest } = run;
+  const { logs: _logs, linkedEntities: _linked, createdAtMs, updatedAtMs, endedAtMs, agentClaim, ...rest } = run;
   return {
     ...rest,
+    ...agentFields(agentClaim),
     createdAt: new Date(createdAtMs).toISOString(),
     updatedAt: new Date(updatedAtMs).toISOString(),
     endedAt: endedAtMs === undefined ? null : new Date(endedAtMs).toISOString(),
@@ -280,6 +289,18 @@ function view(run: EmulatedRun) {
 }
 
 const RUN_PATH = /^\/v1\/actions\/runs\/([^/]+)$/;
+const RESPONSE_PATH = /^\/v1\/actions\/runs\/([^/]+)\/response$/;
+const EXECUTE_PATH = /^\/v1\/actions\/[^/]+\/runs$/;
+/** Port's fixed paths, by method and path. */
+const FIXED: Record<string, EmulatorEndpoint> = {
+  "POST /v1/auth/access_token": "token",
+  "GET /v1/kafka-credentials": "kafkaCredentials",
+  "POST /v1/actions/runs/claim-pending": "claimRuns",
+  "PATCH /v1/actions/runs/ack": "ackRuns",
+  "POST /v1/workflows/runs/claim-pending": "claimNodeRuns",
+  "PATCH /v1/workflows/runs/ack": "ackNodeRun",
+  "PATCH /v1/organization": "patchOrganization",
+};
 const LOGS_PATH = /^\/v1\/actions\/runs\/([^/]+)\/logs$/;
 const NODE_RUN_PATH = /^\/v1\/workflows\/nodes\/runs\/([^/]+)$/;
 const NODE_LOGS_PATH = /^\/v1\/workflows\/nodes\/runs\/([^/]+)\/logs$/;
@@ -289,8 +310,11 @@ const ENTITY_PATH = /^\/v1\/blueprints\/[^/]+\/entities\/[^/]+$/;
 
 function classify(method: string, path: string, query: URLSearchParams): { endpoint: EmulatorEndpoint | "unknown"; runId: string | undefined } {
   const decode = (segment: string | undefined) => (segment === undefined ? undefined : safeDecode(segment));
-  if (method === "POST" && path === "/v1/auth/access_token") return { endpoint: "token", runId: undefined };
-  if (method === "GET" && path === "/v1/kafka-credentials") return { endpoint: "kafkaCredentials", runId: undefined };
+  const fixed = FIXED[`${method} ${path}`];
+  if (fixed) return { endpoint: fixed, runId: undefined };
+  const response = RESPONSE_PATH.exec(path);
+  if (response && method === "PATCH") return { endpoint: "putRunResponse", runId: decode(response[1]) };
+  if (EXECUTE_PATH.test(path) && method === "POST") return { endpoint: "executeAction", runId: undefined };
   const run = RUN_PATH.exec(path);
   if (run && method === "PATCH") return { endpoint: "patchRun", runId: decode(run[1]) };
   if (run && method === "GET") return { endpoint: "getRun", runId: decode(run[1]) };

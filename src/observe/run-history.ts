@@ -140,6 +140,7 @@ function phaseOf(run: RunRecord): RunPhase {
 const CALL_NAMES: Record<PortCallKind, string> = {
   log: "logs",
   update: "status",
+  response: "response",
   entity: "entity",
   entityUpdate: "entity update",
   entityDelete: "entity delete",

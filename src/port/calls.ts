@@ -11,6 +11,10 @@ import * as v from "valibot";
 
 const JsonObject = v.custom<Record<string, unknown>>((x) => typeof x === "object" && x !== null && !Array.isArray(x), "must be an object");
 
+/** A run's stored answer, as Port's run schema types `response`: a string, an array or an object. */
+export const RunResponseSchema = v.union([v.string(), v.array(v.unknown()), JsonObject]);
+export type RunResponse = v.InferOutput<typeof RunResponseSchema>;
+
 export const RUN_STATUSES = ["SUCCESS", "FAILURE"] as const;
 
 /** Body of `PATCH /v1/actions/runs/{runId}`. Port refuses any other key (422), so the schema is strict. */
@@ -89,8 +93,17 @@ export type RunLogLevel = (typeof RUN_LOG_LEVELS)[number];
 export const PortCallSchema = v.variant("kind", [
   /** A line in the run's log. Consecutive logs of one run may be sent as one call. */
   v.strictObject({ kind: v.literal("log"), message: v.string(), level: v.optional(v.picklist(RUN_LOG_LEVELS)) }),
-  /** The run's status (terminal when `status` is set) and, for action runs, its summary, link and labels. */
-  v.strictObject({ kind: v.literal("update"), patch: RunPatchSchema }),
+  /**
+   * The run's status (terminal when `status` is set) and, for action runs, its summary, link and labels.
+   * `output`: workflow node runs only, sent with their status (Port's agent puts a synchronized webhook's
+   * answer there as `{response: {status, data}}`); an action run's answer is a `response` call instead.
+   */
+  v.strictObject({ kind: v.literal("update"), patch: RunPatchSchema, output: v.optional(JsonObject) }),
+  /**
+   * `PATCH /v1/actions/runs/{runId}/response` `{response}`: the answer of a synchronized webhook, which Port
+   * keeps as the run's `response` (string, array or object). Action runs only; sent before the status.
+   */
+  v.strictObject({ kind: v.literal("response"), response: RunResponseSchema }),
   /** `POST /v1/blueprints/{blueprint}/entities?upsert=true&merge=true&run_id={runId}`. */
   v.strictObject({ kind: v.literal("entity"), blueprint: BlueprintIdSchema, entity: EntityInputSchema, ...EntityWriteOptionsSchema.entries }),
   /** `PATCH /v1/blueprints/{blueprint}/entities/{identifier}?run_id={runId}`. */

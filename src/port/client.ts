@@ -8,7 +8,7 @@
  * `tokenStore`, replicas share that token, so they fetch one per deployment.
  */
 import * as v from "valibot";
-import type { EntityDeleteOptions, EntityInput, EntityPatch, EntityWriteOptions, RunLogLevel, RunPatch } from "./calls.ts";
+import type { EntityDeleteOptions, EntityInput, EntityPatch, EntityWriteOptions, RunLogLevel, RunPatch, RunResponse } from "./calls.ts";
 import type { PortLogger } from "./deps.ts";
 import type { Clock, Sleep } from "../shared/time.ts";
 import { PortEvents } from "./deps.ts";
@@ -22,6 +22,7 @@ import { exchange, isRecord, PORT_ECHO_REPLY_MAX_BYTES, toApiError } from "./htt
 import type { Random, RetryPolicy } from "../shared/retry.ts";
 import { canRetry, fitsInProcess, retryDelay, retryPolicies } from "../shared/retry.ts";
 import { type CallPriority, createPortRateLimiter, type PortRateLimiter, RateLimitWait } from "./rate-limit.ts";
+import { type PollingClient, pollingMethods } from "./polling.ts";
 import { isNodeRun } from "./run-kinds.ts";
 import { createTokenCache, issuedToken } from "./token.ts";
 import type { SharedTokenStore } from "./token.ts";
@@ -67,9 +68,17 @@ export interface PortRun {
  * Every run method goes to the endpoint of the run's kind (`run-kinds.ts`): `/v1/actions/runs/{id}` for
  * action runs, `/v1/workflows/nodes/runs/{id}` for workflow node runs.
  */
-export interface PortClient {
-  /** A node run takes only the status (COMPLETED with SUCCESS / FAILED); without one there is nothing to send. */
-  patchRun(runId: string, patch: RunPatch): Promise<void>;
+export interface PortClient extends PollingClient {
+  /**
+   * A node run takes only the status (COMPLETED with SUCCESS / FAILED) and, with it, an `output`; without a
+   * status there is nothing to send. An action run ignores `output`.
+   */
+  patchRun(runId: string, patch: RunPatch, opts?: { output?: Record<string, unknown> | undefined }): Promise<void>;
+  /**
+   * Stores a synchronized webhook's answer as the action run's `response` (`PATCH /v1/actions/runs/{id}/response`,
+   * as Port's agent does). A workflow node run has no such endpoint (its answer goes in its status's `output`): refused.
+   */
+  putRunResponse(runId: string, response: RunResponse): Promise<void>;
   postLog(runId: string, log: RunLog): Promise<void>;
   /** Several lines in one call: joined into one message for an action run, separate leveled entries for a node run. */
   postLogs(runId: string, lines: readonly { message: string; level?: RunLogLevel }[]): Promise<void>;
@@ -293,15 +302,20 @@ export function createPortClient(opts: PortClientOptions): PortClient {
 
   return {
     calls,
-    async patchRun(runId, patch) {
+    ...pollingMethods((kind, req) => request(kind, req, true)),
+    async patchRun(runId, patch, o) {
       if (!isNodeRun(runId)) {
         await request("patchRun", { method: "PATCH", path: actionRun(runId), body: patch, runId }, true, patch.status ? "status" : "normal");
         return;
       }
       // Summary, link and the rest were turned into log lines before this (`finalReports`); a node run holds none.
       if (patch.status === undefined) return;
-      const body = { status: "COMPLETED", result: patch.status === "SUCCESS" ? "SUCCESS" : "FAILED" };
+      const body = { status: "COMPLETED", result: patch.status === "SUCCESS" ? "SUCCESS" : "FAILED", ...(o?.output ? { output: o.output } : {}) };
       await request("patchNodeRun", { method: "PATCH", path: nodeRun(runId), body, runId }, true, "status");
+    },
+    async putRunResponse(runId, response) {
+      if (isNodeRun(runId)) throw new Error(`Workflow node run ${runId} has no response endpoint: its answer goes in the output of its status`);
+      await request("putRunResponse", { method: "PATCH", path: `${actionRun(runId)}/response`, body: { response }, runId }, true);
     },
     async postLog(runId, log) {
       if (isNodeRun(runId)) return postNodeLogs(runId, [log]);

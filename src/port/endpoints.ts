@@ -16,6 +16,12 @@ export const PORT_ENDPOINTS = [
   "deleteEntity",
   "upsertEntities",
   "kafkaCredentials",
+  "putRunResponse",
+  "claimRuns",
+  "ackRuns",
+  "claimNodeRuns",
+  "ackNodeRun",
+  "patchOrganization",
 ] as const;
 
 export type PortEndpoint = (typeof PORT_ENDPOINTS)[number];

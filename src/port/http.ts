@@ -31,6 +31,8 @@ export interface ExchangeRequest {
   runId?: string | undefined;
   /** The most of the answer read (default `PORT_REPLY_MAX_BYTES`). */
   maxReplyBytes?: number;
+  /** Headers of this call besides the ones every call has (e.g. Port's `x-port-reserved-usage`). */
+  headers?: Record<string, string>;
 }
 
 export interface ExchangeResponse {
@@ -50,7 +52,7 @@ export interface ExchangeDeps {
 
 /** Sends one request. Resolves with any HTTP answer; rejects only with `PortNetworkError`/`PortTimeoutError`. */
 export async function exchange(deps: ExchangeDeps, req: ExchangeRequest): Promise<ExchangeResponse> {
-  const headers = new Headers({ accept: "application/json", "user-agent": "portside" });
+  const headers = new Headers({ ...req.headers, accept: "application/json", "user-agent": "portside" });
   if (req.body !== undefined) headers.set("content-type", "application/json");
   if (req.token !== undefined) headers.set("authorization", `Bearer ${req.token}`);
   const signal = AbortSignal.timeout(deps.timeoutMs);
@@ -105,7 +107,7 @@ export const isRecord = (value: unknown): value is Record<string, unknown> => ty
  * The answer's text, read chunk by chunk up to `max` bytes; past that the rest is cancelled unread (the
  * connection is not drained), and the answer marked cut.
  */
-async function readCapped(res: Response, max: number): Promise<{ text: string; truncated: boolean }> {
+export async function readCapped(res: Response, max: number): Promise<{ text: string; truncated: boolean }> {
   if (!res.body) return { text: "", truncated: false };
   const reader = res.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -134,7 +136,7 @@ async function readCapped(res: Response, max: number): Promise<{ text: string; t
   return { text: new TextDecoder().decode(bytes), truncated };
 }
 
-function parseBody(text: string): unknown {
+export function parseBody(text: string): unknown {
   if (text.length === 0) return undefined;
   try {
     return JSON.parse(text);
@@ -143,7 +145,7 @@ function parseBody(text: string): unknown {
   }
 }
 
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) return Promise.reject(signal.reason);
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);

@@ -28,7 +28,7 @@ import { truncate } from "../shared/text.ts";
 
 export interface ReporterOptions {
   ledger: Pick<Ledger, "claimReports" | "settleReport">;
-  port: Pick<PortClient, "patchRun" | "postLogs" | "getRun" | "upsertEntity" | "updateEntity" | "deleteEntity" | "upsertEntities">;
+  port: Pick<PortClient, "patchRun" | "putRunResponse" | "postLogs" | "getRun" | "upsertEntity" | "updateEntity" | "deleteEntity" | "upsertEntities">;
   clock: Clock;
   logger: PortLogger;
   /** This replica's name in report leases. */
@@ -187,7 +187,8 @@ export function createReporter(opts: ReporterOptions): Reporter {
    */
   const send: { [K in PortCall["kind"]]: (runId: string, call: Extract<PortCall, { kind: K }>) => Promise<string | undefined | void> } = {
     log: (runId, call) => port.postLogs(runId, [call]),
-    update: (runId, call) => port.patchRun(runId, call.patch),
+    update: (runId, call) => port.patchRun(runId, call.patch, { output: call.output }),
+    response: (runId, call) => port.putRunResponse(runId, call.response),
     entity: (runId, call) => port.upsertEntity(call.blueprint, call.entity, { runId, createMissingRelatedEntities: call.createMissingRelatedEntities }),
     entityUpdate: (runId, call) =>
       port.updateEntity(call.blueprint, call.identifier, call.patch, { runId, createMissingRelatedEntities: call.createMissingRelatedEntities }),
@@ -377,7 +378,7 @@ function describeBulkRefusals(blueprint: string, sent: number, errors: BulkEntit
  * Calls addressed to the run itself (its logs, its status): a 404 there means Port has no such run. An
  * entity call's 404 may be its blueprint instead, so it says nothing about the run.
  */
-const isRunScoped = (call: PortCall | undefined): boolean => call?.kind === "log" || call?.kind === "update";
+const isRunScoped = (call: PortCall | undefined): boolean => call?.kind === "log" || call?.kind === "update" || call?.kind === "response";
 
 function describe(err: unknown): string {
   if (err instanceof PortApiError) {
