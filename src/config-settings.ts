@@ -218,6 +218,51 @@ export const SETTINGS = {
     (d) =>
       `how long the brokers wait for a member that went silent (killed, cut off) before its partitions go to another member or to its own restart, in ms (default ${d}; heartbeats go every quarter of it); the brokers accept group.min.session.timeout.ms to group.max.session.timeout.ms, 6000 to 1800000 by default`,
   ),
+  PORT_POLLING: setting(
+    bool,
+    "false",
+    (d) =>
+      `\`true\`: take runs by polling Port's API (claim, record, acknowledge), with no Kafka and no sink; portside is then the organisation's execution agent (EXECUTION_AGENT) (default ${d})`,
+  ),
+  POLLING_INTERVAL_MS: setting(
+    intIn(100, 60_000),
+    "1000",
+    (d) => `how long polling waits after a claim that came back with fewer runs than it asked for (default ${d}; a full claim is followed at once)`,
+  ),
+  POLLING_BATCH: setting(intIn(1, 1_000), "100", (d) => `how many runs one claim asks Port for (default ${d})`),
+  POLLING_NODE_RUNS: setting(bool, "true", (d) => `\`false\`: polling claims no workflow node runs (default ${d})`),
+  POLLING_MAX_FAILURE_MS: setting(
+    intIn(1_000, 7 * 24 * 3600_000),
+    "3600000",
+    (d) => `how long polling may keep failing before /healthz answers 503 so the orchestrator restarts portside (default ${d} = 1 h, as Port's agent)`,
+  ),
+  EXECUTION_AGENT: setting(
+    bool,
+    "false",
+    (d) =>
+      `\`true\`: portside takes the place of Port's execution agent: runs meant for it (WEBHOOK or GITLAB with \`agent: true\`) are served by a handler of their action, or forwarded as the agent forwards them (default ${d}: left to Port's agent)`,
+  ),
+  CONTROL_THE_PAYLOAD_CONFIG_PATH: setting(
+    text,
+    null,
+    "the execution agent's mapping file (Port's agent's format, jq expressions): how runs are forwarded; unset: the agent's default mapping (a GitLab pipeline trigger, else the run's own URL)",
+  ),
+  WEBHOOK_INVOKER_TIMEOUT: setting(
+    v.pipe(v.string(), v.trim(), v.regex(/^\d+(\.\d+)?$/, "must be a number of seconds"), v.transform(Number), v.minValue(0.1, "must be at least 0.1")),
+    "30",
+    (d) => `time limit of one forwarded call, in seconds (default ${d}, as Port's agent)`,
+  ),
+  JQ_ENV: setting(
+    v.pipe(
+      text,
+      v.regex(/^$|^[A-Za-z_][A-Za-z0-9_]*(,\s*[A-Za-z_][A-Za-z0-9_]*)*$/, "must be variable names separated by commas"),
+      v.transform((s) => (s ? s.split(",").map((name) => name.trim()) : [])),
+    ),
+    "GITLAB_URL",
+    (d) =>
+      `the variables a mapping's jq may read as \`env\` (default ${d}); add your GitLab trigger-token variables (\`group_project\`) here: Port's agent showed jq every variable, portside only these`,
+  ),
+  WEBHOOK_VERIFY_SSL: setting(bool, "true", (d) => `\`false\`: forwarded calls do not check TLS certificates (default ${d})`),
   KAFKA_RECOVERY_TIMEOUT_MS: setting(
     intIn(1_000, 24 * 3600_000),
     "120000",

@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { fromAgentEnvironment } from "./config-agent-env.ts";
 import { httpUrlProblem, redactUrl, redisUrlProblem } from "./config-urls.ts";
 import type { LogLevel } from "./log.ts";
 import { SETTINGS, type SettingValue, type VariableName, variables } from "./config-settings.ts";
@@ -73,6 +74,12 @@ export interface Config {
   topics: Topics;
   /** The built-in Kafka consumer (KAFKA_BROKERS); null when portside is fed by a Connect HTTP sink only. */
   kafka: KafkaSettings | null;
+  /** Taking runs by polling Port's API (PORT_POLLING); null: off. */
+  polling: PollingSettings | null;
+  /** portside in the place of Port's execution agent (EXECUTION_AGENT, implied by PORT_POLLING); null: off. */
+  executionAgent: ExecutionAgentSettings | null;
+  /** Port's agent's variables read as portside's (fromAgentEnvironment), said once at start. */
+  agentVariablesTaken: string[];
 }
 
 export interface Topics {
@@ -107,6 +114,23 @@ export interface KafkaSettings {
   sessionTimeoutMs: number;
   /** How long the consumer may stay down (crashed, stalled) before /healthz answers 503. */
   recoveryTimeoutMs: number;
+}
+
+export interface PollingSettings {
+  intervalMs: number;
+  batch: number;
+  nodeRuns: boolean;
+  maxFailureMs: number;
+}
+
+export interface ExecutionAgentSettings {
+  /** The agent's mapping file; null: the agent's default mapping. */
+  mappingPath: string | null;
+  /** One forwarded call's time limit. */
+  timeoutMs: number;
+  verifyTls: boolean;
+  /** What a mapping's jq sees as `env`: the variables JQ_ENV names that are set. */
+  jqEnv: Record<string, string>;
 }
 
 export interface EventBridgeSettings {
@@ -149,13 +173,18 @@ function read<K extends VariableName>(env: Env, name: K, fallback?: string): Set
   return result.output;
 }
 
+/** The named variables that are set (for jq's `env`: never the whole environment). */
+const pickEnv = (env: Env, names: readonly string[]): Record<string, string> =>
+  Object.fromEntries(names.flatMap((name) => (env[name] ? [[name, env[name] as string]] : [])));
+
 const optional = (env: Env, name: VariableName): string | null => {
   const value = env[name]?.trim();
   return value ? value : null;
 };
 
 /** Reads and validates the configuration. Throws `ConfigError` naming the first bad variable. */
-export function loadConfig(env: Env, overrides: { open?: boolean; entry?: Entry } = {}): Config {
+export function loadConfig(given: Env, overrides: { open?: boolean; entry?: Entry } = {}): Config {
+  const { env, taken: agentVariablesTaken } = fromAgentEnvironment(given);
   const entry = overrides.entry ?? "service";
   const open = overrides.open ?? read(env, "PORTSIDE_OPEN");
   if (open && entry === "lambda")
@@ -166,8 +195,13 @@ export function loadConfig(env: Env, overrides: { open?: boolean; entry?: Entry 
   const orgId = optional(env, "ORG_ID");
   if (!orgId) throw new ConfigError("ORG_ID", "is not set");
   const sinkToken = optional(env, "SINK_TOKEN");
-  if (!sinkToken && !open && entry === "service")
-    throw new ConfigError("SINK_TOKEN", "is not set, so anyone could post runs; set it, or set PORTSIDE_OPEN=true for local use only");
+  // Without a token the sink is off, which is fine only when runs come another way (polling, the consumer).
+  const polling = entry === "service" && read(env, "PORT_POLLING");
+  if (!sinkToken && !open && entry === "service" && !polling && !optional(env, "KAFKA_BROKERS"))
+    throw new ConfigError(
+      "SINK_TOKEN",
+      "is not set, so anyone could post runs; set it, or take runs another way (PORT_POLLING=true, KAFKA_BROKERS), or set PORTSIDE_OPEN=true for local use only",
+    );
   if (sinkToken && sinkToken.length < 16) throw new ConfigError("SINK_TOKEN", "is shorter than 16 characters");
   const adminToken = optional(env, "ADMIN_TOKEN");
   // The connector's credential must not administer portside: it could read payloads, replay and delete.
@@ -228,6 +262,24 @@ export function loadConfig(env: Env, overrides: { open?: boolean; entry?: Entry 
     logLevel: read(env, "LOG_LEVEL"),
     topics,
     kafka: loadKafka(env, orgId, topics),
+    polling: polling
+      ? {
+          intervalMs: read(env, "POLLING_INTERVAL_MS"),
+          batch: read(env, "POLLING_BATCH"),
+          nodeRuns: read(env, "POLLING_NODE_RUNS"),
+          maxFailureMs: read(env, "POLLING_MAX_FAILURE_MS"),
+        }
+      : null,
+    executionAgent:
+      polling || (entry === "service" && read(env, "EXECUTION_AGENT"))
+        ? {
+            mappingPath: optional(env, "CONTROL_THE_PAYLOAD_CONFIG_PATH"),
+            timeoutMs: Math.round(read(env, "WEBHOOK_INVOKER_TIMEOUT") * 1000),
+            verifyTls: read(env, "WEBHOOK_VERIFY_SSL"),
+            jqEnv: pickEnv(env, read(env, "JQ_ENV")),
+          }
+        : null,
+    agentVariablesTaken,
     eventBridge: {
       region: read(env, "AWS_REGION"),
       bus: read(env, "EVENTBRIDGE_BUS"),

@@ -24,6 +24,7 @@ import type { RetryPolicy } from "./shared/retry.ts";
 import type { ExternalTargetRunner } from "./targets/external.ts";
 import type { Registry } from "./targets/registry.ts";
 import { settlesWithin } from "./shared/time.ts";
+import { withExecutionAgent } from "./targets/agent-routes.ts";
 
 /**
  * One portside instance: ingest → ledger → executor → reporter → Port, and the HTTP app over it. It holds
@@ -108,6 +109,8 @@ export interface SettleResult {
 export function createService(deps: ServiceDeps): Service {
   const { config } = deps;
   const { logger } = deps;
+  // In Port's agent's place, runs meant for the agent are routed here too (handled, or forwarded).
+  const registry = config.executionAgent ? withExecutionAgent(deps.registry) : deps.registry;
   const warnings = deps.warnings ?? createRecentWarnings();
   const clock = deps.clock ?? Date.now;
   // What happens is emitted once into the feed; the metrics listen.
@@ -162,12 +165,13 @@ export function createService(deps: ServiceDeps): Service {
     orderBy: config.orderBy,
     clock,
     parsedRuns,
-    registry: deps.registry,
+    registry,
     unhandledRuns: config.unhandledRuns,
+    executionAgent: config.executionAgent !== null,
   });
   const executor = createExecutor({
     ledger,
-    registry: deps.registry,
+    registry,
     logger,
     clock,
     owner,
@@ -218,7 +222,11 @@ export function createService(deps: ServiceDeps): Service {
         executing = undefined;
       });
   };
-  const ingresses = new Map<IngressName, IngressStatus>(config.kafka ? [["kafka", notStarted]] : []);
+  // A configured way in that runs on its own is not ready until the entry attaches it (and it consumes).
+  const ingresses = new Map<IngressName, IngressStatus>([
+    ...(config.kafka ? [["kafka", notStarted] as const] : []),
+    ...(config.polling ? [["polling", notStarted] as const] : []),
+  ]);
   // One snapshot of how this portside is doing, for the gauges, /readyz, /healthz, /admin/stats and the console.
   const status = createStatus({
     ledgerKind: config.ledger.type,

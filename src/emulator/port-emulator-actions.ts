@@ -72,11 +72,11 @@ export function triggerAction(
   state: PortEmulatorState,
   clock: () => number,
   identifier: string,
-  input: { properties: Record<string, unknown>; entity?: string | undefined },
+  input: { properties: Record<string, unknown>; entity?: string | undefined; id?: string },
 ): EmulatedRun | undefined {
   const action = state.actions.get(identifier);
   if (!action) return undefined;
-  const id = `r_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
+  const id = input.id ?? `r_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
   const run = state.declareRun(id) as EmulatedRun;
   const entity = input.entity === undefined ? null : { identifier: input.entity };
   const im = action.invocationMethod;

@@ -98,8 +98,13 @@ export function registerPollingRoutes(app: Hono<Env>, { state, clock }: { state:
     const got = read(c, ClaimRunsSchema);
     if ("refusal" in got) return got.refusal;
     const { installationId, limit, invocationMethod } = got.body;
-    const runs = take(state.runs.values(), limit, installationId, (run) => run.status === "IN_PROGRESS" && run.payload?.type === invocationMethod);
-    return c.json({ ok: true, runs: runs.map(polledRun) });
+    const runs = take(
+      state.runs.values(),
+      limit,
+      installationId,
+      (run) => (run.status === "IN_PROGRESS" || run.agentClaim?.offeredAgain === true) && run.payload?.type === invocationMethod,
+    );
+    return c.json({ ok: true, runs: [...state.strayClaims.splice(0), ...runs.map(polledRun)] });
   });
 
   app.patch("/v1/actions/runs/ack", (c) => {

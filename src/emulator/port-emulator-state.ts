@@ -55,6 +55,8 @@ export interface AgentClaim {
   claimedUntilMs: number | null;
   /** Acknowledged: never offered again. */
   acked: boolean;
+  /** A test had it offered again although it is acknowledged, or ended (as after an agent's crash between its record and its ack). */
+  offeredAgain?: boolean;
 }
 
 /** The invocation a run was created with, its body rendered (a polled run's `payload`). */
@@ -188,6 +190,8 @@ export interface PortEmulatorState {
   refusingUntilMs: number;
   /** How long a claim hides a run from other claimers (Port's value is not published; default 60 s). */
   claimLeaseMs: number;
+  /** Items the next run claim answers besides the runs, once (a test's stand-in for something Port sent that is no run). */
+  readonly strayClaims: unknown[];
   /** Action definitions, by identifier (see port-emulator-actions.ts). */
   readonly actions: Map<string, EmulatedAction>;
   /** What `PATCH /v1/organization` set (Port's agent sets `settings.portAgentStreamerName`). */
@@ -291,6 +295,7 @@ export function createEmulatorState(clock: () => number, opts: { autoCreateRuns?
     rateLimit: { ...DEFAULT_RATE_BUDGET },
     refusingUntilMs: 0,
     claimLeaseMs: DEFAULT_CLAIM_LEASE_MS,
+    strayClaims: [],
     actions: new Map(),
     organization: { settings: {} },
     failNext(count, status = 503, opts) {

@@ -12,6 +12,7 @@ import { HandlerModuleError, type Registry } from "../targets/registry.ts";
 import { within } from "../shared/time.ts";
 import type { RecentWarnings } from "../observe/recent-warnings.ts";
 import { describeError } from "../shared/errors.ts";
+import { executionAgentTargets } from "./execution-agent.ts";
 
 /**
  * What every entry does the same way once its configuration is read: open the ledger, share Port's token
@@ -103,6 +104,8 @@ export async function assemble(options: AssembleOptions): Promise<Assembled> {
   }
   // EventBridge counts what it publishes into the service's feed.
   const feed = createFeed();
+  // In Port's agent's place: runs meant for the agent that no handler takes are forwarded as it forwards them.
+  const agent = config.executionAgent ? await executionAgentTargets(config.executionAgent, { ledger, logger }) : null;
   const service = createService({
     config,
     ledger,
@@ -113,7 +116,10 @@ export async function assemble(options: AssembleOptions): Promise<Assembled> {
     ...(options.owner ? { owner: options.owner } : {}),
     ...(options.outboxRetry ? { outboxRetry: options.outboxRetry } : {}),
     ...(options.warnings ? { warnings: options.warnings } : {}),
-    targets: createEventBridgeTargets(config, { ledger, logger, onEntries: (outcome, count) => feed.emit("eventBridgeEntries", { outcome, count }) }),
+    targets: {
+      ...createEventBridgeTargets(config, { ledger, logger, onEntries: (outcome, count) => feed.emit("eventBridgeEntries", { outcome, count }) }),
+      ...agent?.targets,
+    },
     ...(tokenStore ? { tokenStore } : {}),
     ...(rateStore ? { rateStore } : {}),
   });
@@ -123,6 +129,7 @@ export async function assemble(options: AssembleOptions): Promise<Assembled> {
     async close() {
       await tokenStore?.close();
       await rateStore?.close();
+      await agent?.close();
     },
   };
 }

@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { metricsRoutes } from "../http/app.ts";
 import { assemble, cannotStartMessage, describe, logCannotStart, openLedger, PURGE_EVERY_MS, StartError } from "./assemble.ts";
-import { type Config, type KafkaSettings, loadConfig } from "../config.ts";
+import { type Config, type KafkaSettings, loadConfig, type PollingSettings } from "../config.ts";
 import { demoDefaults, EMULATOR_CREDENTIALS, runDemo } from "./demo.ts";
 import { createPortEmulator } from "../emulator/port-emulator.ts";
 import type { Ledger } from "../ledger/ledger.ts";
@@ -9,6 +9,7 @@ import { processOwner, recoverDeadOwners } from "../ledger/owners.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { createMemoryLimit, type MemoryLimit } from "./memory-limit.ts";
 import type { KafkaIngress } from "../ingress/kafka.ts";
+import { createPollingIngress, type PollingIngress } from "../ingress/polling.ts";
 import type { Service } from "../service.ts";
 import { emptyRegistry, loadHandlerModule, type Registry } from "../targets/registry.ts";
 import { loadRoutesFile, mergeRoutes } from "../targets/routes.ts";
@@ -88,6 +89,8 @@ export async function startPortside(runtime: Runtime): Promise<void> {
     runtime.exit(1);
   });
   announceAccess(config, logger);
+  if (config.agentVariablesTaken.length > 0)
+    logger.info("portside.agent_environment", { taken: config.agentVariablesTaken, message: "Port's agent's variables were read as portside's settings" });
 
   const registry = await loadRegistry(config, runtime, logger);
   const ledger = await openLedger(config, runtime, logger);
@@ -133,6 +136,7 @@ export async function startPortside(runtime: Runtime): Promise<void> {
         );
   service.start();
   const kafka = config.kafka ? await kafkaIngressFor(config.kafka, service, logger) : null;
+  const polling = config.polling ? pollingIngressFor(config.polling, config.orgId, service, logger) : null;
   const memoryLimit = limitMemory(config, runtime, logger);
 
   const purge = setInterval(() => void assembled.retention.purge(), PURGE_EVERY_MS);
@@ -146,6 +150,7 @@ export async function startPortside(runtime: Runtime): Promise<void> {
     memoryLimit?.stop();
     // The consumer leaves its group first, so its partitions move to the other members at once.
     await kafka?.stop();
+    await polling?.stop();
     const { unfinished } = await service.stop();
     await server.stop();
     await metricsServer?.stop();
@@ -169,6 +174,7 @@ export async function startPortside(runtime: Runtime): Promise<void> {
       );
     }
   }
+  polling?.start();
   logger.info("portside.listening", {
     url: `http://${config.host}:${server.port}`,
     ...(metricsServer ? { metricsUrl: `http://${config.host}:${metricsServer.port}/metrics` } : {}),
@@ -179,6 +185,8 @@ export async function startPortside(runtime: Runtime): Promise<void> {
     ackMode: config.ackMode,
     unhandledRuns: config.unhandledRuns,
     ...(config.kafka ? { kafkaGroup: config.kafka.groupId } : {}),
+    ...(config.polling ? { polling: true } : {}),
+    ...(config.executionAgent ? { executionAgent: true } : {}),
   });
 
   if (demo && emulator) await runDemo({ sinkUrl: `http://127.0.0.1:${server.port}`, emulator: emulator.state, orgId: config.orgId, logger });
@@ -247,4 +255,15 @@ async function serve(runtime: Runtime, options: ServeOptions, variable: string):
       throw new StartError(`${variable}: ${options.hostname}:${options.port} is already in use; stop what listens there or choose another ${variable}`);
     throw new StartError(`${variable}: could not listen on ${options.hostname}:${options.port}: ${describe(error)}`);
   }
+}
+
+/**
+ * Polling Port's API for runs (PORT_POLLING): a way in without Kafka or a sink (started by the caller). Port
+ * is told, as Port's agent tells it, that this organisation's agent polls (best effort: a refusal is logged).
+ */
+function pollingIngressFor(settings: PollingSettings, orgId: string, service: Service, logger: Logger): PollingIngress {
+  const ingress = createPollingIngress({ port: service.portClient, ingest: service.ingest, orgId, settings, logger });
+  service.attachIngress("polling", ingress);
+  service.portClient.setAgentStreamer("POLLING").catch((error: unknown) => logger.warn("polling.streamer_not_set", { error: describe(error) }));
+  return ingress;
 }

@@ -84,8 +84,10 @@ export function createApp(deps: AppDeps): Hono {
       );
   }
 
-  app.use("/sink/*", requireBearer(deps.sinkToken, { realm: "sink", variable: "SINK_TOKEN", who: "the connector's Authorization header" }));
-  app.route("/sink", sinkRoutes({ ...deps, sinkTokenRequired: deps.sinkToken !== null }));
+  if (deps.sinkToken || deps.open) {
+    app.use("/sink/*", requireBearer(deps.sinkToken, { realm: "sink", variable: "SINK_TOKEN", who: "the connector's Authorization header" }));
+    app.route("/sink", sinkRoutes({ ...deps, sinkTokenRequired: deps.sinkToken !== null }));
+  } else app.all("/sink/*", () => refuse("sink_disabled"));
 
   if (deps.adminToken || deps.open) {
     app.use("/admin/*", requireBearer(deps.adminToken, { realm: "admin", variable: "ADMIN_TOKEN", who: "your Authorization header" }));

@@ -35,6 +35,12 @@ export const REFUSALS = {
     message:
       "/metrics is off because ADMIN_TOKEN is not set. Set ADMIN_TOKEN (scrape with it as a bearer token) or METRICS_PORT (served apart, without a token).",
   },
+  sink_disabled: {
+    status: 404,
+    means: "Off: SINK_TOKEN is not set (runs come by polling or the built-in consumer)",
+    message:
+      "The sink is off because SINK_TOKEN is not set (this portside takes runs by polling Port or from Kafka itself). Set SINK_TOKEN to take records from a Kafka Connect HTTP sink.",
+  },
   admin_disabled: {
     status: 404,
     means: "Off: set ADMIN_TOKEN",

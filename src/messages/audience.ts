@@ -17,13 +17,17 @@ export type Audience = { ours: true } | { ours: false; reason: string; owner: "a
 
 const OURS: Audience = { ours: true };
 
-/** The audience of a run message, from `payload.action.invocationMethod`. */
-export function runAudience(message: unknown): Audience {
+/**
+ * The audience of a run message, from `payload.action.invocationMethod`. With `executionAgent` (portside in
+ * Port's agent's place) a run for the agent is portside's too.
+ */
+export function runAudience(message: unknown, opts: { executionAgent?: boolean } = {}): Audience {
   if (!isPlainObject(message)) return OURS;
   const payload = message.payload;
   const action = isPlainObject(payload) ? payload.action : undefined;
   const method = isPlainObject(action) ? action.invocationMethod : undefined;
-  return fromDestination(method, "payload.action.invocationMethod");
+  const audience = fromDestination(method, "payload.action.invocationMethod");
+  return opts.executionAgent && !audience.ours && audience.owner === "agent" ? OURS : audience;
 }
 
 /** The audience of a change-log record, from `changelogDestination`. */

@@ -63,6 +63,7 @@ describe("portside's Actions-v2 template", () => {
       origin: "UI",
       triggeredAt: "2026-03-01T10:00:00.000Z",
       shape: "template",
+      forAgent: false,
       raw: message,
     });
   });
@@ -125,6 +126,7 @@ describe("custom templates with a run locator", () => {
       origin: null,
       triggeredAt: null,
       shape: "custom",
+      forAgent: false,
       raw: message,
     });
   });

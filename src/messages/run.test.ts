@@ -36,6 +36,7 @@ describe("Port's run messages (fixtures)", () => {
       origin: "API",
       triggeredAt: "2026-07-14T11:38:10.629Z",
       shape: "legacy",
+      forAgent: false,
       raw: message,
     });
     expect(run.raw).toBe(message);
@@ -56,6 +57,7 @@ describe("Port's run messages (fixtures)", () => {
       origin: "UI",
       triggeredAt: "2026-08-02T08:12:44.010Z",
       shape: "legacy",
+      forAgent: false,
     });
     expect(run.entity).toEqual(obj(message, "payload.entity") as PortEntity);
     expect(run.entity?.icon).toBe("Microservice");
@@ -76,6 +78,7 @@ describe("Port's run messages (fixtures)", () => {
       origin: "UI",
       triggeredAt: "2022-11-16T16:31:32.447Z",
       shape: "agent",
+      forAgent: true,
     });
   });
 });

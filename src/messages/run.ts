@@ -10,7 +10,9 @@
  */
 import * as v from "valibot";
 import { describeValue, formatIssues } from "./issues.ts";
+import { runAudience } from "./audience.ts";
 import { getAtPath, isPlainObject } from "./json.ts";
+import { isPolledRecord, parsePolled } from "./polled.ts";
 import type { RunLocator } from "./locator.ts";
 import { extractCustomRun } from "./locator.ts";
 import { ADDRESSABLE_RUN_ID, AgentRunSchema, isActionId, LegacyRunSchema, TemplateRunSchema } from "./run-schemas.ts";
@@ -38,6 +40,7 @@ export function parseRun(value: unknown, opts: ParseRunOptions = {}): ParseRunRe
   if (!isPlainObject(value)) {
     return { ok: false, reason: `not a run message: expected a JSON object, got ${describeValue(value)}`, runId: null };
   }
+  if (isPolledRecord(value)) return parsePolled(value);
   const shape = detectShape(value);
   if (typeof shape === "object") return { ok: false, reason: shape.refused, runId: null };
   if (shape === "unknown") {
@@ -106,6 +109,7 @@ function parseCustom(message: Record<string, unknown>, locator: RunLocator): Par
       origin: trigger?.origin ?? null,
       triggeredAt: trigger?.at ?? null,
       shape: "custom",
+      forAgent: false,
       raw: message,
     },
   };
@@ -124,6 +128,7 @@ function fromLegacy(m: LegacyRunMessage, shape: "legacy" | "agent", raw: unknown
     secretInputs: m.payload.censoredProperties ?? [],
     ...fromTrigger(m.trigger),
     shape,
+    forAgent: isForAgent(raw),
     raw,
   };
 }
@@ -140,6 +145,7 @@ function fromTemplate(m: TemplateRunMessage, raw: unknown): Run {
     secretInputs: m.secretInputs ?? [],
     ...fromTrigger(m.trigger),
     shape: "template",
+    forAgent: false,
     raw,
   };
 }
@@ -152,6 +158,12 @@ function fromTrigger(t: PortTrigger): Pick<Run, "orgId" | "user" | "origin" | "t
 function toUser(userId: string | null | undefined, user: PortUserMessage | null | undefined): PortUser {
   const name = [user?.firstName, user?.lastName].filter((part) => part).join(" ");
   return { id: user?.id ?? userId ?? null, email: user?.email ?? null, name: name || null };
+}
+
+/** `agent: true` in the message's invocation method: a run for Port's execution agent. */
+function isForAgent(raw: unknown): boolean {
+  const audience = runAudience(raw);
+  return !audience.ours && audience.owner === "agent";
 }
 
 /** Known operations pass; anything else (a value Port adds later) becomes null rather than a refusal. */

@@ -8,7 +8,7 @@ import type { CHANGE_ACTIONS, CHANGE_RESOURCE_TYPES, RUN_OPERATIONS } from "./sc
 export type RunOperation = (typeof RUN_OPERATIONS)[number];
 
 /** Which wire shape a run arrived in. */
-export type RunShape = "legacy" | "agent" | "template" | "custom";
+export type RunShape = "legacy" | "agent" | "template" | "custom" | "polled";
 
 export interface PortUser {
   id: string | null;
@@ -47,7 +47,12 @@ export interface Run {
   /** When Port triggered it (ISO 8601), if the message says. */
   triggeredAt: string | null;
   shape: RunShape;
-  /** The message as it arrived, every field kept. */
+  /**
+   * Meant for Port's execution agent: `agent: true` in its invocation method, or claimed from Port's API. Only
+   * served in execution-agent mode, by a local handler or forwarded as the agent forwards it.
+   */
+  forAgent: boolean;
+  /** The message as it arrived, every field kept (a polled run: Port's run as claimed). */
   raw: unknown;
 }
 

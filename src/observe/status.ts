@@ -16,7 +16,7 @@ export interface PartitionLag {
 }
 
 /** The ways in that run on their own (not per request). */
-export type IngressName = "kafka";
+export type IngressName = "kafka" | "polling";
 
 /** What an ingress that runs on its own tells the service. */
 export interface IngressStatus {

@@ -3,13 +3,15 @@ import { changeAudience, runAudience } from "../messages/audience.ts";
 import { brokenRun, parseChange, parseRun, type RunLocator, type SinkRecord, sha256Hex, verifyAgentSignature } from "../messages/index.ts";
 import { getAtPath } from "../messages/json.ts";
 import { isActionId } from "../messages/run-schemas.ts";
+import { isPlainObject } from "../messages/json.ts";
 import { LOCATOR_DEFAULTS } from "../messages/locator.ts";
+import { isPolledRecord } from "../messages/polled.ts";
 import type { Run } from "../messages/views.ts";
 import type { ReportInput } from "../port/calls.ts";
 import { finalReports } from "../port/run-kinds.ts";
 import { toBase64 } from "../shared/base64.ts";
 import { truncate } from "../shared/text.ts";
-import type { Registry } from "../targets/registry.ts";
+import type { Registry, RunFacts } from "../targets/registry.ts";
 import { SUMMARY_MAX } from "../targets/result.ts";
 import type { ParsedRuns } from "./parsed-runs.ts";
 
@@ -42,6 +44,8 @@ export interface AcceptorDeps {
   registry: Pick<Registry, "forRun" | "forChange">;
   /** A run for an action with no handler: left alone (`ignore`, the default) or reported FAILURE (`fail`). */
   unhandledRuns: "ignore" | "fail";
+  /** portside is the organisation's execution agent: runs meant for Port's agent are its own. */
+  executionAgent: boolean;
 }
 
 /** Why a record was left alone: it is someone else's, or nothing here handles it. */
@@ -249,14 +253,17 @@ const FOREIGN_ORG = "trigger.by.orgId is not this deployment's organisation (ORG
 async function judgeRun(deps: AcceptorDeps, record: SinkRecord, source: string): Promise<Verdict> {
   // Whether portside may tell Port about a run of this action: only when the action is its own (a handler
   // or route), or UNHANDLED_RUNS=fail says every run on the topic is. Another consumer's run is never failed.
-  const mine = (action: unknown) => typeof action === "string" && (deps.unhandledRuns === "fail" || deps.registry.forRun(action).type !== "missing");
+  // A run claimed from Port's API (polling) is this portside's whatever it holds: it is told of every one.
+  const claimed = record.ok && isPlainObject(record.value) && isPolledRecord(record.value);
+  const mine = (action: unknown, run?: RunFacts) =>
+    claimed || (typeof action === "string" && (deps.unhandledRuns === "fail" || deps.registry.forRun(action, run).type !== "missing"));
   if (!record.ok) {
     const broken = typeof record.raw === "string" ? brokenRun(record.raw, deps.orgId) : null;
     if (broken && mine(broken.action))
       return park("unreadable", "run", record, source, record.error, broken.runId, { reports: rejectionReports(broken.runId, record.error) });
     return park("unreadable", "run", record, source, record.error, null);
   }
-  const audience = runAudience(record.value);
+  const audience = runAudience(record.value, { executionAgent: deps.executionAgent });
   if (!audience.ours) return { type: "ignore", why: audience.owner === "agent" ? "agent" : "other_consumer" };
   const parsed = parseRun(record.value, deps.locator ? { locator: deps.locator } : {});
   if (!parsed.ok) {
@@ -275,7 +282,7 @@ async function judgeRun(deps: AcceptorDeps, record: SinkRecord, source: string):
   const run = parsed.run;
   // Never reported: the run belongs to another organisation, and our credentials could not report it anyway.
   if (run.orgId !== deps.orgId) return park("other_org", "run", record, source, FOREIGN_ORG, run.id);
-  if (!mine(run.action)) return { type: "ignore", why: "unhandled_action", action: run.action };
+  if (!mine(run.action, run)) return { type: "ignore", why: "unhandled_action", action: run.action };
   if (run.shape === "agent" && deps.signatureSecret !== null) {
     const verdict = await verifyAgentSignature(record.value as object, deps.signatureSecret, { nowMs: deps.clock(), toleranceMs: deps.signatureToleranceMs });
     if (!verdict.ok && verdict.late) {

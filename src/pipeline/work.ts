@@ -132,7 +132,7 @@ export function createWork(deps: WorkDeps, seam: WorkSeam): Work {
   async function runReports(claimed: Claimed, run: Run): Promise<ReportInput[]> {
     const { item } = claimed;
     const log = deps.logger.child({ runId: run.id, action: run.action });
-    const route = deps.registry.forRun(run.action);
+    const route = deps.registry.forRun(run.action, run);
     if (route.type === "missing") {
       log.warn(E.runNoHandler, { source: deps.registry.source });
       return failure(run.id, route.reason);

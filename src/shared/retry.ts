@@ -30,6 +30,8 @@ export const retryPolicies = {
   kafkaBatch: { initialMs: 200, maxMs: 10_000, factor: 2, maxAttempts: Infinity },
   /** A new Kafka consumer after one that kafkajs will not restart. */
   kafkaConsumer: { initialMs: 1_000, maxMs: 30_000, factor: 2, maxAttempts: Infinity },
+  /** A failed poll of Port's API for runs: Port's agent's schedule (1 s doubling to 5 min). */
+  polling: { initialMs: 1_000, maxMs: 300_000, factor: 2, maxAttempts: Infinity },
   /** EventBridge entries throttled or failed, sent again until the run's time limit. */
   eventBridge: { initialMs: 100, maxMs: 10_000, factor: 2, maxAttempts: Infinity },
   /** Near-zero waits so tests exercise every retry path without waiting. */

@@ -18,8 +18,15 @@ export type RunRoute =
 
 export type ChangeRoute = { type: "local"; handle: NonNullable<ChangeRule["handle"]>; timeoutMs: number | null } | { type: "external"; target: ExternalTarget };
 
+/** What routing needs to know of a run besides its action: whether it is meant for Port's execution agent. */
+export interface RunFacts {
+  id: string;
+  forAgent: boolean;
+}
+
 export interface Registry {
-  forRun(action: string): RunRoute;
+  /** What runs for this action; `run` lets an execution agent (targets/agent-routes.ts) take runs meant for one. */
+  forRun(action: string, run?: RunFacts): RunRoute;
   forChange(change: Change): ChangeRoute[];
   /** Where the handlers came from, named in "no handler" failures. */
   readonly source: string;

@@ -144,9 +144,9 @@ export function mergeRoutes(registry: Registry, routes: Routes): Registry {
     source,
     actions: [...registry.actions, ...routed.actions],
     changesOnlyToTargets: registry.changesOnlyToTargets === true && routed.changesOnlyToTargets === true,
-    forRun(action) {
-      if (Object.hasOwn(routes.module.runs, action)) return routed.forRun(action);
-      const route = registry.forRun(action);
+    forRun(action, run) {
+      if (Object.hasOwn(routes.module.runs, action)) return routed.forRun(action, run);
+      const route = registry.forRun(action, run);
       if (route.type !== "missing") return route;
       const where = hasModule
         ? `Add runs["${action}"] to the handler module's default export or a route to "runs" in ${routes.source}.`

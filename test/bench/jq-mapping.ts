@@ -12,7 +12,7 @@ import { createMappingEvaluator } from "../../src/targets/webhook/mapping-eval.t
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const jq = createJqEngine();
-const { mappings } = await loadMappingFile(new URL("../../src/targets/webhook/fixtures/default-mapping.json", import.meta.url).pathname);
+const { mappings } = await loadMappingFile(new URL("../../src/targets/webhook/default-mapping.json", import.meta.url).pathname);
 const evaluator = createMappingEvaluator({ jq, mappings, env: { GITLAB_URL: "https://gitlab.example/", acme_platform_svc: "tok" } });
 const gitlab = agentMessageOf(
   {

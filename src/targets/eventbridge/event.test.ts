@@ -17,6 +17,7 @@ const run: Run = {
   origin: "UI",
   triggeredAt: "2026-08-02T08:12:44.010Z",
   shape: "legacy",
+  forAgent: false,
   raw: { original: true },
 };
 

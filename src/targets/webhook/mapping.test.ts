@@ -10,7 +10,7 @@ import { createMappingEvaluator, MappingRequestError } from "./mapping-eval.ts";
 
 const jq = createJqEngine();
 afterAll(() => jq.close());
-const DEFAULT_MAPPING = new URL("./fixtures/default-mapping.json", import.meta.url).pathname;
+const DEFAULT_MAPPING = new URL("./default-mapping.json", import.meta.url).pathname;
 
 /** A GITLAB run for Port's agent, as it arrives on the runs topic (signed). */
 const gitlabMessage = {
