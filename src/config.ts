@@ -192,6 +192,11 @@ export function loadConfig(given: Env, overrides: { open?: boolean; entry?: Entr
       "PORTSIDE_OPEN",
       "is not available on AWS Lambda, which reports to Port itself; unset it and set PORT_CLIENT_ID and PORT_CLIENT_SECRET",
     );
+  if (entry === "lambda" && (read(env, "PORT_POLLING") || read(env, "EXECUTION_AGENT")))
+    throw new ConfigError(
+      read(env, "PORT_POLLING") ? "PORT_POLLING" : "EXECUTION_AGENT",
+      "is not available on AWS Lambda (an invocation takes the Kafka records it is given); run portside as a service for it",
+    );
   const orgId = optional(env, "ORG_ID");
   if (!orgId) throw new ConfigError("ORG_ID", "is not set");
   const sinkToken = optional(env, "SINK_TOKEN");

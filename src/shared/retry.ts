@@ -32,6 +32,8 @@ export const retryPolicies = {
   kafkaConsumer: { initialMs: 1_000, maxMs: 30_000, factor: 2, maxAttempts: Infinity },
   /** A failed poll of Port's API for runs: Port's agent's schedule (1 s doubling to 5 min). */
   polling: { initialMs: 1_000, maxMs: 300_000, factor: 2, maxAttempts: Infinity },
+  /** A forwarded webhook (execution-agent mode) answering 5xx, or not at all: three tries in all. */
+  forward: { initialMs: 500, maxMs: 10_000, factor: 2, maxAttempts: 3 },
   /** EventBridge entries throttled or failed, sent again until the run's time limit. */
   eventBridge: { initialMs: 100, maxMs: 10_000, factor: 2, maxAttempts: Infinity },
   /** Near-zero waits so tests exercise every retry path without waiting. */

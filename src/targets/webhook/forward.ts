@@ -5,7 +5,7 @@
  * The answer is read up to a cap, as Port's own answers are (`readCapped` in src/port/http.ts).
  */
 import { type FetchFn, parseBody, readCapped, untilAborted } from "../../port/http.ts";
-import type { Random, RetryPolicy } from "../../shared/retry.ts";
+import { type Random, type RetryPolicy, retryPolicies } from "../../shared/retry.ts";
 import { canRetry, retryDelay } from "../../shared/retry.ts";
 import { realSleep, type Sleep } from "../../shared/time.ts";
 import type { ForwardRequest } from "./mapping-eval.ts";
@@ -17,7 +17,6 @@ export const IDEMPOTENCY_KEY_HEADER = "Idempotency-Key";
 export const DEFAULT_WEBHOOK_TIMEOUT_S = 30;
 
 /** Three tries in all, 0.5 s then up to 1 s apart (full jitter), never more than 10 s. */
-export const defaultForwardRetryPolicy: RetryPolicy = { initialMs: 500, maxMs: 10_000, factor: 2, maxAttempts: 3 };
 
 /** The most of an answer read (512 KiB, so the stored response fits in Port's 1 MiB request limit); the rest is cancelled unread. */
 export const DEFAULT_ANSWER_MAX_BYTES = 512 * 1024;
@@ -59,7 +58,7 @@ function withQuery(url: string, query: ForwardRequest["query"]): string {
 
 /** Sends `request` for `runId`, retrying what a retry may cure; resolves with the last answer or why none came. */
 export async function forward(request: ForwardRequest, runId: string, opts: ForwardOptions): Promise<ForwardOutcome> {
-  const policy = opts.retry ?? defaultForwardRetryPolicy;
+  const policy = opts.retry ?? retryPolicies.forward;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_WEBHOOK_TIMEOUT_S * 1000;
   const sleep = opts.sleep ?? realSleep;
   const clock = opts.clock ?? Date.now;
