@@ -263,6 +263,32 @@ export const SETTINGS = {
       `the variables a mapping's jq may read as \`env\` (default ${d}); add your GitLab trigger-token variables (\`group_project\`) here: Port's agent showed jq every variable, portside only these`,
   ),
   WEBHOOK_VERIFY_SSL: setting(bool, "true", (d) => `\`false\`: forwarded calls do not check TLS certificates (default ${d})`),
+  WEBHOOK_TOLERANCE_S: setting(
+    intIn(1, 24 * 3600),
+    "300",
+    (d) => `how far a signed webhook's x-port-timestamp may be from now, in seconds, before it is refused (default ${d})`,
+  ),
+  WEBHOOK_RUN_ID_PATH: setting(
+    text,
+    null,
+    "dot path of the run id in your WEBHOOK actions' body (default: port_context.runId, then context.runId, then runId)",
+  ),
+  WEBHOOK_SYNC_TIMEOUT_MS: setting(
+    intIn(100, 10 * 60_000),
+    "25000",
+    (d) =>
+      `how long a synchronous webhook (a handler with \`sync: true\`) waits for its handler before answering 202 and reporting the result through Port's API (default ${d})`,
+  ),
+  WEBHOOK_ALLOW: setting(
+    text,
+    null,
+    "where signed webhooks may come from: CIDRs and the presets port-eu and port-us (Port's published egress addresses), comma-separated; unset: from anywhere (the signature still decides)",
+  ),
+  WEBHOOK_TRUSTED_PROXIES: setting(
+    text,
+    null,
+    "CIDRs of your reverse proxies, comma-separated: only from them is X-Forwarded-For read for WEBHOOK_ALLOW (unset: the connection's address)",
+  ),
   KAFKA_RECOVERY_TIMEOUT_MS: setting(
     intIn(1_000, 24 * 3600_000),
     "120000",

@@ -3,6 +3,8 @@ import { fromAgentEnvironment } from "./config-agent-env.ts";
 import { httpUrlProblem, redactUrl, redisUrlProblem } from "./config-urls.ts";
 import type { LogLevel } from "./log.ts";
 import { SETTINGS, type SettingValue, type VariableName, variables } from "./config-settings.ts";
+import { PORT_EGRESS } from "./port/egress.ts";
+import { type Network, parseNetwork } from "./shared/networks.ts";
 import { Secret } from "./shared/secret.ts";
 import { firstIssue } from "./messages/issues.ts";
 
@@ -80,6 +82,8 @@ export interface Config {
   executionAgent: ExecutionAgentSettings | null;
   /** Port's agent's variables read as portside's (fromAgentEnvironment), said once at start. */
   agentVariablesTaken: string[];
+  /** Port's signed WEBHOOK invocations at /webhooks/port. */
+  webhook: WebhookSettings;
 }
 
 export interface Topics {
@@ -133,6 +137,17 @@ export interface ExecutionAgentSettings {
   jqEnv: Record<string, string>;
 }
 
+export interface WebhookSettings {
+  toleranceMs: number;
+  /** Where the run id is in the body; null: the usual places (see messages/webhook.ts). */
+  runIdPath: string | null;
+  syncTimeoutMs: number;
+  /** Where webhooks may come from; null: anywhere. */
+  allow: Network[] | null;
+  /** Proxies whose X-Forwarded-For is believed. */
+  trustedProxies: Network[];
+}
+
 export interface EventBridgeSettings {
   /** Null: the AWS SDK finds the region itself (AWS_REGION / AWS_DEFAULT_REGION / profile). */
   region: string | null;
@@ -171,6 +186,20 @@ function read<K extends VariableName>(env: Env, name: K, fallback?: string): Set
   // The refusal names the variable and what it takes, never the value (it may be a secret set in the wrong place).
   if (!result.success) throw new ConfigError(name, firstIssue(result.issues).message);
   return result.output;
+}
+
+/** A comma-separated list of CIDRs (and, where `presets`, Port's egress presets), refused naming the entry's place, not its value. */
+function networks(env: Env, name: "WEBHOOK_ALLOW" | "WEBHOOK_TRUSTED_PROXIES", presets: boolean): Network[] {
+  const entries = (optional(env, name) ?? "")
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  return entries.flatMap((entry, i) => {
+    const preset = presets ? PORT_EGRESS[entry] : undefined;
+    const parsed = (preset ?? [entry]).map(parseNetwork);
+    if (parsed.some((n) => n === null)) throw new ConfigError(name, `entry ${i + 1} is not a CIDR, an address${presets ? ", port-eu or port-us" : ""}`);
+    return parsed as Network[];
+  });
 }
 
 /** The named variables that are set (for jq's `env`: never the whole environment). */
@@ -285,6 +314,13 @@ export function loadConfig(given: Env, overrides: { open?: boolean; entry?: Entr
           }
         : null,
     agentVariablesTaken,
+    webhook: {
+      toleranceMs: read(env, "WEBHOOK_TOLERANCE_S") * 1000,
+      runIdPath: optional(env, "WEBHOOK_RUN_ID_PATH"),
+      syncTimeoutMs: read(env, "WEBHOOK_SYNC_TIMEOUT_MS"),
+      allow: optional(env, "WEBHOOK_ALLOW") === null ? null : networks(env, "WEBHOOK_ALLOW", true),
+      trustedProxies: networks(env, "WEBHOOK_TRUSTED_PROXIES", false),
+    },
     eventBridge: {
       region: read(env, "AWS_REGION"),
       bus: read(env, "EVENTBRIDGE_BUS"),

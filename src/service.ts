@@ -1,4 +1,4 @@
-import type { Hono } from "hono";
+import type { Context, Hono } from "hono";
 import { createApp } from "./http/app.ts";
 import type { Config } from "./config.ts";
 import { type Ledger, runIdOfKey, type WorkKind } from "./ledger/ledger.ts";
@@ -25,6 +25,7 @@ import type { ExternalTargetRunner } from "./targets/external.ts";
 import type { Registry } from "./targets/registry.ts";
 import { settlesWithin } from "./shared/time.ts";
 import { withExecutionAgent } from "./targets/agent-routes.ts";
+import { createSyncAnswers } from "./pipeline/sync-answers.ts";
 
 /**
  * One portside instance: ingest → ledger → executor → reporter → Port, and the HTTP app over it. It holds
@@ -58,6 +59,8 @@ export interface ServiceDeps {
   rateStore?: RateStore;
   /** The event feed the caller's parts already emit into (EventBridge targets); by default the service makes its own. */
   feed?: Feed;
+  /** The address a request came from, where the runtime says (the webhook's WEBHOOK_ALLOW needs it). */
+  remoteAddress?: (c: Context) => string | undefined;
   /** The recent warnings and errors the logger taps (see createLogger's `tap`), for the console. */
   warnings?: RecentWarnings;
 }
@@ -122,6 +125,14 @@ export function createService(deps: ServiceDeps): Service {
   const history = createRunHistory(ledger);
   const owner = deps.owner ?? `portside-${crypto.randomUUID()}`;
   let shuttingDown = false;
+  // Synchronous webhooks wait here for their runs' results.
+  const answers = createSyncAnswers({
+    ended: async (runId) => {
+      const story = await history.get(runId);
+      if (story?.phase !== "SUCCESS" && story?.phase !== "FAILURE") return null;
+      return { status: story.phase, ...(story.summary ? { summary: story.summary } : {}) };
+    },
+  });
   // Runs the acceptor has just validated, for the executor of this service only.
   const parsedRuns = createParsedRuns();
 
@@ -183,6 +194,7 @@ export function createService(deps: ServiceDeps): Service {
     maxAttempts: config.maxRunAttempts,
     secretKey: deps.port.clientSecret,
     onReports: () => reporter.notify(),
+    answer: (runId, reports) => answers.offer(runId, reports),
     onRunEnded: ({ runId, action, status, seconds }) => feed.emit("runEnded", { runId, action, status, seconds }),
     ...(deps.targets ? { targets: deps.targets } : {}),
     ...(deps.executorPollMs ? { pollMs: deps.executorPollMs } : {}),
@@ -256,6 +268,20 @@ export function createService(deps: ServiceDeps): Service {
     history,
     actions: deps.registry.actions,
     consoleSessionMs: config.consoleSessionMs,
+    webhook: deps.port.clientSecret
+      ? {
+          orgId: config.orgId,
+          secret: deps.port.clientSecret,
+          settings: config.webhook,
+          isSync: (action) => {
+            const route = registry.forRun(action);
+            return route.type === "local" && route.sync === true;
+          },
+          awaitResult: (runId, ms) => answers.wait(runId, ms),
+          ...(deps.remoteAddress ? { remoteAddress: deps.remoteAddress } : {}),
+          clock,
+        }
+      : null,
   });
 
   return {

@@ -12,7 +12,7 @@
  *   POST  /emulator/actions                    the emulator's own: declares an action `{identifier, invocationMethod, …}`
  *
  * A run of an action whose invocation has `agent: true` waits for an execution agent to claim it
- * (port-emulator-polling.ts). The body template is rendered with the run's data, paths only: a value that
+ * (port-emulator-polling.ts); one without is sent to its URL, signed (port-emulator-webhooks.ts). The body template is rendered with the run's data, paths only: a value that
  * is exactly `{{ .inputs.x }}` keeps its type, text around `{{ … }}` makes a string, and the key
  * `{{ spreadValue() }}` spreads an object into its parent, as Port's templates do. Any other jq is refused
  * when the action is declared. Without a body the run gets Port's default: the inputs spread and
@@ -23,6 +23,7 @@ import * as v from "valibot";
 import { formatIssues } from "../messages/issues.ts";
 import { type Env, refuse } from "./port-emulator-http.ts";
 import type { EmulatedAction, EmulatedRun, PortEmulatorState } from "./port-emulator-state.ts";
+import { deliverWebhook, type WebhookDeliveryDeps } from "./port-emulator-webhooks.ts";
 
 const JsonObject = v.record(v.string(), v.unknown());
 
@@ -102,13 +103,16 @@ export function triggerAction(
   return run;
 }
 
-export function registerActionRoutes(app: Hono<Env>, { state, clock }: { state: PortEmulatorState; clock: () => number }): void {
+export function registerActionRoutes(app: Hono<Env>, deps: WebhookDeliveryDeps): void {
+  const { state, clock } = deps;
   app.post("/v1/actions/:actionIdentifier/runs", (c) => {
     const parsed = v.safeParse(ExecuteBodySchema, c.get("body"));
     if (!parsed.success) return refuse(c, 422, "invalid_request", `The json provided does not match the route's schema: ${formatIssues(parsed.issues)}`);
     const identifier = c.req.param("actionIdentifier");
     const run = triggerAction(state, clock, identifier, parsed.output);
     if (!run) return refuse(c, 404, "not_found", `Action with identifier "${identifier}" was not found`);
+    // A direct WEBHOOK is sent now, after the answer is on its way, as Port calls the backend after creating the run.
+    void deliverWebhook(deps, run);
     return c.json({ ok: true, run: { id: run.id, status: run.status, action: run.action, properties: run.properties, payload: run.payload } }, 202);
   });
 

@@ -80,8 +80,10 @@ export interface EmulatedRun {
   payload?: RunPayload;
   /** Present while (and after) the run waits for an execution agent. */
   agentClaim?: AgentClaim;
-  /** A synchronized webhook's answer, as stored by `PATCH /v1/actions/runs/{id}/response`. */
+  /** A synchronized webhook's answer, as stored by `PATCH /v1/actions/runs/{id}/response` or taken from the call. */
   response?: unknown;
+  /** Each time the emulator sent the run's webhook (port-emulator-webhooks.ts): the answer's status, or why none came. */
+  webhookAttempts?: { atMs: number; status: number | null; error?: string }[];
   statusLabel?: string;
   link?: string | string[];
   summary?: string;

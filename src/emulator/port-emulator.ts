@@ -180,7 +180,7 @@ export function createPortEmulator(opts: PortEmulatorOptions = {}): PortEmulator
 
   // Before the `/v1/actions/runs/:runId` routes: `/v1/actions/runs/ack` would match those too.
   registerPollingRoutes(app, { state, clock });
-  registerActionRoutes(app, { state, clock });
+  registerActionRoutes(app, { state, clock, secret: clientSecret });
 
   const runNotFound = (c: Context<Env>, runId: string) => refuse(c, 404, "not_found", `Action run with identifier "${runId}" was not found`);
 

@@ -1,3 +1,4 @@
+import type { Context } from "hono";
 import { type Config, ConfigError, redactUrl } from "../config.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import { createMemoryLedger } from "../ledger/memory.ts";
@@ -80,6 +81,8 @@ export interface AssembleOptions {
   outboxRetry?: RetryPolicy;
   /** What the logger taps for the console (see createLogger's `tap`). */
   warnings?: RecentWarnings;
+  /** The address a request came from (the runtime's server says). */
+  remoteAddress?: (c: Context) => string | undefined;
 }
 
 export interface Assembled {
@@ -116,6 +119,7 @@ export async function assemble(options: AssembleOptions): Promise<Assembled> {
     ...(options.owner ? { owner: options.owner } : {}),
     ...(options.outboxRetry ? { outboxRetry: options.outboxRetry } : {}),
     ...(options.warnings ? { warnings: options.warnings } : {}),
+    ...(options.remoteAddress ? { remoteAddress: options.remoteAddress } : {}),
     targets: {
       ...createEventBridgeTargets(config, { ledger, logger, onEntries: (outcome, count) => feed.emit("eventBridgeEntries", { outcome, count }) }),
       ...agent?.targets,

@@ -53,4 +53,6 @@ await main({
       handler((event as Event & { error: unknown }).error, "exception");
     });
   },
+  // Deno.serve hands the connection's info to the app as `env`.
+  remoteAddress: (c) => (c.env as { remoteAddr?: { hostname?: string } } | undefined)?.remoteAddr?.hostname,
 });

@@ -29,4 +29,6 @@ await main({
     process.on("uncaughtException", (error) => handler(error, "exception"));
     process.on("unhandledRejection", (reason) => handler(reason, "rejection"));
   },
+  // Bun.serve hands its server to the app as `env`; it knows each request's address.
+  remoteAddress: (c) => (c.env as { requestIP?: (request: Request) => { address: string } | null } | undefined)?.requestIP?.(c.req.raw)?.address,
 });

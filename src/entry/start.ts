@@ -1,3 +1,4 @@
+import type { Context } from "hono";
 import { parseArgs } from "node:util";
 import { metricsRoutes } from "../http/app.ts";
 import { assemble, cannotStartMessage, describe, logCannotStart, openLedger, PURGE_EVERY_MS, StartError } from "./assemble.ts";
@@ -45,6 +46,8 @@ export interface Runtime {
   collectGarbage?: () => void;
   /** Calls `handler` for an exception nothing caught and a rejection nothing handled (instead of the runtime's own report). */
   onUncaught(handler: (error: unknown, kind: "exception" | "rejection") => void): void;
+  /** The address a request came from, as the runtime's server tells it (the webhook's WEBHOOK_ALLOW). */
+  remoteAddress?: (c: Context) => string | undefined;
 }
 
 export interface ServeOptions {
@@ -117,7 +120,17 @@ export async function startPortside(runtime: Runtime): Promise<void> {
     logger.warn("portside.port_emulator", { url: port.baseUrl, message: "No Port credentials: reporting to the local Port EMULATOR, not to Port." });
   }
 
-  const assembled = await assemble({ config, ledger, registry, logger, port, owner, emulated: emulator !== null, warnings });
+  const assembled = await assemble({
+    config,
+    ledger,
+    registry,
+    logger,
+    port,
+    owner,
+    emulated: emulator !== null,
+    warnings,
+    ...(runtime.remoteAddress ? { remoteAddress: runtime.remoteAddress } : {}),
+  });
   const { service } = assembled;
   const server = await serve(
     runtime,

@@ -6,6 +6,7 @@ import { adminRoutes } from "./admin.ts";
 import { requireBearer } from "./auth.ts";
 import type { Secret } from "../config.ts";
 import { sinkRoutes } from "../ingress/sink.ts";
+import { type WebhookDeps, webhookRoutes } from "../ingress/webhook.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import { LedgerInputError } from "../ledger/validate.ts";
 import type { Logger } from "../log.ts";
@@ -44,6 +45,8 @@ export interface AppDeps {
   actions: readonly string[];
   /** How long a console session lasts (CONSOLE_SESSION_HOURS). */
   consoleSessionMs: number;
+  /** Port's signed webhooks (/webhooks/port); null: off (no Port client secret to check them with). */
+  webhook: Omit<WebhookDeps, "ingest" | "bodyLimitBytes" | "isShuttingDown" | "logger"> | null;
 }
 
 export function createApp(deps: AppDeps): Hono {
@@ -75,6 +78,12 @@ export function createApp(deps: AppDeps): Hono {
   );
 
   if (!deps.metricsApart) {
+    if (deps.webhook)
+      app.route(
+        "/webhooks",
+        webhookRoutes({ ...deps.webhook, ingest: deps.ingest, bodyLimitBytes: deps.bodyLimitBytes, isShuttingDown: deps.isShuttingDown, logger: deps.logger }),
+      );
+
     if (deps.adminToken || deps.open) {
       app.use("/metrics", requireBearer(deps.adminToken, { realm: "metrics", variable: "ADMIN_TOKEN", who: "your scraper's Authorization header" }));
       app.route("/", metricsRoutes(deps.metrics, deps.adminToken ? "adminToken" : null));

@@ -28,6 +28,24 @@ export const REFUSALS = {
     message: "No run has this id in the ledger (finished runs are kept for RETENTION_HOURS).",
   },
   still_invalid: { status: 422, means: "Still refused: it stays parked" },
+  bad_signature: { status: 401, means: "Not signed by Port with this organisation's client secret, or signed too long ago (or in the future)" },
+  webhook_forbidden: {
+    status: 403,
+    means: "Not from a network WEBHOOK_ALLOW lets in",
+    message: "This address may not call the webhook (WEBHOOK_ALLOW); Port calls from its published addresses (presets port-eu, port-us).",
+  },
+  unsupported_media_type: {
+    status: 415,
+    means: "Not JSON",
+    message: "Port's webhook sends JSON: send Content-Type: application/json.",
+  },
+  no_run_id: { status: 400, means: "No run id (or action) where the body should have it: parked with its bytes, nothing runs" },
+  sync_timeout: {
+    status: 504,
+    means: "A synchronous handler (sync: true) did not end within WEBHOOK_SYNC_TIMEOUT_MS: the run is recorded and goes on",
+    message:
+      "The run is recorded and still running, but its handler did not end within WEBHOOK_SYNC_TIMEOUT_MS; its result is reported through Port's API when it ends. Raise WEBHOOK_SYNC_TIMEOUT_MS, or drop sync: true for an action that takes longer.",
+  },
   body_too_large: { status: 413, means: "The body is larger than BODY_LIMIT_BYTES" },
   metrics_disabled: {
     status: 404,

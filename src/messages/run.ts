@@ -13,6 +13,7 @@ import { describeValue, formatIssues } from "./issues.ts";
 import { runAudience } from "./audience.ts";
 import { getAtPath, isPlainObject } from "./json.ts";
 import { isPolledRecord, parsePolled } from "./polled.ts";
+import { isWebhookRecord, parseWebhook } from "./webhook.ts";
 import type { RunLocator } from "./locator.ts";
 import { extractCustomRun } from "./locator.ts";
 import { ADDRESSABLE_RUN_ID, AgentRunSchema, isActionId, LegacyRunSchema, TemplateRunSchema } from "./run-schemas.ts";
@@ -41,6 +42,7 @@ export function parseRun(value: unknown, opts: ParseRunOptions = {}): ParseRunRe
     return { ok: false, reason: `not a run message: expected a JSON object, got ${describeValue(value)}`, runId: null };
   }
   if (isPolledRecord(value)) return parsePolled(value);
+  if (isWebhookRecord(value)) return parseWebhook(value);
   const shape = detectShape(value);
   if (typeof shape === "object") return { ok: false, reason: shape.refused, runId: null };
   if (shape === "unknown") {

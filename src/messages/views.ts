@@ -8,7 +8,7 @@ import type { CHANGE_ACTIONS, CHANGE_RESOURCE_TYPES, RUN_OPERATIONS } from "./sc
 export type RunOperation = (typeof RUN_OPERATIONS)[number];
 
 /** Which wire shape a run arrived in. */
-export type RunShape = "legacy" | "agent" | "template" | "custom" | "polled";
+export type RunShape = "legacy" | "agent" | "template" | "custom" | "polled" | "webhook";
 
 export interface PortUser {
   id: string | null;

@@ -6,6 +6,7 @@ import { isActionId } from "../messages/run-schemas.ts";
 import { isPlainObject } from "../messages/json.ts";
 import { LOCATOR_DEFAULTS } from "../messages/locator.ts";
 import { isPolledRecord } from "../messages/polled.ts";
+import { isWebhookRecord } from "../messages/webhook.ts";
 import type { Run } from "../messages/views.ts";
 import type { ReportInput } from "../port/calls.ts";
 import { finalReports } from "../port/run-kinds.ts";
@@ -253,8 +254,9 @@ const FOREIGN_ORG = "trigger.by.orgId is not this deployment's organisation (ORG
 async function judgeRun(deps: AcceptorDeps, record: SinkRecord, source: string): Promise<Verdict> {
   // Whether portside may tell Port about a run of this action: only when the action is its own (a handler
   // or route), or UNHANDLED_RUNS=fail says every run on the topic is. Another consumer's run is never failed.
-  // A run claimed from Port's API (polling) is this portside's whatever it holds: it is told of every one.
-  const claimed = record.ok && isPlainObject(record.value) && isPolledRecord(record.value);
+  // A run claimed from Port's API (polling) or sent by Port (a signed webhook) is this portside's whatever it
+  // holds: Port is told of every one.
+  const claimed = record.ok && isPlainObject(record.value) && (isPolledRecord(record.value) || isWebhookRecord(record.value));
   const mine = (action: unknown, run?: RunFacts) =>
     claimed || (typeof action === "string" && (deps.unhandledRuns === "fail" || deps.registry.forRun(action, run).type !== "missing"));
   if (!record.ok) {

@@ -1,4 +1,4 @@
-import type { ClaimedWork, Ledger } from "../ledger/ledger.ts";
+import type { ClaimedWork, Ledger, WorkEnd } from "../ledger/ledger.ts";
 import { LedgerInputError } from "../ledger/validate.ts";
 import { isEntityCall, type ReportInput } from "../port/calls.ts";
 import { backoffMs, type RetryPolicy, retryPolicies } from "../shared/retry.ts";
@@ -37,6 +37,8 @@ export interface ExecutorDeps extends WorkDeps {
   leaseMs?: number;
   /** Wakes the reporter when reports were written. */
   onReports: () => void;
+  /** A run ended: its reports pass here first, and what a synchronous answer carried is not sent again (sync-answers.ts). */
+  answer?: (runId: string, reports: ReportInput[]) => ReportInput[];
   /** How often to look for work nobody announced (expired leases after a crash elsewhere). */
   pollMs?: number;
   /** How often buffered logs of running handlers are written out. */
@@ -217,6 +219,14 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     }
   }
 
+  /** A run's history keeps how it ended (the status its final reports give), whoever tells Port. */
+  function endedWith(entry: Active, reports: ReportInput[]): { ended: WorkEnd | undefined; send: ReportInput[] } {
+    if (entry.item.kind !== "run") return { ended: undefined, send: reports };
+    const ended = endOf(reports);
+    const runId = entry.run?.id;
+    return { ended, send: runId && deps.answer ? deps.answer(runId, reports) : reports };
+  }
+
   /**
    * The item waits on an external target from now on, and its handler slot is free for the next claim. At
    * the cap it keeps its slot until an item waiting on a target ends and hands its room on (first come,
@@ -239,8 +249,8 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   async function finish(entry: Active, reports: ReportInput[]) {
     await entry.flushing;
     const buffered = entry.calls?.take() ?? [];
-    const all = [...buffered.filter((r) => isEntityCall(r.call)), ...buffered.filter((r) => !isEntityCall(r.call)), ...reports];
-    const ended = entry.item.kind === "run" ? endOf(reports) : undefined;
+    const { ended, send } = endedWith(entry, reports);
+    const all = [...buffered.filter((r) => isEntityCall(r.call)), ...buffered.filter((r) => !isEntityCall(r.call)), ...send];
     const held = await untilRecorded(entry.item.key, () => deps.ledger.finishWork(entry.item.key, deps.owner, all, deps.clock(), ended));
     if (!held) deps.logger.warn(E.leaseLost, { key: entry.item.key, note: "another owner took this item after our lease expired; its result was dropped" });
     if (all.length > 0) deps.onReports();

@@ -57,6 +57,12 @@ export interface RunHandlerOptions {
    * (the default), an interrupted run is reported FAILURE asking the user to re-trigger it from Port.
    */
   rerunOnInterrupt?: boolean;
+  /**
+   * For a WEBHOOK action Port calls synchronously (`synchronized` in Port): when the run comes by Port's
+   * webhook (`/webhooks/port`), the answer waits for the handler (up to WEBHOOK_SYNC_TIMEOUT_MS) and carries
+   * its result, which is how Port learns the run's status; logs and entities still go through Port's API.
+   */
+  sync?: boolean;
 }
 
 /** A target that is not local code (e.g. EventBridge fan-out); its `kind` says which. */

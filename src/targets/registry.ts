@@ -12,7 +12,7 @@ import { firstIssue } from "../messages/issues.ts";
  */
 
 export type RunRoute =
-  | { type: "local"; handle: RunHandler; timeoutMs: number | null; rerunOnInterrupt: boolean }
+  | { type: "local"; handle: RunHandler; timeoutMs: number | null; rerunOnInterrupt: boolean; sync?: boolean }
   | { type: "external"; target: ExternalTarget; rerunOnInterrupt: boolean }
   | { type: "missing"; reason: string };
 
@@ -38,7 +38,16 @@ export interface Registry {
 const fn = v.custom<(...args: never[]) => unknown>((x) => typeof x === "function", "must be a function");
 const external = v.looseObject({ kind: v.string() });
 const runTarget = v.union(
-  [fn, v.looseObject({ handle: fn, timeoutMs: v.optional(v.pipe(v.number(), v.minValue(1))), rerunOnInterrupt: v.optional(v.boolean()) }), external],
+  [
+    fn,
+    v.looseObject({
+      handle: fn,
+      timeoutMs: v.optional(v.pipe(v.number(), v.minValue(1))),
+      rerunOnInterrupt: v.optional(v.boolean()),
+      sync: v.optional(v.boolean()),
+    }),
+    external,
+  ],
   "must be a function, { handle }, or a target such as eventBridge(…)",
 );
 const oneOrMany = <T extends v.GenericSchema>(s: T) => v.optional(v.union([s, v.array(s)]));
@@ -94,6 +103,7 @@ export function createRegistry(module: HandlerModule, source: string): Registry 
           handle: target.handle as RunHandler,
           timeoutMs: (target.timeoutMs as number | undefined) ?? null,
           rerunOnInterrupt: target.rerunOnInterrupt === true,
+          sync: target.sync === true,
         };
       }
       const ext = target as ExternalTarget;
