@@ -90,13 +90,16 @@ export function startPollingPort(): PollingPort {
   return watched;
 }
 
-/** `ledgerHolds` for a SQLite ledger file: which of these run ids have no row in its work table (read-only). */
+/** `ledgerHolds` for a SQLite ledger file: which of these run ids have no row in its work table (read-only, opened per look). */
 export function sqliteLedgerLookup(path: string): (ids: string[]) => string[] {
-  let db: Database | undefined;
   return (ids) => {
-    db ??= new Database(path, { readonly: true });
-    const query = db.query("SELECT 1 FROM work WHERE key = ?");
-    return ids.filter((id) => query.get(`run:${id}`) === null);
+    const db = new Database(path, { readonly: true });
+    try {
+      const query = db.query("SELECT 1 FROM work WHERE key = ?");
+      return ids.filter((id) => query.get(`run:${id}`) === null);
+    } finally {
+      db.close();
+    }
   };
 }
 
