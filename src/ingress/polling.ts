@@ -77,8 +77,9 @@ export function createPollingIngress(deps: PollingDeps): PollingIngress {
     // An item that is no run portside can read is recorded too: the ledger parks it, with its bytes.
     const records = [...claimed.unreadable.map((u) => polledRecord(kind, deps.orgId, u.raw)), ...runs.map((run) => polledRecord(kind, deps.orgId, run))];
     await deps.ingest("run", records.map(parseRecord), POLLING_SOURCE);
-    // Committed (accepted, duplicate or parked): Port may forget the claim now.
-    const ids = runs.map(idOf);
+    // Committed (accepted, duplicate or parked): Port may forget the claim now. An item parked under the id
+    // it names is acknowledged too (its record tells Port it failed): else Port would offer it after every lease.
+    const ids = [...runs.map(idOf), ...claimed.unreadable.flatMap((u) => (u.id === null ? [] : [u.id]))];
     if (ids.length > 0) await ack(ids);
     state.claimed += total;
     state.acknowledged += ids.length;

@@ -14,6 +14,7 @@
  */
 import * as v from "valibot";
 import { formatIssues } from "../messages/issues.ts";
+import { idIn } from "../messages/polled.ts";
 import { NODE_RUN_PREFIX } from "./run-kinds.ts";
 
 /** The header Port's reserved (agent-only) endpoints require, and its value. */
@@ -83,6 +84,8 @@ export interface UnreadableClaim {
   raw: unknown;
   /** Which field is wrong (never the value). */
   reason: string;
+  /** The id it names, when it names one: parked under it, and acknowledged like a run. */
+  id: string | null;
 }
 
 export interface Claimed<T> {
@@ -90,16 +93,20 @@ export interface Claimed<T> {
   unreadable: UnreadableClaim[];
 }
 
-/** Splits a claim answer's items into runs and the ones that are not (Port's agent skips a run without its id). */
-export function readClaimed<T>(items: unknown[], schema: v.GenericSchema<unknown, T>): Claimed<T> {
+/**
+ * Splits a claim answer's items into runs and the ones that are not (Port's agent skips a run without its
+ * id). `idKey` is the field an item is acknowledged by (`id`, a node run's `identifier`).
+ */
+export function readClaimed<T>(items: unknown[], schema: v.GenericSchema<unknown, T>, idKey: "id" | "identifier"): Claimed<T> {
   const out: Claimed<T> = { runs: [], unreadable: [] };
   for (const raw of items) {
     const parsed = v.safeParse(schema, raw);
     if (parsed.success) out.runs.push(parsed.output);
-    else out.unreadable.push({ raw, reason: formatIssues(parsed.issues) });
+    else out.unreadable.push({ raw, reason: formatIssues(parsed.issues), id: idIn(raw, idKey) });
   }
   return out;
 }
+
 
 export interface ClaimOptions {
   /** Default `DEFAULT_CLAIM_LIMIT`. */
@@ -143,7 +150,7 @@ export function pollingMethods(request: PollingRequest): PollingClient {
         invocationMethod: opts?.invocationMethod ?? "WEBHOOK",
       };
       const res = await request("claimRuns", { method: "POST", path: "/v1/actions/runs/claim-pending", body, headers: reserved });
-      return readClaimed(answer("claim-pending", ClaimRunsAnswerSchema, res).runs, PolledRunSchema);
+      return readClaimed(answer("claim-pending", ClaimRunsAnswerSchema, res).runs, PolledRunSchema, "id");
     },
     async ackRuns(runIds) {
       const res = await request("ackRuns", { method: "PATCH", path: "/v1/actions/runs/ack", body: { runIds: [...runIds] }, headers: reserved });
@@ -152,7 +159,7 @@ export function pollingMethods(request: PollingRequest): PollingClient {
     async claimNodeRuns(opts) {
       const body = { installationId: opts?.installationId ?? AGENT_INSTALLATION_ID, limit: opts?.limit ?? DEFAULT_CLAIM_LIMIT };
       const res = await request("claimNodeRuns", { method: "POST", path: "/v1/workflows/runs/claim-pending", body, headers: reserved });
-      return readClaimed(answer("workflow claim-pending", ClaimNodeRunsAnswerSchema, res).nodeRuns, PolledNodeRunSchema);
+      return readClaimed(answer("workflow claim-pending", ClaimNodeRunsAnswerSchema, res).nodeRuns, PolledNodeRunSchema, "identifier");
     },
     async ackNodeRun(nodeRunId) {
       const res = await request("ackNodeRun", {
