@@ -96,6 +96,25 @@ describe("polling Port for runs", () => {
     await Bun.sleep(300);
     expect(h.emulator.state.calls.filter((c) => c.endpoint === "ackRuns" && JSON.stringify(c.body).includes(id))).toHaveLength(1);
   });
+
+  test("ACK_MODE=sync is the sink's: a polled run is acknowledged once recorded, while its handler still runs", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let started = false;
+    h = await createHarness({
+      env: { PORT_POLLING: "true", ACK_MODE: "sync" },
+      handlers: { runs: { deploy: async () => ((started = true), await gate, { summary: "ok" }) } },
+    });
+    declareAction(h.emulator.state, deployAction);
+    const id = triggerAction(h.emulator.state, Date.now, "deploy", { properties: {} })?.id as string;
+    ingress = polling(h);
+    ingress.start();
+    await h.waitUntil(() => h?.emulator.state.runs.get(id)?.agentClaim?.acked === true, "the run acknowledged", 3_000);
+    expect(started).toBe(true);
+    expect(h.emulator.state.terminalStatus(id)).toBeUndefined();
+    release();
+    await h.waitForTerminal([id]);
+  });
 });
 
 ingressContract("polling", async (harness) => {
