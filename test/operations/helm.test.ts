@@ -112,6 +112,8 @@ describe("the Helm chart", () => {
     expect(env.HANDLERS).toBe("/app/code/handlers.ts");
     expect(env.ROUTES).toBe("/app/code/routes.yaml");
     expect(env.KAFKA_BROKERS).toBe("port");
+    // Fed by the built-in consumer, the Secret needs no SINK_TOKEN (values.yaml says so): without it the sink is off.
+    expect(env.SINK_TOKEN).toEqual({ secretKeyRef: { name: "portside", key: "SINK_TOKEN", optional: true } });
     expect(container.volumeMounts).toContainEqual({ name: "code", mountPath: "/app/code", readOnly: true });
   }, 300_000);
 });
