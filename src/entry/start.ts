@@ -257,9 +257,15 @@ async function loadRegistry(config: Config, runtime: Runtime, logger: Logger): P
     registry = mergeRoutes(registry, routes);
   }
   if (!config.handlersPath && !config.routesPath) {
+    const rest =
+      config.unhandledRuns === "fail"
+        ? "will be reported FAILURE saying so (UNHANDLED_RUNS=fail)"
+        : "are left to other consumers of the topic (UNHANDLED_RUNS=ignore)";
     logger.warn("portside.no_handlers", {
-      message:
-        config.unhandledRuns === "fail"
+      // In Port's agent's place, the agent's runs are forwarded whatever UNHANDLED_RUNS says; it rules the others.
+      message: config.executionAgent
+        ? `HANDLERS is not set: runs for Port's execution agent are forwarded as the agent forwards them; other runs ${rest}.`
+        : config.unhandledRuns === "fail"
           ? "HANDLERS is not set: every run will be reported FAILURE saying so (UNHANDLED_RUNS=fail)."
           : "HANDLERS is not set: runs are left to other consumers of the topic (UNHANDLED_RUNS=ignore).",
     });
