@@ -60,4 +60,11 @@ describe("Port's agent's environment read as portside's settings", () => {
       "KAFKA_CONSUMER_SECURITY_PROTOCOL (not needed: KAFKA_BROKERS=port brings the brokers' TLS and SCRAM from Port)",
     );
   });
+
+  test("a refused value set under the agent's name is named by it too", () => {
+    expect(() => loadConfig({ ...agentPolling, POLLING_INTERVAL_SECONDS: "600" })).toThrow(
+      /^POLLING_INTERVAL_MS \(read from Port's agent's POLLING_INTERVAL_SECONDS\): /,
+    );
+    expect(() => loadConfig({ ...agentPolling, POLLING_INTERVAL_MS: "600000" })).toThrow(/^POLLING_INTERVAL_MS: /);
+  });
 });

@@ -22,6 +22,8 @@ export interface AgentEnvironment {
   env: Env;
   /** The agent's variables that were read, each as `NAME → SETTING` (or `NAME (not needed)`). */
   taken: string[];
+  /** Each setting given by an agent's variable, and that variable (a refusal names it). */
+  origins: Record<string, string>;
 }
 
 const RENAMED: Record<string, string> = {
@@ -42,10 +44,12 @@ const LOG_LEVELS: Record<string, string> = { DEBUG: "debug", INFO: "info", WARNI
 export function fromAgentEnvironment(given: Env): AgentEnvironment {
   const env: Env = { ...given };
   const taken: string[] = [];
+  const origins: Record<string, string> = {};
   const set = (agentName: string, setting: string, value: string | undefined) => {
     if (value === undefined || value === "") return;
     if (env[setting] !== undefined && env[setting] !== "") return;
     env[setting] = value;
+    origins[setting] = agentName;
     taken.push(`${agentName} → ${setting}`);
   };
   for (const [agentName, setting] of Object.entries(RENAMED)) set(agentName, setting, given[agentName]?.trim());
@@ -70,5 +74,5 @@ export function fromAgentEnvironment(given: Env): AgentEnvironment {
   }
   for (const name of NOT_NEEDED)
     if (given[name] !== undefined) taken.push(`${name} (not needed: KAFKA_BROKERS=port brings the brokers' TLS and SCRAM from Port)`);
-  return { env, taken };
+  return { env, taken, origins };
 }

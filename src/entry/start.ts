@@ -10,6 +10,7 @@ import { createLogger, type Logger } from "../log.ts";
 import { createMemoryLimit, type MemoryLimit } from "./memory-limit.ts";
 import type { KafkaIngress } from "../ingress/kafka.ts";
 import { createPollingIngress, type PollingIngress } from "../ingress/polling.ts";
+import type { AgentStreamer } from "../port/polling.ts";
 import type { Service } from "../service.ts";
 import { emptyRegistry, loadHandlerModule, type Registry } from "../targets/registry.ts";
 import { loadRoutesFile, mergeRoutes } from "../targets/routes.ts";
@@ -147,6 +148,7 @@ export async function startPortside(runtime: Runtime): Promise<void> {
   service.start();
   const kafka = config.kafka ? await kafkaIngressFor(config.kafka, service, logger) : null;
   const polling = config.polling ? pollingIngressFor(config.polling, config.orgId, service, logger) : null;
+  if (config.executionAgent) tellAgentStreamer(service, config.polling ? "POLLING" : "KAFKA", logger);
   const memoryLimit = limitMemory(config, runtime, logger);
 
   const purge = setInterval(() => void assembled.retention.purge(), PURGE_EVERY_MS);
@@ -284,13 +286,17 @@ async function serve(runtime: Runtime, options: ServeOptions, variable: string):
   }
 }
 
-/**
- * Polling Port's API for runs (PORT_POLLING): a way in without Kafka or a sink (started by the caller). Port
- * is told, as Port's agent tells it, that this organisation's agent polls (best effort: a refusal is logged).
- */
+/** Polling Port's API for runs (PORT_POLLING): a way in without Kafka or a sink (started by the caller). */
 function pollingIngressFor(settings: PollingSettings, orgId: string, service: Service, logger: Logger): PollingIngress {
   const ingress = createPollingIngress({ port: service.portClient, ingest: service.ingest, orgId, settings, logger });
   service.attachIngress("polling", ingress);
-  service.portClient.setAgentStreamer("POLLING").catch((error: unknown) => logger.warn("polling.streamer_not_set", { error: describe(error) }));
   return ingress;
+}
+
+/**
+ * In the agent's place, Port is told at start, as Port's agent tells it, how the organisation's agent takes
+ * its runs (`portAgentStreamerName`): POLLING, or KAFKA when they come by the topic. Best effort: a refusal is logged.
+ */
+function tellAgentStreamer(service: Service, streamer: AgentStreamer, logger: Logger): void {
+  service.portClient.setAgentStreamer(streamer).catch((error: unknown) => logger.warn("portside.agent_streamer_not_set", { streamer, error: describe(error) }));
 }

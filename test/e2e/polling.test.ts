@@ -148,3 +148,22 @@ test("a burst of 3,000 agent runs, 100 forwarded agent runs and 200 workflow nod
   expect(await pollingState(p)).toMatchObject({ status: "polling", claimed: all.length, acknowledged: all.length, failures: 0 });
   expect(emulator.state.calls.filter((c) => c.atMs >= started && c.status >= 400)).toEqual([]);
 }, 120_000);
+
+test("in the agent's place with runs by the topic, Port is told KAFKA at start; not in its place, Port is told nothing", async () => {
+  const settings = emulator.state.organization.settings;
+  for (const key of Object.keys(settings)) delete settings[key];
+  const plain = await startPortside(emulatorEnv(port.port, ORG, SINK_TOKEN, { LEDGER: "memory" }));
+  processes.push(plain);
+  await Bun.sleep(500);
+  expect(settings).toEqual({});
+  expect(await plain.stop()).toBe(0);
+  const agent = await startPortside(emulatorEnv(port.port, ORG, SINK_TOKEN, { LEDGER: "memory", EXECUTION_AGENT: "true" }));
+  processes.push(agent);
+  await until(
+    () => settings.portAgentStreamerName !== undefined,
+    () => "portAgentStreamerName set",
+    10_000,
+  );
+  expect(settings).toEqual({ portAgentStreamerName: "KAFKA" });
+  expect(await agent.stop()).toBe(0);
+}, 30_000);
