@@ -103,7 +103,15 @@ describe("polling Port for runs", () => {
     let started = false;
     h = await createHarness({
       env: { PORT_POLLING: "true", ACK_MODE: "sync" },
-      handlers: { runs: { deploy: async () => ((started = true), await gate, { summary: "ok" }) } },
+      handlers: {
+        runs: {
+          deploy: async () => {
+            started = true;
+            await gate;
+            return { summary: "ok" };
+          },
+        },
+      },
     });
     declareAction(h.emulator.state, deployAction);
     const id = triggerAction(h.emulator.state, Date.now, "deploy", { properties: {} })?.id as string;
