@@ -9,6 +9,7 @@
  *   KAFKA_CONSUMER_AUTO_OFFSET_RESET (earliest/smallest → KAFKA_FROM_BEGINNING=true, latest/largest → false),
  *   KAFKA_CONSUMER_BOOTSTRAP_SERVERS → KAFKA_BROKERS, KAFKA_CHANGE_LOG_TOPIC → KAFKA_CHANGES_TOPIC,
  *   POLLING_INTERVAL_SECONDS → POLLING_INTERVAL_MS, POLLING_RUNS_BATCH_SIZE → POLLING_BATCH,
+ *   POLLING_MAX_FAILURE_DURATION_SECONDS → POLLING_MAX_FAILURE_MS,
  *   LOG_LEVEL in capitals (INFO, WARNING) → its portside spelling.
  * CONTROL_THE_PAYLOAD_CONFIG_PATH, WEBHOOK_INVOKER_TIMEOUT and WEBHOOK_VERIFY_SSL are portside's names too.
  * KAFKA_CONSUMER_SECURITY_PROTOCOL and KAFKA_CONSUMER_AUTHENTICATION_MECHANISM are not needed: with
@@ -21,6 +22,8 @@ export interface AgentEnvironment {
   env: Env;
   /** The agent's variables that were read, each as `NAME → SETTING` (or `NAME (not needed)`). */
   taken: string[];
+  /** Each setting given by an agent's variable, and that variable (a refusal names it). */
+  origins: Record<string, string>;
 }
 
 const RENAMED: Record<string, string> = {
@@ -41,10 +44,12 @@ const LOG_LEVELS: Record<string, string> = { DEBUG: "debug", INFO: "info", WARNI
 export function fromAgentEnvironment(given: Env): AgentEnvironment {
   const env: Env = { ...given };
   const taken: string[] = [];
+  const origins: Record<string, string> = {};
   const set = (agentName: string, setting: string, value: string | undefined) => {
     if (value === undefined || value === "") return;
     if (env[setting] !== undefined && env[setting] !== "") return;
     env[setting] = value;
+    origins[setting] = agentName;
     taken.push(`${agentName} → ${setting}`);
   };
   for (const [agentName, setting] of Object.entries(RENAMED)) set(agentName, setting, given[agentName]?.trim());
@@ -56,8 +61,12 @@ export function fromAgentEnvironment(given: Env): AgentEnvironment {
   }
   const reset = given.KAFKA_CONSUMER_AUTO_OFFSET_RESET?.trim().toLowerCase();
   if (reset) set("KAFKA_CONSUMER_AUTO_OFFSET_RESET", "KAFKA_FROM_BEGINNING", OFFSET_RESET[reset]);
-  const interval = given.POLLING_INTERVAL_SECONDS?.trim();
-  if (interval && /^\d+(\.\d+)?$/.test(interval)) set("POLLING_INTERVAL_SECONDS", "POLLING_INTERVAL_MS", String(Math.round(Number(interval) * 1000)));
+  const seconds = (agentName: string, setting: string) => {
+    const value = given[agentName]?.trim();
+    if (value && /^\d+(\.\d+)?$/.test(value)) set(agentName, setting, String(Math.round(Number(value) * 1000)));
+  };
+  seconds("POLLING_INTERVAL_SECONDS", "POLLING_INTERVAL_MS");
+  seconds("POLLING_MAX_FAILURE_DURATION_SECONDS", "POLLING_MAX_FAILURE_MS");
   const level = given.LOG_LEVEL?.trim();
   if (level && LOG_LEVELS[level]) {
     env.LOG_LEVEL = LOG_LEVELS[level];
@@ -65,5 +74,5 @@ export function fromAgentEnvironment(given: Env): AgentEnvironment {
   }
   for (const name of NOT_NEEDED)
     if (given[name] !== undefined) taken.push(`${name} (not needed: KAFKA_BROKERS=port brings the brokers' TLS and SCRAM from Port)`);
-  return { env, taken };
+  return { env, taken, origins };
 }

@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { fromAgentEnvironment } from "./config-agent-env.ts";
+import { type AgentEnvironment, fromAgentEnvironment } from "./config-agent-env.ts";
 import { httpUrlProblem, redactUrl, redisUrlProblem } from "./config-urls.ts";
 import type { LogLevel } from "./log.ts";
 import { SETTINGS, type SettingValue, type VariableName, variables } from "./config-settings.ts";
@@ -169,9 +169,11 @@ export class ConfigError extends Error {
   override name = "ConfigError";
   constructor(
     readonly variable: VariableName,
-    problem: string,
+    readonly problem: string,
+    /** The variable of Port's agent it was read from (config-agent-env.ts), when it was. */
+    readonly agentVariable?: string,
   ) {
-    super(`${variable}: ${problem}. ${variables[variable]}.`);
+    super(`${variable}${agentVariable ? ` (read from Port's agent's ${agentVariable})` : ""}: ${problem}. ${variables[variable]}.`);
   }
 }
 
@@ -213,7 +215,17 @@ const optional = (env: Env, name: VariableName): string | null => {
 
 /** Reads and validates the configuration. Throws `ConfigError` naming the first bad variable. */
 export function loadConfig(given: Env, overrides: { open?: boolean; entry?: Entry } = {}): Config {
-  const { env, taken: agentVariablesTaken } = fromAgentEnvironment(given);
+  const agent = fromAgentEnvironment(given);
+  try {
+    return configFrom(agent, overrides);
+  } catch (error) {
+    // A refused value the user set under the agent's name is named by it too.
+    const from = error instanceof ConfigError ? agent.origins[error.variable] : undefined;
+    throw from && error instanceof ConfigError ? new ConfigError(error.variable, error.problem, from) : error;
+  }
+}
+
+function configFrom({ env, taken: agentVariablesTaken }: AgentEnvironment, overrides: { open?: boolean; entry?: Entry }): Config {
   const entry = overrides.entry ?? "service";
   const open = overrides.open ?? read(env, "PORTSIDE_OPEN");
   if (open && entry === "lambda")

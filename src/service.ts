@@ -9,9 +9,9 @@ import { createMetrics, type Metrics } from "./observe/metrics.ts";
 import { createRecentWarnings, type RecentWarnings } from "./observe/recent-warnings.ts";
 import { createRunHistory, type RunHistory } from "./observe/run-history.ts";
 import { createStatus, type IngressName, type IngressStatus, notStarted } from "./observe/status.ts";
-import { type AcceptOptions, type Acceptor, type AcceptSummary, createAcceptor } from "./pipeline/accept.ts";
+import { type Acceptor, type AcceptSummary, createAcceptor } from "./pipeline/accept.ts";
 import { createExecutor, type Executor } from "./pipeline/executor.ts";
-import { createIngest, type IngestStats } from "./pipeline/ingest.ts";
+import { createIngest, type IngestOptions, type IngestStats } from "./pipeline/ingest.ts";
 import { createParsedRuns } from "./pipeline/parsed-runs.ts";
 import { type ReplayResult, replayDeadLetter } from "./pipeline/replay.ts";
 import { createPortClient, type PortClient } from "./port/client.ts";
@@ -71,7 +71,7 @@ export interface Service {
    * The one call every way in makes: accepts the records into the ledger and wakes what follows. Resolves
    * when every record is durably recorded (acknowledge then); throws only when the ledger is unavailable.
    */
-  ingest(kind: WorkKind, records: Iterable<SinkRecord>, source: string, options?: AcceptOptions): Promise<AcceptSummary>;
+  ingest(kind: WorkKind, records: Iterable<SinkRecord>, source: string, options?: IngestOptions): Promise<AcceptSummary>;
   /** Replays a parked record through `ingest`. */
   replay(deadLetterId: string): Promise<ReplayResult>;
   /** Runs the executor and then the reporter until nothing is due. */

@@ -2,11 +2,16 @@ import deployFixture from "../messages/fixtures/runs/legacy-day2.json" with { ty
 import createVmFixture from "../messages/fixtures/runs/legacy-create.json" with { type: "json" };
 import vmUpdateFixture from "../messages/fixtures/changes/entity-update.json" with { type: "json" };
 import type { PortEmulatorState } from "../emulator/port-emulator.ts";
+import { declareAction, triggerAction } from "../emulator/port-emulator-actions.ts";
 import type { Logger } from "../log.ts";
 
 /**
  * `npm run demo`: portside on its embedded defaults (SQLite ledger, example handlers, the local Port
  * emulator), then a few sample Port messages posted to its own sink, and what the emulator recorded.
+ *
+ * `npm run demo -- --polling`: the same portside taking runs by polling the emulator (PORT_POLLING), with no
+ * Kafka and nothing posted to the sink: two actions for the execution agent are declared and triggered in the
+ * emulator, one served by the example handler, one forwarded to a small webhook receiver the demo serves.
  */
 
 /** Credentials the local Port emulator accepts. They open nothing but the emulator. */
@@ -66,6 +71,70 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
   }
   console.log(
     allDone ? "demo: every sample run finished. portside keeps listening; Ctrl-C to stop." : "demo: some runs did not finish in time; see the log lines above.",
+  );
+  return allDone;
+}
+
+export interface PollingDemoOptions {
+  emulator: PortEmulatorState;
+  /** Serves the demo's webhook receiver on 127.0.0.1 (the runtime's server); resolves with its base URL. */
+  serveReceiver: (fetch: (request: Request) => Promise<Response>) => Promise<string>;
+  timeoutMs?: number;
+}
+
+/** What the demo's webhook receiver was sent, for the lines it prints. */
+interface Received {
+  method: string;
+  path: string;
+  idempotencyKey: string | null;
+}
+
+/**
+ * The polling demo: actions declared in the emulator as WEBHOOK with `agent: true` (runs for the
+ * organisation's execution agent), triggered as Port does when someone clicks Execute; portside claims them,
+ * records them, acknowledges them and serves them — `deploy` by the example handler, `restart_service` (no
+ * handler) forwarded as Port's agent forwards it, to the receiver, which answers at once (`synchronized`).
+ */
+export async function runPollingDemo(options: PollingDemoOptions): Promise<boolean> {
+  const received: Received[] = [];
+  const receiverUrl = await options.serveReceiver(async (request) => {
+    const body = (await request.json().catch(() => ({}))) as { service?: unknown };
+    received.push({ method: request.method, path: new URL(request.url).pathname, idempotencyKey: request.headers.get("idempotency-key") });
+    return Response.json({ restarted: body.service ?? null, by: "the demo's webhook receiver" });
+  });
+  const webhook = (path: string, synchronized: boolean) => ({ type: "WEBHOOK" as const, url: `${receiverUrl}${path}`, agent: true, synchronized });
+  declareAction(options.emulator, { identifier: "deploy", title: "Deploy", blueprint: "microservice", invocationMethod: webhook("/deploy", false) });
+  declareAction(options.emulator, {
+    identifier: "restart_service",
+    title: "Restart a service",
+    blueprint: "microservice",
+    invocationMethod: webhook("/restart", true),
+  });
+  const runs = [
+    triggerAction(options.emulator, Date.now, "deploy", { properties: { version: "2.15.0", environment: "production" }, entity: "checkout-service" }),
+    triggerAction(options.emulator, Date.now, "restart_service", { properties: { service: "checkout-service" }, entity: "checkout-service" }),
+  ].flatMap((run) => (run ? [run] : []));
+  for (const run of runs) console.log(`demo: triggered ${run.action?.identifier} in the Port emulator → run ${run.id}, waiting for the execution agent`);
+  console.log("demo: portside polls the emulator for them (no Kafka; nothing is posted to the sink)");
+
+  const deadline = Date.now() + (options.timeoutMs ?? 20_000);
+  while (Date.now() < deadline && runs.some((run) => !options.emulator.terminalStatus(run.id))) await new Promise((r) => setTimeout(r, 50));
+
+  let allDone = true;
+  for (const run of runs) {
+    const recorded = options.emulator.runs.get(run.id);
+    const status = options.emulator.terminalStatus(run.id);
+    if (!status) allDone = false;
+    console.log(`demo: run ${run.id} (${run.action?.identifier}) → ${status ?? "still IN_PROGRESS"}${recorded?.summary ? ` — ${recorded.summary}` : ""}`);
+    console.log(`demo:     claimed by polling, ${recorded?.agentClaim?.acked ? "acknowledged" : "not acknowledged"}`);
+    for (const call of received.filter((r) => r.idempotencyKey === run.id))
+      console.log(`demo:     forwarded ${call.method} ${call.path} (Idempotency-Key ${call.idempotencyKey})`);
+    for (const line of options.emulator.logsFor(run.id).flatMap((message) => message.split("\n"))) console.log(`demo:     log  ${line}`);
+    for (const entity of recorded?.linkedEntities ?? []) console.log(`demo:     entity ${entity.blueprint}/${entity.identifier}`);
+    if (recorded?.response !== undefined) console.log(`demo:     response ${JSON.stringify(recorded.response)}`);
+  }
+  console.log(
+    allDone ? "demo: every sample run finished. portside keeps polling; Ctrl-C to stop." : "demo: some runs did not finish in time; see the log lines above.",
   );
   return allDone;
 }

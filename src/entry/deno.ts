@@ -1,6 +1,6 @@
 /**
- * Deno entry (`deno run --allow-net --allow-env --allow-read --allow-write --allow-sys src/entry/deno.ts [--open | --demo]`):
- * what Deno supplies to the shared start-up (`start.ts`): the SQLite ledger on `node:sqlite` (the same
+ * Deno entry (`deno run --allow-net --allow-env --allow-read --allow-write --allow-sys src/entry/deno.ts [--open | --demo] [--polling]`;
+ * add `--allow-run` in execution-agent mode, whose jq runs in a child process): what Deno supplies to the shared start-up (`start.ts`): the SQLite ledger on `node:sqlite` (the same
  * file format as on Bun), `Deno.serve`, YAML routes files (the `yaml` package), signals, memory size.
  */
 import { mkdirSync } from "node:fs";

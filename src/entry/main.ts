@@ -1,5 +1,5 @@
 /**
- * Bun entry (`bun src/entry/main.ts [--open | --demo]`): what Bun supplies to the shared start-up (`start.ts`):
+ * Bun entry (`bun src/entry/main.ts [--open | --demo] [--polling]`): what Bun supplies to the shared start-up (`start.ts`):
  * the SQLite ledger on `bun:sqlite`, `Bun.serve`, YAML routes files, signals, memory size and collection.
  */
 import { mkdirSync } from "node:fs";

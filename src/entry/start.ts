@@ -3,7 +3,7 @@ import { parseArgs } from "node:util";
 import { metricsRoutes } from "../http/app.ts";
 import { assemble, cannotStartMessage, describe, logCannotStart, openLedger, PURGE_EVERY_MS, StartError } from "./assemble.ts";
 import { type Config, type KafkaSettings, loadConfig, type PollingSettings } from "../config.ts";
-import { demoDefaults, EMULATOR_CREDENTIALS, runDemo } from "./demo.ts";
+import { demoDefaults, EMULATOR_CREDENTIALS, runDemo, runPollingDemo } from "./demo.ts";
 import { createPortEmulator } from "../emulator/port-emulator.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import { processOwner, recoverDeadOwners } from "../ledger/owners.ts";
@@ -11,6 +11,7 @@ import { createLogger, type Logger } from "../log.ts";
 import { createMemoryLimit, type MemoryLimit } from "./memory-limit.ts";
 import type { KafkaIngress } from "../ingress/kafka.ts";
 import { createPollingIngress, type PollingIngress } from "../ingress/polling.ts";
+import type { AgentStreamer } from "../port/polling.ts";
 import type { Service } from "../service.ts";
 import { emptyRegistry, loadHandlerModule, type Registry } from "../targets/registry.ts";
 import { loadRoutesFile, mergeRoutes } from "../targets/routes.ts";
@@ -24,6 +25,8 @@ import { createRecentWarnings } from "../observe/recent-warnings.ts";
  *   portside            production: needs ORG_ID, SINK_TOKEN, PORT_CLIENT_ID/SECRET
  *   portside --open     local use without SINK_TOKEN (says so on every start)
  *   portside --demo     open, example handlers, Port emulator; posts sample runs and shows them finish
+ *   portside --polling  takes runs by polling Port (PORT_POLLING=true); with --demo: actions triggered in
+ *                       the emulator, claimed by polling, one served by a handler and one forwarded
  *
  * Every way start-up can fail (configuration, handler module, routes file, ledger, port in use) ends as one
  * line naming what to fix and exit code 2, never a stack trace.
@@ -76,9 +79,17 @@ export async function main(runtime: Runtime): Promise<void> {
 }
 
 export async function startPortside(runtime: Runtime): Promise<void> {
-  const { values: flags } = parseArgs({ args: runtime.args, options: { open: { type: "boolean" }, demo: { type: "boolean" } }, strict: false });
+  const { values: flags } = parseArgs({
+    args: runtime.args,
+    options: { open: { type: "boolean" }, demo: { type: "boolean" }, polling: { type: "boolean" } },
+    strict: false,
+  });
   const demo = flags.demo === true;
-  const env = demo ? { ...demoDefaults, ...runtime.env } : runtime.env;
+  const env: Record<string, string | undefined> = {
+    ...(demo ? demoDefaults : {}),
+    ...runtime.env,
+    ...(flags.polling === true ? { PORT_POLLING: "true" } : {}),
+  };
   const config = loadConfig(env, { open: demo || flags.open === true || undefined });
   // Every warning and error reaches the console's health panel, whichever part of portside logged it.
   const warnings = createRecentWarnings();
@@ -150,10 +161,13 @@ export async function startPortside(runtime: Runtime): Promise<void> {
   service.start();
   const kafka = config.kafka ? await kafkaIngressFor(config.kafka, service, logger) : null;
   const polling = config.polling ? pollingIngressFor(config.polling, config.orgId, service, logger) : null;
+  if (config.executionAgent) tellAgentStreamer(service, config.polling ? "POLLING" : "KAFKA", logger);
   const memoryLimit = limitMemory(config, runtime, logger);
 
   const purge = setInterval(() => void assembled.retention.purge(), PURGE_EVERY_MS);
 
+  // The polling demo's webhook receiver, stopped with the rest.
+  let demoReceiver: Server | null = null;
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
@@ -168,6 +182,7 @@ export async function startPortside(runtime: Runtime): Promise<void> {
     await server.stop();
     await metricsServer?.stop();
     await emulatorServer?.stop();
+    await demoReceiver?.stop();
     await ledger.close();
     await assembled.close();
     logger.info("portside.stopped", { unfinished });
@@ -202,7 +217,15 @@ export async function startPortside(runtime: Runtime): Promise<void> {
     ...(config.executionAgent ? { executionAgent: true } : {}),
   });
 
-  if (demo && emulator) await runDemo({ sinkUrl: `http://127.0.0.1:${server.port}`, emulator: emulator.state, orgId: config.orgId, logger });
+  if (demo && emulator && config.polling) {
+    await runPollingDemo({
+      emulator: emulator.state,
+      serveReceiver: async (fetch) => {
+        demoReceiver = await runtime.serve({ hostname: "127.0.0.1", port: 0, maxRequestBodySize: 1024 * 1024, fetch });
+        return `http://127.0.0.1:${demoReceiver.port}`;
+      },
+    });
+  } else if (demo && emulator) await runDemo({ sinkUrl: `http://127.0.0.1:${server.port}`, emulator: emulator.state, orgId: config.orgId, logger });
 }
 
 /** The soft memory limit (MEMORY_LIMIT_MB; 0 turns it off), where the runtime can collect on demand. */
@@ -249,9 +272,15 @@ async function loadRegistry(config: Config, runtime: Runtime, logger: Logger): P
     registry = mergeRoutes(registry, routes);
   }
   if (!config.handlersPath && !config.routesPath) {
+    const rest =
+      config.unhandledRuns === "fail"
+        ? "will be reported FAILURE saying so (UNHANDLED_RUNS=fail)"
+        : "are left to other consumers of the topic (UNHANDLED_RUNS=ignore)";
     logger.warn("portside.no_handlers", {
-      message:
-        config.unhandledRuns === "fail"
+      // In Port's agent's place, the agent's runs are forwarded whatever UNHANDLED_RUNS says; it rules the others.
+      message: config.executionAgent
+        ? `HANDLERS is not set: runs for Port's execution agent are forwarded as the agent forwards them; other runs ${rest}.`
+        : config.unhandledRuns === "fail"
           ? "HANDLERS is not set: every run will be reported FAILURE saying so (UNHANDLED_RUNS=fail)."
           : "HANDLERS is not set: runs are left to other consumers of the topic (UNHANDLED_RUNS=ignore).",
     });
@@ -270,13 +299,17 @@ async function serve(runtime: Runtime, options: ServeOptions, variable: string):
   }
 }
 
-/**
- * Polling Port's API for runs (PORT_POLLING): a way in without Kafka or a sink (started by the caller). Port
- * is told, as Port's agent tells it, that this organisation's agent polls (best effort: a refusal is logged).
- */
+/** Polling Port's API for runs (PORT_POLLING): a way in without Kafka or a sink (started by the caller). */
 function pollingIngressFor(settings: PollingSettings, orgId: string, service: Service, logger: Logger): PollingIngress {
   const ingress = createPollingIngress({ port: service.portClient, ingest: service.ingest, orgId, settings, logger });
   service.attachIngress("polling", ingress);
-  service.portClient.setAgentStreamer("POLLING").catch((error: unknown) => logger.warn("polling.streamer_not_set", { error: describe(error) }));
   return ingress;
+}
+
+/**
+ * In the agent's place, Port is told at start, as Port's agent tells it, how the organisation's agent takes
+ * its runs (`portAgentStreamerName`): POLLING, or KAFKA when they come by the topic. Best effort: a refusal is logged.
+ */
+function tellAgentStreamer(service: Service, streamer: AgentStreamer, logger: Logger): void {
+  service.portClient.setAgentStreamer(streamer).catch((error: unknown) => logger.warn("portside.agent_streamer_not_set", { streamer, error: describe(error) }));
 }

@@ -5,6 +5,7 @@ import { parseRecord, type SinkRecord } from "../messages/body.ts";
 import { type PolledKind, polledRecord } from "../messages/polled.ts";
 import type { IngressStatus } from "../observe/status.ts";
 import type { AcceptSummary } from "../pipeline/accept.ts";
+import type { IngestOptions } from "../pipeline/ingest.ts";
 import type { Claimed, PolledNodeRun, PolledRun, PollingClient } from "../port/polling.ts";
 import { describeError } from "../shared/errors.ts";
 import { backoffMs, type RetryPolicy, retryPolicies } from "../shared/retry.ts";
@@ -27,7 +28,7 @@ import { backoffMs, type RetryPolicy, retryPolicies } from "../shared/retry.ts";
  */
 export interface PollingDeps {
   port: PollingClient;
-  ingest(kind: WorkKind, records: Iterable<SinkRecord>, source: string): Promise<AcceptSummary>;
+  ingest(kind: WorkKind, records: Iterable<SinkRecord>, source: string, options: IngestOptions): Promise<AcceptSummary>;
   orgId: string;
   settings: PollingSettings;
   logger: Logger;
@@ -76,9 +77,10 @@ export function createPollingIngress(deps: PollingDeps): PollingIngress {
     if (total === 0) return 0;
     // An item that is no run portside can read is recorded too: the ledger parks it, with its bytes.
     const records = [...claimed.unreadable.map((u) => polledRecord(kind, deps.orgId, u.raw)), ...runs.map((run) => polledRecord(kind, deps.orgId, run))];
-    await deps.ingest("run", records.map(parseRecord), POLLING_SOURCE);
-    // Committed (accepted, duplicate or parked): Port may forget the claim now.
-    const ids = runs.map(idOf);
+    await deps.ingest("run", records.map(parseRecord), POLLING_SOURCE, { ackOnCommit: true });
+    // Committed (accepted, duplicate or parked): Port may forget the claim now. An item parked under the id
+    // it names is acknowledged too (its record tells Port it failed): else Port would offer it after every lease.
+    const ids = [...runs.map(idOf), ...claimed.unreadable.flatMap((u) => (u.id === null ? [] : [u.id]))];
     if (ids.length > 0) await ack(ids);
     state.claimed += total;
     state.acknowledged += ids.length;

@@ -99,7 +99,8 @@ function entityOf(value: unknown): PortEntity | null {
   return { ...value, identifier: value.identifier };
 }
 
-function idIn(run: unknown, field: string): string | null {
+/** The id `run` names in `field`, when it is one Port can address (what is parked under it, and acknowledged). */
+export function idIn(run: unknown, field: string): string | null {
   const id = isPlainObject(run) ? run[field] : undefined;
   return typeof id === "string" && ADDRESSABLE_RUN_ID.test(id) ? id : null;
 }

@@ -17,7 +17,15 @@ import { PipelineEvents as E } from "./events.ts";
  * lines) does not stall health checks and other requests; each slice is its own ledger transaction, and
  * the acknowledgement still waits for the last one.
  */
-export type Ingest = (kind: WorkKind, records: Iterable<SinkRecord>, source: string, options?: AcceptOptions) => Promise<AcceptSummary>;
+export interface IngestOptions extends AcceptOptions {
+  /**
+   * Answer once committed whatever ACK_MODE says: ACK_MODE=sync is the sink's and the Kafka consumer's.
+   * Polling must acknowledge a claim before it lapses, and a webhook's answer waits only for `sync` handlers.
+   */
+  ackOnCommit?: boolean;
+}
+
+export type Ingest = (kind: WorkKind, records: Iterable<SinkRecord>, source: string, options?: IngestOptions) => Promise<AcceptSummary>;
 
 export interface IngestCounts extends RecordCounts {
   /** Calls of `ingest` (requests, for the sink). */
@@ -94,7 +102,7 @@ export function createIngest(deps: IngestDeps): { ingest: Ingest; stats(): Inges
         note: "no handler or route for this action: its runs are left to other consumers (UNHANDLED_RUNS=fail reports them FAILURE instead); logged once per action",
       });
     }
-    if (deps.waitFor && total.acceptedKeys.length > 0) await deps.waitFor(total.acceptedKeys);
+    if (deps.waitFor && !options?.ackOnCommit && total.acceptedKeys.length > 0) await deps.waitFor(total.acceptedKeys);
     return total;
   };
 

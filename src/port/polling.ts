@@ -14,6 +14,7 @@
  */
 import * as v from "valibot";
 import { formatIssues } from "../messages/issues.ts";
+import { idIn } from "../messages/polled.ts";
 import { NODE_RUN_PREFIX } from "./run-kinds.ts";
 
 /** The header Port's reserved (agent-only) endpoints require, and its value. */
@@ -72,17 +73,27 @@ export const PolledNodeRunSchema = v.looseObject({
 });
 export type PolledNodeRun = v.InferOutput<typeof PolledNodeRunSchema>;
 
-export const ClaimRunsAnswerSchema = v.looseObject({ runs: v.optional(v.array(v.unknown()), []) });
-export const ClaimNodeRunsAnswerSchema = v.looseObject({ nodeRuns: v.optional(v.array(v.unknown()), []) });
+export const ClaimRunsAnswerSchema = v.looseObject({
+  runs: v.optional(v.array(v.unknown()), []),
+});
+export const ClaimNodeRunsAnswerSchema = v.looseObject({
+  nodeRuns: v.optional(v.array(v.unknown()), []),
+});
 /** Port's agent reads a missing count as 0 and a missing `acked` as false. */
-export const AckRunsAnswerSchema = v.looseObject({ ackedCount: v.optional(v.number(), 0) });
-export const AckNodeRunAnswerSchema = v.looseObject({ acked: v.optional(v.boolean(), false) });
+export const AckRunsAnswerSchema = v.looseObject({
+  ackedCount: v.optional(v.number(), 0),
+});
+export const AckNodeRunAnswerSchema = v.looseObject({
+  acked: v.optional(v.boolean(), false),
+});
 
 /** An item of a claim answer that is not a run portside can address; kept whole so it can be parked and shown. */
 export interface UnreadableClaim {
   raw: unknown;
   /** Which field is wrong (never the value). */
   reason: string;
+  /** The id it names, when it names one: parked under it, and acknowledged like a run. */
+  id: string | null;
 }
 
 export interface Claimed<T> {
@@ -90,13 +101,21 @@ export interface Claimed<T> {
   unreadable: UnreadableClaim[];
 }
 
-/** Splits a claim answer's items into runs and the ones that are not (Port's agent skips a run without its id). */
-export function readClaimed<T>(items: unknown[], schema: v.GenericSchema<unknown, T>): Claimed<T> {
+/**
+ * Splits a claim answer's items into runs and the ones that are not (Port's agent skips a run without its
+ * id). `idKey` is the field an item is acknowledged by (`id`, a node run's `identifier`).
+ */
+export function readClaimed<T>(items: unknown[], schema: v.GenericSchema<unknown, T>, idKey: "id" | "identifier"): Claimed<T> {
   const out: Claimed<T> = { runs: [], unreadable: [] };
   for (const raw of items) {
     const parsed = v.safeParse(schema, raw);
     if (parsed.success) out.runs.push(parsed.output);
-    else out.unreadable.push({ raw, reason: formatIssues(parsed.issues) });
+    else
+      out.unreadable.push({
+        raw,
+        reason: formatIssues(parsed.issues),
+        id: idIn(raw, idKey),
+      });
   }
   return out;
 }
@@ -124,7 +143,13 @@ export interface PollingClient {
 /** The one request function of the client, as the polling methods use it. */
 export type PollingRequest = (
   kind: "claimRuns" | "ackRuns" | "claimNodeRuns" | "ackNodeRun" | "patchOrganization",
-  req: { method: "POST" | "PATCH"; path: string; body: unknown; headers?: Record<string, string>; runId?: string },
+  req: {
+    method: "POST" | "PATCH";
+    path: string;
+    body: unknown;
+    headers?: Record<string, string>;
+    runId?: string;
+  },
 ) => Promise<unknown>;
 
 /** Builds the polling methods over the client's request function (its token, limiter and retries). */
@@ -142,17 +167,35 @@ export function pollingMethods(request: PollingRequest): PollingClient {
         limit: opts?.limit ?? DEFAULT_CLAIM_LIMIT,
         invocationMethod: opts?.invocationMethod ?? "WEBHOOK",
       };
-      const res = await request("claimRuns", { method: "POST", path: "/v1/actions/runs/claim-pending", body, headers: reserved });
-      return readClaimed(answer("claim-pending", ClaimRunsAnswerSchema, res).runs, PolledRunSchema);
+      const res = await request("claimRuns", {
+        method: "POST",
+        path: "/v1/actions/runs/claim-pending",
+        body,
+        headers: reserved,
+      });
+      return readClaimed(answer("claim-pending", ClaimRunsAnswerSchema, res).runs, PolledRunSchema, "id");
     },
     async ackRuns(runIds) {
-      const res = await request("ackRuns", { method: "PATCH", path: "/v1/actions/runs/ack", body: { runIds: [...runIds] }, headers: reserved });
+      const res = await request("ackRuns", {
+        method: "PATCH",
+        path: "/v1/actions/runs/ack",
+        body: { runIds: [...runIds] },
+        headers: reserved,
+      });
       return answer("ack", AckRunsAnswerSchema, res).ackedCount;
     },
     async claimNodeRuns(opts) {
-      const body = { installationId: opts?.installationId ?? AGENT_INSTALLATION_ID, limit: opts?.limit ?? DEFAULT_CLAIM_LIMIT };
-      const res = await request("claimNodeRuns", { method: "POST", path: "/v1/workflows/runs/claim-pending", body, headers: reserved });
-      return readClaimed(answer("workflow claim-pending", ClaimNodeRunsAnswerSchema, res).nodeRuns, PolledNodeRunSchema);
+      const body = {
+        installationId: opts?.installationId ?? AGENT_INSTALLATION_ID,
+        limit: opts?.limit ?? DEFAULT_CLAIM_LIMIT,
+      };
+      const res = await request("claimNodeRuns", {
+        method: "POST",
+        path: "/v1/workflows/runs/claim-pending",
+        body,
+        headers: reserved,
+      });
+      return readClaimed(answer("workflow claim-pending", ClaimNodeRunsAnswerSchema, res).nodeRuns, PolledNodeRunSchema, "identifier");
     },
     async ackNodeRun(nodeRunId) {
       const res = await request("ackNodeRun", {
@@ -165,7 +208,11 @@ export function pollingMethods(request: PollingRequest): PollingClient {
       return answer("workflow ack", AckNodeRunAnswerSchema, res).acked;
     },
     async setAgentStreamer(name) {
-      await request("patchOrganization", { method: "PATCH", path: "/v1/organization", body: { settings: { portAgentStreamerName: name } } });
+      await request("patchOrganization", {
+        method: "PATCH",
+        path: "/v1/organization",
+        body: { settings: { portAgentStreamerName: name } },
+      });
     },
   };
 }

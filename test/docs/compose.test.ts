@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { loadConfig } from "../../src/config.ts";
 import { createPortEmulator } from "../../src/emulator/port-emulator.ts";
+import { startPortside } from "../support/portside-process.ts";
 
 /**
  * The docker compose stack cannot run here (no Docker engine); what can be checked without one is: the
@@ -20,8 +21,7 @@ test("the portside image is the Bun version the project installs and tests with"
 
 test("the emulator container passes the health check it inherits from the portside image: /healthz, not recorded as a Port call", async () => {
   expect(read("connectors/docker/portside.Dockerfile")).toContain("/healthz");
-  const compose = parse(read("docker-compose.yml")) as { services: Record<string, { command?: string[]; healthcheck?: unknown }> };
-  expect(compose.services["port-emulator"]?.command).toEqual(["bun", "src/emulator/serve.ts"]);
+  expect(compose().services["port-emulator"]?.command).toEqual(["bun", "src/emulator/serve.ts"]);
   const emulator = createPortEmulator({});
   const res = await emulator.app.request("/healthz");
   expect(res.status).toBe(200);
@@ -36,17 +36,85 @@ test("no health check in the compose file needs curl", () => {
   expect(checks.filter(([, command]) => /\bcurl\b/.test(command ?? ""))).toEqual([]);
 });
 
-test("portside's settings in the compose file pass its configuration check (the emulator's http:// URL included)", () => {
-  const compose = parse(read("docker-compose.yml")) as { services: Record<string, { environment?: Record<string, string> }> };
-  // As compose fills them in: `${NAME:-default}` → the default; `${NAME:?message}` → a value the user must set.
-  const env = Object.fromEntries(
-    Object.entries(compose.services.portside?.environment ?? {}).map(([name, value]) => [
+interface ComposeService {
+  profiles?: string[];
+  depends_on?: string[] | Record<string, unknown>;
+  environment?: Record<string, string>;
+  command?: string[];
+}
+const compose = () => parse(read("docker-compose.yml")) as { services: Record<string, ComposeService> };
+
+/** A service's environment as compose fills it in with `given` set in the shell: `${NAME:-default}` → the value given, else the default. */
+function environmentOf(service: ComposeService | undefined, given: Record<string, string> = {}): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(service?.environment ?? {}).map(([name, value]) => [
       name,
-      String(value)
-        .replace(/\$\{\w+:-([^}]*)\}/g, "$1")
-        .replace(/\$\{\w+:\?[^}]*\}/g, "a-sink-token-0123456789abcdef"),
+      String(value).replace(/\$\{(\w+):-([^}]*)\}/g, (_, v: string, d: string) => given[v] ?? d),
     ]),
   );
+}
+
+test("portside's settings in the compose file pass its configuration check (the emulator's http:// URL included); without SINK_TOKEN it refuses, naming it", () => {
+  const env = environmentOf(compose().services.portside, { SINK_TOKEN: "a-sink-token-0123456789abcdef" });
   expect(env.PORT_API_URL).toBe("http://port-emulator:5050");
   expect(() => loadConfig(env)).not.toThrow();
+  expect(() => loadConfig(environmentOf(compose().services.portside))).toThrow(/^SINK_TOKEN: is not set/);
 });
+
+test("no mandatory `NAME:?message` interpolation in the compose file: compose checks those in every service, so one would refuse the polling profile too", () => {
+  expect(read("docker-compose.yml")).not.toMatch(/\$\{\w+:\?/);
+});
+
+test("the polling profile: portside polls the emulator with no Kafka, no Connect and no SINK_TOKEN; the Kafka stack's services stay in the default set", () => {
+  const { services } = compose();
+  const dependsOn = (name: string): string[] => {
+    const d = services[name]?.depends_on ?? [];
+    return Array.isArray(d) ? d : Object.keys(d);
+  };
+  const closure = (name: string, seen = new Set<string>()): Set<string> => {
+    for (const dep of dependsOn(name)) if (!seen.has(dep)) closure(dep, seen.add(dep));
+    return seen;
+  };
+  expect(services["portside-polling"]?.profiles).toEqual(["polling"]);
+  expect(services["trigger-polling"]?.profiles).toEqual(["polling"]);
+  // `docker compose up portside-polling` starts what it depends on, and nothing of Kafka.
+  expect([...closure("portside-polling")]).toEqual(["port-emulator"]);
+  expect([...closure("trigger-polling")].sort()).toEqual(["port-emulator", "portside-polling"]);
+  for (const name of ["kafka", "connect", "portside", "register"]) expect(services[name]?.profiles).toBeUndefined();
+  const env = environmentOf(services["portside-polling"]);
+  expect(env.SINK_TOKEN).toBeUndefined();
+  expect(env.KAFKA_BROKERS).toBeUndefined();
+  const config = loadConfig(env);
+  expect(config.polling).not.toBeNull();
+  expect(config.executionAgent).not.toBeNull();
+  expect(config.sinkToken).toBeNull();
+  expect(config.kafka).toBeNull();
+  expect(services["trigger-polling"]?.command).toEqual(["bun", "connectors/trigger-polling.ts"]);
+});
+
+test("the polling profile's trigger, against portside polling an emulator on loopback: the run it triggers ends SUCCESS", async () => {
+  const emulator = createPortEmulator({});
+  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: emulator.app.fetch });
+  const emulatorUrl = `http://127.0.0.1:${server.port}`;
+  // The compose service's environment, with the emulator on loopback and a memory ledger instead of the volume.
+  const env = { ...environmentOf(compose().services["portside-polling"]), PORT_API_URL: emulatorUrl, LEDGER: "memory" };
+  const portside = await startPortside(env);
+  try {
+    const trigger = Bun.spawn([process.execPath, "connectors/trigger-polling.ts"], {
+      cwd: repo.pathname,
+      env: { PATH: process.env.PATH ?? "", PORT_EMULATOR_URL: emulatorUrl, TRIGGER_TIMEOUT_MS: "30000" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const exitCode = await trigger.exited;
+    const out = await new Response(trigger.stdout).text();
+    expect(out).toMatch(/^run r_\w+ \(deploy\) → SUCCESS — Deployed checkout-service 2\.\d+\.0 to staging$/m);
+    expect(exitCode).toBe(0);
+    const runs = [...emulator.state.runs.values()];
+    expect(runs).toHaveLength(1);
+    expect(runs[0]?.agentClaim?.acked).toBe(true);
+  } finally {
+    await portside.stop();
+    server.stop(true);
+  }
+}, 60_000);

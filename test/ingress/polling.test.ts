@@ -78,6 +78,51 @@ describe("polling Port for runs", () => {
     expect(h.emulator.state.runs.get(id)?.agentClaim?.acked).toBe(true);
     expect(h.emulator.state.terminalStatus(id)).toBe("SUCCESS");
   });
+
+  test("a claimed run portside cannot read but can name is parked, reported FAILURE and acknowledged, so Port does not offer it again", async () => {
+    h = await createHarness({ env: { PORT_POLLING: "true" }, handlers: { runs: { deploy: async () => ({}) } } });
+    h.emulator.state.claimLeaseMs = 100;
+    declareAction(h.emulator.state, deployAction);
+    const run = triggerAction(h.emulator.state, Date.now, "deploy", { properties: {} });
+    const id = run?.id as string;
+    // What Port hands out for it is no invocation portside can read (headers that are not an object).
+    Object.assign(run?.payload ?? {}, { headers: "not headers" });
+    ingress = polling(h);
+    ingress.start();
+    await h.waitForTerminal([id]);
+    expect(h.emulator.state.terminalStatus(id)).toBe("FAILURE");
+    await h.waitUntil(() => h?.emulator.state.runs.get(id)?.agentClaim?.acked === true, "the parked run acknowledged");
+    expect((await h.ledger.listDeadLetters()).map((l) => l.runId)).toEqual([id]);
+    await Bun.sleep(300);
+    expect(h.emulator.state.calls.filter((c) => c.endpoint === "ackRuns" && JSON.stringify(c.body).includes(id))).toHaveLength(1);
+  });
+
+  test("ACK_MODE=sync is the sink's: a polled run is acknowledged once recorded, while its handler still runs", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let started = false;
+    h = await createHarness({
+      env: { PORT_POLLING: "true", ACK_MODE: "sync" },
+      handlers: {
+        runs: {
+          deploy: async () => {
+            started = true;
+            await gate;
+            return { summary: "ok" };
+          },
+        },
+      },
+    });
+    declareAction(h.emulator.state, deployAction);
+    const id = triggerAction(h.emulator.state, Date.now, "deploy", { properties: {} })?.id as string;
+    ingress = polling(h);
+    ingress.start();
+    await h.waitUntil(() => h?.emulator.state.runs.get(id)?.agentClaim?.acked === true, "the run acknowledged", 3_000);
+    expect(started).toBe(true);
+    expect(h.emulator.state.terminalStatus(id)).toBeUndefined();
+    release();
+    await h.waitForTerminal([id]);
+  });
 });
 
 ingressContract("polling", async (harness) => {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { parseAllDocuments } from "yaml";
-import { variables } from "../../src/config.ts";
+import { loadConfig, variables } from "../../src/config.ts";
 import { getHelm } from "../support/helm.ts";
 
 /**
@@ -112,6 +112,38 @@ describe("the Helm chart", () => {
     expect(env.HANDLERS).toBe("/app/code/handlers.ts");
     expect(env.ROUTES).toBe("/app/code/routes.yaml");
     expect(env.KAFKA_BROKERS).toBe("port");
+    // Fed by the built-in consumer, the Secret needs no SINK_TOKEN (values.yaml says so): without it the sink is off.
+    expect(env.SINK_TOKEN).toEqual({ secretKeyRef: { name: "portside", key: "SINK_TOKEN", optional: true } });
     expect(container.volumeMounts).toContainEqual({ name: "code", mountPath: "/app/code", readOnly: true });
+  }, 300_000);
+
+  test("polling only: PORT_POLLING, no Kafka, SINK_TOKEN optional; the agent's mapping file from the ConfigMap where CONTROL_THE_PAYLOAD_CONFIG_PATH points", () => {
+    const mapping = '[{"enabled": true, "url": ".payload.action.invocationMethod.url"}]';
+    const objects = render("polling.enabled=true", `executionAgent.mapping=${mapping.replaceAll(",", "\\,")}`, "executionAgent.jqEnv=GITLAB_URL");
+    const { container, env } = deployment(objects);
+    expect(env.PORT_POLLING).toBe("true");
+    expect(env.KAFKA_BROKERS).toBeUndefined();
+    expect(env.EXECUTION_AGENT).toBeUndefined();
+    expect(env.SINK_TOKEN).toEqual({ secretKeyRef: { name: "portside", key: "SINK_TOKEN", optional: true } });
+    expect(env.CONTROL_THE_PAYLOAD_CONFIG_PATH).toBe("/app/code/control_the_payload_config.json");
+    expect(env.JQ_ENV).toBe("GITLAB_URL");
+    expect(byKind(objects, "ConfigMap")[0]?.data).toEqual({ "control_the_payload_config.json": `${mapping}\n` });
+    expect(container.volumeMounts).toContainEqual({ name: "code", mountPath: "/app/code", readOnly: true });
+    // Every variable the chart sets is one portside reads, and the set passes portside's configuration check
+    // without a SINK_TOKEN (the Secret's values stand in as placeholders).
+    expect(Object.keys(env).filter((name) => !(name in variables))).toEqual([]);
+    const plain = Object.fromEntries(Object.entries(env).flatMap(([name, value]) => (typeof value === "string" ? [[name, value]] : [])));
+    const config = loadConfig({ ...plain, PORT_CLIENT_ID: "client-id-placeholder", PORT_CLIENT_SECRET: "client-secret-placeholder" });
+    expect(config.polling).not.toBeNull();
+    expect(config.executionAgent?.mappingPath).toBe("/app/code/control_the_payload_config.json");
+    expect(config.sinkToken).toBeNull();
+    expect(config.kafka).toBeNull();
+  }, 300_000);
+
+  test("execution-agent mode on Kafka: EXECUTION_AGENT beside the built-in consumer", () => {
+    const { env } = deployment(render("executionAgent.enabled=true", "kafka.brokers=port"));
+    expect(env.EXECUTION_AGENT).toBe("true");
+    expect(env.KAFKA_BROKERS).toBe("port");
+    expect(env.PORT_POLLING).toBeUndefined();
   }, 300_000);
 });

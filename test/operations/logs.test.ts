@@ -71,3 +71,43 @@ describe("what nothing caught", () => {
     expect(lines().some((l) => l.event === "portside.listening")).toBe(true);
   }, 60_000);
 });
+
+describe("start-up lines in Port's agent's place", () => {
+  const emulator = createPortEmulator({});
+  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: emulator.app.fetch });
+  let portside: PortsideProcess | undefined;
+  afterAll(async () => {
+    await portside?.stop();
+    server.stop(true);
+  });
+
+  test("started with the agent's variables and no HANDLERS: what was taken, and that the agent's runs are forwarded (not left to others)", async () => {
+    portside = await startPortside({
+      PORT_ORG_ID: ORG,
+      PORT_API_BASE_URL: `http://127.0.0.1:${server.port}`,
+      PORT_CLIENT_ID: "emulator-client-id",
+      PORT_CLIENT_SECRET: "emulator-client-secret",
+      STREAMER_NAME: "POLLING",
+      LEDGER: "memory",
+      LOG_LEVEL: "info",
+    });
+    const read = () =>
+      (portside?.output.join("") ?? "")
+        .split("\n")
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+    // /healthz answers before the start-up's last line is written.
+    const deadline = Date.now() + 10_000;
+    while (!read().some((l) => l.event === "portside.listening") && Date.now() < deadline) await Bun.sleep(20);
+    const lines = read();
+    expect(lines.find((l) => l.event === "portside.agent_environment")).toMatchObject({
+      taken: ["PORT_ORG_ID → ORG_ID", "PORT_API_BASE_URL → PORT_API_URL", "STREAMER_NAME → PORT_POLLING"],
+    });
+    expect(lines.find((l) => l.event === "portside.no_handlers")).toMatchObject({
+      level: "warn",
+      message:
+        "HANDLERS is not set: runs for Port's execution agent are forwarded as the agent forwards them; other runs are left to other consumers of the topic (UNHANDLED_RUNS=ignore).",
+    });
+    expect(lines.find((l) => l.event === "portside.listening")).toMatchObject({ polling: true, executionAgent: true });
+  }, 60_000);
+});
