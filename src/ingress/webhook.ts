@@ -7,7 +7,8 @@ import type { Logger } from "../log.ts";
 import { parseRecord, type SinkRecord } from "../messages/body.ts";
 import { verifyWebhookSignature } from "../messages/signature.ts";
 import { locateWebhookRun, WEBHOOK_RUN_ID_HEADER, webhookRecord } from "../messages/webhook.ts";
-import type { AcceptOptions, AcceptSummary } from "../pipeline/accept.ts";
+import type { AcceptSummary } from "../pipeline/accept.ts";
+import type { IngestOptions } from "../pipeline/ingest.ts";
 import type { RunPatch } from "../port/calls.ts";
 import { inNetworks } from "../shared/networks.ts";
 import { refusalResponse, refuse } from "../http/refusals.ts";
@@ -32,7 +33,7 @@ import { refusalResponse, refuse } from "../http/refusals.ts";
  * 504 (a synchronous handler past its deadline).
  */
 export interface WebhookDeps {
-  ingest(kind: WorkKind, records: Iterable<SinkRecord>, source: string, options?: AcceptOptions): Promise<AcceptSummary>;
+  ingest(kind: WorkKind, records: Iterable<SinkRecord>, source: string, options?: IngestOptions): Promise<AcceptSummary>;
   orgId: string;
   /** The Port client secret the signatures are made with. */
   secret: string;
@@ -92,7 +93,8 @@ export function webhookRoutes(deps: WebhookDeps): Hono<{ Variables: RequestIdVar
           runIdHeader: settings.runIdPath ? null : (c.req.header(WEBHOOK_RUN_ID_HEADER) ?? null),
         })
       : null;
-    const options = { requestId: c.get("requestId") };
+    // Recorded is answered at once whatever ACK_MODE says; a `sync` handler's answer waits below.
+    const options = { requestId: c.get("requestId"), ackOnCommit: true };
     let summary: AcceptSummary;
     try {
       if (located?.ok && record.ok) {
