@@ -263,6 +263,12 @@ export const SETTINGS = {
       `the variables a mapping's jq may read as \`env\` (default ${d}); add your GitLab trigger-token variables (\`group_project\`) here: Port's agent showed jq every variable, portside only these`,
   ),
   WEBHOOK_VERIFY_SSL: setting(bool, "true", (d) => `\`false\`: forwarded calls do not check TLS certificates (default ${d})`),
+  PORT_WEBHOOKS: setting(
+    bool,
+    "false",
+    (d) =>
+      `\`true\`: take runs from Port's signed webhooks at /webhooks/port and /webhooks/port/<action> (WEBHOOK actions pointing at portside), checked with PORT_CLIENT_SECRET (default ${d})`,
+  ),
   WEBHOOK_TOLERANCE_S: setting(
     intIn(1, 24 * 3600),
     "300",
@@ -277,7 +283,7 @@ export const SETTINGS = {
     intIn(100, 10 * 60_000),
     "25000",
     (d) =>
-      `how long a synchronous webhook (a handler with \`sync: true\`) waits for its handler before answering 202 and reporting the result through Port's API (default ${d})`,
+      `how long a synchronous webhook (a handler with \`sync: true\`) waits for its handler before answering 504, the result then reported through Port's API (default ${d})`,
   ),
   WEBHOOK_ALLOW: setting(
     text,

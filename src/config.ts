@@ -82,8 +82,8 @@ export interface Config {
   executionAgent: ExecutionAgentSettings | null;
   /** Port's agent's variables read as portside's (fromAgentEnvironment), said once at start. */
   agentVariablesTaken: string[];
-  /** Port's signed WEBHOOK invocations at /webhooks/port. */
-  webhook: WebhookSettings;
+  /** Port's signed WEBHOOK invocations at /webhooks/port (PORT_WEBHOOKS); null: off. */
+  webhook: WebhookSettings | null;
 }
 
 export interface Topics {
@@ -233,20 +233,19 @@ function configFrom({ env, taken: agentVariablesTaken }: AgentEnvironment, overr
       "PORTSIDE_OPEN",
       "is not available on AWS Lambda, which reports to Port itself; unset it and set PORT_CLIENT_ID and PORT_CLIENT_SECRET",
     );
-  if (entry === "lambda" && (read(env, "PORT_POLLING") || read(env, "EXECUTION_AGENT")))
-    throw new ConfigError(
-      read(env, "PORT_POLLING") ? "PORT_POLLING" : "EXECUTION_AGENT",
-      "is not available on AWS Lambda (an invocation takes the Kafka records it is given); run portside as a service for it",
-    );
+  const serviceOnly = (["PORT_POLLING", "EXECUTION_AGENT", "PORT_WEBHOOKS"] as const).find((name) => read(env, name));
+  if (entry === "lambda" && serviceOnly)
+    throw new ConfigError(serviceOnly, "is not available on AWS Lambda (an invocation takes the Kafka records it is given); run portside as a service for it");
   const orgId = optional(env, "ORG_ID");
   if (!orgId) throw new ConfigError("ORG_ID", "is not set");
   const sinkToken = optional(env, "SINK_TOKEN");
-  // Without a token the sink is off, which is fine only when runs come another way (polling, the consumer).
+  // Without a token the sink is off, which is fine only when runs come another way (webhooks, polling, the consumer).
   const polling = entry === "service" && read(env, "PORT_POLLING");
-  if (!sinkToken && !open && entry === "service" && !polling && !optional(env, "KAFKA_BROKERS"))
+  const webhooks = entry === "service" && read(env, "PORT_WEBHOOKS");
+  if (!sinkToken && !open && entry === "service" && !polling && !webhooks && !optional(env, "KAFKA_BROKERS"))
     throw new ConfigError(
       "SINK_TOKEN",
-      "is not set, so anyone could post runs; set it, or take runs another way (PORT_POLLING=true, KAFKA_BROKERS), or set PORTSIDE_OPEN=true for local use only",
+      "is not set, so anyone could post runs; set it, or take runs another way (PORT_WEBHOOKS=true, PORT_POLLING=true, KAFKA_BROKERS), or set PORTSIDE_OPEN=true for local use only",
     );
   if (sinkToken && sinkToken.length < 16) throw new ConfigError("SINK_TOKEN", "is shorter than 16 characters");
   const adminToken = optional(env, "ADMIN_TOKEN");
@@ -326,13 +325,15 @@ function configFrom({ env, taken: agentVariablesTaken }: AgentEnvironment, overr
           }
         : null,
     agentVariablesTaken,
-    webhook: {
-      toleranceMs: read(env, "WEBHOOK_TOLERANCE_S") * 1000,
-      runIdPath: optional(env, "WEBHOOK_RUN_ID_PATH"),
-      syncTimeoutMs: read(env, "WEBHOOK_SYNC_TIMEOUT_MS"),
-      allow: optional(env, "WEBHOOK_ALLOW") === null ? null : networks(env, "WEBHOOK_ALLOW", true),
-      trustedProxies: networks(env, "WEBHOOK_TRUSTED_PROXIES", false),
-    },
+    webhook: webhooks
+      ? {
+          toleranceMs: read(env, "WEBHOOK_TOLERANCE_S") * 1000,
+          runIdPath: optional(env, "WEBHOOK_RUN_ID_PATH"),
+          syncTimeoutMs: read(env, "WEBHOOK_SYNC_TIMEOUT_MS"),
+          allow: optional(env, "WEBHOOK_ALLOW") === null ? null : networks(env, "WEBHOOK_ALLOW", true),
+          trustedProxies: networks(env, "WEBHOOK_TRUSTED_PROXIES", false),
+        }
+      : null,
     eventBridge: {
       region: read(env, "AWS_REGION"),
       bus: read(env, "EVENTBRIDGE_BUS"),

@@ -132,6 +132,7 @@ export function createService(deps: ServiceDeps): Service {
       if (story?.phase !== "SUCCESS" && story?.phase !== "FAILURE") return null;
       return { status: story.phase, ...(story.summary ? { summary: story.summary } : {}) };
     },
+    reportsPending: async (runId) => (await ledger.getRun(runId))?.reports.some((report) => report.state === "pending") ?? false,
   });
   // Runs the acceptor has just validated, for the executor of this service only.
   const parsedRuns = createParsedRuns();
@@ -268,20 +269,21 @@ export function createService(deps: ServiceDeps): Service {
     history,
     actions: deps.registry.actions,
     consoleSessionMs: config.consoleSessionMs,
-    webhook: deps.port.clientSecret
-      ? {
-          orgId: config.orgId,
-          secret: deps.port.clientSecret,
-          settings: config.webhook,
-          isSync: (action) => {
-            const route = registry.forRun(action);
-            return route.type === "local" && route.sync === true;
-          },
-          awaitResult: (runId, ms) => answers.wait(runId, ms),
-          ...(deps.remoteAddress ? { remoteAddress: deps.remoteAddress } : {}),
-          clock,
-        }
-      : null,
+    webhook:
+      config.webhook && deps.port.clientSecret
+        ? {
+            orgId: config.orgId,
+            secret: deps.port.clientSecret,
+            settings: config.webhook,
+            isSync: (action) => {
+              const route = registry.forRun(action);
+              return route.type === "local" && route.sync === true;
+            },
+            awaitResult: (runId, ms) => answers.wait(runId, ms),
+            ...(deps.remoteAddress ? { remoteAddress: deps.remoteAddress } : {}),
+            clock,
+          }
+        : null,
   });
 
   return {

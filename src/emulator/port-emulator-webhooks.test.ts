@@ -22,7 +22,9 @@ afterAll(() => receiver.stop(true));
 function setup() {
   const emulator = createPortEmulator({ clientId: "id-1", clientSecret: "secret-1" });
   const trigger = async (action: string, properties: Record<string, unknown>) => {
-    const token = (await (await emulator.app.request("/v1/auth/access_token", { method: "POST", body: '{"clientId":"id-1","clientSecret":"secret-1"}' })).json()) as {
+    const token = (await (
+      await emulator.app.request("/v1/auth/access_token", { method: "POST", body: '{"clientId":"id-1","clientSecret":"secret-1"}' })
+    ).json()) as {
       accessToken: string;
     };
     const res = await emulator.app.request(`/v1/actions/${action}/runs`, {

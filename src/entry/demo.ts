@@ -12,6 +12,9 @@ import type { Logger } from "../log.ts";
  * `npm run demo -- --polling`: the same portside taking runs by polling the emulator (PORT_POLLING), with no
  * Kafka and nothing posted to the sink: two actions for the execution agent are declared and triggered in the
  * emulator, one served by the example handler, one forwarded to a small webhook receiver the demo serves.
+ *
+ * `npm run demo -- --webhooks`: the same portside taking runs from Port's signed webhooks (PORT_WEBHOOKS,
+ * demo-webhooks.ts).
  */
 
 /** Credentials the local Port emulator accepts. They open nothing but the emulator. */
@@ -55,22 +58,48 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
   console.log(`demo: POST /sink/runs → ${await post("/sink/runs", runs.map((r) => JSON.stringify(r)).join("\n"))}`);
   console.log(`demo: POST /sink/changes → ${await post("/sink/changes", JSON.stringify(changes))}`);
 
-  const deadline = Date.now() + (options.timeoutMs ?? 20_000);
-  const ids = runs.map((r) => r.context.runId);
-  while (Date.now() < deadline && ids.some((id) => !options.emulator.terminalStatus(id))) await new Promise((r) => setTimeout(r, 50));
+  await settled(
+    options.emulator,
+    runs.map((r) => r.context.runId),
+    options.timeoutMs,
+  );
 
+  return printRuns(
+    options.emulator,
+    runs.map((run) => ({ id: run.context.runId, action: run.action })),
+    "listening",
+  );
+}
+
+/** Waits for the runs to end in the emulator (or `timeoutMs`). */
+export async function settled(emulator: PortEmulatorState, ids: string[], timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && ids.some((id) => !emulator.terminalStatus(id))) await new Promise((r) => setTimeout(r, 50));
+}
+
+/**
+ * What the emulator recorded of each run, as the demos print it: its status and summary, the lines `more`
+ * adds, its logs, linked entities and stored response; then whether all ended. Returns whether they did.
+ */
+export function printRuns(
+  emulator: PortEmulatorState,
+  runs: Array<{ id: string; action: string | undefined }>,
+  keeps: string,
+  more: (id: string) => string[] = () => [],
+): boolean {
   let allDone = true;
-  for (const run of runs) {
-    const id = run.context.runId;
-    const recorded = options.emulator.runs.get(id);
-    const status = options.emulator.terminalStatus(id);
+  for (const { id, action } of runs) {
+    const recorded = emulator.runs.get(id);
+    const status = emulator.terminalStatus(id);
     if (!status) allDone = false;
-    console.log(`demo: run ${id} (${run.action}) → ${status ?? "still IN_PROGRESS"}${recorded?.summary ? ` — ${recorded.summary}` : ""}`);
-    for (const line of options.emulator.logsFor(id).flatMap((message) => message.split("\n"))) console.log(`demo:     log  ${line}`);
+    console.log(`demo: run ${id} (${action}) → ${status ?? "still IN_PROGRESS"}${recorded?.summary ? ` — ${recorded.summary}` : ""}`);
+    for (const line of more(id)) console.log(`demo:     ${line}`);
+    for (const line of emulator.logsFor(id).flatMap((message) => message.split("\n"))) console.log(`demo:     log  ${line}`);
     for (const entity of recorded?.linkedEntities ?? []) console.log(`demo:     entity ${entity.blueprint}/${entity.identifier}`);
+    if (recorded?.response !== undefined) console.log(`demo:     response ${JSON.stringify(recorded.response)}`);
   }
   console.log(
-    allDone ? "demo: every sample run finished. portside keeps listening; Ctrl-C to stop." : "demo: some runs did not finish in time; see the log lines above.",
+    allDone ? `demo: every sample run finished. portside keeps ${keeps}; Ctrl-C to stop.` : "demo: some runs did not finish in time; see the log lines above.",
   );
   return allDone;
 }
@@ -117,24 +146,18 @@ export async function runPollingDemo(options: PollingDemoOptions): Promise<boole
   for (const run of runs) console.log(`demo: triggered ${run.action?.identifier} in the Port emulator → run ${run.id}, waiting for the execution agent`);
   console.log("demo: portside polls the emulator for them (no Kafka; nothing is posted to the sink)");
 
-  const deadline = Date.now() + (options.timeoutMs ?? 20_000);
-  while (Date.now() < deadline && runs.some((run) => !options.emulator.terminalStatus(run.id))) await new Promise((r) => setTimeout(r, 50));
-
-  let allDone = true;
-  for (const run of runs) {
-    const recorded = options.emulator.runs.get(run.id);
-    const status = options.emulator.terminalStatus(run.id);
-    if (!status) allDone = false;
-    console.log(`demo: run ${run.id} (${run.action?.identifier}) → ${status ?? "still IN_PROGRESS"}${recorded?.summary ? ` — ${recorded.summary}` : ""}`);
-    console.log(`demo:     claimed by polling, ${recorded?.agentClaim?.acked ? "acknowledged" : "not acknowledged"}`);
-    for (const call of received.filter((r) => r.idempotencyKey === run.id))
-      console.log(`demo:     forwarded ${call.method} ${call.path} (Idempotency-Key ${call.idempotencyKey})`);
-    for (const line of options.emulator.logsFor(run.id).flatMap((message) => message.split("\n"))) console.log(`demo:     log  ${line}`);
-    for (const entity of recorded?.linkedEntities ?? []) console.log(`demo:     entity ${entity.blueprint}/${entity.identifier}`);
-    if (recorded?.response !== undefined) console.log(`demo:     response ${JSON.stringify(recorded.response)}`);
-  }
-  console.log(
-    allDone ? "demo: every sample run finished. portside keeps polling; Ctrl-C to stop." : "demo: some runs did not finish in time; see the log lines above.",
+  await settled(
+    options.emulator,
+    runs.map((run) => run.id),
+    options.timeoutMs,
   );
-  return allDone;
+  return printRuns(
+    options.emulator,
+    runs.map((run) => ({ id: run.id, action: run.action?.identifier })),
+    "polling",
+    (id) => [
+      `claimed by polling, ${options.emulator.runs.get(id)?.agentClaim?.acked ? "acknowledged" : "not acknowledged"}`,
+      ...received.filter((r) => r.idempotencyKey === id).map((call) => `forwarded ${call.method} ${call.path} (Idempotency-Key ${call.idempotencyKey})`),
+    ],
+  );
 }

@@ -4,6 +4,7 @@ import { metricsRoutes } from "../http/app.ts";
 import { assemble, cannotStartMessage, describe, logCannotStart, openLedger, PURGE_EVERY_MS, StartError } from "./assemble.ts";
 import { type Config, type KafkaSettings, loadConfig, type PollingSettings } from "../config.ts";
 import { demoDefaults, EMULATOR_CREDENTIALS, runDemo, runPollingDemo } from "./demo.ts";
+import { runWebhooksDemo } from "./demo-webhooks.ts";
 import { createPortEmulator } from "../emulator/port-emulator.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import { processOwner, recoverDeadOwners } from "../ledger/owners.ts";
@@ -25,6 +26,8 @@ import { createRecentWarnings } from "../observe/recent-warnings.ts";
  *   portside            production: needs ORG_ID, SINK_TOKEN, PORT_CLIENT_ID/SECRET
  *   portside --open     local use without SINK_TOKEN (says so on every start)
  *   portside --demo     open, example handlers, Port emulator; posts sample runs and shows them finish
+ *   portside --webhooks takes runs from Port's signed webhooks (PORT_WEBHOOKS=true); with --demo: actions
+ *                       triggered in the emulator and sent signed to portside
  *   portside --polling  takes runs by polling Port (PORT_POLLING=true); with --demo: actions triggered in
  *                       the emulator, claimed by polling, one served by a handler and one forwarded
  *
@@ -81,7 +84,7 @@ export async function main(runtime: Runtime): Promise<void> {
 export async function startPortside(runtime: Runtime): Promise<void> {
   const { values: flags } = parseArgs({
     args: runtime.args,
-    options: { open: { type: "boolean" }, demo: { type: "boolean" }, polling: { type: "boolean" } },
+    options: { open: { type: "boolean" }, demo: { type: "boolean" }, polling: { type: "boolean" }, webhooks: { type: "boolean" } },
     strict: false,
   });
   const demo = flags.demo === true;
@@ -89,6 +92,7 @@ export async function startPortside(runtime: Runtime): Promise<void> {
     ...(demo ? demoDefaults : {}),
     ...runtime.env,
     ...(flags.polling === true ? { PORT_POLLING: "true" } : {}),
+    ...(flags.webhooks === true ? { PORT_WEBHOOKS: "true" } : {}),
   };
   const config = loadConfig(env, { open: demo || flags.open === true || undefined });
   // Every warning and error reaches the console's health panel, whichever part of portside logged it.
@@ -225,6 +229,8 @@ export async function startPortside(runtime: Runtime): Promise<void> {
         return `http://127.0.0.1:${demoReceiver.port}`;
       },
     });
+  } else if (demo && emulator && config.webhook) {
+    await runWebhooksDemo({ emulator: emulator.state, portsideUrl: `http://127.0.0.1:${server.port}` });
   } else if (demo && emulator) await runDemo({ sinkUrl: `http://127.0.0.1:${server.port}`, emulator: emulator.state, orgId: config.orgId, logger });
 }
 

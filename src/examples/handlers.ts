@@ -23,6 +23,19 @@ export default defineHandlers({
       return { summary: `Deployed ${service} ${version} to ${environment}`, link: `https://ci.example.com/deployments/${run.id}` };
     },
 
+    /**
+     * A quick check Port calls synchronously (a WEBHOOK action with "Request type: sync"): with `sync: true`,
+     * the webhook's answer carries the result, which is how Port learns the run's status.
+     */
+    check_health: {
+      sync: true,
+      handle: async (run) => {
+        const service = run.entity?.identifier ?? "unknown-service";
+        await run.log(`Checking ${service}`);
+        return { summary: `${service} is healthy` };
+      },
+    },
+
     /** CREATE action: "create a VM" with cpu/memory/region inputs, reporting the new vm entity. */
     create_vm: {
       timeoutMs: 5 * 60_000,

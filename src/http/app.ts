@@ -45,7 +45,7 @@ export interface AppDeps {
   actions: readonly string[];
   /** How long a console session lasts (CONSOLE_SESSION_HOURS). */
   consoleSessionMs: number;
-  /** Port's signed webhooks (/webhooks/port); null: off (no Port client secret to check them with). */
+  /** Port's signed webhooks (/webhooks/port); null: off (PORT_WEBHOOKS unset). */
   webhook: Omit<WebhookDeps, "ingest" | "bodyLimitBytes" | "isShuttingDown" | "logger"> | null;
 }
 
@@ -78,12 +78,6 @@ export function createApp(deps: AppDeps): Hono {
   );
 
   if (!deps.metricsApart) {
-    if (deps.webhook)
-      app.route(
-        "/webhooks",
-        webhookRoutes({ ...deps.webhook, ingest: deps.ingest, bodyLimitBytes: deps.bodyLimitBytes, isShuttingDown: deps.isShuttingDown, logger: deps.logger }),
-      );
-
     if (deps.adminToken || deps.open) {
       app.use("/metrics", requireBearer(deps.adminToken, { realm: "metrics", variable: "ADMIN_TOKEN", who: "your scraper's Authorization header" }));
       app.route("/", metricsRoutes(deps.metrics, deps.adminToken ? "adminToken" : null));
@@ -97,6 +91,13 @@ export function createApp(deps: AppDeps): Hono {
     app.use("/sink/*", requireBearer(deps.sinkToken, { realm: "sink", variable: "SINK_TOKEN", who: "the connector's Authorization header" }));
     app.route("/sink", sinkRoutes({ ...deps, sinkTokenRequired: deps.sinkToken !== null }));
   } else app.all("/sink/*", () => refuse("sink_disabled"));
+
+  if (deps.webhook)
+    app.route(
+      "/webhooks",
+      webhookRoutes({ ...deps.webhook, ingest: deps.ingest, bodyLimitBytes: deps.bodyLimitBytes, isShuttingDown: deps.isShuttingDown, logger: deps.logger }),
+    );
+  else app.all("/webhooks/*", () => refuse("webhooks_disabled"));
 
   if (deps.adminToken || deps.open) {
     app.use("/admin/*", requireBearer(deps.adminToken, { realm: "admin", variable: "ADMIN_TOKEN", who: "your Authorization header" }));

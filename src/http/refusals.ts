@@ -55,9 +55,14 @@ export const REFUSALS = {
   },
   sink_disabled: {
     status: 404,
-    means: "Off: SINK_TOKEN is not set (runs come by polling or the built-in consumer)",
+    means: "Off: SINK_TOKEN is not set (runs come by Port's webhooks, polling or the built-in consumer)",
     message:
-      "The sink is off because SINK_TOKEN is not set (this portside takes runs by polling Port or from Kafka itself). Set SINK_TOKEN to take records from a Kafka Connect HTTP sink.",
+      "The sink is off because SINK_TOKEN is not set (this portside takes runs by Port's webhooks, by polling Port or from Kafka itself). Set SINK_TOKEN to take records from a Kafka Connect HTTP sink.",
+  },
+  webhooks_disabled: {
+    status: 404,
+    means: "Off: set PORT_WEBHOOKS=true",
+    message: "Port's webhooks are off because PORT_WEBHOOKS is not true. Set PORT_WEBHOOKS=true to take runs from WEBHOOK actions pointing here.",
   },
   admin_disabled: {
     status: 404,

@@ -3,6 +3,7 @@ import * as v from "valibot";
 import { LEFT_ALONE_REASONS, type LeftAloneReason, PARK_CLASSES, type ParkClass } from "../pipeline/accept.ts";
 import { RECORD_OUTCOMES } from "../pipeline/accept.ts";
 import { LedgerCountsSchema } from "../ledger/ledger.ts";
+import { RunPatchSchema } from "../port/calls.ts";
 
 /**
  * What portside's HTTP endpoints answer, as valibot schemas: the OpenAPI document (`GET /openapi.json`) is
@@ -20,6 +21,16 @@ export const SinkReplySchema = v.object({
   ignored: v.pipe(v.number(), v.integer(), v.minValue(0)),
   /** Why the first parked records were parked (20 at most); absent when none was. */
   parkedReasons: v.optional(v.array(v.string())),
+});
+
+/** A webhook recorded (or already recorded, or parked with its run id): Port may let it go. */
+export const WebhookAnswerSchema = v.object({ status: v.picklist(["accepted", "duplicate", "parked"]), runId: v.string() });
+
+/** A synchronous handler's result as the answer Port takes the run's status from (200 SUCCESS, 500 FAILURE). */
+export const WebhookResultSchema = v.object({
+  ...RunPatchSchema.entries,
+  status: v.picklist(["SUCCESS", "FAILURE"]),
+  runId: v.string(),
 });
 
 export const ReadinessSchema = v.union([v.object({ ok: v.literal(true) }), v.object({ ok: v.literal(false), reason: v.string() })]);

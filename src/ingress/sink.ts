@@ -1,11 +1,12 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { requestId, type RequestIdVariables } from "hono/request-id";
+import type { RequestIdVariables } from "hono/request-id";
 import type { WorkKind } from "../ledger/ledger.ts";
 import { readBody } from "../messages/index.ts";
 import type { AcceptSummary } from "../pipeline/accept.ts";
 import type { Ingest } from "../pipeline/ingest.ts";
 import { refusals, refuse } from "../http/refusals.ts";
+import { ownRequestId } from "../http/request-id.ts";
 import { documented, reply, SinkReplySchema } from "../http/schemas.ts";
 
 /**
@@ -34,12 +35,7 @@ export function sinkReply(summary: AcceptSummary) {
 
 export function sinkRoutes(deps: SinkDeps): Hono<{ Variables: RequestIdVariables }> {
   const app = new Hono<{ Variables: RequestIdVariables }>();
-  // Every sink request gets an id of portside's own (an incoming X-Request-Id is not read, so nothing a
-  // sender chose is repeated): answered as X-Request-Id, logged, and kept with the runs it brought.
-  app.use("*", requestId({ headerName: "" }), async (c, next) => {
-    c.header("X-Request-Id", c.get("requestId"));
-    await next();
-  });
+  app.use("*", ...ownRequestId());
   const limit = bodyLimit({
     maxSize: deps.bodyLimitBytes,
     onError: () =>

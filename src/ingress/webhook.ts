@@ -1,6 +1,6 @@
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { requestId, type RequestIdVariables } from "hono/request-id";
+import type { RequestIdVariables } from "hono/request-id";
 import type { WebhookSettings } from "../config.ts";
 import type { WorkKind } from "../ledger/ledger.ts";
 import type { Logger } from "../log.ts";
@@ -11,7 +11,10 @@ import type { AcceptSummary } from "../pipeline/accept.ts";
 import type { IngestOptions } from "../pipeline/ingest.ts";
 import type { RunPatch } from "../port/calls.ts";
 import { inNetworks } from "../shared/networks.ts";
-import { refusalResponse, refuse } from "../http/refusals.ts";
+import { refusalResponse, refusals, refuse } from "../http/refusals.ts";
+import { ownRequestId } from "../http/request-id.ts";
+import { documented, ErrorSchema, reply, WebhookAnswerSchema, WebhookResultSchema } from "../http/schemas.ts";
+import * as v from "valibot";
 
 /**
  * Port calls portside directly: a WEBHOOK action pointing at `POST /webhooks/port` (or
@@ -58,10 +61,7 @@ export function webhookRoutes(deps: WebhookDeps): Hono<{ Variables: RequestIdVar
   const clock = deps.clock ?? Date.now;
   const { settings } = deps;
 
-  app.use("*", requestId({ headerName: "" }), async (c, next) => {
-    c.header("X-Request-Id", c.get("requestId"));
-    await next();
-  });
+  app.use("*", ...ownRequestId());
   app.use("*", async (c, next) => {
     if (settings.allow && !inNetworks(sourceAddress(c) ?? "", settings.allow)) refuse("webhook_forbidden");
     if (deps.isShuttingDown()) refuse("shutting_down");
@@ -128,8 +128,8 @@ export function webhookRoutes(deps: WebhookDeps): Hono<{ Variables: RequestIdVar
     const { status, ...result } = patch;
     return c.json({ status, runId, ...result }, status === "SUCCESS" ? 200 : 500);
   };
-  app.post("/port", (c) => take(c, null));
-  app.post("/port/:action", (c) => take(c, c.req.param("action")));
+  app.post("/port", documentation(false), (c) => take(c, null));
+  app.post("/port/:action", documentation(true), (c) => take(c, c.req.param("action")));
   return app;
 
   /** The address the request came from: X-Forwarded-For's last hop not among the trusted proxies, when the connection is one. */
@@ -143,4 +143,33 @@ export function webhookRoutes(deps: WebhookDeps): Hono<{ Variables: RequestIdVar
     for (let i = hops.length - 1; i >= 0; i--) if (!inNetworks(hops[i] as string, settings.trustedProxies)) return hops[i];
     return direct;
   }
+}
+
+function documentation(actionInPath: boolean) {
+  return documented({
+    tags: ["webhook"],
+    summary: actionInPath ? "A run Port sends for the action named in the path" : "A run Port sends, its action named in the body",
+    description:
+      "Point a WEBHOOK action at this URL. Signed by Port with the organisation's client secret (x-port-signature over x-port-timestamp and the raw body). 202 once the run is recorded; a handler with sync: true answers with its result instead (200 SUCCESS, 500 FAILURE, 504 past WEBHOOK_SYNC_TIMEOUT_MS).",
+    parameters: [
+      { name: "x-port-signature", in: "header", required: true, schema: { type: "string" }, description: "v1,<base64 HMAC-SHA256>" },
+      { name: "x-port-timestamp", in: "header", required: true, schema: { type: "string" }, description: "Seconds since the epoch" },
+    ],
+    requestBody: { required: true, content: { "application/json": { schema: { type: "object" } } } },
+    responses: {
+      200: reply(WebhookResultSchema, "A synchronous handler's result: SUCCESS"),
+      202: reply(WebhookAnswerSchema, "Recorded (or recorded before): the run goes on and is reported through Port's API"),
+      ...refusals(
+        "no_run_id",
+        "bad_signature",
+        "webhook_forbidden",
+        "body_too_large",
+        "unsupported_media_type",
+        "shutting_down",
+        "ledger_unavailable",
+        "sync_timeout",
+      ),
+      500: reply(v.union([WebhookResultSchema, ErrorSchema]), "A synchronous handler's result: FAILURE; or portside's own failure (nothing acknowledged)"),
+    },
+  });
 }

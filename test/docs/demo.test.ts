@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 
 /**
- * `npm run demo` and `npm run demo -- --polling` as a person runs them: the package's demo script as a real
+ * `npm run demo`, `npm run demo -- --polling` and `npm run demo -- --webhooks` as a person runs them: the package's demo script as a real
  * process, its printed lines read until it says how the sample runs ended, then Ctrl-C (SIGTERM here).
  */
 const repo = new URL("../..", import.meta.url).pathname;
@@ -78,6 +78,22 @@ describe("the demo", () => {
     const forwardedId = /^demo: run (\S+) \(restart_service\)/.exec(runs[1] ?? "")?.[1];
     expect(lines).toContain(`demo:     forwarded POST /restart (Idempotency-Key ${forwardedId})`);
     expect(lines).toContain('demo:     response {"restarted":"checkout-service","by":"the demo\'s webhook receiver"}');
+    expect(exitCode).toBe(0);
+  }, 90_000);
+
+  test("npm run demo -- --webhooks: runs triggered in the emulator are sent signed to portside, one answered 202 and reported, one answered with its result", async () => {
+    const { lines, exitCode } = await demo(["--webhooks"]);
+    expect(lines.filter((line) => line.includes("/sink/"))).toEqual([]);
+    const runs = runLines(lines);
+    expect(runs.map((line) => /\((\w+)\) → (\w+)/.exec(line)?.slice(1))).toEqual([
+      ["deploy", "SUCCESS"],
+      ["check_health", "SUCCESS"],
+    ]);
+    expect(runs[0]).toEndWith("SUCCESS — Deployed checkout-service 2.16.0 to staging");
+    expect(lines.filter((line) => line === "demo:     webhook answered 202")).toHaveLength(1);
+    expect(lines.filter((line) => line === "demo:     webhook answered 200")).toHaveLength(1);
+    const syncId = /^demo: run (\S+) \(check_health\)/.exec(runs[1] ?? "")?.[1];
+    expect(lines).toContain(`demo:     response {"status":"SUCCESS","runId":"${syncId}","summary":"checkout-service is healthy"}`);
     expect(exitCode).toBe(0);
   }, 90_000);
 });

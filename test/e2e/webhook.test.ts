@@ -27,7 +27,10 @@ afterAll(async () => {
 });
 
 async function start(extra: Record<string, string>, options: { port?: number } = {}) {
-  const p = await startPortside(emulatorEnv(port.port, ORG, SINK_TOKEN, { HANDLERS: "test/support/webhook-handlers.ts", ...extra }), options);
+  const p = await startPortside(
+    emulatorEnv(port.port, ORG, SINK_TOKEN, { HANDLERS: "test/support/webhook-handlers.ts", PORT_WEBHOOKS: "true", ...extra }),
+    options,
+  );
   processes.push(p);
   return p;
 }
@@ -138,7 +141,9 @@ test("kill -9 after the 202s, while runs execute: restarted on the same ledger, 
   // At most the runs the killed process held (CONCURRENCY) were cut short; the others ran after the restart.
   expect(interrupted.length).toBeLessThanOrEqual(8);
   expect(ids.length - endedBeforeKill).toBeGreaterThan(interrupted.length);
-  console.log(`webhook crash: ${endedBeforeKill} of ${ids.length} runs ended before the kill, ${interrupted.length} reported interrupted, the rest ran after the restart`);
+  console.log(
+    `webhook crash: ${endedBeforeKill} of ${ids.length} runs ended before the kill, ${interrupted.length} reported interrupted, the rest ran after the restart`,
+  );
   expect(await second.stop()).toBe(0);
 }, 120_000);
 

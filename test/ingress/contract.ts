@@ -19,7 +19,12 @@ export interface IngressUnderTest {
   close?(): Promise<void>;
 }
 
-export function ingressContract(name: string, make: (h: Harness) => IngressUnderTest | Promise<IngressUnderTest>): void {
+export function ingressContract(
+  name: string,
+  make: (h: Harness) => IngressUnderTest | Promise<IngressUnderTest>,
+  /** Settings the way in needs to be on (PORT_WEBHOOKS…). */
+  env: Record<string, string> = {},
+): void {
   describe(`${name} ingress contract`, () => {
     let h: Harness | undefined;
     let ingress: IngressUnderTest | undefined;
@@ -43,7 +48,7 @@ export function ingressContract(name: string, make: (h: Harness) => IngressUnder
         },
       };
       const executed: string[] = [];
-      h = await createHarness({ ledger, handlers: { runs: { deploy: async (run) => void executed.push(run.id) } } });
+      h = await createHarness({ ledger, env, handlers: { runs: { deploy: async (run) => void executed.push(run.id) } } });
       ingress = await make(h);
       return { h, ingress, state, executed };
     }

@@ -10,6 +10,9 @@ import { ingressContract } from "./contract.ts";
  * secret. Every refusal is a 401/400/403/415 that repeats nothing of the body; a valid request is recorded
  * and run once, however often it comes.
  */
+/** The way in is off unless asked for. */
+const ON = { PORT_WEBHOOKS: "true" };
+
 let h: Harness | undefined;
 afterEach(async () => {
   await h?.stop();
@@ -22,7 +25,7 @@ const post = (path: string, body: string, headers: Record<string, string>) =>
 describe("Port's signed webhook", () => {
   test("a signed request is recorded (202) and run once, its inputs as the template put them; the run is reported through the API", async () => {
     const seen: Array<{ id: string; inputs: unknown }> = [];
-    h = await createHarness({ handlers: { runs: { deploy: async (run) => void seen.push({ id: run.id, inputs: run.inputs }) } } });
+    h = await createHarness({ env: ON, handlers: { runs: { deploy: async (run) => void seen.push({ id: run.id, inputs: run.inputs }) } } });
     h.emulator.state.declareRun("r_hook_1");
     const body = portBody("r_hook_1");
     const res = await post("/webhooks/port/deploy", body, sign(body));
@@ -36,7 +39,7 @@ describe("Port's signed webhook", () => {
 
   test("refused with 401, nothing run and nothing parked: wrong secret, altered body, altered timestamp, stale, future, unsigned", async () => {
     const ran: string[] = [];
-    h = await createHarness({ handlers: { runs: { deploy: async (run) => void ran.push(run.id) } } });
+    h = await createHarness({ env: ON, handlers: { runs: { deploy: async (run) => void ran.push(run.id) } } });
     const body = portBody("r_hook_bad", { password: "hunter2-do-not-echo" });
     const good = sign(body);
     const cases: Array<[string, string, Record<string, string>, RegExp]> = [
@@ -72,7 +75,7 @@ describe("Port's signed webhook", () => {
 
   test("the same request three times, at once: run once, the others duplicates", async () => {
     let runs = 0;
-    h = await createHarness({ handlers: { runs: { deploy: async () => void runs++ } } });
+    h = await createHarness({ env: ON, handlers: { runs: { deploy: async () => void runs++ } } });
     h.emulator.state.declareRun("r_hook_thrice");
     const body = portBody("r_hook_thrice");
     const headers = sign(body);
@@ -84,7 +87,7 @@ describe("Port's signed webhook", () => {
   });
 
   test("no run id where the template should put it: 400, parked with its bytes, nothing runs", async () => {
-    h = await createHarness({ handlers: { runs: { deploy: async () => ({}) } } });
+    h = await createHarness({ env: ON, handlers: { runs: { deploy: async () => ({}) } } });
     const body = JSON.stringify({ version: "2.0.0" });
     const res = await post("/webhooks/port/deploy", body, sign(body));
     expect(res.status).toBe(400);
@@ -96,13 +99,13 @@ describe("Port's signed webhook", () => {
 
   test("a template that keeps the run id only in the RUN_ID header (as Port's default sets it) or at WEBHOOK_RUN_ID_PATH is run", async () => {
     const seen: string[] = [];
-    h = await createHarness({ handlers: { runs: { deploy: async (run) => void seen.push(run.id) } } });
+    h = await createHarness({ env: ON, handlers: { runs: { deploy: async (run) => void seen.push(run.id) } } });
     h.emulator.state.declareRun("r_hook_header");
     const body = JSON.stringify({ version: "3.0.0" });
     expect((await post("/webhooks/port/deploy", body, { ...sign(body), RUN_ID: "r_hook_header" })).status).toBe(202);
     await h.waitForTerminal(["r_hook_header"]);
     await h.stop();
-    h = await createHarness({ handlers: { runs: { deploy: async (run) => void seen.push(run.id) } }, env: { WEBHOOK_RUN_ID_PATH: "meta.run" } });
+    h = await createHarness({ handlers: { runs: { deploy: async (run) => void seen.push(run.id) } }, env: { ...ON, WEBHOOK_RUN_ID_PATH: "meta.run" } });
     h.emulator.state.declareRun("r_hook_path");
     const custom = JSON.stringify({ version: "3.0.0", meta: { run: "r_hook_path" }, port_context: { runId: "r_not_this_one" } });
     expect((await post("/webhooks/port/deploy", custom, sign(custom))).status).toBe(202);
@@ -110,15 +113,24 @@ describe("Port's signed webhook", () => {
     expect(seen).toEqual(["r_hook_header", "r_hook_path"]);
   });
 
+  test("off unless PORT_WEBHOOKS=true: 404 saying so, nothing recorded", async () => {
+    h = await createHarness({ handlers: { runs: { deploy: async () => ({}) } } });
+    const body = portBody("r_hook_off");
+    const res = await post("/webhooks/port/deploy", body, sign(body));
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ error: "webhooks_disabled", message: expect.stringContaining("PORT_WEBHOOKS=true") });
+    expect((await h.ledger.counts()).pendingWork).toBe(0);
+  });
+
   test("only JSON: another content type is 415", async () => {
-    h = await createHarness();
+    h = await createHarness({ env: ON });
     const body = portBody("r_hook_text");
     const res = await post("/webhooks/port/deploy", body, { ...sign(body), "content-type": "text/plain" });
     expect(res.status).toBe(415);
   });
 
   test("WEBHOOK_ALLOW: a request from an address it does not list (or of no known address) is 403, before anything else", async () => {
-    h = await createHarness({ env: { WEBHOOK_ALLOW: "port-eu,10.0.0.0/8" } });
+    h = await createHarness({ env: { ...ON, WEBHOOK_ALLOW: "port-eu,10.0.0.0/8" } });
     const body = portBody("r_hook_far");
     const res = await post("/webhooks/port/deploy", body, sign(body));
     expect(res.status).toBe(403);
@@ -129,7 +141,13 @@ describe("Port's signed webhook", () => {
 describe("synchronous webhooks (a handler with sync: true)", () => {
   const handlers = {
     runs: {
-      quick: { sync: true, handle: async () => ({ summary: "done quickly", link: "https://ci.example.com/1" }) },
+      quick: {
+        sync: true,
+        handle: async (run: { log(message: string): Promise<void> }) => {
+          await run.log("checked quickly");
+          return { summary: "done quickly", link: "https://ci.example.com/1" };
+        },
+      },
       broken: {
         sync: true,
         handle: async () => {
@@ -147,11 +165,17 @@ describe("synchronous webhooks (a handler with sync: true)", () => {
   };
 
   test("the answer is the result: SUCCESS 200 with it, FAILURE 500 with the reason; Port gets no status PATCH for them", async () => {
-    h = await createHarness({ handlers });
+    h = await createHarness({ env: ON, handlers });
     for (const id of ["r_sync_ok", "r_sync_broken"]) h.emulator.state.declareRun(id);
     const ok = portBody("r_sync_ok");
     const quick = await post("/webhooks/port/quick", ok, sign(ok));
+    const answeredAt = Date.now();
     expect(quick.status).toBe(200);
+    // Port ends the run when it gets the answer: the run's logs reached it before.
+    const logCalls = h.emulator.state.callsFor("r_sync_ok").filter((c) => c.endpoint === "postLog");
+    expect(logCalls.length).toBeGreaterThan(0);
+    expect(Math.max(...logCalls.map((c) => c.atMs))).toBeLessThanOrEqual(answeredAt);
+    expect(h.emulator.state.logsFor("r_sync_ok")).toContain("checked quickly");
     expect(await quick.json()).toEqual({ status: "SUCCESS", runId: "r_sync_ok", summary: "done quickly", link: "https://ci.example.com/1" });
     const bad = portBody("r_sync_broken");
     const broken = await post("/webhooks/port/broken", bad, sign(bad));
@@ -164,7 +188,7 @@ describe("synchronous webhooks (a handler with sync: true)", () => {
   });
 
   test("past WEBHOOK_SYNC_TIMEOUT_MS the answer is 504 (a 2xx would read as SUCCESS), and the result is reported through the API when it comes", async () => {
-    h = await createHarness({ handlers, env: { WEBHOOK_SYNC_TIMEOUT_MS: "100" } });
+    h = await createHarness({ handlers, env: { ...ON, WEBHOOK_SYNC_TIMEOUT_MS: "100" } });
     h.emulator.state.declareRun("r_sync_slow");
     const body = portBody("r_sync_slow");
     const res = await post("/webhooks/port/slow", body, sign(body));
@@ -180,7 +204,7 @@ describe("synchronous webhooks (a handler with sync: true)", () => {
       runs++;
       return { summary: "made it" };
     };
-    h = await createHarness({ handlers: { runs: { once: { sync: true, handle: once } } } });
+    h = await createHarness({ env: ON, handlers: { runs: { once: { sync: true, handle: once } } } });
     h.emulator.state.declareRun("r_sync_again");
     const body = portBody("r_sync_again");
     const first = await post("/webhooks/port/once", body, sign(body));
@@ -195,8 +219,8 @@ describe("synchronous webhooks (a handler with sync: true)", () => {
     const ledger = createMemoryLedger();
     const shared: Ledger = { ...ledger, close: async () => {} };
     // This replica records and waits but executes nothing; the other finds the run by polling the ledger.
-    h = await createHarness({ ledger: shared, handlers, start: false });
-    const other = await createHarness({ ledger: shared, handlers });
+    h = await createHarness({ ledger: shared, env: ON, handlers, start: false });
+    const other = await createHarness({ ledger: shared, env: ON, handlers });
     try {
       other.emulator.state.declareRun("r_sync_elsewhere");
       h.emulator.state.declareRun("r_sync_elsewhere");
@@ -211,22 +235,26 @@ describe("synchronous webhooks (a handler with sync: true)", () => {
   });
 });
 
-ingressContract("webhook", (harness) => ({
-  async deliver(values) {
-    let acked = true;
-    for (const value of values) {
-      let parsed: { payload?: unknown; context?: { runId?: unknown } } | undefined;
-      try {
-        parsed = JSON.parse(value);
-      } catch {}
-      // Port sends a webhook only for a run it created.
-      if (typeof parsed?.context?.runId === "string") harness.emulator.state.declareRun(parsed.context.runId);
-      // Port names the action in the URL; a record it sent that portside cannot run names none.
-      const path = parsed && typeof parsed.payload !== "object" ? "/webhooks/port" : "/webhooks/port/deploy";
-      const res = await harness.service.app.request(path, { method: "POST", body: value, headers: sign(value) });
-      // Recorded (202), or parked as it arrived (400): either way the sender may let it go.
-      if (res.status !== 202 && res.status !== 400) acked = false;
-    }
-    return { acked };
-  },
-}));
+ingressContract(
+  "webhook",
+  (harness) => ({
+    async deliver(values) {
+      let acked = true;
+      for (const value of values) {
+        let parsed: { payload?: unknown; context?: { runId?: unknown } } | undefined;
+        try {
+          parsed = JSON.parse(value);
+        } catch {}
+        // Port sends a webhook only for a run it created.
+        if (typeof parsed?.context?.runId === "string") harness.emulator.state.declareRun(parsed.context.runId);
+        // Port names the action in the URL; a record it sent that portside cannot run names none.
+        const path = parsed && typeof parsed.payload !== "object" ? "/webhooks/port" : "/webhooks/port/deploy";
+        const res = await harness.service.app.request(path, { method: "POST", body: value, headers: sign(value) });
+        // Recorded (202), or parked as it arrived (400): either way the sender may let it go.
+        if (res.status !== 202 && res.status !== 400) acked = false;
+      }
+      return { acked };
+    },
+  }),
+  ON,
+);
