@@ -764,8 +764,9 @@ describe("drop-in for Port's agent: portside started with the agent's environmen
     expect(events(portside, "agent.ready")[0]).toMatchObject({ mappings: 1, mappingFile });
     expect(events(portside, "polling.started")[0]).toMatchObject({ intervalMs: 1000 });
     expect(state.organization.settings).toEqual({ portAgentStreamerName: "POLLING" });
-    // No sink without SINK_TOKEN: runs come by polling only. The ledger is in the working directory.
+    // No sink without SINK_TOKEN, and the start line says so: runs come by polling only. The ledger is in the working directory.
     expect((await fetch(`${portside.url}/sink/runs`, { method: "POST", body: "{}" })).status).toBe(404);
+    expect(events(portside, "portside.access")[0]?.message).toStartWith("/sink is off");
     expect(existsSync(join(home, ".portside", "ledger.sqlite"))).toBe(true);
     expect(portside.output.join("")).not.toContain(SECRET);
     expect(await portside.stop()).toBe(0);
