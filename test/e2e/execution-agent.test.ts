@@ -210,6 +210,10 @@ describe("execution-agent mode: runs forwarded to a local webhook, from the runs
   const sideOf = (id: string) => (id.startsWith("r_kafka_") ? kafkaSide : pollingSide);
   const both = (s: Scenario) => [kafkaId(s), pollId(s)];
   const gitlabIds = { ok: "r_kafka_gitlab", unlisted: "r_kafka_gitlab_unlisted" };
+  /** Runs for the agent that Port did not sign: no signature at all, and one made with another secret. */
+  const untrusted = { unsigned: "r_kafka_unsigned", forged: "r_kafka_forged" };
+  const untrustedMessage = (id: string) =>
+    portMessage(org, id, "notify", { version: "6.6.6" }, { ...kafkaInvocation(scenario("sync")), url: `${hookBase}/sync/${id}` });
 
   beforeAll(async () => {
     brokers = (await getKafka()).brokers;
@@ -270,7 +274,7 @@ describe("execution-agent mode: runs forwarded to a local webhook, from the runs
           { type: "GITLAB", agent: true, groupName: "acme/platform", projectName, defaultRef: "main", omitPayload: false, omitUserInputs: false },
         ),
       );
-    for (const id of Object.values(gitlabIds)) state.declareRun(id);
+    for (const id of [...Object.values(gitlabIds), ...Object.values(untrusted)]) state.declareRun(id);
     await producer.send({
       topic: `${org}.runs`,
       acks: -1,
@@ -278,6 +282,14 @@ describe("execution-agent mode: runs forwarded to a local webhook, from the runs
         ...scenarios.map((s) => ({ key: kafkaId(s), value: JSON.stringify(signed(portMessage(org, kafkaId(s), s.action, s.properties, kafkaInvocation(s)))) })),
         { key: gitlabIds.ok, value: JSON.stringify(gitlab(gitlabIds.ok, "infra")) },
         { key: gitlabIds.unlisted, value: JSON.stringify(gitlab(gitlabIds.unlisted, "billing")) },
+        { key: untrusted.unsigned, value: JSON.stringify(untrustedMessage(untrusted.unsigned)) },
+        {
+          key: untrusted.forged,
+          value: JSON.stringify({
+            ...untrustedMessage(untrusted.forged),
+            headers: { "X-Port-Signature": "v1,bm90IFBvcnQncyBzaWduYXR1cmU=", "X-Port-Timestamp": Math.floor(Date.now() / 1000) },
+          }),
+        },
       ],
     });
   }, 120_000);
@@ -446,6 +458,25 @@ describe("execution-agent mode: runs forwarded to a local webhook, from the runs
     expect(unlisted?.json).toMatchObject({ token: null });
     await waitForTerminal([gitlabIds.unlisted]);
     expect(state.runs.get(gitlabIds.unlisted)).toMatchObject({ status: "FAILURE", summary: expect.stringContaining("status code: 404") });
+  }, 30_000);
+
+  test("a run for the agent on the runs topic that Port did not sign (none, or a forged one) is never forwarded, never reported: parked", async () => {
+    // Every run on the topic before them is done (one partition), GitLab's last among them.
+    await waitForTerminal([gitlabIds.unlisted]);
+    await until(
+      async () => {
+        const stats = (await (await fetch(`${kafkaSide.url}/admin/stats`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as {
+          sinceStart: { parkedBy: Record<string, number> };
+        };
+        return stats.sinceStart.parkedBy.signature === 2;
+      },
+      "both parked for their signature",
+      10_000,
+    );
+    for (const id of Object.values(untrusted)) {
+      expect(hooks.filter((c) => c.key === id || c.path.includes(id))).toEqual([]);
+      expect(state.callsFor(id)).toEqual([]);
+    }
   }, 30_000);
 
   test("the same runs through the Kafka topic and through polling: the same webhook calls and the same reports, but where Port's agent itself builds the message differently", async () => {
