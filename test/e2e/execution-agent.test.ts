@@ -793,6 +793,10 @@ describe("drop-in for Port's agent: portside started with the agent's environmen
     // LOG_LEVEL=INFO is info; the mapping file is the one given; Port is told the agent polls (as the agent tells it).
     expect(events(portside, "portside.listening")).toHaveLength(1);
     expect(events(portside, "agent.ready")[0]).toMatchObject({ mappings: 1, mappingFile });
+    // No handler module, as with the agent: the start says the agent's runs are forwarded, not left to others.
+    expect(events(portside, "portside.no_handlers")).toEqual([
+      expect.objectContaining({ message: expect.stringContaining("runs for Port's execution agent are forwarded") }),
+    ]);
     expect(events(portside, "polling.started")[0]).toMatchObject({ intervalMs: 1000 });
     expect(state.organization.settings).toEqual({ portAgentStreamerName: "POLLING" });
     // No sink without SINK_TOKEN, and the start line says so: runs come by polling only. The ledger is in the working directory.
@@ -847,6 +851,8 @@ describe("drop-in for Port's agent: portside started with the agent's environmen
       expect(callsWith("r_dropin_kafka")[0]).toMatchObject({ method: "POST", path: "/sync/dropin-kafka", headers: { "x-team": "payments" } });
       expect(callsWith("r_dropin_kafka")[0]?.json).toEqual({ runId: "r_dropin_kafka", inputs: { team: "payments" } });
       expect(state.count("kafkaCredentials")).toBe(1);
+      // Port is told the organisation's agent is on Kafka, as Port's agent tells it at every start.
+      expect(state.organization.settings).toEqual({ portAgentStreamerName: "KAFKA" });
       const taken = events(portside, "portside.agent_environment");
       expect(taken).toHaveLength(1);
       expect(taken[0]?.taken).toEqual([
