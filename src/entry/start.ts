@@ -257,7 +257,11 @@ async function kafkaIngressFor(settings: KafkaSettings, service: Service, logger
 
 /** The start line says who may call what: open mode, the sink's token, and whether /admin is on. */
 function announceAccess(config: Config, logger: Logger): void {
-  const sink = config.sinkToken ? "/sink requires SINK_TOKEN" : "/sink accepts requests without a token";
+  const sink = config.sinkToken
+    ? "/sink requires SINK_TOKEN"
+    : config.open
+      ? "/sink accepts requests without a token"
+      : "/sink is off (set SINK_TOKEN to take records from a Kafka Connect HTTP sink)";
   const admin = config.adminToken
     ? "/admin requires ADMIN_TOKEN"
     : config.open

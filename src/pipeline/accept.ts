@@ -251,6 +251,9 @@ export function rejectionReports(runId: string, reason: string, summary = `Inval
 
 const FOREIGN_ORG = "trigger.by.orgId is not this deployment's organisation (ORG_ID); not executed";
 
+const UNSIGNED_AGENT_RUN =
+  "signature refused: a run for Port's execution agent (agent: true) must carry Port's signature in headers.X-Port-Signature and headers.X-Port-Timestamp";
+
 async function judgeRun(deps: AcceptorDeps, record: SinkRecord, source: string): Promise<Verdict> {
   // Whether portside may tell Port about a run of this action: only when the action is its own (a handler
   // or route), or UNHANDLED_RUNS=fail says every run on the topic is. Another consumer's run is never failed.
@@ -301,6 +304,9 @@ async function judgeRun(deps: AcceptorDeps, record: SinkRecord, source: string):
     // Not reported: a record that fails its signature cannot be trusted to name a real run.
     if (!verdict.ok) return park("signature", "run", record, source, `signature refused: ${verdict.reason}`, run.id);
   }
+  // Port signs every run it publishes for its agent, and the agent forwards none unsigned: nor does portside in
+  // its place (the message names the URL called). Not reported, as a record that fails its signature.
+  if (run.forAgent && run.shape === "legacy") return park("signature", "run", record, source, UNSIGNED_AGENT_RUN, run.id);
   deps.parsedRuns.remember(record.text, deps.locator, run);
   return {
     type: "work",

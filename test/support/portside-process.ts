@@ -30,11 +30,15 @@ export interface PortsideProcess {
   stop(): Promise<number>;
 }
 
-export async function startPortside(env: Record<string, string>, options: { port?: number; startTimeoutMs?: number } = {}): Promise<PortsideProcess> {
+/** `cwd`: the process's working directory (default the repository), where relative paths in `env` resolve. */
+export async function startPortside(
+  env: Record<string, string>,
+  options: { port?: number; startTimeoutMs?: number; cwd?: string } = {},
+): Promise<PortsideProcess> {
   const port = options.port ?? (await freePort());
   const output: string[] = [];
-  const proc = Bun.spawn([process.execPath, "src/entry/main.ts"], {
-    cwd: repo,
+  const proc = Bun.spawn([process.execPath, `${repo}src/entry/main.ts`], {
+    cwd: options.cwd ?? repo,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "warn", ...env },
     stdout: "pipe",
     stderr: "pipe",
