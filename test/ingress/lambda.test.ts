@@ -235,6 +235,10 @@ describe("configuration on AWS Lambda", () => {
     );
     expect(() => loadConfig({ ...base, PORTSIDE_OPEN: "true" }, { entry: "lambda" })).toThrow(/^PORTSIDE_OPEN: is not available on AWS Lambda/);
   });
+  test("refuses the ways in a Lambda cannot serve (it takes only the Kafka records it is given), naming each", () => {
+    for (const name of ["PORT_POLLING", "EXECUTION_AGENT", "PORT_WEBHOOKS"])
+      expect(() => loadConfig({ ...base, [name]: "true" }, { entry: "lambda" })).toThrow(new RegExp(`^${name}: is not available on AWS Lambda`));
+  });
   test("the service still needs SINK_TOKEN", () => {
     expect(() => loadConfig(base)).toThrow(/^SINK_TOKEN: is not set/);
   });
