@@ -7,6 +7,7 @@ import { createPortEmulator } from "../../src/emulator/port-emulator.ts";
 import { keyOf, startEventBridgeServer } from "../support/eventbridge-server.ts";
 import { ORG, runMessage, SINK_TOKEN } from "../support/harness.ts";
 import { freePort, waitForHttp } from "../support/net.ts";
+import { portWebhookBody, signWebhook } from "../support/port-webhook.ts";
 import { getRedis } from "../support/redis.ts";
 
 /**
@@ -117,6 +118,25 @@ describe("portside on Deno", () => {
     expect(emulator.state.runs.get("r_deno")?.summary).toBe("ran on deno");
     expect(emulator.state.logsFor("r_deno").join("\n")).toContain("hello from deno");
     expect(portside.output()).toContain('"runtime":"deno","ledger":"redis"');
+    expect(await portside.stop()).toBe(0);
+  }, 90_000);
+
+  test("Port's signed webhook on Deno: WEBHOOK_ALLOW reads Deno's remote address, the run is recorded (202) and completes", async () => {
+    const portside = await startDeno({
+      ...portEnv(),
+      HANDLERS: "test/deno/handlers.ts",
+      LEDGER: "memory",
+      PORT_WEBHOOKS: "true",
+      WEBHOOK_ALLOW: "127.0.0.1/32",
+    });
+    emulator.state.declareRun("r_deno_hook");
+    const body = portWebhookBody("r_deno_hook");
+    const res = await fetch(`${portside.url}/webhooks/port/deploy`, { method: "POST", body, headers: signWebhook(body) });
+    expect([res.status, await res.json()]).toEqual([202, { status: "accepted", runId: "r_deno_hook" }]);
+    await until(() => emulator.state.terminalStatus("r_deno_hook") !== undefined, "r_deno_hook to end");
+    expect(emulator.state.runs.get("r_deno_hook")?.summary).toBe("ran on deno");
+    const forged = await fetch(`${portside.url}/webhooks/port/deploy`, { method: "POST", body, headers: signWebhook(body, { secret: "not-it" }) });
+    expect(forged.status).toBe(401);
     expect(await portside.stop()).toBe(0);
   }, 90_000);
 

@@ -69,7 +69,8 @@ const terminal = (ids: string[]) => ids.filter((id) => emulator.state.terminalSt
 
 test("300 triggered runs, each sent once by Port's webhook: recorded and answered 202, run once, reported SUCCESS through the API", async () => {
   const execLog = join(dir, "burst.log");
-  const p = await start({ LEDGER: `sqlite:${join(dir, "burst.sqlite")}`, EXEC_LOG: execLog });
+  // WEBHOOK_ALLOW: Bun's server tells the connection's address (loopback here), and only it is let in.
+  const p = await start({ LEDGER: `sqlite:${join(dir, "burst.sqlite")}`, EXEC_LOG: execLog, WEBHOOK_ALLOW: "127.0.0.1/32" });
   declareAction(emulator.state, { identifier: "deploy", invocationMethod: { type: "WEBHOOK", url: `${p.url}/webhooks/port/deploy` } });
   const ids = await Promise.all(Array.from({ length: 300 }, (_, i) => trigger("deploy", { version: `1.${i}` })));
   await until(
