@@ -91,6 +91,8 @@ test("sign in, find the failed run and its reason, replay the parked change, see
   await page.click("text=Filter");
   const rows = page.locator("#runs tbody tr");
   expect(await rows.count()).toBe(1);
+  // Where it came from: the sink.
+  expect(await rows.first().locator("td.way-in").textContent()).toBe("sink/runs");
   await page.click("text=r_console_broken");
   expect(await page.textContent("#run-status")).toBe("FAILURE");
   expect(await page.textContent("#run-summary")).toContain("the disk is full");

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import type { Ledger } from "../../src/ledger/ledger.ts";
 import { createMemoryLedger } from "../../src/ledger/memory.ts";
-import { createHarness, type Harness } from "../support/harness.ts";
+import { ADMIN_TOKEN, createHarness, type Harness } from "../support/harness.ts";
 import { portWebhookBody as portBody, signWebhook as sign } from "../support/port-webhook.ts";
 import { ingressContract } from "./contract.ts";
 
@@ -84,6 +84,10 @@ describe("Port's signed webhook", () => {
     await h.waitForTerminal(["r_hook_thrice"]);
     await Bun.sleep(50);
     expect(runs).toBe(1);
+    // Counted per way in, as the sink's records are.
+    const metrics = await (await h.service.app.request("/metrics", { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
+    expect(metrics).toContain('portside_records_total{route="webhook",kind="run",outcome="accepted"} 1');
+    expect(metrics).toContain('portside_records_total{route="webhook",kind="run",outcome="duplicate"} 2');
   });
 
   test("no run id where the template should put it: 400, parked with its bytes, nothing runs", async () => {

@@ -130,16 +130,17 @@ export function homePage(opts: {
           <button type="submit">Filter</button>
         </form>
         <table>
-          <thead><tr><th>Run</th><th>Action</th><th>Status</th><th>Attempts</th><th>Received</th><th>Ended</th><th>Summary</th></tr></thead>
+          <thead><tr><th>Run</th><th>Action</th><th>Way in</th><th>Status</th><th>Attempts</th><th>Received</th><th>Ended</th><th>Summary</th></tr></thead>
           <tbody>
             ${
               runs.length === 0
-                ? html`<tr><td colspan="7" class="note">No run in the ledger (finished runs are kept for RETENTION_HOURS).</td></tr>`
+                ? html`<tr><td colspan="8" class="note">No run in the ledger (finished runs are kept for RETENTION_HOURS).</td></tr>`
                 : runs.map(
                     (r) =>
                       html`<tr>
                         <td><a href="/console/runs/${encodeURIComponent(r.runId)}">${r.runId}</a></td>
                         <td>${r.action ?? ""}</td>
+                        <td class="way-in">${r.source ?? ""}</td>
                         <td class="${r.phase}">${r.phase}</td>
                         <td class="num">${r.attempts}</td>
                         <td>${time(r.receivedAt)}</td>
