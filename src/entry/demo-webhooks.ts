@@ -3,6 +3,12 @@ import { declareAction, triggerAction } from "../emulator/port-emulator-actions.
 import { deliverWebhook } from "../emulator/port-emulator-webhooks.ts";
 import { EMULATOR_CREDENTIALS, printRuns, settled } from "./demo.ts";
 
+/** Port's default WEBHOOK body with the entity and blueprint added to port_context, as its guides' templates do. */
+export const WEBHOOK_BODY = {
+  "{{ spreadValue() }}": "{{ .inputs }}",
+  port_context: { runId: "{{ .run.id }}", entity: "{{ .entity.identifier }}", blueprint: "{{ .action.blueprint }}" },
+};
+
 export interface WebhooksDemoOptions {
   emulator: PortEmulatorState;
   /** portside's own URL, where the emulator's WEBHOOK actions point. */
@@ -18,16 +24,11 @@ export interface WebhooksDemoOptions {
  */
 export async function runWebhooksDemo(options: WebhooksDemoOptions): Promise<boolean> {
   const { emulator } = options;
-  // Port's default body with the entity and blueprint added to port_context, as its guides' templates do.
-  const body = {
-    "{{ spreadValue() }}": "{{ .inputs }}",
-    port_context: { runId: "{{ .run.id }}", entity: "{{ .entity.identifier }}", blueprint: "{{ .action.blueprint }}" },
-  };
   const hook = (action: string, synchronized: boolean) => ({
     type: "WEBHOOK" as const,
     url: `${options.portsideUrl}/webhooks/port/${action}`,
     synchronized,
-    body,
+    body: WEBHOOK_BODY,
   });
   declareAction(emulator, { identifier: "deploy", title: "Deploy", blueprint: "microservice", invocationMethod: hook("deploy", false) });
   declareAction(emulator, { identifier: "check_health", title: "Check health", blueprint: "microservice", invocationMethod: hook("check_health", true) });

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { loadConfig } from "../../src/config.ts";
 import { createPortEmulator } from "../../src/emulator/port-emulator.ts";
+import { EMULATOR_CREDENTIALS } from "../../src/entry/demo.ts";
 import { startPortside } from "../support/portside-process.ts";
 
 /**
@@ -65,21 +66,20 @@ test("no mandatory `NAME:?message` interpolation in the compose file: compose ch
   expect(read("docker-compose.yml")).not.toMatch(/\$\{\w+:\?/);
 });
 
+/** What `docker compose up <name>` starts besides it: the services it depends on, and theirs. */
+function closure(services: Record<string, ComposeService>, name: string, seen = new Set<string>()): Set<string> {
+  const d = services[name]?.depends_on ?? [];
+  for (const dep of Array.isArray(d) ? d : Object.keys(d)) if (!seen.has(dep)) closure(services, dep, seen.add(dep));
+  return seen;
+}
+
 test("the polling profile: portside polls the emulator with no Kafka, no Connect and no SINK_TOKEN; the Kafka stack's services stay in the default set", () => {
   const { services } = compose();
-  const dependsOn = (name: string): string[] => {
-    const d = services[name]?.depends_on ?? [];
-    return Array.isArray(d) ? d : Object.keys(d);
-  };
-  const closure = (name: string, seen = new Set<string>()): Set<string> => {
-    for (const dep of dependsOn(name)) if (!seen.has(dep)) closure(dep, seen.add(dep));
-    return seen;
-  };
   expect(services["portside-polling"]?.profiles).toEqual(["polling"]);
   expect(services["trigger-polling"]?.profiles).toEqual(["polling"]);
   // `docker compose up portside-polling` starts what it depends on, and nothing of Kafka.
-  expect([...closure("portside-polling")]).toEqual(["port-emulator"]);
-  expect([...closure("trigger-polling")].sort()).toEqual(["port-emulator", "portside-polling"]);
+  expect([...closure(services, "portside-polling")]).toEqual(["port-emulator"]);
+  expect([...closure(services, "trigger-polling")].sort()).toEqual(["port-emulator", "portside-polling"]);
   for (const name of ["kafka", "connect", "portside", "register"]) expect(services[name]?.profiles).toBeUndefined();
   const env = environmentOf(services["portside-polling"]);
   expect(env.SINK_TOKEN).toBeUndefined();
@@ -113,6 +113,57 @@ test("the polling profile's trigger, against portside polling an emulator on loo
     const runs = [...emulator.state.runs.values()];
     expect(runs).toHaveLength(1);
     expect(runs[0]?.agentClaim?.acked).toBe(true);
+  } finally {
+    await portside.stop();
+    server.stop(true);
+  }
+}, 60_000);
+
+test("the webhooks profile: portside takes the emulator's signed webhooks with no Kafka, no Connect and no SINK_TOKEN; its trigger reaches it by its service name", () => {
+  const { services } = compose();
+  expect(services["portside-webhooks"]?.profiles).toEqual(["webhooks"]);
+  expect(services["trigger-webhooks"]?.profiles).toEqual(["webhooks"]);
+  // `docker compose up portside-webhooks` starts what it depends on, and nothing of Kafka.
+  expect([...closure(services, "portside-webhooks")]).toEqual(["port-emulator"]);
+  expect([...closure(services, "trigger-webhooks")].sort()).toEqual(["port-emulator", "portside-webhooks"]);
+  const env = environmentOf(services["portside-webhooks"]);
+  expect(env.SINK_TOKEN).toBeUndefined();
+  expect(env.KAFKA_BROKERS).toBeUndefined();
+  expect(env.PORT_API_URL).toBe("http://port-emulator:5050");
+  const config = loadConfig(env);
+  expect(config.webhook).not.toBeNull();
+  expect(config.sinkToken).toBeNull();
+  expect(config.polling).toBeNull();
+  expect(config.kafka).toBeNull();
+  // The emulator signs with its client secret: portside checks with the same one.
+  expect(config.portCredentials?.clientSecret.reveal()).toBe(EMULATOR_CREDENTIALS.clientSecret);
+  const trigger = services["trigger-webhooks"];
+  expect(trigger?.command).toEqual(["bun", "connectors/trigger-webhooks.ts"]);
+  expect(environmentOf(trigger)).toEqual({ PORT_EMULATOR_URL: "http://port-emulator:5050", PORTSIDE_URL: `http://portside-webhooks:${config.port}` });
+});
+
+test("the webhooks profile's trigger, against portside taking webhooks from an emulator on loopback: the run it triggers is sent signed, answered 202 and ends SUCCESS", async () => {
+  const emulator = createPortEmulator({});
+  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: emulator.app.fetch });
+  const emulatorUrl = `http://127.0.0.1:${server.port}`;
+  // The compose service's environment, with the emulator on loopback and a memory ledger instead of the volume.
+  const env = { ...environmentOf(compose().services["portside-webhooks"]), PORT_API_URL: emulatorUrl, LEDGER: "memory" };
+  const portside = await startPortside(env);
+  try {
+    const trigger = Bun.spawn([process.execPath, "connectors/trigger-webhooks.ts"], {
+      cwd: repo.pathname,
+      env: { PATH: process.env.PATH ?? "", PORT_EMULATOR_URL: emulatorUrl, PORTSIDE_URL: portside.url, TRIGGER_TIMEOUT_MS: "30000" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const exitCode = await trigger.exited;
+    const out = await new Response(trigger.stdout).text();
+    expect(out).toMatch(/^run r_\w+ \(deploy\) → SUCCESS — Deployed checkout-service 2\.\d+\.0 to staging$/m);
+    expect(exitCode).toBe(0);
+    const runs = [...emulator.state.runs.values()];
+    expect(runs).toHaveLength(1);
+    expect(runs[0]?.payload?.url).toBe(`${portside.url}/webhooks/port/deploy`);
+    expect(runs[0]?.webhookAttempts?.map((attempt) => attempt.status)).toEqual([202]);
   } finally {
     await portside.stop();
     server.stop(true);

@@ -2,6 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { parseAllDocuments } from "yaml";
 import { loadConfig, variables } from "../../src/config.ts";
+import { SETTINGS } from "../../src/config-settings.ts";
+import { PORT_EGRESS } from "../../src/port/egress.ts";
 import { getHelm } from "../support/helm.ts";
 
 /**
@@ -11,8 +13,9 @@ import { getHelm } from "../support/helm.ts";
 const chart = new URL("../../connectors/helm/portside", import.meta.url).pathname;
 
 interface K8sObject {
+  apiVersion: string;
   kind: string;
-  metadata: { name: string };
+  metadata: { name: string; annotations?: Record<string, string> };
   spec?: Record<string, unknown>;
   data?: Record<string, string>;
 }
@@ -22,8 +25,10 @@ function helm(args: string[]): { code: number; out: string; err: string } {
   return { code: run.status ?? -1, out: run.stdout, err: run.stderr };
 }
 
+const setArgs = (sets: string[]) => ["--set", "orgId=org_chart", ...sets.flatMap((s) => ["--set", s])];
+
 function render(...sets: string[]): K8sObject[] {
-  const { code, out, err } = helm(["template", "ps", chart, "--set", "orgId=org_chart", ...sets.flatMap((s) => ["--set", s])]);
+  const { code, out, err } = helm(["template", "ps", chart, ...setArgs(sets)]);
   if (code !== 0) throw new Error(`helm template failed: ${err}`);
   return parseAllDocuments(out)
     .map((d) => d.toJSON() as K8sObject | null)
@@ -48,6 +53,12 @@ function deployment(objects: K8sObject[]) {
   const container = spec.template.spec.containers[0] as Container;
   const env = Object.fromEntries(container.env.map((e) => [e.name, e.value ?? e.valueFrom]));
   return { spec, container, env };
+}
+
+/** portside's configuration from what the chart sets, the Secret's Port credentials standing in as placeholders. */
+function configOf(env: ReturnType<typeof deployment>["env"]) {
+  const plain = Object.fromEntries(Object.entries(env).flatMap(([name, value]) => (typeof value === "string" ? [[name, value]] : [])));
+  return loadConfig({ ...plain, PORT_CLIENT_ID: "client-id-placeholder", PORT_CLIENT_SECRET: "client-secret-placeholder" });
 }
 
 describe("the Helm chart", () => {
@@ -82,6 +93,9 @@ describe("the Helm chart", () => {
     expect(service.ports.map((p) => p.name)).toEqual(["http", "metrics"]);
     expect(byKind(objects, "ServiceMonitor")).toEqual([]);
     expect(byKind(objects, "Secret")).toEqual([]);
+    // No webhooks unless asked for, and nothing exposed outside the cluster.
+    expect(env.PORT_WEBHOOKS).toBeUndefined();
+    expect(byKind(objects, "Ingress")).toEqual([]);
     // Every variable the chart sets is one portside reads.
     expect(Object.keys(env).filter((name) => !(name in variables))).toEqual([]);
   }, 300_000);
@@ -132,8 +146,7 @@ describe("the Helm chart", () => {
     // Every variable the chart sets is one portside reads, and the set passes portside's configuration check
     // without a SINK_TOKEN (the Secret's values stand in as placeholders).
     expect(Object.keys(env).filter((name) => !(name in variables))).toEqual([]);
-    const plain = Object.fromEntries(Object.entries(env).flatMap(([name, value]) => (typeof value === "string" ? [[name, value]] : [])));
-    const config = loadConfig({ ...plain, PORT_CLIENT_ID: "client-id-placeholder", PORT_CLIENT_SECRET: "client-secret-placeholder" });
+    const config = configOf(env);
     expect(config.polling).not.toBeNull();
     expect(config.executionAgent?.mappingPath).toBe("/app/code/control_the_payload_config.json");
     expect(config.sinkToken).toBeNull();
@@ -145,5 +158,92 @@ describe("the Helm chart", () => {
     expect(env.EXECUTION_AGENT).toBe("true");
     expect(env.KAFKA_BROKERS).toBe("port");
     expect(env.PORT_POLLING).toBeUndefined();
+  }, 300_000);
+
+  /** The values of a webhook deployment behind an ingress controller, as the README shows them. */
+  const webhooks = [
+    "webhooks.enabled=true",
+    "webhooks.allow=port-eu",
+    "webhooks.trustedProxies=10.244.0.0/16",
+    "webhooks.ingress.enabled=true",
+    "webhooks.ingress.className=nginx",
+    "webhooks.ingress.host=portside.example.com",
+    "webhooks.ingress.annotations.cert-manager\\.io/cluster-issuer=letsencrypt",
+    "webhooks.ingress.tls[0].secretName=portside-tls",
+  ];
+
+  // The Ingress is checked here on its fields; `kubectl create --dry-run=client` would need an API server
+  // (it downloads the OpenAPI schema and the API groups even on a client dry run).
+  test("webhooks behind an Ingress: only the path prefix /webhooks/ to the Service's http port, with TLS; helm lint passes", () => {
+    const lint = helm(["lint", chart, ...setArgs(webhooks)]);
+    expect(lint.code).toBe(0);
+    expect(lint.out).toContain("0 chart(s) failed");
+    const objects = render(...webhooks);
+    const [ingress, ...more] = byKind(objects, "Ingress");
+    expect(more).toEqual([]);
+    expect(ingress?.apiVersion).toBe("networking.k8s.io/v1");
+    expect(ingress?.metadata.name).toBe("ps-portside-webhooks");
+    expect(ingress?.metadata.annotations).toEqual({ "cert-manager.io/cluster-issuer": "letsencrypt" });
+    const service = byKind(objects, "Service")[0] as K8sObject;
+    expect(ingress?.spec).toEqual({
+      ingressClassName: "nginx",
+      // The hosts of a TLS entry default to the Ingress's host.
+      tls: [{ secretName: "portside-tls", hosts: ["portside.example.com"] }],
+      rules: [
+        {
+          host: "portside.example.com",
+          http: { paths: [{ path: "/webhooks/", pathType: "Prefix", backend: { service: { name: service.metadata.name, port: { name: "http" } } } }] },
+        },
+      ],
+    });
+    // The port it names is the Service's main one, where portside serves /webhooks (not the metrics port).
+    expect((service.spec as { ports: { name: string; targetPort: string }[] }).ports).toContainEqual(
+      expect.objectContaining({ name: "http", targetPort: "http" }),
+    );
+    // TLS entries with hosts of their own keep them.
+    const tls = byKind(render(...webhooks, "webhooks.ingress.tls[0].hosts[0]=hooks.example.com"), "Ingress")[0]?.spec?.tls;
+    expect(tls).toEqual([{ secretName: "portside-tls", hosts: ["hooks.example.com"] }]);
+  }, 300_000);
+
+  test("webhooks: PORT_WEBHOOKS, WEBHOOK_ALLOW and WEBHOOK_TRUSTED_PROXIES set, SINK_TOKEN optional, portside's own defaults for the rest; the set passes portside's configuration check", () => {
+    const { env } = deployment(render(...webhooks));
+    expect(env.PORT_WEBHOOKS).toBe("true");
+    expect(env.WEBHOOK_ALLOW).toBe("port-eu");
+    expect(env.WEBHOOK_TRUSTED_PROXIES).toBe("10.244.0.0/16");
+    expect(env.WEBHOOK_SYNC_TIMEOUT_MS).toBeUndefined();
+    expect(env.WEBHOOK_RUN_ID_PATH).toBeUndefined();
+    expect(env.PORT_POLLING).toBeUndefined();
+    expect(env.KAFKA_BROKERS).toBeUndefined();
+    expect(env.SINK_TOKEN).toEqual({ secretKeyRef: { name: "portside", key: "SINK_TOKEN", optional: true } });
+    expect(Object.keys(env).filter((name) => !(name in variables))).toEqual([]);
+    const config = configOf(env);
+    expect(config.sinkToken).toBeNull();
+    expect(config.polling).toBeNull();
+    expect(config.kafka).toBeNull();
+    expect(config.webhook?.allow).toHaveLength(PORT_EGRESS["port-eu"]?.length ?? -1);
+    expect(config.webhook?.trustedProxies).toHaveLength(1);
+    expect(config.webhook?.syncTimeoutMs).toBe(Number(SETTINGS.WEBHOOK_SYNC_TIMEOUT_MS.default));
+    expect(config.webhook?.runIdPath).toBeNull();
+
+    // The optional settings, when given; webhooks without the Ingress render none (exposed some other way).
+    const objects = render("webhooks.enabled=true", "webhooks.syncTimeoutMs=10000", "webhooks.runIdPath=port_context.id");
+    const given = deployment(objects).env;
+    expect(given.WEBHOOK_SYNC_TIMEOUT_MS).toBe("10000");
+    expect(given.WEBHOOK_RUN_ID_PATH).toBe("port_context.id");
+    expect(given.WEBHOOK_ALLOW).toBeUndefined();
+    expect(byKind(objects, "Ingress")).toEqual([]);
+    const configGiven = configOf(given);
+    expect(configGiven.webhook?.syncTimeoutMs).toBe(10_000);
+    expect(configGiven.webhook?.runIdPath).toBe("port_context.id");
+    expect(configGiven.webhook?.allow).toBeNull();
+  }, 300_000);
+
+  test("the webhooks' Ingress is refused without webhooks.enabled and without a host, saying what to set", () => {
+    const off = helm(["template", "ps", chart, ...setArgs(["webhooks.ingress.enabled=true", "webhooks.ingress.host=portside.example.com"])]);
+    expect(off.code).not.toBe(0);
+    expect(off.err).toContain("webhooks.ingress needs webhooks.enabled=true");
+    const hostless = helm(["template", "ps", chart, ...setArgs(["webhooks.enabled=true", "webhooks.ingress.enabled=true"])]);
+    expect(hostless.code).not.toBe(0);
+    expect(hostless.err).toContain("webhooks.ingress needs webhooks.ingress.host");
   }, 300_000);
 });
