@@ -80,6 +80,10 @@ describe("the Helm chart", () => {
     expect(container.readinessProbe.httpGet.path).toBe("/readyz");
     expect(spec.template.spec.terminationGracePeriodSeconds).toBe(50);
     expect(env.SHUTDOWN_GRACE_MS).toBe("40000");
+    // A number from a values file (or --set-json) is a float: still written as an integer.
+    const { code, out } = helm(["template", "ps", chart, "--set", "orgId=org_chart", "--set-json", "shutdownGraceMs=1200000"]);
+    expect(code).toBe(0);
+    expect(out).toContain('value: "1200000"');
     expect(env.ORG_ID).toBe("org_chart");
     expect(env.LEDGER).toBe("sqlite:/data/ledger.sqlite");
     expect(env.SINK_TOKEN).toEqual({ secretKeyRef: { name: "portside", key: "SINK_TOKEN" } });
