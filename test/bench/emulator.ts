@@ -4,12 +4,25 @@
  * `POST /__bench/reset` starts over with a fresh emulator, `POST /__bench/refuse?ms=<n>` answers every
  * call 429 for that long (Port's rate limit; Retry-After the seconds left) and counts the calls made meanwhile. The emulator's per-call record (kept for tests)
  * is trimmed as it goes, so a long run does not grow this process. `bun test/bench/emulator.ts <port>`.
+ *
+ * `POST /__bench/trigger` `{action: <declaration as POST /emulator/actions takes it>, count}` declares the action
+ * and triggers it `count` times at once, as Port does when someone clicks Execute (runs of an `agent: true`
+ * WEBHOOK action then wait to be claimed); the queueing is no Port call of the measured process, so it is not
+ * counted. `GET /__bench/stats?responses=1` also counts the runs that have a stored response (a walk over
+ * every run, so only on request).
  */
 import { createPortEmulator, type PortEmulator } from "../../src/emulator/port-emulator.ts";
+import { declareAction, type EmulatedActionInput, triggerAction } from "../../src/emulator/port-emulator-actions.ts";
 import type { RecordedCall } from "../../src/emulator/port-emulator-state.ts";
 
 interface Stats {
   calls: Record<string, number>;
+  /** Calls answered 4xx/5xx, per endpoint. */
+  refusedCalls: Record<string, number>;
+  /** When each endpoint was first called (epoch ms). */
+  firstCallAt: Record<string, number>;
+  /** Runs with a stored response (`?responses=1` only). */
+  withResponse?: number;
   terminal: number;
   success: number;
   failure: number;
@@ -31,6 +44,8 @@ function reset() {
   counted = 0;
   stats = {
     calls: { token: 0, patchRun: 0, postLog: 0, upsertEntity: 0, getRun: 0, unknown: 0 },
+    refusedCalls: {},
+    firstCallAt: {},
     terminal: 0,
     success: 0,
     failure: 0,
@@ -44,6 +59,8 @@ reset();
 
 function count(call: RecordedCall) {
   stats.calls[call.endpoint] = (stats.calls[call.endpoint] ?? 0) + 1;
+  stats.firstCallAt[call.endpoint] ??= call.atMs;
+  if (call.status >= 400) stats.refusedCalls[call.endpoint] = (stats.refusedCalls[call.endpoint] ?? 0) + 1;
   if (call.atMs >= stats.window.startAt && call.atMs < stats.window.endAt) {
     stats.window.calls++;
     if (call.status === 429) stats.window.refused++;
@@ -67,7 +84,18 @@ const server = Bun.serve({
   port: Number(process.argv[2] ?? 0),
   async fetch(req) {
     const url = new URL(req.url);
-    if (url.pathname === "/__bench/stats") return Response.json(stats);
+    if (url.pathname === "/__bench/stats") {
+      if (url.searchParams.get("responses") !== "1") return Response.json(stats);
+      let withResponse = 0;
+      for (const run of emulator.state.runs.values()) if (run.response !== undefined) withResponse++;
+      return Response.json({ ...stats, withResponse });
+    }
+    if (url.pathname === "/__bench/trigger" && req.method === "POST") {
+      const { action, count } = (await req.json()) as { action: EmulatedActionInput; count: number };
+      const declared = declareAction(emulator.state, action);
+      for (let i = 0; i < count; i++) triggerAction(emulator.state, Date.now, declared.identifier, { properties: { n: i } });
+      return Response.json({ ok: true, triggered: count });
+    }
     if (url.pathname === "/__bench/reset") {
       reset();
       return Response.json({ ok: true });

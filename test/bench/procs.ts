@@ -37,7 +37,7 @@ export interface Proc {
   stop(): Promise<void>;
 }
 
-function collect(proc: ReturnType<typeof Bun.spawn>, output: string[], onLine?: (line: string) => void) {
+export function collect(proc: ReturnType<typeof Bun.spawn>, output: string[], onLine?: (line: string) => void) {
   for (const stream of [proc.stdout, proc.stderr] as ReadableStream<Uint8Array>[]) {
     void (async () => {
       const decoder = new TextDecoder();
@@ -56,7 +56,7 @@ function collect(proc: ReturnType<typeof Bun.spawn>, output: string[], onLine?: 
   }
 }
 
-async function stopProc(proc: ReturnType<typeof Bun.spawn>, graceMs = 15_000): Promise<void> {
+export async function stopProc(proc: ReturnType<typeof Bun.spawn>, graceMs = 15_000): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return;
   proc.kill("SIGTERM");
   const timer = setTimeout(() => proc.kill("SIGKILL"), graceMs);
@@ -86,6 +86,8 @@ export interface PortsideOptions {
   cpuProfDir?: string;
   /** Extra flags for bun, e.g. `--smol`. */
   bunFlags?: string[];
+  /** Called with every line the process prints (`output` keeps only the first 2,000). */
+  onLine?: (line: string) => void;
 }
 
 export interface PortsideProc extends Proc {
@@ -113,7 +115,7 @@ export async function startPortside(options: PortsideOptions): Promise<PortsideP
     stdout: "pipe",
     stderr: "pipe",
   });
-  collect(proc, output);
+  collect(proc, output, options.onLine);
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`${url}/healthz`, 30_000).catch((error) => {
     proc.kill("SIGKILL");
