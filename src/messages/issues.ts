@@ -31,6 +31,8 @@ export function formatIssues(issues: readonly Issue[], rename?: (path: string) =
 function formatIssue(issue: Issue, rename?: (path: string) => string): string {
   const dotPath = v.getDotPath(issue);
   const path = dotPath === null ? "message" : rename ? rename(dotPath) : dotPath;
+  // valibot's own wording of a rule repeats the value ("… but received "hunter2""): the rule alone is said.
+  if (issue.kind === "validation" && issue.message.startsWith("Invalid ")) return `${path}: ${ruleWording(issue)}`;
   // Checks written here (`v.check`, `v.custom`) carry their own complete wording.
   if (issue.kind !== "schema" || issue.type === "custom") return `${path}: ${issue.message}`;
   // JSON has no undefined, so an undefined input is a missing required key (valibot would name the key
@@ -85,4 +87,31 @@ export function describeValue(value: unknown): string {
     default:
       return `a ${typeof value}`;
   }
+}
+
+/** How valibot's rules read, by their type; the requirement is the schema's (never the value's). */
+const RULES: Record<string, (expected: string | null) => string> = {
+  regex: (e) => `must match ${e}`,
+  min_length: (e) => `must have a length ${e}`,
+  max_length: (e) => `must have a length ${e}`,
+  length: (e) => `must have a length of ${e}`,
+  min_value: (e) => `must be ${e}`,
+  max_value: (e) => `must be ${e}`,
+  min_entries: (e) => `must have ${e} entries`,
+  max_entries: (e) => `must have ${e} entries`,
+  integer: () => "must be an integer",
+  email: () => "must be an email address",
+  url: () => "must be a URL",
+  ipv4: () => "must be an IPv4 address",
+  ipv6: () => "must be an IPv6 address",
+  ip: () => "must be an IP address",
+  iso_timestamp: () => "must be an ISO 8601 date and time",
+  iso_date_time: () => "must be an ISO 8601 date and time",
+  iso_date: () => "must be an ISO 8601 date",
+  non_empty: () => "must not be empty",
+};
+
+function ruleWording(issue: Issue): string {
+  const rule = RULES[issue.type];
+  return rule ? rule(issue.expected) : `must satisfy ${issue.type.replaceAll("_", " ")}${issue.expected ? ` ${issue.expected}` : ""}`;
 }

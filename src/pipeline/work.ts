@@ -2,6 +2,7 @@ import { type ClaimedWork, runIdOfKey, type WorkEnd } from "../ledger/ledger.ts"
 import type { Logger } from "../log.ts";
 import { parseChange, parseRun, type RunLocator } from "../messages/index.ts";
 import { ADDRESSABLE_RUN_ID } from "../messages/run-schemas.ts";
+import { checkInputs } from "../actions/check.ts";
 import { decryptSecretInputs, notDecrypted } from "../messages/secrets.ts";
 import type { Run } from "../messages/views.ts";
 import type { ReportInput } from "../port/calls.ts";
@@ -158,8 +159,15 @@ export function createWork(deps: WorkDeps, seam: WorkSeam): Work {
       log.warn(E.runFailed, { reason: secrets.reason });
       return failure(run.id, secrets.reason);
     }
+    // With the action's definition (the module's `actions`), the handler starts only on inputs that match it.
+    const checked =
+      route.type === "local" && route.inputs ? checkInputs(route.inputs, secrets.inputs, run.action) : { ok: true as const, inputs: secrets.inputs };
+    if (!checked.ok) {
+      log.warn(E.runFailed, { reason: checked.reason });
+      return failure(run.id, checked.reason);
+    }
     const calls = createRunContext({
-      run: secrets.inputs === run.inputs ? run : { ...run, inputs: secrets.inputs },
+      run: checked.inputs === run.inputs ? run : { ...run, inputs: checked.inputs },
       attempt: item.attempt,
       signal: claimed.abort.signal,
       flushAt: 100,

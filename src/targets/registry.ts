@@ -2,7 +2,9 @@ import * as v from "valibot";
 import { CHANGE_ACTIONS, CHANGE_RESOURCE_TYPES } from "../messages/schemas.ts";
 import type { Change } from "../messages/views.ts";
 import { within } from "../shared/time.ts";
-import { matchesChange, type ChangeRule, type ExternalTarget, type HandlerModule, type RunHandler } from "./define.ts";
+import { matchesChange, type ChangeRule, type ExternalTarget, type HandlerModule, type RunHandler, type RunTarget, type TypedHandlerModule } from "./define.ts";
+import { isSchema } from "../actions/check.ts";
+import type { ActionSpecs, InputsSchema } from "../actions/spec.ts";
 import { describeError } from "../shared/errors.ts";
 import { firstIssue } from "../messages/issues.ts";
 
@@ -12,7 +14,15 @@ import { firstIssue } from "../messages/issues.ts";
  */
 
 export type RunRoute =
-  | { type: "local"; handle: RunHandler; timeoutMs: number | null; rerunOnInterrupt: boolean; sync?: boolean }
+  | {
+      type: "local";
+      handle: RunHandler;
+      timeoutMs: number | null;
+      rerunOnInterrupt: boolean;
+      sync?: boolean;
+      /** The action's inputs as defined in Port (the module's `actions`), checked before the handler starts; null: not checked. */
+      inputs?: InputsSchema | null;
+    }
   | { type: "external"; target: ExternalTarget; rerunOnInterrupt: boolean }
   | { type: "missing"; reason: string };
 
@@ -66,14 +76,22 @@ const changeRule = v.pipe(
   }),
   v.check((r) => (r.handle === undefined) !== (r.to === undefined), "needs exactly one of `handle` or `to`"),
 );
-const moduleSchema = v.looseObject({ runs: v.optional(v.record(v.string(), runTarget)), changes: v.optional(v.array(changeRule)) });
+const actionSpec = v.looseObject({
+  invocation: v.picklist(["KAFKA", "WEBHOOK"]),
+  inputs: v.nullable(v.custom<InputsSchema>(isSchema, "must be a valibot schema of the inputs, or null")),
+});
+const moduleSchema = v.looseObject({
+  actions: v.optional(v.record(v.string(), actionSpec)),
+  runs: v.optional(v.record(v.string(), runTarget)),
+  changes: v.optional(v.array(changeRule)),
+});
 
 export class HandlerModuleError extends Error {
   override name = "HandlerModuleError";
 }
 
 /** Checks a handler module's default export; throws `HandlerModuleError` saying which key is wrong. */
-export function checkHandlerModule(value: unknown, source: string): HandlerModule {
+export function checkHandlerModule(value: unknown, source: string): AnyHandlerModule {
   const result = v.safeParse(moduleSchema, value);
   if (!result.success) {
     const { path: where, message } = firstIssue(result.issues);
@@ -81,12 +99,17 @@ export function checkHandlerModule(value: unknown, source: string): HandlerModul
       `${source}: ${where ? `default export .${where}` : "default export"} ${message}. Export { runs: { <action>: async (run) => … }, changes: [{ match, handle }] }.`,
     );
   }
-  return value as HandlerModule;
+  return value as AnyHandlerModule;
 }
 
-export function createRegistry(module: HandlerModule, source: string): Registry {
-  const runs = module.runs ?? {};
+/** A module as loaded: plain, or typed by the generated actions (`TypedHandlerModule`). */
+export type AnyHandlerModule = HandlerModule | TypedHandlerModule<ActionSpecs>;
+
+export function createRegistry(module: AnyHandlerModule, source: string): Registry {
+  const runs = (module.runs ?? {}) as Record<string, RunTarget>;
   const changes = module.changes ?? [];
+  const actions: ActionSpecs = "actions" in module && module.actions ? module.actions : {};
+  const inputsOf = (action: string) => (Object.hasOwn(actions, action) ? (actions[action]?.inputs ?? null) : null);
   return {
     source,
     actions: Object.keys(runs),
@@ -96,7 +119,7 @@ export function createRegistry(module: HandlerModule, source: string): Registry 
       if (target === undefined) {
         return { type: "missing", reason: `No handler for action "${action}" in ${source}. Add runs["${action}"] to its default export.` };
       }
-      if (typeof target === "function") return { type: "local", handle: target, timeoutMs: null, rerunOnInterrupt: false };
+      if (typeof target === "function") return { type: "local", handle: target, timeoutMs: null, rerunOnInterrupt: false, inputs: inputsOf(action) };
       if ("handle" in target && typeof target.handle === "function") {
         return {
           type: "local",
@@ -104,6 +127,7 @@ export function createRegistry(module: HandlerModule, source: string): Registry 
           timeoutMs: (target.timeoutMs as number | undefined) ?? null,
           rerunOnInterrupt: target.rerunOnInterrupt === true,
           sync: target.sync === true,
+          inputs: inputsOf(action),
         };
       }
       const ext = target as ExternalTarget;

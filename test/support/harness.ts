@@ -7,8 +7,7 @@ import type { ExternalTargetRunner } from "../../src/targets/external.ts";
 import { createFeed, type Feed } from "../../src/observe/events.ts";
 import { createRecentWarnings } from "../../src/observe/recent-warnings.ts";
 import { createService, type Service } from "../../src/service.ts";
-import type { HandlerModule } from "../../src/targets/define.ts";
-import { createRegistry } from "../../src/targets/registry.ts";
+import { type AnyHandlerModule, createRegistry } from "../../src/targets/registry.ts";
 import { mergeRoutes, type Routes } from "../../src/targets/routes.ts";
 import { runIdsIn } from "./run-ids.ts";
 
@@ -47,7 +46,7 @@ export interface Harness {
 }
 
 export interface HarnessOptions {
-  handlers?: HandlerModule;
+  handlers?: AnyHandlerModule;
   env?: Record<string, string>;
   ledger?: Ledger;
   start?: boolean;
