@@ -153,6 +153,11 @@ export const emptyRegistry = (): Registry => createRegistry({}, "no handler modu
  * `importTimeoutMs` (HANDLERS_IMPORT_TIMEOUT_MS; a top-level await that never settles) fails the start naming the module.
  */
 export async function loadHandlerModule(path: string, importTimeoutMs: number): Promise<Registry> {
+  return createRegistry(await importHandlerModule(path, importTimeoutMs), path);
+}
+
+/** The handler module at `path`, imported and checked (what `loadHandlerModule` builds its registry from). */
+export async function importHandlerModule(path: string, importTimeoutMs: number): Promise<AnyHandlerModule> {
   const url = path.startsWith("file:") ? path : new URL(path, `file://${cwd()}/`).href;
   const late = `HANDLERS: importing ${path} did not finish within ${importTimeoutMs} ms (a top-level await that never settles?); fix the module, or raise HANDLERS_IMPORT_TIMEOUT_MS if it needs longer to start`;
   let imported: { default?: unknown };
@@ -161,7 +166,7 @@ export async function loadHandlerModule(path: string, importTimeoutMs: number): 
   } catch (error) {
     throw new HandlerModuleError(error instanceof Error && error.message === late ? late : `HANDLERS: could not import ${path}: ${describeImportError(error)}`);
   }
-  return createRegistry(checkHandlerModule(imported.default, path), path);
+  return checkHandlerModule(imported.default, path);
 }
 
 function cwd(): string {
