@@ -1,5 +1,5 @@
 import { loadConfig, type Config } from "../../src/config.ts";
-import { createPortEmulator, type PortEmulator } from "../../src/emulator/port-emulator.ts";
+import type { PortEmulator } from "../../src/emulator/port-emulator.ts";
 import type { Ledger } from "../../src/ledger/ledger.ts";
 import { createMemoryLedger } from "../../src/ledger/memory.ts";
 import { createLogger, type Logger } from "../../src/log.ts";
@@ -9,6 +9,8 @@ import { createRecentWarnings } from "../../src/observe/recent-warnings.ts";
 import { createService, type Service } from "../../src/service.ts";
 import { type AnyHandlerModule, createRegistry } from "../../src/targets/registry.ts";
 import { mergeRoutes, type Routes } from "../../src/targets/routes.ts";
+import { inProcessPort } from "../../src/testing/emulated-port.ts";
+import { legacyRunMessage } from "../../src/testing/run-message.ts";
 import { runIdsIn } from "./run-ids.ts";
 
 /**
@@ -77,11 +79,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     ...options.env,
   });
   // The emulator accepts whatever credentials the configuration names (a test may set a longer secret).
-  const credentials = {
-    clientId: config.portCredentials?.clientId ?? "emulator-client-id",
-    clientSecret: config.portCredentials?.clientSecret.reveal() ?? "emulator-client-secret",
-  };
-  const emulator = options.emulator ?? createPortEmulator(credentials);
+  const { emulator, port, fetch: portFetch } = inProcessPort(config, options.emulator);
   const ledger = options.ledger ?? createMemoryLedger();
   const logs: string[] = [];
   const warnings = createRecentWarnings();
@@ -98,8 +96,8 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),
     logger,
     warnings,
-    port: { baseUrl: "http://port.emulator", ...credentials },
-    fetch: async (input, init) => emulator.app.request(input instanceof Request ? input : String(input), init),
+    port,
+    fetch: portFetch,
     executorPollMs: 20,
     portRetry: fastRetry,
     outboxRetry: { ...fastRetry, maxAttempts: Infinity },
@@ -150,20 +148,14 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
 
 /** A legacy-shape run message for ORG (or another org), with the given id and action. */
 export function runMessage(runId: string, action = "deploy", extra: { orgId?: string; entity?: string | null; inputs?: Record<string, unknown> } = {}) {
-  return {
+  return legacyRunMessage({
+    runId,
     action,
-    resourceType: "run",
-    status: "TRIGGERED",
-    trigger: {
-      by: { orgId: extra.orgId ?? ORG, userId: "auth0|5f1c", user: { email: "lee@example.com", firstName: "Lee", lastName: "Ops", id: "auth0|5f1c" } },
-      origin: "UI",
-      at: "2026-08-02T08:12:44.010Z",
-    },
-    context: { entity: extra.entity ?? null, blueprint: "microservice", runId },
-    payload: {
-      entity: extra.entity ? { identifier: extra.entity, blueprint: "microservice", properties: {} } : null,
-      action: { invocationMethod: { type: "KAFKA" }, trigger: extra.entity ? "DAY-2" : "CREATE" },
-      properties: extra.inputs ?? { version: "1.0.0" },
-    },
-  };
+    orgId: extra.orgId ?? ORG,
+    entity: extra.entity ?? null,
+    blueprint: "microservice",
+    inputs: extra.inputs ?? { version: "1.0.0" },
+    user: { email: "lee@example.com", firstName: "Lee", lastName: "Ops", id: "auth0|5f1c" },
+    triggeredAt: "2026-08-02T08:12:44.010Z",
+  });
 }
