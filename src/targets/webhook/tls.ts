@@ -32,7 +32,7 @@ export function fetchFor(verifyTls: boolean, base: FetchFn = fetch): FetchFn {
 function insecureHttps(url: URL, init: RequestInit = {}): Promise<Response> {
   return new Promise((resolve, reject) => {
     const headers = Object.fromEntries(new Headers(init.headers));
-    const req = httpsRequest(url, { method: init.method ?? "GET", headers, rejectUnauthorized: false, signal: init.signal ?? undefined }, (res) => {
+    const req = httpsRequest(url.href, { method: init.method ?? "GET", headers, rejectUnauthorized: false, signal: init.signal ?? undefined }, (res) => {
       const answerHeaders = new Headers();
       for (const [name, value] of Object.entries(res.headers)) for (const one of [value ?? []].flat()) answerHeaders.append(name, String(one));
       const body = Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>;
