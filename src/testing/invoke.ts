@@ -2,10 +2,11 @@ import type * as v from "valibot";
 import { secretInputNames } from "../actions/inputs.ts";
 import type { ActionSpecs } from "../actions/spec.ts";
 import { loadConfig } from "../config.ts";
-import type { RecordedCall } from "../emulator/port-emulator-state.ts";
+import { isNodeRunId, type RecordedCall } from "../emulator/port-emulator-state.ts";
 import { createMemoryLedger } from "../ledger/memory.ts";
 import { createLogger } from "../log.ts";
 import { parseRecord } from "../messages/body.ts";
+import { ADDRESSABLE_RUN_ID } from "../messages/run-schemas.ts";
 import type { PortEntity, RunOperation } from "../messages/views.ts";
 import { createService } from "../service.ts";
 import { type AnyHandlerModule, checkHandlerModule, createRegistry } from "../targets/registry.ts";
@@ -168,6 +169,9 @@ export async function invokeHandler(module: unknown, action: string, options: In
   });
   try {
     const runId = options.runId ?? `r_${randomHex(8)}`;
+    if (!ADDRESSABLE_RUN_ID.test(runId) || isNodeRunId(runId)) {
+      throw new InvokeError(`runId "${runId}" is not an action run id Port would issue; give one like r_deploy_1 (letters, digits, _ . -)`);
+    }
     const inputs: Record<string, unknown> = { ...(options.inputs ?? {}) };
     const secret = [...new Set([...(options.secretInputs ?? []), ...(spec?.inputs ? secretInputNames(spec.inputs) : [])])].filter(
       (name) => inputs[name] !== undefined && inputs[name] !== null,

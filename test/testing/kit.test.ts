@@ -184,6 +184,7 @@ describe("invoke", () => {
       'action "publish" goes to a target (kind "eventbridge"), not to code in the handler module; invoke runs handlers only',
     );
     await expect(invoke({ runs: { deploy: "not a function" } } as never, "deploy")).rejects.toThrow(/default export \.runs\.deploy must be a function/);
+    await expect(invoke(handlers, "deploy", { runId: "wfnr_1" })).rejects.toThrow('runId "wfnr_1" is not an action run id Port would issue');
   });
 
   test("invocations are independent: concurrent ones each get their own run, ledger and emulator; the run id can be given", async () => {
