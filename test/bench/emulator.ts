@@ -2,9 +2,13 @@
  * The Port EMULATOR (src/emulator) as its own process for the benchmark, with a small counting wrapper:
  * `GET /__bench/stats` answers the calls made per endpoint and the runs that reached a terminal status,
  * `POST /__bench/reset` starts over with a fresh emulator, `POST /__bench/refuse?ms=<n>` answers every
- * call 429 for that long (Port's rate limit; Retry-After the seconds left) and counts the calls made meanwhile. The emulator's per-call record (kept for tests)
- * is trimmed as it goes, so a long run does not grow this process. `bun test/bench/emulator.ts <port>`.
+ * call 429 for that long (Port's rate limit; Retry-After the seconds left) and counts the calls made meanwhile,
+ * `POST /__bench/agent-runs` `{action, url, count, idPrefix, synchronized?}` declares a WEBHOOK action with
+ * `agent: true` and triggers `count` runs of it, waiting for an execution agent to claim them (phase 11). The
+ * emulator's per-call record (kept for tests) is trimmed as it goes, so a long run does not grow this process.
+ * `bun test/bench/emulator.ts <port>`.
  */
+import { declareAction, triggerAction } from "../../src/emulator/port-emulator-actions.ts";
 import { createPortEmulator, type PortEmulator } from "../../src/emulator/port-emulator.ts";
 import type { RecordedCall } from "../../src/emulator/port-emulator-state.ts";
 
@@ -18,6 +22,8 @@ interface Stats {
   lastTerminalAt: number;
   /** The last 429 window (`/__bench/refuse`): when it began and ended, the calls that arrived in it. */
   window: { startAt: number; endAt: number; calls: number; refused: number };
+  /** Wall time the emulator took to answer run claims (claim-pending), ms: what an agent's claim waits for here. */
+  claimMs: number;
 }
 
 let emulator: PortEmulator;
@@ -38,7 +44,27 @@ function reset() {
     firstTerminalAt: 0,
     lastTerminalAt: 0,
     window: { startAt: 0, endAt: 0, calls: 0, refused: 0 },
+    claimMs: 0,
   };
+}
+
+interface AgentRuns {
+  action: string;
+  url: string;
+  count: number;
+  idPrefix: string;
+  synchronized?: boolean;
+}
+
+/** Declares an `agent: true` WEBHOOK action and queues `count` runs of it, as if someone triggered it that often. */
+function queueAgentRuns(o: AgentRuns): { queued: number; queuedAt: number } {
+  declareAction(emulator.state, {
+    identifier: o.action,
+    invocationMethod: { type: "WEBHOOK", url: o.url, agent: true, synchronized: o.synchronized ?? false },
+  });
+  for (let i = 0; i < o.count; i++)
+    triggerAction(emulator.state, Date.now, o.action, { properties: { version: "1.0.0" }, id: `${o.idPrefix}${i.toString(36)}` });
+  return { queued: o.count, queuedAt: Date.now() };
 }
 reset();
 
@@ -78,7 +104,10 @@ const server = Bun.serve({
       stats.window = { startAt: Date.now(), endAt: emulator.state.refusingUntilMs, calls: 0, refused: 0 };
       return Response.json({ ok: true, ...stats.window });
     }
+    if (url.pathname === "/__bench/agent-runs") return Response.json(queueAgentRuns((await req.json()) as AgentRuns));
+    const t0 = performance.now();
     const res = await emulator.app.fetch(req);
+    if (url.pathname === "/v1/actions/runs/claim-pending") stats.claimMs += performance.now() - t0;
     // Every call recorded since the last request, counted once (the emulator's own routes, such as
     // declaring runs, are not Port calls and are not recorded).
     const calls = emulator.state.calls;
