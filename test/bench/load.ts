@@ -150,6 +150,8 @@ const end = warmupEnd + o.durationMs;
 if (o.mode === "closed") {
   let records = 0;
   let requests = 0;
+  /** Records in requests answered 2xx, warm-up and the last answers after the window included. */
+  let allRecords = 0;
   const latencies: number[] = [];
   await Promise.all(
     Array.from({ length: o.connections ?? 8 }, async () => {
@@ -158,6 +160,7 @@ if (o.mode === "closed") {
         const t0 = performance.now();
         const ok = await post(request);
         const t1 = performance.now();
+        if (ok) allRecords += o.batch;
         if (ok && t0 >= warmupEnd && t1 <= end) {
           records += o.batch;
           requests++;
@@ -166,7 +169,14 @@ if (o.mode === "closed") {
       }
     }),
   );
-  Object.assign(out, { records, requests, seconds: o.durationMs / 1000, recordsPerSec: records / (o.durationMs / 1000), latencyMs: summary(latencies) });
+  Object.assign(out, {
+    records,
+    requests,
+    allRecords,
+    seconds: o.durationMs / 1000,
+    recordsPerSec: records / (o.durationMs / 1000),
+    latencyMs: summary(latencies),
+  });
 } else if (o.mode === "burst") {
   const total = o.total ?? 10_000;
   const startedAt = Date.now();

@@ -11,7 +11,7 @@
  *  11c Port's signed webhooks (PORT_WEBHOOKS=true, POST /webhooks/port/deploy, answered 202) against
  *      single-record requests to /sink/runs (answered 200), closed loop over phase 1's connections, one
  *      after the other on fresh portsides, in two rounds (sink first, then webhook first): runs/s
- *      acknowledged and the latency to the answer (11d).
+ *      acknowledged, the latency to the answer (11d), and portside's CPU per run (11e).
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { type PortsideProc, procCpuSeconds, runLoad, startScript } from "./procs.ts";
@@ -46,6 +46,7 @@ interface EmulatorStats {
 interface ClosedResult {
   records: number;
   requests: number;
+  allRecords: number;
   recordsPerSec: number;
   errors: number;
   lastError?: string;
@@ -201,7 +202,9 @@ export async function waysInPhase(ctx: WaysInContext): Promise<void> {
         declareUrl: ctx.emulatorUrl,
         ...(webhook ? { webhookSecret: ctx.clientSecret } : {}),
       });
-      return { ...load, cpuShare: (p.cpu() - cpu0) / ((Date.now() - startedAt) / 1000) };
+      const cpuSeconds = p.cpu() - cpu0;
+      // CPU per run acknowledged: steadier than the rate on a shared machine, where other load takes turns.
+      return { ...load, cpuShare: cpuSeconds / ((Date.now() - startedAt) / 1000), cpuMsPerRun: (cpuSeconds * 1000) / Math.max(1, load.allRecords) };
     } finally {
       await p.stop();
     }
@@ -232,7 +235,13 @@ export async function waysInPhase(ctx: WaysInContext): Promise<void> {
   );
   const latency = (rs: Closed[]) => `p50 ${both(rs, (r) => r.latencyMs.p50, 1)} ms, p99 ${both(rs, (r) => r.latencyMs.p99, 1)} ms`;
   row("11d", "Latency to the answer during 11c, round 1 / round 2: webhook (202) · sink (200)", `${latency(hooks)} · ${latency(sinks)}`);
+  const cpuMs = (r: Closed) => r.cpuMsPerRun;
+  row(
+    "11e",
+    "portside CPU per run acknowledged during 11c (ms; its executor and reporter included)",
+    `webhook ${fmt(mean(hooks, cpuMs), 3)} vs sink ${fmt(mean(sinks, cpuMs), 3)} = ${fmt(mean(hooks, cpuMs) / mean(sinks, cpuMs), 2)}× (rounds: webhook ${both(hooks, cpuMs, 3)}, sink ${both(sinks, cpuMs, 3)})`,
+  );
   ctx.details.push(
-    `11c, 11d: ${ctx.ack.connections} connections, closed loop, ${fmt(ctx.ack.durationMs / 1000)} s after ${fmt(ctx.ack.warmupMs / 1000)} s warm-up, each on a fresh portside (PORT_WEBHOOKS=true, SINK_TOKEN set, SQLite ledger), in two rounds: sink then webhook, webhook then sink; every run declared in the emulator beforehand, out of the measured time. Webhook: POST /webhooks/port/deploy with Port's default body ({"version":"1.0.0","port_context":{"runId":…}}, ${fmt(JSON.stringify({ version: "1.0.0", port_context: { runId: "kw0_aaa" } }).length)} bytes), its RUN_ID header, x-port-timestamp and x-port-signature (HMAC-SHA256 with the organisation's client secret, made by the load generator as each request is taken); sink: POST /sink/runs with a one-record JSON array (Port's legacy run message, ~550 bytes) and the bearer token. As in phase 1, portside runs what it acknowledged meanwhile. Per round: webhook ${both(hooks, (r) => r.recordsPerSec)} runs/s, sink ${both(sinks, (r) => r.recordsPerSec)}; portside used ${both(hooks, (r) => r.cpuShare * 100)}% (webhook) and ${both(sinks, (r) => r.cpuShare * 100)}% (sink) of a core over the load, warm-up included; max latency ${both(hooks, (r) => r.latencyMs.max, 1)} ms and ${both(sinks, (r) => r.latencyMs.max, 1)} ms.`,
+    `11c–11e: ${ctx.ack.connections} connections, closed loop, ${fmt(ctx.ack.durationMs / 1000)} s after ${fmt(ctx.ack.warmupMs / 1000)} s warm-up, each on a fresh portside (PORT_WEBHOOKS=true, SINK_TOKEN set, SQLite ledger), in two rounds: sink then webhook, webhook then sink; every run declared in the emulator beforehand, out of the measured time. Webhook: POST /webhooks/port/deploy with Port's default body ({"version":"1.0.0","port_context":{"runId":…}}, ${fmt(JSON.stringify({ version: "1.0.0", port_context: { runId: "kw0_aaa" } }).length)} bytes), its RUN_ID header, x-port-timestamp and x-port-signature (HMAC-SHA256 with the organisation's client secret, made by the load generator as each request is taken); sink: POST /sink/runs with a one-record JSON array (Port's legacy run message, ~550 bytes) and the bearer token. As in phase 1, portside runs what it acknowledged meanwhile. Per round: webhook ${both(hooks, (r) => r.recordsPerSec)} runs/s, sink ${both(sinks, (r) => r.recordsPerSec)}; portside used ${both(hooks, (r) => r.cpuShare * 100)}% (webhook) and ${both(sinks, (r) => r.cpuShare * 100)}% (sink) of a core over the load, warm-up included (11e divides that CPU by every run acknowledged, warm-up included: a steadier figure than the rate while other load on the machine takes turns); max latency ${both(hooks, (r) => r.latencyMs.max, 1)} ms and ${both(sinks, (r) => r.latencyMs.max, 1)} ms.`,
   );
 }
