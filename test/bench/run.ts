@@ -13,7 +13,7 @@
  *  10 scaling: changes/s and runs/s against CONCURRENCY and the batch size, with portside's CPU
  *  11 the other ways in: polling Port in place of its execution agent (runs/s, Port calls per run by
  *     endpoint), with a handler and forwarded as the agent forwards, and Port's signed webhooks against
- *     single-record sink requests (runs/s acknowledged, latency to the answer)
+ *     single-record sink requests (runs/s acknowledged, latency to the answer, portside CPU per run)
  * and prints a table; the full mode also writes BENCHMARKS.md at the repository root.
  *
  *   bun run bench              full (60 s sustained run; ~8 min with Kafka start)
