@@ -108,9 +108,7 @@ export async function assemble(options: AssembleOptions): Promise<Assembled> {
   // EventBridge counts what it publishes into the service's feed.
   const feed = createFeed();
   // In Port's agent's place: runs meant for the agent that no handler takes are forwarded as it forwards them.
-  const agent = config.executionAgent
-    ? await executionAgentTargets(config.executionAgent, { ledger, logger, inFlight: config.concurrency + config.targetConcurrency })
-    : null;
+  const agent = config.executionAgent ? await executionAgentTargets(config.executionAgent, { ledger, logger }) : null;
   const service = createService({
     config,
     ledger,

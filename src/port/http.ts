@@ -13,7 +13,8 @@ import { serverDelayMs } from "../shared/retry.ts";
 export const PORT_REPLY_MAX_BYTES = 64 * 1024;
 /**
  * The most of an answer that echoes what portside sent (a run with its inputs, a bulk write's entities)
- * read: Port takes request bodies of up to 1 MiB, so its echo fits in twice that.
+ * read: Port takes request bodies of up to 1 MiB, so its echo fits in twice that. A polling claim reads this
+ * much per run it asks for (polling.ts).
  */
 export const PORT_ECHO_REPLY_MAX_BYTES = 2 * 1024 * 1024;
 /** The most of Port's own words (its `message`, or the text of an answer that is not JSON) an error keeps. */

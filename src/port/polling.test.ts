@@ -52,6 +52,21 @@ describe("port client: execution-agent polling", () => {
     expect(port.calls).toMatchObject({ claimRuns: 2, ackRuns: 2, token: 1 });
   });
 
+  test("a full claim of runs with inputs is read whole, however far past the answer cap of other calls (64 KiB)", async () => {
+    const { port, state, trigger } = setup();
+    // About 1.5 KB a run, a modest form's inputs: 100 of them make a 150 KB answer.
+    const inputs = (i: number) => ({ service: `checkout-${i}`, notes: "n".repeat(1_000) });
+    const ids = Array.from({ length: DEFAULT_CLAIM_LIMIT }, (_, i) => trigger(inputs(i)).id);
+    const claimed = await port.claimRuns();
+    expect(claimed.unreadable).toEqual([]);
+    expect(claimed.runs.map((r) => r.id)).toEqual(ids);
+    const nodeIds = Array.from(
+      { length: DEFAULT_CLAIM_LIMIT },
+      (_, i) => queueNodeRun(state, { type: "WEBHOOK", url: HOOK.url, agent: true, body: inputs(i) }).id,
+    );
+    expect((await port.claimNodeRuns()).runs.map((r) => r.identifier)).toEqual(nodeIds);
+  });
+
   test("node runs: claim with {installationId, limit}, ack one by identifier", async () => {
     const { port, state } = setup();
     queueNodeRun(state, { type: "WEBHOOK", url: HOOK.url, agent: true, body: { x: 1 } }, "wfnr_1");

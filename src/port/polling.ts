@@ -15,6 +15,7 @@
 import * as v from "valibot";
 import { formatIssues } from "../messages/issues.ts";
 import { idIn } from "../messages/polled.ts";
+import { PORT_ECHO_REPLY_MAX_BYTES } from "./http.ts";
 import { NODE_RUN_PREFIX } from "./run-kinds.ts";
 
 /** The header Port's reserved (agent-only) endpoints require, and its value. */
@@ -26,6 +27,13 @@ export const AGENT_INSTALLATION_ID = "_PORT_EXEC_AGENT";
 
 /** Port's agent claims this many runs per poll (`POLLING_RUNS_BATCH_SIZE`). */
 export const DEFAULT_CLAIM_LIMIT = 100;
+
+/**
+ * The most of a claim answer read: up to `limit` runs, each as large as a run Port echoes with its inputs
+ * (`PORT_ECHO_REPLY_MAX_BYTES`, as for one run read back). An answer cut short is no answer: the runs it
+ * claimed would stay unacknowledged and come back, cut again, after every lease.
+ */
+export const claimReplyMaxBytes = (limit: number): number => limit * PORT_ECHO_REPLY_MAX_BYTES;
 
 /** What `portAgentStreamerName` takes (Port's agent: `VALID_STREAMER_TYPES`). */
 export const AGENT_STREAMERS = ["KAFKA", "POLLING"] as const;
@@ -149,6 +157,7 @@ export type PollingRequest = (
     body: unknown;
     headers?: Record<string, string>;
     runId?: string;
+    maxReplyBytes?: number;
   },
 ) => Promise<unknown>;
 
@@ -172,6 +181,7 @@ export function pollingMethods(request: PollingRequest): PollingClient {
         path: "/v1/actions/runs/claim-pending",
         body,
         headers: reserved,
+        maxReplyBytes: claimReplyMaxBytes(body.limit),
       });
       return readClaimed(answer("claim-pending", ClaimRunsAnswerSchema, res).runs, PolledRunSchema, "id");
     },
@@ -194,6 +204,7 @@ export function pollingMethods(request: PollingRequest): PollingClient {
         path: "/v1/workflows/runs/claim-pending",
         body,
         headers: reserved,
+        maxReplyBytes: claimReplyMaxBytes(body.limit),
       });
       return readClaimed(answer("workflow claim-pending", ClaimNodeRunsAnswerSchema, res).nodeRuns, PolledNodeRunSchema, "identifier");
     },

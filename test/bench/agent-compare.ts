@@ -240,7 +240,7 @@ async function measure(
   start: () => Promise<Contender> | Contender,
 ): Promise<Result> {
   await json(`${emulator.url}/__bench/reset`, { method: "POST" });
-  await json(`${receiverUrl}/__reset`, { method: "POST" });
+  await json(`${receiverUrl}/__bench/reset`, { method: "POST" });
   const action = {
     identifier: ACTION,
     title: "agent-compare",
@@ -289,7 +289,7 @@ async function measure(
   sample();
   clearInterval(sampler);
   stats = await json<EmulatorStats>(`${emulator.url}/__bench/stats?responses=1`);
-  const receiver = await json<Result["receiver"]>(`${receiverUrl}/__stats`);
+  const receiver = await json<Result["receiver"]>(`${receiverUrl}/__bench/stats`);
   const emulatorCpuS = procCpuSeconds(emulator.pid) - emulatorCpu0;
   const logLines = contender.lines();
   const failures: Record<string, number> = {};

@@ -5,8 +5,8 @@
  * call 429 for that long (Port's rate limit; Retry-After the seconds left) and counts the calls made meanwhile. The emulator's per-call record (kept for tests)
  * is trimmed as it goes, so a long run does not grow this process. `bun test/bench/emulator.ts <port>`.
  *
- * `POST /__bench/trigger` `{action: <declaration as POST /emulator/actions takes it>, count}` declares the action
- * and triggers it `count` times at once, as Port does when someone clicks Execute (runs of an `agent: true`
+ * `POST /__bench/trigger` `{action: <declaration as POST /emulator/actions takes it>, count, idPrefix?}` declares
+ * the action and triggers it `count` times at once (run ids `<idPrefix><n>` when given), as Port does when someone clicks Execute (runs of an `agent: true`
  * WEBHOOK action then wait to be claimed); the queueing is no Port call of the measured process, so it is not
  * counted. `GET /__bench/stats?responses=1` also counts the runs that have a stored response (a walk over
  * every run, so only on request).
@@ -31,6 +31,8 @@ interface Stats {
   lastTerminalAt: number;
   /** The last 429 window (`/__bench/refuse`): when it began and ended, the calls that arrived in it. */
   window: { startAt: number; endAt: number; calls: number; refused: number };
+  /** Wall time the emulator took to answer run claims (claim-pending), ms: what an agent's claim waits for here. */
+  claimMs: number;
 }
 
 let emulator: PortEmulator;
@@ -53,8 +55,10 @@ function reset() {
     firstTerminalAt: 0,
     lastTerminalAt: 0,
     window: { startAt: 0, endAt: 0, calls: 0, refused: 0 },
+    claimMs: 0,
   };
 }
+
 reset();
 
 function count(call: RecordedCall) {
@@ -91,10 +95,11 @@ const server = Bun.serve({
       return Response.json({ ...stats, withResponse });
     }
     if (url.pathname === "/__bench/trigger" && req.method === "POST") {
-      const { action, count } = (await req.json()) as { action: EmulatedActionInput; count: number };
+      const { action, count, idPrefix } = (await req.json()) as { action: EmulatedActionInput; count: number; idPrefix?: string };
       const declared = declareAction(emulator.state, action);
-      for (let i = 0; i < count; i++) triggerAction(emulator.state, Date.now, declared.identifier, { properties: { n: i } });
-      return Response.json({ ok: true, triggered: count });
+      for (let i = 0; i < count; i++)
+        triggerAction(emulator.state, Date.now, declared.identifier, { properties: { n: i }, ...(idPrefix ? { id: `${idPrefix}${i.toString(36)}` } : {}) });
+      return Response.json({ ok: true, triggered: count, queuedAt: Date.now() });
     }
     if (url.pathname === "/__bench/reset") {
       reset();
@@ -106,7 +111,9 @@ const server = Bun.serve({
       stats.window = { startAt: Date.now(), endAt: emulator.state.refusingUntilMs, calls: 0, refused: 0 };
       return Response.json({ ok: true, ...stats.window });
     }
+    const t0 = performance.now();
     const res = await emulator.app.fetch(req);
+    if (url.pathname === "/v1/actions/runs/claim-pending") stats.claimMs += performance.now() - t0;
     // Every call recorded since the last request, counted once (the emulator's own routes, such as
     // declaring runs, are not Port calls and are not recorded).
     const calls = emulator.state.calls;

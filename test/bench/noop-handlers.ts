@@ -2,7 +2,8 @@ import { appendFileSync } from "node:fs";
 import { defineHandlers } from "../../src/targets/define.ts";
 
 /**
- * The benchmark's handler module: the action `bench` does nothing and returns nothing (→ SUCCESS, one
+ * The benchmark's handler module: the actions `bench` (runs posted to the sink) and `deploy` (runs polled
+ * from Port or sent as its signed webhooks, phase 11) do nothing and return nothing (→ SUCCESS, one
  * terminal PATCH). With BENCH_START_LOG set, it also notes when each handler started (`<runId> <epoch ms>`
  * lines, buffered and appended every 50 ms) so the Kafka phase can measure produce → handler start.
  */
@@ -17,12 +18,10 @@ if (startLog) {
   }, 50);
 }
 
-export default defineHandlers({
-  runs: {
-    bench: startLog
-      ? (run) => {
-          buffer.push(`${run.id} ${Date.now()}\n`);
-        }
-      : () => {},
-  },
-});
+const noop = startLog
+  ? (run: { id: string }) => {
+      buffer.push(`${run.id} ${Date.now()}\n`);
+    }
+  : () => {};
+
+export default defineHandlers({ runs: { bench: noop, deploy: noop } });

@@ -1,44 +1,55 @@
 /**
- * The webhook receiver of test/bench/agent-compare.ts: what a run forwarded by an execution agent (Port's
- * agent or portside) reaches. It reads the body and answers 200 with a small JSON object at once, and counts:
- * `GET /__stats` answers the requests received, the distinct run ids among them (`context.runId`,
- * `port_context.runId` or the `RUN_ID` header), when the first and last came, and the most it held at once.
- * `POST /__reset` starts over. With RECEIVER_DELAY_MS it answers that much later, as a slower backend would
- * (then the most held at once is how many calls the sender has open together; without a delay a request
- * is answered before the next is read, so it says little). `bun test/bench/receiver.ts <port>`.
+ * The receiver of forwarded runs, a process of its own for the benchmarks (phase 11b of test/bench/run.ts,
+ * and test/bench/agent-compare.ts): it stands for the service behind an `agent: true` WEBHOOK action. Every
+ * request is answered 200 with a small JSON body (for a `synchronized` action, that answer becomes the run's
+ * response) — at once, or RECEIVER_DELAY_MS later, as a slower backend would — and counted:
+ *   GET  /__bench/stats   {requests, distinctRuns (context.runId, port_context.runId or the RUN_ID header),
+ *                          distinctKeys and repeatedKeys (by Idempotency-Key), firstAt, lastAt, maxInFlight}
+ *   POST /__bench/reset   forgets everything
+ * With a delay, `maxInFlight` is how many calls the sender has open together; without, a request is
+ * answered before the next is read, so it says little. `bun test/bench/receiver.ts <port>`.
  */
-const delayMs = Number(process.env.RECEIVER_DELAY_MS ?? 0);
-let stats = { requests: 0, distinctRuns: 0, firstAt: 0, lastAt: 0, maxInFlight: 0 };
-let inFlight = 0;
-let runs = new Set<string>();
+export {};
 
-function runIdOf(req: Request, body: unknown): string | undefined {
+const delayMs = Number(process.env.RECEIVER_DELAY_MS ?? 0);
+const fresh = () => ({ requests: 0, firstAt: 0, lastAt: 0, maxInFlight: 0, repeatedKeys: 0, runs: new Set<string>(), keys: new Set<string>() });
+let stats = fresh();
+let inFlight = 0;
+
+function runIdOf(request: Request, body: unknown): string | undefined {
   const b = body as { context?: { runId?: unknown }; port_context?: { runId?: unknown } } | null;
-  const id = b?.context?.runId ?? b?.port_context?.runId ?? req.headers.get("run_id");
+  const id = b?.context?.runId ?? b?.port_context?.runId ?? request.headers.get("run_id");
   return typeof id === "string" ? id : undefined;
 }
 
-const receiver = Bun.serve({
+const server = Bun.serve({
   hostname: "127.0.0.1",
   port: Number(process.argv[2] ?? 0),
-  async fetch(req) {
-    const url = new URL(req.url);
-    if (url.pathname === "/__stats") return Response.json({ ...stats, distinctRuns: runs.size });
-    if (url.pathname === "/__reset") {
-      stats = { requests: 0, distinctRuns: 0, firstAt: 0, lastAt: 0, maxInFlight: 0 };
-      runs = new Set();
+  async fetch(request) {
+    const path = new URL(request.url).pathname;
+    if (path === "/__bench/stats") {
+      const { runs, keys, ...counts } = stats;
+      return Response.json({ ...counts, distinctRuns: runs.size, distinctKeys: keys.size });
+    }
+    if (path === "/__bench/reset") {
+      stats = fresh();
       return Response.json({ ok: true });
     }
     inFlight++;
     stats.maxInFlight = Math.max(stats.maxInFlight, inFlight);
     try {
-      const text = await req.text();
+      const text = await request.text();
       let body: unknown = null;
       try {
         body = JSON.parse(text);
       } catch {}
-      const runId = runIdOf(req, body);
-      if (runId) runs.add(runId);
+      const runId = runIdOf(request, body);
+      if (runId) stats.runs.add(runId);
+      const key = request.headers.get("idempotency-key");
+      if (key !== null) {
+        if (stats.keys.has(key)) stats.repeatedKeys++;
+        else stats.keys.add(key);
+      }
       const now = Date.now();
       stats.requests++;
       stats.firstAt ||= now;
@@ -50,7 +61,4 @@ const receiver = Bun.serve({
     }
   },
 });
-console.log(`ready ${receiver.port}`);
-
-// A module, so its names are its own.
-export {};
+console.log(`ready ${server.port}`);

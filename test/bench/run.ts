@@ -11,11 +11,14 @@
  *   8 /healthz latency while one hostile body (200,000 tiny bad records; unbalanced brackets) is handled
  *   9 catalog changes fanned out to EventBridge: changes/s end to end (SQLite, Redis), call fill, a lone change
  *  10 scaling: changes/s and runs/s against CONCURRENCY and the batch size, with portside's CPU
+ *  11 the other ways in: polling Port in place of its execution agent (runs/s, Port calls per run by
+ *     endpoint), with a handler and forwarded as the agent forwards, and Port's signed webhooks against
+ *     single-record sink requests (runs/s acknowledged, latency to the answer, portside CPU per run)
  * and prints a table; the full mode also writes BENCHMARKS.md at the repository root.
  *
  *   bun run bench              full (60 s sustained run; ~8 min with Kafka start)
  *   bun run bench --short      CI (a few minutes): same phases, shorter; prints figures, writes no file
- *   options: --only=1,2,4,7 (phases), --out=<file>, --profile=1,2,9 (a CPU profile of portside during 2; for
+ *   options: --only=1,2,4,7 (phases; default all, 1–11), --out=<file>, --profile=1,2,9 (a CPU profile of portside during 2; for
  *            1 and 9, of a load of its own after the figure, so the figure itself is not profiled),
  *            --no-kafka, --concurrency=<n>
  * Every process (emulator, baseline, portside, load generators, producer) is its own; everything is on
@@ -32,6 +35,7 @@ import { createTopics } from "../support/kafka.ts";
 import { fanoutPhases } from "./fanout.ts";
 import { summariseProfile } from "./profile.ts";
 import { healthDuringHostileBody, manyBadRecords, strayBrackets } from "./stall.ts";
+import { waysInPhase } from "./ways-in.ts";
 import { procMemory, repo, runLoad, startPortside, startRedis, startScript, stopAll, track, type Proc, type PortsideProc } from "./procs.ts";
 
 const { values: flags } = parseArgs({
@@ -49,7 +53,7 @@ const { values: flags } = parseArgs({
 const short = flags.short === true;
 /** Phases to take a CPU profile of portside in (`--profile=1,2,9`). */
 const profiled = new Set((flags.profile ?? "").split(",").filter(Boolean).map(Number));
-const phases = new Set((flags.only ?? "1,2,3,4,5,6,7,8,9,10").split(",").map((s) => Number(s.trim())));
+const phases = new Set((flags.only ?? "1,2,3,4,5,6,7,8,9,10,11").split(",").map((s) => Number(s.trim())));
 if (phases.has(5)) phases.add(2);
 if (phases.has(3)) phases.add(1);
 const outFile = flags.out ?? (short || flags.only ? null : join(repo, "BENCHMARKS.md"));
@@ -96,6 +100,8 @@ const CONCURRENCY = flags.concurrency ?? "256";
 const BUN_FLAGS = (flags["bun-flags"] ?? "").split(" ").filter(Boolean);
 const KAFKA_PARTITIONS = 3;
 const ORG = `org_bench_${randomBytes(3).toString("hex")}`;
+/** The emulator's client secret: portside's PORT_CLIENT_SECRET, and what Port signs its webhooks with. */
+const CLIENT_SECRET = "emulator-client-secret";
 const TOKEN = `bench_${randomBytes(16).toString("hex")}`;
 const work = mkdtempSync(join(tmpdir(), "portside-bench-"));
 
@@ -150,7 +156,7 @@ const baseEnv = () => ({
   SINK_TOKEN: TOKEN,
   PORT_API_URL: emulator.url,
   PORT_CLIENT_ID: "emulator-client-id",
-  PORT_CLIENT_SECRET: "emulator-client-secret",
+  PORT_CLIENT_SECRET: CLIENT_SECRET,
 });
 
 async function portside(ledger: string, extra: Record<string, string> = {}, cpuProfDir?: string): Promise<PortsideProc> {
@@ -449,6 +455,23 @@ async function main() {
       },
       phases,
     );
+  }
+
+  // 11. The other ways in: polling Port (with a handler, forwarded), signed webhooks against the sink ---------
+  if (phases.has(11)) {
+    await waysInPhase({
+      short,
+      orgId: ORG,
+      token: TOKEN,
+      emulatorUrl: emulator.url,
+      clientSecret: CLIENT_SECRET,
+      ack: { connections: ACK_CONNECTIONS, durationMs: S.ackMs, warmupMs: S.ackWarmMs },
+      portside,
+      sqliteLedger,
+      row,
+      details,
+      fmt,
+    });
   }
 
   // 6. Scaling on Redis, against SQLite -------------------------------------------------------------------

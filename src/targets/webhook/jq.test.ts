@@ -105,4 +105,22 @@ describe("jq's bounds", () => {
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => jq.run({ i }, ".i * 2")));
     expect(results.map((r) => Number(r.stdout))).toEqual(Array.from({ length: 20 }, (_, i) => i * 2));
   });
+
+  test("beyond maxQueued, evaluations wait their turn instead of failing (a burst of forwarded runs)", async () => {
+    const narrow = createJqEngine({ limits: { maxQueued: 3 } });
+    try {
+      const results = await Promise.all(Array.from({ length: 25 }, (_, i) => narrow.run({ i }, ".i * 2")));
+      expect(results.map((r) => Number(r.stdout))).toEqual(Array.from({ length: 25 }, (_, i) => i * 2));
+      expect(narrow.hostsStarted).toBe(1);
+    } finally {
+      await narrow.close();
+    }
+  }, 20_000);
+
+  test("evaluations still waiting for room are refused when the engine closes", async () => {
+    const narrow = createJqEngine({ limits: { maxQueued: 1 } });
+    const runs = Array.from({ length: 5 }, (_, i) => narrow.run({ i }, ".i").catch((e: unknown) => e));
+    await narrow.close();
+    for (const outcome of await Promise.all(runs)) expect(outcome).toMatchObject({ name: "JqHostError" });
+  }, 20_000);
 });

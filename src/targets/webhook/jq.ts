@@ -7,7 +7,8 @@
  * (`timeoutMs`). A program still running at its time limit is stopped by killing the host (the only thing
  * that stops a WebAssembly loop on either runtime); the next evaluation starts a new one (~150 ms). Passing a
  * bound rejects with `JqLimitError`, so a runaway mapping fails its run with a reason instead of a hung
- * agent. Evaluations run one at a time per engine, in order.
+ * agent. Evaluations run one at a time per engine, in order; beyond `maxQueued` waiting, a caller waits for
+ * room before its input is serialized (a burst of forwarded runs is slower, never failed for it).
  *
  * The host gets an empty environment: what a program may read of `env` is passed explicitly with each call
  * (`jq-program.ts`), never the process environment.
@@ -22,7 +23,7 @@ export interface JqLimits {
   maxInputBytes: number;
   /** Largest output (stdout and stderr), bytes (default 4 MiB). */
   maxOutputBytes: number;
-  /** Most evaluations waiting for the host (default 1000). */
+  /** Most evaluations queued for the host, their input serialized (default 1000); more wait their turn. */
   maxQueued: number;
 }
 
@@ -40,7 +41,7 @@ export class JqLimitError extends Error {
   override name = "JqLimitError";
   readonly retriable = false;
   constructor(
-    readonly limit: "time" | "input" | "output" | "queue",
+    readonly limit: "time" | "input" | "output",
     message: string,
   ) {
     super(message);
@@ -106,6 +107,9 @@ export function createJqEngine(opts: JqEngineOptions = {}): JqEngine {
   const limits: JqLimits = { ...DEFAULT_JQ_LIMITS, ...opts.limits };
   const startTimeoutMs = opts.startTimeoutMs ?? 15_000;
   const queue: Pending[] = [];
+  /** Callers waiting for a place in `queue`, first come first served; `reserved`: places taken, not yet queued. */
+  const waiting: Array<() => void> = [];
+  let reserved = 0;
   let host: Host | undefined;
   let busy = false;
   let closed = false;
@@ -168,13 +172,33 @@ export function createJqEngine(opts: JqEngineOptions = {}): JqEngine {
     if (target.child.exitCode === null && target.child.signalCode === null) target.child.kill("SIGKILL");
   }
 
+  /** A place in `queue` came free: it goes to the first caller waiting for one. */
+  function handRoomOn(): void {
+    const next = waiting.shift();
+    if (!next) return;
+    reserved++;
+    next();
+  }
+
+  /** Takes a place in `queue` for the caller: now when there is one and nobody waits before it (undefined), else once handed one. */
+  function takePlace(): Promise<void> | undefined {
+    if (queue.length + reserved < limits.maxQueued && waiting.length === 0) {
+      reserved++;
+      return undefined;
+    }
+    return new Promise<void>((resolve) => waiting.push(resolve));
+  }
+
   const overOutput = () => `the jq program's output is over ${limits.maxOutputBytes} bytes`;
 
   async function pump(): Promise<void> {
     if (busy) return;
     busy = true;
     try {
-      for (let next = queue.shift(); next; next = queue.shift()) await evaluate(next);
+      for (let next = queue.shift(); next; next = queue.shift()) {
+        handRoomOn();
+        await evaluate(next);
+      }
     } finally {
       busy = false;
     }
@@ -216,14 +240,19 @@ export function createJqEngine(opts: JqEngineOptions = {}): JqEngine {
     get hostsStarted() {
       return hostsStarted;
     },
-    run(input, program, vars = {}) {
-      if (closed) return Promise.reject(new JqHostError("the jq engine is closed"));
+    async run(input, program, vars = {}) {
+      if (closed) throw new JqHostError("the jq engine is closed");
+      const wait = takePlace();
+      if (wait) await wait;
+      // The place becomes the queued evaluation below, or is handed on.
+      reserved--;
+      if (closed) throw new JqHostError("the jq engine is closed");
       const text = JSON.stringify(input ?? null);
       const inputBytes = encoder.encode(text).byteLength;
       if (inputBytes > limits.maxInputBytes) {
-        return Promise.reject(new JqLimitError("input", `the jq input is ${inputBytes} bytes, over the ${limits.maxInputBytes}-byte limit`));
+        handRoomOn();
+        throw new JqLimitError("input", `the jq input is ${inputBytes} bytes, over the ${limits.maxInputBytes}-byte limit`);
       }
-      if (queue.length >= limits.maxQueued) return Promise.reject(new JqLimitError("queue", `${queue.length} jq evaluations are waiting already`));
       const args = ["-c", ...Object.entries(vars).flatMap(([name, value]) => ["--argjson", name, JSON.stringify(value ?? null)])];
       return new Promise<JqResult>((resolve, reject) => {
         const id = nextId++;
@@ -238,6 +267,7 @@ export function createJqEngine(opts: JqEngineOptions = {}): JqEngine {
     async close() {
       closed = true;
       for (const pending of queue.splice(0)) pending.reject(new JqHostError("the jq engine is closed"));
+      while (waiting.length > 0) handRoomOn();
       const last = host;
       if (last && last.child.exitCode === null && last.child.signalCode === null) {
         const exited = new Promise((resolve) => last.child.once("exit", resolve));
