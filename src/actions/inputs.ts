@@ -66,9 +66,9 @@ function labeledUrl() {
   return v.looseObject({ url: v.pipe(v.string(), v.nonEmpty()), displayText: v.nullish(v.string()) });
 }
 
-/** An array input with `uniqueItems: true`: no item twice (items compared as JSON). */
-function distinct() {
-  return v.check((items: readonly unknown[]) => new Set(items.map((item) => JSON.stringify(item))).size === items.length, "must not list an item twice");
+/** An array input with `uniqueItems: true`: no item twice (items compared as JSON). The array's type comes from the pipe it is in. */
+function distinct<const TItems extends readonly unknown[]>() {
+  return v.check<TItems, string>((items) => new Set(items.map((item) => JSON.stringify(item))).size === items.length, "must not list an item twice");
 }
 
 export const portInputs = { secret, entity, user, team, labeledUrl, distinct };
