@@ -252,6 +252,8 @@ describe("the command line", () => {
       ["dead-letters", "list", "--help"],
       ["dead-letters", "replay", "--help"],
       ["stats", "--help"],
+      ["actions", "pull", "--help"],
+      ["actions", "check", "--help"],
     ]) {
       const lines: string[] = [];
       expect(await runCli(argv, {}, (l) => lines.push(l))).toBe(0);
