@@ -185,7 +185,7 @@ function whyNot(error: unknown, baseUrl: string): string {
   if (error instanceof PortApiError && error.path === "/v1/auth/access_token")
     return `Port refused the credentials (${error.status}${error.code ? ` ${error.code}` : ""}): check PORT_CLIENT_ID and PORT_CLIENT_SECRET (Port → Credentials) and PORT_API_URL (the region)`;
   if (error instanceof PortApiError && error.isAuthProblem)
-    return `Port refused to list the actions (${error.status}${error.code ? ` ${error.code}` : ""}): the credentials must be an admin's (Port → Credentials), and Port's IP allow-list must let this machine in`;
+    return `Port refused to list the actions (${error.status}${error.code ? ` ${error.code}` : ""}): check that these credentials may read the organisation's actions, and that Port's IP allow-list lets this machine in`;
   if (error instanceof PortApiError) return `${describeError(error)}; check PORT_API_URL (${baseUrl})`;
   if (error instanceof PortNetworkError)
     return `Port could not be reached at ${baseUrl} (${describeError(error.cause ?? error)}); check PORT_API_URL and the network`;

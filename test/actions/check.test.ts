@@ -66,6 +66,15 @@ describe("actions check", () => {
     expect((await cli(["actions", "check", "--open", "--out", out], open)).code).toBe(0);
   }, 60_000);
 
+  test("a module pulled with --actions is checked for those actions (the file says which)", async () => {
+    writeDefinitions();
+    const some = relative(repo, join(dir, "some.ts"));
+    expect((await cli(["actions", "pull", "--open", "--out", some, "--actions", "restart,deploy-service"], open)).code).toBe(0);
+    expect((await cli(["actions", "check", "--open", "--out", some], open)).stdout).toStartWith(`${some} matches Port's action definitions (2 action(s)`);
+    writeDefinitions((actions) => actions.filter((a) => a.identifier !== "restart"));
+    expect((await cli(["actions", "check", "--open", "--out", some], open)).stdout).toContain("\n  restart: removed (in the file, not in Port)\n");
+  }, 30_000);
+
   test("a module whose code was edited by hand is not what Port's definitions give: 1; a formatter's changes are not edits", async () => {
     writeDefinitions();
     const edited = relative(repo, join(dir, "edited.ts"));
@@ -110,6 +119,21 @@ describe("actions check", () => {
     expect((await cli(["actions", "check", "--open", "--out", "test/.generated/check/plain.ts"], open)).stdout).toBe(
       "test/.generated/check/plain.ts is not a module `actions pull` wrote: it has no `// portside:definitions` line, so it was not written by `actions pull`; write it again with `npm run cli -- actions pull --out test/.generated/check/plain.ts --open`\n",
     );
+
+    emulator.emulator.state.failNext(1, 403, { endpoint: "listActions" });
+    expect(await cli(["actions", "check", "--out", out], emulator.env)).toEqual({
+      code: 2,
+      stdout:
+        "Port refused to list the actions (403 emulated_failure): check that these credentials may read the organisation's actions, and that Port's IP allow-list lets this machine in\n",
+      stderr: "",
+    });
+    writeFileSync(join(dir, "broken.json"), "[{");
+    expect(await cli(["actions", "check", "--open", "--out", out], { PORT_EMULATOR_ACTIONS: join(dir, "broken.json") })).toMatchObject({
+      code: 2,
+      stdout: expect.stringMatching(
+        /^PORT_EMULATOR_ACTIONS: \S+broken\.json is not a JSON file of action definitions \(.+\); fix the file, or unset PORT_EMULATOR_ACTIONS for the example actions\n$/,
+      ),
+    });
 
     // With the right credentials, the same Port's definitions match the file pulled from the emulator's copy of them.
     const right = await cli(["actions", "check", "--out", out], emulator.env);
