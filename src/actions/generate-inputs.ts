@@ -65,7 +65,7 @@ function stringCode(input: NormalizedItems, notes: string[], prefix: string): st
 }
 
 function numberCode(input: NormalizedItems, notes: string[], prefix: string): string {
-  if (input.format !== undefined) notes.push(`${prefix}format "${input.format}" is not one of a number: not checked here.`);
+  if (input.format !== undefined) notes.push(`${prefix}format "${input.format}" does not apply to a number: not checked here.`);
   const choices = picklist(input, "number", notes, prefix);
   if (choices) return choices;
   const checks: string[] = [];

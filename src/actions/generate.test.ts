@@ -159,6 +159,10 @@ describe("numbers, booleans, objects and arrays", () => {
     expect(run(code, 7)).toEqual({ ok: true, output: 7 });
     expect(run(code, 51)).toEqual({ ok: false, reason: "x: must be <=50; x: must be <51" });
     expect(run("v.pipe(v.number(), v.gtValue(0))", 0)).toEqual({ ok: false, reason: "x: must be >0" });
+    expect(field({ type: "number", format: "email" }, true)).toEqual({
+      code: "v.number()",
+      comment: '      /** Format "email" does not apply to a number: not checked here. */',
+    });
   });
 
   test("a number enum is a picklist of numbers", () => {
