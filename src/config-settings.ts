@@ -78,6 +78,11 @@ export const SETTINGS = {
   ),
   PORT_CLIENT_ID: setting(text, null, "Port client id (Port → Credentials)"),
   PORT_CLIENT_SECRET: setting(text, null, "Port client secret (Port → Credentials); also verifies signed agent-style messages"),
+  PORT_EMULATOR_ACTIONS: setting(
+    text,
+    null,
+    "without Port credentials (open mode, `actions pull --open`): a JSON file of action definitions the local Port emulator serves — a list, or Port's answer to GET /v1/actions; unset: the example actions, src/examples/port-actions.json",
+  ),
   HANDLERS: setting(text, null, "path of your handler module (TypeScript), e.g. ./handlers.ts"),
   HANDLERS_IMPORT_TIMEOUT_MS: setting(
     intIn(1, 3600_000),

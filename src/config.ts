@@ -36,6 +36,8 @@ export interface Config {
   portApiUrl: string;
   /** Null when no Port credentials are configured (only allowed in open mode: the emulator stands in). */
   portCredentials: { clientId: string; clientSecret: Secret } | null;
+  /** The action definitions the emulator serves when it stands in for Port; null: the example actions. */
+  emulatorActionsPath: string | null;
   handlersPath: string | null;
   /** How long importing the handler module may take before the start fails naming it. */
   handlersImportTimeoutMs: number;
@@ -283,6 +285,7 @@ function configFrom({ env, taken: agentVariablesTaken }: AgentEnvironment, overr
     open,
     portApiUrl,
     portCredentials: clientId && clientSecret ? { clientId, clientSecret: new Secret(clientSecret) } : null,
+    emulatorActionsPath: optional(env, "PORT_EMULATOR_ACTIONS"),
     handlersPath: optional(env, "HANDLERS"),
     handlersImportTimeoutMs: read(env, "HANDLERS_IMPORT_TIMEOUT_MS"),
     routesPath: optional(env, "ROUTES"),
@@ -344,6 +347,21 @@ function configFrom({ env, taken: agentVariablesTaken }: AgentEnvironment, overr
       retryForMs: read(env, "EVENTBRIDGE_RETRY_FOR_MS"),
     },
   };
+}
+
+/**
+ * What a command that reads Port (`actions pull`, `actions check`) needs, read as the service reads it (Port's
+ * agent's names too): the organisation, Port's API and the credentials, all required. Throws `ConfigError`.
+ */
+export function loadPortAccess(given: Env): { orgId: string; portApiUrl: string; clientId: string; clientSecret: Secret } {
+  const { env } = fromAgentEnvironment(given);
+  const orgId = optional(env, "ORG_ID");
+  if (!orgId) throw new ConfigError("ORG_ID", "is not set");
+  const clientId = optional(env, "PORT_CLIENT_ID");
+  const clientSecret = optional(env, "PORT_CLIENT_SECRET");
+  if (!clientId || !clientSecret) throw new ConfigError(clientId ? "PORT_CLIENT_SECRET" : "PORT_CLIENT_ID", "is not set");
+  const portApiUrl = (endpointUrl(env, "PORT_API_URL", read(env, "PORTSIDE_ALLOW_HTTP")) ?? "").replace(/\/+$/, "");
+  return { orgId, portApiUrl, clientId, clientSecret: new Secret(clientSecret) };
 }
 
 /** An http(s) URL portside calls (null when unset without a default); refused without repeating the value. */

@@ -4,8 +4,9 @@ import type { InputsSchema } from "./spec.ts";
 
 /**
  * The input kinds of Port's action definitions that valibot has no word for, as the generated module
- * (`actions pull`) writes them: `portInputs.secret(v.string())` and so on. Imported by the team's generated
- * module as `portside/actions`.
+ * (`actions pull`) writes them: `portInputs.secret(v.string())`, `portInputs.entity("service")` and so on.
+ * Imported by the team's generated module as `portside/actions`. Each says what Port puts in a run's inputs
+ * for that kind, as far as Port's documentation tells.
  */
 
 /**
@@ -20,10 +21,62 @@ function secret<const S extends v.GenericSchema>(schema: S) {
   );
 }
 
+/**
+ * An entity as a run's inputs carry it: the entity object — its `identifier` and `title`, and whatever else
+ * of the entity Port includes (`properties`, `relations`, …), kept as it came.
+ */
+const EntityRefSchema = v.looseObject({
+  identifier: v.pipe(v.string(), v.nonEmpty()),
+  title: v.optional(v.nullable(v.string())),
+  blueprint: v.optional(v.string()),
+});
+export type EntityRef = v.InferOutput<typeof EntityRefSchema>;
+
+/**
+ * An entity input (`type: "string"`, `format: "entity"`, `blueprint`). Port puts the selected entity's object
+ * in the run's inputs (its docs: an entity array input "contains an array of entity objects", each with
+ * `identifier` and `title`; its guides read `.inputs.<name>.identifier`), while its format table and API
+ * examples give the bare identifier (`"notifications-service"`): both are taken, and the handler always sees
+ * the object (`{identifier}` from a bare identifier). An object that names another blueprint is refused.
+ */
+function entity(blueprint: string) {
+  return v.pipe(
+    v.union([
+      v.pipe(
+        v.string(),
+        v.nonEmpty(),
+        v.transform((identifier): EntityRef => ({ identifier })),
+      ),
+      EntityRefSchema,
+    ]),
+    v.check((ref) => ref.blueprint === undefined || ref.blueprint === blueprint, `must be an entity of blueprint "${blueprint}"`),
+  );
+}
+
+/** A user input (`format: "user"`): the user's email, as Port's examples give it (`"default": "me@example.com"`). */
+function user() {
+  return v.string();
+}
+
+/** A team input (`format: "team"`): the team's name, as Port's examples give it (`"default": "my-team"`). */
+function team() {
+  return v.string();
+}
+
+/** A labeled URL (`type: "object"`, `format: "labeled-url"`): `{url, displayText?}`; the URL may be a path inside Port. */
+function labeledUrl() {
+  return v.looseObject({ url: v.pipe(v.string(), v.nonEmpty()), displayText: v.nullish(v.string()) });
+}
+
+/** An array input with `uniqueItems: true`: no item twice (items compared as JSON). The array's type comes from the pipe it is in. */
+function distinct<const TItems extends readonly unknown[]>() {
+  return v.check<TItems, string>((items) => new Set(items.map((item) => JSON.stringify(item))).size === items.length, "must not list an item twice");
+}
+
+export const portInputs = { secret, entity, user, team, labeledUrl, distinct };
+
 /** What marks a secret input's schema, so it can be told apart (`secretInputNames`). */
 const SECRET_MARK = { portInput: "secret" } as const;
-
-export const portInputs = { secret };
 
 /**
  * The inputs an action's schema declares secret (`portInputs.secret`, also inside `v.optional` and the

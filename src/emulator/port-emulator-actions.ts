@@ -9,17 +9,19 @@
  *   PATCH /v1/actions/runs/{id}/response       `{response}`: a synchronized webhook's answer, kept as the run's `response`
  *   PATCH /v1/organization                     `{settings: {…}}` merged into the organisation's settings (Port's
  *                                              agent sets `portAgentStreamerName` there at start)
- *   POST  /emulator/actions                    the emulator's own: declares an action `{identifier, invocationMethod, …}`
+ *   POST  /emulator/actions                    the emulator's own: declares an action `{identifier, invocationMethod, …}`,
+ *                                              or Port's whole definition (with `trigger`), which GET /v1/actions then serves
  *
  * A run of an action whose invocation has `agent: true` waits for an execution agent to claim it
  * (port-emulator-polling.ts); one without is sent to its URL, signed (port-emulator-webhooks.ts). The body template is rendered with the run's data, paths only: a value that
  * is exactly `{{ .inputs.x }}` keeps its type, text around `{{ … }}` makes a string, and the key
  * `{{ spreadValue() }}` spreads an object into its parent, as Port's templates do. Any other jq is refused
  * when the action is declared. Without a body the run gets Port's default: the inputs spread and
- * `port_context: {runId}`. (`GET /v1/actions` is not emulated yet; the registry is where it would read.)
+ * `port_context: {runId}`. `GET /v1/actions` serves the definitions of this registry (port-emulator-definitions.ts).
  */
 import type { Hono } from "hono";
 import * as v from "valibot";
+import { ActionTriggerSchema } from "../actions/definition.ts";
 import { formatIssues } from "../messages/issues.ts";
 import { type Env, refuse } from "./port-emulator-http.ts";
 import type { EmulatedAction, EmulatedRun, PortEmulatorState } from "./port-emulator-state.ts";
@@ -27,11 +29,20 @@ import { deliverWebhook, type WebhookDeliveryDeps } from "./port-emulator-webhoo
 
 const JsonObject = v.record(v.string(), v.unknown());
 
-/** An action declaration: WEBHOOK (`agent: true` for an execution agent) or KAFKA, as Port's action schema has them. */
+/** The invocation types of Port's action schema the emulator keeps but never sends anywhere. */
+const OTHER_INVOCATIONS = ["GITHUB", "GITLAB", "AZURE_DEVOPS", "INTEGRATION_ACTION", "UPSERT_ENTITY"] as const;
+
+/**
+ * An action declaration: WEBHOOK (`agent: true` for an execution agent), KAFKA, or another of Port's
+ * invocation types (kept and listed, its runs created but sent nowhere). With Port's `trigger` (operation,
+ * blueprint, user inputs) it is Port's own definition, and `GET /v1/actions` serves it
+ * (port-emulator-definitions.ts); without, `blueprint` is the emulator's shorthand and the action is not listed.
+ */
 export const EmulatedActionSchema = v.strictObject({
   identifier: v.pipe(v.string(), v.nonEmpty(), v.maxLength(200)),
   title: v.optional(v.string()),
   blueprint: v.optional(v.string()),
+  trigger: v.optional(ActionTriggerSchema),
   invocationMethod: v.variant("type", [
     v.strictObject({
       type: v.literal("WEBHOOK"),
@@ -42,8 +53,21 @@ export const EmulatedActionSchema = v.strictObject({
       headers: v.optional(JsonObject),
       body: v.optional(JsonObject),
     }),
-    v.strictObject({ type: v.literal("KAFKA"), payload: v.optional(JsonObject) }),
+    v.strictObject({ type: v.literal("KAFKA"), payload: v.optional(v.union([JsonObject, v.array(v.unknown())])) }),
+    v.looseObject({ type: v.picklist(OTHER_INVOCATIONS) }),
   ]),
+  // The rest of what Port answers for an action, kept as declared (a saved answer of Port's can be declared as it is).
+  icon: v.optional(v.string()),
+  description: v.optional(v.string()),
+  requiredApproval: v.optional(v.unknown()),
+  approvalNotification: v.optional(v.unknown()),
+  publish: v.optional(v.boolean()),
+  allowAnyoneToViewRuns: v.optional(v.boolean()),
+  id: v.optional(v.string()),
+  createdAt: v.optional(v.string()),
+  createdBy: v.optional(v.string()),
+  updatedAt: v.optional(v.string()),
+  updatedBy: v.optional(v.string()),
 });
 export type EmulatedActionInput = v.InferInput<typeof EmulatedActionSchema>;
 
@@ -60,12 +84,27 @@ const SPREAD = "spreadValue()";
 export function declareAction(state: PortEmulatorState, input: EmulatedActionInput): EmulatedAction {
   const parsed = v.safeParse(EmulatedActionSchema, input);
   if (!parsed.success) throw new TypeError(`Port emulator: action declaration: ${formatIssues(parsed.issues)}`);
-  const { invocationMethod: im, ...rest } = parsed.output;
+  const { identifier, title, trigger, invocationMethod: im } = parsed.output;
   const unsupported = im.type === "WEBHOOK" ? unsupportedTemplate([im.body, im.headers]) : undefined;
-  if (unsupported) throw new TypeError(`Port emulator: action ${rest.identifier}: renders template paths only, not "${unsupported}"`);
-  const action: EmulatedAction = { ...rest, invocationMethod: im.type === "WEBHOOK" ? im : { type: "KAFKA" } };
+  if (unsupported) throw new TypeError(`Port emulator: action ${identifier}: renders template paths only, not "${unsupported}"`);
+  const blueprint =
+    parsed.output.blueprint ?? (trigger?.type === "self-service" ? trigger.blueprintIdentifier : trigger?.event?.blueprintIdentifier) ?? undefined;
+  const action: EmulatedAction = {
+    identifier,
+    ...(title === undefined ? {} : { title }),
+    ...(blueprint === undefined ? {} : { blueprint }),
+    invocationMethod: im.type === "WEBHOOK" ? im : { type: im.type },
+    ...(trigger ? { definition: portDefinition(input) } : {}),
+  };
   state.actions.set(action.identifier, action);
   return action;
+}
+
+/** The declaration as Port's definition: as declared, the shorthand `blueprint` moved to where Port has it. */
+function portDefinition(input: EmulatedActionInput): Record<string, unknown> {
+  const { blueprint, ...definition } = structuredClone(input) as EmulatedActionInput & { trigger: Record<string, unknown> };
+  if (blueprint !== undefined && definition.trigger.type === "self-service") definition.trigger.blueprintIdentifier ??= blueprint;
+  return definition;
 }
 
 /** Creates a run of a declared action as Port does when it is triggered; undefined when no such action. */

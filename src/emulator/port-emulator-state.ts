@@ -15,8 +15,8 @@ import { PORT_ENDPOINTS, type PortEndpoint } from "../port/endpoints.ts";
  * The endpoints the emulator answers, named as portside's client names its calls (src/port/endpoints.ts),
  * plus Port's endpoints portside never calls but tests do (`executeAction`: someone triggers an action).
  */
-export const EMULATOR_ENDPOINTS = [...PORT_ENDPOINTS, "executeAction"] as const;
-export type EmulatorEndpoint = PortEndpoint | "executeAction";
+export const EMULATOR_ENDPOINTS = [...PORT_ENDPOINTS, "executeAction", "getAction"] as const;
+export type EmulatorEndpoint = PortEndpoint | "executeAction" | "getAction";
 
 /** Workflow node run ids start with this; any other id is an action run's (`r_…`, older `run_…`). */
 export const NODE_RUN_PREFIX = "wfnr_";
@@ -256,6 +256,11 @@ export interface EmulatedAction {
   title?: string;
   blueprint?: string;
   invocationMethod: RunPayload;
+  /**
+   * Port's definition of it, as `GET /v1/actions` serves it (its trigger, user inputs, invocation as declared);
+   * absent for an action declared without a `trigger`, which is triggered like any other but not listed.
+   */
+  definition?: Record<string, unknown>;
 }
 
 export function createEmulatorState(clock: () => number, opts: { autoCreateRuns?: boolean; strictBlueprints?: boolean } = {}): PortEmulatorState {

@@ -11,7 +11,8 @@
  *
  * Workflow node runs (`wfnr_…`) have routes of their own (port-emulator-workflows.ts). Runs created by
  * triggering a declared action, the organisation's settings and stored run responses are in
- * port-emulator-actions.ts; the execution agent's claim/ack polling in port-emulator-polling.ts.
+ * port-emulator-actions.ts, the action definitions it serves in port-emulator-definitions.ts; the execution
+ * agent's claim/ack polling in port-emulator-polling.ts.
  *
  * Routes under `/emulator/` are the emulator's own, not Port's: `POST /emulator/runs` declares runs (what
  * Port does when someone triggers an action), `GET /emulator/runs` lists them with their logs and linked
@@ -23,6 +24,7 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { registerActionRoutes } from "./port-emulator-actions.ts";
+import { registerDefinitionRoutes } from "./port-emulator-definitions.ts";
 import { registerEntityRoutes } from "./port-emulator-entities.ts";
 import { agentFields, registerPollingRoutes } from "./port-emulator-polling.ts";
 import { inspectNodeRun, registerWorkflowRoutes } from "./port-emulator-workflows.ts";
@@ -181,6 +183,7 @@ export function createPortEmulator(opts: PortEmulatorOptions = {}): PortEmulator
   // Before the `/v1/actions/runs/:runId` routes: `/v1/actions/runs/ack` would match those too.
   registerPollingRoutes(app, { state, clock });
   registerActionRoutes(app, { state, clock, secret: clientSecret });
+  registerDefinitionRoutes(app, { state });
 
   const runNotFound = (c: Context<Env>, runId: string) => refuse(c, 404, "not_found", `Action run with identifier "${runId}" was not found`);
 
@@ -291,6 +294,7 @@ function view(run: EmulatedRun) {
 const RUN_PATH = /^\/v1\/actions\/runs\/([^/]+)$/;
 const RESPONSE_PATH = /^\/v1\/actions\/runs\/([^/]+)\/response$/;
 const EXECUTE_PATH = /^\/v1\/actions\/[^/]+\/runs$/;
+const ACTION_PATH = /^\/v1\/actions\/[^/]+$/;
 /** Port's fixed paths, by method and path. */
 const FIXED: Record<string, EmulatorEndpoint> = {
   "POST /v1/auth/access_token": "token",
@@ -300,6 +304,7 @@ const FIXED: Record<string, EmulatorEndpoint> = {
   "POST /v1/workflows/runs/claim-pending": "claimNodeRuns",
   "PATCH /v1/workflows/runs/ack": "ackNodeRun",
   "PATCH /v1/organization": "patchOrganization",
+  "GET /v1/actions": "listActions",
 };
 const LOGS_PATH = /^\/v1\/actions\/runs\/([^/]+)\/logs$/;
 const NODE_RUN_PATH = /^\/v1\/workflows\/nodes\/runs\/([^/]+)$/;
@@ -315,6 +320,7 @@ function classify(method: string, path: string, query: URLSearchParams): { endpo
   const response = RESPONSE_PATH.exec(path);
   if (response && method === "PATCH") return { endpoint: "putRunResponse", runId: decode(response[1]) };
   if (EXECUTE_PATH.test(path) && method === "POST") return { endpoint: "executeAction", runId: undefined };
+  if (ACTION_PATH.test(path) && method === "GET") return { endpoint: "getAction", runId: undefined };
   const run = RUN_PATH.exec(path);
   if (run && method === "PATCH") return { endpoint: "patchRun", runId: decode(run[1]) };
   if (run && method === "GET") return { endpoint: "getRun", runId: decode(run[1]) };

@@ -9,13 +9,15 @@
  *   bun src/entry/cli.ts runs list [--action A] [--status S] [--limit N] [--json]
  *   bun src/entry/cli.ts runs show <id>               one run's story
  *   bun src/entry/cli.ts stats
+ *   bun src/entry/cli.ts actions pull|check [--out FILE] [--actions a,b] [--open]   (cli-actions.ts: Port's
+ *                                                   action definitions as a typed module; reads Port, not portside)
  *   bun src/entry/cli.ts invoke <action> [--inputs JSON|@file] [--entity ID] [--user EMAIL] [--handlers FILE] [--json]
  *                                                 run one handler here, against a local Port emulator (cli-invoke.ts)
  *   bun src/entry/cli.ts <command> --help
  *
  * PORTSIDE_URL (default http://127.0.0.1:3000) or --url says where; ADMIN_TOKEN says as whom. Failures are
- * one line and exit code 1 (2 for a usage error); never a stack trace. `invoke` needs no running portside:
- * exit 0 when the run ends SUCCESS, 1 on FAILURE, 2 when it could not run.
+ * one line and exit code 1 (2 for a usage error; `actions` has its own codes); never a stack trace. `invoke`
+ * needs no running portside: exit 0 when the run ends SUCCESS, 1 on FAILURE, 2 when it could not run.
  */
 import { Command, CommanderError } from "commander";
 import * as v from "valibot";
@@ -23,6 +25,7 @@ import { DeadLetterSummarySchema } from "../http/schemas.ts";
 import { RunListSchema } from "../observe/run-history.ts";
 import { describeError } from "../shared/errors.ts";
 import { registerInvoke } from "./cli-invoke.ts";
+import { CommandExit, registerActionCommands } from "./cli-actions.ts";
 
 /** The answers the CLI reads, as the endpoints' own schemas say (fields added later are let through). */
 const PageSchema = v.object({ items: v.array(v.looseObject(DeadLetterSummarySchema.entries)), next: v.nullable(v.string()) });
@@ -168,12 +171,17 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
       exitCode = code;
     },
   });
+  registerActionCommands(program, { env, out });
 
   try {
     await program.parseAsync(argv, { from: "user" });
     return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    if (error instanceof CommandExit) {
+      if (error.message) out(error.message);
+      return error.exitCode;
+    }
     out(error instanceof CliError ? error.message : `error: ${describeError(error)}`);
     return 1;
   }

@@ -1,7 +1,7 @@
 import type { PortEmulatorState } from "../emulator/port-emulator.ts";
-import { declareAction, triggerAction } from "../emulator/port-emulator-actions.ts";
+import { triggerAction } from "../emulator/port-emulator-actions.ts";
 import { deliverWebhook } from "../emulator/port-emulator-webhooks.ts";
-import { EMULATOR_CREDENTIALS, printRuns, settled } from "./demo.ts";
+import { declareExample, EMULATOR_CREDENTIALS, printRuns, settled } from "./demo.ts";
 
 /** Port's default WEBHOOK body with the entity and blueprint added to port_context, as its guides' templates do. */
 export const WEBHOOK_BODY = {
@@ -17,8 +17,8 @@ export interface WebhooksDemoOptions {
 }
 
 /**
- * The webhook demo (`npm run demo -- --webhooks`): two WEBHOOK actions declared in the emulator pointing at
- * portside's `/webhooks/port/<action>`, triggered as Port does when someone clicks Execute, and sent signed
+ * The webhook demo (`npm run demo -- --webhooks`): two example actions (src/examples/port-actions.json)
+ * declared in the emulator as WEBHOOK actions pointing at portside's `/webhooks/port/<action>`, triggered as Port does when someone clicks Execute, and sent signed
  * with the organisation's client secret. `deploy` is answered 202 and reported through the API;
  * `check_health` is `synchronized` and its handler `sync: true`, so the answer carries the result.
  */
@@ -30,8 +30,8 @@ export async function runWebhooksDemo(options: WebhooksDemoOptions): Promise<boo
     synchronized,
     body: WEBHOOK_BODY,
   });
-  declareAction(emulator, { identifier: "deploy", title: "Deploy", blueprint: "microservice", invocationMethod: hook("deploy", false) });
-  declareAction(emulator, { identifier: "check_health", title: "Check health", blueprint: "microservice", invocationMethod: hook("check_health", true) });
+  declareExample(emulator, "deploy", hook("deploy", false));
+  declareExample(emulator, "check_health", hook("check_health", true));
   const runs = [
     triggerAction(emulator, Date.now, "deploy", { properties: { version: "2.16.0", environment: "staging" }, entity: "checkout-service" }),
     triggerAction(emulator, Date.now, "check_health", { properties: {}, entity: "checkout-service" }),

@@ -1,8 +1,10 @@
 import deployFixture from "../messages/fixtures/runs/legacy-day2.json" with { type: "json" };
 import createVmFixture from "../messages/fixtures/runs/legacy-create.json" with { type: "json" };
 import vmUpdateFixture from "../messages/fixtures/changes/entity-update.json" with { type: "json" };
+import exampleActions from "../examples/port-actions.json" with { type: "json" };
 import type { PortEmulatorState } from "../emulator/port-emulator.ts";
-import { declareAction, triggerAction } from "../emulator/port-emulator-actions.ts";
+import { triggerAction } from "../emulator/port-emulator-actions.ts";
+import { declareActions } from "../emulator/port-emulator-definitions.ts";
 import type { Logger } from "../log.ts";
 
 /**
@@ -19,6 +21,16 @@ import type { Logger } from "../log.ts";
 
 /** Credentials the local Port emulator accepts. They open nothing but the emulator. */
 export const EMULATOR_CREDENTIALS = { clientId: "emulator-client-id", clientSecret: "emulator-client-secret" } as const;
+
+/**
+ * Declares an example action (src/examples/port-actions.json: its definition, inputs and all) in the emulator,
+ * invoked as `invocationMethod` says: a demo's own URLs, or another way in for the same action.
+ */
+export function declareExample(emulator: PortEmulatorState, identifier: string, invocationMethod: Record<string, unknown>): void {
+  const definition = exampleActions.find((action) => action.identifier === identifier);
+  if (!definition) throw new Error(`no example action "${identifier}" in src/examples/port-actions.json`);
+  declareActions(emulator, [{ ...definition, invocationMethod }]);
+}
 
 export const demoDefaults: Record<string, string> = {
   ORG_ID: "org_portside_demo",
@@ -119,8 +131,8 @@ interface Received {
 }
 
 /**
- * The polling demo: actions declared in the emulator as WEBHOOK with `agent: true` (runs for the
- * organisation's execution agent), triggered as Port does when someone clicks Execute; portside claims them,
+ * The polling demo: example actions (their definitions from src/examples/port-actions.json) declared in the
+ * emulator as WEBHOOK with `agent: true` (runs for the organisation's execution agent), triggered as Port does when someone clicks Execute; portside claims them,
  * records them, acknowledges them and serves them — `deploy` by the example handler, `restart_service` (no
  * handler) forwarded as Port's agent forwards it, to the receiver, which answers at once (`synchronized`).
  */
@@ -132,13 +144,8 @@ export async function runPollingDemo(options: PollingDemoOptions): Promise<boole
     return Response.json({ restarted: body.service ?? null, by: "the demo's webhook receiver" });
   });
   const webhook = (path: string, synchronized: boolean) => ({ type: "WEBHOOK" as const, url: `${receiverUrl}${path}`, agent: true, synchronized });
-  declareAction(options.emulator, { identifier: "deploy", title: "Deploy", blueprint: "microservice", invocationMethod: webhook("/deploy", false) });
-  declareAction(options.emulator, {
-    identifier: "restart_service",
-    title: "Restart a service",
-    blueprint: "microservice",
-    invocationMethod: webhook("/restart", true),
-  });
+  declareExample(options.emulator, "deploy", webhook("/deploy", false));
+  declareExample(options.emulator, "restart_service", webhook("/restart", true));
   const runs = [
     triggerAction(options.emulator, Date.now, "deploy", { properties: { version: "2.15.0", environment: "production" }, entity: "checkout-service" }),
     triggerAction(options.emulator, Date.now, "restart_service", { properties: { service: "checkout-service" }, entity: "checkout-service" }),

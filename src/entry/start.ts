@@ -6,6 +6,7 @@ import { type Config, type KafkaSettings, loadConfig, type PollingSettings } fro
 import { demoDefaults, EMULATOR_CREDENTIALS, runDemo, runPollingDemo } from "./demo.ts";
 import { runWebhooksDemo } from "./demo-webhooks.ts";
 import { createPortEmulator } from "../emulator/port-emulator.ts";
+import { EXAMPLE_ACTIONS_PATH, loadEmulatorActions } from "./emulator-actions.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import { processOwner, recoverDeadOwners } from "../ledger/owners.ts";
 import { createLogger, type Logger } from "../log.ts";
@@ -126,13 +127,21 @@ export async function startPortside(runtime: Runtime): Promise<void> {
     // Only open mode gets here (credentials are required otherwise), where people post run messages they wrote
     // themselves: Port never issued those runs, so the emulator creates them on first use instead of answering 404.
     emulator = createPortEmulator({ ...EMULATOR_CREDENTIALS, autoCreateRuns: true, log: (line) => logger.debug("port_emulator.call", { line }) });
+    const actionsPath = config.emulatorActionsPath ?? EXAMPLE_ACTIONS_PATH;
+    await loadEmulatorActions(emulator.state, actionsPath, runtime.readText).catch((error: unknown) => {
+      throw new StartError(`PORT_EMULATOR_ACTIONS: ${describe(error)}; fix the file, or unset PORT_EMULATOR_ACTIONS for the example actions`);
+    });
     emulatorServer = await serve(
       runtime,
       { hostname: "127.0.0.1", port: Number(env.PORT_EMULATOR_PORT ?? 0), maxRequestBodySize: 2 * 1024 * 1024, fetch: emulator.app.fetch },
       "PORT_EMULATOR_PORT",
     );
     port = { baseUrl: `http://127.0.0.1:${emulatorServer.port}`, ...EMULATOR_CREDENTIALS };
-    logger.warn("portside.port_emulator", { url: port.baseUrl, message: "No Port credentials: reporting to the local Port EMULATOR, not to Port." });
+    logger.warn("portside.port_emulator", {
+      url: port.baseUrl,
+      actions: actionsPath,
+      message: "No Port credentials: reporting to the local Port EMULATOR, not to Port.",
+    });
   }
 
   const assembled = await assemble({

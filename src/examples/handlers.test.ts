@@ -41,11 +41,12 @@ describe("example handlers", () => {
     expect(result.entities.map((e) => e.identifier)).toEqual(["cart-1-0-0-staging"]);
   });
 
-  test("create_vm without inputs: FAILURE with the handler's message, nothing written", async () => {
+  test("create_vm without its required inputs: FAILURE naming them (checked against the definition before the handler starts), nothing written", async () => {
     const result = await invoke(handlers, "create_vm", { inputs: {} });
     expect(result).toMatchObject({
       status: "FAILURE",
-      summary: 'Handler for "create_vm" failed: create_vm needs cpu, memory and region inputs',
+      summary:
+        'The inputs of "create_vm" do not match its definition in Port (the handler module\'s actions): inputs.cpu: required, but missing; inputs.memory: required, but missing; inputs.region: required, but missing',
       logs: [],
       entities: [],
     });

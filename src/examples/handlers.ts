@@ -1,16 +1,20 @@
 import { defineHandlers } from "../targets/define.ts";
+import { actions } from "./port-actions.ts";
 
 /**
  * Example handlers that mirror Port's guides. `npm run demo` runs them; copy this file to start your own
- * and point HANDLERS at it.
+ * and point HANDLERS at it. Their inputs are typed by `actions`, the module `npm run cli -- actions pull`
+ * wrote from the actions' definitions (src/examples/port-actions.json here; yours come from Port), and a
+ * run's inputs are checked against them before its handler starts.
  */
 export default defineHandlers({
+  actions,
   runs: {
     /** Day-2 action on a microservice: "deploy a version", reporting a Deployment entity back to Port. */
     deploy: async (run) => {
       const service = run.entity?.identifier ?? "unknown-service";
-      const version = String(run.inputs.version ?? "latest");
-      const environment = String(run.inputs.environment ?? "staging");
+      const { version } = run.inputs;
+      const environment = run.inputs.environment ?? "staging";
       await run.log(`Deploying ${service} ${version} to ${environment}`);
       // Real code would call your CD system here and wait for it.
       await run.upsertEntity("deployment", {
@@ -40,8 +44,7 @@ export default defineHandlers({
     create_vm: {
       timeoutMs: 5 * 60_000,
       handle: async (run) => {
-        const { cpu, memory, region } = run.inputs as { cpu?: number; memory?: number; region?: string };
-        if (!cpu || !memory || !region) throw new Error("create_vm needs cpu, memory and region inputs");
+        const { cpu, memory, region } = run.inputs;
         const identifier = `vm-${run.id.replace(/^r_/, "").toLowerCase()}`;
         await run.log(`Creating a ${cpu} vCPU / ${memory} GiB VM in ${region}`);
         await run.upsertEntity("vm", { identifier, title: identifier, properties: { cpu_cores: cpu, memory_size: memory, region, free_storage: 10 } });

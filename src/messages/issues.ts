@@ -97,6 +97,8 @@ const RULES: Record<string, (expected: string | null) => string> = {
   length: (e) => `must have a length of ${e}`,
   min_value: (e) => `must be ${e}`,
   max_value: (e) => `must be ${e}`,
+  gt_value: (e) => `must be ${e}`,
+  lt_value: (e) => `must be ${e}`,
   min_entries: (e) => `must have ${e} entries`,
   max_entries: (e) => `must have ${e} entries`,
   integer: () => "must be an integer",

@@ -23,6 +23,7 @@ import type { Random, RetryPolicy } from "../shared/retry.ts";
 import { canRetry, fitsInProcess, retryDelay, retryPolicies } from "../shared/retry.ts";
 import { type CallPriority, createPortRateLimiter, type PortRateLimiter, RateLimitWait } from "./rate-limit.ts";
 import { type PollingClient, pollingMethods } from "./polling.ts";
+import { type DefinitionsClient, definitionMethods } from "./definitions.ts";
 import { isNodeRun } from "./run-kinds.ts";
 import { createTokenCache, issuedToken } from "./token.ts";
 import type { SharedTokenStore } from "./token.ts";
@@ -68,7 +69,7 @@ export interface PortRun {
  * Every run method goes to the endpoint of the run's kind (`run-kinds.ts`): `/v1/actions/runs/{id}` for
  * action runs, `/v1/workflows/nodes/runs/{id}` for workflow node runs.
  */
-export interface PortClient extends PollingClient {
+export interface PortClient extends PollingClient, DefinitionsClient {
   /**
    * A node run takes only the status (COMPLETED with SUCCESS / FAILED) and, with it, an `output`; without a
    * status there is nothing to send. An action run ignores `output`.
@@ -303,6 +304,7 @@ export function createPortClient(opts: PortClientOptions): PortClient {
   return {
     calls,
     ...pollingMethods((kind, req) => request(kind, req, true)),
+    ...definitionMethods((kind, req) => request(kind, req, true)),
     async patchRun(runId, patch, o) {
       if (!isNodeRun(runId)) {
         await request("patchRun", { method: "PATCH", path: actionRun(runId), body: patch, runId }, true, patch.status ? "status" : "normal");

@@ -22,6 +22,7 @@ export const PORT_ENDPOINTS = [
   "claimNodeRuns",
   "ackNodeRun",
   "patchOrganization",
+  "listActions",
 ] as const;
 
 export type PortEndpoint = (typeof PORT_ENDPOINTS)[number];

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../../src/entry/cli.ts";
+import { EMULATOR_CREDENTIALS } from "../../src/entry/demo.ts";
 import { freePort } from "../support/net.ts";
 
 /**
@@ -43,6 +44,45 @@ async function start(env: Record<string, string>, untilLine?: RegExp): Promise<{
   await Promise.all([read(proc.stdout), read(proc.stderr), proc.exited]);
   clearTimeout(timer);
   return { code: proc.exitCode, output };
+}
+
+/** Starts portside open, and asks its Port emulator (at the url of its start line) for the actions it serves. */
+async function emulatorActions(env: Record<string, string>): Promise<{ file: string; identifiers: string[] }> {
+  const proc = Bun.spawn([process.execPath, "src/entry/main.ts"], {
+    cwd: repo,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", PORT: String(await freePort()), ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
+  try {
+    // Warnings (the emulator's line among them) go to stderr, by then written: it comes before the listening line.
+    const reader = proc.stdout.getReader();
+    let output = "";
+    while (!output.includes("portside.listening")) {
+      const r = await reader.read();
+      if (r.done) throw new Error(`portside exited before listening:\n${output}`);
+      output += new TextDecoder().decode(r.value);
+    }
+    const warnings = proc.stderr.getReader();
+    let errors = "";
+    while (!errors.includes("portside.port_emulator")) {
+      const r = await warnings.read();
+      if (r.done) throw new Error(`no portside.port_emulator line:\n${errors}`);
+      errors += new TextDecoder().decode(r.value);
+    }
+    const line = JSON.parse(errors.split("\n").find((l) => l.includes("portside.port_emulator")) ?? "{}") as { url: string; actions: string };
+    const token = (await (await fetch(`${line.url}/v1/auth/access_token`, { method: "POST", body: JSON.stringify(EMULATOR_CREDENTIALS) })).json()) as {
+      accessToken: string;
+    };
+    const answer = await fetch(`${line.url}/v1/actions?version=v2`, { headers: { authorization: `Bearer ${token.accessToken}` } });
+    const { actions } = (await answer.json()) as { actions: { identifier: string }[] };
+    return { file: line.actions, identifiers: actions.map((a) => a.identifier) };
+  } finally {
+    clearTimeout(timer);
+    proc.kill("SIGTERM");
+    await proc.exited;
+  }
 }
 
 /** One JSON line, exit 2, the message containing `expected`, no stack frames, none of `secrets`. */
@@ -145,6 +185,16 @@ describe("start-up failures", () => {
   test("a bad setting: one line naming the variable", async () => {
     expectOneLineFailure(await start({ ...base, CONCURRENCY: "many" }), "CONCURRENCY: must be a whole number");
   });
+
+  test("open mode's PORT_EMULATOR_ACTIONS naming a file of definitions the emulator cannot take: one line naming the file, the action and the field", async () => {
+    const path = join(dir, "bad-actions.json");
+    writeFileSync(path, JSON.stringify([{ identifier: "deploy", trigger: { type: "self-service", operation: "SOON" }, invocationMethod: { type: "KAFKA" } }]));
+    const { PORT_CLIENT_ID: _id, PORT_CLIENT_SECRET: _secret, ...open } = base;
+    expectExactFailure(
+      await start({ ...open, PORTSIDE_OPEN: "true", PORT_EMULATOR_ACTIONS: path }),
+      `portside cannot start: PORT_EMULATOR_ACTIONS: ${path}: action "deploy": trigger.operation: expected one of "CREATE", "DAY-2", "DELETE", got a string; fix the file, or unset PORT_EMULATOR_ACTIONS for the example actions`,
+    );
+  });
 });
 
 describe("the start line", () => {
@@ -154,6 +204,23 @@ describe("the start line", () => {
     expect(line).toContain("/sink requires SINK_TOKEN");
     expect(line).toContain("/admin accepts requests without a token");
   });
+
+  test("open mode without Port credentials: the emulator serves the action definitions of PORT_EMULATOR_ACTIONS, else the example actions", async () => {
+    const { PORT_CLIENT_ID: _id, PORT_CLIENT_SECRET: _secret, ...open } = base;
+    const path = join(dir, "one-action.json");
+    writeFileSync(
+      path,
+      JSON.stringify({
+        ok: true,
+        actions: [{ identifier: "only", trigger: { type: "self-service", operation: "CREATE" }, invocationMethod: { type: "KAFKA" } }],
+      }),
+    );
+    expect(await emulatorActions({ ...open, PORTSIDE_OPEN: "true", PORT_EMULATOR_ACTIONS: path })).toEqual({ file: path, identifiers: ["only"] });
+    expect(await emulatorActions({ ...open, PORTSIDE_OPEN: "true" })).toEqual({
+      file: `${repo}src/examples/port-actions.json`,
+      identifiers: ["check_health", "create_vm", "deploy", "restart_service"],
+    });
+  }, 30_000);
 
   test("production says /admin is off without ADMIN_TOKEN, and on with it", async () => {
     const off = await start(base, /portside\.listening/);
@@ -185,6 +252,8 @@ describe("the command line", () => {
       ["dead-letters", "list", "--help"],
       ["dead-letters", "replay", "--help"],
       ["stats", "--help"],
+      ["actions", "pull", "--help"],
+      ["actions", "check", "--help"],
     ]) {
       const lines: string[] = [];
       expect(await runCli(argv, {}, (l) => lines.push(l))).toBe(0);

@@ -41,10 +41,20 @@ describe("cli invoke", () => {
     ]);
   }, 30_000);
 
-  test("a throwing handler (create_vm without inputs): FAILURE with its message, exit 1", async () => {
+  test("a throwing handler: FAILURE with its message, exit 1", async () => {
+    const file = join(dir, "throwing.ts");
+    writeFileSync(file, 'export default { runs: { boom: async () => { throw new Error("the disk is full"); } } };\n');
+    const { code, lines } = await cli(["invoke", "boom", "--handlers", file]);
+    expect(code).toBe(1);
+    expect(lines.slice(1)).toEqual(['FAILURE: Handler for "boom" failed: the disk is full']);
+  }, 30_000);
+
+  test("inputs that do not match the action's definition (create_vm without its required inputs): FAILURE naming them, exit 1", async () => {
     const { code, lines } = await cli(["invoke", "create_vm"]);
     expect(code).toBe(1);
-    expect(lines.slice(1)).toEqual(['FAILURE: Handler for "create_vm" failed: create_vm needs cpu, memory and region inputs']);
+    expect(lines.slice(1)).toEqual([
+      'FAILURE: The inputs of "create_vm" do not match its definition in Port (the handler module\'s actions): inputs.cpu: required, but missing; inputs.memory: required, but missing; inputs.region: required, but missing',
+    ]);
   }, 30_000);
 
   test("--inputs from a file and inline, merged; --json prints the result object", async () => {
