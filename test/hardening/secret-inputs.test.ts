@@ -10,7 +10,8 @@ import { emulatorEnv, type PortsideProcess, startPortside } from "../support/por
 /**
  * A decrypted secret input leaves portside nowhere, however carelessly a handler treats it: handlers log it,
  * write it into an entity, throw it in an error message, let Bun's `JSON.parse` quote a piece of it, and
- * return it as summary, link, label and external id. Against portside as a real process and the Port
+ * return it as summary, link, label and external id; a typed handler (its action's definition in the module)
+ * logs the whole of its inputs and the revealed value. Against portside as a real process and the Port
  * emulator, neither the value nor any 8-character piece of it is in the calls Port received, portside's
  * output (debug level), the ledger's file, the console's pages, /admin or /metrics — and where it was, Port
  * reads `[secret input pw]`.
@@ -60,13 +61,13 @@ afterAll(async () => {
 const admin = async (path: string) => (await fetch(`${portside.url}${path}`, { headers: { authorization: `Bearer ${ADMIN}` } })).text();
 
 test("a careless handler's secret input reaches Port, the logs, the ledger, the console and /metrics only as [secret input pw]", async () => {
-  const ids = { careless: "r_secret_careless", parse: "r_secret_parse", chatty: "r_secret_chatty" };
+  const ids = { careless: "r_secret_careless", parse: "r_secret_parse", chatty: "r_secret_chatty", typed: "r_secret_typed" };
   for (const id of Object.values(ids)) emulator.state.declareRun(id);
   const body = Object.entries(ids)
     .map(([action, id]) => JSON.stringify(secretRun(id, action)))
     .join("\n");
   const res = await fetch(`${portside.url}/sink/runs`, { method: "POST", body, headers: { authorization: `Bearer ${SINK}` } });
-  expect(await res.json()).toMatchObject({ accepted: 3 });
+  expect(await res.json()).toMatchObject({ accepted: 4 });
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline && !Object.values(ids).every((id) => emulator.state.terminalStatus(id))) await Bun.sleep(50);
   // The journal hears of deliveries just after Port answered them.
@@ -85,6 +86,10 @@ test("a careless handler's secret input reaches Port, the logs, the ledger, the 
     statusLabel: hidden,
     externalRunId: hidden,
   });
+
+  // A typed secret input is a Secret: the whole of run.inputs prints it [redacted]; revealed, it is redacted on its way out.
+  expect(emulator.state.runs.get(ids.typed)).toMatchObject({ status: "SUCCESS", summary: "typed [redacted]" });
+  expect(emulator.state.logsFor(ids.typed)).toEqual([`inputs {"version":"1.0.0","pw":"[redacted]"}; pw [redacted]\nrevealed ${hidden}`]);
 
   const ledgerFiles = ["ledger.sqlite", "ledger.sqlite-wal"].filter((f) => existsSync(join(dir, f))).map((f) => readFileSync(join(dir, f)).toString("latin1"));
   const pages = await Promise.all([
