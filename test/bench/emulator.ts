@@ -8,8 +8,9 @@
  * `POST /__bench/trigger` `{action: <declaration as POST /emulator/actions takes it>, count, idPrefix?}` declares
  * the action and triggers it `count` times at once (run ids `<idPrefix><n>` when given), as Port does when someone clicks Execute (runs of an `agent: true`
  * WEBHOOK action then wait to be claimed); the queueing is no Port call of the measured process, so it is not
- * counted. `GET /__bench/stats?responses=1` also counts the runs that have a stored response (a walk over
- * every run, so only on request).
+ * counted; with `track: true` the time from each run's claim to its terminal status is kept
+ * (`claimToTerminalMs`). `GET /__bench/stats?responses=1` also counts the runs that have a stored response (a
+ * walk over every run, so only on request).
  */
 import { createPortEmulator, type PortEmulator } from "../../src/emulator/port-emulator.ts";
 import { declareAction, type EmulatedActionInput, triggerAction } from "../../src/emulator/port-emulator-actions.ts";
@@ -33,10 +34,18 @@ interface Stats {
   window: { startAt: number; endAt: number; calls: number; refused: number };
   /** Wall time the emulator took to answer run claims (claim-pending), ms: what an agent's claim waits for here. */
   claimMs: number;
+  /**
+   * With `trackLatency` (set by a trigger): for each run, the time from the claim answer that handed it out to
+   * its terminal status, ms, in arrival order.
+   */
+  claimToTerminalMs: number[];
 }
 
 let emulator: PortEmulator;
 let stats: Stats;
+/** When each run was handed out by a claim (only with `trackLatency`). */
+const claimedAt = new Map<string, number>();
+let trackLatency = false;
 /** How many of `emulator.state.calls` are in `stats` already. */
 let counted = 0;
 function reset() {
@@ -56,7 +65,10 @@ function reset() {
     lastTerminalAt: 0,
     window: { startAt: 0, endAt: 0, calls: 0, refused: 0 },
     claimMs: 0,
+    claimToTerminalMs: [],
   };
+  claimedAt.clear();
+  trackLatency = false;
 }
 
 reset();
@@ -75,6 +87,8 @@ function count(call: RecordedCall) {
     if (status && (call.body as { status?: string } | undefined)?.status) {
       const now = Date.now();
       stats.terminal++;
+      const claimed = claimedAt.get(call.runId);
+      if (claimed !== undefined) stats.claimToTerminalMs.push(now - claimed);
       if (status === "SUCCESS") stats.success++;
       else stats.failure++;
       if (stats.firstTerminalAt === 0) stats.firstTerminalAt = now;
@@ -95,7 +109,8 @@ const server = Bun.serve({
       return Response.json({ ...stats, withResponse });
     }
     if (url.pathname === "/__bench/trigger" && req.method === "POST") {
-      const { action, count, idPrefix } = (await req.json()) as { action: EmulatedActionInput; count: number; idPrefix?: string };
+      const { action, count, idPrefix, track } = (await req.json()) as { action: EmulatedActionInput; count: number; idPrefix?: string; track?: boolean };
+      if (track) trackLatency = true;
       const declared = declareAction(emulator.state, action);
       for (let i = 0; i < count; i++)
         triggerAction(emulator.state, Date.now, declared.identifier, { properties: { n: i }, ...(idPrefix ? { id: `${idPrefix}${i.toString(36)}` } : {}) });
@@ -113,7 +128,13 @@ const server = Bun.serve({
     }
     const t0 = performance.now();
     const res = await emulator.app.fetch(req);
-    if (url.pathname === "/v1/actions/runs/claim-pending") stats.claimMs += performance.now() - t0;
+    if (url.pathname === "/v1/actions/runs/claim-pending") {
+      stats.claimMs += performance.now() - t0;
+      if (trackLatency && res.ok) {
+        const at = Date.now();
+        for (const run of ((await res.clone().json()) as { runs: { id: string }[] }).runs) claimedAt.set(run.id, at);
+      }
+    }
     // Every call recorded since the last request, counted once (the emulator's own routes, such as
     // declaring runs, are not Port calls and are not recorded).
     const calls = emulator.state.calls;

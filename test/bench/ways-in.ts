@@ -8,6 +8,8 @@
  *      agent's default mapping through jq, one HTTP call) to a receiver answering 200
  *      (test/bench/receiver.ts); the action is `synchronized`, so portside stores the answer as the run's
  *      response and reports SUCCESS.
+ *  11f The same at a steady 20 runs/s: per run, the time from the claim that handed it out to its terminal
+ *      status (the receiver answers at once: what portside adds to the webhook's own time).
  *  11c Port's signed webhooks (PORT_WEBHOOKS=true, POST /webhooks/port/deploy, answered 202) against
  *      single-record requests to /sink/runs (answered 200), closed loop over phase 1's connections, one
  *      after the other on fresh portsides, in two rounds (sink first, then webhook first): runs/s
@@ -176,8 +178,42 @@ export async function waysInPhase(ctx: WaysInContext): Promise<void> {
     ctx.details.push(
       `11b: ${fmt(forwardCount)} runs of an agent: true, synchronized WEBHOOK action no handler serves, queued at once; each forwarded through the agent's default mapping (jq in portside's jq host) to test/bench/receiver.ts, which answered 200 with a small JSON body (${fmt(received.requests)} requests, ${fmt(received.distinctKeys)} distinct Idempotency-Keys, ${fmt(received.repeatedKeys)} repeated); portside stores the answer (putRunResponse) and reports SUCCESS; ${pollingDetail(forwarded)}; ${forwarded.success} SUCCESS, ${forwarded.failure} FAILURE, ${forwarded.refused} calls refused.`,
     );
+    // 11f. The same at a steady low rate: how long portside takes from a claim to the status, beside the call.
+    const rate = 20;
+    const paced = await pacedForward(`${receiver.url}/deploy`, rate, ctx.short ? 5_000 : 10_000);
+    row(
+      "11f",
+      `Polling, no handler, ${rate} runs/s steady: claim → terminal status per forwarded run (the receiver answers at once)`,
+      `p50 ${fmt(paced.p50, 1)} ms, p99 ${fmt(paced.p99, 1)} ms (max ${fmt(paced.max, 1)} ms, ${fmt(paced.n)} runs${paced.failure ? `, ${paced.failure} FAILURE` : ""})`,
+    );
+    ctx.details.push(
+      `11f: runs of a synchronized agent: true WEBHOOK action with no handler triggered one at a time, ${rate} a second, for ${ctx.short ? 5 : 10} s; for each, from the emulator's claim answer that handed it out to the terminal status arriving there: the agent's default mapping through jq, the forwarded call (test/bench/receiver.ts answers at once, so the webhook's own time is near 0 and this is what portside adds), the stored answer and the status report.`,
+    );
   } finally {
     await receiver.stop();
+  }
+
+  /** Runs triggered `perSec` a second for `durationMs` on a polling portside; claim → terminal percentiles. */
+  async function pacedForward(url: string, perSec: number, durationMs: number) {
+    await resetEmulator();
+    const p = await ctx.portside(ctx.sqliteLedger(), { PORT_POLLING: "true", POLLING_INTERVAL_MS });
+    try {
+      if (!(await waitFor(async () => (await fetch(`${p.url}/readyz`)).ok, 30_000))) throw new Error("the polling portside never became ready");
+      const action = { identifier: "paced_forward", invocationMethod: { type: "WEBHOOK", url, agent: true, synchronized: true } };
+      const count = Math.round((perSec * durationMs) / 1000);
+      const started = Date.now();
+      for (let i = 0; i < count; i++) {
+        await Bun.sleep(Math.max(0, started + (i * 1000) / perSec - Date.now()));
+        await fetch(`${ctx.emulatorUrl}/__bench/trigger`, { method: "POST", body: JSON.stringify({ action, count: 1, idPrefix: `pp_${i}_`, track: true }) });
+      }
+      await waitFor(async () => (await stats()).terminal >= count, 60_000);
+      const after = (await stats()) as EmulatorStats & { claimToTerminalMs: number[] };
+      const sorted = [...after.claimToTerminalMs].sort((a, b) => a - b);
+      const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+      return { p50: at(0.5), p99: at(0.99), max: sorted.at(-1) ?? Number.NaN, n: sorted.length, failure: after.failure };
+    } finally {
+      await p.stop();
+    }
   }
 
   // 11c. Signed webhooks against single-record sink requests ------------------------------------------------
