@@ -1,4 +1,4 @@
-import { describeRoute, type DescribeRouteOptions, resolver } from "hono-openapi";
+import { type ContentWithResolver, describeRoute, type DescribeRouteOptions, resolver } from "hono-openapi";
 import * as v from "valibot";
 import { LEFT_ALONE_REASONS, type LeftAloneReason, PARK_CLASSES, type ParkClass } from "../pipeline/accept.ts";
 import { RECORD_OUTCOMES } from "../pipeline/accept.ts";
@@ -84,7 +84,11 @@ export const StatsSchema = v.object({
   ingresses: v.record(v.string(), v.unknown()),
 });
 
-const json = (schema: v.GenericSchema, description: string) => ({ description, content: { "application/json": { schema: resolver(schema) } } });
+/** One JSON answer's OpenAPI entry (its type named, so that the declarations `npm pack` writes need no package portside does not depend on). */
+const json = (schema: v.GenericSchema, description: string): { description: string; content: ContentWithResolver } => ({
+  description,
+  content: { "application/json": { schema: resolver(schema) } },
+});
 export const reply = json;
 /** A refusal's OpenAPI entry (routes take theirs from refusals.ts's table). */
 export const refusalDoc = (description: string) => json(ErrorSchema, description);
