@@ -3,7 +3,9 @@
 FROM oven/bun:1.4.5 AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN bun install --production --frozen-lockfile || bun install --production
+# The image has Bun: the `bun` npm package (a dependency, for `npx portside` on Node.js) and its platform
+# binary are left out (--omit=optional --ignore-scripts; no other production dependency has an install script).
+RUN bun install --production --omit=optional --ignore-scripts --frozen-lockfile || bun install --production --omit=optional --ignore-scripts
 
 FROM oven/bun:1.4.5
 WORKDIR /app
