@@ -28,7 +28,12 @@ function helm(args: string[]): { code: number; out: string; err: string } {
 const setArgs = (sets: string[]) => ["--set", "orgId=org_chart", ...sets.flatMap((s) => ["--set", s])];
 
 function render(...sets: string[]): K8sObject[] {
-  const { code, out, err } = helm(["template", "ps", chart, ...setArgs(sets)]);
+  return renderWith([], ...sets);
+}
+
+/** Rendered with values files (`-f`) as well as `--set`s. */
+function renderWith(files: string[], ...sets: string[]): K8sObject[] {
+  const { code, out, err } = helm(["template", "ps", chart, ...files.flatMap((file) => ["-f", file]), ...setArgs(sets)]);
   if (code !== 0) throw new Error(`helm template failed: ${err}`);
   return parseAllDocuments(out)
     .map((d) => d.toJSON() as K8sObject | null)
@@ -133,6 +138,23 @@ describe("the Helm chart", () => {
     // Fed by the built-in consumer, the Secret needs no SINK_TOKEN (values.yaml says so): without it the sink is off.
     expect(env.SINK_TOKEN).toEqual({ secretKeyRef: { name: "portside", key: "SINK_TOKEN", optional: true } });
     expect(container.volumeMounts).toContainEqual({ name: "code", mountPath: "/app/code", readOnly: true });
+  }, 300_000);
+
+  test("a team's own image (connectors/team/values.yaml): that image, HANDLERS at handlers.path inside it, no ConfigMap and nothing mounted for code; the set passes portside's configuration check", () => {
+    const teamValues = new URL("../../connectors/team/values.yaml", import.meta.url).pathname;
+    const objects = renderWith([teamValues]);
+    const { spec, container, env } = deployment(objects);
+    expect((spec.template.spec.containers[0] as unknown as { image: string }).image).toBe("registry.example.com/platform/portside-handlers:1.0.0");
+    expect(env.HANDLERS).toBe("/app/handlers.ts");
+    expect(byKind(objects, "ConfigMap")).toEqual([]);
+    expect(container.volumeMounts.map((m) => m.mountPath)).toEqual(["/tmp", "/data"]);
+    expect(spec.template.spec.volumes.map((v) => v.name)).toEqual(["tmp", "ledger"]);
+    // The Secret's SINK_TOKEN stands in as a placeholder too (configOf gives the Port credentials).
+    expect(configOf({ ...env, SINK_TOKEN: "sink-token-placeholder-0123456789" }).handlersPath).toBe("/app/handlers.ts");
+    // A module from a ConfigMap and one in the image at once: refused, saying which to keep.
+    const both = helm(["template", "ps", chart, "-f", teamValues, ...setArgs(["handlers.module=export default {}"])]);
+    expect(both.code).not.toBe(0);
+    expect(both.err).toContain("handlers.module and handlers.path both give the handler module");
   }, 300_000);
 
   test("polling only: PORT_POLLING, no Kafka, SINK_TOKEN optional; the agent's mapping file from the ConfigMap where CONTROL_THE_PAYLOAD_CONFIG_PATH points", () => {
