@@ -304,6 +304,29 @@ describe("portside as an npm package", () => {
     expect(invoked.stdout).toContain(`SUCCESS: ${expectedSummary("a")}`);
   }, 180_000);
 
+  test("installed with --ignore-scripts (as when npm's allowScripts blocks Bun's postinstall): npx portside runs on the binary of Bun's platform package", async () => {
+    const { tarball } = await packed();
+    const dir = join(work, "no-scripts");
+    mkdirSync(dir);
+    await ok("npm init -y", [npm, "init", "-y"], dir);
+    await ok("npm pkg set type=module", [npm, "pkg", "set", "type=module"], dir);
+    await ok(
+      `npm install --ignore-scripts <tarball> fflate@${FFLATE}`,
+      [npm, "install", "--ignore-scripts", "--prefer-offline", "--no-audit", "--no-fund", tarball, `fflate@${FFLATE}`],
+      dir,
+    );
+    // The bun package's own bin/bun.exe is not the binary: its postinstall did not run.
+    const bunExe = join(dir, "node_modules/bun/bin/bun.exe");
+    expect(existsSync(bunExe) && statSync(bunExe).size > 1_000_000).toBe(false);
+    writeFileSync(join(dir, "handlers.ts"), HANDLERS);
+    const invoked = await ok(
+      "npx portside invoke pack (installed with --ignore-scripts)",
+      [npm, "exec", "--", "portside", "invoke", "pack", "--inputs", JSON.stringify({ text: TEXT }), "--handlers", "./handlers.ts"],
+      dir,
+    );
+    expect(invoked.stdout).toContain(`SUCCESS: ${expectedSummary(TEXT)}`);
+  }, 180_000);
+
   test.skipIf(!HAS_START)(
     "the team image's CMD, `portside start` (skipped until src/entry/cli.ts has `start`): healthy by its HEALTHCHECK, a posted run ends SUCCESS, SIGTERM ends it with 0",
     async () => {
