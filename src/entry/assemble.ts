@@ -195,6 +195,12 @@ export function cannotStartMessage(error: unknown): string {
   return `portside cannot start: ${known ? (error as Error).message : `unexpected error: ${describe(error)}`}`;
 }
 
+/** The lines a start-up failure ends with: one per variable when the configuration was refused (all at once), else the one line. */
+export function cannotStartMessages(error: unknown): string[] {
+  if (error instanceof ConfigError) return error.all.map((refusal) => `portside cannot start: ${refusal.message}`);
+  return [cannotStartMessage(error)];
+}
+
 export function logCannotStart(message: string): void {
   console.error(JSON.stringify({ t: new Date().toISOString(), level: "error", event: "portside.cannot_start", message }));
 }

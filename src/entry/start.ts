@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { parseArgs } from "node:util";
 import { metricsRoutes } from "../http/app.ts";
-import { assemble, cannotStartMessage, describe, logCannotStart, openLedger, PURGE_EVERY_MS, StartError } from "./assemble.ts";
+import { assemble, cannotStartMessages, describe, logCannotStart, openLedger, PURGE_EVERY_MS, StartError } from "./assemble.ts";
 import { type Config, type KafkaSettings, loadConfig, type PollingSettings } from "../config.ts";
 import { demoDefaults, EMULATOR_CREDENTIALS, runDemo, runPollingDemo } from "./demo.ts";
 import { runWebhooksDemo } from "./demo-webhooks.ts";
@@ -72,12 +72,15 @@ export interface Server {
 
 export { StartError };
 
-/** Runs `startPortside` and turns any start-up failure into one line on stderr and exit code 2. */
+/**
+ * Runs `startPortside` and turns any start-up failure into one line on stderr (one per variable when the
+ * configuration was refused) and exit code 2.
+ */
 export async function main(runtime: Runtime): Promise<void> {
   try {
     await startPortside(runtime);
   } catch (error) {
-    logCannotStart(cannotStartMessage(error));
+    for (const line of cannotStartMessages(error)) logCannotStart(line);
     runtime.exit(2);
   }
 }

@@ -186,6 +186,23 @@ describe("start-up failures", () => {
     expectOneLineFailure(await start({ ...base, CONCURRENCY: "many" }), "CONCURRENCY: must be a whole number");
   });
 
+  test("three bad settings: three lines in one start, each naming the variable and the fix, none the value; exit 2", async () => {
+    const { ORG_ID: _, ...withoutOrg } = base;
+    const result = await start({ ...withoutOrg, CONCURRENCY: "many-hunter2", ACK_MODE: "later-hunter2" });
+    expect(result.code).toBe(2);
+    const lines = result.output
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { level: string; event: string; message: string });
+    expect(lines.map((line) => [line.level, line.event])).toEqual(Array(3).fill(["error", "portside.cannot_start"]));
+    expect(lines.map((line) => line.message)).toEqual([
+      "portside cannot start: ORG_ID: is not set. your Port organisation id (org_…); records of any other organisation are parked (open mode without Port credentials, `portside dev` among them, defaults to org_portside_dev).",
+      "portside cannot start: CONCURRENCY: must be a whole number. how many handlers run at once (default 16); work waiting on EventBridge takes no slot.",
+      "portside cannot start: ACK_MODE: must be durable or sync. `durable` (default: ack once recorded) or `sync` (ack once the handlers finished).",
+    ]);
+    expect(result.output).not.toContain("hunter2");
+  });
+
   test("open mode's PORT_EMULATOR_ACTIONS naming a file of definitions the emulator cannot take: one line naming the file, the action and the field", async () => {
     const path = join(dir, "bad-actions.json");
     writeFileSync(path, JSON.stringify([{ identifier: "deploy", trigger: { type: "self-service", operation: "SOON" }, invocationMethod: { type: "KAFKA" } }]));
