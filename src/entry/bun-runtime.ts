@@ -32,5 +32,6 @@ export function bunRuntime(args: string[], env: Record<string, string | undefine
     },
     // Bun.serve hands its server to the app as `env`; it knows each request's address.
     remoteAddress: (c) => (c.env as { requestIP?: (request: Request) => { address: string } | null } | undefined)?.requestIP?.(c.req.raw)?.address,
+    isTerminal: () => process.stdout.isTTY === true,
   };
 }

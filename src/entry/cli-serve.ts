@@ -1,5 +1,5 @@
 /**
- * `portside start`: the command that serves. What they run is loaded only when they run,
+ * `portside start` and `portside dev`: the commands that serve. What they run is loaded only when they run,
  * so `--help` and `--version` start nothing and open no ledger.
  */
 import type { Command } from "commander";
@@ -30,5 +30,17 @@ export function registerServe(program: Command, io: ServeIo): void {
       const args = (["open", "demo", "polling", "webhooks"] as const).filter((flag) => flags[flag] === true).map((flag) => `--${flag}`);
       io.serve();
       await main(bunRuntime(args, io.env));
+    });
+
+  program
+    .command("dev")
+    .description(
+      "Local development: portside open with the Port emulator (ORG_ID defaults to org_portside_dev), your handler module reloaded when it changes, each run shown as it happens; trigger runs with `portside trigger` or the console.",
+    )
+    .option("--handlers <file>", "the handler module (default: HANDLERS, else the example handlers, src/examples/handlers.ts)")
+    .action(async (flags: { handlers?: string }) => {
+      const { runDev } = await import("./dev.ts");
+      io.serve();
+      await runDev(io.env, flags);
     });
 }

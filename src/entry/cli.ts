@@ -2,6 +2,8 @@
  * `portside`: the one command line. Each command lives in its own module; this file makes the program.
  *
  *   portside start [--open] [--demo] [--polling] [--webhooks]   the service (what `npm start` runs; cli-serve.ts)
+ *   portside dev [--handlers FILE]                 open local mode with the Port emulator, the handler module
+ *                                                  reloaded when it changes, runs shown as they happen (dev.ts)
  *   portside invoke <action> [--inputs JSON|@file] [--entity ID] [--user EMAIL] [--handlers FILE] [--json]
  *                                                  run one handler here, against a local Port emulator (cli-invoke.ts)
  *   portside actions pull|check [--out FILE] [--actions a,b] [--open]   (cli-actions.ts: Port's action definitions
@@ -25,7 +27,7 @@ import { registerServe } from "./cli-serve.ts";
 
 /**
  * Runs the command line `argv` (without the program's name). Resolves with the exit code, or null when the
- * command keeps serving (`start`: a signal ends the process). `out` takes what a command prints, `err`
+ * command keeps serving (`start`, `dev`: a signal ends the process). `out` takes what a command prints, `err`
  * the refusals of the command line itself (by default standard output and standard error).
  */
 export async function runCli(
