@@ -63,6 +63,8 @@ export interface ServiceDeps {
   remoteAddress?: (c: Context) => string | undefined;
   /** The recent warnings and errors the logger taps (see createLogger's `tap`), for the console. */
   warnings?: RecentWarnings;
+  /** Port is the local emulator (open mode without credentials): made-up runs can be sent (`portside trigger`, the console). */
+  emulated?: boolean;
 }
 
 export interface Service {
@@ -271,6 +273,7 @@ export function createService(deps: ServiceDeps): Service {
     history,
     actions: deps.registry.actions,
     consoleSessionMs: config.consoleSessionMs,
+    local: config.open ? { orgId: config.orgId, emulated: deps.emulated === true, actions: deps.registry.actions } : null,
     webhook:
       config.webhook && deps.port.clientSecret
         ? {

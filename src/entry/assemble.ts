@@ -116,6 +116,7 @@ export async function assemble(options: AssembleOptions): Promise<Assembled> {
     logger,
     port: options.port,
     feed,
+    ...(options.emulated ? { emulated: true } : {}),
     ...(options.owner ? { owner: options.owner } : {}),
     ...(options.outboxRetry ? { outboxRetry: options.outboxRetry } : {}),
     ...(options.warnings ? { warnings: options.warnings } : {}),

@@ -18,8 +18,8 @@ export const EXAMPLE_HANDLERS = new URL("../examples/handlers.ts", import.meta.u
 /** HANDLERS_IMPORT_TIMEOUT_MS's default: how long importing the module may take. */
 const IMPORT_TIMEOUT_MS = 30_000;
 
-/** A reason `invoke` could not run, said in one line with the fix (exit 2). */
-class UsageError extends Error {}
+/** A reason `invoke` (or `trigger`) could not run, said in one line with the fix (exit 2). */
+export class UsageError extends Error {}
 
 interface InvokeFlags {
   inputs: string[];
@@ -86,8 +86,8 @@ async function run(action: string, flags: InvokeFlags, env: Record<string, strin
   );
 }
 
-/** One --inputs value: a JSON object, inline or from `@file`. */
-function readInputs(value: string): Record<string, unknown> {
+/** One --inputs value: a JSON object, inline or from `@file` (a UsageError naming the fix otherwise). */
+export function readInputs(value: string): Record<string, unknown> {
   let text = value;
   let what = "--inputs";
   if (value.startsWith("@")) {

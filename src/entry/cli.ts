@@ -4,6 +4,9 @@
  *   portside start [--open] [--demo] [--polling] [--webhooks]   the service (what `npm start` runs; cli-serve.ts)
  *   portside dev [--handlers FILE]                 open local mode with the Port emulator, the handler module
  *                                                  reloaded when it changes, runs shown as they happen (dev.ts)
+ *   portside trigger <action> [--inputs JSON|@file] [--entity ID] [--url URL]
+ *                                                  send a run to a portside in open or dev mode, wait for it
+ *                                                  to end, print its logs and status (cli-trigger.ts)
  *   portside invoke <action> [--inputs JSON|@file] [--entity ID] [--user EMAIL] [--handlers FILE] [--json]
  *                                                  run one handler here, against a local Port emulator (cli-invoke.ts)
  *   portside actions pull|check [--out FILE] [--actions a,b] [--open]   (cli-actions.ts: Port's action definitions
@@ -24,6 +27,7 @@ import { CliError, registerAdminCommands } from "./cli-admin.ts";
 import { CommandExit, registerActionCommands } from "./cli-actions.ts";
 import { registerInvoke } from "./cli-invoke.ts";
 import { registerServe } from "./cli-serve.ts";
+import { registerTrigger } from "./cli-trigger.ts";
 
 /**
  * Runs the command line `argv` (without the program's name). Resolves with the exit code, or null when the
@@ -62,6 +66,7 @@ export async function runCli(
     },
   };
   registerServe(program, io);
+  registerTrigger(program, io);
   registerInvoke(program, io);
   registerActionCommands(program, io);
   registerAdminCommands(program, io);
