@@ -100,7 +100,9 @@ export function readInputs(value: string): Record<string, unknown> {
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw new UsageError(`${what} is not valid JSON (${describeError(error)}); give an object, e.g. --inputs '{"version":"1.2.3"}'`);
+    // The parser's words without what it quotes of the text (an input's value, maybe a secret).
+    const why = describeError(error).replace(/\s*"[^"]*"/g, "");
+    throw new UsageError(`${what} is not valid JSON (${why}); give an object, e.g. --inputs '{"version":"1.2.3"}'`);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw new UsageError(`${what} must be a JSON object of the inputs, e.g. --inputs '{"version":"1.2.3"}'`);
