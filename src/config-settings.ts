@@ -56,7 +56,11 @@ export const SETTINGS = {
     "serve Prometheus metrics (/metrics) on this port instead, without a token (keep it off the public network); unset: /metrics on PORT behind ADMIN_TOKEN",
   ),
   HOST: setting(v.pipe(v.string(), v.trim(), v.minLength(1)), "127.0.0.1", (d) => `listen address (default ${d}; use 0.0.0.0 in a container)`),
-  ORG_ID: setting(text, null, "your Port organisation id (org_…); records of any other organisation are parked"),
+  ORG_ID: setting(
+    text,
+    null,
+    "your Port organisation id (org_…); records of any other organisation are parked (open mode without Port credentials, `portside dev` among them, defaults to org_portside_dev)",
+  ),
   SINK_TOKEN: setting(text, null, "bearer token the Kafka Connect HTTP sink sends; generate one with `openssl rand -hex 32`"),
   ADMIN_TOKEN: setting(
     text,
@@ -153,6 +157,12 @@ export const SETTINGS = {
   ORDER_BY: setting(oneOf(["entity", "none"]), "entity", "`entity` (default: runs on one entity run one at a time, in order) or `none`"),
   SIGNATURE_TOLERANCE_MS: setting(intIn(0, 24 * 3600_000), "300000", (d) => `freshness window for signed messages in ms (default ${d} = 5 min)`),
   LOG_LEVEL: setting(oneOf(["debug", "info", "warn", "error"]), "info", "debug, info (default), warn or error"),
+  LOG_FORMAT: setting(
+    oneOf(["auto", "json", "pretty"]),
+    "auto",
+    (d) =>
+      `how log lines read: \`json\` (one JSON object per line), \`pretty\` (lines for people) or \`${d}\` (the default: pretty for \`portside dev\` writing to a terminal, JSON otherwise)`,
+  ),
   AWS_REGION: setting(
     v.pipe(
       text,

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { ConfigError, loadConfig } from "./config.ts";
+import { ConfigError, LOCAL_ORG_ID, loadConfig } from "./config.ts";
 
 const base = { ORG_ID: "org_abc", SINK_TOKEN: "s3cret-sink-token-value", PORT_CLIENT_ID: "cid", PORT_CLIENT_SECRET: "very-secret-client-secret" };
 const refusal = (env: Record<string, string>, open?: boolean) => {
@@ -98,5 +98,58 @@ describe("loadConfig", () => {
   test("custom template locator needs both paths", () => {
     expect(refusal({ ...base, RUN_ID_PATH: "meta.run" }).variable).toBe("ACTION_PATH");
     expect(loadConfig({ ...base, RUN_ID_PATH: "meta.run", ACTION_PATH: "meta.action" }).locator).toEqual({ runIdPath: "meta.run", actionPath: "meta.action" });
+  });
+
+  test("every bad or missing variable is named at once, each with its fix, none with its value", () => {
+    const { SINK_TOKEN: _, ...withoutToken } = base;
+    let refused: unknown;
+    try {
+      loadConfig({ ...withoutToken, ORG_ID: "", PORT: "http", CONCURRENCY: "hunter2-pasted-here", ACK_MODE: "later", LOG_FORMAT: "xml" });
+    } catch (error) {
+      refused = error;
+    }
+    expect(refused).toBeInstanceOf(ConfigError);
+    const error = refused as ConfigError;
+    // The first, for callers that want one line; all of them, in the order the variables are read.
+    expect(error.variable).toBe("ORG_ID");
+    expect(error.message).toBe(error.all[0]?.message ?? "");
+    expect(error.all.map((e) => e.message)).toEqual([
+      "ORG_ID: is not set. your Port organisation id (org_…); records of any other organisation are parked (open mode without Port credentials, `portside dev` among them, defaults to org_portside_dev).",
+      "SINK_TOKEN: is not set, so anyone could post runs; set it, or take runs another way (PORT_WEBHOOKS=true, PORT_POLLING=true, KAFKA_BROKERS), or set PORTSIDE_OPEN=true for local use only. bearer token the Kafka Connect HTTP sink sends; generate one with `openssl rand -hex 32`.",
+      "PORT: must be a whole number. listen port (default 3000).",
+      "CONCURRENCY: must be a whole number. how many handlers run at once (default 16); work waiting on EventBridge takes no slot.",
+      "ACK_MODE: must be durable or sync. `durable` (default: ack once recorded) or `sync` (ack once the handlers finished).",
+      "LOG_FORMAT: must be auto, json or pretty. how log lines read: `json` (one JSON object per line), `pretty` (lines for people) or `auto` (the default: pretty for `portside dev` writing to a terminal, JSON otherwise).",
+    ]);
+    expect(error.all.map((e) => e.message).join("\n")).not.toContain("hunter2");
+  });
+
+  test("with the others, a refusal of a value read from Port's agent's variable names that variable", () => {
+    let refused: ConfigError | undefined;
+    try {
+      loadConfig({ ...base, PORT_API_BASE_URL: "ftp://port.example", KAFKA_BROKERS: "kafka:9092", KAFKA_GROUP_ID: "someone-else", ADMIN_TOKEN: "tiny" });
+    } catch (error) {
+      refused = error as ConfigError;
+    }
+    expect(refused?.all.map((e) => [e.variable, e.agentVariable])).toEqual([
+      ["ADMIN_TOKEN", undefined],
+      ["PORT_API_URL", "PORT_API_BASE_URL"],
+      ["KAFKA_GROUP_ID", undefined],
+    ]);
+    expect(refused?.all[1]?.message).toStartWith("PORT_API_URL (read from Port's agent's PORT_API_BASE_URL): must be an https:// URL");
+  });
+
+  test("ORG_ID: open mode without Port credentials (the emulator stands in) defaults it; with credentials it is required", () => {
+    expect(loadConfig({ PORTSIDE_OPEN: "true" }).orgId).toBe(LOCAL_ORG_ID);
+    expect(loadConfig({}, { open: true }).orgId).toBe("org_portside_dev");
+    expect(loadConfig({ ORG_ID: "org_mine" }, { open: true }).orgId).toBe("org_mine");
+    expect(refusal({ PORT_CLIENT_ID: "cid", PORT_CLIENT_SECRET: "secret" }, true).variable).toBe("ORG_ID");
+    expect(refusal({ SINK_TOKEN: base.SINK_TOKEN, PORT_CLIENT_ID: "cid", PORT_CLIENT_SECRET: "secret" }).variable).toBe("ORG_ID");
+  });
+
+  test("LOG_FORMAT: auto by default, json or pretty", () => {
+    expect(loadConfig(base).logFormat).toBe("auto");
+    expect(loadConfig({ ...base, LOG_FORMAT: "pretty" }).logFormat).toBe("pretty");
+    expect(loadConfig({ ...base, LOG_FORMAT: " json " }).logFormat).toBe("json");
   });
 });

@@ -72,6 +72,8 @@ export interface Config {
   /** Refuse agent-style runs whose signature is older/newer than this (replay window). */
   signatureToleranceMs: number;
   logLevel: LogLevel;
+  /** How log lines read: JSON, lines for people, or `auto` (the command decides: `portside dev` on a terminal reads pretty). */
+  logFormat: "auto" | "json" | "pretty";
   /** Amazon EventBridge fan-out (see `src/targets/eventbridge/README.md`). */
   eventBridge: EventBridgeSettings;
   /** Topic names of the two kinds of records, for the ways in that read Kafka themselves (consumer, Lambda). */
@@ -169,13 +171,48 @@ export interface EventBridgeSettings {
 
 export class ConfigError extends Error {
   override name = "ConfigError";
+  /**
+   * Every refusal of one reading, this one first: `loadConfig` reads every variable before it refuses, so one
+   * start names all that is wrong. Its message is this first one's (for callers that want one line).
+   */
+  readonly all: readonly ConfigError[];
   constructor(
     readonly variable: VariableName,
     readonly problem: string,
     /** The variable of Port's agent it was read from (config-agent-env.ts), when it was. */
     readonly agentVariable?: string,
+    /** The other refusals of the same reading, in the order they were found. */
+    others: readonly ConfigError[] = [],
   ) {
     super(`${variable}${agentVariable ? ` (read from Port's agent's ${agentVariable})` : ""}: ${problem}. ${variables[variable]}.`);
+    this.all = [this, ...others];
+  }
+}
+
+/** ORG_ID in open mode without Port credentials, where the local Port emulator stands in and no organisation is real. */
+export const LOCAL_ORG_ID = "org_portside_dev";
+
+/**
+ * The refusals of one reading, gathered instead of thrown, so that every bad or missing variable is named
+ * at once. One per variable: the first found.
+ */
+class Refusals {
+  readonly list: ConfigError[] = [];
+  add(variable: VariableName, problem: string): void {
+    this.keep(new ConfigError(variable, problem));
+  }
+  keep(error: ConfigError): void {
+    for (const one of error.all) if (!this.list.some((e) => e.variable === one.variable)) this.list.push(one);
+  }
+  /** What `read` gives, or `fallback` when it refuses (the refusal kept). */
+  take<T>(read: () => T, fallback: T): T {
+    try {
+      return read();
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      this.keep(error);
+      return fallback;
+    }
   }
 }
 
@@ -215,138 +252,158 @@ const optional = (env: Env, name: VariableName): string | null => {
   return value ? value : null;
 };
 
-/** Reads and validates the configuration. Throws `ConfigError` naming the first bad variable. */
+/**
+ * Reads and validates the configuration. Throws one `ConfigError` for every bad or missing variable: the
+ * first, carrying them all (`all`), each naming the variable and the fix, never the value.
+ */
 export function loadConfig(given: Env, overrides: { open?: boolean; entry?: Entry } = {}): Config {
   const agent = fromAgentEnvironment(given);
   try {
     return configFrom(agent, overrides);
   } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
     // A refused value the user set under the agent's name is named by it too.
-    const from = error instanceof ConfigError ? agent.origins[error.variable] : undefined;
-    throw from && error instanceof ConfigError ? new ConfigError(error.variable, error.problem, from) : error;
+    return refuse(error.all.map((e) => (agent.origins[e.variable] ? new ConfigError(e.variable, e.problem, agent.origins[e.variable]) : e)));
   }
 }
 
+/** Throws the refusals as one ConfigError (the first, carrying the rest). */
+function refuse(list: readonly ConfigError[]): never {
+  const [first, ...others] = list;
+  if (!first) throw new Error("refuse() needs a refusal");
+  throw new ConfigError(first.variable, first.problem, first.agentVariable, others);
+}
+
+/** What a variable's setting gives for `fallback` or its default: what a refused variable stands in as while the rest is read. */
+function fallbackOf<K extends VariableName>(name: K, fallback?: string): SettingValue<K> {
+  const parsed = v.safeParse(SETTINGS[name].schema as v.GenericSchema<string, SettingValue<K>>, fallback ?? SETTINGS[name].default ?? "");
+  return (parsed.success ? parsed.output : undefined) as SettingValue<K>;
+}
+
+type Get = <K extends VariableName>(name: K, fallback?: string) => SettingValue<K>;
+
 function configFrom({ env, taken: agentVariablesTaken }: AgentEnvironment, overrides: { open?: boolean; entry?: Entry }): Config {
+  const refusals = new Refusals();
+  const get: Get = (name, fallback) => refusals.take(() => read(env, name, fallback), fallbackOf(name, fallback));
   const entry = overrides.entry ?? "service";
-  const open = overrides.open ?? read(env, "PORTSIDE_OPEN");
+  const open = overrides.open ?? get("PORTSIDE_OPEN");
   if (open && entry === "lambda")
-    throw new ConfigError(
-      "PORTSIDE_OPEN",
-      "is not available on AWS Lambda, which reports to Port itself; unset it and set PORT_CLIENT_ID and PORT_CLIENT_SECRET",
-    );
-  const serviceOnly = (["PORT_POLLING", "EXECUTION_AGENT", "PORT_WEBHOOKS"] as const).find((name) => read(env, name));
+    refusals.add("PORTSIDE_OPEN", "is not available on AWS Lambda, which reports to Port itself; unset it and set PORT_CLIENT_ID and PORT_CLIENT_SECRET");
+  const serviceOnly = (["PORT_POLLING", "EXECUTION_AGENT", "PORT_WEBHOOKS"] as const).find((name) => get(name));
   if (entry === "lambda" && serviceOnly)
-    throw new ConfigError(serviceOnly, "is not available on AWS Lambda (an invocation takes the Kafka records it is given); run portside as a service for it");
-  const orgId = optional(env, "ORG_ID");
-  if (!orgId) throw new ConfigError("ORG_ID", "is not set");
+    refusals.add(serviceOnly, "is not available on AWS Lambda (an invocation takes the Kafka records it is given); run portside as a service for it");
+  const clientId = optional(env, "PORT_CLIENT_ID");
+  const clientSecret = optional(env, "PORT_CLIENT_SECRET");
+  // Open without Port credentials, portside reports to the local Port emulator: no organisation is real, so
+  // a local one stands in. With credentials the organisation is Port's, and must be said.
+  const orgId = optional(env, "ORG_ID") ?? (open && entry === "service" && !clientId && !clientSecret ? LOCAL_ORG_ID : "");
+  if (!orgId) refusals.add("ORG_ID", "is not set");
   const sinkToken = optional(env, "SINK_TOKEN");
   // Without a token the sink is off, which is fine only when runs come another way (webhooks, polling, the consumer).
-  const polling = entry === "service" && read(env, "PORT_POLLING");
-  const webhooks = entry === "service" && read(env, "PORT_WEBHOOKS");
+  const polling = entry === "service" && get("PORT_POLLING");
+  const webhooks = entry === "service" && get("PORT_WEBHOOKS");
   if (!sinkToken && !open && entry === "service" && !polling && !webhooks && !optional(env, "KAFKA_BROKERS"))
-    throw new ConfigError(
+    refusals.add(
       "SINK_TOKEN",
       "is not set, so anyone could post runs; set it, or take runs another way (PORT_WEBHOOKS=true, PORT_POLLING=true, KAFKA_BROKERS), or set PORTSIDE_OPEN=true for local use only",
     );
-  if (sinkToken && sinkToken.length < 16) throw new ConfigError("SINK_TOKEN", "is shorter than 16 characters");
+  if (sinkToken && sinkToken.length < 16) refusals.add("SINK_TOKEN", "is shorter than 16 characters");
   const adminToken = optional(env, "ADMIN_TOKEN");
   // The connector's credential must not administer portside: it could read payloads, replay and delete.
-  if (adminToken && adminToken.length < 16) throw new ConfigError("ADMIN_TOKEN", "is shorter than 16 characters");
-  if (adminToken && adminToken === sinkToken)
-    throw new ConfigError("ADMIN_TOKEN", "is the same as SINK_TOKEN, so the connector's credential would administer portside; generate another");
+  if (adminToken && adminToken.length < 16) refusals.add("ADMIN_TOKEN", "is shorter than 16 characters");
+  else if (adminToken && adminToken === sinkToken)
+    refusals.add("ADMIN_TOKEN", "is the same as SINK_TOKEN, so the connector's credential would administer portside; generate another");
 
-  const clientId = optional(env, "PORT_CLIENT_ID");
-  const clientSecret = optional(env, "PORT_CLIENT_SECRET");
-  if ((clientId === null) !== (clientSecret === null)) {
-    throw new ConfigError(clientId ? "PORT_CLIENT_SECRET" : "PORT_CLIENT_ID", "is not set while its partner is; set both or neither");
-  }
-  if (!clientId && !open) throw new ConfigError("PORT_CLIENT_ID", "is not set, so portside cannot report to Port; set PORT_CLIENT_ID and PORT_CLIENT_SECRET");
+  if ((clientId === null) !== (clientSecret === null))
+    refusals.add(clientId ? "PORT_CLIENT_SECRET" : "PORT_CLIENT_ID", "is not set while its partner is; set both or neither");
+  else if (!clientId && !open) refusals.add("PORT_CLIENT_ID", "is not set, so portside cannot report to Port; set PORT_CLIENT_ID and PORT_CLIENT_SECRET");
 
-  const allowHttp = read(env, "PORTSIDE_ALLOW_HTTP");
-  const portApiUrl = endpointUrl(env, "PORT_API_URL", allowHttp)?.replace(/\/+$/, "") ?? "";
+  const allowHttp = get("PORTSIDE_ALLOW_HTTP");
+  const portApiUrl = refusals.take(() => endpointUrl(env, "PORT_API_URL", allowHttp), null)?.replace(/\/+$/, "") ?? "";
 
   const runIdPath = optional(env, "RUN_ID_PATH");
   const actionPath = optional(env, "ACTION_PATH");
-  if ((runIdPath === null) !== (actionPath === null)) {
-    throw new ConfigError(runIdPath ? "ACTION_PATH" : "RUN_ID_PATH", "is not set while its partner is; a custom template needs both");
-  }
+  if ((runIdPath === null) !== (actionPath === null))
+    refusals.add(runIdPath ? "ACTION_PATH" : "RUN_ID_PATH", "is not set while its partner is; a custom template needs both");
 
-  const topics = loadTopics(env, orgId);
-  const reportLeaseMs = read(env, "REPORT_LEASE_MS");
-  return {
-    host: read(env, "HOST"),
-    port: read(env, "PORT"),
-    metricsPort: optional(env, "METRICS_PORT") === null ? null : read(env, "METRICS_PORT"),
+  const topics = loadTopics(get, orgId);
+  const reportLeaseMs = get("REPORT_LEASE_MS");
+  const config: Config = {
+    host: get("HOST"),
+    port: get("PORT"),
+    metricsPort: optional(env, "METRICS_PORT") === null ? null : get("METRICS_PORT"),
     orgId,
     sinkToken: sinkToken ? new Secret(sinkToken) : null,
     adminToken: adminToken ? new Secret(adminToken) : null,
-    consoleSessionMs: read(env, "CONSOLE_SESSION_HOURS"),
+    consoleSessionMs: get("CONSOLE_SESSION_HOURS"),
     open,
     portApiUrl,
     portCredentials: clientId && clientSecret ? { clientId, clientSecret: new Secret(clientSecret) } : null,
     emulatorActionsPath: optional(env, "PORT_EMULATOR_ACTIONS"),
     handlersPath: optional(env, "HANDLERS"),
-    handlersImportTimeoutMs: read(env, "HANDLERS_IMPORT_TIMEOUT_MS"),
+    handlersImportTimeoutMs: get("HANDLERS_IMPORT_TIMEOUT_MS"),
     routesPath: optional(env, "ROUTES"),
-    ledger: loadLedger(env, entry),
-    bodyLimitBytes: read(env, "BODY_LIMIT_BYTES"),
-    concurrency: read(env, "CONCURRENCY"),
-    targetConcurrency: read(env, "TARGET_CONCURRENCY"),
-    handlerTimeoutMs: read(env, "HANDLER_TIMEOUT_MS"),
-    ackMode: read(env, "ACK_MODE"),
-    unhandledRuns: read(env, "UNHANDLED_RUNS"),
-    maxRunAttempts: read(env, "MAX_RUN_ATTEMPTS"),
-    retentionMs: read(env, "RETENTION_HOURS"),
-    deadLetterRetentionMs: read(env, "DEAD_LETTER_RETENTION_HOURS"),
-    shutdownGraceMs: read(env, "SHUTDOWN_GRACE_MS"),
-    memoryLimitBytes: read(env, "MEMORY_LIMIT_MB"),
-    leaseMs: read(env, "LEASE_MS"),
+    ledger: refusals.take(() => loadLedger(env, entry), { type: "memory" }),
+    bodyLimitBytes: get("BODY_LIMIT_BYTES"),
+    concurrency: get("CONCURRENCY"),
+    targetConcurrency: get("TARGET_CONCURRENCY"),
+    handlerTimeoutMs: get("HANDLER_TIMEOUT_MS"),
+    ackMode: get("ACK_MODE"),
+    unhandledRuns: get("UNHANDLED_RUNS"),
+    maxRunAttempts: get("MAX_RUN_ATTEMPTS"),
+    retentionMs: get("RETENTION_HOURS"),
+    deadLetterRetentionMs: get("DEAD_LETTER_RETENTION_HOURS"),
+    shutdownGraceMs: get("SHUTDOWN_GRACE_MS"),
+    memoryLimitBytes: get("MEMORY_LIMIT_MB"),
+    leaseMs: get("LEASE_MS"),
     reportLeaseMs,
-    portMaxWaitMs: loadPortMaxWait(env, reportLeaseMs),
+    portMaxWaitMs: refusals.take(() => loadPortMaxWait(env, reportLeaseMs), fallbackOf("PORT_MAX_WAIT_MS")),
     locator: runIdPath && actionPath ? { runIdPath, actionPath } : null,
-    orderBy: read(env, "ORDER_BY"),
-    signatureToleranceMs: read(env, "SIGNATURE_TOLERANCE_MS"),
-    logLevel: read(env, "LOG_LEVEL"),
+    orderBy: get("ORDER_BY"),
+    signatureToleranceMs: get("SIGNATURE_TOLERANCE_MS"),
+    logLevel: get("LOG_LEVEL"),
+    logFormat: get("LOG_FORMAT"),
     topics,
-    kafka: loadKafka(env, orgId, topics),
+    kafka: loadKafka(env, orgId, topics, refusals, get),
     polling: polling
       ? {
-          intervalMs: read(env, "POLLING_INTERVAL_MS"),
-          batch: read(env, "POLLING_BATCH"),
-          nodeRuns: read(env, "POLLING_NODE_RUNS"),
-          maxFailureMs: read(env, "POLLING_MAX_FAILURE_MS"),
+          intervalMs: get("POLLING_INTERVAL_MS"),
+          batch: get("POLLING_BATCH"),
+          nodeRuns: get("POLLING_NODE_RUNS"),
+          maxFailureMs: get("POLLING_MAX_FAILURE_MS"),
         }
       : null,
     executionAgent:
-      polling || (entry === "service" && read(env, "EXECUTION_AGENT"))
+      polling || (entry === "service" && get("EXECUTION_AGENT"))
         ? {
             mappingPath: optional(env, "CONTROL_THE_PAYLOAD_CONFIG_PATH"),
-            timeoutMs: Math.round(read(env, "WEBHOOK_INVOKER_TIMEOUT") * 1000),
-            verifyTls: read(env, "WEBHOOK_VERIFY_SSL"),
-            jqEnv: pickEnv(env, read(env, "JQ_ENV")),
+            timeoutMs: Math.round(get("WEBHOOK_INVOKER_TIMEOUT") * 1000),
+            verifyTls: get("WEBHOOK_VERIFY_SSL"),
+            jqEnv: pickEnv(env, get("JQ_ENV")),
           }
         : null,
     agentVariablesTaken,
     webhook: webhooks
       ? {
-          toleranceMs: read(env, "WEBHOOK_TOLERANCE_S") * 1000,
+          toleranceMs: get("WEBHOOK_TOLERANCE_S") * 1000,
           runIdPath: optional(env, "WEBHOOK_RUN_ID_PATH"),
-          syncTimeoutMs: read(env, "WEBHOOK_SYNC_TIMEOUT_MS"),
-          allow: optional(env, "WEBHOOK_ALLOW") === null ? null : networks(env, "WEBHOOK_ALLOW", true),
-          trustedProxies: networks(env, "WEBHOOK_TRUSTED_PROXIES", false),
+          syncTimeoutMs: get("WEBHOOK_SYNC_TIMEOUT_MS"),
+          allow: optional(env, "WEBHOOK_ALLOW") === null ? null : refusals.take(() => networks(env, "WEBHOOK_ALLOW", true), null),
+          trustedProxies: refusals.take(() => networks(env, "WEBHOOK_TRUSTED_PROXIES", false), []),
         }
       : null,
     eventBridge: {
-      region: read(env, "AWS_REGION"),
-      bus: read(env, "EVENTBRIDGE_BUS"),
-      source: read(env, "EVENTBRIDGE_SOURCE"),
-      endpoint: endpointUrl(env, "EVENTBRIDGE_ENDPOINT", allowHttp),
-      maxRequestBytes: read(env, "EVENTBRIDGE_MAX_REQUEST_BYTES"),
-      putEventsPerSecond: read(env, "EVENTBRIDGE_PUT_EVENTS_PER_SECOND"),
-      retryForMs: read(env, "EVENTBRIDGE_RETRY_FOR_MS"),
+      region: get("AWS_REGION"),
+      bus: get("EVENTBRIDGE_BUS"),
+      source: get("EVENTBRIDGE_SOURCE"),
+      endpoint: refusals.take(() => endpointUrl(env, "EVENTBRIDGE_ENDPOINT", allowHttp), null),
+      maxRequestBytes: get("EVENTBRIDGE_MAX_REQUEST_BYTES"),
+      putEventsPerSecond: get("EVENTBRIDGE_PUT_EVENTS_PER_SECOND"),
+      retryForMs: get("EVENTBRIDGE_RETRY_FOR_MS"),
     },
   };
+  if (refusals.list.length > 0) refuse(refusals.list);
+  return config;
 }
 
 /**
@@ -355,12 +412,16 @@ function configFrom({ env, taken: agentVariablesTaken }: AgentEnvironment, overr
  */
 export function loadPortAccess(given: Env): { orgId: string; portApiUrl: string; clientId: string; clientSecret: Secret } {
   const { env } = fromAgentEnvironment(given);
+  const refusals = new Refusals();
   const orgId = optional(env, "ORG_ID");
-  if (!orgId) throw new ConfigError("ORG_ID", "is not set");
+  if (!orgId) refusals.add("ORG_ID", "is not set");
   const clientId = optional(env, "PORT_CLIENT_ID");
   const clientSecret = optional(env, "PORT_CLIENT_SECRET");
-  if (!clientId || !clientSecret) throw new ConfigError(clientId ? "PORT_CLIENT_SECRET" : "PORT_CLIENT_ID", "is not set");
-  const portApiUrl = (endpointUrl(env, "PORT_API_URL", read(env, "PORTSIDE_ALLOW_HTTP")) ?? "").replace(/\/+$/, "");
+  if (!clientId) refusals.add("PORT_CLIENT_ID", "is not set");
+  if (!clientSecret) refusals.add("PORT_CLIENT_SECRET", "is not set");
+  const allowHttp = refusals.take(() => read(env, "PORTSIDE_ALLOW_HTTP"), false);
+  const portApiUrl = (refusals.take(() => endpointUrl(env, "PORT_API_URL", allowHttp), null) ?? "").replace(/\/+$/, "");
+  if (!orgId || !clientId || !clientSecret || refusals.list.length > 0) refuse(refusals.list);
   return { orgId, portApiUrl, clientId, clientSecret: new Secret(clientSecret) };
 }
 
@@ -386,9 +447,9 @@ function loadPortMaxWait(env: Env, reportLeaseMs: number): number {
   return value;
 }
 
-function loadTopics(env: Env, orgId: string): Topics {
+function loadTopics(get: Get, orgId: string): Topics {
   const topic = (name: "KAFKA_RUNS_TOPIC" | "KAFKA_CHANGES_TOPIC", fallback: string) => {
-    const value = read(env, name, fallback);
+    const value = get(name, fallback);
     return value === "off" ? null : value;
   };
   return { runs: topic("KAFKA_RUNS_TOPIC", `${orgId}.runs`), changes: topic("KAFKA_CHANGES_TOPIC", `${orgId}.change.log`) };
@@ -402,7 +463,7 @@ function loadLedger(env: Env, entry: Entry): LedgerSetting {
   return ledger;
 }
 
-function loadKafka(env: Env, orgId: string, topics: Topics): KafkaSettings | null {
+function loadKafka(env: Env, orgId: string, topics: Topics, refusals: Refusals, get: Get): KafkaSettings | null {
   const brokers = optional(env, "KAFKA_BROKERS");
   if (!brokers) return null;
   const list =
@@ -412,18 +473,17 @@ function loadKafka(env: Env, orgId: string, topics: Topics): KafkaSettings | nul
           .split(",")
           .map((b) => b.trim())
           .filter(Boolean);
-  if (list !== "port" && list.some((b) => !/^[^\s:/]+:\d{1,5}$/.test(b))) throw new ConfigError("KAFKA_BROKERS", "must be host:port[,host:port…] or port");
-  const groupId = read(env, "KAFKA_GROUP_ID", `${orgId}.portside`);
-  if (!groupId.startsWith(`${orgId}.`)) {
-    throw new ConfigError("KAFKA_GROUP_ID", `must start with "${orgId}." (ORG_ID and a dot): Port's brokers refuse any other consumer group`);
-  }
+  if (list !== "port" && list.some((b) => !/^[^\s:/]+:\d{1,5}$/.test(b))) refusals.add("KAFKA_BROKERS", "must be host:port[,host:port…] or port");
+  const groupId = get("KAFKA_GROUP_ID", `${orgId}.portside`);
+  if (!groupId.startsWith(`${orgId}.`))
+    refusals.add("KAFKA_GROUP_ID", `must start with "${orgId}." (ORG_ID and a dot): Port's brokers refuse any other consumer group`);
   const { runs: runsTopic, changes: changesTopic } = topics;
   if (!runsTopic && !changesTopic)
-    throw new ConfigError("KAFKA_RUNS_TOPIC", "and KAFKA_CHANGES_TOPIC are both off, so the consumer would read nothing; unset KAFKA_BROKERS instead");
+    refusals.add("KAFKA_RUNS_TOPIC", "and KAFKA_CHANGES_TOPIC are both off, so the consumer would read nothing; unset KAFKA_BROKERS instead");
   const username = optional(env, "KAFKA_USERNAME");
   const password = optional(env, "KAFKA_PASSWORD");
   if ((username === null) !== (password === null))
-    throw new ConfigError(username ? "KAFKA_PASSWORD" : "KAFKA_USERNAME", "is not set while its partner is; set both or neither");
+    refusals.add(username ? "KAFKA_PASSWORD" : "KAFKA_USERNAME", "is not set while its partner is; set both or neither");
   const sasl = username && password ? { username, password: new Secret(password) } : null;
   return {
     brokers: list,
@@ -431,11 +491,11 @@ function loadKafka(env: Env, orgId: string, topics: Topics): KafkaSettings | nul
     runsTopic,
     changesTopic,
     sasl,
-    ssl: read(env, "KAFKA_SSL", sasl || list === "port" ? "true" : "false"),
+    ssl: get("KAFKA_SSL", sasl || list === "port" ? "true" : "false"),
     caFile: optional(env, "KAFKA_CA_FILE"),
-    fromBeginning: read(env, "KAFKA_FROM_BEGINNING"),
-    sessionTimeoutMs: read(env, "KAFKA_SESSION_TIMEOUT_MS"),
-    recoveryTimeoutMs: read(env, "KAFKA_RECOVERY_TIMEOUT_MS"),
+    fromBeginning: get("KAFKA_FROM_BEGINNING"),
+    sessionTimeoutMs: get("KAFKA_SESSION_TIMEOUT_MS"),
+    recoveryTimeoutMs: get("KAFKA_RECOVERY_TIMEOUT_MS"),
   };
 }
 

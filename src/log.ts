@@ -25,6 +25,8 @@ export interface LoggerOptions {
   now?: () => number;
   /** Told of every line, whatever `level` lets through (the console's recent warnings listen here). */
   tap?: (level: LogLevel, event: string, fields: LogFields) => void;
+  /** Writes a line as text other than JSON (LOG_FORMAT=pretty, log-pretty.ts); null leaves the line out. */
+  format?: (line: LogFields & { t: string; level: LogLevel; event: string }) => string | null;
 }
 
 const defaultSink = (line: string, level: LogLevel) => {
@@ -40,7 +42,8 @@ export function createLogger(options: LoggerOptions = {}, bound: LogFields = {})
     options.tap?.(level, event, { ...bound, ...fields });
     if (rank[level] < min) return;
     const line = { t: new Date(now()).toISOString(), level, event, ...bound, ...fields };
-    sink(JSON.stringify(line, errorReplacer), level);
+    const text = options.format ? options.format(line) : JSON.stringify(line, errorReplacer);
+    if (text !== null) sink(text, level);
   };
   return {
     debug: (e, f) => write("debug", e, f),

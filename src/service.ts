@@ -4,7 +4,7 @@ import type { Config } from "./config.ts";
 import { type Ledger, runIdOfKey, type WorkKind } from "./ledger/ledger.ts";
 import type { Logger } from "./log.ts";
 import type { SinkRecord } from "./messages/index.ts";
-import { createFeed, type Feed } from "./observe/events.ts";
+import { createFeed, emitRunReports, type Feed } from "./observe/events.ts";
 import { createMetrics, type Metrics } from "./observe/metrics.ts";
 import { createRecentWarnings, type RecentWarnings } from "./observe/recent-warnings.ts";
 import { createRunHistory, type RunHistory } from "./observe/run-history.ts";
@@ -63,6 +63,8 @@ export interface ServiceDeps {
   remoteAddress?: (c: Context) => string | undefined;
   /** The recent warnings and errors the logger taps (see createLogger's `tap`), for the console. */
   warnings?: RecentWarnings;
+  /** Port is the local emulator (open mode without credentials): made-up runs can be sent (`portside trigger`, the console). */
+  emulated?: boolean;
 }
 
 export interface Service {
@@ -98,6 +100,8 @@ export interface Service {
   metrics: Metrics;
   /** Runs' stories from the ledger (GET /admin/runs, the console). */
   history: RunHistory;
+  /** What happens in the pipeline, as events (observe/events.ts): the metrics listen, and `portside dev`'s run lines. */
+  feed: Feed;
   start(): void;
   /** Stops taking requests, lets running handlers finish up to the grace time, drains what it can. */
   stop(graceMs?: number): Promise<{ unfinished: number }>;
@@ -120,7 +124,7 @@ export function createService(deps: ServiceDeps): Service {
   const feed = deps.feed ?? createFeed();
   const metrics = createMetrics();
   metrics.listen(feed, deps.registry.actions);
-  const ledger = timedCommits(deps.ledger, feed);
+  const ledger = observedLedger(deps.ledger, feed);
   // Runs' stories for operators (the console, GET /admin/runs), read from the ledger.
   const history = createRunHistory(ledger);
   const owner = deps.owner ?? `portside-${crypto.randomUUID()}`;
@@ -196,7 +200,7 @@ export function createService(deps: ServiceDeps): Service {
     secretKey: deps.port.clientSecret,
     onReports: () => reporter.notify(),
     answer: (runId, reports) => answers.offer(runId, reports),
-    onRunEnded: ({ runId, action, status, seconds }) => feed.emit("runEnded", { runId, action, status, seconds }),
+    onRunEnded: ({ runId, action, status, summary, seconds }) => feed.emit("runEnded", { runId, action, status, summary, seconds }),
     ...(deps.targets ? { targets: deps.targets } : {}),
     ...(deps.executorPollMs ? { pollMs: deps.executorPollMs } : {}),
     leaseMs: deps.leaseMs ?? config.leaseMs,
@@ -269,6 +273,7 @@ export function createService(deps: ServiceDeps): Service {
     history,
     actions: deps.registry.actions,
     consoleSessionMs: config.consoleSessionMs,
+    local: config.open ? { orgId: config.orgId, emulated: deps.emulated === true, actions: deps.registry.actions } : null,
     webhook:
       config.webhook && deps.port.clientSecret
         ? {
@@ -297,6 +302,7 @@ export function createService(deps: ServiceDeps): Service {
     portClient,
     metrics,
     history,
+    feed,
     runToIdle,
     async settle(deadlineAt, keys) {
       const runIds = keys.map(runIdOfKey).filter((id) => id !== null);
@@ -334,17 +340,37 @@ export function createService(deps: ServiceDeps): Service {
 const SETTLE_POLL_MS = 50;
 const never = new Promise<void>(() => {});
 
-/** The ledger with each commit timed (the ack path's durable write). */
-function timedCommits(ledger: Ledger, feed: Feed): Ledger {
+/**
+ * The ledger with each commit timed (the ack path's durable write), and what it records of runs told to the
+ * feed: runs accepted, and the calls to Port queued for them (logs, entities, the final status), in order.
+ */
+function observedLedger(ledger: Ledger, feed: Feed): Ledger {
   return {
     ...ledger,
     async commit(batch, now) {
       const started = performance.now();
+      let result: Awaited<ReturnType<Ledger["commit"]>>;
       try {
-        return await ledger.commit(batch, now);
+        result = await ledger.commit(batch, now);
       } finally {
         feed.emit("committed", { seconds: (performance.now() - started) / 1000 });
       }
+      batch.records.forEach((record, i) => {
+        const runId = runIdOfKey(record.key);
+        if (runId !== null && result.records[i] === "accepted") feed.emit("runAccepted", { runId, action: record.action ?? null, source: record.source });
+      });
+      const parked = batch.deadLetters.flatMap((letter, i) => (result.deadLetters[i] === "accepted" ? (letter.reports ?? []) : []));
+      if (batch.reports.length + parked.length > 0) emitRunReports(feed, [...batch.reports, ...parked]);
+      return result;
+    },
+    async appendReports(reports, now) {
+      await ledger.appendReports(reports, now);
+      emitRunReports(feed, reports);
+    },
+    async finishWork(key, owner, reports, now, ended) {
+      const finished = await ledger.finishWork(key, owner, reports, now, ended);
+      if (finished) emitRunReports(feed, reports);
+      return finished;
     },
   };
 }

@@ -116,6 +116,7 @@ export async function assemble(options: AssembleOptions): Promise<Assembled> {
     logger,
     port: options.port,
     feed,
+    ...(options.emulated ? { emulated: true } : {}),
     ...(options.owner ? { owner: options.owner } : {}),
     ...(options.outboxRetry ? { outboxRetry: options.outboxRetry } : {}),
     ...(options.warnings ? { warnings: options.warnings } : {}),
@@ -193,6 +194,12 @@ export function redisErrorLogger(logger: Logger, connection: string) {
 export function cannotStartMessage(error: unknown): string {
   const known = error instanceof StartError || error instanceof ConfigError || error instanceof HandlerModuleError;
   return `portside cannot start: ${known ? (error as Error).message : `unexpected error: ${describe(error)}`}`;
+}
+
+/** The lines a start-up failure ends with: one per variable when the configuration was refused (all at once), else the one line. */
+export function cannotStartMessages(error: unknown): string[] {
+  if (error instanceof ConfigError) return error.all.map((refusal) => `portside cannot start: ${refusal.message}`);
+  return [cannotStartMessage(error)];
 }
 
 export function logCannotStart(message: string): void {

@@ -18,8 +18,8 @@ export const EXAMPLE_HANDLERS = new URL("../examples/handlers.ts", import.meta.u
 /** HANDLERS_IMPORT_TIMEOUT_MS's default: how long importing the module may take. */
 const IMPORT_TIMEOUT_MS = 30_000;
 
-/** A reason `invoke` could not run, said in one line with the fix (exit 2). */
-class UsageError extends Error {}
+/** A reason `invoke` (or `trigger`) could not run, said in one line with the fix (exit 2). */
+export class UsageError extends Error {}
 
 interface InvokeFlags {
   inputs: string[];
@@ -86,8 +86,8 @@ async function run(action: string, flags: InvokeFlags, env: Record<string, strin
   );
 }
 
-/** One --inputs value: a JSON object, inline or from `@file`. */
-function readInputs(value: string): Record<string, unknown> {
+/** One --inputs value: a JSON object, inline or from `@file` (a UsageError naming the fix otherwise). */
+export function readInputs(value: string): Record<string, unknown> {
   let text = value;
   let what = "--inputs";
   if (value.startsWith("@")) {
@@ -100,7 +100,9 @@ function readInputs(value: string): Record<string, unknown> {
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw new UsageError(`${what} is not valid JSON (${describeError(error)}); give an object, e.g. --inputs '{"version":"1.2.3"}'`);
+    // The parser's words without what it quotes of the text (an input's value, maybe a secret).
+    const why = describeError(error).replace(/\s*"[^"]*"/g, "");
+    throw new UsageError(`${what} is not valid JSON (${why}); give an object, e.g. --inputs '{"version":"1.2.3"}'`);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw new UsageError(`${what} must be a JSON object of the inputs, e.g. --inputs '{"version":"1.2.3"}'`);

@@ -1,4 +1,4 @@
-import { assemble, cannotStartMessage, logCannotStart, openLedger, StartError } from "./assemble.ts";
+import { assemble, cannotStartMessages, logCannotStart, openLedger, StartError } from "./assemble.ts";
 import { loadConfig } from "../config.ts";
 import { createLambdaIngress, type LambdaKafkaHandler } from "../ingress/lambda.ts";
 import { createLogger } from "../log.ts";
@@ -75,7 +75,7 @@ function bundledRegistry(bundle: LambdaBundle): Registry {
 }
 
 function cannotStart(error: unknown): Error {
-  const message = cannotStartMessage(error);
-  logCannotStart(message);
-  return new Error(message);
+  const lines = cannotStartMessages(error);
+  for (const line of lines) logCannotStart(line);
+  return new Error(lines.join("\n"));
 }

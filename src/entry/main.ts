@@ -1,34 +1,10 @@
 /**
- * Bun entry (`bun src/entry/main.ts [--open | --demo] [--polling]`): what Bun supplies to the shared start-up (`start.ts`):
- * the SQLite ledger on `bun:sqlite`, `Bun.serve`, YAML routes files, signals, memory size and collection.
+ * Bun entry of the service, what `npm start` runs: `portside start` (`bun src/entry/main.ts [--open | --demo]
+ * [--polling] [--webhooks]`), the same flags and the same checks as the command line's (cli.ts), so a
+ * misspelled flag is refused with a suggestion instead of ignored.
  */
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
-import { main } from "./start.ts";
+import { runCli } from "./cli.ts";
 
-await main({
-  name: "bun",
-  args: Bun.argv.slice(2),
-  env: process.env,
-  async openSqlite(path) {
-    mkdirSync(dirname(path), { recursive: true });
-    const { createSqliteLedger } = await import("../ledger/sqlite.ts");
-    return createSqliteLedger({ path });
-  },
-  readText: (path) => Bun.file(path).text(),
-  parseYaml: (text) => Bun.YAML.parse(text),
-  async serve({ hostname, port, maxRequestBodySize, fetch }) {
-    const server = Bun.serve({ hostname, port, maxRequestBodySize, fetch });
-    return { port: server.port ?? port, stop: () => server.stop() };
-  },
-  onSignal: (signal, handler) => process.on(signal, handler),
-  exit: (code) => process.exit(code),
-  residentBytes: () => process.memoryUsage.rss(),
-  collectGarbage: () => Bun.gc(true),
-  onUncaught(handler) {
-    process.on("uncaughtException", (error) => handler(error, "exception"));
-    process.on("unhandledRejection", (reason) => handler(reason, "rejection"));
-  },
-  // Bun.serve hands its server to the app as `env`; it knows each request's address.
-  remoteAddress: (c) => (c.env as { requestIP?: (request: Request) => { address: string } | null } | undefined)?.requestIP?.(c.req.raw)?.address,
-});
+const code = await runCli(["start", ...Bun.argv.slice(2)], process.env);
+// null: portside is serving, until a signal stops it.
+if (code !== null) process.exit(code);

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { parseArgs } from "node:util";
 import { metricsRoutes } from "../http/app.ts";
-import { assemble, cannotStartMessage, describe, logCannotStart, openLedger, PURGE_EVERY_MS, StartError } from "./assemble.ts";
+import { assemble, cannotStartMessages, describe, logCannotStart, openLedger, PURGE_EVERY_MS, StartError } from "./assemble.ts";
 import { type Config, type KafkaSettings, loadConfig, type PollingSettings } from "../config.ts";
 import { demoDefaults, EMULATOR_CREDENTIALS, runDemo, runPollingDemo } from "./demo.ts";
 import { runWebhooksDemo } from "./demo-webhooks.ts";
@@ -10,6 +10,7 @@ import { EXAMPLE_ACTIONS_PATH, loadEmulatorActions } from "./emulator-actions.ts
 import type { Ledger } from "../ledger/ledger.ts";
 import { processOwner, recoverDeadOwners } from "../ledger/owners.ts";
 import { createLogger, type Logger } from "../log.ts";
+import { prettyFormat } from "../log-pretty.ts";
 import { createMemoryLimit, type MemoryLimit } from "./memory-limit.ts";
 import type { KafkaIngress } from "../ingress/kafka.ts";
 import { createPollingIngress, type PollingIngress } from "../ingress/polling.ts";
@@ -55,6 +56,30 @@ export interface Runtime {
   onUncaught(handler: (error: unknown, kind: "exception" | "rejection") => void): void;
   /** The address a request came from, as the runtime's server tells it (the webhook's WEBHOOK_ALLOW). */
   remoteAddress?: (c: Context) => string | undefined;
+  /** Whether standard output is a terminal (LOG_FORMAT=auto under `portside dev`, colours). */
+  isTerminal?: () => boolean;
+}
+
+/** What `portside dev` (dev.ts) adds to the start-up; `portside start` passes none. */
+export interface StartHooks {
+  /** LOG_FORMAT=auto reads pretty when standard output is a terminal (else JSON, as always for `start`). */
+  prettyOnTerminal?: boolean;
+  /** Events pretty lines leave out, because the hooks' own lines say them. */
+  quietEvents?: readonly string[];
+  /** The registry the service uses, given how to load the configured one (called instead of loading it). */
+  registry?: (load: () => Promise<Registry>, context: { config: Config; logger: Logger }) => Promise<Registry>;
+  /** Told once portside listens. */
+  listening?: (started: Started) => void | Promise<void>;
+}
+
+export interface Started {
+  /** Where portside listens (http://host:port). */
+  url: string;
+  config: Config;
+  logger: Logger;
+  service: Service;
+  /** The local Port emulator's URL, when it stands in for Port. */
+  emulatorUrl: string | null;
 }
 
 export interface ServeOptions {
@@ -72,17 +97,30 @@ export interface Server {
 
 export { StartError };
 
-/** Runs `startPortside` and turns any start-up failure into one line on stderr and exit code 2. */
-export async function main(runtime: Runtime): Promise<void> {
+/**
+ * Runs `startPortside` and turns any start-up failure into one line on stderr (one per variable when the
+ * configuration was refused) and exit code 2.
+ */
+export async function main(runtime: Runtime, hooks: StartHooks = {}): Promise<void> {
   try {
-    await startPortside(runtime);
+    await startPortside(runtime, hooks);
   } catch (error) {
-    logCannotStart(cannotStartMessage(error));
+    const pretty = logFormat(runtime.env.LOG_FORMAT?.trim() || "auto", runtime, hooks) === "pretty";
+    for (const line of cannotStartMessages(error)) {
+      if (pretty) console.error(line);
+      else logCannotStart(line);
+    }
     runtime.exit(2);
   }
 }
 
-export async function startPortside(runtime: Runtime): Promise<void> {
+/** What LOG_FORMAT means here: `auto` is pretty only for `portside dev` writing to a terminal. */
+function logFormat(setting: string, runtime: Runtime, hooks: StartHooks): "json" | "pretty" {
+  if (setting === "json" || setting === "pretty") return setting;
+  return hooks.prettyOnTerminal && runtime.isTerminal?.() ? "pretty" : "json";
+}
+
+export async function startPortside(runtime: Runtime, hooks: StartHooks = {}): Promise<void> {
   const { values: flags } = parseArgs({
     args: runtime.args,
     options: { open: { type: "boolean" }, demo: { type: "boolean" }, polling: { type: "boolean" }, webhooks: { type: "boolean" } },
@@ -98,7 +136,14 @@ export async function startPortside(runtime: Runtime): Promise<void> {
   const config = loadConfig(env, { open: demo || flags.open === true || undefined });
   // Every warning and error reaches the console's health panel, whichever part of portside logged it.
   const warnings = createRecentWarnings();
-  const logger = createLogger({ level: config.logLevel, tap: warnings.tap });
+  const pretty = logFormat(config.logFormat, runtime, hooks) === "pretty";
+  const color = pretty && runtime.isTerminal?.() === true && !runtime.env.NO_COLOR;
+  const logger = createLogger({
+    level: config.logLevel,
+    tap: warnings.tap,
+    // Lines for people all go to standard output, in the order they happen.
+    ...(pretty ? { format: prettyFormat({ color, quiet: hooks.quietEvents ?? [] }), sink: (line: string) => console.log(line) } : {}),
+  });
   // Even what nothing caught is one JSON line. A rejection nobody handled (a handler's stray promise) is
   // logged and portside goes on; an uncaught exception leaves the process in an unknown state, so it exits
   // after the line, and the ledger recovers its work on the next start.
@@ -111,7 +156,8 @@ export async function startPortside(runtime: Runtime): Promise<void> {
   if (config.agentVariablesTaken.length > 0)
     logger.info("portside.agent_environment", { taken: config.agentVariablesTaken, message: "Port's agent's variables were read as portside's settings" });
 
-  const registry = await loadRegistry(config, runtime, logger);
+  const load = () => loadRegistry(config, runtime, logger);
+  const registry = hooks.registry ? await hooks.registry(load, { config, logger }) : await load();
   const ledger = await openLedger(config, runtime, logger);
   const owner = processOwner();
   const recovered = await recoverDeadOwners(ledger, owner, Date.now());
@@ -228,6 +274,14 @@ export async function startPortside(runtime: Runtime): Promise<void> {
     ...(config.kafka ? { kafkaGroup: config.kafka.groupId } : {}),
     ...(config.polling ? { polling: true } : {}),
     ...(config.executionAgent ? { executionAgent: true } : {}),
+  });
+
+  await hooks.listening?.({
+    url: `http://${config.host}:${server.port}`,
+    config,
+    logger,
+    service,
+    emulatorUrl: emulatorServer ? `http://127.0.0.1:${emulatorServer.port}` : null,
   });
 
   if (demo && emulator && config.polling) {

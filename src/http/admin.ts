@@ -31,6 +31,21 @@ const RunFilterSchema = v.object({
   before: v.optional(v.pipe(v.string(), v.regex(/^\d{1,16}$/, "must be the `next` of an earlier page"), v.description("The `next` of the previous page"))),
 });
 
+/** What a portside started open for local use says of itself (GET /admin/local). */
+export interface LocalDeps {
+  orgId: string;
+  /** Port is the local emulator (no Port credentials): runs made up here can be reported. */
+  emulated: boolean;
+  /** The actions with a handler or route (kept up to date when `portside dev` loads the module again). */
+  actions: readonly string[];
+}
+
+export const LocalSchema = v.object({
+  orgId: v.pipe(v.string(), v.description("The organisation run messages must name (ORG_ID)")),
+  portEmulator: v.pipe(v.boolean(), v.description("Port is the local emulator, which takes runs it never issued")),
+  actions: v.pipe(v.array(v.string()), v.description("Actions with a handler or route")),
+});
+
 /**
  * Operator endpoints (behind ADMIN_TOKEN): runs, parked records and counts.
  *   GET    /admin/runs?action=&status=&since=&limit=&before=   runs, newest first
@@ -40,6 +55,7 @@ const RunFilterSchema = v.object({
  *   POST   /admin/dead-letters/:id/replay      ingest its records again (see pipeline/replay.ts)
  *   DELETE /admin/dead-letters/:id             forget it
  *   GET    /admin/stats                        ledger counts, and what was ingested since start
+ *   GET    /admin/local                        open mode only: the organisation, whether Port is the emulator, the actions
  * Answers never repeat a value from the request.
  */
 export function adminRoutes(deps: {
@@ -50,6 +66,8 @@ export function adminRoutes(deps: {
   /** The security scheme the OpenAPI document names (null in open mode, where none is asked). */
   bearer: "adminToken" | null;
   history: RunHistory;
+  /** Open mode only: what `portside trigger` needs to make up a run for this portside (GET /admin/local). */
+  local: LocalDeps | null;
 }): Hono {
   const app = new Hono();
   const { bearer } = deps;
@@ -155,6 +173,18 @@ export function adminRoutes(deps: {
     }),
     async (c) => c.json((await deps.history.get(c.req.param("id"))) ?? refuse("no_run")),
   );
+  const { local } = deps;
+  if (local)
+    app.get(
+      "/local",
+      documented({
+        tags: ["admin"],
+        summary: "Open mode only: this portside's organisation, whether Port is its local emulator, and the actions it handles (what `portside trigger` needs)",
+        bearer,
+        responses: { 200: reply(LocalSchema, "This local portside"), ...refusals(unauthorized) },
+      }),
+      (c) => c.json({ orgId: local.orgId, portEmulator: local.emulated, actions: [...local.actions] }),
+    );
   app.get(
     "/stats",
     documented({

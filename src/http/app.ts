@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { openAPIRouteHandler } from "hono-openapi";
 import { HTTPException } from "hono/http-exception";
 import { documented, HealthSchema, ReadinessSchema, reply } from "./schemas.ts";
-import { adminRoutes } from "./admin.ts";
+import { adminRoutes, type LocalDeps } from "./admin.ts";
 import { requireBearer } from "./auth.ts";
 import type { Secret } from "../config.ts";
 import { sinkRoutes } from "../ingress/sink.ts";
@@ -45,6 +45,8 @@ export interface AppDeps {
   actions: readonly string[];
   /** How long a console session lasts (CONSOLE_SESSION_HOURS). */
   consoleSessionMs: number;
+  /** Open mode (local use): what GET /admin/local tells `portside trigger`, and the console's form to send a run. Null otherwise. */
+  local: LocalDeps | null;
   /** Port's signed webhooks (/webhooks/port); null: off (PORT_WEBHOOKS unset). */
   webhook: Omit<WebhookDeps, "ingest" | "bodyLimitBytes" | "isShuttingDown" | "logger"> | null;
 }

@@ -1,5 +1,6 @@
 import type { WorkKind } from "../ledger/ledger.ts";
 import type { AcceptSummary } from "../pipeline/accept.ts";
+import type { PortCall, ReportInput } from "../port/calls.ts";
 
 /**
  * What happens in the pipeline, as typed events: the service emits each step once, and whoever watches
@@ -11,8 +12,15 @@ export interface ObservedEvents {
   ingested: { source: string; kind: WorkKind; summary: AcceptSummary };
   /** One ledger commit, the ack path's durable write. */
   committed: { seconds: number };
-  /** A run's handler (or target) ended, or portside failed it: the status Port is told (DEFERRED: the target reports it). */
-  runEnded: { runId: string; action: string; status: string; seconds: number };
+  /** A run's handler (or target) ended, or portside failed it: the status Port is told (DEFERRED: the target reports it), and why. */
+  runEnded: { runId: string; action: string; status: string; summary: string | null; seconds: number };
+  /** A run was recorded in the ledger, to be run: by which way in (`sink/runs`, `webhook`, …). */
+  runAccepted: { runId: string; action: string | null; source: string };
+  /**
+   * Calls to Port about a run were recorded in the ledger's outbox, in the order Port gets them: entity writes,
+   * log lines (redacted as Port is told them), the final status. Emitted once recorded, before Port is called.
+   */
+  runReports: { runId: string; calls: PortCall[] };
   /** A call to Port, by endpoint, and its HTTP status (undefined: no answer). */
   portCall: { endpoint: string; status: number | undefined };
   /** EventBridge entries published, sent again, or given up on. */
@@ -46,4 +54,15 @@ export function createFeed(): Feed {
       return () => void set.delete(listener as (event: never) => void);
     },
   };
+}
+
+/** The feed's `runReports` events for recorded reports: one per run, its calls in order. */
+export function emitRunReports(feed: Feed, reports: readonly ReportInput[]): void {
+  const byRun = new Map<string, PortCall[]>();
+  for (const { runId, call } of reports) {
+    const calls = byRun.get(runId);
+    if (calls) calls.push(call);
+    else byRun.set(runId, [call]);
+  }
+  for (const [runId, calls] of byRun) feed.emit("runReports", { runId, calls });
 }

@@ -60,3 +60,9 @@ export function legacyRunMessage(o: RunMessageOptions) {
     },
   };
 }
+
+/** A fresh run id of the kind Port issues (`r_` and 16 hex digits), for runs made up locally (`portside trigger`, the console). */
+export function newRunId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return `r_${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../../src/entry/cli.ts";
@@ -186,6 +186,23 @@ describe("start-up failures", () => {
     expectOneLineFailure(await start({ ...base, CONCURRENCY: "many" }), "CONCURRENCY: must be a whole number");
   });
 
+  test("three bad settings: three lines in one start, each naming the variable and the fix, none the value; exit 2", async () => {
+    const { ORG_ID: _, ...withoutOrg } = base;
+    const result = await start({ ...withoutOrg, CONCURRENCY: "many-hunter2", ACK_MODE: "later-hunter2" });
+    expect(result.code).toBe(2);
+    const lines = result.output
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { level: string; event: string; message: string });
+    expect(lines.map((line) => [line.level, line.event])).toEqual(Array(3).fill(["error", "portside.cannot_start"]));
+    expect(lines.map((line) => line.message)).toEqual([
+      "portside cannot start: ORG_ID: is not set. your Port organisation id (org_…); records of any other organisation are parked (open mode without Port credentials, `portside dev` among them, defaults to org_portside_dev).",
+      "portside cannot start: CONCURRENCY: must be a whole number. how many handlers run at once (default 16); work waiting on EventBridge takes no slot.",
+      "portside cannot start: ACK_MODE: must be durable or sync. `durable` (default: ack once recorded) or `sync` (ack once the handlers finished).",
+    ]);
+    expect(result.output).not.toContain("hunter2");
+  });
+
   test("open mode's PORT_EMULATOR_ACTIONS naming a file of definitions the emulator cannot take: one line naming the file, the action and the field", async () => {
     const path = join(dir, "bad-actions.json");
     writeFileSync(path, JSON.stringify([{ identifier: "deploy", trigger: { type: "self-service", operation: "SOON" }, invocationMethod: { type: "KAFKA" } }]));
@@ -242,6 +259,72 @@ describe("the soft memory limit", () => {
   test("a limit that is not a whole number of MB is refused in one line", async () => {
     expectOneLineFailure(await start({ ...base, MEMORY_LIMIT_MB: "lots" }), "MEMORY_LIMIT_MB: must be a whole number");
   });
+});
+
+/** `bun src/entry/<entry> …args` as a process in `cwd`: its exit code and what it wrote where. */
+async function command(entry: "cli.ts" | "main.ts", args: string[], cwd: string, env: Record<string, string> = {}) {
+  const proc = Bun.spawn([process.execPath, `${repo}src/entry/${entry}`, ...args], {
+    cwd,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
+  const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+  clearTimeout(timer);
+  return { code: await proc.exited, stdout, stderr };
+}
+
+describe("the portside program", () => {
+  const version = (JSON.parse(readFileSync(`${repo}package.json`, "utf8")) as { version: string }).version;
+
+  test("--help, --version and start --help print and exit 0, starting nothing and opening no ledger", async () => {
+    const cwd = mkdtempSync(join(tmpdir(), "portside-help-"));
+    try {
+      // A configuration that would start (open, the default SQLite ledger under ./.portside) if anything did.
+      const env = { PORTSIDE_OPEN: "true", PORT: "0" };
+      for (const [entry, args, printed] of [
+        ["cli.ts", ["--help"], "Usage: portside [options] [command]"],
+        ["cli.ts", ["--version"], version],
+        ["cli.ts", ["-V"], version],
+        ["cli.ts", ["start", "--help"], "Usage: portside start [options]"],
+        ["cli.ts", ["help", "start"], "Usage: portside start [options]"],
+        ["main.ts", ["--help"], "Usage: portside start [options]"],
+      ] as const) {
+        const result = await command(entry, [...args], cwd, env);
+        expect({ args, code: result.code, stderr: result.stderr }).toEqual({ args, code: 0, stderr: "" });
+        expect(result.stdout.split("\n")[0]).toBe(printed);
+      }
+      expect(readdirSync(cwd)).toEqual([]);
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  test("an unknown command or a misspelled flag: refused with a suggestion, exit 2, nothing started", async () => {
+    const cwd = mkdtempSync(join(tmpdir(), "portside-usage-"));
+    try {
+      const env = { PORTSIDE_OPEN: "true", PORT: "0" };
+      for (const [entry, args, lines] of [
+        ["cli.ts", ["strat"], ["error: unknown command 'strat'", "(Did you mean start?)"]],
+        ["cli.ts", ["start", "--opne"], ["error: unknown option '--opne'", "(Did you mean --open?)"]],
+        // `npm start -- --opne`
+        ["main.ts", ["--opne"], ["error: unknown option '--opne'", "(Did you mean --open?)"]],
+        ["cli.ts", ["invoke", "deploy", "--entiy", "checkout"], ["error: unknown option '--entiy'", "(Did you mean --entity?)"]],
+      ] as const) {
+        const result = await command(entry, [...args], cwd, env);
+        expect({ args, code: result.code, stdout: result.stdout, stderr: result.stderr }).toEqual({
+          args,
+          code: 2,
+          stdout: "",
+          stderr: `${lines.join("\n")}\n`,
+        });
+      }
+      expect(readdirSync(cwd)).toEqual([]);
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe("the command line", () => {
