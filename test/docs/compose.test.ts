@@ -39,6 +39,7 @@ test("no health check in the compose file needs curl", () => {
 
 interface ComposeService {
   profiles?: string[];
+  volumes?: string[];
   depends_on?: string[] | Record<string, unknown>;
   environment?: Record<string, string>;
   command?: string[];
@@ -65,6 +66,20 @@ test("portside's settings in the compose file pass its configuration check (the 
 test("no mandatory `NAME:?message` interpolation in the compose file: compose checks those in every service, so one would refuse the polling profile too", () => {
   expect(read("docker-compose.yml")).not.toMatch(/\$\{\w+:\?/);
 });
+
+/**
+ * The service's environment for a portside started here rather than in its container: HANDLERS, a path in the
+ * directory compose mounts (HANDLERS_DIR, by default the example handlers), read from that directory.
+ */
+function onThisMachine(service: ComposeService | undefined): Record<string, string> {
+  const env = environmentOf(service);
+  const [source, target] = (service?.volumes ?? [])
+    .map((v) => v.replace(/\$\{(\w+):-([^}]*)\}/g, (_, _n: string, d: string) => d).split(":"))
+    .find(([, t]) => t?.startsWith("/app/")) ?? ["", ""];
+  const inImage = `${(target ?? "").slice("/app/".length)}/`;
+  if (env.HANDLERS?.startsWith(inImage)) env.HANDLERS = `${source}/${env.HANDLERS.slice(inImage.length)}`;
+  return env;
+}
 
 /** What `docker compose up <name>` starts besides it: the services it depends on, and theirs. */
 function closure(services: Record<string, ComposeService>, name: string, seen = new Set<string>()): Set<string> {
@@ -97,7 +112,7 @@ test("the polling profile's trigger, against portside polling an emulator on loo
   const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: emulator.app.fetch });
   const emulatorUrl = `http://127.0.0.1:${server.port}`;
   // The compose service's environment, with the emulator on loopback and a memory ledger instead of the volume.
-  const env = { ...environmentOf(compose().services["portside-polling"]), PORT_API_URL: emulatorUrl, LEDGER: "memory" };
+  const env = { ...onThisMachine(compose().services["portside-polling"]), PORT_API_URL: emulatorUrl, LEDGER: "memory" };
   const portside = await startPortside(env);
   try {
     const trigger = Bun.spawn([process.execPath, "connectors/trigger-polling.ts"], {
@@ -147,7 +162,7 @@ test("the webhooks profile's trigger, against portside taking webhooks from an e
   const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: emulator.app.fetch });
   const emulatorUrl = `http://127.0.0.1:${server.port}`;
   // The compose service's environment, with the emulator on loopback and a memory ledger instead of the volume.
-  const env = { ...environmentOf(compose().services["portside-webhooks"]), PORT_API_URL: emulatorUrl, LEDGER: "memory" };
+  const env = { ...onThisMachine(compose().services["portside-webhooks"]), PORT_API_URL: emulatorUrl, LEDGER: "memory" };
   const portside = await startPortside(env);
   try {
     const trigger = Bun.spawn([process.execPath, "connectors/trigger-webhooks.ts"], {
@@ -167,5 +182,57 @@ test("the webhooks profile's trigger, against portside taking webhooks from an e
   } finally {
     await portside.stop();
     server.stop(true);
+  }
+}, 60_000);
+
+test("your own handlers in the stack: HANDLERS_DIR is mounted where HANDLERS points, and a module there loads in the image's layout — the examples (relative imports into src/) by default, a directory of your own importing `portside/handlers`", async () => {
+  const { mkdtempSync, mkdirSync, cpSync, symlinkSync, writeFileSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const services = compose().services;
+  const image = read("connectors/docker/portside.Dockerfile");
+  expect(image).toContain("WORKDIR /app");
+  const mine = mkdtempSync(join(tmpdir(), "portside-compose-handlers-"));
+  writeFileSync(
+    join(mine, "mine.ts"),
+    'import { defineHandlers } from "portside/handlers";\nexport default defineHandlers({ runs: { hello: async () => ({ summary: "hi" }) } });\n',
+  );
+  try {
+    for (const name of ["portside", "portside-polling", "portside-webhooks"]) {
+      const service = services[name];
+      for (const [given, dir, expected] of [
+        [{}, "src/examples", ["deploy", "check_health", "create_vm"]],
+        [{ HANDLERS_DIR: mine, HANDLERS_FILE: "mine.ts" }, mine, ["hello"]],
+      ] as const) {
+        const handlers = environmentOf(service, given).HANDLERS ?? "";
+        const mount = (service?.volumes ?? [])
+          .map((v) => v.replace(/\$\{(\w+):-([^}]*)\}/g, (_, n: string, d: string) => (given as Record<string, string>)[n] ?? d))
+          .map((v) => v.split(":"))
+          .find(([, target]) => target !== "/data");
+        expect(mount?.[0]?.replace(/^\.\//, "")).toBe(dir);
+        const target = mount?.[1] ?? "";
+        // HANDLERS (relative to WORKDIR /app) lies in the mounted directory.
+        expect(join("/app", handlers).startsWith(`${target}/`)).toBe(true);
+        // The image's layout: package.json and src/ under /app (a temp dir here), the mount at its target.
+        const app = mkdtempSync(join(tmpdir(), "portside-compose-app-"));
+        try {
+          cpSync(new URL("package.json", repo).pathname, join(app, "package.json"));
+          cpSync(new URL("src", repo).pathname, join(app, "src"), { recursive: true });
+          symlinkSync(new URL("node_modules", repo).pathname, join(app, "node_modules"));
+          const mounted = join(app, target.slice("/app/".length));
+          mkdirSync(mounted, { recursive: true });
+          cpSync(dir === mine ? mine : new URL(dir, repo).pathname, mounted, { recursive: true });
+          const loaded = Bun.spawnSync(
+            [process.execPath, "-e", `const m = await import(${JSON.stringify(join(app, handlers))}); console.log(Object.keys(m.default.runs).join(","))`],
+            { cwd: app },
+          );
+          expect({ name, out: loaded.stdout.toString().trim(), err: loaded.stderr.toString() }).toEqual({ name, out: expected.join(","), err: "" });
+        } finally {
+          rmSync(app, { recursive: true, force: true });
+        }
+      }
+    }
+  } finally {
+    rmSync(mine, { recursive: true, force: true });
   }
 }, 60_000);
