@@ -132,6 +132,50 @@ describe("start-up failures", () => {
     expectOneLineFailure(await start({ ...base, HANDLERS: path }), `${path}:3:`);
   });
 
+  describe("a handler module that does not load: HANDLERS: <file>:<line>:<column>: <what the runtime said>", () => {
+    test("one syntax error (Bun's lone BuildMessage, no AggregateError around it)", async () => {
+      const path = join(dir, "one-syntax-error.ts");
+      writeFileSync(path, "export default {\n  runs: {\n    deploy: async () => {\n      const x = { a: : 1 };\n      return x;\n    },\n  },\n};\n");
+      expectExactFailure(await start({ ...base, HANDLERS: path }), `portside cannot start: HANDLERS: ${path}:4:22: Unexpected :`);
+    });
+
+    test("a throw at the module's top level, and one in a module it imports", async () => {
+      const path = join(dir, "throws-at-import.ts");
+      writeFileSync(path, 'const region = "eu";\n\nthrow new Error("no settings for " + region);\nexport default { runs: {} };\n');
+      expectExactFailure(await start({ ...base, HANDLERS: path }), `portside cannot start: HANDLERS: ${path}:3:11: no settings for eu`);
+
+      const helper = join(dir, "settings.ts");
+      writeFileSync(helper, 'export function settings(): string {\n  throw new TypeError("SETTINGS_FILE is not set");\n}\n');
+      const importer = join(dir, "imports-a-throw.ts");
+      writeFileSync(
+        importer,
+        'import { settings } from "./settings.ts";\n\nconst s = settings();\nexport default { runs: { deploy: () => ({ summary: s }) } };\n',
+      );
+      expectExactFailure(await start({ ...base, HANDLERS: importer }), `portside cannot start: HANDLERS: ${helper}:2:13: SETTINGS_FILE is not set`);
+    });
+
+    test("a missing import: a module that is not there, and a name a module does not export", async () => {
+      const path = join(dir, "imports-nothing.ts");
+      writeFileSync(path, 'import { deploy } from "./nowhere.ts";\nexport default { runs: { deploy } };\n');
+      expectExactFailure(
+        await start({ ...base, HANDLERS: path }),
+        `portside cannot start: HANDLERS: ${path}:1:24: Cannot find module './nowhere.ts' imported from ${path}`,
+      );
+
+      const helper = join(dir, "helpers.ts");
+      writeFileSync(helper, "export const deployed = 1;\n");
+      const importer = join(dir, "imports-a-missing-name.ts");
+      writeFileSync(
+        importer,
+        '// the handlers\nimport { deployed, undeploy } from "./helpers.ts";\nexport default { runs: { deploy: () => ({ summary: String(deployed) }), undeploy } };\n',
+      );
+      expectExactFailure(
+        await start({ ...base, HANDLERS: importer }),
+        `portside cannot start: HANDLERS: ${importer}:2:20: Export named 'undeploy' not found in module '${helper}'.`,
+      );
+    });
+  });
+
   test("a routes file that is not valid: one line naming the file and the path in it", async () => {
     const path = join(dir, "routes.json");
     writeFileSync(path, JSON.stringify({ runs: { create_vm: { status: "eventually" } } }));
