@@ -126,6 +126,8 @@ export interface Ledger {
 export interface WorkEnd {
   status: string;
   summary: string | null;
+  /** The stack of what the run's handler threw (its frames, secret inputs redacted): for the run's story, never for Port. */
+  stack?: string | null;
 }
 
 export const RUN_STATES = ["pending", "running", "done"] as const;
@@ -180,6 +182,8 @@ export interface ReportRecord {
 }
 
 export interface RunHistory extends RunRecord {
+  /** The stack of what its handler threw, when it threw (`WorkEnd.stack`); null otherwise. */
+  stack: string | null;
   reports: ReportRecord[];
   /** Reports left out of `reports` (between the halves). */
   reportsNotShown: number;

@@ -186,7 +186,7 @@ export function createMemoryLedger(): Ledger {
       alive();
       const item = items.get(key);
       if (item?.state !== "running" || item.owner !== owner) return false;
-      item.ended = ended ?? null;
+      item.ended = ended ? { ...ended } : null;
       item.state = "done";
       item.owner = null;
       item.leaseUntil = 0;
@@ -358,7 +358,7 @@ export function createMemoryLedger(): Ledger {
       const list = reportsOfRun.get(runId) ?? [];
       const { head, tail, notShown } = headAndTail(list.length, opts.reportLimit);
       const shown = [...list.slice(0, head), ...(tail > 0 ? list.slice(-tail) : [])];
-      return { ...runRecord(item), reports: shown.map(reportRecord), reportsNotShown: notShown };
+      return { ...runRecord(item), stack: item.ended?.stack ?? null, reports: shown.map(reportRecord), reportsNotShown: notShown };
     },
 
     async counts(): Promise<LedgerCounts> {

@@ -24,12 +24,12 @@ return out
 const reportCountLua = "return redis.call('ZCARD', ARGV[1] .. 'rh:' .. ARGV[2])";
 
 /**
- * ARGV: P, key, runId, head, tail. Returns {run fields, report fields of the first \`head\` and the last
+ * ARGV: P, key, runId, head, tail. Returns {run fields and the stack, report fields of the first \`head\` and the last
  * \`tail\` reports}, or an empty list when there is no such run.
  */
 const runLua = `
 local P = ARGV[1]
-local f = redis.call('HMGET', P .. 'w:' .. ARGV[2], ${fields(RUN_FIELDS)})
+local f = redis.call('HMGET', P .. 'w:' .. ARGV[2], ${fields(RUN_FIELDS)}, 'stack')
 if f[1] ~= 'run' then return {} end
 local rh = P .. 'rh:' .. ARGV[3]
 local head, tail = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -71,7 +71,7 @@ export function redisHistory(call: Call) {
       if (!run) return undefined;
       const reports: ReportRecord[] = [];
       for (let i = 0; i < flat.length; i += REPORT_FIELDS.length) reports.push(reportRecord(flat.slice(i, i + REPORT_FIELDS.length)));
-      return { ...run, reports, reportsNotShown: notShown };
+      return { ...run, stack: f[RUN_FIELDS.length] ?? null, reports, reportsNotShown: notShown };
     },
   };
 }

@@ -6,7 +6,7 @@
  * Key layout under the prefix P (see redis.ts for the why):
  *   P:seq                  HASH   counters: work, report, dl
  *   P:w:<key>              HASH   a work item: kind body source lane state attempt owner leaseUntil acceptedAt seq finishedAt,
- *                                and for the run history action requestId startedAt status summary
+ *                                and for the run history action requestId startedAt status summary stack
  *   P:runs                 ZSET   run keys, score seq (the run history, newest last; purged with the work)
  *   P:pending:<kind>       ZSET   claimable keys of one kind (run, change), score seq (acceptance order); a
  *                                claim of any kind merges them. (P:pending, one set for both, is an earlier
@@ -198,7 +198,8 @@ return 0
 `;
 
 /**
- * ARGV: P, key, owner, now, status, summary ('' for none), reports. Returns 1 when finished, 0 when `owner` does not hold the item.
+ * ARGV: P, key, owner, now, status, summary ('' for none), stack ('' for none), reports. Returns 1 when finished, 0 when `owner`
+ * does not hold the item.
  * A finished item keeps its hash (the dedupe memory) but drops its body: nothing reads it again.
  */
 export const finishWorkLua = `${prelude}
@@ -209,6 +210,7 @@ if f[1] ~= 'running' or f[2] ~= owner then return 0 end
 redis.call('HSET', h, 'state', 'done', 'finishedAt', now)
 redis.call('HDEL', h, 'owner', 'leaseUntil', 'body')
 if ARGV[5] ~= '' then redis.call('HSET', h, 'status', ARGV[5], 'summary', ARGV[6]) end
+if ARGV[7] ~= '' then redis.call('HSET', h, 'stack', ARGV[7]) end
 redis.call('ZREM', P .. 'running', key)
 redis.call('ZADD', P .. 'done', now, key)
 if f[3] then
@@ -222,7 +224,7 @@ if f[3] then
     redis.call('HINCRBY', P .. 'stat', 'waiting', -1)
   end
 end
-queue_reports(7, now)
+queue_reports(8, now)
 return 1
 `;
 

@@ -125,7 +125,8 @@ export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
     },
 
     async finishWork(key: string, owner: string, reports: ReportInput[], now: number, ended?: WorkEnd): Promise<boolean> {
-      return (await call(lua.finishWorkLua, key, owner, now, ended?.status ?? "", ended?.summary ?? "", ...reportArgs(reports))) === 1;
+      const end = [ended?.status ?? "", ended?.summary ?? "", ended?.stack ?? ""];
+      return (await call(lua.finishWorkLua, key, owner, now, ...end, ...reportArgs(reports))) === 1;
     },
 
     async leaseHolders(): Promise<string[]> {

@@ -37,7 +37,8 @@ const REPORT_COLUMNS = "call, state, attempts, created_at, settled_at, error";
 export function sqliteHistory(db: SqliteDatabase, queue: GroupCommit) {
   // The primary key, read backwards; changes in between are passed over.
   const runsBefore = db.prepare<RunRow, [number, number]>(`SELECT ${RUN_COLUMNS} FROM work WHERE seq < ?1 AND kind = 'run' ORDER BY seq DESC LIMIT ?2`);
-  const run = db.prepare<RunRow, [string]>(`SELECT ${RUN_COLUMNS} FROM work WHERE key = ?1 AND kind = 'run'`);
+  // One run's story also reads the stack of what its handler threw.
+  const run = db.prepare<RunRow & { stack: string | null }, [string]>(`SELECT ${RUN_COLUMNS}, stack FROM work WHERE key = ?1 AND kind = 'run'`);
   // report_run, from either end.
   const reportCount = db.prepare<{ n: number }, [string]>("SELECT count(*) AS n FROM report WHERE run_id = ?1");
   const firstReports = db.prepare<ReportRow, [string, number]>(`SELECT ${REPORT_COLUMNS} FROM report WHERE run_id = ?1 ORDER BY seq LIMIT ?2`);
@@ -54,7 +55,7 @@ export function sqliteHistory(db: SqliteDatabase, queue: GroupCommit) {
         if (!row) return undefined;
         const { head, tail, notShown } = headAndTail(reportCount.get(runId)?.n ?? 0, opts.reportLimit);
         const rows = [...firstReports.all(runId, head), ...lastReports.all(runId, tail).reverse()];
-        return { ...runRecord(row), reports: rows.map(reportRecord), reportsNotShown: notShown };
+        return { ...runRecord(row), stack: row.stack, reports: rows.map(reportRecord), reportsNotShown: notShown };
       });
     },
   };

@@ -116,7 +116,7 @@ export function openSqliteLedger(open: OpenSqlite, opts: SqliteLedgerOptions): L
         if (finishing === fresh) finishing = undefined;
         const held = new Set<string>();
         const lanes: string[] = [];
-        const ends = fresh.items.map((i) => [i.key, i.ended?.status ?? null, i.ended?.summary ?? null]);
+        const ends = fresh.items.map((i) => [i.key, i.ended?.status ?? null, i.ended?.summary ?? null, i.ended?.stack ?? null]);
         for (const r of s.finishMany.all(JSON.stringify(ends), fresh.now, fresh.owner)) {
           held.add(r.key);
           if (r.lane !== null) lanes.push(r.lane);

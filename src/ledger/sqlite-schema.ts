@@ -145,6 +145,11 @@ export const migrations: readonly Migration[] = [
       `CREATE INDEX dead_letter_parked ON dead_letter (parked_at)`,
     ],
   },
+  {
+    version: 7,
+    description: "the run history keeps the stack of what a run's handler threw",
+    statements: ["ALTER TABLE work ADD COLUMN stack TEXT"],
+  },
 ];
 
 export const schemaVersion = migrations.length;

@@ -66,9 +66,9 @@ export function statements(db: SqliteDatabase) {
       `UPDATE work SET state = ${done}, finished_at = ?1, owner = NULL, lease_until = 0
        WHERE key = ?2 AND state = ${running} AND owner = ?3 RETURNING lane`,
     ),
-    // Many keys of one owner at once (?1: JSON array of [key, status, summary]); returns the keys it finished.
+    // Many keys of one owner at once (?1: JSON array of [key, status, summary, stack]); returns the keys it finished.
     finishMany: db.prepare<{ key: string; lane: string | null }, [string, number, string]>(
-      `UPDATE work SET state = ${done}, finished_at = ?2, owner = NULL, lease_until = 0, status = j.value ->> 1, summary = j.value ->> 2
+      `UPDATE work SET state = ${done}, finished_at = ?2, owner = NULL, lease_until = 0, status = j.value ->> 1, summary = j.value ->> 2, stack = j.value ->> 3
        FROM json_each(?1) AS j WHERE work.key = j.value ->> 0 AND state = ${running} AND owner = ?3 RETURNING key, lane`,
     ),
     // ?1: JSON array of [run_id, call] in queue order.

@@ -45,6 +45,11 @@ export const RunStorySchema = v.object({
   endedAt: v.nullable(v.number()),
   /** The summary Port was told (for a FAILURE, why). */
   summary: v.nullable(v.string()),
+  /**
+   * Where the error its handler threw came from: the stack's frames, secret inputs redacted. For operators
+   * only (Port is told the message alone); in one run's story, null in lists.
+   */
+  stack: v.nullable(v.string()),
   events: v.array(RunEventSchema),
 });
 
@@ -104,8 +109,8 @@ export function createRunHistory(ledger: Pick<Ledger, "listRuns" | "getRun">): R
   };
 }
 
-/** A run's story; its events only when `reportEvents` is given (a list shows none). */
-function story(run: RunRecord, reportEvents: RunEvent[] | null): RunStory {
+/** A run's story; its events (and its handler's stack) only when `reportEvents` is given (a list shows none). */
+function story(run: RunRecord & { stack?: string | null }, reportEvents: RunEvent[] | null): RunStory {
   const phase = phaseOf(run);
   const summary = run.summary === null ? null : clip(run.summary);
   const base = {
@@ -120,14 +125,14 @@ function story(run: RunRecord, reportEvents: RunEvent[] | null): RunStory {
     endedAt: run.finishedAt,
     summary,
   };
-  if (reportEvents === null) return { ...base, events: [] };
+  if (reportEvents === null) return { ...base, stack: null, events: [] };
   const events: RunEvent[] = [
     { at: run.acceptedAt, what: "received", detail: run.requestId ? `from ${run.source}, request ${run.requestId}` : `from ${run.source}` },
   ];
   if (run.startedAt !== null) events.push({ at: run.startedAt, what: "started", detail: `attempt ${run.attempt}` });
   if (run.finishedAt !== null) events.push({ at: run.finishedAt, what: "ended", detail: summary ? `${phase}: ${summary}` : phase });
   // Stable: at equal times, received, started, ended, then the reports in queue order.
-  return { ...base, events: edges([...events, ...reportEvents].sort((x, y) => x.at - y.at)) };
+  return { ...base, stack: run.stack ?? null, events: edges([...events, ...reportEvents].sort((x, y) => x.at - y.at)) };
 }
 
 function phaseOf(run: RunRecord): RunPhase {

@@ -163,6 +163,23 @@ export function historyContract(open: () => Promise<Ledger>): void {
       ]);
     });
 
+    test("a run whose handler threw keeps the stack with how it ended, in its story only; others have none", async () => {
+      const ledger = await open();
+      await ledger.commit({ records: [run("r_threw", "deploy"), run("r_fine", "deploy")], deadLetters: [], reports: [] }, T0);
+      await ledger.claimWork({ owner: "o1", limit: 2, now: T0, ...lease });
+      const stack = "at callApi (/srv/handlers.ts:3:13)\nat async deploy (/srv/handlers.ts:8:13)";
+      const reason = 'Handler for "deploy" failed: the api refused';
+      await ledger.finishWork("run:r_threw", "o1", [status("r_threw", "FAILURE", reason)], T0 + 1, { status: "FAILURE", summary: reason, stack });
+      await ledger.finishWork("run:r_fine", "o1", [status("r_fine", "SUCCESS", "ok")], T0 + 2, { status: "SUCCESS", summary: "ok" });
+
+      expect(await ledger.getRun("r_threw")).toMatchObject({ status: "FAILURE", summary: reason, stack });
+      expect((await ledger.getRun("r_fine"))?.stack).toBeNull();
+      for (const listed of (await ledger.listRuns({ limit: 10 })).runs) expect(listed).not.toHaveProperty("stack");
+      // What goes to Port is the message only.
+      const reports = await ledger.claimReports({ owner: "rep", limit: 10, now: T0 + 3, ...lease });
+      expect(JSON.stringify(reports)).not.toContain("handlers.ts");
+    });
+
     test("a parked run is in the history, ended FAILURE with the reason it was parked", async () => {
       const ledger = await open();
       const letter = {

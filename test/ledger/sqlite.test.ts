@@ -156,6 +156,24 @@ describe("sqlite ledger on disk", () => {
     }
   });
 
+  test("migration 7 adds the stack of what a run's handler threw: runs ended before it have none", async () => {
+    const path = fresh();
+    const v6 = new Database(path, { create: true, strict: true });
+    migrate(bunDatabase(v6), migrations.slice(0, 6));
+    v6.run(
+      "INSERT INTO work (key, kind, source, lane, state, attempt, accepted_at, started_at, finished_at, action, status, summary) VALUES ('run:r_old', 'run', 'sink/runs', NULL, 2, 1, ?1, ?1, ?2, 'deploy', 'FAILURE', 'it threw')",
+      [T0, T0 + 1],
+    );
+    v6.close();
+
+    const ledger = open(path);
+    try {
+      expect(await ledger.getRun("r_old")).toMatchObject({ status: "FAILURE", summary: "it threw", stack: null });
+    } finally {
+      await ledger.close();
+    }
+  });
+
   test("a database written by a newer portside is refused, with what to do", () => {
     const path = fresh();
     const db = new Database(path, { create: true });

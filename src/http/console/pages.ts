@@ -223,6 +223,7 @@ export function runPage(story: RunStory): Html {
           <tr><th>Action</th><td>${story.action ?? "(not started)"}</td></tr>
           <tr><th>Status</th><td class="${story.phase}" id="run-status">${story.phase}</td></tr>
           <tr><th>Summary</th><td id="run-summary">${story.summary ?? ""}</td></tr>
+          ${story.stack ? html`<tr><th>Stack</th><td><pre id="run-stack">${story.stack}</pre></td></tr>` : ""}
           <tr><th>Attempts</th><td>${story.attempts}</td></tr>
           <tr><th>Received</th><td>${time(story.receivedAt)} ${story.source ? html`<span class="note">from ${story.source}</span>` : ""}</td></tr>
           <tr><th>Request</th><td id="request-id">${story.requestId ?? ""}</td></tr>
