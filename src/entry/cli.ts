@@ -22,7 +22,7 @@
 import { Command, CommanderError } from "commander";
 import * as v from "valibot";
 import { DeadLetterSummarySchema } from "../http/schemas.ts";
-import { RunListSchema } from "../observe/run-history.ts";
+import { RunListSchema, statusLine } from "../observe/run-history.ts";
 import { describeError } from "../shared/errors.ts";
 import { registerInvoke } from "./cli-invoke.ts";
 import { CommandExit, registerActionCommands } from "./cli-actions.ts";
@@ -152,7 +152,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
       const { items } = await read(RunListSchema, `/runs?${query}`, "the run list");
       if (options.json) out(JSON.stringify(items, null, 2));
       else if (items.length === 0) out("no runs");
-      else for (const r of items) out(`${r.runId}  ${(r.action ?? "-").padEnd(16)}  ${r.phase.padEnd(8)}  attempts ${r.attempts}  ${r.summary ?? ""}`);
+      else for (const r of items) out(`${r.runId}  ${(r.action ?? "-").padEnd(16)}  ${statusLine(r).padEnd(8)}  attempts ${r.attempts}  ${r.summary ?? ""}`);
     });
   runs
     .command("show")

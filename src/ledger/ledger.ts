@@ -162,6 +162,20 @@ export interface RunRecord {
   finishedAt: number | null;
   status: string | null;
   summary: string | null;
+  /**
+   * The report that tells Port how the run ended (its latest status update), as the outbox holds it: not
+   * delivered yet, delivered, or refused by Port for good. Null when none was queued: the run has not ended,
+   * a target reports it (DEFERRED), or retention forgot the report.
+   */
+  statusReport: StatusReport | null;
+}
+
+/** A run's status report, as the run history shows it (see `RunRecord.statusReport`). */
+export interface StatusReport {
+  state: ReportRecord["state"];
+  attempts: number;
+  /** Port's last refusal (kept after a later delivery), or why it failed for good. */
+  error: string | null;
 }
 
 export interface RunPage {

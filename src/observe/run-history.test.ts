@@ -47,6 +47,7 @@ test("a run's story in time order: received, started, ended, then each report wi
     startedAt: T0 + 5,
     endedAt: T0 + 10,
     summary: "done",
+    report: { state: "delivered", reason: null },
     stack: null,
     events: [
       { at: T0, what: "received", detail: "from sink/runs, request req-r1" },

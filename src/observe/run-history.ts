@@ -1,5 +1,6 @@
 import * as v from "valibot";
-import type { Ledger, ReportRecord, RunQuery, RunRecord } from "../ledger/ledger.ts";
+import type { Ledger, ReportRecord, RunQuery, RunRecord, StatusReport } from "../ledger/ledger.ts";
+import { truncate } from "../shared/text.ts";
 import type { PortCallKind } from "../port/calls.ts";
 
 /**
@@ -32,6 +33,15 @@ export const RunEventSchema = v.object({
   detail: v.string(),
 });
 
+/** What became of the report that tells Port how a run ended: Port took it, it waits (retried), Port refused it for good. */
+export const REPORT_STATES = ["delivered", "pending", "refused"] as const;
+
+export const RunReportSchema = v.object({
+  state: v.picklist(REPORT_STATES),
+  /** Pending: Port's answer to the last try (null: not tried yet); refused: why Port refused it. Null when delivered. */
+  reason: v.nullable(v.string()),
+});
+
 export const RunStorySchema = v.object({
   runId: v.string(),
   action: v.nullable(v.string()),
@@ -45,6 +55,11 @@ export const RunStorySchema = v.object({
   endedAt: v.nullable(v.number()),
   /** The summary Port was told (for a FAILURE, why). */
   summary: v.nullable(v.string()),
+  /**
+   * Whether Port has the status: the run's status report delivered, still pending, or refused by Port. Null
+   * when portside queued none (not ended yet, or DEFERRED: the target tells Port).
+   */
+  report: v.nullable(RunReportSchema),
   /**
    * Where the error its handler threw came from: the stack's frames, secret inputs redacted. For operators
    * only (Port is told the message alone); in one run's story, null in lists.
@@ -60,6 +75,7 @@ export const RunListSchema = v.object({
 });
 
 export type RunStory = v.InferOutput<typeof RunStorySchema>;
+export type RunReport = v.InferOutput<typeof RunReportSchema>;
 export type RunEvent = v.InferOutput<typeof RunEventSchema>;
 export type RunList = v.InferOutput<typeof RunListSchema>;
 
@@ -124,6 +140,7 @@ function story(run: RunRecord & { stack?: string | null }, reportEvents: RunEven
     startedAt: run.startedAt,
     endedAt: run.finishedAt,
     summary,
+    report: reportOf(run.statusReport),
   };
   if (reportEvents === null) return { ...base, stack: null, events: [] };
   const events: RunEvent[] = [
@@ -133,6 +150,30 @@ function story(run: RunRecord & { stack?: string | null }, reportEvents: RunEven
   if (run.finishedAt !== null) events.push({ at: run.finishedAt, what: "ended", detail: summary ? `${phase}: ${summary}` : phase });
   // Stable: at equal times, received, started, ended, then the reports in queue order.
   return { ...base, stack: run.stack ?? null, events: edges([...events, ...reportEvents].sort((x, y) => x.at - y.at)) };
+}
+
+/** The run's status report as the story tells it. */
+function reportOf(r: StatusReport | null): RunReport | null {
+  if (r === null) return null;
+  if (r.state === "delivered") return { state: "delivered", reason: null };
+  if (r.state === "failed") return { state: "refused", reason: clip(r.error ?? "no reason kept") };
+  return { state: "pending", reason: r.attempts > 0 ? clip(r.error ?? "no answer") : null };
+}
+
+/**
+ * A run's status in one line, never saying more than Port has: `SUCCESS`, `SUCCESS · report pending (401
+ * unauthorized)`, `FAILURE · report refused (404 not_found)`. The console's lists and `cli runs list` show it.
+ */
+export function statusLine(story: Pick<RunStory, "phase" | "report">): string {
+  const { report } = story;
+  if (report === null || report.state === "delivered") return story.phase;
+  return `${story.phase} · ${reportLine(report)}`;
+}
+
+/** `report pending`, `report pending (401 unauthorized)`, `report refused (404 not_found)`: Port's answer in brief. */
+export function reportLine(report: RunReport): string {
+  const brief = report.reason === null ? null : (/^Port answered (\d{3}(?: [\w.-]+)?):/.exec(report.reason)?.[1] ?? truncate(report.reason, 60));
+  return `report ${report.state}${brief ? ` (${brief})` : ""}`;
 }
 
 function phaseOf(run: RunRecord): RunPhase {
