@@ -167,6 +167,7 @@ export function createService(deps: ServiceDeps): Service {
     leaseMs: config.reportLeaseMs,
     maxDelayMs: config.portMaxWaitMs,
     ...(deps.outboxRetry ? { retry: deps.outboxRetry } : {}),
+    onRefused: (refusal) => feed.emit("reportRefused", refusal),
   });
   const acceptor: Acceptor = createAcceptor({
     ledger,

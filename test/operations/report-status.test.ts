@@ -7,6 +7,7 @@ import { ADMIN_TOKEN, createHarness, type Harness, runMessage } from "../support
  * The run history never says more than Port has: a run whose status Port has not taken yet lists as
  * `SUCCESS · report pending`, one whose status Port refused as `SUCCESS · report refused (404 not_found)`, in
  * /admin/runs, the console (list and run page) and `cli runs list`; only a delivered status is a plain SUCCESS.
+ * What Port refused is counted in `portside_reports_refused_total{endpoint,status}`.
  */
 let h: Harness | undefined;
 let server: ReturnType<typeof Bun.serve> | undefined;
@@ -21,6 +22,13 @@ const bearer = { authorization: `Bearer ${ADMIN_TOKEN}` };
 const listed = async (harness: Harness, runId: string) =>
   ((await (await harness.admin("/runs")).json()) as RunList).items.find((r) => r.runId === runId) as RunStory;
 const page = async (harness: Harness, path: string) => (await harness.service.app.request(path, { headers: bearer })).text();
+/** The value of one series of /metrics; undefined when it has no sample. */
+async function metric(harness: Harness, series: string): Promise<number | undefined> {
+  const text = await page(harness, "/metrics");
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
 /** `cli runs list` against the harness's app on a real socket. */
 async function cliList(harness: Harness): Promise<string[]> {
   server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (request) => harness.service.app.fetch(request) });
@@ -56,6 +64,8 @@ test("credentials that go wrong while a run runs (Port answering 401): the run i
   const story = await page(harness, "/console/runs/r_held");
   expect(story).toContain("status not delivered yet; Port&#39;s last answer: Port answered 401 emulated_failure");
   expect((await cliList(harness)).find((l) => l.startsWith("r_held"))).toContain("SUCCESS · report pending (401 emulated_failure)");
+  // Held, not refused: nothing is counted as refused.
+  expect(await page(harness, "/metrics")).not.toMatch(/^portside_reports_refused_total\{/m);
 });
 
 test("Port refusing the status (404: a run it does not know): SUCCESS · report refused (404 not_found), with Port's words on the run page", async () => {
@@ -74,6 +84,8 @@ test("Port refusing the status (404: a run it does not know): SUCCESS · report 
     "status refused by Port: Port answered 404 not_found: Action run with identifier &quot;r_unknown&quot; was not found",
   );
   expect((await cliList(harness)).find((l) => l.startsWith("r_unknown"))).toContain("SUCCESS · report refused (404 not_found)");
+  // The metric of reports Port refused, by endpoint and status.
+  expect(await metric(harness, 'portside_reports_refused_total{endpoint="patchRun",status="404"}')).toBe(1);
 });
 
 test("a status Port took is a plain SUCCESS", async () => {
