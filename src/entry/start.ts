@@ -11,6 +11,7 @@ import type { Ledger } from "../ledger/ledger.ts";
 import { processOwner, recoverDeadOwners } from "../ledger/owners.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { createMemoryLimit, type MemoryLimit } from "./memory-limit.ts";
+import { checkPortCredentials } from "./port-credentials.ts";
 import type { KafkaIngress } from "../ingress/kafka.ts";
 import { createPollingIngress, type PollingIngress } from "../ingress/polling.ts";
 import type { AgentStreamer } from "../port/polling.ts";
@@ -21,7 +22,8 @@ import { createRecentWarnings } from "../observe/recent-warnings.ts";
 
 /**
  * Start-up, once for every runtime: flags and configuration → logger → handler module and routes →
- * ledger (recovering what dead local processes left) → Port or its emulator → service → HTTP server →
+ * ledger (recovering what dead local processes left) → Port or its emulator → service → Port's credentials
+ * (entry/port-credentials.ts: refused ones fail the start) → HTTP server →
  * retention and graceful shutdown. The Bun and Deno entries pass a `Runtime` with what differs.
  *
  *   portside            production: needs ORG_ID, SINK_TOKEN, PORT_CLIENT_ID/SECRET
@@ -156,6 +158,8 @@ export async function startPortside(runtime: Runtime): Promise<void> {
     ...(runtime.remoteAddress ? { remoteAddress: runtime.remoteAddress } : {}),
   });
   const { service } = assembled;
+  // Port's credentials, before anything is served: refused, the start fails; Port away, it serves not ready.
+  if (config.portCredentials) await checkPortCredentials(service.portAuth, logger);
   const server = await serve(
     runtime,
     // The app's bodyLimit answers 413 with a helpful body; the server's own cap sits just above it.

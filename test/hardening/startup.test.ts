@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../../src/entry/cli.ts";
 import { EMULATOR_CREDENTIALS } from "../../src/entry/demo.ts";
+import { createPortEmulator } from "../../src/emulator/port-emulator.ts";
 import { freePort } from "../support/net.ts";
 
 /**
@@ -13,11 +14,18 @@ import { freePort } from "../support/net.ts";
  */
 const repo = new URL("../..", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "portside-startup-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+// The start asks Port for a token: a Port emulator that takes these credentials stands in for Port.
+const port = createPortEmulator({ clientId: "id", clientSecret: "startup-client-secret" });
+const portServer = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: port.app.fetch });
+afterAll(() => {
+  portServer.stop(true);
+  rmSync(dir, { recursive: true, force: true });
+});
 
 const base = {
   ORG_ID: "org_startup",
   SINK_TOKEN: "startup-sink-token-0123456789",
+  PORT_API_URL: `http://127.0.0.1:${portServer.port}`,
   PORT_CLIENT_ID: "id",
   PORT_CLIENT_SECRET: "startup-client-secret",
   HOST: "127.0.0.1",
