@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { parseArgs } from "node:util";
 import { metricsRoutes } from "../http/app.ts";
 import { assemble, cannotStartMessage, describe, logCannotStart, openLedger, PURGE_EVERY_MS, StartError } from "./assemble.ts";
-import { type Config, type KafkaSettings, loadConfig, type PollingSettings } from "../config.ts";
+import { type Config, ConfigError, type KafkaSettings, loadConfig, type PollingSettings } from "../config.ts";
 import { demoDefaults, EMULATOR_CREDENTIALS, runDemo, runPollingDemo } from "./demo.ts";
 import { runWebhooksDemo } from "./demo-webhooks.ts";
 import { createPortEmulator } from "../emulator/port-emulator.ts";
@@ -18,6 +18,7 @@ import type { AgentStreamer } from "../port/polling.ts";
 import type { Service } from "../service.ts";
 import { emptyRegistry, loadHandlerModule, type Registry } from "../targets/registry.ts";
 import { loadRoutesFile, mergeRoutes } from "../targets/routes.ts";
+import { eventBridgeRegion } from "../targets/eventbridge/index.ts";
 import { createRecentWarnings } from "../observe/recent-warnings.ts";
 
 /**
@@ -293,6 +294,9 @@ async function loadRegistry(config: Config, runtime: Runtime, logger: Logger): P
   if (config.routesPath) {
     const routes = await loadRoutesFile(config.routesPath, { readText: runtime.readText, ...(runtime.parseYaml ? { parseYaml: runtime.parseYaml } : {}) });
     registry = mergeRoutes(registry, routes);
+    // Every route publishes to EventBridge: without a region each routed run would fail, so the start does.
+    if (!(await eventBridgeRegion(config.eventBridge)))
+      throw new ConfigError("AWS_REGION", `is not set (nor in an AWS profile), and ROUTES sends runs and changes to EventBridge; set it to the bus's region`);
   }
   if (!config.handlersPath && !config.routesPath) {
     const rest =

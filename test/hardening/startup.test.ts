@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../../src/entry/cli.ts";
@@ -189,6 +189,23 @@ describe("start-up failures", () => {
     writeFileSync(path, JSON.stringify({ runs: { create_vm: { status: "eventually" } } }));
     expectOneLineFailure(await start({ ...base, ROUTES: path }), `${path}: $.runs.create_vm.status`);
   });
+
+  test("a routes file and no AWS region: one line naming AWS_REGION (not a failure at the first routed run); with a region, or a profile's, it starts", async () => {
+    const path = join(dir, "good-routes.json");
+    writeFileSync(path, JSON.stringify({ runs: { create_vm: { bus: "platform-events" } } }));
+    // No AWS profile either: a HOME without ~/.aws.
+    const home = join(dir, "home-without-aws");
+    mkdirSync(home, { recursive: true });
+    expectExactFailure(
+      await start({ ...base, ROUTES: path, HOME: home, AWS_DEFAULT_REGION: "eu-west-1" }),
+      "portside cannot start: AWS_REGION: is not set (nor in an AWS profile), and ROUTES sends runs and changes to EventBridge; set it to the bus's region. AWS region for EventBridge, e.g. eu-west-1 (default: the AWS SDK's own lookup); credentials come from the SDK's default provider chain.",
+    );
+    expect((await start({ ...base, ROUTES: path, HOME: home, AWS_REGION: "eu-west-1" }, /portside\.listening/)).output).toContain("portside.listening");
+    const profiled = join(dir, "home-with-aws-profile");
+    mkdirSync(join(profiled, ".aws"), { recursive: true });
+    writeFileSync(join(profiled, ".aws", "config"), "[default]\nregion = eu-central-1\n");
+    expect((await start({ ...base, ROUTES: path, HOME: profiled }, /portside\.listening/)).output).toContain("portside.listening");
+  }, 30_000);
 
   test("a handler module whose top-level await never settles: one line naming the module, after HANDLERS_IMPORT_TIMEOUT_MS", async () => {
     const path = join(dir, "hanging-handlers.ts");
