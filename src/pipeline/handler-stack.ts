@@ -1,4 +1,5 @@
 import type { Redactor } from "../messages/redact.ts";
+import { stackFrames } from "../shared/errors.ts";
 import { truncate } from "../shared/text.ts";
 
 /**
@@ -21,17 +22,8 @@ const CALLERS = ["work.ts", "timeout.ts", "executor.ts"].map((file) => new URL(`
 
 /** The frames of what a handler threw, redacted; null when it threw something without a stack. */
 export function handlerStack(error: unknown, redact: Redactor): string | null {
-  let stack: unknown;
-  try {
-    stack = (error as { stack?: unknown } | null)?.stack;
-  } catch {
-    return null;
-  }
-  if (typeof stack !== "string") return null;
   const frames: string[] = [];
-  for (const line of stack.split("\n")) {
-    const frame = line.trim();
-    if (!frame.startsWith("at ")) continue;
+  for (const frame of stackFrames(error)) {
     if (CALLERS.some((caller) => frame.includes(caller))) break;
     frames.push(frame);
     if (frames.length === STACK_MAX_FRAMES) break;

@@ -1,4 +1,4 @@
-import { describeError } from "../shared/errors.ts";
+import { ANSI, describeError, stackFrames } from "../shared/errors.ts";
 
 /**
  * Where a handler module failed to load, in the words of the runtime that loaded it, as one line:
@@ -89,8 +89,6 @@ function filePath(file: string): string {
   }
 }
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: terminal colours in Deno's messages
-const ANSI = /\u001b\[[0-9;]*m/g;
 /** A place at the end of a line: `file:///x.ts:3:49`, `/x.ts:3:49`, or in parentheses. */
 const PLACE = /\(?((?:file:\/\/)?\/[^\s()]*?|[A-Za-z]:\\[^\s()]*?):(\d+):(\d+)\)?$/;
 
@@ -120,18 +118,9 @@ const ELSEWHERE = /(^|\/)node_modules\/|^(node|ext|bun|native):|^\[native code\]
 
 /** The place of the first frame of the error's stack in the user's own code (else the first frame with a place). */
 function stackPlace(error: unknown): SourcePlace | null {
-  let stack: unknown;
-  try {
-    stack = (error as { stack?: unknown } | null)?.stack;
-  } catch {
-    return null;
-  }
-  if (typeof stack !== "string") return null;
   let first: SourcePlace | null = null;
-  for (const line of stack.replace(ANSI, "").split("\n")) {
-    const trimmed = line.trim();
-    if (!trimmed.startsWith("at ")) continue;
-    const at = placeOf(trimmed);
+  for (const frame of stackFrames(error)) {
+    const at = placeOf(frame);
     if (!at) continue;
     if (!ELSEWHERE.test(at.file)) return at;
     first ??= at;
