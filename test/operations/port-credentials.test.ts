@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { createPortEmulator } from "../../src/emulator/port-emulator.ts";
-import { ORG } from "../support/harness.ts";
+import { ORG, runMessage } from "../support/harness.ts";
 import { freePort } from "../support/net.ts";
 import { emulatorEnv, type PortsideProcess, runPortsideToExit, startPortside } from "../support/portside-process.ts";
 
@@ -76,6 +76,47 @@ describe("credentials Port refuses", () => {
       "portside cannot start: Port refused the credentials (403 emulated_failure): check PORT_CLIENT_ID and PORT_CLIENT_SECRET (Port → Credentials) and PORT_API_URL (the region)",
     );
   }, 30_000);
+});
+
+describe("credentials Port stops taking after the start", () => {
+  test("a run that finishes then lists as SUCCESS · report pending (401), in /admin/runs and the console, never as a plain SUCCESS", async () => {
+    const { emulator, server } = serveEmulator();
+    const admin = "credentials-admin-token-0123456789";
+    const started = await startPortside(emulatorEnv(server.port, ORG, SINK_TOKEN, { LEDGER: "memory", ADMIN_TOKEN: admin }));
+    portside = started;
+    await waitForReady(started.url, 10_000);
+    // The secret is rotated in Port: the token is gone and no new one is issued.
+    emulator.state.revokeTokens();
+    emulator.state.failNext(1_000_000, 401, { endpoint: "token" });
+    emulator.state.declareRun("r_rotated");
+    const body = JSON.stringify(runMessage("r_rotated", "deploy"));
+    const sink = await fetch(`${started.url}/sink/runs`, { method: "POST", body, headers: { authorization: `Bearer ${SINK_TOKEN}` } });
+    expect(sink.status).toBe(200);
+
+    const headers = { authorization: `Bearer ${admin}` };
+    const story = async () => (await (await fetch(`${started.url}/admin/runs/r_rotated`, { headers })).json()) as Record<string, unknown>;
+    const deadline = Date.now() + 15_000;
+    while (((await story()).report as { reason?: string } | null)?.reason == null) {
+      if (Date.now() > deadline) throw new Error(`no report reason: ${JSON.stringify(await story())}`);
+      await Bun.sleep(100);
+    }
+    expect(await story()).toMatchObject({
+      phase: "SUCCESS",
+      // The handler's log line goes to Port first, and Port refuses it: the status waits behind it.
+      report: { state: "pending", reason: expect.stringMatching(/^behind the run's logs: Port answered 401 emulated_failure: /) },
+    });
+    const list = (await (await fetch(`${started.url}/admin/runs`, { headers })).json()) as { items: Array<Record<string, unknown>> };
+    expect(list.items.find((r) => r.runId === "r_rotated")).toMatchObject({
+      phase: "SUCCESS",
+      report: { state: "pending", reason: expect.stringMatching(/^behind the run's logs: Port answered 401 emulated_failure: /) },
+    });
+    const pending = '<span class="SUCCESS">SUCCESS</span> · <span class="report-pending">report pending (401 emulated_failure)</span>';
+    expect(await (await fetch(`${started.url}/console`, { headers })).text()).toContain(pending);
+    const page = await (await fetch(`${started.url}/console/runs/r_rotated`, { headers })).text();
+    expect(page).toContain(pending);
+    expect(page).toContain('<td id="run-report">status not delivered yet, behind the run&#39;s logs: Port answered 401 emulated_failure: ');
+    expect(emulator.state.terminalStatus("r_rotated")).toBeUndefined();
+  }, 40_000);
 });
 
 describe("Port away at start", () => {

@@ -1,7 +1,7 @@
 import { html } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
 import type { DeadLetter, DeadLetterSummary } from "../../ledger/ledger.ts";
-import { EVENT_EDGE_CHARS, type RunEvent, reportLine, type RunStory, STORY_EDGE_EVENTS, STORY_REPORTS } from "../../observe/run-history.ts";
+import { BEHIND, EVENT_EDGE_CHARS, type RunEvent, reportLine, type RunStory, STORY_EDGE_EVENTS, STORY_REPORTS } from "../../observe/run-history.ts";
 import type { StatusSnapshot } from "../../observe/status.ts";
 
 /** How the story's events read in the console. */
@@ -267,6 +267,7 @@ function reportDetail(story: RunStory): string {
   if (report === null) return story.phase === "DEFERRED" ? "left to the target to report" : "no status queued";
   if (report.state === "delivered") return "status delivered";
   if (report.state === "refused") return `status refused by Port: ${report.reason ?? "no reason kept"}`;
+  if (report.reason?.startsWith(BEHIND)) return `status not delivered yet, ${report.reason}`;
   return report.reason ? `status not delivered yet; Port's last answer: ${report.reason}` : "status not delivered yet (not tried)";
 }
 
