@@ -88,6 +88,35 @@ test("Port refusing the status (404: a run it does not know): SUCCESS · report 
   expect(await metric(harness, 'portside_reports_refused_total{endpoint="patchRun",status="404"}')).toBe(1);
 });
 
+test("a handler that succeeds while Port answers the status PATCH 404: finished, report refused (404) in /admin/runs, /admin/runs/:id, the console, cli and the metric", async () => {
+  h = await createHarness({ handlers: { runs: { deploy: () => ({ summary: "deployed" }) } } });
+  const harness = h;
+  // The run exists at Port, but Port answers its status update 404 (the emulator's fault injection).
+  harness.emulator.state.failNext(1, 404, { endpoint: "patchRun" });
+  await harness.post("/sink/runs", JSON.stringify(runMessage("r_patch_404", "deploy")));
+  await harness.waitUntil(async () => (await listed(harness, "r_patch_404"))?.report?.state === "refused", "the status to be refused");
+  expect(harness.emulator.state.terminalStatus("r_patch_404")).toBeUndefined();
+
+  const refused = { phase: "SUCCESS", summary: "deployed", report: { state: "refused", reason: expect.stringMatching(/^Port answered 404 emulated_failure/) } };
+  expect(await listed(harness, "r_patch_404")).toMatchObject(refused);
+  expect((await (await harness.admin("/runs/r_patch_404")).json()) as RunStory).toMatchObject(refused);
+
+  const home = await page(harness, "/console");
+  const row = home.slice(home.indexOf('href="/console/runs/r_patch_404"'));
+  expect(row.slice(0, row.indexOf("</tr>"))).toContain(
+    '<td class="status"><span class="SUCCESS">SUCCESS</span> · <span class="report-refused">report refused (404 emulated_failure)</span></td>',
+  );
+  const story = await page(harness, "/console/runs/r_patch_404");
+  expect(story).toContain(
+    '<td id="run-status"><span class="SUCCESS">SUCCESS</span> · <span class="report-refused">report refused (404 emulated_failure)</span></td>',
+  );
+  expect(story).toContain('<td id="run-report">status refused by Port: Port answered 404 emulated_failure');
+  expect((await cliList(harness)).find((l) => l.startsWith("r_patch_404"))).toMatch(
+    /^r_patch_404\s+deploy\s+SUCCESS · report refused \(404 emulated_failure\)\s+attempts 1\s+deployed$/,
+  );
+  expect(await metric(harness, 'portside_reports_refused_total{endpoint="patchRun",status="404"}')).toBe(1);
+});
+
 test("a status Port took is a plain SUCCESS", async () => {
   h = await createHarness({ handlers: { runs: { deploy: () => ({ summary: "deployed" }) } } });
   const harness = h;
