@@ -153,7 +153,7 @@ export interface WebhookSettings {
 }
 
 export interface EventBridgeSettings {
-  /** Null: the AWS SDK finds the region itself (AWS_REGION / AWS_DEFAULT_REGION / profile). */
+  /** Null: the AWS SDK finds the region itself (a profile's; it does not read AWS_DEFAULT_REGION). */
   region: string | null;
   /** Bus for targets that name none: a name or an ARN. */
   bus: string;

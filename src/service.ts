@@ -17,6 +17,7 @@ import { type ReplayResult, replayDeadLetter } from "./pipeline/replay.ts";
 import { createPortClient, type PortClient } from "./port/client.ts";
 import type { FetchFn } from "./port/http.ts";
 import { createReporter, type Reporter } from "./port/reporter.ts";
+import { createPortAuth, type PortAuth } from "./port/auth-check.ts";
 import { createPortRateLimiter } from "./port/rate-limit.ts";
 import type { RateStore } from "./port/rate-store.ts";
 import type { SharedTokenStore } from "./port/token.ts";
@@ -96,6 +97,8 @@ export interface Service {
   executor: Executor;
   reporter: Reporter;
   portClient: PortClient;
+  /** Whether Port has issued a token; the start begins the check (see port/auth-check.ts). */
+  portAuth: PortAuth;
   /** Prometheus metrics (served at /metrics, or on METRICS_PORT by the entry). */
   metrics: Metrics;
   /** Runs' stories from the ledger (GET /admin/runs, the console). */
@@ -162,6 +165,8 @@ export function createService(deps: ServiceDeps): Service {
     limiter,
     onCall: (call) => feed.emit("portCall", { endpoint: call.kind, status: call.status }),
   });
+  // Whether Port has issued a token: the start checks it (entry/port-credentials.ts), /readyz waits for it.
+  const portAuth = createPortAuth({ authenticate: () => portClient.authenticate(), clock, logger });
   const reporter = createReporter({
     ledger,
     port: portClient,
@@ -171,6 +176,7 @@ export function createService(deps: ServiceDeps): Service {
     leaseMs: config.reportLeaseMs,
     maxDelayMs: config.portMaxWaitMs,
     ...(deps.outboxRetry ? { retry: deps.outboxRetry } : {}),
+    onRefused: (refusal) => feed.emit("reportRefused", refusal),
   });
   const acceptor: Acceptor = createAcceptor({
     ledger,
@@ -253,6 +259,7 @@ export function createService(deps: ServiceDeps): Service {
     warnings,
     shuttingDown: () => shuttingDown,
     clock,
+    portAuth,
   });
   metrics.observe(status);
 
@@ -300,6 +307,7 @@ export function createService(deps: ServiceDeps): Service {
     executor,
     reporter,
     portClient,
+    portAuth,
     metrics,
     history,
     feed,
@@ -329,6 +337,7 @@ export function createService(deps: ServiceDeps): Service {
     },
     async stop(graceMs = config.shutdownGraceMs) {
       shuttingDown = true;
+      portAuth.stop();
       const result = await executor.stop(graceMs);
       await reporter.stop();
       return result;

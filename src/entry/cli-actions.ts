@@ -21,6 +21,7 @@ import { isReceived, type NormalizedDocument, normalizeDefinitions } from "../ac
 import { ConfigError, loadPortAccess } from "../config.ts";
 import { createPortEmulator } from "../emulator/port-emulator.ts";
 import { createPortClient, type PortClient } from "../port/client.ts";
+import { credentialsRefused } from "../port/auth-check.ts";
 import { PortApiError, PortNetworkError } from "../port/errors.ts";
 import { describeError } from "../shared/errors.ts";
 import { EMULATOR_CREDENTIALS } from "./demo.ts";
@@ -182,8 +183,7 @@ async function read(source: Source, selected: readonly string[] | null): Promise
 }
 
 function whyNot(error: unknown, baseUrl: string): string {
-  if (error instanceof PortApiError && error.path === "/v1/auth/access_token")
-    return `Port refused the credentials (${error.status}${error.code ? ` ${error.code}` : ""}): check PORT_CLIENT_ID and PORT_CLIENT_SECRET (Port → Credentials) and PORT_API_URL (the region)`;
+  if (error instanceof PortApiError && error.path === "/v1/auth/access_token") return credentialsRefused(error.status, error.code);
   if (error instanceof PortApiError && error.isAuthProblem)
     return `Port refused to list the actions (${error.status}${error.code ? ` ${error.code}` : ""}): check that these credentials may read the organisation's actions, and that Port's IP allow-list lets this machine in`;
   if (error instanceof PortApiError) return `${describeError(error)}; check PORT_API_URL (${baseUrl})`;

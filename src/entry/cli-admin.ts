@@ -6,7 +6,7 @@
 import type { Command } from "commander";
 import * as v from "valibot";
 import { DeadLetterSummarySchema } from "../http/schemas.ts";
-import { RunListSchema } from "../observe/run-history.ts";
+import { RunListSchema, statusLine } from "../observe/run-history.ts";
 import { describeError } from "../shared/errors.ts";
 
 /** The answers the CLI reads, as the endpoints' own schemas say (fields added later are let through). */
@@ -144,7 +144,7 @@ export function registerAdminCommands(program: Command, io: { env: Record<string
       const { items } = await read(options.url, RunListSchema, `/runs?${query}`, "the run list");
       if (options.json) out(JSON.stringify(items, null, 2));
       else if (items.length === 0) out("no runs");
-      else for (const r of items) out(`${r.runId}  ${(r.action ?? "-").padEnd(16)}  ${r.phase.padEnd(8)}  attempts ${r.attempts}  ${r.summary ?? ""}`);
+      else for (const r of items) out(`${r.runId}  ${(r.action ?? "-").padEnd(16)}  ${statusLine(r).padEnd(8)}  attempts ${r.attempts}  ${r.summary ?? ""}`);
     });
   withUrl(runs.command("show").description("One run's story: received, started, Port's answers, how it ended."))
     .argument("<id>", "the run id")

@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { parseArgs } from "node:util";
 import { metricsRoutes } from "../http/app.ts";
 import { assemble, cannotStartMessages, describe, logCannotStart, openLedger, PURGE_EVERY_MS, StartError } from "./assemble.ts";
-import { type Config, type KafkaSettings, loadConfig, type PollingSettings } from "../config.ts";
+import { type Config, ConfigError, type KafkaSettings, loadConfig, type PollingSettings } from "../config.ts";
 import { demoDefaults, EMULATOR_CREDENTIALS, runDemo, runPollingDemo } from "./demo.ts";
 import { runWebhooksDemo } from "./demo-webhooks.ts";
 import { createPortEmulator } from "../emulator/port-emulator.ts";
@@ -12,17 +12,20 @@ import { processOwner, recoverDeadOwners } from "../ledger/owners.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { prettyFormat } from "../log-pretty.ts";
 import { createMemoryLimit, type MemoryLimit } from "./memory-limit.ts";
+import { checkPortCredentials } from "./port-credentials.ts";
 import type { KafkaIngress } from "../ingress/kafka.ts";
 import { createPollingIngress, type PollingIngress } from "../ingress/polling.ts";
 import type { AgentStreamer } from "../port/polling.ts";
 import type { Service } from "../service.ts";
 import { emptyRegistry, loadHandlerModule, type Registry } from "../targets/registry.ts";
 import { loadRoutesFile, mergeRoutes } from "../targets/routes.ts";
+import { eventBridgeRegion } from "../targets/eventbridge/index.ts";
 import { createRecentWarnings } from "../observe/recent-warnings.ts";
 
 /**
  * Start-up, once for every runtime: flags and configuration → logger → handler module and routes →
- * ledger (recovering what dead local processes left) → Port or its emulator → service → HTTP server →
+ * ledger (recovering what dead local processes left) → Port or its emulator → service → Port's credentials
+ * (entry/port-credentials.ts: refused ones fail the start) → HTTP server →
  * retention and graceful shutdown. The Bun and Deno entries pass a `Runtime` with what differs.
  *
  *   portside            production: needs ORG_ID, SINK_TOKEN, PORT_CLIENT_ID/SECRET
@@ -202,6 +205,8 @@ export async function startPortside(runtime: Runtime, hooks: StartHooks = {}): P
     ...(runtime.remoteAddress ? { remoteAddress: runtime.remoteAddress } : {}),
   });
   const { service } = assembled;
+  // Port's credentials, before anything is served: refused, the start fails; Port away, it serves not ready.
+  if (config.portCredentials) await checkPortCredentials(service.portAuth, logger);
   const server = await serve(
     runtime,
     // The app's bodyLimit answers 413 with a helpful body; the server's own cap sits just above it.
@@ -343,6 +348,9 @@ async function loadRegistry(config: Config, runtime: Runtime, logger: Logger): P
   if (config.routesPath) {
     const routes = await loadRoutesFile(config.routesPath, { readText: runtime.readText, ...(runtime.parseYaml ? { parseYaml: runtime.parseYaml } : {}) });
     registry = mergeRoutes(registry, routes);
+    // Every route publishes to EventBridge: without a region each routed run would fail, so the start does.
+    if (!(await eventBridgeRegion(config.eventBridge)))
+      throw new ConfigError("AWS_REGION", `is not set (nor in an AWS profile), and ROUTES sends runs and changes to EventBridge; set it to the bus's region`);
   }
   if (!config.handlersPath && !config.routesPath) {
     const rest =

@@ -199,6 +199,7 @@ export function adminRoutes(deps: {
         ledger: snapshot.ledger.counts,
         sinceStart: deps.stats(),
         ingresses: Object.fromEntries(snapshot.ingresses.map(({ name, state }) => [name, state])),
+        portAuth: snapshot.portAuth,
       });
     },
   );

@@ -1,5 +1,6 @@
 import { type ContentWithResolver, describeRoute, type DescribeRouteOptions, resolver } from "hono-openapi";
 import * as v from "valibot";
+import { PortAuthStateSchema } from "../port/auth-check.ts";
 import { LEFT_ALONE_REASONS, type LeftAloneReason, PARK_CLASSES, type ParkClass } from "../pipeline/accept.ts";
 import { RECORD_OUTCOMES } from "../pipeline/accept.ts";
 import { LedgerCountsSchema } from "../ledger/ledger.ts";
@@ -82,6 +83,8 @@ export const StatsSchema = v.object({
   sinceStart: v.object({ ...IngestCountsSchema.entries, bySource: v.record(v.string(), IngestCountsSchema) }),
   /** State of ingresses that run on their own (the Kafka consumer), by name. */
   ingresses: v.record(v.string(), v.unknown()),
+  /** Whether Port has issued portside a token (checked at start; `waiting` and `refused` keep /readyz at 503). */
+  portAuth: PortAuthStateSchema,
 });
 
 /** One JSON answer's OpenAPI entry (its type named, so that the declarations `npm pack` writes need no package portside does not depend on). */

@@ -126,6 +126,8 @@ export interface Ledger {
 export interface WorkEnd {
   status: string;
   summary: string | null;
+  /** The stack of what the run's handler threw (its frames, secret inputs redacted): for the run's story, never for Port. */
+  stack?: string | null;
 }
 
 export const RUN_STATES = ["pending", "running", "done"] as const;
@@ -160,6 +162,20 @@ export interface RunRecord {
   finishedAt: number | null;
   status: string | null;
   summary: string | null;
+  /**
+   * The report that tells Port how the run ended (its latest status update), as the outbox holds it: not
+   * delivered yet, delivered, or refused by Port for good. Null when none was queued: the run has not ended,
+   * a target reports it (DEFERRED), or retention forgot the report.
+   */
+  statusReport: StatusReport | null;
+}
+
+/** A run's status report, as the run history shows it (see `RunRecord.statusReport`). */
+export interface StatusReport {
+  state: ReportRecord["state"];
+  attempts: number;
+  /** Port's last refusal (kept after a later delivery), or why it failed for good. */
+  error: string | null;
 }
 
 export interface RunPage {
@@ -180,6 +196,8 @@ export interface ReportRecord {
 }
 
 export interface RunHistory extends RunRecord {
+  /** The stack of what its handler threw, when it threw (`WorkEnd.stack`); null otherwise. */
+  stack: string | null;
   reports: ReportRecord[];
   /** Reports left out of `reports` (between the halves). */
   reportsNotShown: number;

@@ -22,6 +22,8 @@ export interface Report {
   createdAt: number;
   /** Kept as JSON text, as the durable stores do, so callers never share objects with the ledger. */
   call: string;
+  /** It tells Port how the run ended (a status update): the run history's `statusReport`. */
+  terminal: boolean;
   state: "pending" | "delivered" | "failed";
   attempts: number;
   dueAt: number;
@@ -44,7 +46,8 @@ export function claimed(item: Item): ClaimedWork {
   return { key, kind, body, source, lane, attempt: item.attempt, acceptedAt: item.acceptedAt };
 }
 
-export function runRecord(item: Item): RunRecord {
+/** A run as the history shows it; `statusReport`: the latest of its reports that tells Port its status. */
+export function runRecord(item: Item, statusReport: Report | undefined): RunRecord {
   const { record } = item;
   return {
     runId: runIdOfKey(record.key) ?? record.key,
@@ -59,6 +62,7 @@ export function runRecord(item: Item): RunRecord {
     finishedAt: item.state === "done" ? item.finishedAt : null,
     status: item.ended?.status ?? null,
     summary: item.ended?.summary ?? null,
+    statusReport: statusReport ? { state: statusReport.state, attempts: statusReport.attempts, error: statusReport.error } : null,
   };
 }
 

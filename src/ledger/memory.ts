@@ -1,4 +1,4 @@
-import type { PortCall, ReportInput } from "../port/calls.ts";
+import { isTerminal, type PortCall, type ReportInput } from "../port/calls.ts";
 import type {
   ClaimedWork,
   ClaimOptions,
@@ -20,7 +20,7 @@ import type {
   WorkEnd,
   WorkRecord,
 } from "./ledger.ts";
-import { parkedEnd, runKey } from "./ledger.ts";
+import { parkedEnd, runIdOfKey, runKey } from "./ledger.ts";
 import { headAndTail, pageRuns } from "./history.ts";
 import { callText, parseId, withInputChecks } from "./validate.ts";
 import { createMemoryDeadLetters } from "./memory-dead-letters.ts";
@@ -60,6 +60,7 @@ export function createMemoryLedger(): Ledger {
         runId: r.runId,
         createdAt: now,
         call: callText(r),
+        terminal: isTerminal(r.call),
         state: "pending",
         attempts: 0,
         dueAt: now,
@@ -74,6 +75,11 @@ export function createMemoryLedger(): Ledger {
       if (outbox) outbox.pending.push(report);
       else outboxes.set(r.runId, { pending: [report], leaseUntil: 0, owner: null, claimedTo: 0, since: now });
     }
+  }
+
+  /** The latest report of a run that tells Port its status. */
+  function statusReportOf(item: Item): Report | undefined {
+    return reportsOfRun.get(runIdOfKey(item.record.key) ?? "")?.findLast((r) => r.terminal);
   }
 
   /** The item's lane moves on: the next waiting item becomes claimable. */
@@ -186,7 +192,7 @@ export function createMemoryLedger(): Ledger {
       alive();
       const item = items.get(key);
       if (item?.state !== "running" || item.owner !== owner) return false;
-      item.ended = ended ?? null;
+      item.ended = ended ? { ...ended } : null;
       item.state = "done";
       item.owner = null;
       item.leaseUntil = 0;
@@ -345,7 +351,7 @@ export function createMemoryLedger(): Ledger {
         const out: RunRecord[] = [];
         for (let i = runItems.length - 1; i >= 0 && out.length < n; i--) {
           const item = runItems[i] as Item;
-          if (before === undefined || item.seq < before) out.push(runRecord(item));
+          if (before === undefined || item.seq < before) out.push(runRecord(item, statusReportOf(item)));
         }
         return out;
       });
@@ -358,7 +364,7 @@ export function createMemoryLedger(): Ledger {
       const list = reportsOfRun.get(runId) ?? [];
       const { head, tail, notShown } = headAndTail(list.length, opts.reportLimit);
       const shown = [...list.slice(0, head), ...(tail > 0 ? list.slice(-tail) : [])];
-      return { ...runRecord(item), reports: shown.map(reportRecord), reportsNotShown: notShown };
+      return { ...runRecord(item, statusReportOf(item)), stack: item.ended?.stack ?? null, reports: shown.map(reportRecord), reportsNotShown: notShown };
     },
 
     async counts(): Promise<LedgerCounts> {

@@ -6,7 +6,8 @@
  * Key layout under the prefix P (see redis.ts for the why):
  *   P:seq                  HASH   counters: work, report, dl
  *   P:w:<key>              HASH   a work item: kind body source lane state attempt owner leaseUntil acceptedAt seq finishedAt,
- *                                and for the run history action requestId startedAt status summary
+ *                                and for the run history action requestId startedAt status summary stack, and statusReport
+ *                                (the id of its latest status report; '0' none; absent on runs ended before it was kept)
  *   P:runs                 ZSET   run keys, score seq (the run history, newest last; purged with the work)
  *   P:pending:<kind>       ZSET   claimable keys of one kind (run, change), score seq (acceptance order); a
  *                                claim of any kind merges them. (P:pending, one set for both, is an earlier
@@ -35,17 +36,21 @@ import { WORK_KINDS } from "./ledger.ts";
 /** The work kinds as a Lua list. */
 const LUA_KINDS = WORK_KINDS.map((kind) => `'${kind}'`).join(", ");
 
-/** Helpers shared by the scripts that queue reports. */
+/** Helpers shared by the scripts that queue reports: in ARGV, n, then n×(runId call terminal), terminal '1' for a status update. */
 const prelude = `
 local P = ARGV[1]
 local function queue_reports(i, now)
   local n = tonumber(ARGV[i])
   i = i + 1
   for _ = 1, n do
-    local runId, call = ARGV[i], ARGV[i + 1]
-    i = i + 2
+    local runId, call, terminal = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+    i = i + 3
     local id = redis.call('HINCRBY', P .. 'seq', 'report', 1)
     redis.call('HSET', P .. 'r:' .. id, 'runId', runId, 'call', call, 'state', 'pending', 'attempts', 0, 'due', now, 'created', now)
+    -- A status update: the run's history says what became of it.
+    if terminal == '1' and redis.call('HGET', P .. 'w:run:' .. runId, 'kind') == 'run' then
+      redis.call('HSET', P .. 'w:run:' .. runId, 'statusReport', id)
+    end
     redis.call('ZADD', P .. 'rq:' .. runId, id, id)
     redis.call('ZADD', P .. 'rh:' .. runId, id, id)
     if redis.call('EXISTS', P .. 'rrun:' .. runId) == 0 then
@@ -58,7 +63,7 @@ local function queue_reports(i, now)
   return i
 end
 local function skip_reports(i)
-  return i + 1 + 2 * tonumber(ARGV[i])
+  return i + 1 + 3 * tonumber(ARGV[i])
 end
 `;
 
@@ -115,7 +120,7 @@ for l = 1, d do
       redis.call('HSET', P .. 'w:' .. claims, 'kind', ARGV[i + 1], 'body', '', 'source', ARGV[i + 3], 'state', 'done', 'attempt', 0, 'acceptedAt', now, 'seq', seq, 'finishedAt', now)
       redis.call('ZADD', P .. 'done', now, claims)
       if ARGV[i + 1] == 'run' then
-        redis.call('HSET', P .. 'w:' .. claims, 'status', 'FAILURE', 'summary', 'parked: ' .. ARGV[i + 2])
+        redis.call('HSET', P .. 'w:' .. claims, 'status', 'FAILURE', 'summary', 'parked: ' .. ARGV[i + 2], 'statusReport', '0')
         redis.call('ZADD', P .. 'runs', seq, claims)
       end
     end
@@ -198,7 +203,8 @@ return 0
 `;
 
 /**
- * ARGV: P, key, owner, now, status, summary ('' for none), reports. Returns 1 when finished, 0 when `owner` does not hold the item.
+ * ARGV: P, key, owner, now, status, summary ('' for none), stack ('' for none), reports. Returns 1 when finished, 0 when `owner`
+ * does not hold the item.
  * A finished item keeps its hash (the dedupe memory) but drops its body: nothing reads it again.
  */
 export const finishWorkLua = `${prelude}
@@ -209,6 +215,9 @@ if f[1] ~= 'running' or f[2] ~= owner then return 0 end
 redis.call('HSET', h, 'state', 'done', 'finishedAt', now)
 redis.call('HDEL', h, 'owner', 'leaseUntil', 'body')
 if ARGV[5] ~= '' then redis.call('HSET', h, 'status', ARGV[5], 'summary', ARGV[6]) end
+if ARGV[7] ~= '' then redis.call('HSET', h, 'stack', ARGV[7]) end
+-- '0' until a status report is queued (one queued while the run ran, for a node run, stays).
+redis.call('HSETNX', h, 'statusReport', '0')
 redis.call('ZREM', P .. 'running', key)
 redis.call('ZADD', P .. 'done', now, key)
 if f[3] then
@@ -222,7 +231,7 @@ if f[3] then
     redis.call('HINCRBY', P .. 'stat', 'waiting', -1)
   end
 end
-queue_reports(7, now)
+queue_reports(8, now)
 return 1
 `;
 

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
 import { connectRedis } from "../shared/redis.ts";
-import type { PortCall, ReportInput } from "../port/calls.ts";
+import { isTerminal, type PortCall, type ReportInput } from "../port/calls.ts";
 import type {
   ClaimedWork,
   ClaimOptions,
@@ -80,7 +80,8 @@ export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
 
   function reportArgs(reports: ReportInput[]): Array<string | number> {
     const args: Array<string | number> = [reports.length];
-    for (const r of reports) args.push(r.runId, callText(r));
+    // The third: a status update (the run history's status report).
+    for (const r of reports) args.push(r.runId, callText(r), isTerminal(r.call) ? "1" : "0");
     return args;
   }
 
@@ -125,7 +126,8 @@ export function createRedisLedger(opts: RedisLedgerOptions): Ledger {
     },
 
     async finishWork(key: string, owner: string, reports: ReportInput[], now: number, ended?: WorkEnd): Promise<boolean> {
-      return (await call(lua.finishWorkLua, key, owner, now, ended?.status ?? "", ended?.summary ?? "", ...reportArgs(reports))) === 1;
+      const end = [ended?.status ?? "", ended?.summary ?? "", ended?.stack ?? ""];
+      return (await call(lua.finishWorkLua, key, owner, now, ...end, ...reportArgs(reports))) === 1;
     },
 
     async leaseHolders(): Promise<string[]> {

@@ -20,6 +20,10 @@ interface RunRow {
   finished_at: number | null;
   status: string | null;
   summary: string | null;
+  /** The run's latest status report (report_state null: none). */
+  report_state: number | null;
+  report_attempts: number | null;
+  report_error: string | null;
 }
 
 interface ReportRow {
@@ -31,13 +35,21 @@ interface ReportRow {
   error: string | null;
 }
 
-const RUN_COLUMNS = "seq, key, action, source, request_id, state, attempt, accepted_at, started_at, finished_at, status, summary";
+const RUN_COLUMNS = ["seq", "key", "action", "source", "request_id", "state", "attempt", "accepted_at", "started_at", "finished_at", "status", "summary"]
+  .map((c) => `w.${c}`)
+  .join(", ");
+/** A run with its latest status report (report_status: the largest seq of the run's terminal reports). */
+const RUN_FROM = `${RUN_COLUMNS}, r.state AS report_state, r.attempts AS report_attempts, r.error AS report_error
+  FROM work AS w LEFT JOIN report AS r ON r.seq = (SELECT max(seq) FROM report WHERE run_id = substr(w.key, ${runKey("").length + 1}) AND terminal = 1)`;
 const REPORT_COLUMNS = "call, state, attempts, created_at, settled_at, error";
 
 export function sqliteHistory(db: SqliteDatabase, queue: GroupCommit) {
   // The primary key, read backwards; changes in between are passed over.
-  const runsBefore = db.prepare<RunRow, [number, number]>(`SELECT ${RUN_COLUMNS} FROM work WHERE seq < ?1 AND kind = 'run' ORDER BY seq DESC LIMIT ?2`);
-  const run = db.prepare<RunRow, [string]>(`SELECT ${RUN_COLUMNS} FROM work WHERE key = ?1 AND kind = 'run'`);
+  const runsBefore = db.prepare<RunRow, [number, number]>(`SELECT ${RUN_FROM} WHERE w.seq < ?1 AND w.kind = 'run' ORDER BY w.seq DESC LIMIT ?2`);
+  // One run's story also reads the stack of what its handler threw.
+  const run = db.prepare<RunRow & { stack: string | null }, [string]>(
+    `SELECT ${RUN_FROM.replace(" FROM", ", w.stack FROM")} WHERE w.key = ?1 AND w.kind = 'run'`,
+  );
   // report_run, from either end.
   const reportCount = db.prepare<{ n: number }, [string]>("SELECT count(*) AS n FROM report WHERE run_id = ?1");
   const firstReports = db.prepare<ReportRow, [string, number]>(`SELECT ${REPORT_COLUMNS} FROM report WHERE run_id = ?1 ORDER BY seq LIMIT ?2`);
@@ -54,7 +66,7 @@ export function sqliteHistory(db: SqliteDatabase, queue: GroupCommit) {
         if (!row) return undefined;
         const { head, tail, notShown } = headAndTail(reportCount.get(runId)?.n ?? 0, opts.reportLimit);
         const rows = [...firstReports.all(runId, head), ...lastReports.all(runId, tail).reverse()];
-        return { ...runRecord(row), reports: rows.map(reportRecord), reportsNotShown: notShown };
+        return { ...runRecord(row), stack: row.stack, reports: rows.map(reportRecord), reportsNotShown: notShown };
       });
     },
   };
@@ -86,6 +98,8 @@ function runRecord(r: RunRow): RunRecord {
     finishedAt: r.state === WorkState.done ? r.finished_at : null,
     status: r.status,
     summary: r.summary,
+    statusReport:
+      r.report_state === null ? null : { state: REPORT_STATE_OF[r.report_state] ?? "pending", attempts: r.report_attempts ?? 0, error: r.report_error },
   };
 }
 

@@ -1,4 +1,4 @@
-import type { PortCall, ReportInput } from "../port/calls.ts";
+import { isTerminal, type PortCall, type ReportInput } from "../port/calls.ts";
 import { createGroupCommit } from "./group-commit.ts";
 import type {
   ClaimedWork,
@@ -82,7 +82,7 @@ export function openSqliteLedger(open: OpenSqlite, opts: SqliteLedgerOptions): L
 
   function queueReports(reports: ReportInput[], now: number): void {
     for (const r of reports) {
-      s.insertReport.run(r.runId, callText(r), now);
+      s.insertReport.run(r.runId, callText(r), now, isTerminal(r.call) ? 1 : 0);
       s.openOutbox.run(r.runId, now);
     }
   }
@@ -116,15 +116,15 @@ export function openSqliteLedger(open: OpenSqlite, opts: SqliteLedgerOptions): L
         if (finishing === fresh) finishing = undefined;
         const held = new Set<string>();
         const lanes: string[] = [];
-        const ends = fresh.items.map((i) => [i.key, i.ended?.status ?? null, i.ended?.summary ?? null]);
+        const ends = fresh.items.map((i) => [i.key, i.ended?.status ?? null, i.ended?.summary ?? null, i.ended?.stack ?? null]);
         for (const r of s.finishMany.all(JSON.stringify(ends), fresh.now, fresh.owner)) {
           held.add(r.key);
           if (r.lane !== null) lanes.push(r.lane);
         }
         // One statement for every lane that moves on (one per lane cost as much as the finish itself).
         if (lanes.length > 0) s.promote.run(JSON.stringify(lanes));
-        const queued: Array<[string, string]> = [];
-        for (const item of fresh.items) if (held.has(item.key)) for (const r of item.reports) queued.push([r.runId, callText(r)]);
+        const queued: Array<[string, string, number]> = [];
+        for (const item of fresh.items) if (held.has(item.key)) for (const r of item.reports) queued.push([r.runId, callText(r), isTerminal(r.call) ? 1 : 0]);
         if (queued.length > 0) {
           s.insertReports.run(JSON.stringify(queued), fresh.now);
           s.openOutboxes.run(JSON.stringify([...new Set(queued.map(([runId]) => runId))]), fresh.now);

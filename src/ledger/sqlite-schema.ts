@@ -145,6 +145,22 @@ export const migrations: readonly Migration[] = [
       `CREATE INDEX dead_letter_parked ON dead_letter (parked_at)`,
     ],
   },
+  {
+    version: 7,
+    description: "the run history keeps the stack of what a run's handler threw",
+    statements: ["ALTER TABLE work ADD COLUMN stack TEXT"],
+  },
+  {
+    version: 8,
+    description: "reports that tell Port how a run ended are marked, so the run history says whether Port has its status",
+    statements: [
+      // 1: a status update (isTerminal in port/calls.ts). Set on insert from then on; here for the reports already queued.
+      "ALTER TABLE report ADD COLUMN terminal INTEGER NOT NULL DEFAULT 0",
+      "UPDATE report SET terminal = 1 WHERE call ->> '$.kind' = 'update' AND call ->> '$.patch.status' IS NOT NULL",
+      // A run's latest status report, for each run a history page lists.
+      "CREATE INDEX report_status ON report (run_id, seq) WHERE terminal = 1",
+    ],
+  },
 ];
 
 export const schemaVersion = migrations.length;

@@ -41,8 +41,9 @@ export function statements(db: SqliteDatabase) {
       `INSERT INTO work (key, kind, source, lane, state, accepted_at, finished_at, status, summary) VALUES (?1, ?2, ?3, NULL, ${done}, ?4, ?4, ?5, ?6)
        ON CONFLICT (key) DO NOTHING`,
     ),
-    insertReport: db.prepare<never, [string, string, number]>(
-      `INSERT INTO report (run_id, call, state, due_at, created_at) VALUES (?1, ?2, ${ReportState.pending}, ?3, ?3)`,
+    // ?4: 1 when the call tells Port the run's status (the run history's status report).
+    insertReport: db.prepare<never, [string, string, number, number]>(
+      `INSERT INTO report (run_id, call, state, due_at, created_at, terminal) VALUES (?1, ?2, ${ReportState.pending}, ?3, ?3, ?4)`,
     ),
     openOutbox: db.prepare<never, [string, number]>("INSERT INTO outbox_run (run_id, due_at, since) VALUES (?1, ?2, ?2) ON CONFLICT (run_id) DO NOTHING"),
     // work_running for expired leases, work_pending_kind for the oldest pending of each kind (?5: one kind,
@@ -66,15 +67,15 @@ export function statements(db: SqliteDatabase) {
       `UPDATE work SET state = ${done}, finished_at = ?1, owner = NULL, lease_until = 0
        WHERE key = ?2 AND state = ${running} AND owner = ?3 RETURNING lane`,
     ),
-    // Many keys of one owner at once (?1: JSON array of [key, status, summary]); returns the keys it finished.
+    // Many keys of one owner at once (?1: JSON array of [key, status, summary, stack]); returns the keys it finished.
     finishMany: db.prepare<{ key: string; lane: string | null }, [string, number, string]>(
-      `UPDATE work SET state = ${done}, finished_at = ?2, owner = NULL, lease_until = 0, status = j.value ->> 1, summary = j.value ->> 2
+      `UPDATE work SET state = ${done}, finished_at = ?2, owner = NULL, lease_until = 0, status = j.value ->> 1, summary = j.value ->> 2, stack = j.value ->> 3
        FROM json_each(?1) AS j WHERE work.key = j.value ->> 0 AND state = ${running} AND owner = ?3 RETURNING key, lane`,
     ),
-    // ?1: JSON array of [run_id, call] in queue order.
+    // ?1: JSON array of [run_id, call, terminal] in queue order.
     insertReports: db.prepare<never, [string, number]>(
-      `INSERT INTO report (run_id, call, state, due_at, created_at)
-       SELECT j.value ->> 0, j.value ->> 1, ${ReportState.pending}, ?2, ?2 FROM json_each(?1) AS j ORDER BY j.key`,
+      `INSERT INTO report (run_id, call, state, due_at, created_at, terminal)
+       SELECT j.value ->> 0, j.value ->> 1, ${ReportState.pending}, ?2, ?2, j.value ->> 2 FROM json_each(?1) AS j ORDER BY j.key`,
     ),
     // ?1: JSON array of run ids.
     openOutboxes: db.prepare<never, [string, number]>(

@@ -60,6 +60,7 @@ export function withInputChecks(store: Ledger): Ledger {
       if (ended !== undefined) {
         text(ended.status, "ended.status", false);
         if (ended.summary !== null) text(ended.summary, "ended.summary");
+        if (ended.stack !== undefined && ended.stack !== null) text(ended.stack, "ended.stack");
       }
       return store.finishWork(key, owner, list, now, ended);
     },

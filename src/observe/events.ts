@@ -23,6 +23,8 @@ export interface ObservedEvents {
   runReports: { runId: string; calls: PortCall[] };
   /** A call to Port, by endpoint, and its HTTP status (undefined: no answer). */
   portCall: { endpoint: string; status: number | undefined };
+  /** A report Port refused for good (not retried), by the endpoint of its call and Port's status (207: part of a bulk write; 0: none). */
+  reportRefused: { endpoint: string; status: number };
   /** EventBridge entries published, sent again, or given up on. */
   eventBridgeEntries: { outcome: "published" | "retried" | "parked"; count: number };
 }

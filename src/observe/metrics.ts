@@ -111,6 +111,11 @@ export function createMetrics(): Metrics {
     ["action"],
   );
   const portCalls = counter("port_calls_total", "Calls to Port's API, by endpoint and HTTP status (0: no answer).", ["endpoint", "status"]);
+  const refused = counter(
+    "reports_refused_total",
+    "Reports to Port it refused for good (not retried: the run's status, logs or entities it will never have), by endpoint and HTTP status (207: part of a bulk write; 0: none).",
+    ["endpoint", "status"],
+  );
   const eventBridge = counter("eventbridge_entries_total", "EventBridge entries published, sent again after a throttle or failure, or given up on (parked).", [
     "outcome",
   ]);
@@ -138,6 +143,7 @@ export function createMetrics(): Metrics {
         handlerSeconds.observe({ action: action(run.action) }, run.seconds);
       });
       feed.on("portCall", ({ endpoint, status }) => portCalls.inc({ endpoint, status: String(status ?? 0) }));
+      feed.on("reportRefused", ({ endpoint, status }) => refused.inc({ endpoint, status: String(status) }));
       feed.on("eventBridgeEntries", ({ outcome, count }) => {
         if (count > 0) eventBridge.inc({ outcome }, count);
       });

@@ -47,6 +47,8 @@ test("a run's story in time order: received, started, ended, then each report wi
     startedAt: T0 + 5,
     endedAt: T0 + 10,
     summary: "done",
+    report: { state: "delivered", reason: null },
+    stack: null,
     events: [
       { at: T0, what: "received", detail: "from sink/runs, request req-r1" },
       { at: T0 + 5, what: "started", detail: "attempt 1" },

@@ -1,5 +1,6 @@
 import * as v from "valibot";
-import type { Ledger, ReportRecord, RunQuery, RunRecord } from "../ledger/ledger.ts";
+import type { Ledger, ReportRecord, RunQuery, RunRecord, StatusReport } from "../ledger/ledger.ts";
+import { truncate } from "../shared/text.ts";
 import type { PortCallKind } from "../port/calls.ts";
 
 /**
@@ -32,6 +33,18 @@ export const RunEventSchema = v.object({
   detail: v.string(),
 });
 
+/** What became of the report that tells Port how a run ended: Port took it, it waits (retried), Port refused it for good. */
+export const REPORT_STATES = ["delivered", "pending", "refused"] as const;
+
+export const RunReportSchema = v.object({
+  state: v.picklist(REPORT_STATES),
+  /**
+   * Pending: Port's answer to the last try; not tried yet, what it waits for (`behind the run's logs: Port
+   * answered 401 …`: a run's reports go to Port in order), else null. Refused: why Port refused it. Null when delivered.
+   */
+  reason: v.nullable(v.string()),
+});
+
 export const RunStorySchema = v.object({
   runId: v.string(),
   action: v.nullable(v.string()),
@@ -45,6 +58,16 @@ export const RunStorySchema = v.object({
   endedAt: v.nullable(v.number()),
   /** The summary Port was told (for a FAILURE, why). */
   summary: v.nullable(v.string()),
+  /**
+   * Whether Port has the status: the run's status report delivered, still pending, or refused by Port. Null
+   * when portside queued none (not ended yet, or DEFERRED: the target tells Port).
+   */
+  report: v.nullable(RunReportSchema),
+  /**
+   * Where the error its handler threw came from: the stack's frames, secret inputs redacted. For operators
+   * only (Port is told the message alone); in one run's story, null in lists.
+   */
+  stack: v.nullable(v.string()),
   events: v.array(RunEventSchema),
 });
 
@@ -55,6 +78,7 @@ export const RunListSchema = v.object({
 });
 
 export type RunStory = v.InferOutput<typeof RunStorySchema>;
+export type RunReport = v.InferOutput<typeof RunReportSchema>;
 export type RunEvent = v.InferOutput<typeof RunEventSchema>;
 export type RunList = v.InferOutput<typeof RunListSchema>;
 
@@ -85,11 +109,13 @@ export function createRunHistory(ledger: Pick<Ledger, "listRuns" | "getRun">): R
       else if (filter.phase === "running") query.state = "running";
       else if (filter.phase !== undefined) query.status = filter.phase;
       const page = await ledger.listRuns(query);
-      return { items: page.runs.map((run) => story(run, null)), next: page.next === null ? null : String(page.next) };
+      const items = await Promise.all(page.runs.map(async (run) => story(run, null, await heldBehind(run))));
+      return { items, next: page.next === null ? null : String(page.next) };
     },
     async get(runId) {
       const run = await ledger.getRun(runId, { reportLimit: STORY_REPORTS });
       if (!run) return undefined;
+      const ahead = waitingFor(run) ? run.reports.find(failing) : undefined;
       const events = run.reports.flatMap(reportEvents);
       if (run.reportsNotShown > 0) {
         const at = run.reports[Math.ceil(run.reports.length / 2)]?.createdAt ?? run.acceptedAt;
@@ -99,13 +125,30 @@ export function createRunHistory(ledger: Pick<Ledger, "listRuns" | "getRun">): R
           detail: `${run.reportsNotShown} reports to Port not shown (a story shows a run's first and last ${STORY_REPORTS / 2})`,
         });
       }
-      return story(run, events);
+      return story(run, events, ahead);
     },
   };
+
+  /**
+   * A status report not tried yet waits for the run's earlier reports (a run's reports go to Port in order):
+   * the first of them Port has not taken yet says why. Read only for such runs (one more ledger read each).
+   */
+  async function heldBehind(run: RunRecord): Promise<ReportRecord | undefined> {
+    if (!waitingFor(run)) return undefined;
+    return (await ledger.getRun(run.runId, { reportLimit: STORY_REPORTS }))?.reports.find(failing);
+  }
 }
 
-/** A run's story; its events only when `reportEvents` is given (a list shows none). */
-function story(run: RunRecord, reportEvents: RunEvent[] | null): RunStory {
+/** The run's status report is pending and not tried yet. */
+const waitingFor = (run: RunRecord): boolean => run.statusReport?.state === "pending" && run.statusReport.attempts === 0;
+/** A report Port has not taken yet, after one try or more. */
+const failing = (r: ReportRecord): boolean => r.state === "pending" && r.attempts > 0;
+
+/**
+ * A run's story; its events (and its handler's stack) only when `reportEvents` is given (a list shows none).
+ * `ahead`: the earlier report of the run its status report waits for, when it waits.
+ */
+function story(run: RunRecord & { stack?: string | null }, reportEvents: RunEvent[] | null, ahead?: ReportRecord): RunStory {
   const phase = phaseOf(run);
   const summary = run.summary === null ? null : clip(run.summary);
   const base = {
@@ -119,15 +162,44 @@ function story(run: RunRecord, reportEvents: RunEvent[] | null): RunStory {
     startedAt: run.startedAt,
     endedAt: run.finishedAt,
     summary,
+    report: reportOf(run.statusReport, ahead),
   };
-  if (reportEvents === null) return { ...base, events: [] };
+  if (reportEvents === null) return { ...base, stack: null, events: [] };
   const events: RunEvent[] = [
     { at: run.acceptedAt, what: "received", detail: run.requestId ? `from ${run.source}, request ${run.requestId}` : `from ${run.source}` },
   ];
   if (run.startedAt !== null) events.push({ at: run.startedAt, what: "started", detail: `attempt ${run.attempt}` });
   if (run.finishedAt !== null) events.push({ at: run.finishedAt, what: "ended", detail: summary ? `${phase}: ${summary}` : phase });
   // Stable: at equal times, received, started, ended, then the reports in queue order.
-  return { ...base, events: edges([...events, ...reportEvents].sort((x, y) => x.at - y.at)) };
+  return { ...base, stack: run.stack ?? null, events: edges([...events, ...reportEvents].sort((x, y) => x.at - y.at)) };
+}
+
+/** The run's status report as the story tells it; not tried yet, the reason is that of the report it waits for. */
+function reportOf(r: StatusReport | null, ahead: ReportRecord | undefined): RunReport | null {
+  if (r === null) return null;
+  if (r.state === "delivered") return { state: "delivered", reason: null };
+  if (r.state === "failed") return { state: "refused", reason: clip(r.error ?? "no reason kept") };
+  if (r.attempts > 0) return { state: "pending", reason: clip(r.error ?? "no answer") };
+  return { state: "pending", reason: ahead ? clip(`${BEHIND} ${CALL_NAMES[ahead.call.kind]}: ${ahead.error ?? "no answer"}`) : null };
+}
+
+/** How the reason of a status report held behind an earlier report of its run begins. */
+export const BEHIND = "behind the run's";
+
+/**
+ * A run's status in one line, never saying more than Port has: `SUCCESS`, `SUCCESS · report pending (401
+ * unauthorized)`, `FAILURE · report refused (404 not_found)`. The console's lists and `cli runs list` show it.
+ */
+export function statusLine(story: Pick<RunStory, "phase" | "report">): string {
+  const { report } = story;
+  if (report === null || report.state === "delivered") return story.phase;
+  return `${story.phase} · ${reportLine(report)}`;
+}
+
+/** `report pending`, `report pending (401 unauthorized)`, `report refused (404 not_found)`: Port's answer in brief. */
+export function reportLine(report: RunReport): string {
+  const brief = report.reason === null ? null : (/(?:^|: )Port answered (\d{3}(?: [\w.-]+)?):/.exec(report.reason)?.[1] ?? truncate(report.reason, 60));
+  return `report ${report.state}${brief ? ` (${brief})` : ""}`;
 }
 
 function phaseOf(run: RunRecord): RunPhase {

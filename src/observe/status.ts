@@ -1,6 +1,7 @@
 import type { LedgerCounts } from "../ledger/ledger.ts";
 import type { Budget } from "../port/rate-headers.ts";
 import type { RecentWarning, RecentWarnings } from "./recent-warnings.ts";
+import type { PortAuthState } from "../port/auth-check.ts";
 
 /**
  * How this portside is doing, in one typed snapshot read by everything that shows it: the /metrics
@@ -42,6 +43,8 @@ export interface StatusSources {
   warnings: RecentWarnings;
   shuttingDown(): boolean;
   clock: () => number;
+  /** Whether Port has issued a token (checked at start; see port/auth-check.ts), and why not when it has not. */
+  portAuth?: { state(): PortAuthState; notReady(): string | null };
 }
 
 export interface StatusSnapshot {
@@ -49,16 +52,18 @@ export interface StatusSnapshot {
   rateBudget: Budget | undefined;
   ingresses: Array<{ name: IngressName; ready: boolean; live: boolean; state: unknown; lag: PartitionLag[] }>;
   recentWarnings: RecentWarning[];
+  /** Port's token: `unchecked` where the start asks for none. */
+  portAuth: PortAuthState;
   now: number;
 }
 
-/** Why not, when not: "shutting down", "<ingress> not ready", "ledger unavailable". */
+/** Why not, when not: "shutting down", "<ingress> not ready", "port auth: …", "ledger unavailable". */
 export type Verdict = { ok: true } | { ok: false; reason: string };
 
 export interface Status {
   /** Everything at once (throws when the ledger does not answer). */
   snapshot(): Promise<StatusSnapshot>;
-  /** Ready for traffic: not shutting down, every running ingress ready, the ledger answering. */
+  /** Ready for traffic: not shutting down, every running ingress ready, a token from Port (when checked), the ledger answering. */
   readiness(): Promise<Verdict>;
   /** Alive: no running ingress failed in a way only a restart may cure. */
   liveness(): Verdict;
@@ -75,12 +80,15 @@ export function createStatus(sources: StatusSources): Status {
         rateBudget: sources.rateBudget(),
         ingresses: ingressList().map(([name, i]) => ({ name, ready: i.ready(), live: i.live(), state: i.state(), lag: i.lag() })),
         recentWarnings: sources.warnings.list(),
+        portAuth: sources.portAuth?.state() ?? { status: "unchecked" },
         now: sources.clock(),
       };
     },
     async readiness() {
       if (sources.shuttingDown()) return { ok: false, reason: "shutting down" };
       for (const [name, ingress] of ingressList()) if (!ingress.ready()) return { ok: false, reason: `${name} not ready` };
+      const auth = sources.portAuth?.notReady() ?? null;
+      if (auth !== null) return { ok: false, reason: auth };
       try {
         await sources.ledgerCounts();
         return { ok: true };

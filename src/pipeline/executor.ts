@@ -222,7 +222,8 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   /** A run's history keeps how it ended (the status its final reports give), whoever tells Port. */
   function endedWith(entry: Active, reports: ReportInput[]): { ended: WorkEnd | undefined; send: ReportInput[] } {
     if (entry.item.kind !== "run") return { ended: undefined, send: reports };
-    const ended = endOf(reports);
+    // The stack of what its handler threw stays with the run's story (the ledger), never with what Port is told.
+    const ended = entry.stack ? { ...endOf(reports), stack: entry.stack } : endOf(reports);
     const runId = entry.run?.id;
     return { ended, send: runId && deps.answer ? deps.answer(runId, reports) : reports };
   }

@@ -16,6 +16,7 @@ import { PipelineEvents as E } from "./events.ts";
 import type { ParsedRuns } from "./parsed-runs.ts";
 import { createRunContext, type RunCalls } from "./run-context.ts";
 import { TimeoutError, withTimeout } from "./timeout.ts";
+import { handlerStack } from "./handler-stack.ts";
 
 /**
  * What one claimed item does, and what Port is to be told of it. The executor (executor.ts) decides when an
@@ -50,6 +51,8 @@ export interface Claimed {
   startedMs?: number;
   /** A running handler's calls to Port, buffered until the executor writes them out. */
   calls?: RunCalls;
+  /** The stack of what its handler threw (handler-stack.ts): kept with how the run ended, never sent to Port. */
+  stack?: string | null;
 }
 
 /** What the work asks of the executor while it runs an item. */
@@ -191,11 +194,13 @@ export function createWork(deps: WorkDeps, seam: WorkSeam): Work {
         result = await withTimeout(runner.run(route.target, run, calls.context.log), deps.handlerTimeoutMs, claimed.abort);
       }
     } catch (error) {
-      const message =
-        error instanceof TimeoutError
-          ? `Handler for "${run.action}" timed out after ${error.timeoutMs} ms`
-          : `Handler for "${run.action}" failed: ${secrets.redact.text(describeError(error))}`;
-      log.warn(E.runFailed, { reason: message });
+      const timedOut = error instanceof TimeoutError;
+      const message = timedOut
+        ? `Handler for "${run.action}" timed out after ${error.timeoutMs} ms`
+        : `Handler for "${run.action}" failed: ${secrets.redact.text(describeError(error))}`;
+      // The handler's own stack, for portside's log and the run's story; Port is told the message only.
+      claimed.stack = route.type === "local" && !timedOut ? handlerStack(error, secrets.redact) : null;
+      log.warn(E.runFailed, { reason: message, ...(claimed.stack ? { stack: claimed.stack } : {}) });
       return failure(run.id, message);
     }
     if (result === DEFERRED) {

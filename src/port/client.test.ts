@@ -104,6 +104,23 @@ describe("port client: token", () => {
     expect(state.count("token")).toBe(1);
   });
 
+  test("authenticate: a token, or the refusal for its caller to report (logged at debug only; other calls log it as a warning)", async () => {
+    const good = setup();
+    await good.client.authenticate();
+    expect(good.state.count("token")).toBe(1);
+    await good.client.getRun("r_1");
+    expect(good.state.count("token")).toBe(1);
+
+    const { client, lines } = setup({ client: { clientSecret: "wrong-secret-value" } });
+    const err = await client.authenticate().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PortApiError);
+    expect(err).toMatchObject({ status: 401, code: "unauthorized" });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toStartWith("debug port.call.failed ");
+    await client.getRun("r_1").catch(() => undefined);
+    expect(lines.at(-1)).toStartWith("warn port.call.failed ");
+  });
+
   test("logs and errors never include the access token", async () => {
     const { client, lines, state } = setup();
     state.failNext(1, 503, { endpoint: "patchRun" });

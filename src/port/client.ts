@@ -98,6 +98,12 @@ export interface PortClient extends PollingClient, DefinitionsClient {
   upsertEntities(blueprint: string, entities: EntityInput[], opts?: EntityCallOptions & EntityWriteOptions): Promise<BulkUpsertResult>;
   getRun(runId: string): Promise<PortRun>;
   /**
+   * Makes sure portside holds an access token: the cached one, the replicas' shared one, or a new one from
+   * Port's token endpoint. Rejects with the endpoint's error (a `PortApiError` 401 for credentials Port refuses),
+   * which the caller reports: the client logs that refusal at debug level only.
+   */
+  authenticate(): Promise<void>;
+  /**
    * The brokers and SASL credentials of the organisation's Kafka on Port's cluster, as Port's agent asks for
    * them (`GET /v1/kafka-credentials`; not in Port's public reference). The password is a secret: never logged.
    */
@@ -193,6 +199,8 @@ export function createPortClient(opts: PortClientOptions): PortClient {
   const deps = { fetch: opts.fetch, baseUrl: opts.baseUrl.replace(/\/+$/, ""), timeoutMs: opts.timeoutMs };
   const limiter = opts.limiter ?? createPortRateLimiter({ clock, sleep, logger });
   const calls = Object.fromEntries(PORT_ENDPOINTS.map((kind) => [kind, 0])) as Record<PortEndpoint, number>;
+  /** `authenticate` calls under way: their caller says when Port refuses the credentials (the start's one line). */
+  let checking = 0;
 
   const tokens = createTokenCache({
     clock,
@@ -256,7 +264,8 @@ export function createPortClient(opts: PortClientOptions): PortClient {
         attempt--;
         continue;
       }
-      if (!error.retriable || !canRetry(policy, attempt)) throw fail(error);
+      if (!error.retriable || !canRetry(policy, attempt))
+        throw fail(error, kind === "token" && checking > 0 && error instanceof PortApiError && error.isAuthProblem);
       const { delayMs, source } = retryDelay(policy, attempt, { headers, nowMs: clock(), random: opts.random, maxServerMs: limiter.maxPortWaitMs });
       if (!fitsInProcess(policy, delayMs)) throw fail(error);
       logger.warn(PortEvents.callRetry, {
@@ -279,8 +288,9 @@ export function createPortClient(opts: PortClientOptions): PortClient {
     return error;
   }
 
-  function fail(error: PortError): PortError {
-    logger.warn(PortEvents.callFailed, {
+  /** Logs a call that failed for good; at debug level when `reported`: its caller says so itself. */
+  function fail(error: PortError, reported = false): PortError {
+    logger[reported ? "debug" : "warn"](PortEvents.callFailed, {
       runId: error.runId,
       method: error.method,
       path: error.path,
@@ -364,6 +374,14 @@ export function createPortClient(opts: PortClientOptions): PortClient {
         throw new Error(`Port's answer to GET /v1/kafka-credentials is not brokers and credentials (${path ?? "?"} ${message}); check PORT_API_URL`);
       }
       return parsed.output.credentials;
+    },
+    async authenticate() {
+      checking++;
+      try {
+        await tokens.get();
+      } finally {
+        checking--;
+      }
     },
     async getRun(runId) {
       const node = isNodeRun(runId);

@@ -16,6 +16,8 @@ import type { Ledger, PendingReport, ReportOutcome } from "../ledger/ledger.ts";
 import { isTerminal, type PortCall } from "./calls.ts";
 import type { BulkEntityError, PortClient } from "./client.ts";
 import type { Delivery } from "./coalesce.ts";
+import type { PortEndpoint } from "./endpoints.ts";
+import { isNodeRun } from "./run-kinds.ts";
 import { defaultMaxLogBytes, nextDelivery } from "./coalesce.ts";
 import type { PortLogger } from "./deps.ts";
 import type { Clock } from "../shared/time.ts";
@@ -57,6 +59,8 @@ export interface ReporterOptions {
   /** The latest a retry is put off to, from now, whatever Port asked (default `defaultMaxPortWaitMs`, 5 min). */
   maxDelayMs?: number;
   random?: Random;
+  /** A report Port refused for good, by the endpoint its call goes to and Port's status (207: part of a bulk write; 0: no status). */
+  onRefused?: (refusal: { endpoint: PortEndpoint; status: number }) => void;
 }
 
 export interface DrainResult {
@@ -83,7 +87,8 @@ type Attempt =
   | { type: "delivered"; alreadyTerminated?: string }
   /** `held`: not sent, the limiter's pause held it back (said once by the limiter, so logged quietly here). */
   | { type: "retry"; delayMs: number; error: string; held?: boolean }
-  | { type: "failed"; error: string; runUnknown?: boolean };
+  /** `status`: Port's HTTP status of the refusal (207 for a bulk write taken in part; 0 when there was none). */
+  | { type: "failed"; error: string; status: number; runUnknown?: boolean };
 
 export function createReporter(opts: ReporterOptions): Reporter {
   const { ledger, port, clock, logger, owner } = opts;
@@ -170,8 +175,10 @@ export function createReporter(opts: ReporterOptions): Reporter {
         await ledger.settleReport(report.id, outcome, nowMs);
         logOutcome(runId, report, outcome, result);
         if (outcome.type === "delivered") tally.delivered++;
-        else if (outcome.type === "failed") tally.failed++;
-        else {
+        else if (outcome.type === "failed") {
+          tally.failed++;
+          if (result.type === "failed") opts.onRefused?.({ endpoint: endpointOf(runId, report.call), status: result.status });
+        } else {
           tally.retried++;
           earliestRetryAtMs = Math.min(earliestRetryAtMs, outcome.at);
         }
@@ -211,7 +218,7 @@ export function createReporter(opts: ReporterOptions): Reporter {
         // said in the run's log, since the handler that asked for it will not hear of it otherwise.
         if (refusals) {
           await tellRun(runId, refusals);
-          return { type: "failed", error: refusals };
+          return { type: "failed", error: refusals, status: 207 };
         }
       }
       return { type: "delivered" };
@@ -228,12 +235,12 @@ export function createReporter(opts: ReporterOptions): Reporter {
         return { type: "retry", delayMs: Math.max(serverMs, backoffMs(retry, attempts, opts.random)), error: describe(err) };
       }
       if (err instanceof PortApiError && err.status === 404 && isRunScoped(report?.call)) {
-        return { type: "failed", error: describe(err), runUnknown: true };
+        return { type: "failed", error: describe(err), status: err.status, runUnknown: true };
       }
       if (report && isTerminal(report.call) && err instanceof PortApiError) {
         return confirmTerminated(runId, err, attempts);
       }
-      return { type: "failed", error: describe(err) };
+      return { type: "failed", error: describe(err), status: err instanceof PortApiError ? err.status : 0 };
     }
   }
 
@@ -251,10 +258,10 @@ export function createReporter(opts: ReporterOptions): Reporter {
     try {
       const run = await port.getRun(runId);
       if (run.terminated) return { type: "delivered", alreadyTerminated: run.status };
-      return { type: "failed", error: describe(refusal) };
+      return { type: "failed", error: describe(refusal), status: refusal.status };
     } catch (err) {
       if (isRetriable(err)) return { type: "retry", delayMs: backoffMs(retry, attempts, opts.random), error: describe(err) };
-      return { type: "failed", error: describe(refusal) };
+      return { type: "failed", error: describe(refusal), status: refusal.status };
     }
   }
 
@@ -372,6 +379,21 @@ function describeBulkRefusals(blueprint: string, sent: number, errors: BulkEntit
   });
   const more = errors.length > listed.length ? `; and ${errors.length - listed.length} more` : "";
   return truncate(`Port refused ${errors.length} of ${sent} ${blueprint} entities in a bulk write: ${listed.join("; ")}${more}`, 2_000);
+}
+
+/** The endpoint a report's call goes to, by the names the client counts its calls by. */
+function endpointOf(runId: string, call: PortCall): PortEndpoint {
+  const node = isNodeRun(runId);
+  const endpoints: Record<PortCall["kind"], PortEndpoint> = {
+    update: node ? "patchNodeRun" : "patchRun",
+    log: node ? "postNodeLog" : "postLog",
+    response: "putRunResponse",
+    entity: "upsertEntity",
+    entityUpdate: "updateEntity",
+    entityDelete: "deleteEntity",
+    entityBulk: "upsertEntities",
+  };
+  return endpoints[call.kind];
 }
 
 /**

@@ -5,7 +5,7 @@ import { within } from "../shared/time.ts";
 import { matchesChange, type ChangeRule, type ExternalTarget, type HandlerModule, type RunHandler, type RunTarget, type TypedHandlerModule } from "./define.ts";
 import { isSchema } from "../actions/check.ts";
 import type { ActionSpecs, InputsSchema } from "../actions/spec.ts";
-import { describeError } from "../shared/errors.ts";
+import { formatImportFailure, locateImportFailure } from "./import-errors.ts";
 import { firstIssue } from "../messages/issues.ts";
 
 /**
@@ -164,7 +164,10 @@ export async function importHandlerModule(path: string, importTimeoutMs: number)
   try {
     imported = await within(import(url), importTimeoutMs, late);
   } catch (error) {
-    throw new HandlerModuleError(error instanceof Error && error.message === late ? late : `HANDLERS: could not import ${path}: ${describeImportError(error)}`);
+    if (error instanceof Error && error.message === late) throw new HandlerModuleError(late);
+    // The place first (file:line:column), as the runtime says it; without one, which module it was.
+    const failure = await locateImportFailure(error, url);
+    throw new HandlerModuleError(failure.at ? `HANDLERS: ${formatImportFailure(failure)}` : `HANDLERS: could not import ${path}: ${failure.message}`);
   }
   return checkHandlerModule(imported.default, path);
 }
@@ -172,23 +175,4 @@ export async function importHandlerModule(path: string, importTimeoutMs: number)
 function cwd(): string {
   const g = globalThis as { process?: { cwd(): string }; Deno?: { cwd(): string } };
   return g.process?.cwd() ?? g.Deno?.cwd() ?? "/";
-}
-
-/**
- * What went wrong importing a module, with the compiler's words and the place: Bun reports syntax errors as
- * an AggregateError of build messages (each with file, line, column); Deno puts "at file:line:col" in the
- * message. Never a stack.
- */
-export function describeImportError(error: unknown): string {
-  const errors = (error as { errors?: unknown[] })?.errors;
-  if (Array.isArray(errors) && errors.length > 0) {
-    const first = errors[0] as { message?: string; position?: { file?: string; line?: number; column?: number } | null };
-    const at = first.position?.file ? `${first.position.file}:${first.position.line ?? "?"}:${first.position.column ?? "?"}: ` : "";
-    const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : "";
-    return `${at}${first.message ?? String(first)}${more}`;
-  }
-  const message = describeError(error);
-  const lines = message.split("\n").map((line) => line.trim());
-  const at = lines.find((line) => line.startsWith("at "));
-  return at && at !== lines[0] ? `${lines[0]} (${at})` : (lines[0] ?? message);
 }

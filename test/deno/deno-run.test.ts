@@ -209,4 +209,31 @@ describe("portside on Deno", () => {
       expect(onDeno.message).toMatch(/^portside cannot start: (SINK_TOKEN|LEDGER|KAFKA_GROUP_ID): /);
     }
   }, 90_000);
+
+  test("a handler module that does not load names its file, line and column, in Deno's words", async () => {
+    const files: Record<string, string> = {
+      "syntax.ts": "export default {\n  runs: {\n    deploy: async () => {\n      const x = { a: : 1 };\n      return x;\n    },\n  },\n};\n",
+      "throws.ts": 'const region = "eu";\n\nthrow new Error("no settings for " + region);\nexport default { runs: {} };\n',
+      "missing.ts": 'import { deploy } from "./nowhere.ts";\nexport default { runs: { deploy } };\n',
+    };
+    const expected: Record<string, string> = {
+      "syntax.ts": ":4:22: SyntaxError: Expression expected",
+      "throws.ts": ":3:7: no settings for eu",
+      "missing.ts": `:1:24: Module not found "file://${dir}/nowhere.ts".`,
+    };
+    for (const [name, text] of Object.entries(files)) {
+      const path = join(dir, name);
+      writeFileSync(path, text);
+      const child = Bun.spawn([`${repo}node_modules/.bin/deno`, ...denoArgs], {
+        cwd: repo,
+        env: { ...baseEnv(), PORT: "0", ...portEnv(), LEDGER: "memory", HANDLERS: path },
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      const stderr = await new Response(child.stderr).text();
+      expect(await child.exited).toBe(2);
+      const line = stderr.trim().split("\n").at(-1) ?? "";
+      expect((JSON.parse(line) as { message: string }).message).toBe(`portside cannot start: HANDLERS: ${path}${expected[name]}`);
+    }
+  }, 90_000);
 });

@@ -157,7 +157,7 @@ describe("portside dev", () => {
         .find((line) => line.includes('"event":"dev.reload_failed"')) ?? "{}",
     ) as Record<string, string>;
     expect(failed).toMatchObject({ level: "error", handlers: "handlers.ts" });
-    expect(failed.error).toMatch(new RegExp(`^HANDLERS: could not import handlers\\.ts: ${join(dev.dir, "handlers.ts").replaceAll(".", "\\.")}:1:\\d+: `));
+    expect(failed.error).toMatch(new RegExp(`^HANDLERS: ${join(dev.dir, "handlers.ts").replaceAll(".", "\\.")}:1:\\d+: `));
     const kept = await trigger(["greet", "--url", dev.url]);
     expect(kept.lines.slice(1, 3)).toEqual(["  log     hello you from B", "SUCCESS: B"]);
 

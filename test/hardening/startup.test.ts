@@ -1,9 +1,10 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../../src/entry/cli.ts";
 import { EMULATOR_CREDENTIALS } from "../../src/entry/demo.ts";
+import { createPortEmulator } from "../../src/emulator/port-emulator.ts";
 import { freePort } from "../support/net.ts";
 
 /**
@@ -13,11 +14,18 @@ import { freePort } from "../support/net.ts";
  */
 const repo = new URL("../..", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "portside-startup-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+// The start asks Port for a token: a Port emulator that takes these credentials stands in for Port.
+const port = createPortEmulator({ clientId: "id", clientSecret: "startup-client-secret" });
+const portServer = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: port.app.fetch });
+afterAll(() => {
+  portServer.stop(true);
+  rmSync(dir, { recursive: true, force: true });
+});
 
 const base = {
   ORG_ID: "org_startup",
   SINK_TOKEN: "startup-sink-token-0123456789",
+  PORT_API_URL: `http://127.0.0.1:${portServer.port}`,
   PORT_CLIENT_ID: "id",
   PORT_CLIENT_SECRET: "startup-client-secret",
   HOST: "127.0.0.1",
@@ -132,11 +140,72 @@ describe("start-up failures", () => {
     expectOneLineFailure(await start({ ...base, HANDLERS: path }), `${path}:3:`);
   });
 
+  describe("a handler module that does not load: HANDLERS: <file>:<line>:<column>: <what the runtime said>", () => {
+    test("one syntax error (Bun's lone BuildMessage, no AggregateError around it)", async () => {
+      const path = join(dir, "one-syntax-error.ts");
+      writeFileSync(path, "export default {\n  runs: {\n    deploy: async () => {\n      const x = { a: : 1 };\n      return x;\n    },\n  },\n};\n");
+      expectExactFailure(await start({ ...base, HANDLERS: path }), `portside cannot start: HANDLERS: ${path}:4:22: Unexpected :`);
+    });
+
+    test("a throw at the module's top level, and one in a module it imports", async () => {
+      const path = join(dir, "throws-at-import.ts");
+      writeFileSync(path, 'const region = "eu";\n\nthrow new Error("no settings for " + region);\nexport default { runs: {} };\n');
+      expectExactFailure(await start({ ...base, HANDLERS: path }), `portside cannot start: HANDLERS: ${path}:3:11: no settings for eu`);
+
+      const helper = join(dir, "settings.ts");
+      writeFileSync(helper, 'export function settings(): string {\n  throw new TypeError("SETTINGS_FILE is not set");\n}\n');
+      const importer = join(dir, "imports-a-throw.ts");
+      writeFileSync(
+        importer,
+        'import { settings } from "./settings.ts";\n\nconst s = settings();\nexport default { runs: { deploy: () => ({ summary: s }) } };\n',
+      );
+      expectExactFailure(await start({ ...base, HANDLERS: importer }), `portside cannot start: HANDLERS: ${helper}:2:13: SETTINGS_FILE is not set`);
+    });
+
+    test("a missing import: a module that is not there, and a name a module does not export", async () => {
+      const path = join(dir, "imports-nothing.ts");
+      writeFileSync(path, 'import { deploy } from "./nowhere.ts";\nexport default { runs: { deploy } };\n');
+      expectExactFailure(
+        await start({ ...base, HANDLERS: path }),
+        `portside cannot start: HANDLERS: ${path}:1:24: Cannot find module './nowhere.ts' imported from ${path}`,
+      );
+
+      const helper = join(dir, "helpers.ts");
+      writeFileSync(helper, "export const deployed = 1;\n");
+      const importer = join(dir, "imports-a-missing-name.ts");
+      writeFileSync(
+        importer,
+        '// the handlers\nimport { deployed, undeploy } from "./helpers.ts";\nexport default { runs: { deploy: () => ({ summary: String(deployed) }), undeploy } };\n',
+      );
+      expectExactFailure(
+        await start({ ...base, HANDLERS: importer }),
+        `portside cannot start: HANDLERS: ${importer}:2:20: Export named 'undeploy' not found in module '${helper}'.`,
+      );
+    });
+  });
+
   test("a routes file that is not valid: one line naming the file and the path in it", async () => {
     const path = join(dir, "routes.json");
     writeFileSync(path, JSON.stringify({ runs: { create_vm: { status: "eventually" } } }));
     expectOneLineFailure(await start({ ...base, ROUTES: path }), `${path}: $.runs.create_vm.status`);
   });
+
+  test("a routes file and no AWS region: one line naming AWS_REGION (not a failure at the first routed run); with a region, or a profile's, it starts", async () => {
+    const path = join(dir, "good-routes.json");
+    writeFileSync(path, JSON.stringify({ runs: { create_vm: { bus: "platform-events" } } }));
+    // No AWS profile either: a HOME without ~/.aws.
+    const home = join(dir, "home-without-aws");
+    mkdirSync(home, { recursive: true });
+    expectExactFailure(
+      await start({ ...base, ROUTES: path, HOME: home, AWS_DEFAULT_REGION: "eu-west-1" }),
+      "portside cannot start: AWS_REGION: is not set (nor in an AWS profile), and ROUTES sends runs and changes to EventBridge; set it to the bus's region. AWS region for EventBridge, e.g. eu-west-1 (default: the AWS SDK's own lookup); credentials come from the SDK's default provider chain.",
+    );
+    expect((await start({ ...base, ROUTES: path, HOME: home, AWS_REGION: "eu-west-1" }, /portside\.listening/)).output).toContain("portside.listening");
+    const profiled = join(dir, "home-with-aws-profile");
+    mkdirSync(join(profiled, ".aws"), { recursive: true });
+    writeFileSync(join(profiled, ".aws", "config"), "[default]\nregion = eu-central-1\n");
+    expect((await start({ ...base, ROUTES: path, HOME: profiled }, /portside\.listening/)).output).toContain("portside.listening");
+  }, 30_000);
 
   test("a handler module whose top-level await never settles: one line naming the module, after HANDLERS_IMPORT_TIMEOUT_MS", async () => {
     const path = join(dir, "hanging-handlers.ts");

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import type { Ledger, RunRecord, WorkRecord } from "../../src/ledger/ledger.ts";
+import type { Ledger, RunRecord, StatusReport, WorkRecord } from "../../src/ledger/ledger.ts";
 import type { ReportInput } from "../../src/port/calls.ts";
 
 /**
@@ -51,6 +51,7 @@ export function historyContract(open: () => Promise<Ledger>): void {
           finishedAt: null,
           status: null,
           summary: null,
+          statusReport: null,
         },
         {
           runId: "r2",
@@ -64,6 +65,7 @@ export function historyContract(open: () => Promise<Ledger>): void {
           finishedAt: T0 + 21,
           status: "FAILURE",
           summary: "the disk is full",
+          statusReport: null,
         },
         {
           runId: "r1",
@@ -77,6 +79,7 @@ export function historyContract(open: () => Promise<Ledger>): void {
           finishedAt: T0 + 20,
           status: "SUCCESS",
           summary: "done",
+          statusReport: { state: "pending", attempts: 0, error: null },
         },
       ]);
       await ledger.claimWork({ owner: "o2", limit: 10, now: T0 + 30, ...lease });
@@ -163,6 +166,55 @@ export function historyContract(open: () => Promise<Ledger>): void {
       ]);
     });
 
+    test("a run whose handler threw keeps the stack with how it ended, in its story only; others have none", async () => {
+      const ledger = await open();
+      await ledger.commit({ records: [run("r_threw", "deploy"), run("r_fine", "deploy")], deadLetters: [], reports: [] }, T0);
+      await ledger.claimWork({ owner: "o1", limit: 2, now: T0, ...lease });
+      const stack = "at callApi (/srv/handlers.ts:3:13)\nat async deploy (/srv/handlers.ts:8:13)";
+      const reason = 'Handler for "deploy" failed: the api refused';
+      await ledger.finishWork("run:r_threw", "o1", [status("r_threw", "FAILURE", reason)], T0 + 1, { status: "FAILURE", summary: reason, stack });
+      await ledger.finishWork("run:r_fine", "o1", [status("r_fine", "SUCCESS", "ok")], T0 + 2, { status: "SUCCESS", summary: "ok" });
+
+      expect(await ledger.getRun("r_threw")).toMatchObject({ status: "FAILURE", summary: reason, stack });
+      expect((await ledger.getRun("r_fine"))?.stack).toBeNull();
+      for (const listed of (await ledger.listRuns({ limit: 10 })).runs) expect(listed).not.toHaveProperty("stack");
+      // What goes to Port is the message only.
+      const reports = await ledger.claimReports({ owner: "rep", limit: 10, now: T0 + 3, ...lease });
+      expect(JSON.stringify(reports)).not.toContain("handlers.ts");
+    });
+
+    test("each run says what became of the report that tells Port its status: pending (and why), delivered, refused", async () => {
+      const ledger = await open();
+      const runs = ["r_held", "r_took", "r_refused", "r_node", "r_none"];
+      await ledger.commit({ records: runs.map((id) => run(id, "deploy")), deadLetters: [], reports: [] }, T0);
+      await ledger.claimWork({ owner: "o1", limit: 10, now: T0, ...lease });
+      // A node run's status is queued while it runs (by the target), before it ends DEFERRED.
+      await ledger.appendReports([log("r_node", "forwarded"), status("r_node", "SUCCESS", "done")], T0 + 1);
+      for (const id of ["r_held", "r_took", "r_refused"])
+        await ledger.finishWork(`run:${id}`, "o1", [log(id, "last words"), status(id, "SUCCESS", "ok")], T0 + 2, { status: "SUCCESS", summary: "ok" });
+      await ledger.finishWork("run:r_node", "o1", [], T0 + 2, { status: "DEFERRED", summary: null });
+      await ledger.finishWork("run:r_none", "o1", [log("r_none", "deferred")], T0 + 2, { status: "DEFERRED", summary: null });
+
+      const claimed = await ledger.claimReports({ owner: "rep", limit: 100, now: T0 + 3, ...lease });
+      const statusOf = (runId: string) => claimed.find((r) => r.runId === runId && r.call.kind === "update")?.id ?? "";
+      for (const r of claimed) if (r.call.kind === "log") await ledger.settleReport(r.id, { type: "delivered" }, T0 + 4);
+      await ledger.settleReport(statusOf("r_held"), { type: "retry", at: T0 + 60_000, error: "Port answered 401: unauthorized" }, T0 + 4);
+      await ledger.settleReport(statusOf("r_took"), { type: "delivered" }, T0 + 4);
+      await ledger.settleReport(statusOf("r_refused"), { type: "failed", error: "Port answered 404 not_found: no such run" }, T0 + 4);
+      await ledger.settleReport(statusOf("r_node"), { type: "delivered" }, T0 + 4);
+
+      const expected: Record<string, StatusReport | null> = {
+        r_held: { state: "pending", attempts: 1, error: "Port answered 401: unauthorized" },
+        r_took: { state: "delivered", attempts: 1, error: null },
+        r_refused: { state: "failed", attempts: 1, error: "Port answered 404 not_found: no such run" },
+        r_node: { state: "delivered", attempts: 1, error: null },
+        r_none: null,
+      };
+      const listed = Object.fromEntries((await ledger.listRuns({ limit: 10 })).runs.map((r) => [r.runId, r.statusReport]));
+      expect(listed).toEqual(expected);
+      for (const id of runs) expect((await ledger.getRun(id))?.statusReport).toEqual(expected[id] ?? null);
+    });
+
     test("a parked run is in the history, ended FAILURE with the reason it was parked", async () => {
       const ledger = await open();
       const letter = {
@@ -188,6 +240,7 @@ export function historyContract(open: () => Promise<Ledger>): void {
           finishedAt: T0,
           status: "FAILURE",
           summary: "parked: inputs.version: must be a string",
+          statusReport: null,
         },
       ]);
     });

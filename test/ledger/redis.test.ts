@@ -133,6 +133,30 @@ describe("redis ledger", () => {
     }
   });
 
+  test("a run ended before its status report was kept in its hash: the history finds the report among its last ones", async () => {
+    const prefix = `${run}:legacy-status`;
+    const ledger = open(prefix);
+    try {
+      const record = (id: string) => ({ ...rec(`run:${id}`), action: "deploy" });
+      await ledger.commit({ records: [record("r_old"), record("r_logs")], deadLetters: [], reports: [] }, T0);
+      await ledger.claimWork({ owner: "o1", limit: 10, leaseMs: 1_000, now: T0 });
+      const update = { runId: "r_old", call: { kind: "update" as const, patch: { status: "SUCCESS" as const, summary: "ok" } } };
+      await ledger.finishWork("run:r_old", "o1", [update, log("r_old", "after")], T0 + 1, { status: "SUCCESS", summary: "ok" });
+      await ledger.finishWork("run:r_logs", "o1", [log("r_logs", "only logs")], T0 + 1, { status: "DEFERRED", summary: null });
+      // As an earlier portside left them: no statusReport in the work hashes.
+      for (const id of ["r_old", "r_logs"]) await admin.hdel(`${prefix}:w:run:${id}`, "statusReport");
+      const claimed = await ledger.claimReports({ owner: "rep", limit: 10, leaseMs: 1_000, now: T0 + 2 });
+      const status = claimed.find((r) => r.call.kind === "update");
+      await ledger.settleReport(status?.id ?? "", { type: "failed", error: "Port answered 404 not_found: gone" }, T0 + 3);
+
+      const expected = { r_old: { state: "failed" as const, attempts: 1, error: "Port answered 404 not_found: gone" }, r_logs: null };
+      expect(Object.fromEntries((await ledger.listRuns({ limit: 10 })).runs.map((r) => [r.runId, r.statusReport]))).toEqual(expected);
+      expect((await ledger.getRun("r_old"))?.statusReport).toEqual(expected.r_old);
+    } finally {
+      await ledger.close();
+    }
+  });
+
   test("calls after close are refused", async () => {
     const ledger = open();
     await ledger.close();

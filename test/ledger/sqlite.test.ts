@@ -156,6 +156,50 @@ describe("sqlite ledger on disk", () => {
     }
   });
 
+  test("migration 7 adds the stack of what a run's handler threw: runs ended before it have none", async () => {
+    const path = fresh();
+    const v6 = new Database(path, { create: true, strict: true });
+    migrate(bunDatabase(v6), migrations.slice(0, 6));
+    v6.run(
+      "INSERT INTO work (key, kind, source, lane, state, attempt, accepted_at, started_at, finished_at, action, status, summary) VALUES ('run:r_old', 'run', 'sink/runs', NULL, 2, 1, ?1, ?1, ?2, 'deploy', 'FAILURE', 'it threw')",
+      [T0, T0 + 1],
+    );
+    v6.close();
+
+    const ledger = open(path);
+    try {
+      expect(await ledger.getRun("r_old")).toMatchObject({ status: "FAILURE", summary: "it threw", stack: null });
+    } finally {
+      await ledger.close();
+    }
+  });
+
+  test("migration 8 marks the status reports already queued: the history says what became of each run's status", async () => {
+    const path = fresh();
+    const v7 = new Database(path, { create: true, strict: true });
+    migrate(bunDatabase(v7), migrations.slice(0, 7));
+    v7.run(
+      "INSERT INTO work (key, kind, source, lane, state, attempt, accepted_at, started_at, finished_at, action, status, summary) VALUES ('run:r_old', 'run', 'sink/runs', NULL, 2, 1, ?1, ?1, ?2, 'deploy', 'SUCCESS', 'ok')",
+      [T0, T0 + 1],
+    );
+    const report = v7.prepare(
+      "INSERT INTO report (run_id, call, state, attempts, due_at, created_at, settled_at, error) VALUES ('r_old', ?1, ?2, 1, ?3, ?3, ?4, ?5)",
+    );
+    report.run(JSON.stringify({ kind: "log", message: "deployed" }), 1, T0 + 1, T0 + 2, null);
+    report.run(JSON.stringify({ kind: "update", patch: { status: "SUCCESS", summary: "ok" } }), 2, T0 + 1, T0 + 2, "Port answered 404 not_found: gone");
+    report.run(JSON.stringify({ kind: "update", patch: { summary: "no status here" } }), 1, T0 + 1, T0 + 2, null);
+    v7.close();
+
+    const ledger = open(path);
+    try {
+      const expected = { state: "failed" as const, attempts: 1, error: "Port answered 404 not_found: gone" };
+      expect((await ledger.listRuns({ limit: 10 })).runs.map((r) => r.statusReport)).toEqual([expected]);
+      expect((await ledger.getRun("r_old"))?.statusReport).toEqual(expected);
+    } finally {
+      await ledger.close();
+    }
+  });
+
   test("a database written by a newer portside is refused, with what to do", () => {
     const path = fresh();
     const db = new Database(path, { create: true });

@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from "bun:test";
-import { createHarness, runMessage, type Harness } from "../support/harness.ts";
+import { ADMIN_TOKEN, createHarness, runMessage, type Harness } from "../support/harness.ts";
 
 let h: Harness;
 afterEach(async () => h?.stop());
@@ -136,4 +136,31 @@ test("change handlers run for matching changes only", async () => {
   expect(await res.json()).toEqual({ records: 4, accepted: 1, duplicate: 1, parked: 0, ignored: 2 });
   await h.waitUntil(async () => (await h.ledger.counts()).doneWork === 1, "the matching change done");
   expect(seen).toEqual(["vm:vm-1"]);
+});
+
+test("a thrown error keeps its stack for operators (the log line, the run's story, the console), and Port gets the message only", async () => {
+  const { default: handlers } = await import("../support/throwing-handlers.ts");
+  h = await createHarness({ handlers });
+  await h.post("/sink/runs", JSON.stringify(runMessage("r_stack")));
+  await h.waitForTerminal(["r_stack"]);
+  const file = new URL("../support/throwing-handlers.ts", import.meta.url).pathname;
+  const reason = 'Handler for "deploy" failed: cluster 1.0.0 unreachable';
+
+  // portside's log line for the failed run: the reason, and the frames (the helper's throw, then the handler's call).
+  const line = JSON.parse(h.logs.find((l) => l.includes('"event":"run.failed"')) ?? "{}") as { reason?: string; stack?: string };
+  expect(line.reason).toBe(reason);
+  expect(line.stack?.split("\n")).toEqual([expect.stringContaining(`${file}:6:`), expect.stringContaining(`${file}:12:`)]);
+  expect(line.stack).not.toContain("unreachable");
+
+  // The run's story (the ledger keeps it), and the console's run page; a list carries none.
+  const story = (await (await h.admin("/runs/r_stack")).json()) as { summary: string; stack: string };
+  expect(story).toMatchObject({ summary: reason, stack: line.stack });
+  const list = (await (await h.admin("/runs")).json()) as { items: { runId: string; stack: string | null }[] };
+  expect(list.items.find((r) => r.runId === "r_stack")?.stack).toBeNull();
+  const page = await (await h.service.app.request("/console/runs/r_stack", { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
+  expect(page).toContain(`<pre id="run-stack">at callClusterApi (${file}:6:`);
+
+  // Port: the message only, in every call.
+  expect(h.emulator.state.runs.get("r_stack")?.summary).toBe(reason);
+  expect(JSON.stringify(h.emulator.state.calls)).not.toContain("throwing-handlers");
 });

@@ -30,6 +30,38 @@ export interface PortsideProcess {
   stop(): Promise<number>;
 }
 
+function spawnPortside(env: Record<string, string>, port: number, cwd = repo) {
+  return Bun.spawn([process.execPath, `${repo}src/entry/main.ts`], {
+    cwd,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "warn", ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+}
+
+/** Appends what `stream` writes to `into`, chunk by chunk, until it ends. */
+async function collect(stream: ReadableStream<Uint8Array>, into: string[]): Promise<void> {
+  const reader = stream.getReader();
+  for (let r = await reader.read(); !r.done; r = await reader.read()) into.push(new TextDecoder().decode(r.value));
+}
+
+/**
+ * Starts portside and waits for it to exit by itself (a start that fails), SIGKILLed after `timeoutMs`:
+ * its exit code and what it wrote to stdout and to stderr, apart.
+ */
+export async function runPortsideToExit(
+  env: Record<string, string>,
+  options: { timeoutMs?: number } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const proc = spawnPortside(env, await freePort());
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const timer = setTimeout(() => proc.kill("SIGKILL"), options.timeoutMs ?? 20_000);
+  await Promise.all([collect(proc.stdout, stdout), collect(proc.stderr, stderr), proc.exited]);
+  clearTimeout(timer);
+  return { code: proc.exitCode, stdout: stdout.join(""), stderr: stderr.join("") };
+}
+
 /** `cwd`: the process's working directory (default the repository), where relative paths in `env` resolve. */
 export async function startPortside(
   env: Record<string, string>,
@@ -37,18 +69,8 @@ export async function startPortside(
 ): Promise<PortsideProcess> {
   const port = options.port ?? (await freePort());
   const output: string[] = [];
-  const proc = Bun.spawn([process.execPath, `${repo}src/entry/main.ts`], {
-    cwd: options.cwd ?? repo,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "warn", ...env },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  for (const stream of [proc.stdout, proc.stderr] as ReadableStream<Uint8Array>[]) {
-    void (async () => {
-      const reader = stream.getReader();
-      for (let r = await reader.read(); !r.done; r = await reader.read()) output.push(new TextDecoder().decode(r.value));
-    })();
-  }
+  const proc = spawnPortside(env, port, options.cwd);
+  for (const stream of [proc.stdout, proc.stderr] as ReadableStream<Uint8Array>[]) void collect(stream, output);
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`${url}/healthz`, options.startTimeoutMs ?? 30_000).catch((error) => {
     proc.kill("SIGKILL");

@@ -1,7 +1,7 @@
 import { html } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
 import type { DeadLetter, DeadLetterSummary } from "../../ledger/ledger.ts";
-import { EVENT_EDGE_CHARS, type RunEvent, type RunStory, STORY_EDGE_EVENTS, STORY_REPORTS } from "../../observe/run-history.ts";
+import { BEHIND, EVENT_EDGE_CHARS, type RunEvent, reportLine, type RunStory, STORY_EDGE_EVENTS, STORY_REPORTS } from "../../observe/run-history.ts";
 import type { StatusSnapshot } from "../../observe/status.ts";
 
 /** How the story's events read in the console. */
@@ -34,6 +34,7 @@ h1{font-size:18px;margin:4px 0 12px} h2{font-size:15px;margin:0 0 8px}
 table{border-collapse:collapse;width:100%} th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eef0f4;vertical-align:top}
 th{font-weight:600;color:#5a6275} td.num{text-align:right}
 .SUCCESS{color:#137333;font-weight:600} .FAILURE{color:#b3261e;font-weight:600} .running,.received{color:#8a5a00} .DEFERRED{color:#3451b2}
+.report-pending{color:#8a5a00;font-weight:600} .report-refused{color:#b3261e;font-weight:600}
 .figures{display:flex;gap:24px;flex-wrap:wrap} .figures div{min-width:120px} .figures b{display:block;font-size:20px}
 pre{background:#f1f3f6;padding:8px;white-space:pre-wrap;word-break:break-all;max-height:320px;overflow:auto}
 form.inline{display:inline} button{padding:4px 12px} .danger{background:#b3261e;color:#fff;border:0;border-radius:4px}
@@ -141,7 +142,7 @@ export function homePage(opts: {
                         <td><a href="/console/runs/${encodeURIComponent(r.runId)}">${r.runId}</a></td>
                         <td>${r.action ?? ""}</td>
                         <td class="way-in">${r.source ?? ""}</td>
-                        <td class="${r.phase}">${r.phase}</td>
+                        <td class="status">${statusCell(r)}</td>
                         <td class="num">${r.attempts}</td>
                         <td>${time(r.receivedAt)}</td>
                         <td>${time(r.endedAt)}</td>
@@ -221,8 +222,10 @@ export function runPage(story: RunStory): Html {
       <table>
         <tbody>
           <tr><th>Action</th><td>${story.action ?? "(not started)"}</td></tr>
-          <tr><th>Status</th><td class="${story.phase}" id="run-status">${story.phase}</td></tr>
+          <tr><th>Status</th><td id="run-status">${statusCell(story)}</td></tr>
+          <tr><th>Reported to Port</th><td id="run-report">${reportDetail(story)}</td></tr>
           <tr><th>Summary</th><td id="run-summary">${story.summary ?? ""}</td></tr>
+          ${story.stack ? html`<tr><th>Stack</th><td><pre id="run-stack">${story.stack}</pre></td></tr>` : ""}
           <tr><th>Attempts</th><td>${story.attempts}</td></tr>
           <tr><th>Received</th><td>${time(story.receivedAt)} ${story.source ? html`<span class="note">from ${story.source}</span>` : ""}</td></tr>
           <tr><th>Request</th><td id="request-id">${story.requestId ?? ""}</td></tr>
@@ -245,6 +248,27 @@ export function runPage(story: RunStory): Html {
       </table>
     </section>`,
   );
+}
+
+/**
+ * A run's status as far as Port has it: the phase, and when its status report is not delivered, that it is
+ * pending or refused (Port's answer in brief), so a list never shows a plain SUCCESS Port has not taken.
+ */
+function statusCell(story: Pick<RunStory, "phase" | "report">): Html {
+  const { report } = story;
+  const phase = html`<span class="${story.phase}">${story.phase}</span>`;
+  if (report === null || report.state === "delivered") return phase;
+  return html`${phase} · <span class="report-${report.state}">${reportLine(report)}</span>`;
+}
+
+/** The run page's word on the status report, with Port's answer in full. */
+function reportDetail(story: RunStory): string {
+  const { report } = story;
+  if (report === null) return story.phase === "DEFERRED" ? "left to the target to report" : "no status queued";
+  if (report.state === "delivered") return "status delivered";
+  if (report.state === "refused") return `status refused by Port: ${report.reason ?? "no reason kept"}`;
+  if (report.reason?.startsWith(BEHIND)) return `status not delivered yet, ${report.reason}`;
+  return report.reason ? `status not delivered yet; Port's last answer: ${report.reason}` : "status not delivered yet (not tried)";
 }
 
 /** How much of a record its page shows; the whole is a download. */

@@ -11,6 +11,7 @@ import { EVENTBRIDGE_KIND } from "./target.ts";
 export { eventBridge, EVENTBRIDGE_KIND, EventBridgeOptionsSchema, type EventBridgeOptions, type EventBridgeTarget } from "./target.ts";
 export { changeDetailType, entryBytes, runDetailType, type ChangeDetail, type RunDetail } from "./event.ts";
 export { EventBridgeDeliveryError, publishedLine, type EventBridgeRunner } from "./runner.ts";
+export { eventBridgeRegion } from "./publisher.ts";
 
 /** Backoff for throttled entries: quick at first, capped so a long throttle is probed every 10 s. */
 

@@ -183,6 +183,20 @@ export function createEventBridgeClient(settings: ClientSettings): EventBridgeCl
   });
 }
 
+/**
+ * The region EventBridge calls would go to: AWS_REGION (the setting), else what the SDK finds itself (a
+ * profile in ~/.aws/config; it does not read AWS_DEFAULT_REGION); null when there is none, and every call
+ * would fail with "Region is missing".
+ */
+export async function eventBridgeRegion(settings: Pick<ClientSettings, "region">): Promise<string | null> {
+  if (settings.region) return settings.region;
+  try {
+    return (await createEventBridgeClient({ region: null, endpoint: null }).config.region()) || null;
+  } catch {
+    return null;
+  }
+}
+
 const nativeFetch = () => "Bun" in globalThis || "Deno" in globalThis;
 
 /** `SendPutEvents` over a real client. */
