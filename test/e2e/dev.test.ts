@@ -184,6 +184,32 @@ describe("portside dev", () => {
       .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(lines.filter((l) => l.event === "dev.run_log" && l.runId === firstId).map((l) => l.message)).toEqual(["hello Lee from A"]);
     expect(lines.find((l) => l.event === "dev.run_ended" && l.runId === firstId)).toMatchObject({ action: "greet", status: "SUCCESS", summary: "A" });
+
+    // A version with one more action: the console's form and GET /admin/local offer it at once, and a run of
+    // it sent from the form ends as the new code says.
+    writeFileSync(
+      join(dev.dir, "handlers.ts"),
+      version("D").replace("  runs: {\n", '  runs: {\n    wave: async (run) => ({ summary: "waved at " + run.entity?.identifier }),\n'),
+    );
+    await dev.waitFor(/"event":"dev\.reloaded"/, 2);
+    expect(((await (await fetch(`${dev.url}/admin/local`)).json()) as { actions: string[] }).actions).toEqual(["wave", "greet", "boom"]);
+    const form = await (await fetch(`${dev.url}/console/send`)).text();
+    expect([...form.matchAll(/<option value="([^"]+)"/g)].map((m) => m[1])).toEqual(["wave", "greet", "boom"]);
+    const sent = await fetch(`${dev.url}/console/send`, {
+      method: "POST",
+      redirect: "manual",
+      headers: { origin: dev.url, "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ action: "wave", inputs: "{}", entity: "checkout" }).toString(),
+    });
+    expect(sent.status).toBe(303);
+    const waveId = /^\/console\/runs\/(r_[0-9a-f]{16})$/.exec(sent.headers.get("location") ?? "")?.[1];
+    expect(waveId).toBeDefined();
+    expect(await (await fetch(`${dev.url}/admin/runs/${waveId}`)).json()).toMatchObject({
+      action: "wave",
+      source: "console",
+      phase: "SUCCESS",
+      summary: "waved at checkout",
+    });
     expect(await dev.stop()).toBe(0);
   }, 90_000);
 
