@@ -51,14 +51,14 @@ afterEach(async () => {
 });
 
 /** `portside dev --handlers handlers.ts` in a new directory holding version A; piped, or on a pseudo-terminal. */
-async function startDev(options: { terminal?: boolean } = {}): Promise<Dev> {
+async function startDev(options: { terminal?: boolean; env?: Record<string, string> } = {}): Promise<Dev> {
   const dir = mkdtempSync(join(tmpdir(), "portside-dev-"));
   dirs.push(dir);
   writeFileSync(join(dir, "handlers.ts"), version("A"));
   const port = await freePort();
   let output = "";
   const decoder = new TextDecoder();
-  const env = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", PORT: String(port) };
+  const env = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", PORT: String(port), ...options.env };
   const proc = options.terminal
     ? Bun.spawn([process.execPath, cli, "dev", "--handlers", "handlers.ts"], {
         cwd: dir,
@@ -99,7 +99,7 @@ async function startDev(options: { terminal?: boolean } = {}): Promise<Dev> {
     },
   };
   running = dev;
-  await dev.waitFor(options.terminal ? /portside dev/ : /"event":"dev\.ready"/);
+  await dev.waitFor(options.terminal && options.env?.LOG_FORMAT !== "json" ? /portside dev/ : /"event":"dev\.ready"/);
   return dev;
 }
 
@@ -230,6 +230,21 @@ describe("portside dev", () => {
       `greet ${runId}  SUCCESS  A`,
     ]);
     expect(lines.filter((line) => line.startsWith("{"))).toEqual([]);
+    expect(await dev.stop()).toBe(0);
+  }, 60_000);
+
+  test("on a terminal with LOG_FORMAT=json: JSON lines, the run's log lines among them", async () => {
+    const dev = await startDev({ terminal: true, env: { LOG_FORMAT: "json" } });
+    const sent = await trigger(["greet", "--inputs", '{"name":"Kim"}', "--url", dev.url]);
+    expect(sent.code).toBe(0);
+    const runId = sentLine(sent.lines, "greet", dev.url);
+    await dev.waitFor(new RegExp(`"event":"dev\\.run_ended".*"runId":"${runId}"`));
+    const lines = dev.output().replaceAll("\r", "").split("\n").filter(Boolean);
+    // Every line is one JSON object (no colours, nothing for people).
+    const parsed = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(parsed.find((l) => l.event === "dev.ready")).toMatchObject({ level: "info", url: dev.url, actions: ["greet", "boom"] });
+    expect(parsed.filter((l) => l.event === "dev.run_log" && l.runId === runId).map((l) => l.message)).toEqual(["hello Kim from A"]);
+    expect(parsed.find((l) => l.event === "dev.run_ended" && l.runId === runId)).toMatchObject({ action: "greet", status: "SUCCESS", summary: "A" });
     expect(await dev.stop()).toBe(0);
   }, 60_000);
 });
