@@ -281,6 +281,130 @@ describe("portside trigger", () => {
     });
   }, 60_000);
 
+  test("builds Port's run message for the portside's organisation, posts it to /sink/runs with SINK_TOKEN, prints the run's story", async () => {
+    // A stand-in portside that records what trigger sends and tells the story of the run it was sent.
+    type Message = Record<string, unknown> & { context: { runId: string; entity: string | null }; trigger: { at: string } };
+    const posted: { message: Message; authorization: string | null; contentType: string | null }[] = [];
+    const stories = new Map<string, unknown>();
+    const standIn = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      async fetch(req) {
+        const path = new URL(req.url).pathname;
+        if (path === "/admin/local") return Response.json({ orgId: "org_stand_in", portEmulator: true, actions: ["deploy"] });
+        if (path === "/sink/runs" && req.method === "POST") {
+          const message = (await req.json()) as Message;
+          posted.push({ message, authorization: req.headers.get("authorization"), contentType: req.headers.get("content-type") });
+          const events = message.context.entity
+            ? [
+                { at: 1, what: "received", detail: "from sink/runs" },
+                { at: 2, what: "log", detail: `Deploying ${message.context.entity}` },
+                { at: 3, what: "entity", detail: "deployment/checkout-1-2-3" },
+              ]
+            : [];
+          stories.set(message.context.runId, {
+            runId: message.context.runId,
+            action: "deploy",
+            source: "sink/runs",
+            requestId: null,
+            phase: message.context.entity ? "SUCCESS" : "FAILURE",
+            attempts: 1,
+            receivedAt: 1,
+            startedAt: 2,
+            endedAt: 3,
+            summary: message.context.entity ? "Deployed" : "no service to deploy",
+            events,
+          });
+          return Response.json({ accepted: 1, parked: 0, ignored: 0 });
+        }
+        const story = stories.get(path.replace("/admin/runs/", ""));
+        return story ? Response.json(story) : Response.json({ error: "no_run" }, { status: 404 });
+      },
+    });
+    const url = `http://127.0.0.1:${standIn.port}`;
+    const dir = mkdtempSync(join(tmpdir(), "portside-trigger-"));
+    dirs.push(dir);
+    writeFileSync(join(dir, "more.json"), JSON.stringify({ environment: "production", replicas: 3 }));
+    try {
+      const day2 = await trigger(
+        ["deploy", "--inputs", '{"version":"1.2.3"}', "--inputs", `@${join(dir, "more.json")}`, "--entity", "checkout", "--url", url],
+        {
+          SINK_TOKEN: "trigger-stand-in-sink-token",
+        },
+      );
+      const runId = posted[0]?.message.context.runId ?? "";
+      expect(runId).toMatch(/^r_[0-9a-f]{16}$/);
+      expect(day2).toEqual({
+        code: 0,
+        lines: [
+          `deploy: run ${runId} sent to ${url} (organisation org_stand_in; Port is the local emulator)`,
+          "  log     Deploying checkout",
+          "  entity  deployment/checkout-1-2-3",
+          "SUCCESS: Deployed",
+          `  console ${url}/console/runs/${runId}`,
+        ],
+        stderr: "",
+      });
+      expect(posted[0] as unknown).toEqual({
+        authorization: "Bearer trigger-stand-in-sink-token",
+        contentType: "application/json",
+        message: {
+          action: "deploy",
+          resourceType: "run",
+          status: "TRIGGERED",
+          trigger: { by: { orgId: "org_stand_in", userId: null, user: { email: "developer@example.com" } }, origin: "UI", at: expect.any(String) },
+          context: { entity: "checkout", blueprint: null, runId },
+          payload: {
+            entity: { identifier: "checkout", properties: {} },
+            action: { invocationMethod: { type: "KAFKA" }, trigger: "DAY-2" },
+            properties: { version: "1.2.3", environment: "production", replicas: 3 },
+          },
+        },
+      });
+      const at = posted[0]?.message.trigger.at ?? "";
+      expect(Math.abs(Date.parse(at) - Date.now())).toBeLessThan(30_000);
+
+      // No --entity: a CREATE; no SINK_TOKEN: no authorization. A FAILURE exits 1.
+      const create = await trigger(["deploy", "--url", url]);
+      const createId = posted[1]?.message.context.runId ?? "";
+      expect(create).toEqual({
+        code: 1,
+        lines: [
+          `deploy: run ${createId} sent to ${url} (organisation org_stand_in; Port is the local emulator)`,
+          "FAILURE: no service to deploy",
+          `  console ${url}/console/runs/${createId}`,
+        ],
+        stderr: "",
+      });
+      expect(posted[1]?.authorization).toBeNull();
+      expect(posted[1]?.message).toMatchObject({
+        context: { entity: null, runId: createId },
+        payload: { entity: null, action: { trigger: "CREATE" }, properties: {} },
+      });
+      expect(createId).not.toBe(runId);
+    } finally {
+      standIn.stop(true);
+    }
+  }, 30_000);
+
+  test("a run sent to a portside started open without ORG_ID runs the handler on the entity and prints its story", async () => {
+    portside = await startPortside({ PORTSIDE_OPEN: "true", HANDLERS: "src/examples/handlers.ts", LEDGER: "memory" });
+    const sent = await trigger(["deploy", "--inputs", '{"version":"1.2.3","environment":"production"}', "--entity", "checkout", "--url", portside.url]);
+    const runId = sentLine(sent.lines, "deploy", portside.url);
+    expect({ code: sent.code, stderr: sent.stderr, end: sent.lines.slice(-2) }).toEqual({
+      code: 0,
+      stderr: "",
+      end: ["SUCCESS: Deployed checkout 1.2.3 to production", `  console ${portside.url}/console/runs/${runId}`],
+    });
+    // The log lines in the order the handler wrote them; the entity where its report fell among them.
+    const told = sent.lines.slice(1, -2);
+    expect(told.filter((line) => line.startsWith("  log "))).toEqual([
+      "  log     Deploying checkout 1.2.3 to production",
+      "  log     Deployment of checkout 1.2.3 finished",
+    ]);
+    expect(told.filter((line) => !line.startsWith("  log "))).toEqual(["  entity  deployment/checkout-1-2-3-production"]);
+  }, 30_000);
+
   test("bad --inputs and nothing listening: one line, exit 2", async () => {
     const url = `http://127.0.0.1:${await freePort()}`;
     // The parser's words, never the value it choked on.
