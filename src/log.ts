@@ -1,3 +1,5 @@
+import { writeSync } from "node:fs";
+
 /**
  * Structured logs: one JSON object per line, an `event` name from a small catalogue, and the run id on
  * every line about a run. Tests pass a sink to collect lines; nothing here reads the environment.
@@ -30,9 +32,18 @@ export interface LoggerOptions {
 }
 
 const defaultSink = (line: string, level: LogLevel) => {
-  if (level === "error" || level === "warn") console.error(line);
+  if (level === "error" || level === "warn") errorLine(line);
   else console.log(line);
 };
+
+/**
+ * One line on standard error as it is. Bun colours what `console.error` writes to a terminal, which would
+ * make a JSON line something else; a pipe or a file (a container's log, Lambda's) still gets `console.error`.
+ */
+export function errorLine(line: string): void {
+  if (process.stderr.isTTY) writeSync(2, `${line}\n`);
+  else console.error(line);
+}
 
 export function createLogger(options: LoggerOptions = {}, bound: LogFields = {}): Logger {
   const min = rank[options.level ?? "info"];

@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { type Config, ConfigError, redactUrl } from "../config.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import { createMemoryLedger } from "../ledger/memory.ts";
-import type { Logger } from "../log.ts";
+import { errorLine, type Logger } from "../log.ts";
 import type { RateStore } from "../port/rate-store.ts";
 import type { SharedTokenStore } from "../port/token.ts";
 import { createFeed } from "../observe/events.ts";
@@ -203,7 +203,7 @@ export function cannotStartMessages(error: unknown): string[] {
 }
 
 export function logCannotStart(message: string): void {
-  console.error(JSON.stringify({ t: new Date().toISOString(), level: "error", event: "portside.cannot_start", message }));
+  errorLine(JSON.stringify({ t: new Date().toISOString(), level: "error", event: "portside.cannot_start", message }));
 }
 
 /** An error's message only (never its stack; for URLs, the redacted form). */

@@ -269,6 +269,7 @@ export async function startPortside(runtime: Runtime, hooks: StartHooks = {}): P
   polling?.start();
   logger.info("portside.listening", {
     url: `http://${config.host}:${server.port}`,
+    org: config.orgId,
     ...(metricsServer ? { metricsUrl: `http://${config.host}:${metricsServer.port}/metrics` } : {}),
     runtime: runtime.name,
     ledger: config.ledger.type,

@@ -29,7 +29,12 @@ export function generatedDir(name: string): string {
 export async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   const [command, ...scriptArgs] = script.split(" ");
   if (command !== "bun") throw new Error(`the cli script is not run by bun: ${script}`);
-  const proc = Bun.spawn([process.execPath, ...scriptArgs, ...args], {
+  return inRepo([process.execPath, ...scriptArgs, ...args], env);
+}
+
+/** `command` run in the repository with exactly `env` (PATH and HOME unless it sets them): its exit code and output. */
+export async function inRepo(command: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const proc = Bun.spawn(command, {
     cwd: repo,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
     stdout: "pipe",

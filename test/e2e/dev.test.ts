@@ -51,14 +51,14 @@ afterEach(async () => {
 });
 
 /** `portside dev --handlers handlers.ts` in a new directory holding version A; piped, or on a pseudo-terminal. */
-async function startDev(options: { terminal?: boolean } = {}): Promise<Dev> {
+async function startDev(options: { terminal?: boolean; env?: Record<string, string> } = {}): Promise<Dev> {
   const dir = mkdtempSync(join(tmpdir(), "portside-dev-"));
   dirs.push(dir);
   writeFileSync(join(dir, "handlers.ts"), version("A"));
   const port = await freePort();
   let output = "";
   const decoder = new TextDecoder();
-  const env = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", PORT: String(port) };
+  const env = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", PORT: String(port), ...options.env };
   const proc = options.terminal
     ? Bun.spawn([process.execPath, cli, "dev", "--handlers", "handlers.ts"], {
         cwd: dir,
@@ -99,7 +99,7 @@ async function startDev(options: { terminal?: boolean } = {}): Promise<Dev> {
     },
   };
   running = dev;
-  await dev.waitFor(options.terminal ? /portside dev/ : /"event":"dev\.ready"/);
+  await dev.waitFor(options.terminal && options.env?.LOG_FORMAT !== "json" ? /portside dev/ : /"event":"dev\.ready"/);
   return dev;
 }
 
@@ -184,6 +184,32 @@ describe("portside dev", () => {
       .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(lines.filter((l) => l.event === "dev.run_log" && l.runId === firstId).map((l) => l.message)).toEqual(["hello Lee from A"]);
     expect(lines.find((l) => l.event === "dev.run_ended" && l.runId === firstId)).toMatchObject({ action: "greet", status: "SUCCESS", summary: "A" });
+
+    // A version with one more action: the console's form and GET /admin/local offer it at once, and a run of
+    // it sent from the form ends as the new code says.
+    writeFileSync(
+      join(dev.dir, "handlers.ts"),
+      version("D").replace("  runs: {\n", '  runs: {\n    wave: async (run) => ({ summary: "waved at " + run.entity?.identifier }),\n'),
+    );
+    await dev.waitFor(/"event":"dev\.reloaded"/, 2);
+    expect(((await (await fetch(`${dev.url}/admin/local`)).json()) as { actions: string[] }).actions).toEqual(["wave", "greet", "boom"]);
+    const form = await (await fetch(`${dev.url}/console/send`)).text();
+    expect([...form.matchAll(/<option value="([^"]+)"/g)].map((m) => m[1])).toEqual(["wave", "greet", "boom"]);
+    const sent = await fetch(`${dev.url}/console/send`, {
+      method: "POST",
+      redirect: "manual",
+      headers: { origin: dev.url, "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ action: "wave", inputs: "{}", entity: "checkout" }).toString(),
+    });
+    expect(sent.status).toBe(303);
+    const waveId = /^\/console\/runs\/(r_[0-9a-f]{16})$/.exec(sent.headers.get("location") ?? "")?.[1];
+    expect(waveId).toBeDefined();
+    expect(await (await fetch(`${dev.url}/admin/runs/${waveId}`)).json()).toMatchObject({
+      action: "wave",
+      source: "console",
+      phase: "SUCCESS",
+      summary: "waved at checkout",
+    });
     expect(await dev.stop()).toBe(0);
   }, 90_000);
 
@@ -204,6 +230,21 @@ describe("portside dev", () => {
       `greet ${runId}  SUCCESS  A`,
     ]);
     expect(lines.filter((line) => line.startsWith("{"))).toEqual([]);
+    expect(await dev.stop()).toBe(0);
+  }, 60_000);
+
+  test("on a terminal with LOG_FORMAT=json: JSON lines, the run's log lines among them", async () => {
+    const dev = await startDev({ terminal: true, env: { LOG_FORMAT: "json" } });
+    const sent = await trigger(["greet", "--inputs", '{"name":"Kim"}', "--url", dev.url]);
+    expect(sent.code).toBe(0);
+    const runId = sentLine(sent.lines, "greet", dev.url);
+    await dev.waitFor(new RegExp(`"event":"dev\\.run_ended".*"runId":"${runId}"`));
+    const lines = dev.output().replaceAll("\r", "").split("\n").filter(Boolean);
+    // Every line is one JSON object (no colours, nothing for people).
+    const parsed = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(parsed.find((l) => l.event === "dev.ready")).toMatchObject({ level: "info", url: dev.url, actions: ["greet", "boom"] });
+    expect(parsed.filter((l) => l.event === "dev.run_log" && l.runId === runId).map((l) => l.message)).toEqual(["hello Kim from A"]);
+    expect(parsed.find((l) => l.event === "dev.run_ended" && l.runId === runId)).toMatchObject({ action: "greet", status: "SUCCESS", summary: "A" });
     expect(await dev.stop()).toBe(0);
   }, 60_000);
 });
@@ -239,6 +280,130 @@ describe("portside trigger", () => {
       stderr: "",
     });
   }, 60_000);
+
+  test("builds Port's run message for the portside's organisation, posts it to /sink/runs with SINK_TOKEN, prints the run's story", async () => {
+    // A stand-in portside that records what trigger sends and tells the story of the run it was sent.
+    type Message = Record<string, unknown> & { context: { runId: string; entity: string | null }; trigger: { at: string } };
+    const posted: { message: Message; authorization: string | null; contentType: string | null }[] = [];
+    const stories = new Map<string, unknown>();
+    const standIn = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      async fetch(req) {
+        const path = new URL(req.url).pathname;
+        if (path === "/admin/local") return Response.json({ orgId: "org_stand_in", portEmulator: true, actions: ["deploy"] });
+        if (path === "/sink/runs" && req.method === "POST") {
+          const message = (await req.json()) as Message;
+          posted.push({ message, authorization: req.headers.get("authorization"), contentType: req.headers.get("content-type") });
+          const events = message.context.entity
+            ? [
+                { at: 1, what: "received", detail: "from sink/runs" },
+                { at: 2, what: "log", detail: `Deploying ${message.context.entity}` },
+                { at: 3, what: "entity", detail: "deployment/checkout-1-2-3" },
+              ]
+            : [];
+          stories.set(message.context.runId, {
+            runId: message.context.runId,
+            action: "deploy",
+            source: "sink/runs",
+            requestId: null,
+            phase: message.context.entity ? "SUCCESS" : "FAILURE",
+            attempts: 1,
+            receivedAt: 1,
+            startedAt: 2,
+            endedAt: 3,
+            summary: message.context.entity ? "Deployed" : "no service to deploy",
+            events,
+          });
+          return Response.json({ accepted: 1, parked: 0, ignored: 0 });
+        }
+        const story = stories.get(path.replace("/admin/runs/", ""));
+        return story ? Response.json(story) : Response.json({ error: "no_run" }, { status: 404 });
+      },
+    });
+    const url = `http://127.0.0.1:${standIn.port}`;
+    const dir = mkdtempSync(join(tmpdir(), "portside-trigger-"));
+    dirs.push(dir);
+    writeFileSync(join(dir, "more.json"), JSON.stringify({ environment: "production", replicas: 3 }));
+    try {
+      const day2 = await trigger(
+        ["deploy", "--inputs", '{"version":"1.2.3"}', "--inputs", `@${join(dir, "more.json")}`, "--entity", "checkout", "--url", url],
+        {
+          SINK_TOKEN: "trigger-stand-in-sink-token",
+        },
+      );
+      const runId = posted[0]?.message.context.runId ?? "";
+      expect(runId).toMatch(/^r_[0-9a-f]{16}$/);
+      expect(day2).toEqual({
+        code: 0,
+        lines: [
+          `deploy: run ${runId} sent to ${url} (organisation org_stand_in; Port is the local emulator)`,
+          "  log     Deploying checkout",
+          "  entity  deployment/checkout-1-2-3",
+          "SUCCESS: Deployed",
+          `  console ${url}/console/runs/${runId}`,
+        ],
+        stderr: "",
+      });
+      expect(posted[0] as unknown).toEqual({
+        authorization: "Bearer trigger-stand-in-sink-token",
+        contentType: "application/json",
+        message: {
+          action: "deploy",
+          resourceType: "run",
+          status: "TRIGGERED",
+          trigger: { by: { orgId: "org_stand_in", userId: null, user: { email: "developer@example.com" } }, origin: "UI", at: expect.any(String) },
+          context: { entity: "checkout", blueprint: null, runId },
+          payload: {
+            entity: { identifier: "checkout", properties: {} },
+            action: { invocationMethod: { type: "KAFKA" }, trigger: "DAY-2" },
+            properties: { version: "1.2.3", environment: "production", replicas: 3 },
+          },
+        },
+      });
+      const at = posted[0]?.message.trigger.at ?? "";
+      expect(Math.abs(Date.parse(at) - Date.now())).toBeLessThan(30_000);
+
+      // No --entity: a CREATE; no SINK_TOKEN: no authorization. A FAILURE exits 1.
+      const create = await trigger(["deploy", "--url", url]);
+      const createId = posted[1]?.message.context.runId ?? "";
+      expect(create).toEqual({
+        code: 1,
+        lines: [
+          `deploy: run ${createId} sent to ${url} (organisation org_stand_in; Port is the local emulator)`,
+          "FAILURE: no service to deploy",
+          `  console ${url}/console/runs/${createId}`,
+        ],
+        stderr: "",
+      });
+      expect(posted[1]?.authorization).toBeNull();
+      expect(posted[1]?.message).toMatchObject({
+        context: { entity: null, runId: createId },
+        payload: { entity: null, action: { trigger: "CREATE" }, properties: {} },
+      });
+      expect(createId).not.toBe(runId);
+    } finally {
+      standIn.stop(true);
+    }
+  }, 30_000);
+
+  test("a run sent to a portside started open without ORG_ID runs the handler on the entity and prints its story", async () => {
+    portside = await startPortside({ PORTSIDE_OPEN: "true", HANDLERS: "src/examples/handlers.ts", LEDGER: "memory" });
+    const sent = await trigger(["deploy", "--inputs", '{"version":"1.2.3","environment":"production"}', "--entity", "checkout", "--url", portside.url]);
+    const runId = sentLine(sent.lines, "deploy", portside.url);
+    expect({ code: sent.code, stderr: sent.stderr, end: sent.lines.slice(-2) }).toEqual({
+      code: 0,
+      stderr: "",
+      end: ["SUCCESS: Deployed checkout 1.2.3 to production", `  console ${portside.url}/console/runs/${runId}`],
+    });
+    // The log lines in the order the handler wrote them; the entity where its report fell among them.
+    const told = sent.lines.slice(1, -2);
+    expect(told.filter((line) => line.startsWith("  log "))).toEqual([
+      "  log     Deploying checkout 1.2.3 to production",
+      "  log     Deployment of checkout 1.2.3 finished",
+    ]);
+    expect(told.filter((line) => !line.startsWith("  log "))).toEqual(["  entity  deployment/checkout-1-2-3-production"]);
+  }, 30_000);
 
   test("bad --inputs and nothing listening: one line, exit 2", async () => {
     const url = `http://127.0.0.1:${await freePort()}`;

@@ -308,6 +308,37 @@ describe("the start line", () => {
     });
   }, 30_000);
 
+  test("open mode without ORG_ID or Port credentials starts, for organisation org_portside_dev; with credentials ORG_ID is required", async () => {
+    const port = await freePort();
+    const { code, output } = await start({ PORTSIDE_OPEN: "true", LEDGER: "memory", PORT: String(port) }, /portside\.listening/);
+    expect(code).toBe(0);
+    expect(output).not.toContain("cannot_start");
+    const { t: _t, ...listening } = JSON.parse(output.split("\n").find((l) => l.includes('"portside.listening"')) ?? "{}") as Record<string, unknown>;
+    expect(listening).toEqual({
+      level: "info",
+      event: "portside.listening",
+      url: `http://127.0.0.1:${port}`,
+      org: "org_portside_dev",
+      runtime: "bun",
+      ledger: "memory",
+      handlers: "no handler module (set HANDLERS)",
+      actions: [],
+      ackMode: "durable",
+      unhandledRuns: "ignore",
+    });
+    const { ORG_ID: _org, ...withoutOrg } = base;
+    const refused = await start({ ...withoutOrg, PORTSIDE_OPEN: "true", LEDGER: "memory" });
+    expect(refused.code).toBe(2);
+    expect(
+      refused.output
+        .trim()
+        .split("\n")
+        .map((line) => (JSON.parse(line) as { message: string }).message),
+    ).toEqual([
+      "portside cannot start: ORG_ID: is not set. your Port organisation id (org_…); records of any other organisation are parked (open mode without Port credentials, `portside dev` among them, defaults to org_portside_dev).",
+    ]);
+  });
+
   test("production says /admin is off without ADMIN_TOKEN, and on with it", async () => {
     const off = await start(base, /portside\.listening/);
     expect(off.output).toContain("/admin is off (set ADMIN_TOKEN to use it)");
@@ -349,23 +380,39 @@ describe("the portside program", () => {
 
   test("--help, --version and start --help print and exit 0, starting nothing and opening no ledger", async () => {
     const cwd = mkdtempSync(join(tmpdir(), "portside-help-"));
+    // The port it would listen on is taken: a start would end "PORT … in use", exit 2, and the taker would see
+    // nothing; a dev would also write its ledger under ./.portside.
+    let knocked = 0;
+    const taker = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch: () => {
+        knocked++;
+        return new Response("taken");
+      },
+    });
     try {
       // A configuration that would start (open, the default SQLite ledger under ./.portside) if anything did.
-      const env = { PORTSIDE_OPEN: "true", PORT: "0" };
+      const env = { PORTSIDE_OPEN: "true", HOST: "127.0.0.1", PORT: String(taker.port) };
       for (const [entry, args, printed] of [
         ["cli.ts", ["--help"], "Usage: portside [options] [command]"],
         ["cli.ts", ["--version"], version],
         ["cli.ts", ["-V"], version],
         ["cli.ts", ["start", "--help"], "Usage: portside start [options]"],
         ["cli.ts", ["help", "start"], "Usage: portside start [options]"],
+        ["cli.ts", ["dev", "--help"], "Usage: portside dev [options]"],
+        ["cli.ts", ["trigger", "--help"], "Usage: portside trigger [options] <action>"],
         ["main.ts", ["--help"], "Usage: portside start [options]"],
       ] as const) {
         const result = await command(entry, [...args], cwd, env);
         expect({ args, code: result.code, stderr: result.stderr }).toEqual({ args, code: 0, stderr: "" });
         expect(result.stdout.split("\n")[0]).toBe(printed);
+        if (printed === version) expect(result.stdout).toBe(`${version}\n`);
       }
       expect(readdirSync(cwd)).toEqual([]);
+      expect(knocked).toBe(0);
     } finally {
+      taker.stop(true);
       rmSync(cwd, { recursive: true, force: true });
     }
   }, 60_000);
@@ -380,6 +427,9 @@ describe("the portside program", () => {
         // `npm start -- --opne`
         ["main.ts", ["--opne"], ["error: unknown option '--opne'", "(Did you mean --open?)"]],
         ["cli.ts", ["invoke", "deploy", "--entiy", "checkout"], ["error: unknown option '--entiy'", "(Did you mean --entity?)"]],
+        ["cli.ts", ["dev", "--handler", "handlers.ts"], ["error: unknown option '--handler'", "(Did you mean --handlers?)"]],
+        ["cli.ts", ["trigger", "deploy", "--input", "{}"], ["error: unknown option '--input'", "(Did you mean --inputs?)"]],
+        ["cli.ts", ["trigerr", "deploy"], ["error: unknown command 'trigerr'", "(Did you mean trigger?)"]],
       ] as const) {
         const result = await command(entry, [...args], cwd, env);
         expect({ args, code: result.code, stdout: result.stdout, stderr: result.stderr }).toEqual({

@@ -98,6 +98,8 @@ export function homePage(opts: {
   moreLetters: string | null;
   health: StatusSnapshot;
   message: string | null;
+  /** Open mode with the Port emulator: a link to the form that sends a run. */
+  canSend?: boolean;
 }): Html {
   const { runs, filter, health } = opts;
   return layout(
@@ -105,6 +107,7 @@ export function homePage(opts: {
     html`${opts.message ? html`<p class="message" role="status">${opts.message}</p>` : ""}
       <section id="runs">
         <h1>Runs</h1>
+        ${opts.canSend ? html`<p><a href="/console/send" id="send-a-run">Send a run…</a></p>` : ""}
         <form method="get" action="/console">
           <label>Action
             <select name="action">

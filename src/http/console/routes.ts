@@ -10,6 +10,9 @@ import { fromBase64 } from "../../shared/base64.ts";
 import { consoleHeaders, createSignInThrottle, isHttps, isLocal, sameOriginPosts } from "./guards.ts";
 import { CONSOLE_STYLE, confirmPage, deadLetterPage, homePage, loginPage, notFoundPage, refusedPage, runPage } from "./pages.ts";
 import { type ConsoleSessions, createConsoleSessions } from "./session.ts";
+import { sendRoutes } from "./send.ts";
+import type { LocalDeps } from "../admin.ts";
+import type { Ingest } from "../../pipeline/ingest.ts";
 import type { Status } from "../../observe/status.ts";
 
 /**
@@ -20,7 +23,8 @@ import type { Status } from "../../observe/status.ts";
  * for /console only, Secure unless portside was started open for local use, expiring after
  * CONSOLE_SESSION_HOURS; a bearer header with the token works too. Every answer carries a strict content
  * security policy, every form post must come from a console page, and sign-in is throttled (guards.ts).
- * Backed by the same ledger, run history and replay as /admin.
+ * Backed by the same ledger, run history and replay as /admin. Open for local use with the Port emulator, it
+ * also sends runs (send.ts).
  */
 export interface ConsoleDeps {
   adminToken: Secret | null;
@@ -34,6 +38,9 @@ export interface ConsoleDeps {
   status: Status;
   /** Actions with a handler or route, for the filter. */
   actions: readonly string[];
+  /** Open mode: with the local Port emulator standing in for Port, the form that sends a run (send.ts). */
+  local?: LocalDeps | null;
+  ingest?: Ingest;
 }
 
 const COOKIE = "portside_session";
@@ -93,6 +100,10 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
   app.use("*", signedIn(deps.adminToken, sessions));
   // After the sign-in check, so a post without a session is answered with the sign-in page.
   app.on("POST", "*", fromElsewhere);
+  // Sending a made-up run: open mode with the Port emulator only (Port itself would refuse its reports).
+  const canSend = deps.open && deps.local?.emulated === true && deps.ingest !== undefined;
+  if (canSend && deps.local && deps.ingest)
+    app.route("/send", sendRoutes({ orgId: deps.local.orgId, actions: deps.local.actions, ingest: deps.ingest, history: deps.history }));
 
   app.get("/", async (c) => {
     const action = c.req.query("action") || undefined;
@@ -116,6 +127,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
         moreLetters: deadLetters.length === LETTERS_PER_PAGE ? (deadLetters.at(-1)?.id ?? null) : null,
         health,
         message: takeFlash(c),
+        canSend,
       }),
     );
   });
