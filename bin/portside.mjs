@@ -73,7 +73,8 @@ if (bun.error) {
   process.exit(1);
 }
 
-const child = spawn(bun.path, [cli, ...process.argv.slice(2)], { stdio: "inherit" });
+// PORTSIDE_COMMAND: the commands portside suggests read `npx portside …` (src/entry/cli-name.ts).
+const child = spawn(bun.path, [cli, ...process.argv.slice(2)], { stdio: "inherit", env: { ...process.env, PORTSIDE_COMMAND: "npx portside" } });
 const forwarded = ["SIGINT", "SIGTERM", "SIGHUP"];
 const forward = (signal) => {
   if (child.exitCode === null && child.signalCode === null) child.kill(signal);

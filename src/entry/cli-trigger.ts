@@ -15,6 +15,7 @@ import { type RunStory, RunStorySchema } from "../observe/run-history.ts";
 import { legacyRunMessage, newRunId } from "../testing/run-message.ts";
 import { baseUrl, CliError, unreachable, withUrl } from "./cli-admin.ts";
 import { readInputs, UsageError } from "./cli-invoke.ts";
+import { cliCommand } from "./cli-name.ts";
 
 interface TriggerFlags {
   inputs: string[];
@@ -73,12 +74,12 @@ async function trigger(action: string, flags: TriggerFlags, env: Record<string, 
   const about = v.safeParse(LocalSchema, local.body);
   if (local.status !== 200 || !about.success)
     throw new CliError(
-      `portside at ${base} is not in open mode: trigger sends runs only to a local portside (\`npm run -s cli -- dev\`, \`npm start -- --open\`, \`npm run demo\`); in production, trigger the action in Port`,
+      `portside at ${base} is not in open mode: trigger sends runs only to a local portside (\`${cliCommand()} dev\`, or \`${cliCommand()} start --open\` without Port credentials); in production, trigger the action in Port`,
       2,
     );
   if (!about.output.portEmulator)
     throw new CliError(
-      `portside at ${base} reports to Port (it has Port credentials), which would refuse the reports of a run it never issued; trigger the action in Port, or use \`npm run -s cli -- dev\``,
+      `portside at ${base} reports to Port (it has Port credentials), which would refuse the reports of a run it never issued; trigger the action in Port, or use \`${cliCommand()} dev\``,
       2,
     );
 
@@ -122,7 +123,7 @@ async function trigger(action: string, flags: TriggerFlags, env: Record<string, 
     else if (event.what === "entity") out(`  entity  ${event.detail}`);
   }
   if (!story || !ENDED.has(story.phase)) {
-    out(`not ended within ${timeoutS} s (${story?.phase ?? "not recorded"}); see portside's log, or \`npm run -s cli -- runs show ${runId}\``);
+    out(`not ended within ${timeoutS} s (${story?.phase ?? "not recorded"}); see portside's log, or \`${cliCommand()} runs show ${runId}\``);
     return 1;
   }
   out(`${story.phase}${story.summary ? `: ${story.summary}` : ""}`);

@@ -1,4 +1,5 @@
 import { isAbsolute, relative } from "node:path";
+import { cliCommand } from "./cli-name.ts";
 import { bunRuntime } from "./bun-runtime.ts";
 import { reloadingRegistry } from "./dev-reload.ts";
 import { showRuns } from "./dev-runs.ts";
@@ -65,7 +66,7 @@ function announce({ url, config, logger, emulatorUrl }: Started, handlers: strin
     actions: [...actions],
     emulator: emulatorUrl,
     org: config.orgId,
-    trigger: `npm run -s cli -- trigger ${actions[0] ?? "<action>"} --inputs '<JSON>' [--entity <id>]${at}`,
+    trigger: `${cliCommand()} trigger ${actions[0] ?? "<action>"} --inputs '<JSON>' [--entity <id>]${at}`,
   });
 }
 

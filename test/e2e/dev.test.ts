@@ -264,7 +264,7 @@ describe("portside trigger", () => {
     expect(await trigger(["deploy", "--url", portside.url])).toEqual({
       code: 2,
       lines: [
-        `portside at ${portside.url} is not in open mode: trigger sends runs only to a local portside (\`npm run -s cli -- dev\`, \`npm start -- --open\`, \`npm run demo\`); in production, trigger the action in Port`,
+        `portside at ${portside.url} is not in open mode: trigger sends runs only to a local portside (\`npm run -s cli -- dev\`, or \`npm run -s cli -- start --open\` without Port credentials); in production, trigger the action in Port`,
       ],
       stderr: "",
     });
