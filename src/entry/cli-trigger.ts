@@ -11,7 +11,7 @@
 import type { Command } from "commander";
 import * as v from "valibot";
 import { LocalSchema } from "../http/admin.ts";
-import { type RunStory, RunStorySchema } from "../observe/run-history.ts";
+import { type RunStory, RunStorySchema, statusLine } from "../observe/run-history.ts";
 import { legacyRunMessage, newRunId } from "../testing/run-message.ts";
 import { baseUrl, CliError, unreachable, withUrl } from "./cli-admin.ts";
 import { readInputs, UsageError } from "./cli-invoke.ts";
@@ -126,7 +126,7 @@ async function trigger(action: string, flags: TriggerFlags, env: Record<string, 
     out(`not ended within ${timeoutS} s (${story?.phase ?? "not recorded"}); see portside's log, or \`${cliCommand()} runs show ${runId}\``);
     return 1;
   }
-  out(`${story.phase}${story.summary ? `: ${story.summary}` : ""}`);
+  out(`${statusLine(story)}${story.summary ? `: ${story.summary}` : ""}`);
   out(`  console ${base}/console/runs/${runId}`);
   return story.phase === "FAILURE" ? 1 : 0;
 }
@@ -139,8 +139,8 @@ async function ended(runId: string, get: (path: string) => Promise<{ status: num
     const parsed = v.safeParse(RunStorySchema, answer.body);
     if (answer.status === 200 && parsed.success) {
       latest = parsed.output;
-      const delivered = !latest.events.some((event) => event.what === "port" && event.detail.includes("not delivered yet"));
-      if (ENDED.has(latest.phase) && delivered) return latest;
+      // Ended, and Port (the emulator) took its status or refused it for good: no report still on its way.
+      if (ENDED.has(latest.phase) && latest.report?.state !== "pending") return latest;
     }
     if (Date.now() >= deadline) return latest;
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));

@@ -313,6 +313,8 @@ describe("portside trigger", () => {
             startedAt: 2,
             endedAt: 3,
             summary: message.context.entity ? "Deployed" : "no service to deploy",
+            report: null,
+            stack: null,
             events,
           });
           return Response.json({ accepted: 1, parked: 0, ignored: 0 });
