@@ -119,6 +119,9 @@ describe("parseRunnable", () => {
     expect(parseError(`<!-- run: file ../x.ts -->\n${fence}ts\nx\n${fence}\n`)).toStartWith("FIXTURE.md:1: <!-- run: file ../x.ts --> needs a relative path");
     expect(parseError(`<!-- run: output -->\n${fence}\nx\n${fence}\n`)).toBe("FIXTURE.md:1: <!-- run: output --> with no run block before it");
     expect(parseError(`<!-- run -->\n${fence}sh\nx\n`)).toBe("FIXTURE.md:2: the code block opened here is never closed");
+    expect(parseError(`<!-- run -->\n${fence}sh\nx\n${fence}\n<!-- run: output -->\n${fence}\n\n${fence}\n`)).toBe(
+      "FIXTURE.md:5: <!-- run: output --> marks a block with no lines to find",
+    );
     // A comment elsewhere is prose.
     expect(parseRunnable("<!-- a note -->\n\ntext\n")).toEqual([]);
   });

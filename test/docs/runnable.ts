@@ -120,11 +120,14 @@ function closingFence(lines: string[], open: number, fence: RegExpExecArray, sou
   throw new MarkdownError(`${source}:${open + 1}: the code block opened here is never closed`);
 }
 
-function expectedLines(block: Marked): ExpectedLine[] {
-  return block.content
+/** An output block's lines to find; one with none would check nothing, so it is an error. */
+function expectedLines(block: Marked, source: string): ExpectedLine[] {
+  const lines = block.content
     .split("\n")
     .map((text, k) => ({ line: block.contentLine + k, text: text.trim() }))
     .filter((e) => e.text !== "");
+  if (lines.length === 0) throw new MarkdownError(`${source}:${block.line}: <!-- ${block.marker} --> marks a block with no lines to find`);
+  return lines;
 }
 
 const SHELL = new Set(["sh", "bash"]);
@@ -151,7 +154,7 @@ export function parseRunnable(markdown: string, source = "README.md"): Step[] {
       needLang(PLAIN, "plain ``` (or ```text)");
       if (!steps.some((s) => s.kind === "run" || s.kind === "background"))
         throw new MarkdownError(`${where}: <!-- run: output --> with no run block before it`);
-      steps.push({ kind: "output", line: block.line, expected: expectedLines(block) });
+      steps.push({ kind: "output", line: block.line, expected: expectedLines(block, source) });
     } else if (rest?.startsWith("file ") || rest === "file") {
       const path = rest.slice(4).trim();
       if (!path || isAbsolute(path) || normalize(path).split("/").includes("..")) {
@@ -179,7 +182,7 @@ export function outputSamples(markdown: string, source = "README.md"): OutputSam
     const command = /^output\s*:\s*(.+)$/s.exec(block.marker)?.[1]?.trim();
     if (command === undefined) continue;
     if (!PLAIN.has(block.lang)) throw new MarkdownError(`${source}:${block.line}: <!-- output: … --> must mark a plain \`\`\` (or \`\`\`text) block`);
-    samples.push({ command, line: block.line, expected: expectedLines(block) });
+    samples.push({ command, line: block.line, expected: expectedLines(block, source) });
   }
   return samples;
 }
