@@ -1,9 +1,13 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
+import { basename } from "node:path";
+import { firstUnmatched, outputSamples, readmePath } from "./runnable.ts";
 
 /**
  * `npm run demo`, `npm run demo -- --polling` and `npm run demo -- --webhooks` as a person runs them: the package's demo script as a real
- * process, its printed lines read until it says how the sample runs ended, then Ctrl-C (SIGTERM here).
+ * process, its printed lines read until it says how the sample runs ended, then Ctrl-C (SIGTERM here). Each runs once; its
+ * `demo:` lines are checked here and against README's sample of them: the block after `<!-- output: npm run demo -->` (and
+ * `… -- --polling`, `… -- --webhooks`), each line found in order, `…` standing for any characters within a line (see runnable.ts).
  */
 const repo = new URL("../..", import.meta.url).pathname;
 const script = (JSON.parse(readFileSync(`${repo}package.json`, "utf8")) as { scripts: { demo: string } }).scripts.demo;
@@ -15,7 +19,7 @@ afterEach(() => {
 });
 
 /** Runs the demo script with `args` added; resolves with its `demo:` lines and how it exited after SIGTERM. */
-async function demo(args: string[]): Promise<{ lines: string[]; exitCode: number }> {
+async function runDemo(args: string[]): Promise<{ lines: string[]; exitCode: number }> {
   const [command, ...scriptArgs] = script.split(" ");
   expect(command).toBe("bun");
   const proc = Bun.spawn([process.execPath, ...scriptArgs, ...args], {
@@ -47,6 +51,18 @@ async function demo(args: string[]): Promise<{ lines: string[]; exitCode: number
     throw new Error(`the demo did not finish its runs:\n${lines.join("\n")}\n${await new Response(proc.stderr as ReadableStream).text()}`);
   }
   return { lines: printed, exitCode };
+}
+
+/** One run of the demo per `args`, shared by the test of its behaviour and the one of README's sample. */
+const demos = new Map<string, Promise<{ lines: string[]; exitCode: number }>>();
+function demo(args: string[]): Promise<{ lines: string[]; exitCode: number }> {
+  const key = args.join(" ");
+  let made = demos.get(key);
+  if (!made) {
+    made = runDemo(args);
+    demos.set(key, made);
+  }
+  return made;
 }
 
 const runLines = (lines: string[]) => lines.filter((line) => /^demo: run \S+ \(/.test(line));
@@ -96,4 +112,37 @@ describe("the demo", () => {
     expect(lines).toContain(`demo:     response {"status":"SUCCESS","runId":"${syncId}","summary":"checkout-service is healthy"}`);
     expect(exitCode).toBe(0);
   }, 90_000);
+});
+
+/** The commands README shows the output of, and the demo's arguments for each. */
+const SAMPLES: Record<string, string[]> = {
+  "npm run demo": [],
+  "npm run demo -- --polling": ["--polling"],
+  "npm run demo -- --webhooks": ["--webhooks"],
+};
+
+describe("README's sample output of the demo", () => {
+  const path = readmePath();
+  const source = basename(path);
+  const samples = outputSamples(readFileSync(path, "utf8"), source);
+
+  test("every <!-- output: … --> block of README names a command this file runs", () => {
+    const unknown = samples.filter((s) => !Object.hasOwn(SAMPLES, s.command)).map((s) => `${source}:${s.line} <!-- output: ${s.command} -->`);
+    expect(unknown).toEqual([]);
+  });
+
+  for (const [command, args] of Object.entries(SAMPLES)) {
+    test(`<!-- output: ${command} -->: README's lines are what the demo prints, in order`, async () => {
+      const sample = samples.find((s) => s.command === command);
+      if (!sample) throw new Error(`${path} has no block marked <!-- output: ${command} --> (a plain \`\`\` block right after it)`);
+      expect(sample.expected.length).toBeGreaterThan(0);
+      const { lines } = await demo(args);
+      const missing = firstUnmatched(sample.expected, lines);
+      if (missing) {
+        throw new Error(
+          `${source}:${missing.line}: this line of the sample of \`${command}\` is not what the demo printed (in order, after the lines before it):\n  ${missing.text}\n--- what it printed ---\n${lines.join("\n")}`,
+        );
+      }
+    }, 90_000);
+  }
 });

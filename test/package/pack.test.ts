@@ -1,10 +1,10 @@
-import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { strToU8, zlibSync } from "fflate";
 import { legacyRunMessage } from "../../src/testing/run-message.ts";
 import { freePort, waitForHttp } from "../support/net.ts";
+import { baseEnv, killRunning, npm, ok, once, packed, repo, running, sh, work } from "../support/pack.ts";
 
 /**
  * portside as a package a team's own repository depends on, proven without a registry: `npm pack` of this
@@ -18,84 +18,14 @@ import { freePort, waitForHttp } from "../support/net.ts";
  * `portside start` and `portside dev` come with the one-command CLI; until src/entry/cli.ts has them, the
  * tests that run them are skipped (their names say so) and nothing else stands in for them.
  */
-const repo = new URL("../..", import.meta.url).pathname;
-const node = Bun.which("node");
-const npm = Bun.which("npm");
-if (!node || !npm) throw new Error("NO NODE.JS FOR THE PACKAGE TESTS: npm pack and the launcher need Node.js 20 or newer with npm");
-const work = mkdtempSync(join(tmpdir(), "portside-pack-"));
 const project = join(work, "team-handlers");
-const running = new Set<ReturnType<typeof Bun.spawn>>();
-afterEach(() => {
-  for (const child of running) child.kill("SIGKILL");
-  running.clear();
-});
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+afterEach(killRunning);
 
 /** The TypeScript the repository uses (in npm's cache already), and the newest major, as a fresh `npm install typescript` gets it. */
 const TYPESCRIPT = (JSON.parse(readFileSync(join(repo, "node_modules/typescript/package.json"), "utf8")) as { version: string }).version;
 const TYPESCRIPT_NEXT = "7.0.2";
 /** The team's own dependency: pure JavaScript with its own types, not a dependency of portside (a devDependency only). */
 const FFLATE = (JSON.parse(readFileSync(join(repo, "node_modules/fflate/package.json"), "utf8")) as { version: string }).version;
-
-/** Only what npm and the programs need: none of this process's service variables (KAFKA_BROKERS, REDIS_URL, …) or npm's script variables. */
-const baseEnv = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", NO_COLOR: "1", npm_config_update_notifier: "false" };
-
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-async function sh(cmd: string[], cwd: string, env: Record<string, string> = {}, timeoutMs = 240_000): Promise<Ran> {
-  const started = performance.now();
-  const child = Bun.spawn(cmd, { cwd, env: { ...baseEnv, ...env }, stdout: "pipe", stderr: "pipe" });
-  running.add(child);
-  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-  const [stdout, stderr] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text()]);
-  await child.exited;
-  clearTimeout(timer);
-  running.delete(child);
-  return { code: child.exitCode, stdout, stderr, ms: performance.now() - started };
-}
-
-/** Runs and expects exit 0, printing how long it took; on failure the error carries the output. */
-async function ok(what: string, cmd: string[], cwd: string, env: Record<string, string> = {}): Promise<Ran> {
-  const ran = await sh(cmd, cwd, env);
-  console.log(`[pack] ${what}: exit ${ran.code} in ${(ran.ms / 1000).toFixed(1)} s`);
-  if (ran.code !== 0) throw new Error(`${what} (${cmd.join(" ")}) exited ${ran.code}:\n${ran.stdout.slice(-4000)}\n${ran.stderr.slice(-4000)}`);
-  return ran;
-}
-
-function once<T>(make: () => Promise<T>): () => Promise<T> {
-  let made: Promise<T> | undefined;
-  return () => {
-    made ??= make();
-    return made;
-  };
-}
-
-interface PackInfo {
-  filename: string;
-  size: number;
-  unpackedSize: number;
-  entryCount: number;
-  files: { path: string; size: number; mode: number }[];
-}
-
-/** `npm pack` of this checkout (prepack writes the declarations, postpack removes them), into the temp dir. */
-const packed = once(async () => {
-  const ran = await ok("npm pack (prepack: tsc -p tsconfig.build.json)", [npm, "pack", "--json", "--pack-destination", work], repo);
-  const [info] = JSON.parse(ran.stdout.slice(ran.stdout.indexOf("["))) as PackInfo[];
-  if (!info) throw new Error(`npm pack printed no report:\n${ran.stdout}`);
-  console.log(
-    `[pack] ${info.filename}: ${(info.size / 1024).toFixed(0)} kB packed, ${(info.unpackedSize / 1024).toFixed(0)} kB unpacked, ${info.entryCount} files`,
-  );
-  const unpacked = join(work, "unpacked");
-  mkdirSync(unpacked);
-  await ok("tar xzf", ["tar", "xzf", join(work, info.filename), "-C", unpacked], work);
-  return { tarball: join(work, info.filename), info, root: join(unpacked, "package") };
-});
 
 /** The team's handler module: portside's types, fflate inside the handler. */
 const HANDLERS = `import { strFromU8, strToU8, unzlibSync, zlibSync } from "fflate";
