@@ -2,8 +2,8 @@
  * `actions pull` and `actions check`: the team's generated module of Port's action definitions
  * (src/actions/generate.ts), written from Port, and compared with Port.
  *
- *   npm run cli -- actions pull  [--out FILE] [--actions a,b] [--open]   writes FILE (default src/port-actions.ts)
- *   npm run cli -- actions check [--out FILE] [--actions a,b] [--open]   0: FILE matches Port; 1: it does not (each
+ *   portside actions pull  [--out FILE] [--actions a,b] [--open]   writes FILE (default src/port-actions.ts)
+ *   portside actions check [--out FILE] [--actions a,b] [--open]   0: FILE matches Port; 1: it does not (each
  *                                                                         action and field that changed is printed)
  *
  * Port is read as the service reads it (ORG_ID, PORT_API_URL, PORT_CLIENT_ID/SECRET, or Port's agent's names);
@@ -26,6 +26,7 @@ import { PortApiError, PortNetworkError } from "../port/errors.ts";
 import { describeError } from "../shared/errors.ts";
 import { EMULATOR_CREDENTIALS } from "./demo.ts";
 import { EXAMPLE_ACTIONS_PATH, loadEmulatorActions } from "./emulator-actions.ts";
+import { cliCommand } from "./cli-name.ts";
 
 /** Ends the command with this exit code, after printing the message (when there is one). */
 export class CommandExit extends Error {
@@ -130,7 +131,7 @@ function selection(text: string): string[] {
 
 /** The command as a person types it (no credentials: those come from the environment). */
 function command(verb: "pull" | "check", o: Options, selected: readonly string[] | null): string {
-  const parts = ["npm run cli -- actions", verb];
+  const parts = [`${cliCommand()} actions`, verb];
   if (o.out !== DEFAULT_OUT) parts.push(`--out ${o.out}`);
   if (selected) parts.push(`--actions ${selected.join(",")}`);
   if (o.open) parts.push("--open");

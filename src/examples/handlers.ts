@@ -3,7 +3,7 @@ import { actions } from "./port-actions.ts";
 
 /**
  * Example handlers that mirror Port's guides. `npm run demo` runs them; copy this file to start your own
- * and point HANDLERS at it. Their inputs are typed by `actions`, the module `npm run cli -- actions pull`
+ * and point HANDLERS at it. Their inputs are typed by `actions`, the module `npm run -s cli -- actions pull`
  * wrote from the actions' definitions (src/examples/port-actions.json here; yours come from Port), and a
  * run's inputs are checked against them before its handler starts.
  */

@@ -4,7 +4,7 @@ import { join, relative } from "node:path";
 import { CREDENTIALS, cli, EVERY_INPUT, generatedDir, repo, servedEmulator } from "./cli.ts";
 
 /**
- * `npm run cli -- actions check` as a team runs it (in CI, say): 0 while the generated module matches
+ * `npm run -s cli -- actions check` as a team runs it (in CI, say): 0 while the generated module matches
  * Port's definitions; 1 once one changed, naming each action and field; 2, in one line naming the fix, when
  * Port cannot be read or the file is not a generated module. `--open` reads the in-process emulator loaded
  * with PORT_EMULATOR_ACTIONS (here a copy of the every-input definitions this test edits).
@@ -56,7 +56,7 @@ describe("actions check", () => {
         "  scaffold_service: inputs.cluster: removed",
         "  scaffold_service: inputs.rollout: added",
         "  scaffold_service: inputs.service_name.pattern: changed",
-        `run \`npm run cli -- actions pull --out ${out} --open\` to write it again`,
+        `run \`npm run -s cli -- actions pull --out ${out} --open\` to write it again`,
         "",
       ].join("\n"),
       stderr: "",
@@ -112,12 +112,12 @@ describe("actions check", () => {
     });
     expect(await cli(["actions", "check", "--open", "--out", "test/.generated/check/none.ts"], open)).toEqual({
       code: 2,
-      stdout: "test/.generated/check/none.ts does not exist: write it with `npm run cli -- actions pull --out test/.generated/check/none.ts --open`\n",
+      stdout: "test/.generated/check/none.ts does not exist: write it with `npm run -s cli -- actions pull --out test/.generated/check/none.ts --open`\n",
       stderr: "",
     });
     writeFileSync(join(dir, "plain.ts"), "export const actions = {};\n");
     expect((await cli(["actions", "check", "--open", "--out", "test/.generated/check/plain.ts"], open)).stdout).toBe(
-      "test/.generated/check/plain.ts is not a module `actions pull` wrote: it has no `// portside:definitions` line, so it was not written by `actions pull`; write it again with `npm run cli -- actions pull --out test/.generated/check/plain.ts --open`\n",
+      "test/.generated/check/plain.ts is not a module `actions pull` wrote: it has no `// portside:definitions` line, so it was not written by `actions pull`; write it again with `npm run -s cli -- actions pull --out test/.generated/check/plain.ts --open`\n",
     );
 
     emulator.emulator.state.failNext(1, 403, { endpoint: "listActions" });

@@ -5,7 +5,7 @@ import { cli } from "./cli.ts";
 
 /**
  * The example handlers are typed by a generated module, src/examples/port-actions.ts, written by
- * `npm run cli -- actions pull --open` from the example actions (src/examples/port-actions.json): it is up to
+ * `npm run -s cli -- actions pull --open` from the example actions (src/examples/port-actions.json): it is up to
  * date with them, and the handlers' runs are checked against it before they start.
  */
 let h: Harness | undefined;

@@ -14,9 +14,6 @@ import { baseEnv, killRunning, npm, ok, once, packed, repo, running, sh, work } 
  * `portside` command. Then the team image's steps (connectors/team/Dockerfile) without a Docker engine:
  * `npm ci --omit=dev` and the image's HANDLERS and CMD. Real npm, Node.js, Bun and tsc; slow (a minute or
  * two), every step timed and printed.
- *
- * `portside start` and `portside dev` come with the one-command CLI; until src/entry/cli.ts has them, the
- * tests that run them are skipped (their names say so) and nothing else stands in for them.
  */
 const project = join(work, "team-handlers");
 afterEach(killRunning);
@@ -76,14 +73,6 @@ const installed = once(async () => {
   writeFileSync(join(project, "check.ts"), CHECK);
   return project;
 });
-
-/** `portside <command> --help` shows that command's own usage (commander shows the program's for one it does not know). */
-function hasCommand(command: string): boolean {
-  const help = Bun.spawnSync([process.execPath, join(repo, "src/entry/cli.ts"), command, "--help"], { env: baseEnv }).stdout.toString();
-  return new RegExp(`^Usage: \\S+ ${command}\\b`, "m").test(help);
-}
-const HAS_START = hasCommand("start");
-const HAS_DEV = hasCommand("dev");
 
 /** The team Dockerfile's instructions, continuation lines joined. */
 function dockerfile(): { env: Record<string, string>; cmd: string[]; healthcheck: string[]; copies: string[] } {
@@ -257,59 +246,62 @@ describe("portside as an npm package", () => {
     expect(invoked.stdout).toContain(`SUCCESS: ${expectedSummary(TEXT)}`);
   }, 180_000);
 
-  test.skipIf(!HAS_START)(
-    "the team image's CMD, `portside start` (skipped until src/entry/cli.ts has `start`): healthy by its HEALTHCHECK, a posted run ends SUCCESS, SIGTERM ends it with 0",
-    async () => {
-      const dir = await installed();
-      const image = dockerfile();
-      const port = await freePort();
-      const org = "org_pack";
-      mkdirSync(join(work, "data"), { recursive: true });
-      const env = {
-        ...baseEnv,
-        ...image.env,
-        // Loopback only, any free port, the ledger in the temp dir, open (no Port credentials: the emulator stands in).
-        HOST: "127.0.0.1",
-        PORT: String(port),
-        LEDGER: `sqlite:${join(work, "data/ledger.sqlite")}`,
-        HANDLERS: (image.env.HANDLERS as string).replace(/^\/app\//, `${dir}/`),
-        ORG_ID: org,
-        PORTSIDE_OPEN: "true",
-        LOG_LEVEL: "warn",
-      };
-      const command = image.cmd.map((part) => part.replace(/^\/app\//, `${dir}/`));
-      const child = Bun.spawn(command, { cwd: dir, env, stdout: "pipe", stderr: "pipe" });
-      running.add(child);
-      const url = `http://127.0.0.1:${port}`;
-      await waitForHttp(`${url}/healthz`, 30_000);
-      const health = await sh(image.healthcheck, dir, { PORT: String(port) }, 10_000);
-      expect(health.code).toBe(0);
-      expect(await postRunAndWait(url, org, TEXT)).toMatchObject({ phase: "SUCCESS", summary: expectedSummary(TEXT) });
-      child.kill("SIGTERM");
-      expect(await child.exited).toBe(0);
-    },
-    120_000,
-  );
+  test("the team image's CMD, `portside start`: healthy by its HEALTHCHECK, a posted run ends SUCCESS, SIGTERM ends it with 0", async () => {
+    const dir = await installed();
+    const image = dockerfile();
+    const port = await freePort();
+    const org = "org_pack";
+    mkdirSync(join(work, "data"), { recursive: true });
+    const env = {
+      ...baseEnv,
+      ...image.env,
+      // Loopback only, any free port, the ledger in the temp dir, open (no Port credentials: the emulator stands in).
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      LEDGER: `sqlite:${join(work, "data/ledger.sqlite")}`,
+      HANDLERS: (image.env.HANDLERS as string).replace(/^\/app\//, `${dir}/`),
+      ORG_ID: org,
+      PORTSIDE_OPEN: "true",
+      LOG_LEVEL: "warn",
+    };
+    const command = image.cmd.map((part) => part.replace(/^\/app\//, `${dir}/`));
+    const child = Bun.spawn(command, { cwd: dir, env, stdout: "pipe", stderr: "pipe" });
+    running.add(child);
+    const url = `http://127.0.0.1:${port}`;
+    await waitForHttp(`${url}/healthz`, 30_000);
+    const health = await sh(image.healthcheck, dir, { PORT: String(port) }, 10_000);
+    expect(health.code).toBe(0);
+    expect(await postRunAndWait(url, org, TEXT)).toMatchObject({ phase: "SUCCESS", summary: expectedSummary(TEXT) });
+    child.kill("SIGTERM");
+    expect(await child.exited).toBe(0);
+  }, 120_000);
 
-  test.skipIf(!HAS_DEV)(
-    "`npx portside dev` (skipped until src/entry/cli.ts has `dev`): serves handlers.ts, a posted run ends SUCCESS",
-    async () => {
-      const dir = await installed();
-      const port = await freePort();
-      const org = "org_pack_dev";
-      const child = Bun.spawn([npm, "exec", "--", "portside", "dev"], {
-        cwd: dir,
-        env: { ...baseEnv, HOST: "127.0.0.1", PORT: String(port), HANDLERS: "./handlers.ts", ORG_ID: org, LEDGER: "memory", LOG_LEVEL: "warn" },
-        stdout: "pipe",
-        stderr: "pipe",
-      });
-      running.add(child);
-      const url = `http://127.0.0.1:${port}`;
-      await waitForHttp(`${url}/healthz`, 30_000);
-      expect(await postRunAndWait(url, org, TEXT)).toMatchObject({ phase: "SUCCESS", summary: expectedSummary(TEXT) });
-      child.kill("SIGINT");
-      await child.exited;
-    },
-    120_000,
-  );
+  test("`npx portside dev`: serves handlers.ts, a posted run ends SUCCESS; Ctrl-C (SIGINT to the process group) ends it", async () => {
+    const dir = await installed();
+    const port = await freePort();
+    const org = "org_pack_dev";
+    // In a session of its own (setsid), so that Ctrl-C can be sent as a terminal sends it: to the whole
+    // process group — npm exec, its shell and portside — since npm does not pass a signal on.
+    const child = Bun.spawn(["setsid", npm, "exec", "--", "portside", "dev"], {
+      cwd: dir,
+      env: { ...baseEnv, HOST: "127.0.0.1", PORT: String(port), HANDLERS: "./handlers.ts", ORG_ID: org, LEDGER: "memory", LOG_LEVEL: "warn" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    running.add(child);
+    const url = `http://127.0.0.1:${port}`;
+    await waitForHttp(`${url}/healthz`, 30_000);
+    expect(await postRunAndWait(url, org, TEXT)).toMatchObject({ phase: "SUCCESS", summary: expectedSummary(TEXT) });
+    process.kill(-child.pid, "SIGINT");
+    // npm exec ends as a shell does on Ctrl-C (128 + SIGINT); portside, which got it too, stops listening
+    // within its shutdown (given 10 s here).
+    expect(await child.exited).toBe(130);
+    const answers = () =>
+      fetch(`${url}/healthz`).then(
+        () => true,
+        () => false,
+      );
+    for (const deadline = Date.now() + 10_000; (await answers()) && Date.now() < deadline; ) await Bun.sleep(100);
+    expect(await answers()).toBe(false);
+  }, 120_000);
 });
