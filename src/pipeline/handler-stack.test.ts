@@ -24,3 +24,10 @@ test("nothing thrown with a stack: none", () => {
   expect(handlerStack({ stack: 42 }, redact)).toBeNull();
   expect(handlerStack(Object.assign(new Error("x"), { stack: "Error: x" }), redact)).toBeNull();
 });
+
+test("frames under the working directory are relative to it; others are left as they are", () => {
+  const error = new Error("no");
+  error.stack = ["Error: no", "    at deploy (/srv/app/handlers.ts:12:5)", "    at /srv/app/lib/call.ts:3:1", "    at other (/opt/lib.ts:1:1)"].join("\n");
+  expect(handlerStack(error, createRedactor({}), "/srv/app/")).toBe("at deploy (handlers.ts:12:5)\nat lib/call.ts:3:1\nat other (/opt/lib.ts:1:1)");
+  expect(handlerStack(error, createRedactor({}), null)).toBe("at deploy (/srv/app/handlers.ts:12:5)\nat /srv/app/lib/call.ts:3:1\nat other (/opt/lib.ts:1:1)");
+});

@@ -20,11 +20,26 @@ export const STACK_MAX_CHARS = 4_000;
 /** Where portside calls a handler: frames from these files down are portside's, not the handler's. */
 const CALLERS = ["work.ts", "timeout.ts", "executor.ts"].map((file) => new URL(`./${file}`, import.meta.url).pathname);
 
-/** The frames of what a handler threw, redacted; null when it threw something without a stack. */
-export function handlerStack(error: unknown, redact: Redactor): string | null {
+/** The working directory with its trailing slash, as file paths in frames start with it (none where unknown). */
+const CWD = (() => {
+  try {
+    const cwd = globalThis.process?.cwd?.();
+    return cwd ? `${cwd.replace(/\/+$/, "")}/` : null;
+  } catch {
+    return null;
+  }
+})();
+
+/**
+ * The frames of what a handler threw, redacted; null when it threw something without a stack. Paths under
+ * the working directory are given relative to it (`at deploy (handlers.ts:12:5)`), as the handler module's
+ * path is in the start-up line.
+ */
+export function handlerStack(error: unknown, redact: Redactor, cwd: string | null = CWD): string | null {
   const frames: string[] = [];
-  for (const frame of stackFrames(error)) {
-    if (CALLERS.some((caller) => frame.includes(caller))) break;
+  for (const raw of stackFrames(error)) {
+    const frame = cwd ? raw.replaceAll(`(${cwd}`, "(").replaceAll(`at ${cwd}`, "at ") : raw;
+    if (CALLERS.some((caller) => raw.includes(caller))) break;
     frames.push(frame);
     if (frames.length === STACK_MAX_FRAMES) break;
   }

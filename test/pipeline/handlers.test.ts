@@ -1,3 +1,4 @@
+import { relative } from "node:path";
 import { afterEach, expect, test } from "bun:test";
 import { ADMIN_TOKEN, createHarness, runMessage, type Harness } from "../support/harness.ts";
 
@@ -143,7 +144,8 @@ test("a thrown error keeps its stack for operators (the log line, the run's stor
   h = await createHarness({ handlers });
   await h.post("/sink/runs", JSON.stringify(runMessage("r_stack")));
   await h.waitForTerminal(["r_stack"]);
-  const file = new URL("../support/throwing-handlers.ts", import.meta.url).pathname;
+  // Relative to the working directory, as stacks are shown (the tests run from the repository).
+  const file = relative(process.cwd(), new URL("../support/throwing-handlers.ts", import.meta.url).pathname);
   const reason = 'Handler for "deploy" failed: cluster 1.0.0 unreachable';
 
   // portside's log line for the failed run: the reason, and the frames (the helper's throw, then the handler's call).
