@@ -12,7 +12,7 @@ import { layout } from "./pages.ts";
  * (routes.ts mounts it then, and never otherwise): an action of the handler module, its inputs as JSON, the
  * entity; what it sends is a run message as Port would publish it for this portside's organisation
  * (testing/run-message.ts, as `portside trigger` sends), taken in by `ingest` as the sink takes one. The
- * answer waits a few seconds for the run to end, then goes to the run's page. Its post passes the console's
+ * answer waits a few seconds for the run to end and its status to reach the emulator, then goes to the run's page. Its post passes the console's
  * same-origin check like every console form (guards.ts).
  */
 export interface SendDeps {
@@ -98,8 +98,10 @@ export function sendRoutes(deps: SendDeps): Hono {
     // The run's page shows how it ended, when it ends within a few seconds.
     const deadline = Date.now() + (deps.waitMs ?? 10_000);
     while (Date.now() < deadline) {
-      const phase = (await deps.history.get(runId))?.phase;
-      if (phase === "SUCCESS" || phase === "FAILURE" || phase === "DEFERRED") break;
+      // Ended, and the emulator took its status (or refused it for good): the page then says how it went.
+      const story = await deps.history.get(runId);
+      const ended = story?.phase === "SUCCESS" || story?.phase === "FAILURE" || story?.phase === "DEFERRED";
+      if (ended && story?.report?.state !== "pending") break;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     return c.redirect(`/console/runs/${encodeURIComponent(runId)}`, 303);
