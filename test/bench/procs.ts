@@ -64,13 +64,13 @@ export async function stopProc(proc: ReturnType<typeof Bun.spawn>, graceMs = 15_
   clearTimeout(timer);
 }
 
-/** A Bun script of test/bench that prints `ready <port>` once it listens. */
-export async function startScript(script: string, name: string): Promise<Proc> {
+/** A Bun script of test/bench that prints `ready <port>` once it listens (`env` added to this process's). */
+export async function startScript(script: string, name: string, env: Record<string, string> = {}): Promise<Proc> {
   const output: string[] = [];
   const port = await freePort();
   let ready: (p: number) => void = () => {};
   const readyPort = new Promise<number>((resolve) => (ready = resolve));
-  const proc = Bun.spawn([bun, join(repo, "test/bench", script), String(port)], { cwd: repo, stdout: "pipe", stderr: "pipe", env: { ...process.env } });
+  const proc = Bun.spawn([bun, join(repo, "test/bench", script), String(port)], { cwd: repo, stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
   collect(proc, output, (line) => {
     const m = /^ready (\d+)$/.exec(line);
     if (m) ready(Number(m[1]));
