@@ -126,7 +126,7 @@ const started = new Date();
 function row(id: string, measurement: string, value: string, target = "", met?: boolean, gap?: string) {
   const verdict = met === undefined ? "" : met ? "met" : `MISSED${gap ? ` (${gap})` : ""}`;
   rows.push({ id, measurement, value, target, verdict });
-  log(`${id} ${measurement}: ${value}${target ? `  [target ${target}: ${verdict}]` : ""}`);
+  log(`${id} ${measurement}: ${value}${target ? `  [target ${target}${verdict ? `: ${verdict}` : ""}]` : ""}`);
 }
 
 // ---------------------------------------------------------------------------------------------- helpers
