@@ -1,7 +1,8 @@
 /**
  * CPU per completed run, two revisions side by side on one harness:
  *
- *   bun test/bench/cpu-per-run.ts [revA=dd85958] [revB=HEAD] [--rounds=3] [--runs=3000] [--concurrency=256] [--profile] [--profile-runs=20000]
+ *   bun test/bench/cpu-per-run.ts [revA=dd85958] [revB=HEAD] [--rounds=3] [--runs=3000] [--concurrency=256] [--env=NAME=VALUE …]
+ *                                 [--profile] [--profile-runs=20000]
  *
  * Each revision gets a git worktree under /tmp (node_modules symlinked from this checkout) and the handler
  * module test/bench/http-call-handlers.ts (the action `bench` makes one HTTP call to test/bench/receiver.ts).
@@ -40,6 +41,7 @@ const { values: flags, positionals } = parseArgs({
     rounds: { type: "string" },
     runs: { type: "string" },
     concurrency: { type: "string" },
+    env: { type: "string", multiple: true },
     profile: { type: "boolean" },
     "profile-runs": { type: "string" },
   },
@@ -49,6 +51,8 @@ const ROUNDS = Number(flags.rounds ?? 3);
 const RUNS = Number(flags.runs ?? 3000);
 const PROFILE_RUNS = flags.profile ? Number(flags["profile-runs"] ?? 20_000) : 0;
 const CONCURRENCY = flags.concurrency ?? "256";
+/** Settings given to every portside of every revision (`--env=MEMORY_LIMIT_MB=0`); a revision ignores what it does not know. */
+const EXTRA_ENV = Object.fromEntries((flags.env ?? []).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
 const PARTITIONS = 3;
 const SECRET = "emulator-client-secret";
 const TOKEN = `bench_${randomBytes(16).toString("hex")}`;
@@ -129,6 +133,7 @@ async function round(
       CONCURRENCY,
       LEDGER: `sqlite:${join(dir, "ledger.sqlite")}`,
       BENCH_RECEIVER_URL: `${receiverUrl}/call`,
+      ...EXTRA_ENV,
       ...(way === "direct" ? { KAFKA_BROKERS: brokers.join(","), KAFKA_FROM_BEGINNING: "true", KAFKA_CHANGES_TOPIC: "off" } : {}),
     },
     ...(profDir ? { cpuProfDir: profDir } : {}),
@@ -205,7 +210,9 @@ const f = (n: number, d = 2) => n.toLocaleString("en-US", { minimumFractionDigit
 
 async function main() {
   const load = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
-  log(`revisions ${revisions.join(" vs ")}; ${ROUNDS} rounds; ${RUNS} runs each; CONCURRENCY=${CONCURRENCY}; load ${load()}; work dir ${work}`);
+  log(
+    `revisions ${revisions.join(" vs ")}; ${ROUNDS} rounds; ${RUNS} runs each; CONCURRENCY=${CONCURRENCY}${flags.env?.length ? `, ${flags.env.join(", ")}` : ""}; load ${load()}; work dir ${work}`,
+  );
   const trees = revisions.map(worktree);
   let brokers = process.env.KAFKA_BROKERS?.split(",").filter(Boolean) ?? [];
   if (brokers.length === 0) {
