@@ -1,9 +1,10 @@
 /**
- * CPU per completed run, two revisions side by side on one harness:
+ * CPU per completed run, revisions side by side on one harness:
  *
- *   bun test/bench/cpu-per-run.ts [revA=dd85958] [revB=HEAD] [--rounds=3] [--runs=3000] [--concurrency=256] [--env=NAME=VALUE …]
+ *   bun test/bench/cpu-per-run.ts [revA=dd85958] [revB=HEAD] [more…] [--rounds=3] [--runs=3000] [--concurrency=256] [--env=NAME=VALUE …]
  *                                 [--profile] [--profile-runs=20000]
  *
+ * A revision may carry settings of its own, `HEAD:MEMORY_LIMIT_MB=0`, so one commit can be compared with itself.
  * Each revision gets a git worktree under /tmp (node_modules symlinked from this checkout) and the handler
  * module test/bench/http-call-handlers.ts (the action `bench` makes one HTTP call to test/bench/receiver.ts).
  * One single-node Kafka (connectors/local/broker.ts, the JVM broker the tests and the bench use; or
@@ -46,7 +47,8 @@ const { values: flags, positionals } = parseArgs({
     "profile-runs": { type: "string" },
   },
 });
-const revisions = [positionals[0] ?? "dd85958", positionals[1] ?? "HEAD"];
+/** `rev` or `rev:NAME=VALUE,NAME=VALUE` (settings for that one's portside: `HEAD:MEMORY_LIMIT_MB=0`). */
+const revisions = positionals.length >= 2 ? positionals : [positionals[0] ?? "dd85958", "HEAD"];
 const ROUNDS = Number(flags.rounds ?? 3);
 const RUNS = Number(flags.runs ?? 3000);
 const PROFILE_RUNS = flags.profile ? Number(flags["profile-runs"] ?? 20_000) : 0;
@@ -65,24 +67,36 @@ const made: string[] = [];
 interface Tree {
   rev: string;
   sha: string;
+  /** The short sha, and the settings the spec gave, if any. */
+  label: string;
+  env: Record<string, string>;
   dir: string;
   entry: string;
   direct: boolean;
 }
 
-/** A worktree of `rev` with this checkout's node_modules and the harness's handler module. */
-function worktree(rev: string): Tree {
+/** A worktree of the spec's revision (one per commit) with this checkout's node_modules and the handler module. */
+function worktree(spec: string): Tree {
+  const [rev = "HEAD", settings = ""] = spec.split(/:(.*)/s);
+  const env = Object.fromEntries(
+    settings
+      .split(",")
+      .filter(Boolean)
+      .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+  );
   const sha = git("rev-parse", "--short", rev);
   const dir = join(work, `tree-${sha}`);
-  git("worktree", "add", "--detach", dir, sha);
-  made.push(dir);
-  symlinkSync(realpathSync(join(repo, "node_modules")), join(dir, "node_modules"));
-  mkdirSync(join(dir, "test/bench"), { recursive: true });
-  copyFileSync(join(repo, "test/bench/http-call-handlers.ts"), join(dir, "test/bench/http-call-handlers.ts"));
+  if (!made.includes(dir)) {
+    git("worktree", "add", "--detach", dir, sha);
+    made.push(dir);
+    symlinkSync(realpathSync(join(repo, "node_modules")), join(dir, "node_modules"));
+    mkdirSync(join(dir, "test/bench"), { recursive: true });
+    copyFileSync(join(repo, "test/bench/http-call-handlers.ts"), join(dir, "test/bench/http-call-handlers.ts"));
+  }
   const entry = existsSync(join(dir, "src/entry/main.ts")) ? "src/entry/main.ts" : "src/main.ts";
   const config = ["src/config.ts", "src/config-settings.ts"].map((f) => join(dir, f)).filter(existsSync);
   const direct = config.some((f) => readFileSync(f, "utf8").includes("KAFKA_BROKERS"));
-  return { rev, sha, dir, entry, direct };
+  return { rev, sha, label: settings ? `${sha} ${settings}` : sha, env, dir, entry, direct };
 }
 
 /** Signed as Port signs runs for its agent: over the JSON with `headers` emptied, `v1,<base64 HMAC-SHA256>`. */
@@ -134,6 +148,7 @@ async function round(
       LEDGER: `sqlite:${join(dir, "ledger.sqlite")}`,
       BENCH_RECEIVER_URL: `${receiverUrl}/call`,
       ...EXTRA_ENV,
+      ...tree.env,
       ...(way === "direct" ? { KAFKA_BROKERS: brokers.join(","), KAFKA_FROM_BEGINNING: "true", KAFKA_CHANGES_TOPIC: "off" } : {}),
     },
     ...(profDir ? { cpuProfDir: profDir } : {}),
@@ -224,31 +239,31 @@ async function main() {
   const emulator = await startScript("emulator.ts", "Port emulator");
   const receiver = await startScript("receiver.ts", "receiver");
   const cases = trees.flatMap((tree) => (["sink", "direct"] as const).filter((way) => way === "sink" || tree.direct).map((way) => ({ tree, way })));
-  const results = new Map<string, Result[]>(cases.map((c) => [`${c.tree.sha} ${c.way}`, []]));
+  const results = new Map<string, Result[]>(cases.map((c) => [`${c.tree.label} ${c.way}`, []]));
   for (let r = 0; r < ROUNDS; r++) {
     // Alternating: each round in the other order, so drift on the machine does not favour one side.
     for (const c of r % 2 === 0 ? cases : cases.slice().reverse()) {
       const result = await round(c.tree, c.way, brokers, emulator, receiver.url);
-      results.get(`${c.tree.sha} ${c.way}`)?.push(result);
+      results.get(`${c.tree.label} ${c.way}`)?.push(result);
       log(
-        `round ${r + 1} ${c.tree.sha} (${c.tree.rev}) ${c.way}: ${f(result.cpuPer5k)} CPU s per 5,000 runs, ${f(result.runsPerSec, 0)} runs/s (${result.success} of ${result.terminal} SUCCESS); load ${load()}`,
+        `round ${r + 1} ${c.tree.label} (${c.tree.rev}) ${c.way}: ${f(result.cpuPer5k)} CPU s per 5,000 runs, ${f(result.runsPerSec, 0)} runs/s (${result.success} of ${result.terminal} SUCCESS); load ${load()}`,
       );
     }
   }
   console.log(`\n| revision | way in | CPU s per 5,000 completed runs (median; each) | runs/s (median; each) |\n|---|---|---|---|`);
   for (const c of cases) {
-    const rs = results.get(`${c.tree.sha} ${c.way}`) ?? [];
+    const rs = results.get(`${c.tree.label} ${c.way}`) ?? [];
     console.log(
-      `| ${c.tree.sha} (${c.tree.rev}) | ${c.way} | ${f(median(rs.map((x) => x.cpuPer5k)))} (${rs.map((x) => f(x.cpuPer5k)).join(" / ")}) | ${f(median(rs.map((x) => x.runsPerSec)), 0)} (${rs.map((x) => f(x.runsPerSec, 0)).join(" / ")}) |`,
+      `| ${c.tree.label} (${c.tree.rev}) | ${c.way} | ${f(median(rs.map((x) => x.cpuPer5k)))} (${rs.map((x) => f(x.cpuPer5k)).join(" / ")}) | ${f(median(rs.map((x) => x.runsPerSec)), 0)} (${rs.map((x) => f(x.runsPerSec, 0)).join(" / ")}) |`,
     );
   }
   if (PROFILE_RUNS > 0) {
     for (const c of cases.filter((x) => x.way === "sink")) {
-      const profDir = join(repo, ".portside", "cpu-per-run", c.tree.sha);
+      const profDir = join(repo, ".portside", "cpu-per-run", c.tree.label.replace(/[^\w.-]+/g, "_"));
       rmSync(profDir, { recursive: true, force: true });
       const result = await round(c.tree, c.way, brokers, emulator, receiver.url, PROFILE_RUNS, profDir);
       console.log(
-        `\nProfile of ${c.tree.sha} (${c.tree.rev}), sink, ${PROFILE_RUNS} runs, ${f(result.runsPerSec, 0)} runs/s and ${f(result.cpuPer5k)} CPU s per 5,000 under the profiler (${profDir}):\n${summariseProfile(profDir, 30, c.tree.dir)}`,
+        `\nProfile of ${c.tree.label} (${c.tree.rev}), sink, ${PROFILE_RUNS} runs, ${f(result.runsPerSec, 0)} runs/s and ${f(result.cpuPer5k)} CPU s per 5,000 under the profiler (${profDir}):\n${summariseProfile(profDir, 30, c.tree.dir)}`,
       );
     }
   }
