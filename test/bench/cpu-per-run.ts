@@ -32,7 +32,7 @@ import { Kafka, logLevel, Partitioners } from "kafkajs";
 import "../../src/shared/kafkajs-patch.ts";
 import { createTopics } from "../support/kafka.ts";
 import { runRecord } from "./messages.ts";
-import { collect, procCpuSeconds, repo, startPortside, startScript, stopAll, stopProc, track, type Proc } from "./procs.ts";
+import { collect, procCpuSeconds, procMemory, repo, startPortside, startScript, stopAll, stopProc, track, type Proc } from "./procs.ts";
 import { summariseProfile } from "./profile.ts";
 
 const { values: flags, positionals } = parseArgs({
@@ -110,6 +110,8 @@ function signedRun(id: string, orgId: string): string {
 }
 
 interface Result {
+  /** Peak resident set (VmHWM) of portside over its life, MB. */
+  peakMb: number;
   cpuPer5k: number;
   runsPerSec: number;
   terminal: number;
@@ -180,6 +182,7 @@ async function round(
     const cpu = procCpuSeconds(p.pid) - cpu0;
     if (s.terminal < runs) log(`${tree.sha} ${way}: only ${s.terminal} of ${runs} runs terminal within 120 s\n${p.output.slice(-20).join("\n")}`);
     return {
+      peakMb: procMemory(p.pid).peak / 1048576,
       cpuPer5k: (cpu / Math.max(1, s.terminal)) * 5_000,
       runsPerSec: s.terminal / ((s.lastTerminalAt - startedAt) / 1000),
       terminal: s.terminal,
@@ -246,7 +249,7 @@ async function main() {
       const result = await round(c.tree, c.way, brokers, emulator, receiver.url);
       results.get(`${c.tree.label} ${c.way}`)?.push(result);
       log(
-        `round ${r + 1} ${c.tree.label} (${c.tree.rev}) ${c.way}: ${f(result.cpuPer5k)} CPU s per 5,000 runs, ${f(result.runsPerSec, 0)} runs/s (${result.success} of ${result.terminal} SUCCESS); load ${load()}`,
+        `round ${r + 1} ${c.tree.label} (${c.tree.rev}) ${c.way}: ${f(result.cpuPer5k)} CPU s per 5,000 runs, ${f(result.runsPerSec, 0)} runs/s (${result.success} of ${result.terminal} SUCCESS), peak RSS ${f(result.peakMb, 1)} MB; load ${load()}`,
       );
     }
   }
