@@ -82,7 +82,7 @@ export async function parseChange(value: unknown, text: string): Promise<ParseCh
       userId: m.trigger.by.userId ?? null,
       origin: m.trigger.origin ?? null,
       at: m.trigger.at ?? null,
-      digest: await sha256Hex(text),
+      digest: sha256Hex(text),
       raw: value,
     },
   };

@@ -239,7 +239,7 @@ async function park(
 }
 
 /** Dead letters are keyed by their bytes, so a connector resending a poison record parks it once. */
-export const parkedKey = async (kind: WorkKind, raw: string) => `parked:${kind}:${await sha256Hex(raw)}`;
+export const parkedKey = async (kind: WorkKind, raw: string) => `parked:${kind}:${sha256Hex(raw)}`;
 
 /** What Port is told about a run that could not be accepted, so the user is not left waiting. */
 export function rejectionReports(runId: string, reason: string, summary = `Invalid run message: ${reason}`): ReportInput[] {

@@ -19,6 +19,8 @@ let lastAt = 0;
 /** Calls by entry count (index = entries in the call). */
 let sizes = new Array<number>(11).fill(0);
 let eventSeq = 0;
+/** Bytes of request bodies (to compare what two publishers send per event). */
+let bodyBytes = 0;
 
 const JSON_11 = { "content-type": "application/x-amz-json-1.1" };
 
@@ -27,15 +29,17 @@ const server = Bun.serve({
   port,
   async fetch(request) {
     const path = new URL(request.url).pathname;
-    if (path === "/__bench/stats") return Response.json({ calls, entries, distinct: seen.size, duplicates, firstAt, lastAt, sizes });
+    if (path === "/__bench/stats") return Response.json({ calls, entries, distinct: seen.size, duplicates, firstAt, lastAt, sizes, bodyBytes });
     if (path === "/__bench/reset") {
       seen = new Set();
-      calls = entries = duplicates = firstAt = lastAt = 0;
+      calls = entries = duplicates = firstAt = lastAt = bodyBytes = 0;
       sizes = new Array<number>(11).fill(0);
       return Response.json({ ok: true });
     }
     if (request.headers.get("x-amz-target") !== "AWSEvents.PutEvents") return new Response("PutEvents only", { status: 400 });
-    const body = (await request.json()) as { Entries?: Array<{ Detail?: string }> };
+    const text = await request.text();
+    bodyBytes += text.length;
+    const body = JSON.parse(text) as { Entries?: Array<{ Detail?: string }> };
     const list = body.Entries ?? [];
     const now = Date.now();
     if (firstAt === 0) firstAt = now;

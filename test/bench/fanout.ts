@@ -8,9 +8,13 @@
  *      soon a lone change is published. Default settings but the PutEvents rate.
  *   10 The same burst, and a burst of runs to the no-op handler, against CONCURRENCY and the batch size,
  *      with portside's CPU while it ran: where the limit sits.
+ *   12 The 9a burst against a hand-made durable forwarder (test/bench/fanout-baseline.ts: same durability,
+ *      same PutEvents server, same load), alternating, with the CPU seconds each spends per 10,000 changes.
  */
-import { rmSync } from "node:fs";
-import { type PortsideProc, runLoad, startPortside, startRedis, startScript } from "./procs.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { procCpuSeconds, type PortsideProc, runLoad, startPortside, startRedis, startScript } from "./procs.ts";
 import { summariseProfile } from "./profile.ts";
 import { recordFactory } from "./messages.ts";
 
@@ -27,6 +31,8 @@ export interface FanoutContext {
   fmt(n: number, digits?: number): string;
   /** Where to write a CPU profile of portside during a burst like 9a's (taken after it, apart). */
   profileDir?: string;
+  /** The same for 12's burst (`--profile=12`). */
+  profileDir12?: string;
 }
 
 interface PutEventsStats {
@@ -37,6 +43,7 @@ interface PutEventsStats {
   firstAt: number;
   lastAt: number;
   sizes: number[];
+  bodyBytes: number;
 }
 interface BurstLoad {
   startedAt: number;
@@ -54,6 +61,8 @@ interface Burst {
   seconds: number;
   /** CPU seconds of portside during the burst, per second of it (1 = one core). */
   cpuShare: number;
+  /** CPU seconds of portside from the first request to the last event (or terminal status). */
+  cpuSeconds: number;
   complete: boolean;
   errors: number;
   lastError?: string;
@@ -84,7 +93,11 @@ export async function fanoutPhases(ctx: FanoutContext, phases: Set<number>): Pro
    * Posts `total` records as fast as they are acknowledged and waits until `progress` says every one
    * acknowledged is done (published, or terminal at the emulator); the figure runs from the first request.
    */
-  async function burst(p: PortsideProc, load: Record<string, unknown>, progress: () => Promise<{ done: number; lastAt: number }>): Promise<Burst> {
+  async function burst(
+    p: Pick<PortsideProc, "url" | "cpu">,
+    load: Record<string, unknown>,
+    progress: () => Promise<{ done: number; lastAt: number }>,
+  ): Promise<Burst> {
     const cpu0 = p.cpu();
     const sent = await runLoad<BurstLoad>({
       mode: "burst",
@@ -110,6 +123,7 @@ export async function fanoutPhases(ctx: FanoutContext, phases: Set<number>): Pro
       ackP99: sent.latencyMs.p99,
       seconds,
       cpuShare: (p.cpu() - cpu0) / seconds,
+      cpuSeconds: p.cpu() - cpu0,
       complete: now.done >= sent.acked,
       errors: sent.errors,
       ...(sent.lastError ? { lastError: sent.lastError } : {}),
@@ -117,7 +131,7 @@ export async function fanoutPhases(ctx: FanoutContext, phases: Set<number>): Pro
   }
 
   /** A burst of changes, every one routed to EventBridge; done when published. */
-  async function changeBurst(p: PortsideProc, total: number, batch: number): Promise<Burst> {
+  async function changeBurst(p: Pick<PortsideProc, "url" | "cpu">, total: number, batch: number): Promise<Burst> {
     await reset();
     return burst(p, { records: "change", path: "/sink/changes", batch, total, idPrefix: `c${++seq}_` }, async () => {
       const s = await stats();
@@ -193,17 +207,7 @@ export async function fanoutPhases(ctx: FanoutContext, phases: Set<number>): Pro
       "≤ 50 ms",
       Math.max(...lone) <= 50,
     );
-    if (ctx.profileDir) {
-      rmSync(ctx.profileDir, { recursive: true, force: true });
-      p = await startPortside({ env: fanoutEnv(ctx.sqliteLedger()), cpuProfDir: ctx.profileDir });
-      const profiledBurst = await changeBurst(p, total, 100);
-      await p.stop();
-      const summary = summariseProfile(ctx.profileDir);
-      ctx.details.push(
-        `Profile of portside during a burst like 9a's (bun --cpu-prof, ${fmt(profiledBurst.perSec)} changes/s under the profiler, ${ctx.profileDir}):\n${summary}`,
-      );
-      console.log(`[bench] profile of 9:\n${summary}`);
-    }
+    if (ctx.profileDir) await profiledBurst("9", ctx.profileDir);
     // 9d: Redis.
     const redis = await startRedis();
     p = await startPortside({ env: fanoutEnv(redis.url) });
@@ -251,5 +255,86 @@ export async function fanoutPhases(ctx: FanoutContext, phases: Set<number>): Pro
       `10: ${fmt(n)} changes (to EventBridge) or runs (no-op handler, reported to the Port emulator) per cell, posted as fast as acknowledged over 4 connections, from the first request to the last event or terminal status; SQLite ledger; CPU is portside's user + system time over the cell's wall time (100% = one core).\n\n${lines.join("\n")}`,
     );
   }
+  if (phases.has(12)) await againstBaseline();
   await putEvents.stop();
+
+  /**
+   * 12: the 9a burst, alternating between the hand-made forwarder and portside (a fresh process and ledger
+   * each time), `rounds` of each; the figures are the medians, the ratio portside's over the baseline's.
+   */
+  async function againstBaseline() {
+    const rounds = ctx.short ? 1 : 2;
+    const dir = mkdtempSync(join(tmpdir(), "portside-bench-fanout-baseline-"));
+    const results: Record<"baseline" | "portside", Array<Burst & { perCall: number; eventBytes: number; duplicates: number }>> = { baseline: [], portside: [] };
+    try {
+      for (let round = 0; round < rounds; round++) {
+        for (const who of ["baseline", "portside"] as const) {
+          const env = fanoutEnv(ctx.sqliteLedger());
+          const p =
+            who === "portside"
+              ? await startPortside({ env })
+              : await (async () => {
+                  const proc = await startScript("fanout-baseline.ts", "fan-out baseline", { ...env, LEDGER_FILE: join(dir, `baseline-${round}.sqlite`) });
+                  return { ...proc, cpu: () => procCpuSeconds(proc.pid) };
+                })();
+          const b = await changeBurst(p, total, 100);
+          await p.stop();
+          const s = await stats();
+          results[who].push({ ...b, perCall: s.entries / Math.max(1, s.calls), eventBytes: s.bodyBytes / Math.max(1, s.entries), duplicates: s.duplicates });
+          console.log(
+            `[bench] 12 round ${round + 1} ${who}: ${fmt(b.perSec)} changes/s, ${fmt((b.cpuSeconds / Math.max(1, b.acked)) * 10_000, 2)} CPU s per 10,000 changes${b.complete ? "" : " (incomplete)"}`,
+          );
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const median = (xs: number[]) => {
+      const sorted = xs.slice().sort((a, b) => a - b);
+      const mid = Math.floor(sorted.length / 2);
+      return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+    };
+    const rate = (who: "baseline" | "portside") => median(results[who].map((b) => b.perSec));
+    const cpu = (who: "baseline" | "portside") => median(results[who].map((b) => (b.cpuSeconds / Math.max(1, b.acked)) * 10_000));
+    const ratio = rate("portside") / rate("baseline");
+    const each = (who: "baseline" | "portside") => results[who].map((b) => fmt(b.perSec)).join(" / ");
+    const complete = [...results.baseline, ...results.portside].every((b) => b.complete && b.duplicates === 0);
+    row(
+      "12",
+      `Change log → EventBridge against a hand-made durable forwarder: ${fmt(total)} changes posted → all published (changes/s)`,
+      `${fmt(rate("portside"))} vs baseline ${fmt(rate("baseline"))} = ${fmt(ratio, 2)}× (portside ${each("portside")}; baseline ${each("baseline")})${complete ? "" : " — NOT all published once"}`,
+      "≥ 0.8× baseline",
+      ratio >= 0.8 && complete,
+      `${fmt(0.8 - ratio, 2)}× short`,
+    );
+    row(
+      "12b",
+      "CPU seconds per 10,000 changes during 12 (the process's user + system time)",
+      `portside ${fmt(cpu("portside"), 2)} vs baseline ${fmt(cpu("baseline"), 2)} = ×${fmt(cpu("portside") / cpu("baseline"), 2)}`,
+    );
+    const describe = (who: "baseline" | "portside") =>
+      results[who]
+        .map(
+          (b) =>
+            `${fmt(b.perSec)} changes/s in ${fmt(b.seconds, 1)} s, ${fmt(b.cpuShare * 100)}% of a core, ${fmt(b.perCall, 2)} entries per call, ${fmt(b.eventBytes)} bytes per entry`,
+        )
+        .join("; ");
+    ctx.details.push(
+      `12: ${rounds === 1 ? "one round" : `${rounds} rounds`} of each, alternating (baseline first), a fresh process and SQLite file each time; the load and the PutEvents server of 9a. Baseline (test/bench/fanout-baseline.ts): ${describe("baseline")}. portside: ${describe("portside")}. Bytes per entry are the PutEvents request bodies over their entries, so the two publish the same events.`,
+    );
+    if (ctx.profileDir12) await profiledBurst("12", ctx.profileDir12);
+  }
+
+  /** A burst like 9a's on a portside of its own under `bun --cpu-prof`, apart from the figures. */
+  async function profiledBurst(phase: string, dir: string) {
+    rmSync(dir, { recursive: true, force: true });
+    const p = await startPortside({ env: fanoutEnv(ctx.sqliteLedger()), cpuProfDir: dir });
+    const b = await changeBurst(p, total, 100);
+    await p.stop();
+    const summary = summariseProfile(dir);
+    ctx.details.push(
+      `Profile of portside during a burst like ${phase === "9" ? "9a" : phase}'s (bun --cpu-prof, ${fmt(b.perSec)} changes/s under the profiler, ${dir}):\n${summary}`,
+    );
+    console.log(`[bench] profile of ${phase}:\n${summary}`);
+  }
 }

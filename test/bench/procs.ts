@@ -64,13 +64,13 @@ export async function stopProc(proc: ReturnType<typeof Bun.spawn>, graceMs = 15_
   clearTimeout(timer);
 }
 
-/** A Bun script of test/bench that prints `ready <port>` once it listens. */
-export async function startScript(script: string, name: string): Promise<Proc> {
+/** A Bun script of test/bench that prints `ready <port>` once it listens (`env` added to this process's). */
+export async function startScript(script: string, name: string, env: Record<string, string> = {}): Promise<Proc> {
   const output: string[] = [];
   const port = await freePort();
   let ready: (p: number) => void = () => {};
   const readyPort = new Promise<number>((resolve) => (ready = resolve));
-  const proc = Bun.spawn([bun, join(repo, "test/bench", script), String(port)], { cwd: repo, stdout: "pipe", stderr: "pipe", env: { ...process.env } });
+  const proc = Bun.spawn([bun, join(repo, "test/bench", script), String(port)], { cwd: repo, stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
   collect(proc, output, (line) => {
     const m = /^ready (\d+)$/.exec(line);
     if (m) ready(Number(m[1]));
@@ -88,6 +88,9 @@ export interface PortsideOptions {
   bunFlags?: string[];
   /** Called with every line the process prints (`output` keeps only the first 2,000). */
   onLine?: (line: string) => void;
+  /** Another checkout of portside to run (test/bench/cpu-per-run.ts), and its entry file (default src/entry/main.ts). */
+  cwd?: string;
+  entry?: string;
 }
 
 export interface PortsideProc extends Proc {
@@ -101,8 +104,8 @@ export async function startPortside(options: PortsideOptions): Promise<PortsideP
   const port = await freePort();
   const output: string[] = [];
   const prof = options.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`, "--cpu-prof-md"] : [];
-  const proc = Bun.spawn([bun, ...(options.bunFlags ?? []), ...prof, "src/entry/main.ts"], {
-    cwd: repo,
+  const proc = Bun.spawn([bun, ...(options.bunFlags ?? []), ...prof, options.entry ?? "src/entry/main.ts"], {
+    cwd: options.cwd ?? repo,
     env: {
       PATH: process.env.PATH ?? "",
       HOME: process.env.HOME ?? "/tmp",

@@ -18,7 +18,8 @@ interface Profile {
 
 const repo = new URL("../..", import.meta.url).pathname;
 
-export function summariseProfile(dir: string, top = 25): string {
+/** `root`: the checkout the profiled process ran from (file names are shown relative to it). */
+export function summariseProfile(dir: string, top = 25, root = repo): string {
   const file = readdirSync(dir)
     .filter((f) => f.endsWith(".cpuprofile"))
     .sort()
@@ -32,7 +33,7 @@ export function summariseProfile(dir: string, top = 25): string {
   const inclusive = new Map<string, number>();
   let total = 0;
   const label = (n: Node) => {
-    const url = n.callFrame.url ? relative(repo, n.callFrame.url.replace(/^file:\/\//, "")) : "";
+    const url = n.callFrame.url ? relative(root, n.callFrame.url.replace(/^file:\/\//, "")) : "";
     return `${n.callFrame.functionName || "(anonymous)"}${url ? ` ${url}:${n.callFrame.lineNumber + 1}` : ""}`;
   };
   // Counted in samples, not in time deltas: a sample taken late (the process was descheduled on a busy
@@ -55,7 +56,7 @@ export function summariseProfile(dir: string, top = 25): string {
     }
   });
   const pct = (us: number) => `${((100 * us) / total).toFixed(1)}%`;
-  const lines = [`  ${file}: ${total} samples`, "  by part of portside (each sample to the first part its stack is in, in this order):"];
+  const lines = [`  ${file}: ${total} samples`, "  by part of portside (each sample to the part of the innermost frame that has one):"];
   for (const [part, n] of byPart(profile, byId, parent)) lines.push(`    ${pct(n).padStart(6)}  ${part}`);
   lines.push("  self (share of samples):");
   for (const [name, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`    ${pct(us).padStart(6)}  ${name}`);
@@ -69,17 +70,23 @@ export function summariseProfile(dir: string, top = 25): string {
 }
 
 /**
- * Parts of portside a sample can be charged to, tried in order against the frames of its stack (a part
- * matches when any frame's file does). Garbage collection and idle are the innermost frame's own.
+ * Parts of portside a sample can be charged to: the innermost frame of its stack whose file one of them
+ * matches decides (tried in this order for each frame). Garbage collection and idle are the innermost frame's own.
  */
 const PARTS: Array<[string, RegExp]> = [
   ["SQLite ledger (statements, group commit)", /src\/ledger\//],
   ["AWS SDK (PutEvents: serialise, sign, send)", /@smithy|@aws-sdk|src\/targets\/eventbridge\/publisher/],
   ["EventBridge target (events, batching)", /src\/targets\/eventbridge\//],
-  ["executor", /src\/pipeline\/executor/],
+  ["executor", /src\/pipeline\/(executor|work|run-context|parsed-runs)/],
+  ["the bench's handler module", /test\/bench\/[\w-]*handlers/],
   ["acceptance (split, parse, validate, digest)", /src\/pipeline\/(accept|ingest)|src\/messages\//],
-  ["HTTP intake (Hono, sink)", /src\/ingress\/|src\/app\.ts|node_modules\/hono/],
+  ["HTTP intake (Hono, sink)", /src\/ingress\/|src\/app\.ts|src\/http\/|node_modules\/hono/],
   ["reporter and Port client", /src\/port\//],
+  ["metrics (prom-client)", /src\/observe\/metrics|node_modules\/prom-client/],
+  ["run history, journal, events (observe, console)", /src\/observe\/|src\/console\//],
+  ["logging", /src\/log(-pretty)?\.ts/],
+  ["Kafka consumer (kafkajs)", /node_modules\/kafkajs|src\/shared\/kafka/],
+  ["start-up and wiring (src/entry, service)", /src\/entry\/|src\/main\.ts|src\/service\.ts/],
 ];
 
 function byPart(profile: Profile, byId: Map<number, Node>, parent: Map<number, number>): Array<[string, number]> {

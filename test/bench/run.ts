@@ -14,12 +14,14 @@
  *  11 the other ways in: polling Port in place of its execution agent (runs/s, Port calls per run by
  *     endpoint), with a handler and forwarded as the agent forwards, and Port's signed webhooks against
  *     single-record sink requests (runs/s acknowledged, latency to the answer, portside CPU per run)
+ *  12 the change burst of 9 against a hand-made durable forwarder (test/bench/fanout-baseline.ts), alternating,
+ *     with the CPU each spends per 10,000 changes
  * and prints a table; the full mode also writes BENCHMARKS.md at the repository root.
  *
  *   bun run bench              full (60 s sustained run; ~8 min with Kafka start)
  *   bun run bench --short      CI (a few minutes): same phases, shorter; prints figures, writes no file
- *   options: --only=1,2,4,7 (phases; default all, 1–11), --out=<file>, --profile=1,2,9 (a CPU profile of portside during 2; for
- *            1 and 9, of a load of its own after the figure, so the figure itself is not profiled),
+ *   options: --only=1,2,4,7 (phases; default all, 1–12), --out=<file>, --profile=1,2,9,12 (a CPU profile of portside during 2; for
+ *            1, 9 and 12, of a load of its own after the figure, so the figure itself is not profiled),
  *            --no-kafka, --concurrency=<n>
  * Every process (emulator, baseline, portside, load generators, producer) is its own; everything is on
  * loopback. Nothing here asserts on speed: the figures are printed, and targets are reported as met or not.
@@ -53,7 +55,7 @@ const { values: flags } = parseArgs({
 const short = flags.short === true;
 /** Phases to take a CPU profile of portside in (`--profile=1,2,9`). */
 const profiled = new Set((flags.profile ?? "").split(",").filter(Boolean).map(Number));
-const phases = new Set((flags.only ?? "1,2,3,4,5,6,7,8,9,10,11").split(",").map((s) => Number(s.trim())));
+const phases = new Set((flags.only ?? "1,2,3,4,5,6,7,8,9,10,11,12").split(",").map((s) => Number(s.trim())));
 if (phases.has(5)) phases.add(2);
 if (phases.has(3)) phases.add(1);
 const outFile = flags.out ?? (short || flags.only ? null : join(repo, "BENCHMARKS.md"));
@@ -124,7 +126,7 @@ const started = new Date();
 function row(id: string, measurement: string, value: string, target = "", met?: boolean, gap?: string) {
   const verdict = met === undefined ? "" : met ? "met" : `MISSED${gap ? ` (${gap})` : ""}`;
   rows.push({ id, measurement, value, target, verdict });
-  log(`${id} ${measurement}: ${value}${target ? `  [target ${target}: ${verdict}]` : ""}`);
+  log(`${id} ${measurement}: ${value}${target ? `  [target ${target}${verdict ? `: ${verdict}` : ""}]` : ""}`);
 }
 
 // ---------------------------------------------------------------------------------------------- helpers
@@ -253,6 +255,8 @@ async function sustained(targets: PortsideProc[], idPrefix: string, durationMs: 
   const drainStart = Date.now();
   const drained = await waitFor(async () => (await emulatorStats()).terminal >= load.acked, 120_000);
   const drainMs = Date.now() - drainStart;
+  // CPU seconds of the portside processes from the first request until everything acknowledged was terminal.
+  const cpuSeconds = targets.reduce((sum, p, i) => sum + p.cpu() - (cpu0[i] ?? 0), 0);
   sampling = false;
   await sampler;
   const at = (t: number) => samples.reduce((best, s) => (Math.abs(s.t - t) < Math.abs(best.t - t) ? s : best), samples[0] ?? { t: 0, terminal: 0 });
@@ -284,6 +288,7 @@ async function sustained(targets: PortsideProc[], idPrefix: string, durationMs: 
     callsPerRun: totalCalls / Math.max(1, stats.terminal),
     peakRss: Math.max(peakRss, peakHwm),
     cpuShare,
+    cpuSeconds,
   };
 }
 
@@ -363,6 +368,9 @@ async function main() {
     const profDir = profiled.has(2) ? join(repo, ".portside", "bench-profile") : undefined;
     if (profDir) rmSync(profDir, { recursive: true, force: true });
     const p = await portside(sqliteLedger(), {}, profDir);
+    // Resident memory once started with nothing to do (the Port token is fetched on the first report).
+    await Bun.sleep(3_000);
+    const idleRss = p.memory().rss;
     const r = await sustained([p], "s_", S.sustainMs, S.sustainWarmMs);
     await p.stop();
     sustainedPerSec = r.perSec;
@@ -384,6 +392,13 @@ async function main() {
       "≤ 2",
       r.callsPerRun <= 2,
     );
+    row(
+      "2d",
+      "CPU seconds per 5,000 completed runs during 2 (portside's user + system time, first request → all terminal)",
+      `${fmt((r.cpuSeconds / Math.max(1, r.stats.terminal)) * 5_000, 2)} CPU s (${fmt(r.cpuSeconds, 1)} s for ${fmt(r.stats.terminal)} runs)`,
+      "≤ dd85958's (test/bench/cpu-per-run.ts)",
+    );
+    row("5b", "Idle RSS of portside (started, 3 s with nothing to do)", `${fmt(mb(idleRss), 1)} MB`);
     row("5", "Peak RSS of portside during 2", `${fmt(mb(r.peakRss), 1)} MB`, "≤ 150 MB", mb(r.peakRss) <= 150, `${fmt(mb(r.peakRss) - 150, 1)} MB over`);
     details.push(
       `2: ${fmt(r.acked)} runs acknowledged (${r.errors} errors${r.lastError ? `: ${r.lastError}` : ""}), portside used ${r.cpuShare.map((c) => `${fmt(c * 100)}%`).join(" + ")} of a core while loaded; all terminal ${r.drained ? `${fmt(r.drainMs / 1000, 1)} s after the load stopped` : "NOT within 120 s"}; ${r.stats.success} SUCCESS, ${r.stats.failure} FAILURE, ${r.stats.refused} calls refused by the emulator. Load: ${SUSTAIN_CONNECTIONS} connections, 100-record JSON-array batches, at most ${fmt(MAX_BACKLOG)} runs acknowledged but not terminal; CONCURRENCY=${CONCURRENCY}.`,
@@ -439,7 +454,7 @@ async function main() {
   if (phases.has(8)) await stallPhase();
 
   // 9, 10. Change-log fan-out to EventBridge; scaling against CONCURRENCY and batch size ---------------------
-  if (phases.has(9) || phases.has(10)) {
+  if (phases.has(9) || phases.has(10) || phases.has(12)) {
     await fanoutPhases(
       {
         short,
@@ -452,6 +467,7 @@ async function main() {
         details,
         fmt,
         ...(profiled.has(9) ? { profileDir: join(repo, ".portside", "bench-profile-9") } : {}),
+        ...(profiled.has(12) ? { profileDir12: join(repo, ".portside", "bench-profile-12") } : {}),
       },
       phases,
     );
@@ -679,6 +695,9 @@ async function kafkaPhase() {
     });
     try {
       await waitFor(async () => (await fetch(`${direct.url}/readyz`)).ok, 60_000);
+      // Resident memory with the consumer connected and nothing yet on the topic.
+      await Bun.sleep(3_000);
+      const directIdleRss = direct.memory().rss;
       await resetEmulator();
       const directPeak = peakMemory(() => direct.memory().rss);
       const directBurst = await runKafkaProducer({
@@ -705,7 +724,7 @@ async function kafkaPhase() {
       row(
         "4d",
         "Peak RSS of everything each mode runs (beside the broker)",
-        `built-in consumer: portside ${fmt(mb(directRss), 1)} MB; Connect sink: portside + Connect worker ${fmt(mb(connectRss), 1)} MB (portside ${fmt(mb(connectPortsideRss), 1)} MB of it)`,
+        `built-in consumer: portside ${fmt(mb(directRss), 1)} MB (idle before the burst ${fmt(mb(directIdleRss), 1)} MB); Connect sink: portside + Connect worker ${fmt(mb(connectRss), 1)} MB (portside ${fmt(mb(connectPortsideRss), 1)} MB of it)`,
         "direct ≤ 150 MB",
         mb(directRss) <= 150,
         `${fmt(mb(directRss) - 150, 1)} MB over`,

@@ -2,7 +2,16 @@ import type { Config } from "../../config.ts";
 import type { Ledger } from "../../ledger/ledger.ts";
 import type { Logger } from "../../log.ts";
 import { type RetryPolicy, retryPolicies } from "../../shared/retry.ts";
-import { createEventBridgeClient, createPublisher, sendWith, type ClientSettings, type SendPutEvents } from "./publisher.ts";
+import { sendDirect } from "./direct.ts";
+import {
+  createEventBridgeClient,
+  createPublisher,
+  nativeFetch,
+  PUT_EVENTS_TIMEOUT_MS,
+  sendWith,
+  type ClientSettings,
+  type SendPutEvents,
+} from "./publisher.ts";
 import { createTokenBucket } from "./rate-limit.ts";
 import { createEventBridgeRunner, type EventBridgeRunner } from "./runner.ts";
 import { EVENTBRIDGE_KIND } from "./target.ts";
@@ -37,9 +46,10 @@ export interface EventBridgeTargetDeps {
 export function createEventBridgeTargets(config: Config, deps: EventBridgeTargetDeps): { [EVENTBRIDGE_KIND]: EventBridgeRunner } {
   const settings = config.eventBridge;
   const clock = deps.clock ?? Date.now;
-  const send =
-    deps.send ??
-    sendWith(createEventBridgeClient({ region: settings.region, endpoint: settings.endpoint, ...(deps.credentials ? { credentials: deps.credentials } : {}) }));
+  const client = () =>
+    createEventBridgeClient({ region: settings.region, endpoint: settings.endpoint, ...(deps.credentials ? { credentials: deps.credentials } : {}) });
+  // On Bun and Deno one signed fetch per call (direct.ts); on Node (AWS Lambda) the SDK's own send.
+  const send = deps.send ?? (nativeFetch() ? sendDirect(client(), PUT_EVENTS_TIMEOUT_MS) : sendWith(client()));
   const publisher = createPublisher({
     send,
     limiter: createTokenBucket({ ratePerSecond: settings.putEventsPerSecond, clock, sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) }),

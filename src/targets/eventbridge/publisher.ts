@@ -169,8 +169,11 @@ export interface ClientSettings {
 }
 
 /** The SDK client: default credential chain, region and endpoint from settings, SDK retries off. */
+/** How long one PutEvents call may take before it counts as lost (and is sent again). */
+export const PUT_EVENTS_TIMEOUT_MS = 10_000;
+
 export function createEventBridgeClient(settings: ClientSettings): EventBridgeClient {
-  const requestTimeout = settings.requestTimeoutMs ?? 10_000;
+  const requestTimeout = settings.requestTimeoutMs ?? PUT_EVENTS_TIMEOUT_MS;
   return new EventBridgeClient({
     ...(settings.region ? { region: settings.region } : {}),
     ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
@@ -197,7 +200,8 @@ export async function eventBridgeRegion(settings: Pick<ClientSettings, "region">
   }
 }
 
-const nativeFetch = () => "Bun" in globalThis || "Deno" in globalThis;
+/** Bun and Deno: their own fetch carries PutEvents (the SDK's on Node). */
+export const nativeFetch = () => "Bun" in globalThis || "Deno" in globalThis;
 
 /** `SendPutEvents` over a real client. */
 export const sendWith =
