@@ -11,7 +11,7 @@
 import type { Command } from "commander";
 import * as v from "valibot";
 import { LocalSchema } from "../http/admin.ts";
-import { type RunStory, RunStorySchema, statusLine } from "../observe/run-history.ts";
+import { hasEnded, isSettled, type RunStory, RunStorySchema, statusLine } from "../observe/run-history.ts";
 import { legacyRunMessage, newRunId } from "../testing/run-message.ts";
 import { baseUrl, CliError, unreachable, withUrl } from "./cli-admin.ts";
 import { readInputs, UsageError } from "./cli-invoke.ts";
@@ -24,7 +24,6 @@ interface TriggerFlags {
   timeout: string;
 }
 
-const ENDED = new Set(["SUCCESS", "FAILURE", "DEFERRED"]);
 const POLL_MS = 100;
 
 export function registerTrigger(
@@ -122,7 +121,7 @@ async function trigger(action: string, flags: TriggerFlags, env: Record<string, 
     if (event.what === "log") out(`  log     ${event.detail}`);
     else if (event.what === "entity") out(`  entity  ${event.detail}`);
   }
-  if (!story || !ENDED.has(story.phase)) {
+  if (!story || !hasEnded(story)) {
     out(`not ended within ${timeoutS} s (${story?.phase ?? "not recorded"}); see portside's log, or \`${cliCommand()} runs show ${runId}\``);
     return 1;
   }
@@ -139,8 +138,7 @@ async function ended(runId: string, get: (path: string) => Promise<{ status: num
     const parsed = v.safeParse(RunStorySchema, answer.body);
     if (answer.status === 200 && parsed.success) {
       latest = parsed.output;
-      // Ended, and Port (the emulator) took its status or refused it for good: no report still on its way.
-      if (ENDED.has(latest.phase) && latest.report?.state !== "pending") return latest;
+      if (isSettled(latest)) return latest;
     }
     if (Date.now() >= deadline) return latest;
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));

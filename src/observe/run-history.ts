@@ -36,6 +36,13 @@ export const RunEventSchema = v.object({
 /** What became of the report that tells Port how a run ended: Port took it, it waits (retried), Port refused it for good. */
 export const REPORT_STATES = ["delivered", "pending", "refused"] as const;
 
+/** A run has ended (its handler or target is done). */
+export const hasEnded = (story: { phase: RunPhase }): boolean => story.phase === "SUCCESS" || story.phase === "FAILURE" || story.phase === "DEFERRED";
+
+/** Ended, and Port has its status or refused it for good: nothing of it is still on its way (what `trigger` and the console's send form wait for). */
+export const isSettled = (story: { phase: RunPhase; report: { state: (typeof REPORT_STATES)[number] } | null }): boolean =>
+  hasEnded(story) && story.report?.state !== "pending";
+
 export const RunReportSchema = v.object({
   state: v.picklist(REPORT_STATES),
   /**

@@ -48,12 +48,16 @@ const compose = () => parse(read("docker-compose.yml")) as { services: Record<st
 
 /** A service's environment as compose fills it in with `given` set in the shell: `${NAME:-default}` → the value given, else the default. */
 function environmentOf(service: ComposeService | undefined, given: Record<string, string> = {}): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(service?.environment ?? {}).map(([name, value]) => [
-      name,
-      String(value).replace(/\$\{(\w+):-([^}]*)\}/g, (_, v: string, d: string) => given[v] ?? d),
-    ]),
-  );
+  return Object.fromEntries(Object.entries(service?.environment ?? {}).map(([name, value]) => [name, fill(String(value), given)]));
+}
+
+/** Compose's interpolation: `${NAME:-default}` → the value given, else the default. */
+const fill = (text: string, given: Record<string, string>) => text.replace(/\$\{(\w+):-([^}]*)\}/g, (_, v: string, d: string) => given[v] ?? d);
+
+/** The handler directory compose mounts into portside (HANDLERS_DIR): where it comes from and where it lands. */
+function handlersMount(service: ComposeService | undefined, given: Record<string, string> = {}): { source: string; target: string } {
+  const [source = "", target = ""] = (service?.volumes ?? []).map((v) => fill(v, given).split(":")).find(([, t]) => t?.startsWith("/app/")) ?? [];
+  return { source, target };
 }
 
 test("portside's settings in the compose file pass its configuration check (the emulator's http:// URL included); without SINK_TOKEN it refuses, naming it", () => {
@@ -73,10 +77,8 @@ test("no mandatory `NAME:?message` interpolation in the compose file: compose ch
  */
 function onThisMachine(service: ComposeService | undefined): Record<string, string> {
   const env = environmentOf(service);
-  const [source, target] = (service?.volumes ?? [])
-    .map((v) => v.replace(/\$\{(\w+):-([^}]*)\}/g, (_, _n: string, d: string) => d).split(":"))
-    .find(([, t]) => t?.startsWith("/app/")) ?? ["", ""];
-  const inImage = `${(target ?? "").slice("/app/".length)}/`;
+  const { source, target } = handlersMount(service);
+  const inImage = `${target.slice("/app/".length)}/`;
   if (env.HANDLERS?.startsWith(inImage)) env.HANDLERS = `${source}/${env.HANDLERS.slice(inImage.length)}`;
   return env;
 }
@@ -205,12 +207,8 @@ test("your own handlers in the stack: HANDLERS_DIR is mounted where HANDLERS poi
         [{ HANDLERS_DIR: mine, HANDLERS_FILE: "mine.ts" }, mine, ["hello"]],
       ] as const) {
         const handlers = environmentOf(service, given).HANDLERS ?? "";
-        const mount = (service?.volumes ?? [])
-          .map((v) => v.replace(/\$\{(\w+):-([^}]*)\}/g, (_, n: string, d: string) => (given as Record<string, string>)[n] ?? d))
-          .map((v) => v.split(":"))
-          .find(([, target]) => target !== "/data");
-        expect(mount?.[0]?.replace(/^\.\//, "")).toBe(dir);
-        const target = mount?.[1] ?? "";
+        const { source, target } = handlersMount(service, given);
+        expect(source.replace(/^\.\//, "")).toBe(dir);
         // HANDLERS (relative to WORKDIR /app) lies in the mounted directory.
         expect(join("/app", handlers).startsWith(`${target}/`)).toBe(true);
         // The image's layout: package.json and src/ under /app (a temp dir here), the mount at its target.

@@ -2,7 +2,7 @@ import { type Context, Hono } from "hono";
 import { html } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
 import { readBody } from "../../messages/index.ts";
-import type { RunHistory } from "../../observe/run-history.ts";
+import { isSettled, type RunHistory } from "../../observe/run-history.ts";
 import type { Ingest } from "../../pipeline/ingest.ts";
 import { legacyRunMessage, newRunId } from "../../testing/run-message.ts";
 import { layout } from "./pages.ts";
@@ -98,10 +98,8 @@ export function sendRoutes(deps: SendDeps): Hono {
     // The run's page shows how it ended, when it ends within a few seconds.
     const deadline = Date.now() + (deps.waitMs ?? 10_000);
     while (Date.now() < deadline) {
-      // Ended, and the emulator took its status (or refused it for good): the page then says how it went.
       const story = await deps.history.get(runId);
-      const ended = story?.phase === "SUCCESS" || story?.phase === "FAILURE" || story?.phase === "DEFERRED";
-      if (ended && story?.report?.state !== "pending") break;
+      if (story && isSettled(story)) break;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     return c.redirect(`/console/runs/${encodeURIComponent(runId)}`, 303);
