@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { testRetryPolicy } from "../shared/retry.ts";
 import { createPortClient } from "./client.ts";
 import { PortApiError } from "./errors.ts";
@@ -123,4 +123,47 @@ describe("answers from Port are read up to a cap", () => {
     });
     expect(await client.getRun("r_1")).toMatchObject({ id: "r_1", status: "SUCCESS", terminated: true });
   });
+});
+
+describe("answers over a real socket (loopback): the cap holds whatever length the answer declares", () => {
+  const big = "b".repeat(PORT_REPLY_MAX_BYTES * 4);
+  const server = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    fetch(req) {
+      const path = new URL(req.url).pathname;
+      if (path === "/small") return Response.json({ ok: true, run: { id: "r_1", status: "SUCCESS" } });
+      if (path === "/big") return new Response(big, { status: 422 });
+      // 256 KiB of text in under 1 KiB of gzip: its declared length fits the cap, what it holds does not.
+      return new Response(Bun.gzipSync(big), { status: 422, headers: { "content-encoding": "gzip" } });
+    },
+  });
+  const real = {
+    fetch: (input: string | URL | Request, init?: RequestInit) => fetch(input, init),
+    baseUrl: `http://127.0.0.1:${server.port}`,
+    timeoutMs: 5_000,
+  };
+  const get = (path: string) => exchange(real, { method: "GET", path });
+
+  test("an answer that declares a length within the cap is read whole and parsed", async () => {
+    const res = await get("/small");
+    expect(res.headers.get("content-length")).not.toBeNull();
+    expect(res).toMatchObject({ status: 200, truncated: false, body: { ok: true, run: { id: "r_1", status: "SUCCESS" } } });
+  });
+
+  test("one that declares more than the cap is cut at the cap", async () => {
+    const res = await get("/big");
+    expect(Number(res.headers.get("content-length"))).toBe(big.length);
+    expect(res.truncated).toBe(true);
+    expect((res.body as string).length).toBe(PORT_REPLY_MAX_BYTES);
+  });
+
+  test("a compressed one whose declared (compressed) length fits is still cut at the cap once decompressed", async () => {
+    const res = await get("/gzip");
+    expect(Number(res.headers.get("content-length"))).toBeLessThan(PORT_REPLY_MAX_BYTES);
+    expect(res.truncated).toBe(true);
+    expect((res.body as string).length).toBe(PORT_REPLY_MAX_BYTES);
+  });
+
+  afterAll(() => server.stop(true));
 });

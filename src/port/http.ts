@@ -53,26 +53,23 @@ export interface ExchangeDeps {
 
 /** Sends one request. Resolves with any HTTP answer; rejects only with `PortNetworkError`/`PortTimeoutError`. */
 export async function exchange(deps: ExchangeDeps, req: ExchangeRequest): Promise<ExchangeResponse> {
-  const headers = new Headers({ ...req.headers, accept: "application/json", "user-agent": "portside" });
-  if (req.body !== undefined) headers.set("content-type", "application/json");
-  if (req.token !== undefined) headers.set("authorization", `Bearer ${req.token}`);
+  // A plain record: fetch takes it as it is, and one call costs no Headers object to build and copy.
+  const headers: Record<string, string> = { ...req.headers, accept: "application/json", "user-agent": "portside" };
+  if (req.body !== undefined) headers["content-type"] = "application/json";
+  if (req.token !== undefined) headers.authorization = `Bearer ${req.token}`;
   const signal = AbortSignal.timeout(deps.timeoutMs);
-  const ctx = { method: req.method, path: req.path, runId: req.runId };
+  const send = async () => {
+    const body = req.body === undefined ? undefined : JSON.stringify(req.body);
+    const res = await deps.fetch(deps.baseUrl + req.path, { method: req.method, headers, body, signal });
+    return { res, read: await readCapped(res, req.maxReplyBytes ?? PORT_REPLY_MAX_BYTES) };
+  };
   try {
-    // Raced against the signal as well, so an injected fetch that ignores `signal` still times out.
-    const res = await untilAborted(
-      deps.fetch(deps.baseUrl + req.path, {
-        method: req.method,
-        headers,
-        body: req.body === undefined ? undefined : JSON.stringify(req.body),
-        signal,
-      }),
-      signal,
-    );
-    // Reading the body is under the same signal: a server that stalls mid-body times out too.
-    const { text, truncated } = await untilAborted(readCapped(res, req.maxReplyBytes ?? PORT_REPLY_MAX_BYTES), signal);
-    return { status: res.status, headers: res.headers, body: truncated ? text : parseBody(text), truncated };
+    // Raced against the signal as well, so an injected fetch that ignores `signal` still times out; the
+    // answer's body is read under the same race, so a server that stalls mid-body times out too.
+    const { res, read } = await untilAborted(send(), signal);
+    return { status: res.status, headers: res.headers, body: read.truncated ? read.text : parseBody(read.text), truncated: read.truncated };
   } catch (err) {
+    const ctx = { method: req.method, path: req.path, runId: req.runId };
     if (signal.aborted || isTimeout(err)) throw new PortTimeoutError({ ...ctx, timeoutMs: deps.timeoutMs, cause: err });
     throw new PortNetworkError({ ...ctx, cause: err });
   }
@@ -104,12 +101,27 @@ export function toApiError(res: ExchangeResponse, req: ExchangeRequest, nowMs: n
 
 export const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
 
+const utf8 = new TextDecoder();
+
 /**
- * The answer's text, read chunk by chunk up to `max` bytes; past that the rest is cancelled unread (the
- * connection is not drained), and the answer marked cut.
+ * The answer declares a length within `max` and is not encoded: fetch frames the body by that length, so no
+ * more can arrive. An encoded answer's length is of its compressed bytes, so it is read chunk by chunk.
+ */
+function fitsAsDeclared(headers: Headers, max: number): boolean {
+  const length = headers.get("content-length");
+  if (length === null || !/^\d{1,15}$/.test(length) || Number(length) > max) return false;
+  const encoding = headers.get("content-encoding");
+  return encoding === null || encoding.trim().toLowerCase() === "identity";
+}
+
+/**
+ * The answer's text, up to `max` bytes. An answer that says its length and fits is read whole (the usual
+ * case, and the cheapest); any other is read chunk by chunk, and past `max` the rest is cancelled unread
+ * (the connection is not drained) and the answer marked cut.
  */
 export async function readCapped(res: Response, max: number): Promise<{ text: string; truncated: boolean }> {
   if (!res.body) return { text: "", truncated: false };
+  if (fitsAsDeclared(res.headers, max)) return { text: await res.text(), truncated: false };
   const reader = res.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -134,7 +146,7 @@ export async function readCapped(res: Response, max: number): Promise<{ text: st
     at += chunk.byteLength;
   }
   // A cut in the middle of a character leaves a replacement character at the end, nothing worse.
-  return { text: new TextDecoder().decode(bytes), truncated };
+  return { text: utf8.decode(bytes), truncated };
 }
 
 export function parseBody(text: string): unknown {
