@@ -5,4 +5,5 @@ ledgerContract(
   "memory",
   async () => createMemoryLedger(),
   async () => {},
+  { claimsOnFinish: true },
 );

@@ -25,6 +25,7 @@ ledgerContract(
   {
     // A second connection to the same file: nothing the ledger needs lives in process memory.
     sibling: async (ledger) => open(paths.get(ledger) ?? fresh()),
+    claimsOnFinish: true,
   },
 );
 
