@@ -82,6 +82,11 @@ export const SETTINGS = {
   ),
   PORT_CLIENT_ID: setting(text, null, "Port client id (Port → Credentials)"),
   PORT_CLIENT_SECRET: setting(text, null, "Port client secret (Port → Credentials); also verifies signed agent-style messages"),
+  PORT_EMULATOR_PORT: setting(
+    intIn(0, 65535),
+    "0",
+    "without Port credentials (open mode): the loopback port of the local Port emulator (default 0: any free port, named in the start's log line)",
+  ),
   PORT_EMULATOR_ACTIONS: setting(
     text,
     null,

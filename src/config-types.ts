@@ -27,6 +27,8 @@ export interface Config {
   portCredentials: { clientId: string; clientSecret: Secret } | null;
   /** The action definitions the emulator serves when it stands in for Port; null: the example actions. */
   emulatorActionsPath: string | null;
+  /** The local Port emulator's port in open mode (0: any free one). */
+  emulatorPort: number;
   handlersPath: string | null;
   /** How long importing the handler module may take before the start fails naming it. */
   handlersImportTimeoutMs: number;

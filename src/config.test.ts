@@ -75,6 +75,10 @@ describe("loadConfig", () => {
     expect(refusal({ ...base, ORG_ID: "" }).message).toStartWith("ORG_ID: is not set.");
     expect(refusal({ ...base, PORT: "http" })).toEqual({ variable: "PORT", message: "PORT: must be a whole number. listen port (default 3000)." });
     expect(refusal({ ...base, ACK_MODE: "later" }).message).toContain("must be durable or sync");
+    // The local Port emulator's port is a setting like the others (it was once read unchecked).
+    expect(refusal({ ...base, PORT_EMULATOR_PORT: "emulator" }).message).toStartWith("PORT_EMULATOR_PORT: must be a whole number.");
+    expect(refusal({ ...base, PORT_EMULATOR_PORT: "70000" }).variable).toBe("PORT_EMULATOR_PORT");
+    expect([loadConfig(base).emulatorPort, loadConfig({ ...base, PORT_EMULATOR_PORT: "4010" }).emulatorPort]).toEqual([0, 4010]);
     // Not even a value that is no secret is repeated: a secret pasted into the wrong variable would be.
     expect(refusal({ ...base, CONCURRENCY: "hunter2-pasted-here" }).message).toBe(
       "CONCURRENCY: must be a whole number. how many handlers run at once (default 16); work waiting on EventBridge takes no slot.",

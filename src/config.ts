@@ -201,6 +201,7 @@ function configFrom({ env, taken: agentVariablesTaken }: AgentEnvironment, overr
     portApiUrl,
     portCredentials: clientId && clientSecret ? { clientId, clientSecret: new Secret(clientSecret) } : null,
     emulatorActionsPath: optional(env, "PORT_EMULATOR_ACTIONS"),
+    emulatorPort: get("PORT_EMULATOR_PORT"),
     handlersPath: optional(env, "HANDLERS"),
     handlersImportTimeoutMs: get("HANDLERS_IMPORT_TIMEOUT_MS"),
     routesPath: optional(env, "ROUTES"),

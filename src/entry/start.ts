@@ -182,7 +182,7 @@ export async function startPortside(runtime: Runtime, hooks: StartHooks = {}): P
     });
     emulatorServer = await serve(
       runtime,
-      { hostname: "127.0.0.1", port: Number(env.PORT_EMULATOR_PORT ?? 0), maxRequestBodySize: 2 * 1024 * 1024, fetch: emulator.app.fetch },
+      { hostname: "127.0.0.1", port: config.emulatorPort, maxRequestBodySize: 2 * 1024 * 1024, fetch: emulator.app.fetch },
       "PORT_EMULATOR_PORT",
     );
     port = { baseUrl: `http://127.0.0.1:${emulatorServer.port}`, ...EMULATOR_CREDENTIALS };
