@@ -16,6 +16,8 @@ export const PipelineEvents = {
   runGaveUp: "run.gave_up",
   runInvalidResult: "run.invalid_result",
   runInternalError: "run.internal_error",
+  /** A handler wrote to Port after its run ended; dropped (logged once per run). */
+  callAfterEnd: "run.call_after_end",
   /** An accepted run no longer validates (the configuration changed since it was accepted). */
   runUnreadable: "run.unreadable",
   changeFailed: "change.failed",

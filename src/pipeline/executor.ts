@@ -255,7 +255,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
    */
   async function finish(entry: Active, reports: ReportInput[]) {
     await entry.flushing;
-    const buffered = entry.calls?.take() ?? [];
+    const buffered = entry.calls?.end() ?? [];
     const { ended, send } = endedWith(entry, reports);
     const all = [...buffered.filter((r) => isEntityCall(r.call)), ...buffered.filter((r) => !isEntityCall(r.call)), ...send];
     const { held, handed } = await record(entry.item.key, all, ended);

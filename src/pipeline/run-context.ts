@@ -38,6 +38,12 @@ export interface RunCalls {
   context: RunContext;
   /** Takes the calls not yet written (in order). */
   take(): ReportInput[];
+  /**
+   * Takes the calls not yet written, for the finish, and refuses every later one: a handler still going
+   * after its time limit (or one that returned without awaiting what it started) writes nothing more to
+   * Port, whose run already has its final status. A later call is dropped and `onLate` told (once).
+   */
+  end(): ReportInput[];
   /** Puts calls taken by a write that failed back in front of the buffer, so they are written later, in order. */
   putBack(calls: ReportInput[]): void;
 }
@@ -51,13 +57,22 @@ export interface RunContextOptions {
   flushAt: number;
   /** Hides the run's decrypted secret inputs (default: nothing to hide). */
   redact?: Redactor;
+  /** The handler called `method` after its run ended (the first time only). */
+  onLate?: (method: PortCall["kind"]) => void;
 }
 
 export function createRunContext(options: RunContextOptions): RunCalls {
   const { run } = options;
   const redact = options.redact ?? noRedaction;
   let pending: ReportInput[] = [];
+  let ended = false;
+  let toldLate = false;
   const push = (...calls: PortCall[]) => {
+    if (ended) {
+      if (!toldLate && calls[0]) options.onLate?.(calls[0].kind);
+      toldLate = true;
+      return;
+    }
     for (const call of calls) pending.push({ runId: run.id, call: redactCall(call, redact) });
     if (pending.length >= options.flushAt) options.onFull();
   };
@@ -132,12 +147,17 @@ export function createRunContext(options: RunContextOptions): RunCalls {
       push(...calls);
     },
   };
+  const take = () => {
+    const taken = pending;
+    pending = [];
+    return taken;
+  };
   return {
     context,
-    take() {
-      const taken = pending;
-      pending = [];
-      return taken;
+    take,
+    end() {
+      ended = true;
+      return take();
     },
     putBack(calls) {
       pending = [...calls, ...pending];

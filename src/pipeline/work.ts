@@ -176,6 +176,11 @@ export function createWork(deps: WorkDeps, seam: WorkSeam): Work {
       flushAt: 100,
       onFull: () => seam.flush(claimed),
       redact: secrets.redact,
+      onLate: (method) =>
+        log.warn(E.callAfterEnd, {
+          call: method,
+          note: "the handler wrote to Port after its run had ended (timed out, or returned without awaiting it); this call and any later one are not sent",
+        }),
     });
     claimed.calls = calls;
     log.info(E.runStarted, { attempt: item.attempt });

@@ -78,6 +78,41 @@ test("a handler past its time limit → FAILURE saying it timed out, and its sig
   expect(aborted).toBe(true);
 });
 
+test("a handler that goes on after its time limit writes nothing more to Port: its later calls are dropped, said once in the log", async () => {
+  let lateCalls = 0;
+  h = await createHarness({
+    handlers: {
+      runs: {
+        deploy: {
+          timeoutMs: 50,
+          // Ignores its signal, as careless code does, and keeps writing once its run has ended.
+          handle: async (run) => {
+            await run.log("starting");
+            await Bun.sleep(150);
+            for (let i = 0; i < 150; i++) {
+              await run.log(`late line ${i}`);
+              lateCalls++;
+            }
+            await run.upsertEntity("service", { identifier: "late-entity" });
+            lateCalls++;
+          },
+        },
+      },
+    },
+  });
+  await h.post("/sink/runs", JSON.stringify(runMessage("r_late")));
+  await h.waitForTerminal(["r_late"]);
+  await h.waitUntil(() => lateCalls === 151, "the handler's late calls");
+  // The buffer's flush threshold (100 calls) passed, and a flush interval too: anything queued would be out by now.
+  await Bun.sleep(1_200);
+  expect(h.emulator.state.terminalStatus("r_late")).toBe("FAILURE");
+  expect(endpoints(h, "r_late")).toEqual(["postLog", "patchRun"]);
+  expect(await h.ledger.counts()).toMatchObject({ pendingReports: 0 });
+  const late = h.logs.filter((l) => l.includes('"event":"run.call_after_end"'));
+  expect(late).toHaveLength(1);
+  expect(late[0]).not.toContain("late line");
+});
+
 test("an action with no handler is left to other consumers by default: not executed, not reported, counted, logged once", async () => {
   h = await createHarness({ handlers: { runs: { deploy: () => undefined } } });
   const res = await h.post(
