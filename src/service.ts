@@ -399,5 +399,11 @@ function observedLedger(ledger: Ledger, feed: Feed): Ledger {
  * are already durable, and connectors give up on a request after ~30 s and resend the whole batch.
  */
 async function waitAll(executor: Executor, keys: string[], maxMs: number): Promise<void> {
-  await settlesWithin(Promise.all(keys.map((k) => executor.settled(k))), maxMs);
+  // Given up after `maxMs`: a key another replica claimed never settles here, and must not be waited for forever.
+  const giveUp = new AbortController();
+  try {
+    await settlesWithin(Promise.all(keys.map((k) => executor.settled(k, giveUp.signal))), maxMs);
+  } finally {
+    giveUp.abort();
+  }
 }

@@ -58,8 +58,13 @@ export interface Executor {
   start(): void;
   /** New work (of this kind) was committed: look for it now. */
   notify(kind?: ClaimedWork["kind"]): void;
-  /** Resolves when the item with this key finishes in this process (used by the synchronous ack mode). */
-  settled(key: string): Promise<void>;
+  /**
+   * Resolves when the item with this key finishes in this process (used by the synchronous ack mode); with
+   * `signal`, the wait is given up (and forgotten) when it aborts.
+   */
+  settled(key: string, signal?: AbortSignal): Promise<void>;
+  /** How many keys someone waits for with `settled`. */
+  readonly waiting: number;
   /** Claims and runs work until nothing is claimable and nothing runs (starts the executor if it was not). */
   runToIdle(): Promise<void>;
   /** Stops claiming, waits up to `graceMs` for running handlers, and leaves everything else in the ledger. */
@@ -375,7 +380,10 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       if (kind !== "run" && changesNeedNoSlot) changesWaiting = true;
       if (running) void pump();
     },
-    settled: (key) => settling.settled(key),
+    settled: (key, signal) => settling.settled(key, signal),
+    get waiting() {
+      return settling.waiting;
+    },
     async runToIdle() {
       const startedHere = !running;
       if (startedHere) this.start();

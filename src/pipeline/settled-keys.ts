@@ -17,13 +17,32 @@ export function settledKeys() {
       for (const resolve of waiters.get(key) ?? []) resolve();
       waiters.delete(key);
     },
-    settled(key: string): Promise<void> {
+    /**
+     * Resolves once `key` settles here. With `signal`, the wait is given up when it aborts: the waiter is
+     * forgotten (and the promise never resolves), so a key this process never runs (another replica
+     * claimed it) leaves nothing behind once its waiter stopped waiting.
+     */
+    settled(key: string, signal?: AbortSignal): Promise<void> {
       if (recent.has(key) || before.has(key)) return Promise.resolve();
+      if (signal?.aborted) return new Promise(() => {});
       return new Promise((resolve) => {
         const list = waiters.get(key) ?? [];
         list.push(resolve);
         waiters.set(key, list);
+        signal?.addEventListener(
+          "abort",
+          () => {
+            const left = (waiters.get(key) ?? []).filter((r) => r !== resolve);
+            if (left.length > 0) waiters.set(key, left);
+            else waiters.delete(key);
+          },
+          { once: true },
+        );
       });
+    },
+    /** Keys someone waits for (tests, and the bound above). */
+    get waiting(): number {
+      return waiters.size;
     },
   };
 }
