@@ -55,6 +55,8 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
   let phase: "starting" | "up" | "stalled" | "down" = "starting";
   /** When the consumer went down or stalled (undefined while up). */
   let downSince: number | undefined;
+  /** Down for `giveUpAfterMs` and said so (see giveUp). */
+  let gaveUp = false;
   let lastProgress = clock();
   let attempts = 0;
   let stopped = false;
@@ -68,20 +70,35 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
   function goDown(): void {
     if (downSince !== undefined) return;
     downSince = clock();
-    giveUpTimer = setTimeout(() => {
-      logger.error("kafka.recovery_failed", {
-        groupId,
-        downMs: clock() - (downSince ?? clock()),
-        attempts,
-        message: `the Kafka consumer has not consumed for ${Math.round(deps.giveUpAfterMs / 1000)} s (KAFKA_RECOVERY_TIMEOUT_MS): /healthz answers 503 so that the orchestrator restarts portside; new consumers are still tried meanwhile`,
-      });
-    }, deps.giveUpAfterMs);
+    giveUpTimer = setTimeout(giveUp, deps.giveUpAfterMs);
+  }
+
+  /**
+   * Down for `giveUpAfterMs`: `live()` is false from now on, and one line says why. Called by the timer, or by
+   * `live()` when it is asked first (a timer fires late on a busy event loop): /healthz never answers 503
+   * before the line that explains it.
+   */
+  function giveUp(): void {
+    if (gaveUp || downSince === undefined) return;
+    gaveUp = true;
+    logger.error("kafka.recovery_failed", {
+      groupId,
+      downMs: clock() - downSince,
+      attempts,
+      message: `the Kafka consumer has not consumed for ${Math.round(deps.giveUpAfterMs / 1000)} s (KAFKA_RECOVERY_TIMEOUT_MS): /healthz answers 503 so that the orchestrator restarts portside; new consumers are still tried meanwhile`,
+    });
+  }
+
+  /** Up again (or answering again): the next time down counts from zero. */
+  function upAgain(): void {
+    clearTimeout(giveUpTimer);
+    downSince = undefined;
+    gaveUp = false;
   }
 
   function comeUp(): void {
     if (downSince !== undefined && attempts > 0) logger.info("kafka.recovered", { groupId, downMs: clock() - downSince, attempts });
-    clearTimeout(giveUpTimer);
-    downSince = undefined;
+    upAgain();
     attempts = 0;
     phase = "up";
     lastProgress = clock();
@@ -140,8 +157,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       lastProgress = clock();
       if (phase !== "stalled") return;
       logger.info("kafka.answering", { groupId, stalledMs: clock() - (downSince ?? clock()) });
-      clearTimeout(giveUpTimer);
-      downSince = undefined;
+      upAgain();
       phase = "up";
       deps.onResumed();
     },
@@ -150,7 +166,10 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       goDown();
       if (!restart) scheduleReplace();
     },
-    live: () => downSince === undefined || clock() - downSince < deps.giveUpAfterMs,
+    live() {
+      if (downSince !== undefined && clock() - downSince >= deps.giveUpAfterMs) giveUp();
+      return !gaveUp;
+    },
     async stop() {
       stopped = true;
       clearTimeout(retryTimer);
