@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { createRedactor, noRedaction } from "./redact.ts";
+import { createRedactor, noRedaction, PIECEWISE_MAX_CHARS } from "./redact.ts";
 
 /** What redaction must do, the slow way: every stretch covered by a piece (4+) of a value becomes the label. */
 function naive(text: string, values: string[], label: string): string {
@@ -84,6 +84,34 @@ describe("createRedactor", () => {
       const text = word(`${alphabet}xy`, rand(80));
       expect(createRedactor({ pw: values }).text(text)).toBe(naive(text, values, "[secret input pw]"));
     }
+  });
+
+  test("past PIECEWISE_MAX_CHARS of secret text a value is hidden whole, not by its pieces: a 1 MiB secret costs no more than its own size", () => {
+    let seed = 11;
+    const big = Array.from({ length: 1024 * 1024 }, () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return String.fromCharCode(97 + (seed % 26));
+    }).join("");
+    Bun.gc(true);
+    const before = process.memoryUsage().heapUsed;
+    const r2 = createRedactor({ pw, cert: big });
+    Bun.gc(true);
+    // The automaton over the whole megabyte took hundreds of MB; the value itself is 1-2 MB.
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(16 * 1024 * 1024);
+    expect(r2.text(`cert=${big}; pw=${pw}`)).toBe("cert=[secret input cert]; pw=[secret input pw]");
+    // Within the budget (pw, first), pieces are hidden; past it (cert), a piece is not.
+    expect(r2.text(`piece ${pw.slice(3, 10)} and ${big.slice(1000, 1100)}`)).toBe(`piece [secret input pw] and ${big.slice(1000, 1100)}`);
+    // The budget counts characters of every value in input order: b fits exactly, or misses by one.
+    const within = createRedactor({ a: "q".repeat(PIECEWISE_MAX_CHARS - 10), b: "Zx9!Zx9!Wv" });
+    expect(within.text("Zx9!Wv")).toBe("[secret input b]");
+    const past = createRedactor({ a: "q".repeat(PIECEWISE_MAX_CHARS - 9), b: "Zx9!Zx9!Wv" });
+    expect([past.text("Zx9!Wv"), past.text("Zx9!Zx9!Wv")]).toEqual(["Zx9!Wv", "[secret input b]"]);
+  });
+
+  test("values shorter than a piece: one pass for all of them, each once, labelled by its input", () => {
+    const pins = Array.from({ length: 20_000 }, (_, i) => String(i % 1000).padStart(3, "0"));
+    const short = createRedactor({ pins, two: "ab" });
+    expect(short.text("pin 042 and 999 but not 0421; ab, abc")).toBe("pin [secret input pins] and [secret input pins] but not 0421; [secret input two], abc");
   });
 
   test("linear in the text: a 4 MB log against a long periodic secret takes well under a second", () => {

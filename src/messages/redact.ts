@@ -7,9 +7,10 @@ import { isPlainObject } from "./json.ts";
  * of it at least `MIN_PIECE` characters long, replaced by `[secret input NAME]`. Pieces matter: Bun's
  * `JSON.parse(secret)` quotes the part of the value it stopped at, and handlers slice values.
  *
- * Built once per run: one suffix automaton over the run's secret values, so a text is scanned once, in time
- * linear in its length whatever the secrets' length or number (at each character the automaton knows the
- * longest piece of a secret ending there). An object-typed input is covered by its string and number leaves,
+ * Built once per run: one suffix automaton over the run's secret values (their first PIECEWISE_MAX_CHARS
+ * characters together; later values are matched whole), so a text is scanned once, in time linear in its
+ * length whatever the secrets' length or number (at each character the automaton knows the longest piece of
+ * a secret ending there). An object-typed input is covered by its string and number leaves,
  * not its JSON text, whose pieces (`"user"`, `":"`) are not secret. A value shorter than `MIN_PIECE` is
  * replaced only where it stands as a whole word.
  */
@@ -29,21 +30,52 @@ export const secretLabel = (name: string): string => `[secret input ${name}]`;
 /** Hides nothing: a run without secret inputs, or one whose inputs were never decrypted. */
 export const noRedaction: Redactor = { active: false, text: (text) => text, value: (value) => value };
 
+/**
+ * The most secret text (all of a run's values together, in input order) covered piece by piece: the
+ * automaton costs memory in proportion to it (a few hundred bytes per character), and a run's redactor
+ * lives as long as the run. A value past it (a whole file as a secret input, say) is still hidden wherever
+ * it appears whole, but its pieces are not.
+ */
+export const PIECEWISE_MAX_CHARS = 16 * 1024;
+
 /** A redactor for the clear values of a run's secret inputs, by input name. */
 export function createRedactor(secrets: Record<string, unknown>): Redactor {
   const long: Array<{ label: string; value: string }> = [];
-  const short: Array<{ label: string; value: string }> = [];
+  const whole: Array<{ label: string; value: string }> = [];
+  /** Values shorter than a piece, each once, with the input it belongs to. */
+  const short = new Map<string, string>();
+  let covered = 0;
   for (const [name, clear] of Object.entries(secrets)) {
-    for (const value of leaves(clear)) (value.length >= MIN_PIECE ? long : short).push({ label: secretLabel(name), value });
+    for (const value of leaves(clear)) {
+      const label = secretLabel(name);
+      if (value.length < MIN_PIECE) {
+        if (!short.has(value)) short.set(value, label);
+      } else if (covered + value.length <= PIECEWISE_MAX_CHARS) {
+        covered += value.length;
+        long.push({ label, value });
+      } else whole.push({ label, value });
+    }
   }
-  if (long.length === 0 && short.length === 0) return noRedaction;
+  if (long.length === 0 && whole.length === 0 && short.size === 0) return noRedaction;
   const automaton = long.length > 0 ? buildAutomaton(long.map((s) => s.value)) : null;
   const labels = long.map((s) => s.label);
-  const words = short.map(({ label, value }) => ({ label, pattern: new RegExp(`(?<![\\p{L}\\p{N}_])${escapeRegExp(value)}(?![\\p{L}\\p{N}_])`, "gu") }));
+  // One pass for every short value, the longest first, each only where it stands as a whole word.
+  const words =
+    short.size > 0
+      ? new RegExp(
+          `(?<![\\p{L}\\p{N}_])(?:${[...short.keys()]
+            .sort((a, b) => b.length - a.length)
+            .map(escapeRegExp)
+            .join("|")})(?![\\p{L}\\p{N}_])`,
+          "gu",
+        )
+      : null;
 
   const text = (input: string): string => {
-    let out = automaton ? replaceSpans(input, automaton, labels) : input;
-    for (const { label, pattern } of words) out = out.replace(pattern, label);
+    let out = input;
+    for (const { label, value } of whole) out = out.split(value).join(label);
+    if (automaton) out = replaceSpans(out, automaton, labels);
+    if (words) out = out.replace(words, (found) => short.get(found) ?? found);
     return out;
   };
   const value = <T>(input: T): T => {
