@@ -205,7 +205,6 @@ export function createService(deps: ServiceDeps): Service {
     maxAttempts: config.maxRunAttempts,
     secretKey: deps.port.clientSecret,
     onReports: () => reporter.notify(),
-    handOff: reporter.handOff,
     answer: (runId, reports) => answers.offer(runId, reports),
     onRunEnded: ({ runId, action, status, summary, seconds }) => feed.emit("runEnded", { runId, action, status, summary, seconds }),
     ...(deps.targets ? { targets: deps.targets } : {}),
@@ -382,15 +381,6 @@ function observedLedger(ledger: Ledger, feed: Feed): Ledger {
       if (finished) emitRunReports(feed, reports);
       return finished;
     },
-    ...(ledger.finishWorkAndClaim
-      ? {
-          finishWorkAndClaim: async (key, owner, reports, now, ended, claim) => {
-            const finished = await (ledger.finishWorkAndClaim as NonNullable<Ledger["finishWorkAndClaim"]>)(key, owner, reports, now, ended, claim);
-            if (finished.held) emitRunReports(feed, reports);
-            return finished;
-          },
-        }
-      : {}),
   };
 }
 

@@ -45,22 +45,6 @@ export interface Ledger {
   finishWork(key: string, owner: string, reports: ReportInput[], now: number, ended?: WorkEnd): Promise<boolean>;
 
   /**
-   * `finishWork`, and in the same transaction the reports it queues are claimed for `claim.owner` (leased
-   * for `claim.leaseMs`, as `claimReports` would hand them out) wherever nothing else of their run is
-   * undelivered: the process that finished a run delivers its status without claiming it from the outbox.
-   * A run with earlier undelivered reports keeps the new ones queued behind them, for `claimReports`.
-   * Optional: without it, `finishWork` and a claim do the same in two steps.
-   */
-  finishWorkAndClaim?(
-    key: string,
-    owner: string,
-    reports: ReportInput[],
-    now: number,
-    ended: WorkEnd | undefined,
-    claim: ReportClaim,
-  ): Promise<FinishedAndClaimed>;
-
-  /**
    * Owners that hold a live or expired lease on running work or on claimed reports. With
    * `expireLeases`, lets a starting process free what a dead process on the same host left behind.
    */
@@ -316,19 +300,6 @@ export interface WorkClaim extends ClaimOptions {
   takeExpired?: boolean;
   /** Only this kind of work (default: any). */
   kind?: WorkKind;
-}
-
-/** Whom the reports a finish queues are claimed for, and for how long (`finishWorkAndClaim`). */
-export interface ReportClaim {
-  owner: string;
-  leaseMs: number;
-}
-
-export interface FinishedAndClaimed {
-  /** As `finishWork`'s answer: false when the owner no longer held the item (nothing queued, nothing claimed). */
-  held: boolean;
-  /** The reports claimed, by run in queue order; the rest of `reports` was queued for `claimReports`. */
-  claimed: PendingReport[];
 }
 
 export interface PendingReport extends ReportInput {

@@ -7,7 +7,6 @@ import type {
   CommitResult,
   DeadLetter,
   DeadLetterSummary,
-  FinishedAndClaimed,
   Ledger,
   LedgerCounts,
   ParkOutcome,
@@ -81,21 +80,6 @@ export function createMemoryLedger(): Ledger {
   /** The latest report of a run that tells Port its status. */
   function statusReportOf(item: Item): Report | undefined {
     return reportsOfRun.get(runIdOfKey(item.record.key) ?? "")?.findLast((r) => r.terminal);
-  }
-
-  /** Marks the item done and queues its reports; false when `owner` no longer holds it. */
-  function finish(key: string, owner: string, list: ReportInput[], now: number, ended: WorkEnd | undefined): boolean {
-    const item = items.get(key);
-    if (item?.state !== "running" || item.owner !== owner) return false;
-    item.ended = ended ? { ...ended } : null;
-    item.state = "done";
-    item.owner = null;
-    item.leaseUntil = 0;
-    item.finishedAt = now;
-    open.delete(item);
-    leaveLane(item);
-    queueReports(list, now);
-    return true;
   }
 
   /** The item's lane moves on: the next waiting item becomes claimable. */
@@ -206,24 +190,17 @@ export function createMemoryLedger(): Ledger {
 
     async finishWork(key: string, owner: string, list: ReportInput[], now: number, ended?: WorkEnd): Promise<boolean> {
       alive();
-      return finish(key, owner, list, now, ended);
-    },
-
-    async finishWorkAndClaim(key, owner, list, now, ended, by): Promise<FinishedAndClaimed> {
-      alive();
-      const runs = [...new Set(list.map((r) => r.runId))].filter((runId) => !outboxes.has(runId));
-      if (!finish(key, owner, list, now, ended)) return { held: false, claimed: [] };
-      const handed: PendingReport[] = [];
-      for (const runId of runs) {
-        const outbox = outboxes.get(runId);
-        if (!outbox) continue;
-        for (const report of outbox.pending)
-          handed.push({ id: String(report.seq), runId, call: JSON.parse(report.call) as PortCall, attempts: report.attempts });
-        outbox.leaseUntil = now + by.leaseMs;
-        outbox.owner = by.owner;
-        outbox.claimedTo = outbox.pending.at(-1)?.seq ?? 0;
-      }
-      return { held: true, claimed: handed };
+      const item = items.get(key);
+      if (item?.state !== "running" || item.owner !== owner) return false;
+      item.ended = ended ? { ...ended } : null;
+      item.state = "done";
+      item.owner = null;
+      item.leaseUntil = 0;
+      item.finishedAt = now;
+      open.delete(item);
+      leaveLane(item);
+      queueReports(list, now);
+      return true;
     },
 
     async leaseHolders(): Promise<string[]> {

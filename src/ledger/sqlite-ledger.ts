@@ -8,12 +8,10 @@ import type {
   CommitResult,
   DeadLetter,
   DeadLetterSummary,
-  FinishedAndClaimed,
   Ledger,
   LedgerCounts,
   ParkOutcome,
   PendingReport,
-  ReportClaim,
   ReportOutcome,
   WorkClaim,
   WorkEnd,
@@ -100,31 +98,20 @@ export function openSqliteLedger(open: OpenSqlite, opts: SqliteLedgerOptions): L
    * Finishes of one owner at the same moment share one job: one UPDATE marks them all done, the lanes
    * they held move on, and the final reports of those still held are queued with two statements, in
    * call order. Each caller learns whether it still held its item, as from a finish of its own. A key
-   * already in the batch (never, from one executor) starts a batch of its own. Finishes that claim their
-   * reports (`finishWorkAndClaim`) open their runs' outboxes already leased, where no outbox is open.
+   * already in the batch (never, from one executor) starts a batch of its own.
    */
-  type Finish = { key: string; reports: ReportInput[]; ended: WorkEnd | undefined; claim: boolean };
-  type FinishBatch = {
-    owner: string;
-    now: number;
-    claim: ReportClaim | undefined;
-    items: Finish[];
-    keys: Set<string>;
-    done: Promise<{ held: Set<string>; claimed: Map<string, PendingReport[]> }>;
-  };
-  let finishing: FinishBatch | undefined;
-  async function finishTogether(
-    key: string,
-    owner: string,
-    reports: ReportInput[],
-    now: number,
-    ended: WorkEnd | undefined,
-    claim?: ReportClaim,
-  ): Promise<FinishedAndClaimed> {
+  type Finish = { key: string; reports: ReportInput[]; ended: WorkEnd | undefined };
+  let finishing: { owner: string; now: number; items: Finish[]; keys: Set<string>; done: Promise<Set<string>> } | undefined;
+  async function finishTogether(key: string, owner: string, reports: ReportInput[], now: number, ended: WorkEnd | undefined): Promise<boolean> {
     let batch = finishing;
-    const sameClaim = (b: FinishBatch) => !claim || !b.claim || (b.claim.owner === claim.owner && b.claim.leaseMs === claim.leaseMs);
-    if (!batch || batch.owner !== owner || batch.now !== now || batch.keys.has(key) || !sameClaim(batch)) {
-      const fresh: FinishBatch = { owner, now, claim, items: [], keys: new Set(), done: Promise.resolve({ held: new Set(), claimed: new Map() }) };
+    if (!batch || batch.owner !== owner || batch.now !== now || batch.keys.has(key)) {
+      const fresh = {
+        owner,
+        now,
+        items: [] as Finish[],
+        keys: new Set<string>(),
+        done: Promise.resolve(new Set<string>()),
+      };
       fresh.done = queue.run(() => {
         if (finishing === fresh) finishing = undefined;
         const held = new Set<string>();
@@ -137,54 +124,19 @@ export function openSqliteLedger(open: OpenSqlite, opts: SqliteLedgerOptions): L
         // One statement for every lane that moves on (one per lane cost as much as the finish itself).
         if (lanes.length > 0) s.promote.run(JSON.stringify(lanes));
         const queued: Array<[string, string, number]> = [];
-        const from: Array<{ item: Finish; report: ReportInput }> = [];
-        for (const item of fresh.items)
-          if (held.has(item.key))
-            for (const r of item.reports) {
-              queued.push([r.runId, callText(r), isTerminal(r.call) ? 1 : 0]);
-              from.push({ item, report: r });
-            }
-        const claimed = new Map<string, PendingReport[]>();
-        if (queued.length === 0) return { held, claimed };
-        const by = fresh.claim;
-        if (!by || !from.some((f) => f.item.claim)) {
+        for (const item of fresh.items) if (held.has(item.key)) for (const r of item.reports) queued.push([r.runId, callText(r), isTerminal(r.call) ? 1 : 0]);
+        if (queued.length > 0) {
           s.insertReports.run(JSON.stringify(queued), fresh.now);
           s.openOutboxes.run(JSON.stringify([...new Set(queued.map(([runId]) => runId))]), fresh.now);
-          return { held, claimed };
         }
-        const seqs = s.insertReportsReturning
-          .all(JSON.stringify(queued), fresh.now)
-          .map((r) => r.seq)
-          .sort((a, b) => a - b);
-        if (seqs.length !== queued.length) {
-          // Never expected; then nothing is claimed and the reporter claims them as usual.
-          s.openOutboxes.run(JSON.stringify([...new Set(queued.map(([runId]) => runId))]), fresh.now);
-          return { held, claimed };
-        }
-        // A run some finish of this batch does not claim for is opened as usual (never the case from one executor).
-        const plain = new Set(from.filter((f) => !f.item.claim).map((f) => f.report.runId));
-        const top = new Map<string, number>();
-        from.forEach((f, i) => {
-          if (!plain.has(f.report.runId)) top.set(f.report.runId, seqs[i] as number);
-        });
-        if (plain.size > 0) s.openOutboxes.run(JSON.stringify([...plain]), fresh.now);
-        const opened = new Set(s.openClaimedOutboxes.all(JSON.stringify([...top]), fresh.now, fresh.now + by.leaseMs, by.owner).map((r) => r.run_id));
-        from.forEach((f, i) => {
-          if (!opened.has(f.report.runId)) return;
-          const list = claimed.get(f.item.key) ?? [];
-          list.push({ id: String(seqs[i]), runId: f.report.runId, call: f.report.call, attempts: 0 });
-          claimed.set(f.item.key, list);
-        });
-        return { held, claimed };
+        return held;
       }, BACKGROUND);
       finishing = fresh;
       batch = fresh;
     }
-    if (claim) batch.claim = claim;
-    batch.items.push({ key, reports, ended, claim: claim !== undefined });
+    batch.items.push({ key, reports, ended });
     batch.keys.add(key);
-    const done = await batch.done;
-    return { held: done.held.has(key), claimed: done.claimed.get(key) ?? [] };
+    return (await batch.done).has(key);
   }
 
   /** The claim as one query per run: the exact fallback of claimReports' batched read. */
@@ -287,10 +239,8 @@ export function openSqliteLedger(open: OpenSqlite, opts: SqliteLedgerOptions): L
     },
 
     async finishWork(key: string, owner: string, reports: ReportInput[], now: number, ended?: WorkEnd): Promise<boolean> {
-      return (await finishTogether(key, owner, reports, now, ended)).held;
+      return finishTogether(key, owner, reports, now, ended);
     },
-
-    finishWorkAndClaim: (key, owner, reports, now, ended, claim) => finishTogether(key, owner, reports, now, ended, claim),
 
     async leaseHolders(): Promise<string[]> {
       const rows = await queue.run(() => s.leaseHolders.all());

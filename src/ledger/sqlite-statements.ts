@@ -77,19 +77,6 @@ export function statements(db: SqliteDatabase) {
       `INSERT INTO report (run_id, call, state, due_at, created_at, terminal)
        SELECT j.value ->> 0, j.value ->> 1, ${ReportState.pending}, ?2, ?2, j.value ->> 2 FROM json_each(?1) AS j ORDER BY j.key`,
     ),
-    // As insertReports, with the seqs handed out (ascending in queue order: AUTOINCREMENT, inserted in j.key order).
-    insertReportsReturning: db.prepare<{ seq: number }, [string, number]>(
-      `INSERT INTO report (run_id, call, state, due_at, created_at, terminal)
-       SELECT j.value ->> 0, j.value ->> 1, ${ReportState.pending}, ?2, ?2, j.value ->> 2 FROM json_each(?1) AS j ORDER BY j.key
-       RETURNING seq`,
-    ),
-    // ?1: JSON array of [run_id, claimed_to]: each run's outbox opened already leased to ?4 until ?3, unless the
-    // run has one (earlier reports undelivered); returns the runs it opened.
-    openClaimedOutboxes: db.prepare<{ run_id: string }, [string, number, number, string]>(
-      `INSERT INTO outbox_run (run_id, due_at, since, lease_until, owner, claimed_to)
-       SELECT j.value ->> 0, ?2, ?2, ?3, ?4, j.value ->> 1 FROM json_each(?1) AS j WHERE true ON CONFLICT (run_id) DO NOTHING
-       RETURNING run_id`,
-    ),
     // ?1: JSON array of run ids.
     openOutboxes: db.prepare<never, [string, number]>(
       "INSERT INTO outbox_run (run_id, due_at, since) SELECT value, ?2, ?2 FROM json_each(?1) WHERE true ON CONFLICT (run_id) DO NOTHING",

@@ -1,6 +1,6 @@
 import * as v from "valibot";
 import { PORT_CALL_KINDS, PortCallSchema, type ReportInput } from "../port/calls.ts";
-import { type ClaimOptions, type Ledger, type ReportOutcome, WORK_KINDS, type WorkEnd, type WorkRecord } from "./ledger.ts";
+import { type ClaimOptions, type Ledger, type ReportOutcome, WORK_KINDS, type WorkRecord } from "./ledger.ts";
 import { firstIssue } from "../messages/issues.ts";
 
 /**
@@ -55,19 +55,15 @@ export function withInputChecks(store: Ledger): Ledger {
       return store.renewWork(keys, owner, leaseMs, now);
     },
     async finishWork(key, owner, list, now, ended) {
-      finishing(now, list, ended);
+      time(now, "now");
+      reports(list);
+      if (ended !== undefined) {
+        text(ended.status, "ended.status", false);
+        if (ended.summary !== null) text(ended.summary, "ended.summary");
+        if (ended.stack !== undefined && ended.stack !== null) text(ended.stack, "ended.stack");
+      }
       return store.finishWork(key, owner, list, now, ended);
     },
-    ...(store.finishWorkAndClaim
-      ? {
-          finishWorkAndClaim: async (key, owner, list, now, ended, by) => {
-            finishing(now, list, ended);
-            text(by.owner, "claim.owner", false);
-            time(by.leaseMs, "claim.leaseMs");
-            return (store.finishWorkAndClaim as NonNullable<Ledger["finishWorkAndClaim"]>)(key, owner, list, now, ended, by);
-          },
-        }
-      : {}),
     leaseHolders: () => store.leaseHolders(),
     async expireLeases(owners, now) {
       time(now, "now");
@@ -130,17 +126,6 @@ export function withInputChecks(store: Ledger): Ledger {
       return store.unsettled(keys, runIds);
     },
   };
-}
-
-/** What a finish is handed: the time, its reports, and how the item ended. */
-function finishing(now: number, list: ReportInput[], ended: WorkEnd | undefined): void {
-  time(now, "now");
-  reports(list);
-  if (ended !== undefined) {
-    text(ended.status, "ended.status", false);
-    if (ended.summary !== null) text(ended.summary, "ended.summary");
-    if (ended.stack !== undefined && ended.stack !== null) text(ended.stack, "ended.stack");
-  }
 }
 
 function texts(list: unknown, field: string): void {

@@ -1,7 +1,6 @@
-import type { ClaimedWork, Ledger, PendingReport, WorkEnd } from "../ledger/ledger.ts";
+import type { ClaimedWork, Ledger, WorkEnd } from "../ledger/ledger.ts";
 import { LedgerInputError } from "../ledger/validate.ts";
 import { isEntityCall, type ReportInput } from "../port/calls.ts";
-import type { ReportHandOff } from "../port/reporter.ts";
 import { backoffMs, type RetryPolicy, retryPolicies } from "../shared/retry.ts";
 import { deferred, serial } from "../shared/promises.ts";
 import { realSleep, type Sleep, settlesWithin } from "../shared/time.ts";
@@ -38,11 +37,6 @@ export interface ExecutorDeps extends WorkDeps {
   leaseMs?: number;
   /** Wakes the reporter when reports were written. */
   onReports: () => void;
-  /**
-   * This process's reporter, to take a finished run's reports claimed in the finish itself (where the
-   * ledger can: `Ledger.finishWorkAndClaim`), instead of a wake-up and a claim of the outbox.
-   */
-  handOff?: ReportHandOff;
   /** A run ended: its reports pass here first, and what a synchronous answer carried is not sent again (sync-answers.ts). */
   answer?: (runId: string, reports: ReportInput[]) => ReportInput[];
   /** How often to look for work nobody announced (expired leases after a crash elsewhere). */
@@ -263,31 +257,9 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     const buffered = entry.calls?.end() ?? [];
     const { ended, send } = endedWith(entry, reports);
     const all = [...buffered.filter((r) => isEntityCall(r.call)), ...buffered.filter((r) => !isEntityCall(r.call)), ...send];
-    const { held, handed } = await record(entry.item.key, all, ended);
+    const held = await untilRecorded(entry.item.key, () => deps.ledger.finishWork(entry.item.key, deps.owner, all, deps.clock(), ended));
     if (!held) deps.logger.warn(E.leaseLost, { key: entry.item.key, note: "another owner took this item after our lease expired; its result was dropped" });
-    if (all.length > handed) deps.onReports();
-  }
-
-  /**
-   * Writes the finish, retried until the ledger takes it; its reports go straight to this process's
-   * reporter where the ledger claims them in the finish and the reporter has room. Says how many it handed.
-   */
-  async function record(key: string, reports: ReportInput[], ended: WorkEnd | undefined): Promise<{ held: boolean; handed: number }> {
-    const { handOff } = deps;
-    const finishAndClaim = deps.ledger.finishWorkAndClaim?.bind(deps.ledger);
-    if (reports.length === 0 || !handOff || !finishAndClaim || !handOff.reserve()) {
-      return { held: await untilRecorded(key, () => deps.ledger.finishWork(key, deps.owner, reports, deps.clock(), ended)), handed: 0 };
-    }
-    let claimed: PendingReport[] = [];
-    try {
-      const finished = await untilRecorded(key, () =>
-        finishAndClaim(key, deps.owner, reports, deps.clock(), ended, { owner: handOff.owner, leaseMs: handOff.leaseMs }),
-      );
-      claimed = finished.claimed;
-      return { held: finished.held, handed: claimed.length };
-    } finally {
-      handOff.deliver(claimed);
-    }
+    if (all.length > 0) deps.onReports();
   }
 
   /**

@@ -399,35 +399,3 @@ describe("reporter: loop", () => {
     await reporter.stop();
   });
 });
-
-describe("reporter: a finished run's reports handed over by the executor", () => {
-  test("delivered at once, in order, without a claim of its own; settled as a claim's would be", async () => {
-    const { reporter, ledger, state, append, now } = setup({ pollIntervalMs: 60_000 });
-    reporter.start();
-    append(log("r_h", "one"), done("r_h"));
-    // What the finish claimed for this reporter (Ledger.finishWorkAndClaim), here from the same outbox.
-    const claimed = await ledger.claimReports({ owner: "test-owner", limit: 10, leaseMs: 60_000, now: now() });
-    expect(claimed).toHaveLength(2);
-    expect(reporter.handOff).toMatchObject({ owner: "test-owner", leaseMs: 60_000 });
-    expect(reporter.handOff.reserve()).toBe(true);
-    reporter.handOff.deliver(claimed);
-    for (let i = 0; i < 200 && !state.terminalStatus("r_h"); i++) await Bun.sleep(5);
-    expect(state.terminalStatus("r_h")).toBe("SUCCESS");
-    expect(state.callsFor("r_h").map((c) => c.endpoint)).toEqual(["postLog", "patchRun"]);
-    await reporter.stop();
-    expect(ledger.stateOf("r_h")).toEqual(["delivered", "delivered"]);
-  });
-
-  test("reserve answers false at the limit of runs in flight and while stopped; a delivery of nothing ends its reservation", async () => {
-    const { reporter } = setup({ pollIntervalMs: 60_000, batchRuns: 1, maxRunsInFlight: 2 });
-    expect(reporter.handOff.reserve()).toBe(false); // not started
-    reporter.start();
-    expect([reporter.handOff.reserve(), reporter.handOff.reserve(), reporter.handOff.reserve()]).toEqual([true, true, false]);
-    reporter.handOff.deliver([]);
-    expect(reporter.handOff.reserve()).toBe(true);
-    reporter.handOff.deliver([]);
-    reporter.handOff.deliver([]);
-    await reporter.stop();
-    expect(reporter.handOff.reserve()).toBe(false);
-  });
-});

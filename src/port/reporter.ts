@@ -81,23 +81,6 @@ export interface Reporter {
   drainToIdle(): Promise<void>;
   /** New reports were appended: drain now instead of at the next poll. */
   notify(): void;
-  /** Takes the reports of runs this process finished, claimed in the finish (see `ReportHandOff`). */
-  readonly handOff: ReportHandOff;
-}
-
-/**
- * The way a run's reports reach the reporter of the process that finished it without a claim of the
- * outbox: the finish claims them for `owner` for `leaseMs` (`Ledger.finishWorkAndClaim`) and `deliver`
- * sends them at once, in order, as a claim's would be. `reserve` first: it answers false while the
- * reporter is stopped or already delivers as many runs as it may at once; then the finish claims nothing
- * and the reports wait in the outbox for a claim, as before.
- */
-export interface ReportHandOff {
-  readonly owner: string;
-  readonly leaseMs: number;
-  reserve(): boolean;
-  /** Delivers what a reserved finish claimed (nothing, when it claimed nothing), and ends the reservation. */
-  deliver(reports: PendingReport[]): void;
 }
 
 type Attempt =
@@ -363,29 +346,8 @@ export function createReporter(opts: ReporterOptions): Reporter {
     }
   }
 
-  const handOff: ReportHandOff = {
-    owner,
-    leaseMs,
-    reserve() {
-      if (!running || runsInFlight >= maxRunsInFlight) return false;
-      runsInFlight++;
-      return true;
-    },
-    deliver(reports) {
-      runsInFlight--;
-      if (reports.length === 0) {
-        roomFreed?.();
-        return;
-      }
-      const byRun = new Map<string, PendingReport[]>();
-      for (const report of reports) byRun.set(report.runId, [...(byRun.get(report.runId) ?? []), report]);
-      void deliverClaimed(byRun, clock(), { runs: byRun.size, delivered: 0, retried: 0, failed: 0 });
-    },
-  };
-
   return {
     drainOnce,
-    handOff,
     async drainToIdle() {
       for (let drained = await drainOnce(); drained.runs > 0; drained = await drainOnce());
     },

@@ -7,9 +7,6 @@
  *
  * `--changes` does the same for changes fanned out to a target: each in a lane of its own entity (as
  * with ORDER_BY=entity), a 1.5 KB body, and no reports (a change reports nothing to Port).
- *
- * `--claim-on-finish`: runs finish with `finishWorkAndClaim`, as the executor does where the ledger has it,
- * so the reports come back claimed and there is no `claimReports` step.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,7 +16,6 @@ import { createSqliteLedger } from "../../src/ledger/sqlite.ts";
 const dir = mkdtempSync(join(tmpdir(), "portside-ledger-cycle-"));
 const ledger = createSqliteLedger({ path: join(dir, "ledger.sqlite") });
 const changes = process.argv.includes("--changes");
-const claimOnFinish = process.argv.includes("--claim-on-finish");
 const body = JSON.stringify({ action: "bench", padding: "x".repeat(changes ? 1_500 : 500) });
 const GROUP = 128;
 const ROUNDS = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 300);
@@ -45,25 +41,17 @@ for (let i = 0; i < 5_000; i += 100) await ledger.commit({ records: records(100)
 for (let round = 0; round < ROUNDS; round++) {
   await step("commit", () => ledger.commit({ records: records(GROUP), deadLetters: [], reports: [] }, Date.now()));
   const items = await step("claimWork", () => ledger.claimWork({ owner: "bench", limit: GROUP, leaseMs: 60_000, now: Date.now() }));
-  const reportsOf = (key: string) => (changes ? [] : [{ runId: key.slice(4), call: { kind: "update" as const, patch: { status: "SUCCESS" as const } } }]);
-  const finishAndClaim = claimOnFinish ? ledger.finishWorkAndClaim?.bind(ledger) : undefined;
-  if (claimOnFinish && !finishAndClaim) throw new Error("this ledger has no finishWorkAndClaim");
-  const handed = await step(finishAndClaim ? "finishWorkAndClaim" : "finishWork", () =>
+  await step("finishWork", () =>
     Promise.all(
-      items.map(async (item) => {
-        if (finishAndClaim)
-          return (await finishAndClaim(item.key, "bench", reportsOf(item.key), Date.now(), undefined, { owner: "bench", leaseMs: 120_000 })).claimed;
-        await ledger.finishWork(item.key, "bench", reportsOf(item.key), Date.now());
-        return [];
-      }),
+      items.map((item) =>
+        ledger.finishWork(item.key, "bench", changes ? [] : [{ runId: item.key.slice(4), call: { kind: "update", patch: { status: "SUCCESS" } } }], Date.now()),
+      ),
     ),
   );
   if (changes) continue;
-  const reports = finishAndClaim
-    ? handed.flat()
-    : await step("claimReports", async () =>
-        (await Promise.all([0, 1].map(() => ledger.claimReports({ owner: "bench", limit: 6_400, limitRuns: 64, leaseMs: 120_000, now: Date.now() })))).flat(),
-      );
+  const reports = await step("claimReports", async () =>
+    (await Promise.all([0, 1].map(() => ledger.claimReports({ owner: "bench", limit: 6_400, limitRuns: 64, leaseMs: 120_000, now: Date.now() })))).flat(),
+  );
   await step("settleReport", () => Promise.all(reports.map((r) => ledger.settleReport(r.id, { type: "delivered" }, Date.now()))));
 }
 await ledger.close();
@@ -72,6 +60,6 @@ const runs = ROUNDS * GROUP;
 let total = 0;
 for (const [name, us] of Object.entries(cpu)) {
   total += us;
-  console.log(`${name.padEnd(19)} ${(us / runs).toFixed(1).padStart(6)} µs CPU per ${changes ? "change" : "run"}`);
+  console.log(`${name.padEnd(13)} ${(us / runs).toFixed(1).padStart(6)} µs CPU per ${changes ? "change" : "run"}`);
 }
-console.log(`${"total".padEnd(19)} ${(total / runs).toFixed(1).padStart(6)} µs CPU per ${changes ? "change" : "run"}`);
+console.log(`${"total".padEnd(13)} ${(total / runs).toFixed(1).padStart(6)} µs CPU per ${changes ? "change" : "run"}`);

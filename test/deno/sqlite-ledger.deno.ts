@@ -23,5 +23,5 @@ ledgerContract(
   async () => open(join(dir, `ledger-${++files}.sqlite`)),
   async () => rmSync(dir, { recursive: true, force: true }),
   // A second connection to the same file: nothing the ledger needs lives in process memory.
-  { sibling: async (ledger) => open(paths.get(ledger) ?? join(dir, `ledger-${++files}.sqlite`)), claimsOnFinish: true },
+  { sibling: async (ledger) => open(paths.get(ledger) ?? join(dir, `ledger-${++files}.sqlite`)) },
 );

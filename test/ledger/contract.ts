@@ -2,7 +2,6 @@ import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import type { DeadLetterInput, DeadLetterSummary, Ledger, PendingReport, WorkKind, WorkRecord } from "../../src/ledger/ledger.ts";
 import type { ReportInput } from "../../src/port/calls.ts";
 import { deadLetterBounds, unsettledContract } from "./contract-bounds.ts";
-import { claimOnFinishContract } from "./contract-claim-on-finish.ts";
 import { historyContract } from "./contract-history.ts";
 
 /**
@@ -16,8 +15,6 @@ export interface ContractOptions {
    * cannot be shared (memory) it is omitted and the two-replica test is not part of that store's contract.
    */
   sibling?: (ledger: Ledger) => Promise<Ledger>;
-  /** The store claims a finished run's reports in the finish (`finishWorkAndClaim`); Redis does not. */
-  claimsOnFinish?: boolean;
 }
 
 export const T0 = 1_700_000_000_000;
@@ -679,7 +676,6 @@ export function ledgerContract(name: string, makeLedger: () => Promise<Ledger>, 
 
     deadLetterBounds(open);
     unsettledContract(open, claimAll);
-    claimOnFinishContract(open, options.claimsOnFinish === true);
 
     describe("purge", () => {
       test("forgets finished work finished before the cut; such a key is accepted again (the dedupe window ends)", async () => {

@@ -5,5 +5,4 @@ ledgerContract(
   "memory",
   async () => createMemoryLedger(),
   async () => {},
-  { claimsOnFinish: true },
 );

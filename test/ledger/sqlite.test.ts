@@ -25,7 +25,6 @@ ledgerContract(
   {
     // A second connection to the same file: nothing the ledger needs lives in process memory.
     sibling: async (ledger) => open(paths.get(ledger) ?? fresh()),
-    claimsOnFinish: true,
   },
 );
 
