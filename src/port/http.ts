@@ -8,6 +8,7 @@
 import { truncate } from "../shared/text.ts";
 import { PortApiError, PortNetworkError, PortTimeoutError } from "./errors.ts";
 import { serverDelayMs } from "../shared/retry.ts";
+import { parseBody, readCapped, untilAborted } from "../shared/http-answer.ts";
 
 /** The most of an answer read by default (Port's answers to the calls portside makes are a few hundred bytes). */
 export const PORT_REPLY_MAX_BYTES = 64 * 1024;
@@ -100,81 +101,6 @@ export function toApiError(res: ExchangeResponse, req: ExchangeRequest, nowMs: n
 }
 
 export const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
-
-const utf8 = new TextDecoder();
-
-/**
- * The answer declares a length within `max` and is not encoded: fetch frames the body by that length, so no
- * more can arrive. An encoded answer's length is of its compressed bytes, so it is read chunk by chunk.
- */
-function fitsAsDeclared(headers: Headers, max: number): boolean {
-  const length = headers.get("content-length");
-  if (length === null || !/^\d{1,15}$/.test(length) || Number(length) > max) return false;
-  const encoding = headers.get("content-encoding");
-  return encoding === null || encoding.trim().toLowerCase() === "identity";
-}
-
-/**
- * The answer's text, up to `max` bytes. An answer that says its length and fits is read whole (the usual
- * case, and the cheapest); any other is read chunk by chunk, and past `max` the rest is cancelled unread
- * (the connection is not drained) and the answer marked cut.
- */
-export async function readCapped(res: Response, max: number): Promise<{ text: string; truncated: boolean }> {
-  if (!res.body) return { text: "", truncated: false };
-  if (fitsAsDeclared(res.headers, max)) return { text: await res.text(), truncated: false };
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  let truncated = false;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (size + value.byteLength > max) {
-      chunks.push(value.subarray(0, max - size));
-      size = max;
-      truncated = true;
-      void reader.cancel().catch(() => undefined);
-      break;
-    }
-    chunks.push(value);
-    size += value.byteLength;
-  }
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  // A cut in the middle of a character leaves a replacement character at the end, nothing worse.
-  return { text: utf8.decode(bytes), truncated };
-}
-
-export function parseBody(text: string): unknown {
-  if (text.length === 0) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
-
-export function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(err);
-      },
-    );
-  });
-}
 
 function isTimeout(err: unknown): boolean {
   return err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError");

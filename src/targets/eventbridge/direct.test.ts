@@ -123,3 +123,31 @@ test("a whole call refused is thrown with its status; the same error the publish
   );
   expect(classifyCallError(error)).toEqual({ retriable: true, code: "InternalException", message: "oops" });
 });
+
+test("an answer is read up to 64 KiB, whatever the endpoint sends: a huge one is refused without being read whole", async () => {
+  let pulled = 0;
+  const huge = (status: number) =>
+    new Response(
+      new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (pulled >= 100 * 1024 * 1024) return controller.close();
+          pulled += 64 * 1024;
+          controller.enqueue(new TextEncoder().encode(`{"pad":"${"x".repeat(64 * 1024 - 10)}",`));
+        },
+      }),
+      { status, headers: { "content-type": "application/x-amz-json-1.1" } },
+    );
+  for (const status of [200, 400]) {
+    pulled = 0;
+    const { url } = listen(() => huge(status));
+    const send = sendDirect(createEventBridgeClient({ region: "eu-west-1", endpoint: url, credentials: CREDENTIALS }), 5_000);
+    const error = (await send(ENTRIES).then(
+      () => null,
+      (e: unknown) => e,
+    )) as { name: string; $metadata: { httpStatusCode: number } } | null;
+    expect(error).toMatchObject(status === 200 ? { name: "InvalidAnswer" } : { name: "Http400", $metadata: { httpStatusCode: 400 } });
+    // What the server had streamed by then (socket buffers ahead of the read), not the 100 MB it offered.
+    expect(pulled).toBeLessThan(16 * 1024 * 1024);
+    server?.stop(true);
+  }
+});

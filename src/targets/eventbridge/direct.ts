@@ -1,7 +1,14 @@
 import type { EventBridgeClient, PutEventsRequestEntry } from "@aws-sdk/client-eventbridge";
 import { SignatureV4 } from "@smithy/signature-v4";
 import * as v from "valibot";
+import { readCapped } from "../../shared/http-answer.ts";
 import type { SendPutEvents } from "./publisher.ts";
+
+/**
+ * The most of an answer read: PutEvents answers 10 entries with an id or an error each, a few KB at most.
+ * Whatever answers at the endpoint (EVENTBRIDGE_ENDPOINT may name any) costs no more than this.
+ */
+export const PUT_EVENTS_ANSWER_MAX_BYTES = 64 * 1024;
 
 /**
  * PutEvents as one signed `fetch`, without the SDK's per-call machinery (its middleware stack and
@@ -94,8 +101,9 @@ export function sendDirect(client: EventBridgeClient, requestTimeoutMs: number):
     // fetch sets Host itself, from the same URL.
     const { host: _host, ...headers } = signed.headers;
     const res = await fetch(url, { method: "POST", headers, body, signal: AbortSignal.timeout(requestTimeoutMs) });
-    const text = await res.text();
-    if (!res.ok) throw callError(res.status, text, res.headers.get("x-amzn-errortype"));
+    const { text, truncated } = await readCapped(res, PUT_EVENTS_ANSWER_MAX_BYTES);
+    if (!res.ok) throw callError(res.status, truncated ? "" : text, res.headers.get("x-amzn-errortype"));
+    if (truncated) throw new PutEventsCallError("InvalidAnswer", `EventBridge answered PutEvents with more than ${PUT_EVENTS_ANSWER_MAX_BYTES} bytes`, 502);
     const parsed = v.safeParse(PutEventsAnswerSchema, JSON.parse(text));
     if (!parsed.success) throw new PutEventsCallError("InvalidAnswer", "EventBridge answered PutEvents in a form it does not document", 502);
     return parsed.output;

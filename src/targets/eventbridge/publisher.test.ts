@@ -126,3 +126,15 @@ test("close() abandons a batch mid-retry: no more calls, and its promise never s
   expect(calls).toBe(2);
   expect(settled).toBe(false);
 });
+
+test("what AWS (or whatever answers at the endpoint) says is kept short: a code to 100 characters, a message to 500", async () => {
+  const { send } = scripted(() => ({ ErrorCode: `Bad${"C".repeat(5_000)}`, ErrorMessage: "m".repeat(100_000) }));
+  const { publisher } = setup(send);
+  const [outcome] = await publisher.putBatch(entries("bad"));
+  expect(outcome?.type).toBe("rejected");
+  const { code, message } = outcome as { code: string; message: string };
+  expect([code.length, message.length]).toEqual([100, 500]);
+  expect(message.endsWith("…")).toBe(true);
+  const failure = classifyCallError(Object.assign(new Error("e".repeat(100_000)), { name: `N${"n".repeat(5_000)}`, $fault: "client" }));
+  expect([failure.code.length, failure.message.length, failure.retriable]).toEqual([100, 500, false]);
+});

@@ -8,6 +8,7 @@ import {
 } from "@aws-sdk/client-eventbridge";
 import type { Logger } from "../../log.ts";
 import { backoffMs, type Random, type RetryPolicy } from "../../shared/retry.ts";
+import { truncate } from "../../shared/text.ts";
 import type { TokenBucket } from "./rate-limit.ts";
 
 /**
@@ -94,8 +95,11 @@ export function createPublisher(deps: PublisherDeps): Publisher {
           if (result?.EventId) outcomes[index] = { type: "published", eventId: result.EventId, attempts: attempt };
           else {
             // A missing result entry means the answer was cut short: send it again.
-            const code = result?.ErrorCode ?? "InternalFailure";
-            const message = result?.ErrorMessage ?? (result ? "no error message" : "no result for this entry in the PutEvents answer");
+            const code = truncate(result?.ErrorCode ?? "InternalFailure", AWS_CODE_MAX);
+            const message = truncate(
+              result?.ErrorMessage ?? (result ? "no error message" : "no result for this entry in the PutEvents answer"),
+              AWS_MESSAGE_MAX,
+            );
             if (RETRIABLE_ENTRY_CODES.has(code)) retry.push({ index, code, message });
             else outcomes[index] = { type: "rejected", code, message, attempts: attempt };
           }
@@ -137,6 +141,13 @@ async function callOnce(send: SendPutEvents, entries: PutEventsRequestEntry[]): 
 }
 
 /**
+ * The most of AWS's own words an outcome keeps (an error's code, its message): they go into dead letters'
+ * reasons and the log, whatever answered at the endpoint.
+ */
+const AWS_CODE_MAX = 100;
+const AWS_MESSAGE_MAX = 500;
+
+/**
  * A whole PutEvents call that threw: throttling, 5xx, network and credential trouble are worth another
  * try; AWS's other client errors (access denied, bad signature, validation) and a missing region are not.
  */
@@ -148,8 +159,8 @@ export function classifyCallError(error: unknown): CallFailure {
     $metadata?: { httpStatusCode?: number };
     $retryable?: { throttling?: boolean };
   };
-  const code = typeof e.name === "string" ? e.name : "Error";
-  const message = typeof e.message === "string" ? e.message : String(error);
+  const code = truncate(typeof e.name === "string" ? e.name : "Error", AWS_CODE_MAX);
+  const message = truncate(typeof e.message === "string" ? e.message : String(error), AWS_MESSAGE_MAX);
   const status = e.$metadata?.httpStatusCode;
   if (THROTTLING_CALL_ERRORS.has(code) || e.$retryable?.throttling === true || status === 429) return { retriable: true, code, message };
   if ((status !== undefined && status >= 500) || e.$fault === "server") return { retriable: true, code, message };

@@ -4,7 +4,8 @@
  * (the run id) and a bounded number of retries with jittered backoff on 5xx, connection errors and timeouts.
  * The answer is read up to a cap, as Port's own answers are (`readCapped` in src/port/http.ts).
  */
-import { type FetchFn, parseBody, readCapped, untilAborted } from "../../port/http.ts";
+import type { FetchFn } from "../../port/http.ts";
+import { parseBody, readCapped, untilAborted } from "../../shared/http-answer.ts";
 import { type Random, type RetryPolicy, retryPolicies } from "../../shared/retry.ts";
 import { canRetry, retryDelay } from "../../shared/retry.ts";
 import { realSleep, type Sleep } from "../../shared/time.ts";
