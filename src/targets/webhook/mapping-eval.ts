@@ -107,6 +107,25 @@ function headersOf(value: unknown): Record<string, string> {
   return Object.fromEntries(Object.entries(value).flatMap(([name, v]) => (v === null || v === undefined ? [] : [[name, stringOf(v)]])));
 }
 
+/** An HTTP token: what a header's name may be (RFC 9110). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** A header's value: one line of text (no CR, LF or NUL), in the bytes HTTP carries. */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/**
+ * Where the first header HTTP would refuse is, and what of it, or null: named by its place only, since a
+ * mapping may build a header from the run's inputs and what they hold is not repeated.
+ */
+function refusedHeader(headers: Record<string, string>): string | null {
+  let place = 0;
+  for (const [name, value] of Object.entries(headers)) {
+    place++;
+    if (!HEADER_NAME.test(name)) return `header #${place} (its name must be a token: letters, digits and !#$%&'*+-.^_\`|~)`;
+    if (!HEADER_VALUE.test(value)) return `header #${place} (its value must be one line of text, without line breaks)`;
+  }
+  return null;
+}
+
 /** Query parameters: null dropped, arrays repeated, as `requests`' `params` sends them. */
 function queryOf(value: unknown): Record<string, string | string[]> {
   if (value === null || typeof value !== "object" || Array.isArray(value)) return {};
@@ -139,6 +158,9 @@ export function createMappingEvaluator(opts: { jq: JqEngine; mappings: readonly 
       const where = mapping ? `mapping #${match.index + 1}` : "the run's invocation method";
       if (typeof parts.url !== "string" || parts.url.length === 0) throw new MappingRequestError(`${where} gave no URL to forward the run to`);
       if (typeof parts.method !== "string" || parts.method.length === 0) throw new MappingRequestError(`${where} gave no HTTP method`);
+      const headers = headersOf(parts.headers);
+      const refused = refusedHeader(headers);
+      if (refused) throw new MappingRequestError(`${where} gave a header HTTP does not allow: ${refused}`);
       const problems = match.problems.map((p) => `${where}: field ${p.index + 1}: ${p.message}`);
       return {
         mapping,
@@ -147,7 +169,7 @@ export function createMappingEvaluator(opts: { jq: JqEngine; mappings: readonly 
         request: {
           url: parts.url,
           method: parts.method.toUpperCase(),
-          headers: headersOf(parts.headers),
+          headers,
           query: queryOf(parts.query),
           body: parts.body === null ? undefined : parts.body,
         },

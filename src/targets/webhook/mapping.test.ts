@@ -194,6 +194,31 @@ describe("mapping files: what they take and how they are refused", () => {
     await expect(evaluator.request(agent)).rejects.toThrow(new MappingRequestError("mapping #1 gave no URL to forward the run to"));
   });
 
+  test("a header HTTP does not allow (its name or its value) is a refusal naming the header's place, never the header", async () => {
+    const agent = {
+      runId: "r_1",
+      kind: "action" as const,
+      invocation: { type: "WEBHOOK", url: "http://127.0.0.1:3/svc", method: "POST", synchronized: false, headers: {} },
+      message: { inputs: { name: "x y:secret-name", value: "line\r\nX-Injected: 1" } },
+    };
+    for (const [headers, at] of [
+      ['{"X-Ok": "1", (.inputs.name): "v"}', "header #2 (its name"],
+      [{ "X-Value": ".inputs.value" }, "header #1 (its value"],
+    ] as const) {
+      const { mappings } = parseMappingFile(JSON.stringify([{ enabled: true, headers }]), "inline");
+      const refused = await createMappingEvaluator({ jq, mappings, env: {} })
+        .request(agent)
+        .then(
+          () => null,
+          (e: unknown) => e as Error,
+        );
+      expect(refused).toBeInstanceOf(MappingRequestError);
+      expect(refused?.message).toContain(`mapping #1 gave a header HTTP does not allow: ${at}`);
+      expect(refused?.message).not.toContain("secret-name");
+      expect(refused?.message).not.toContain("Injected");
+    }
+  });
+
   test("refusals name the file, the mapping and the field; unknown keys are warnings", async () => {
     expect(() => parseMappingFile("{", "f.json")).toThrow(/^f\.json: not valid JSON/);
     expect(() => parseMappingFile('{"enabled": true}', "f.json")).toThrow(/f\.json: .*JSON array of mappings/);
