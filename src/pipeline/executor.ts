@@ -57,8 +57,6 @@ export interface Executor {
    * `signal`, the wait is given up (and forgotten) when it aborts.
    */
   settled(key: string, signal?: AbortSignal): Promise<void>;
-  /** How many keys someone waits for with `settled`. */
-  readonly waiting: number;
   /** Claims and runs work until nothing is claimable and nothing runs (starts the executor if it was not). */
   runToIdle(): Promise<void>;
   /** Stops claiming, waits up to `graceMs` for running handlers, and leaves everything else in the ledger. */
@@ -353,9 +351,6 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       if (running) void pump();
     },
     settled: (key, signal) => settling.settled(key, signal),
-    get waiting() {
-      return settling.waiting;
-    },
     async runToIdle() {
       const startedHere = !running;
       if (startedHere) this.start();

@@ -2,8 +2,9 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { testRetryPolicy } from "../shared/retry.ts";
 import { createPortClient } from "./client.ts";
 import { PortApiError } from "./errors.ts";
-import { exchange, type FetchFn, PORT_MESSAGE_MAX, PORT_REPLY_MAX_BYTES, toApiError } from "./http.ts";
+import { exchange, type FetchFn, PORT_REPLY_MAX_BYTES, toApiError } from "./http.ts";
 import { ACCESS_TOKEN_MAX_CHARS } from "./token.ts";
+import { REMOTE_MESSAGE_MAX } from "../shared/http-answer.ts";
 import { defaultMaxPortWaitMs } from "./rate-headers.ts";
 
 /**
@@ -44,7 +45,7 @@ describe("answers from Port are read up to a cap", () => {
     expect(seen.pulled).toBeLessThan(PORT_REPLY_MAX_BYTES + 64 * 1024);
     expect(seen.cancelled).toBe(true);
     const error = toApiError(res, req, Date.now(), defaultMaxPortWaitMs);
-    expect(error.portMessage?.startsWith("a".repeat(PORT_MESSAGE_MAX - 1))).toBe(true);
+    expect(error.portMessage?.startsWith("a".repeat(REMOTE_MESSAGE_MAX - 1))).toBe(true);
     expect(error.portMessage).toEndWith(`… (the answer was longer than ${PORT_REPLY_MAX_BYTES} bytes: the rest was not read)`);
     expect(error.message.length).toBeLessThan(700);
   });
@@ -57,7 +58,7 @@ describe("answers from Port are read up to a cap", () => {
       req,
     );
     expect(res).toMatchObject({ truncated: false, body: { ok: false, error: "invalid_request", message } });
-    expect(toApiError(res, req, Date.now(), defaultMaxPortWaitMs).portMessage).toBe(`${"m".repeat(PORT_MESSAGE_MAX - 1)}…`);
+    expect(toApiError(res, req, Date.now(), defaultMaxPortWaitMs).portMessage).toBe(`${"m".repeat(REMOTE_MESSAGE_MAX - 1)}…`);
   });
 
   test("through the client: a report refused with a 600 MB body fails with a short error, as any 422", async () => {

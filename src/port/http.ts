@@ -8,7 +8,7 @@
 import { truncate } from "../shared/text.ts";
 import { PortApiError, PortNetworkError, PortTimeoutError } from "./errors.ts";
 import { serverDelayMs } from "../shared/retry.ts";
-import { parseBody, readCapped, untilAborted } from "../shared/http-answer.ts";
+import { parseBody, readCapped, REMOTE_MESSAGE_MAX, untilAborted } from "../shared/http-answer.ts";
 
 /** The most of an answer read by default (Port's answers to the calls portside makes are a few hundred bytes). */
 export const PORT_REPLY_MAX_BYTES = 64 * 1024;
@@ -18,8 +18,6 @@ export const PORT_REPLY_MAX_BYTES = 64 * 1024;
  * much per run it asks for (polling.ts).
  */
 export const PORT_ECHO_REPLY_MAX_BYTES = 2 * 1024 * 1024;
-/** The most of Port's own words (its `message`, or the text of an answer that is not JSON) an error keeps. */
-export const PORT_MESSAGE_MAX = 500;
 
 export type FetchFn = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
@@ -83,9 +81,9 @@ export function toApiError(res: ExchangeResponse, req: ExchangeRequest, nowMs: n
   let portMessage: string | undefined;
   if (isRecord(body)) {
     if (typeof body.error === "string") code = truncate(body.error, 100);
-    if (typeof body.message === "string") portMessage = truncate(body.message, PORT_MESSAGE_MAX);
+    if (typeof body.message === "string") portMessage = truncate(body.message, REMOTE_MESSAGE_MAX);
   } else if (typeof body === "string" && body.length > 0) {
-    portMessage = truncate(body, PORT_MESSAGE_MAX);
+    portMessage = truncate(body, REMOTE_MESSAGE_MAX);
   }
   if (res.truncated)
     portMessage = `${portMessage ?? ""} (the answer was longer than ${req.maxReplyBytes ?? PORT_REPLY_MAX_BYTES} bytes: the rest was not read)`.trimStart();

@@ -3,6 +3,12 @@
  * trusting its size: up to a cap, the rest cancelled unread, and raced against the call's own timeout.
  */
 
+/**
+ * The most of another service's own words kept (Port's or AWS's error message, the text of an answer that
+ * is not JSON): they go into errors, dead letters' reasons and the log.
+ */
+export const REMOTE_MESSAGE_MAX = 500;
+
 const utf8 = new TextDecoder();
 
 /**

@@ -5,12 +5,6 @@ import { readCapped } from "../../shared/http-answer.ts";
 import type { SendPutEvents } from "./publisher.ts";
 
 /**
- * The most of an answer read: PutEvents answers 10 entries with an id or an error each, a few KB at most.
- * Whatever answers at the endpoint (EVENTBRIDGE_ENDPOINT may name any) costs no more than this.
- */
-export const PUT_EVENTS_ANSWER_MAX_BYTES = 64 * 1024;
-
-/**
  * PutEvents as one signed `fetch`, without the SDK's per-call machinery (its middleware stack and
  * serialiser were about a third of portside's CPU in the change-log fan-out: test/bench/NOTES.md, phase 12).
  * The SDK client still decides everything it owns: the credentials (its default provider chain, cached and
@@ -20,6 +14,12 @@ export const PUT_EVENTS_ANSWER_MAX_BYTES = 64 * 1024;
  * that fails throws an error with the fields `classifyCallError` reads (`name`, `$fault`,
  * `$metadata.httpStatusCode`), so the publisher's retries and per-entry outcomes are the same.
  */
+
+/**
+ * The most of an answer read: PutEvents answers 10 entries with an id or an error each, a few KB at most.
+ * Whatever answers at the endpoint (EVENTBRIDGE_ENDPOINT may name any) costs no more than this.
+ */
+export const PUT_EVENTS_ANSWER_MAX_BYTES = 64 * 1024;
 
 const PutEventsAnswerSchema = v.object({
   FailedEntryCount: v.optional(v.number()),

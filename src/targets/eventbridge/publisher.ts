@@ -8,6 +8,7 @@ import {
 } from "@aws-sdk/client-eventbridge";
 import type { Logger } from "../../log.ts";
 import { backoffMs, type Random, type RetryPolicy } from "../../shared/retry.ts";
+import { REMOTE_MESSAGE_MAX } from "../../shared/http-answer.ts";
 import { truncate } from "../../shared/text.ts";
 import type { TokenBucket } from "./rate-limit.ts";
 
@@ -98,7 +99,7 @@ export function createPublisher(deps: PublisherDeps): Publisher {
             const code = truncate(result?.ErrorCode ?? "InternalFailure", AWS_CODE_MAX);
             const message = truncate(
               result?.ErrorMessage ?? (result ? "no error message" : "no result for this entry in the PutEvents answer"),
-              AWS_MESSAGE_MAX,
+              REMOTE_MESSAGE_MAX,
             );
             if (RETRIABLE_ENTRY_CODES.has(code)) retry.push({ index, code, message });
             else outcomes[index] = { type: "rejected", code, message, attempts: attempt };
@@ -140,12 +141,8 @@ async function callOnce(send: SendPutEvents, entries: PutEventsRequestEntry[]): 
   }
 }
 
-/**
- * The most of AWS's own words an outcome keeps (an error's code, its message): they go into dead letters'
- * reasons and the log, whatever answered at the endpoint.
- */
+/** The most of an AWS error's code kept (its message: REMOTE_MESSAGE_MAX), whatever answered at the endpoint. */
 const AWS_CODE_MAX = 100;
-const AWS_MESSAGE_MAX = 500;
 
 /**
  * A whole PutEvents call that threw: throttling, 5xx, network and credential trouble are worth another
@@ -160,7 +157,7 @@ export function classifyCallError(error: unknown): CallFailure {
     $retryable?: { throttling?: boolean };
   };
   const code = truncate(typeof e.name === "string" ? e.name : "Error", AWS_CODE_MAX);
-  const message = truncate(typeof e.message === "string" ? e.message : String(error), AWS_MESSAGE_MAX);
+  const message = truncate(typeof e.message === "string" ? e.message : String(error), REMOTE_MESSAGE_MAX);
   const status = e.$metadata?.httpStatusCode;
   if (THROTTLING_CALL_ERRORS.has(code) || e.$retryable?.throttling === true || status === 429) return { retriable: true, code, message };
   if ((status !== undefined && status >= 500) || e.$fault === "server") return { retriable: true, code, message };
@@ -179,10 +176,10 @@ export interface ClientSettings {
   requestTimeoutMs?: number;
 }
 
-/** The SDK client: default credential chain, region and endpoint from settings, SDK retries off. */
 /** How long one PutEvents call may take before it counts as lost (and is sent again). */
 export const PUT_EVENTS_TIMEOUT_MS = 10_000;
 
+/** The SDK client: default credential chain, region and endpoint from settings, SDK retries off. */
 export function createEventBridgeClient(settings: ClientSettings): EventBridgeClient {
   const requestTimeout = settings.requestTimeoutMs ?? PUT_EVENTS_TIMEOUT_MS;
   return new EventBridgeClient({
